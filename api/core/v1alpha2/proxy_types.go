@@ -1,0 +1,197 @@
+package v1alpha2
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// Proxy says where and how a data plane runs: who runs it, how it drains on shutdown and what
+// telemetry it emits. A Gateway links to a Proxy through spec.infrastructure.parametersRef; the
+// default Gateway of every project uses the default Proxy.
+type Proxy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ProxySpec   `json:"spec,omitempty"`
+	Status ProxyStatus `json:"status,omitempty"`
+}
+
+// ProxyProvider says who runs a Proxy's data plane.
+type ProxyProvider string
+
+const (
+	// ProxyProviderCloud means the Apoxy server runs the data plane itself (in-process). This is
+	// the default.
+	ProxyProviderCloud ProxyProvider = "cloud"
+	// ProxyProviderKubernetes means the data plane runs in a Kubernetes cluster.
+	ProxyProviderKubernetes ProxyProvider = "kubernetes"
+	// ProxyProviderUnmanaged means the user runs it, e.g. `apoxy gateway run --proxy NAME`.
+	ProxyProviderUnmanaged ProxyProvider = "unmanaged"
+)
+
+// ProxySpec is the desired state of a Proxy.
+type ProxySpec struct {
+	// Provider is cloud (default), kubernetes or unmanaged.
+	// +optional
+	Provider ProxyProvider `json:"provider,omitempty"`
+	// Shutdown controls connection draining.
+	// +optional
+	Shutdown *ShutdownConfig `json:"shutdown,omitempty"`
+	// Telemetry configures access logs, content logs, tracing and sinks.
+	// +optional
+	Telemetry *ProxyTelemetry `json:"telemetry,omitempty"`
+}
+
+// ShutdownConfig controls how a data plane drains when it stops.
+type ShutdownConfig struct {
+	// DrainTimeout is the longest a drain may take; defaults to 30s.
+	// +optional
+	DrainTimeout *metav1.Duration `json:"drainTimeout,omitempty"`
+	// MinimumDrainTime is the least time spent draining; defaults to 0 and must not exceed
+	// drainTimeout.
+	// +optional
+	MinimumDrainTime *metav1.Duration `json:"minimumDrainTime,omitempty"`
+}
+
+// ProxyTelemetry configures what a data plane reports.
+type ProxyTelemetry struct {
+	// +optional
+	AccessLogs *AccessLogs `json:"accessLogs,omitempty"`
+	// +optional
+	ContentLogs *ContentLogs `json:"contentLogs,omitempty"`
+	// +optional
+	Tracing *Tracing `json:"tracing,omitempty"`
+	// OtelCollectorConfig points at an object holding a custom OpenTelemetry Collector config.
+	// +optional
+	OtelCollectorConfig *LocalObjectReference `json:"otelCollectorConfig,omitempty"`
+	// +optional
+	ThirdPartySinks *ThirdPartySinks `json:"thirdPartySinks,omitempty"`
+}
+
+// AccessLogs configures the per-request access log. Access logs cannot be disabled.
+type AccessLogs struct {
+	// JSON adds fields to the JSON access log; values are Envoy command operators such as
+	// "%REQ(:METHOD)%".
+	// +optional
+	JSON map[string]string `json:"json,omitempty"`
+	// Format switches to a text line in Envoy command-operator format.
+	// +optional
+	Format string `json:"format,omitempty"`
+}
+
+// ContentLogs enables capturing request and response bodies. Off by default.
+type ContentLogs struct {
+	// +optional
+	RequestBodyEnabled bool `json:"requestBodyEnabled,omitempty"`
+	// +optional
+	ResponseBodyEnabled bool `json:"responseBodyEnabled,omitempty"`
+}
+
+// Tracing configures distributed tracing. Off by default.
+type Tracing struct {
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// Tags adds span attributes, each from a literal value or a request header.
+	// +optional
+	Tags map[string]TracingTag `json:"tags,omitempty"`
+	// SamplingRate is the percentage (0-100) of requests traced; defaults to 100.
+	// +optional
+	SamplingRate *int32 `json:"samplingRate,omitempty"`
+}
+
+// TracingTag is a span attribute value. Exactly one field is set.
+type TracingTag struct {
+	// +optional
+	Value string `json:"value,omitempty"`
+	// +optional
+	Header string `json:"header,omitempty"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// +optional
+	Group string `json:"group,omitempty"`
+	Kind  string `json:"kind"`
+	Name  string `json:"name"`
+}
+
+// ThirdPartySinks exports telemetry to external services.
+type ThirdPartySinks struct {
+	// +optional
+	AxiomLogs *APIKey `json:"axiomLogs,omitempty"`
+	// +optional
+	AxiomTraces *APIKey `json:"axiomTraces,omitempty"`
+	// +optional
+	DatadogLogs *APIKey `json:"datadogLogs,omitempty"`
+	// +optional
+	DatadogTraces *APIKey `json:"datadogTraces,omitempty"`
+	// OpenTelemetrySinks are OTLP/HTTP endpoints.
+	// +optional
+	// +listType=atomic
+	OpenTelemetrySinks []OpenTelemetrySink `json:"openTelemetrySinks,omitempty"`
+}
+
+// APIKey is a credential given inline (key) or as bytes (keyData). Exactly one is set.
+type APIKey struct {
+	// +optional
+	Key string `json:"key,omitempty"`
+	// +optional
+	KeyData []byte `json:"keyData,omitempty"`
+}
+
+// OpenTelemetrySink is an OTLP/HTTP export target.
+type OpenTelemetrySink struct {
+	Endpoint string `json:"endpoint"`
+	// +optional
+	Headers map[string]string `json:"headers,omitempty"`
+	// Compression is "" or gzip.
+	// +optional
+	Compression string `json:"compression,omitempty"`
+}
+
+// ProxyStatus is the observed state of a Proxy.
+type ProxyStatus struct {
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Addresses the data plane accepts traffic on.
+	// +optional
+	// +listType=atomic
+	Addresses []string `json:"addresses,omitempty"`
+	// Replicas are the data-plane instances connected to the control plane.
+	// +optional
+	// +listType=atomic
+	Replicas []ProxyReplicaStatus `json:"replicas,omitempty"`
+}
+
+// ProxyReplicaStatus describes one running data-plane instance.
+type ProxyReplicaStatus struct {
+	Name string `json:"name"`
+	// +optional
+	ConnectedAt *metav1.Time `json:"connectedAt,omitempty"`
+	// +optional
+	Locality string `json:"locality,omitempty"`
+	// +optional
+	// +listType=atomic
+	Addresses []ReplicaAddress `json:"addresses,omitempty"`
+}
+
+// ReplicaAddress is an address of a replica: ExternalIP, InternalIP or InternalULA.
+type ReplicaAddress struct {
+	Type    string `json:"type"`
+	Address string `json:"address"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ProxyList is a list of Proxies.
+type ProxyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Proxy `json:"items"`
+}

@@ -1,0 +1,152 @@
+package v1alpha2
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+var backendProtocols = []string{"", string(BackendProtocolPlain), string(BackendProtocolTLS), string(BackendProtocolH2), string(BackendProtocolH2C)}
+
+// ValidateBackend checks a Backend's spec. Every problem is returned, each naming its field.
+func ValidateBackend(b *Backend) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	s := &b.Spec
+	if len(s.Endpoints) == 0 && s.DynamicProxy == nil {
+		errs = append(errs, field.Required(spec.Child("endpoints"), "list at least one endpoint ({fqdn: NAME} or {ip: ADDRESS}), or set dynamicProxy"))
+	}
+	if s.DynamicProxy != nil && len(s.Endpoints) > 1 {
+		errs = append(errs, field.Invalid(spec.Child("endpoints"), len(s.Endpoints), "dynamicProxy allows at most one endpoint"))
+	}
+	for i, ep := range s.Endpoints {
+		p := spec.Child("endpoints").Index(i)
+		switch {
+		case ep.FQDN != "" && ep.IP != "":
+			errs = append(errs, field.Invalid(p, ep, "set exactly one of fqdn or ip, not both"))
+		case ep.FQDN == "" && ep.IP == "":
+			errs = append(errs, field.Required(p, "set exactly one of fqdn or ip"))
+		case ep.FQDN != "":
+			name := strings.TrimSuffix(ep.FQDN, ".")
+			for _, msg := range validation.IsDNS1123Subdomain(name) {
+				errs = append(errs, field.Invalid(p.Child("fqdn"), ep.FQDN, msg))
+			}
+		default:
+			if _, err := netip.ParseAddr(ep.IP); err != nil {
+				errs = append(errs, field.Invalid(p.Child("ip"), ep.IP, "must be an IPv4 or IPv6 address"))
+			}
+		}
+	}
+	if !slices.Contains(backendProtocols, string(s.Protocol)) {
+		errs = append(errs, field.NotSupported(spec.Child("protocol"), s.Protocol, backendProtocols[1:]))
+	}
+	if dp := s.DynamicProxy; dp != nil && dp.DNSCacheConfig != nil {
+		c, p := dp.DNSCacheConfig, spec.Child("dynamicProxy", "dnsCacheConfig")
+		families := []string{"", "auto", "v4_only", "v6_only", "v4_preferred", "all"}
+		if !slices.Contains(families, string(c.DNSLookupFamily)) {
+			errs = append(errs, field.NotSupported(p.Child("dnsLookupFamily"), c.DNSLookupFamily, families[1:]))
+		}
+		errs = append(errs, minDuration(p.Child("dnsRefreshRate"), c.DNSRefreshRate, time.Millisecond)...)
+		errs = append(errs, minDuration(p.Child("dnsMinRefreshRate"), c.DNSMinRefreshRate, time.Second)...)
+		errs = append(errs, minDuration(p.Child("hostTTL"), c.HostTTL, time.Second)...)
+		errs = append(errs, minDuration(p.Child("dnsQueryTimeout"), c.DNSQueryTimeout, time.Millisecond)...)
+		if c.MaxHosts != nil && *c.MaxHosts < 1 {
+			errs = append(errs, field.Invalid(p.Child("maxHosts"), *c.MaxHosts, "must be at least 1"))
+		}
+	}
+	if hc := s.HealthCheck; hc != nil {
+		errs = append(errs, validateHealthCheck(spec.Child("healthCheck"), hc)...)
+	}
+	return errs
+}
+
+func validateHealthCheck(p *field.Path, hc *HealthCheck) field.ErrorList {
+	var errs field.ErrorList
+	if (hc.HTTP == nil) == (hc.TCP == nil) {
+		errs = append(errs, field.Invalid(p, "", "set exactly one of http or tcp"))
+	}
+	errs = append(errs, minDuration(p.Child("interval"), hc.Interval, 100*time.Millisecond)...)
+	errs = append(errs, minDuration(p.Child("timeout"), hc.Timeout, time.Millisecond)...)
+	if hc.Interval != nil && hc.Timeout != nil && hc.Timeout.Duration > hc.Interval.Duration {
+		errs = append(errs, field.Invalid(p.Child("timeout"), hc.Timeout.Duration.String(), "must not be longer than interval ("+hc.Interval.Duration.String()+")"))
+	}
+	for name, v := range map[string]*int32{"healthyThreshold": hc.HealthyThreshold, "unhealthyThreshold": hc.UnhealthyThreshold} {
+		if v != nil && (*v < 1 || *v > 100) {
+			errs = append(errs, field.Invalid(p.Child(name), *v, "must be between 1 and 100"))
+		}
+	}
+	if h := hc.HTTP; h != nil {
+		hp := p.Child("http")
+		if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
+			errs = append(errs, field.Invalid(hp.Child("path"), h.Path, "must start with '/'"))
+		}
+		methods := []string{"", "GET", "HEAD", "POST", "OPTIONS"}
+		if !slices.Contains(methods, h.Method) {
+			errs = append(errs, field.NotSupported(hp.Child("method"), h.Method, methods[1:]))
+		}
+		for i, code := range h.ExpectedStatuses {
+			if code < 100 || code > 599 {
+				errs = append(errs, field.Invalid(hp.Child("expectedStatuses").Index(i), code, "must be an HTTP status code between 100 and 599"))
+			}
+		}
+	}
+	return errs
+}
+
+var proxyProviders = []string{"", string(ProxyProviderCloud), string(ProxyProviderKubernetes), string(ProxyProviderUnmanaged)}
+
+// ValidateProxy checks a Proxy's spec.
+func ValidateProxy(px *Proxy) field.ErrorList {
+	var errs field.ErrorList
+	spec := field.NewPath("spec")
+	if !slices.Contains(proxyProviders, string(px.Spec.Provider)) {
+		errs = append(errs, field.NotSupported(spec.Child("provider"), px.Spec.Provider, proxyProviders[1:]))
+	}
+	if sd := px.Spec.Shutdown; sd != nil {
+		p := spec.Child("shutdown")
+		errs = append(errs, minDuration(p.Child("drainTimeout"), sd.DrainTimeout, 0)...)
+		errs = append(errs, minDuration(p.Child("minimumDrainTime"), sd.MinimumDrainTime, 0)...)
+		if sd.DrainTimeout != nil && sd.MinimumDrainTime != nil && sd.MinimumDrainTime.Duration > sd.DrainTimeout.Duration {
+			errs = append(errs, field.Invalid(p.Child("minimumDrainTime"), sd.MinimumDrainTime.Duration.String(),
+				"must not be longer than drainTimeout ("+sd.DrainTimeout.Duration.String()+")"))
+		}
+	}
+	if t := px.Spec.Telemetry; t != nil {
+		p := spec.Child("telemetry")
+		if tr := t.Tracing; tr != nil {
+			if tr.SamplingRate != nil && (*tr.SamplingRate < 0 || *tr.SamplingRate > 100) {
+				errs = append(errs, field.Invalid(p.Child("tracing", "samplingRate"), *tr.SamplingRate, "must be a percentage between 0 and 100"))
+			}
+			for name, tag := range tr.Tags {
+				if (tag.Value == "") == (tag.Header == "") {
+					errs = append(errs, field.Invalid(p.Child("tracing", "tags").Key(name), tag, "set exactly one of value or header"))
+				}
+			}
+		}
+		if s := t.ThirdPartySinks; s != nil {
+			for i, sink := range s.OpenTelemetrySinks {
+				sp := p.Child("thirdPartySinks", "openTelemetrySinks").Index(i)
+				if !strings.HasPrefix(sink.Endpoint, "http://") && !strings.HasPrefix(sink.Endpoint, "https://") {
+					errs = append(errs, field.Invalid(sp.Child("endpoint"), sink.Endpoint, "must be an http:// or https:// URL"))
+				}
+				if sink.Compression != "" && sink.Compression != "gzip" {
+					errs = append(errs, field.NotSupported(sp.Child("compression"), sink.Compression, []string{"gzip"}))
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func minDuration(p *field.Path, d *metav1.Duration, lowest time.Duration) field.ErrorList {
+	if d == nil || d.Duration >= lowest {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(p, d.Duration.String(), fmt.Sprintf("must be at least %s", lowest))}
+}
