@@ -24,6 +24,7 @@ import (
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/component-base/compatibility"
+	openapicommon "k8s.io/kube-openapi/pkg/common"
 	openapiutil "k8s.io/kube-openapi/pkg/util"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -90,6 +91,11 @@ func newGenericServer(c genericConfig) (*genericServer, error) {
 	cfg.OpenAPIV3Config.Info.Title = "Apoxy"
 	cfg.OpenAPIV3Config.Info.Version = KubernetesVersion
 	cfg.OpenAPIV3Config.GetDefinitionName = definitionName(namer)
+	// The default V3 config resolved every $ref with the plain namer; resolve them again.
+	cfg.OpenAPIV3Config.Definitions = openapi.GetOpenAPIDefinitions(func(name string) spec.Ref {
+		defName, _ := cfg.OpenAPIV3Config.GetDefinitionName(name)
+		return spec.MustCreateRef("#/components/schemas/" + openapicommon.EscapeJsonPointer(defName))
+	})
 	getter := &restOptionsGetter{endpoint: c.storageEndpoint, prefix: c.storagePrefix}
 	cfg.RESTOptionsGetter = getter
 

@@ -138,6 +138,9 @@ func gatewayResources() ([]*Resource, error) {
 			},
 		}
 		for _, c := range s.Columns {
+			if c.JSONPath == ".metadata.creationTimestamp" {
+				continue // every table ends with AGE
+			}
 			r.Columns = append(r.Columns, Column{Name: c.Name, Type: c.Type, JSONPath: c.JSONPath, Description: c.Description, Priority: c.Priority})
 		}
 		Scheme.AddTypeDefaultingFunc(newObj(), func(o any) {

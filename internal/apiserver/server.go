@@ -54,6 +54,9 @@ type Options struct {
 	// Synchronous is the SQLite synchronous mode (default FULL).
 	Synchronous string
 	Logger      *slog.Logger
+	// OnProjectsChanged, if set, is called (from one goroutine at a time) after a project starts
+	// or is removed, e.g. to rewrite kubeconfig files.
+	OnProjectsChanged func()
 }
 
 // Server is the running API server. Create it with New, then Start.
@@ -238,52 +241,105 @@ func (s *Server) startProjects(ctx context.Context) error {
 			return err
 		}
 	}
-	list, err := store.List(ctx, &metainternalversion.ListOptions{})
+	rv, err := s.syncProjects(ctx)
 	if err != nil {
-		return fmt.Errorf("apiserver: list projects: %w", err)
+		return err
 	}
-	pl := list.(*platformv1a1.ProjectList)
-	for i := range pl.Items {
-		if err := s.ensureProject(ctx, &pl.Items[i]); err != nil {
-			return err
-		}
-	}
-	go s.followProjects(ctx, pl.ResourceVersion)
+	go s.followProjects(ctx, rv)
 	return nil
 }
 
+// syncProjects makes the served set equal the stored set: it starts missing projects and removes
+// served ones whose Project is gone. It returns the list's resourceVersion to watch from.
+func (s *Server) syncProjects(ctx context.Context) (string, error) {
+	list, err := s.root.stores[projectsGR].List(genericapirequest.WithNamespace(ctx, ""), &metainternalversion.ListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("apiserver: list projects: %w", err)
+	}
+	pl := list.(*platformv1a1.ProjectList)
+	stored := map[string]string{}
+	for i := range pl.Items {
+		p := &pl.Items[i]
+		stored[p.Name] = string(p.UID)
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if err := s.ensureProject(ctx, p); err != nil {
+			return "", err
+		}
+	}
+	s.mu.RLock()
+	var gone []*project
+	for name, p := range s.projects {
+		if stored[name] != p.key.uid {
+			gone = append(gone, p)
+		}
+	}
+	s.mu.RUnlock()
+	for _, p := range gone {
+		s.removeProject(p.name, p.key.uid)
+	}
+	return pl.ResourceVersion, nil
+}
+
+// followProjects applies Project events as they happen; after any watch interruption it
+// re-syncs from a fresh list, so no create or delete is missed.
 func (s *Server) followProjects(ctx context.Context, rv string) {
 	store := s.root.stores[projectsGR]
 	ctx = genericapirequest.WithNamespace(ctx, "")
 	for ctx.Err() == nil {
+		if rv == "" {
+			var err error
+			if rv, err = s.syncProjects(ctx); err != nil {
+				s.log.Error("sync projects", "err", err)
+				sleepCtx(ctx, time.Second)
+				continue
+			}
+		}
 		w, err := store.Watch(ctx, &metainternalversion.ListOptions{ResourceVersion: rv, Watch: true})
 		if err != nil {
 			s.log.Error("watch projects", "err", err)
-			time.Sleep(time.Second)
+			rv = ""
+			sleepCtx(ctx, time.Second)
 			continue
 		}
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*platformv1a1.Project)
-			if !ok {
-				if st, ok := ev.Object.(*metav1.Status); ok && st.Code == http.StatusGone {
-					rv = "" // too old: relist through a fresh watch
-				}
+		rv = s.consumeProjectEvents(ctx, w)
+		w.Stop()
+	}
+}
+
+// consumeProjectEvents handles events until the watch ends; it returns the resourceVersion to
+// resume from, or "" to re-sync.
+func (s *Server) consumeProjectEvents(ctx context.Context, w watch.Interface) string {
+	rv := ""
+	for ev := range w.ResultChan() {
+		p, ok := ev.Object.(*platformv1a1.Project)
+		if !ok || ev.Type == watch.Error {
+			return ""
+		}
+		rv = p.ResourceVersion
+		switch ev.Type {
+		case watch.Added, watch.Modified:
+			if p.DeletionTimestamp != nil {
 				continue
 			}
-			rv = p.ResourceVersion
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				if p.DeletionTimestamp != nil {
-					continue
-				}
-				if err := s.ensureProject(ctx, p); err != nil {
-					s.log.Error("start project", "project", p.Name, "err", err)
-				}
-			case watch.Deleted:
-				s.removeProject(p.Name, string(p.UID))
+			if err := s.ensureProject(ctx, p); err != nil {
+				s.log.Error("start project", "project", p.Name, "err", err)
+				return ""
 			}
+		case watch.Deleted:
+			s.removeProject(p.Name, string(p.UID))
 		}
-		w.Stop()
+	}
+	return rv
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
@@ -312,6 +368,7 @@ func (s *Server) ensureProject(ctx context.Context, p *platformv1a1.Project) err
 	s.projects[p.Name] = pr
 	s.mu.Unlock()
 	s.log.Info("project serving", "project", p.Name, "path", projectPath(p.Name), "took", time.Since(start).Round(time.Millisecond))
+	s.projectsChanged()
 	return s.markReady(ctx, p)
 }
 
@@ -373,12 +430,19 @@ func (s *Server) removeProject(name, uid string) {
 	s.mu.Unlock()
 	p.cancel()
 	p.server.Destroy()
+	s.projectsChanged()
 	n, err := s.store.DeletePrefix(context.WithoutCancel(s.ctx), projectPath(name)+"/")
 	if err != nil {
 		s.log.Error("delete project data", "project", name, "err", err)
 		return
 	}
 	s.log.Info("project deleted", "project", name, "objects", n)
+}
+
+func (s *Server) projectsChanged() {
+	if s.opts.OnProjectsChanged != nil && s.ready.Load() {
+		s.opts.OnProjectsChanged()
+	}
 }
 
 func (s *Server) markReady(ctx context.Context, p *platformv1a1.Project) error {

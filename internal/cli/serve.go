@@ -1,0 +1,190 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/grpclog"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
+
+	"apoxy.dev/apoxy/internal/admin"
+	"apoxy.dev/apoxy/internal/apiserver"
+	"apoxy.dev/apoxy/internal/version"
+)
+
+// serverFlags configure `apoxy server` and `apoxy dev`.
+type serverFlags struct {
+	dataDir   string
+	apiAddr   string
+	httpPort  int32
+	httpsPort int32
+	adminAddr string
+}
+
+// newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
+// defaults: high ports, a local data directory, credentials printed).
+func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bool) *cobra.Command {
+	f := &serverFlags{dataDir: "/var/lib/apoxy", apiAddr: ":6443", httpPort: 80, httpsPort: 443, adminAddr: "127.0.0.1:9901"}
+	use, short := "server", "Run the Apoxy server: API, controllers and data plane"
+	if dev {
+		home, _ := os.UserHomeDir()
+		f.dataDir = filepath.Join(home, ".apoxy", "dev")
+		f.apiAddr, f.httpPort, f.httpsPort = "127.0.0.1:6443", 8080, 8443
+		use, short = "dev", "Run a local Apoxy server on high ports with a local data directory"
+	}
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long: short + `.
+
+It writes DATA_DIR/kubeconfig (one context per project) and DATA_DIR/config.yaml (CLI config
+with the admin key), so 'kubectl --kubeconfig DATA_DIR/kubeconfig' and
+'apoxy --config DATA_DIR/config.yaml' work at once. The admin listener serves /readyz (200 once
+everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServer(cmd.Context(), g, f, streams, dev) },
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.dataDir, "data-dir", f.dataDir, "directory for the database, certificates and generated configs")
+	fl.StringVar(&f.apiAddr, "api-addr", f.apiAddr, "address of the HTTPS API (Kubernetes-compatible, one path per project)")
+	fl.Int32Var(&f.httpPort, "http-port", f.httpPort, "HTTP port of the default Gateway")
+	fl.Int32Var(&f.httpsPort, "https-port", f.httpsPort, "HTTPS port of the default Gateway")
+	fl.StringVar(&f.adminAddr, "admin-addr", f.adminAddr, "address of the admin listener (/readyz, /livez, /metrics)")
+	return c
+}
+
+func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams genericiooptions.IOStreams, dev bool) error {
+	log := serverLogger(streams.ErrOut, g.verbose)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	dataDir, err := filepath.Abs(f.dataDir)
+	if err != nil {
+		return err
+	}
+	adm, err := admin.New(f.adminAddr)
+	if err != nil {
+		return err
+	}
+	var srv *apiserver.Server
+	writeConfigs := func() {
+		if err := writeClientConfigs(srv, dataDir); err != nil {
+			log.Error("write client configs", "err", err)
+		}
+	}
+	srv, err = apiserver.New(apiserver.Options{
+		DataDir:           dataDir,
+		Addr:              f.apiAddr,
+		Ports:             apiserver.Ports{HTTP: f.httpPort, HTTPS: f.httpsPort},
+		Logger:            log,
+		OnProjectsChanged: writeConfigs,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("starting apoxy", "version", version.String(), "data_dir", dataDir)
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	writeConfigs()
+	adm.AddCheck("api", func() error {
+		if !srv.Ready() {
+			return fmt.Errorf("API server not ready")
+		}
+		return nil
+	})
+	go func() {
+		if err := adm.Serve(ctx); err != nil {
+			log.Error("admin listener", "err", err)
+		}
+	}()
+	if dev {
+		printDevBanner(streams.Out, srv, dataDir, adm.Addr(), f)
+	}
+	log.Info("apoxy ready", "api", srv.URL(), "admin", adm.Addr())
+	<-ctx.Done()
+	log.Info("shutting down")
+	srv.Shutdown()
+	log.Info("stopped")
+	return nil
+}
+
+// writeClientConfigs writes DATA_DIR/config.yaml (admin) and DATA_DIR/kubeconfig with a context
+// per project.
+func writeClientConfigs(srv *apiserver.Server, dataDir string) error {
+	cfg := &Config{
+		Server:                   srv.URL(),
+		CertificateAuthorityData: base64.StdEncoding.EncodeToString(srv.CACertPEM()),
+		AdminToken:               srv.AdminToken(),
+		CurrentProject:           apiserver.DefaultProject,
+	}
+	// Keep the user's current project choice across restarts.
+	if old, err := LoadConfig(filepath.Join(dataDir, "config.yaml")); err == nil && old.CurrentProject != "" {
+		cfg.CurrentProject = old.CurrentProject
+	}
+	names := srv.ProjectNames()
+	for _, name := range names {
+		token, err := srv.ProjectToken(name)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		cfg.SetProject(name, token)
+	}
+	if cfg.Project(cfg.CurrentProject) == nil && len(names) > 0 {
+		cfg.CurrentProject = names[0]
+	}
+	if err := cfg.Save(filepath.Join(dataDir, "config.yaml")); err != nil {
+		return err
+	}
+	return cfg.WriteKubeconfig(filepath.Join(dataDir, "kubeconfig"))
+}
+
+func printDevBanner(w io.Writer, srv *apiserver.Server, dataDir, adminAddr string, f *serverFlags) {
+	token, _ := srv.ProjectToken(apiserver.DefaultProject)
+	fmt.Fprintf(w, `
+Apoxy dev server is ready.
+
+  API (project default)  %s/projects/default
+  HTTP / HTTPS ports     %s / %s (default Gateway)
+  Admin                  http://%s/readyz
+  Data directory         %s
+  Project key (default)  %s
+
+  export APOXY_CONFIG=%s
+  export KUBECONFIG=%s
+  apoxy get gateways
+
+`, srv.URL(), strconv.Itoa(int(f.httpPort)), strconv.Itoa(int(f.httpsPort)), adminAddr, dataDir, token,
+		filepath.Join(dataDir, "config.yaml"), filepath.Join(dataDir, "kubeconfig"))
+}
+
+// serverLogger logs to w; the Kubernetes libraries' own logs (klog, gRPC) are shown only from
+// -v 2, errors always.
+func serverLogger(w io.Writer, verbose int) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose >= 2 {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	libLevel := slog.LevelError
+	if verbose >= 2 {
+		libLevel = slog.LevelDebug
+	}
+	klog.SetSlogLogger(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: libLevel})).With("lib", "k8s"))
+	if verbose < 2 {
+		grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, w))
+	}
+	return log
+}
+
