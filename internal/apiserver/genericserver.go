@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -157,6 +158,29 @@ func newGenericServer(c genericConfig) (*genericServer, error) {
 		return nil, fmt.Errorf("apiserver %s: install groups: %w", c.name, err)
 	}
 	return gs, nil
+}
+
+// waitCachesReady waits until every store's watch cache is filled, so the first requests to a
+// new project are answered instead of getting 429 "storage is (re)initializing".
+func (g *genericServer) waitCachesReady(ctx context.Context) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for gr, store := range g.stores {
+		for {
+			err := store.ReadinessCheck()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s cache not ready: %w", gr, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // definitionName publishes every OpenAPI model under the name the scheme gives its type, with

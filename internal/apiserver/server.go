@@ -130,7 +130,8 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("apiserver: serving certificate: %w", err)
 	}
 	s.url = "https://" + urlHost
-	if s.store, err = storage.Start(ctx, storage.Options{Dir: s.opts.DataDir, Synchronous: s.opts.Synchronous}); err != nil {
+	// Storage outlives ctx: Shutdown closes it after every server using it has stopped.
+	if s.store, err = storage.Start(context.WithoutCancel(ctx), storage.Options{Dir: s.opts.DataDir, Synchronous: s.opts.Synchronous}); err != nil {
 		s.ln.Close()
 		return err
 	}
@@ -220,7 +221,7 @@ func (s *Server) startRoot(ctx context.Context) error {
 		return fmt.Errorf("apiserver: start root: %w", err)
 	}
 	s.root = root
-	return nil
+	return root.waitCachesReady(ctx)
 }
 
 var projectsGR = schema.GroupResource{Group: platformv1a1.GroupName, Resource: "projects"}
@@ -252,7 +253,11 @@ func (s *Server) startProjects(ctx context.Context) error {
 // syncProjects makes the served set equal the stored set: it starts missing projects and removes
 // served ones whose Project is gone. It returns the list's resourceVersion to watch from.
 func (s *Server) syncProjects(ctx context.Context) (string, error) {
-	list, err := s.root.stores[projectsGR].List(genericapirequest.WithNamespace(ctx, ""), &metainternalversion.ListOptions{})
+	var list runtime.Object
+	err := retryWhileInitializing(ctx, func() (err error) {
+		list, err = s.root.stores[projectsGR].List(genericapirequest.WithNamespace(ctx, ""), &metainternalversion.ListOptions{})
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("apiserver: list projects: %w", err)
 	}
@@ -334,6 +339,19 @@ func (s *Server) consumeProjectEvents(ctx context.Context, w watch.Interface) st
 	return rv
 }
 
+// retryWhileInitializing retries f while the watch caches are still filling (the API answers 429
+// "storage is (re)initializing" for a moment after a server starts).
+func retryWhileInitializing(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := f()
+		if !apierrors.IsTooManyRequests(err) || time.Now().After(deadline) {
+			return err
+		}
+		sleepCtx(ctx, 20*time.Millisecond)
+	}
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -408,6 +426,9 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 	objs, err := bootstrapObjects(s.opts.Ports, s.cert)
 	if err == nil {
 		err = gs.bootstrap(pctx, objs)
+	}
+	if err == nil {
+		err = gs.waitCachesReady(pctx)
 	}
 	if err != nil {
 		cancel()

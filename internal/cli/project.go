@@ -33,15 +33,21 @@ the CLI's current project.`,
 		},
 		&cobra.Command{
 			Use: "create NAME", Short: "Create a project and store its key in the CLI config", Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error { return createProject(cmd.Context(), getter, streams, args[0]) },
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return createProject(cmd.Context(), getter, streams, args[0])
+			},
 		},
 		&cobra.Command{
 			Use: "use NAME", Short: "Make NAME the current project", Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error { return useProject(cmd.Context(), getter, streams, args[0]) },
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return useProject(cmd.Context(), getter, streams, args[0])
+			},
 		},
 		&cobra.Command{
 			Use: "delete NAME", Short: "Delete a project and everything in it", Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error { return deleteProject(cmd.Context(), getter, streams, args[0]) },
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return deleteProject(cmd.Context(), getter, streams, args[0])
+			},
 		},
 	)
 	return c

@@ -187,4 +187,3 @@ func serverLogger(w io.Writer, verbose int) *slog.Logger {
 	}
 	return log
 }
-
