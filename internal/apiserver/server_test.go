@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func startServer(t testing.TB, dataDir string) *Server {
 		dataDir = t.TempDir()
 	}
 	s, err := New(Options{DataDir: dataDir, Addr: "127.0.0.1:0", Ports: Ports{HTTP: 8080, HTTPS: 8443},
-		Synchronous: "NORMAL", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Synchronous: "NORMAL", Logger: slog.New(slog.NewTextHandler(testLogOutput(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,4 +308,11 @@ func waitProject(t testing.TB, s *Server, name string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("project %q not served after 20s", name)
+}
+
+func testLogOutput() io.Writer {
+	if testing.Verbose() {
+		return os.Stderr
+	}
+	return io.Discard
 }

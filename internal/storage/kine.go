@@ -105,13 +105,13 @@ func (s *Store) Close() {
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 	end := []byte(prefix)
 	end[len(end)-1]++
-	_, kvs, err := s.backend.List(ctx, prefix, string(end), 0, 0, true)
+	_, kvs, err := s.backend.List(ctx, prefix, string(end), 0, 0, false)
 	if err != nil {
 		return 0, fmt.Errorf("storage: list %s: %w", prefix, err)
 	}
 	n := 0
 	for _, kv := range kvs {
-		if _, _, ok, err := s.backend.Delete(ctx, kv.Key, 0); err != nil {
+		if _, _, ok, err := s.backend.Delete(ctx, kv.Key, kv.ModRevision); err != nil {
 			return n, fmt.Errorf("storage: delete %s: %w", kv.Key, err)
 		} else if ok {
 			n++
