@@ -28,7 +28,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/features"
 	"k8s.io/apiserver/pkg/registry/rest"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	restclient "k8s.io/client-go/rest"
 
 	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
@@ -89,8 +91,19 @@ type project struct {
 	cancel  context.CancelFunc
 }
 
+var disableRangeStream sync.Once
+
 // New validates options; nothing is started.
 func New(opts Options) (*Server, error) {
+	var gateErr error
+	disableRangeStream.Do(func() {
+		// kine v0.17.5's streaming list (RangeStream) has a data race (sqllog.ListStream reads
+		// the revision its row-scanning goroutine writes); plain Range lists are race-free.
+		gateErr = utilfeature.DefaultMutableFeatureGate.SetFromMap(map[string]bool{string(features.EtcdRangeStream): false})
+	})
+	if gateErr != nil {
+		return nil, fmt.Errorf("apiserver: feature gates: %w", gateErr)
+	}
 	if opts.DataDir == "" {
 		return nil, errors.New("apiserver: a data directory is required")
 	}

@@ -125,7 +125,7 @@ func TestProjectBornWithDefaults(t *testing.T) {
 		t.Errorf("default gateway listeners = %v, want %s", got, want)
 	}
 	for _, c := range []struct {
-		gvr       schema.GroupVersionResource
+		gvr      schema.GroupVersionResource
 		ns, name string
 	}{
 		{namespacesGVR, "", "default"},
@@ -309,6 +309,8 @@ func waitProject(t testing.TB, s *Server, name string) {
 	}
 	t.Fatalf("project %q not served after 20s", name)
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func testLogOutput() io.Writer {
 	if testing.Verbose() {

@@ -1,0 +1,30 @@
+# Apoxy build targets. `make test` is the command CI runs (.ci/run).
+GO ?= go
+BIN ?= bin/apoxy
+VERSION ?= dev
+LDFLAGS := -X apoxy.dev/apoxy/internal/version.Version=$(VERSION)
+
+.PHONY: build run test test-short generate lint bench-apiserver
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/apoxy
+
+run:
+	$(GO) run ./cmd/apoxy dev
+
+test:
+	$(GO) test -race -count=1 ./...
+
+# Unit tests only (skips code generation and end-to-end runs).
+test-short:
+	$(GO) test -short ./...
+
+generate:
+	./hack/update-codegen.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench-apiserver: build
+	./bench/apiserver.sh

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# API server benchmarks (not tests): cold and warm start to /readyz, idle RSS with 1 and 20
+# projects, and write throughput (objects/s). Writes bench/results/apiserver-<time>.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin/apoxy}
+[ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
+command -v curl >/dev/null || { echo "needs curl (apt-get install curl)" >&2; exit 1; }
+out=bench/results/apiserver-$(date -u +%Y%m%dT%H%M%SZ).txt
+mkdir -p bench/results
+exec > >(tee "$out") 2>&1
+
+echo "# apoxy API server benchmarks, $(date -u)"
+echo "# machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); $("$BIN" version --client)"
+
+admin=127.0.0.1:19911
+api=127.0.0.1:16911
+ms() { date +%s%3N; }
+rss() { awk '/VmRSS/{printf "%.1f", $2/1024}' /proc/"$1"/status; }
+wait_ready() { until curl -sf "http://$admin/readyz" >/dev/null; do sleep 0.005; done; }
+
+start_server() { # $1 data dir; prints "pid ms"
+  local t0 pid; t0=$(ms)
+  "$BIN" dev --data-dir "$1" --api-addr "$api" --admin-addr "$admin" --http-port 18080 --https-port 18443 >/dev/null 2>&1 &
+  pid=$!
+  wait_ready
+  echo "$pid $(( $(ms) - t0 ))"
+}
+
+echo
+echo "## start to /readyz (ms), 5 runs each"
+cold=(); warm=()
+for i in 1 2 3 4 5; do
+  dir=$(mktemp -d)
+  read -r pid t < <(start_server "$dir"); cold+=("$t"); kill -TERM "$pid"; wait "$pid" || true
+  read -r pid t < <(start_server "$dir"); warm+=("$t"); kill -TERM "$pid"; wait "$pid" || true
+  rm -rf "$dir"
+done
+echo "cold (new data dir): ${cold[*]}"
+echo "warm (existing data dir): ${warm[*]}"
+
+echo
+echo "## idle RSS (MiB, 5 s after the last change)"
+dir=$(mktemp -d)
+read -r pid t < <(start_server "$dir")
+sleep 5; echo "1 project: $(rss "$pid")"
+for i in $(seq 2 20); do "$BIN" --config "$dir/config.yaml" project create "p$i" >/dev/null; done
+sleep 5; echo "20 projects: $(rss "$pid")"
+echo "goroutines are not exposed; threads: $(awk '/Threads/{print $2}' /proc/"$pid"/status)"
+kill -TERM "$pid"; wait "$pid" || true
+rm -rf "$dir"
+
+echo
+echo "## write throughput (go test -bench, HTTPS + validation + SQLite synchronous=FULL)"
+go test -run '^$' -bench 'BenchmarkCreateBackend|BenchmarkColdStart' -benchtime 3s -count 1 ./internal/apiserver/ | grep -E '^(Benchmark|ok)'
+echo
+echo "results: $out"
