@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	apimachineryversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -31,11 +32,23 @@ import (
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"apoxy.dev/apoxy/api/openapi"
+	"apoxy.dev/apoxy/internal/version"
 )
 
 // KubernetesVersion is the Kubernetes API version our server emulates (the k8s.io/apiserver
 // minor we link).
 const KubernetesVersion = "1.37"
+
+// effectiveVersion reports our build in /version instead of the unset component-base
+// placeholder ("v0.0.0-master+$Format:%H$").
+type effectiveVersion struct{ compatibility.EffectiveVersion }
+
+func (v effectiveVersion) Info() *apimachineryversion.Info {
+	info := v.EffectiveVersion.Info()
+	info.GitVersion = "v" + KubernetesVersion + ".0+apoxy-" + version.String()
+	info.GitCommit, info.GitTreeState, info.BuildDate = "", "", ""
+	return info
+}
 
 // genericConfig is what one GenericAPIServer (the root, or one project) needs.
 type genericConfig struct {
@@ -67,7 +80,7 @@ type genericServer struct {
 
 func newGenericServer(c genericConfig) (*genericServer, error) {
 	cfg := genericapiserver.NewRecommendedConfig(Codecs)
-	cfg.EffectiveVersion = compatibility.NewEffectiveVersionFromString(KubernetesVersion, "", "")
+	cfg.EffectiveVersion = effectiveVersion{compatibility.NewEffectiveVersionFromString(KubernetesVersion, "", "")}
 	cfg.ExternalAddress = c.externalAddress
 	if host, _, err := net.SplitHostPort(c.externalAddress); err == nil {
 		cfg.PublicAddress = net.ParseIP(host)
@@ -188,12 +201,27 @@ func (g *genericServer) waitCachesReady(ctx context.Context) error {
 // OpenAPIModelName method already use that name; upstream Gateway API types have none, so their
 // definitions are keyed by Go import path ("sigs.k8s.io/gateway-api/apis/v1.HTTPRoute"), which
 // maps to the scheme's reverse-DNS name ("io.k8s.sigs.gateway-api.apis.v1.HTTPRoute").
+const gvkExtension = "x-kubernetes-group-version-kind"
+
 func definitionName(namer *apiopenapi.DefinitionNamer) func(string) (string, spec.Extensions) {
 	return func(name string) (string, spec.Extensions) {
 		if strings.Contains(name, "/") {
 			name = openapiutil.ToRESTFriendlyName(name)
 		}
-		return namer.GetDefinitionName(name)
+		name, ext := namer.GetDefinitionName(name)
+		// The same Go types are registered at the internal hub version; clients must only see
+		// the served version.
+		if gvks, ok := ext[gvkExtension].([]any); ok {
+			served := make([]any, 0, len(gvks))
+			for _, g := range gvks {
+				if m, ok := g.(map[string]any); ok && m["version"] == runtime.APIVersionInternal {
+					continue
+				}
+				served = append(served, g)
+			}
+			ext = spec.Extensions{gvkExtension: served}
+		}
+		return name, ext
 	}
 }
 
