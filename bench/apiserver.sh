@@ -19,12 +19,12 @@ ms() { date +%s%3N; }
 rss() { awk '/VmRSS/{printf "%.1f", $2/1024}' /proc/"$1"/status; }
 wait_ready() { until curl -sf "http://$admin/readyz" >/dev/null; do sleep 0.005; done; }
 
-start_server() { # $1 data dir; prints "pid ms"
-  local t0 pid; t0=$(ms)
+start_server() { # $1 data dir; sets pid and took (ms)
+  local t0; t0=$(ms)
   "$BIN" dev --data-dir "$1" --api-addr "$api" --admin-addr "$admin" --http-port 18080 --https-port 18443 >/dev/null 2>&1 &
   pid=$!
   wait_ready
-  echo "$pid $(( $(ms) - t0 ))"
+  took=$(( $(ms) - t0 ))
 }
 
 echo
@@ -32,8 +32,8 @@ echo "## start to /readyz (ms), 5 runs each"
 cold=(); warm=()
 for i in 1 2 3 4 5; do
   dir=$(mktemp -d)
-  read -r pid t < <(start_server "$dir"); cold+=("$t"); kill -TERM "$pid"; wait "$pid" || true
-  read -r pid t < <(start_server "$dir"); warm+=("$t"); kill -TERM "$pid"; wait "$pid" || true
+  start_server "$dir"; cold+=("$took"); kill -TERM "$pid"; wait "$pid" || true
+  start_server "$dir"; warm+=("$took"); kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$dir"
 done
 echo "cold (new data dir): ${cold[*]}"
@@ -42,11 +42,10 @@ echo "warm (existing data dir): ${warm[*]}"
 echo
 echo "## idle RSS (MiB, 5 s after the last change)"
 dir=$(mktemp -d)
-read -r pid t < <(start_server "$dir")
+start_server "$dir"
 sleep 5; echo "1 project: $(rss "$pid")"
 for i in $(seq 2 20); do "$BIN" --config "$dir/config.yaml" project create "p$i" >/dev/null; done
 sleep 5; echo "20 projects: $(rss "$pid")"
-echo "goroutines are not exposed; threads: $(awk '/Threads/{print $2}' /proc/"$pid"/status)"
 kill -TERM "$pid"; wait "$pid" || true
 rm -rf "$dir"
 

@@ -31,7 +31,6 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
-	"apoxy.dev/apoxy/api/openapi"
 	"apoxy.dev/apoxy/internal/version"
 )
 
@@ -54,12 +53,12 @@ func (v effectiveVersion) Info() *apimachineryversion.Info {
 type genericConfig struct {
 	name string
 	// storagePrefix isolates this server's keys in the shared datastore.
-	storagePrefix   string
-	storageEndpoint string
-	resources       []*Resource
-	authn           authenticator.Request
-	authz           authorizer.Authorizer
-	admission       admission.Interface
+	storagePrefix string
+	storage       *sharedClient
+	resources     []*Resource
+	authn         authenticator.Request
+	authz         authorizer.Authorizer
+	admission     admission.Interface
 	// externalAddress is host:port of the HTTPS listener; loopback is a client of this server.
 	externalAddress string
 	loopback        *restclient.Config
@@ -97,20 +96,22 @@ func newGenericServer(c genericConfig) (*genericServer, error) {
 	// Health endpoints of a project are its own; the process-level /readyz is on the admin
 	// listener. No etcd health checks are registered (their lifecycle leaks per project).
 	namer := apiopenapi.NewDefinitionNamer(Scheme)
-	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(definitions, namer)
 	cfg.OpenAPIConfig.Info.Title = "Apoxy"
 	cfg.OpenAPIConfig.Info.Version = KubernetesVersion
 	cfg.OpenAPIConfig.GetDefinitionName = definitionName(namer)
-	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(noDefinitions, namer)
 	cfg.OpenAPIV3Config.Info.Title = "Apoxy"
 	cfg.OpenAPIV3Config.Info.Version = KubernetesVersion
 	cfg.OpenAPIV3Config.GetDefinitionName = definitionName(namer)
-	// The default V3 config resolved every $ref with the plain namer; resolve them again.
-	cfg.OpenAPIV3Config.Definitions = openapi.GetOpenAPIDefinitions(func(name string) spec.Ref {
+	// Resolve every V3 $ref with our namer (the default config resolves them eagerly, with the
+	// plain one, so it is given no definitions to resolve).
+	cfg.OpenAPIV3Config.GetDefinitions = definitions
+	cfg.OpenAPIV3Config.Definitions = definitions(func(name string) spec.Ref {
 		defName, _ := cfg.OpenAPIV3Config.GetDefinitionName(name)
 		return spec.MustCreateRef("#/components/schemas/" + openapicommon.EscapeJsonPointer(defName))
 	})
-	getter := &restOptionsGetter{endpoint: c.storageEndpoint, prefix: c.storagePrefix}
+	getter := &restOptionsGetter{client: c.storage, prefix: c.storagePrefix}
 	cfg.RESTOptionsGetter = getter
 
 	s, err := cfg.Complete().New(c.name, genericapiserver.NewEmptyDelegate())
@@ -201,6 +202,10 @@ func (g *genericServer) waitCachesReady(ctx context.Context) error {
 // OpenAPIModelName method already use that name; upstream Gateway API types have none, so their
 // definitions are keyed by Go import path ("sigs.k8s.io/gateway-api/apis/v1.HTTPRoute"), which
 // maps to the scheme's reverse-DNS name ("io.k8s.sigs.gateway-api.apis.v1.HTTPRoute").
+func noDefinitions(openapicommon.ReferenceCallback) map[string]openapicommon.OpenAPIDefinition {
+	return nil
+}
+
 const gvkExtension = "x-kubernetes-group-version-kind"
 
 func definitionName(namer *apiopenapi.DefinitionNamer) func(string) (string, spec.Extensions) {
@@ -324,7 +329,8 @@ func (s *statusREST) ConvertToTable(ctx context.Context, obj, opts runtime.Objec
 // restOptionsGetter points every resource at the shared datastore under this server's prefix,
 // encoding each object at its group's served version.
 type restOptionsGetter struct {
-	endpoint, prefix string
+	client *sharedClient
+	prefix string
 }
 
 func (g *restOptionsGetter) GetRESTOptions(resource schema.GroupResource, _ runtime.Object) (generic.RESTOptions, error) {
@@ -334,7 +340,6 @@ func (g *restOptionsGetter) GetRESTOptions(resource schema.GroupResource, _ runt
 	}
 	gv := versions[0]
 	cfg := storagebackend.NewDefaultConfig(g.prefix, Codecs.LegacyCodec(gv))
-	cfg.Transport.ServerList = []string{g.endpoint}
 	cfg.EncodeVersioner = gv
 	cfg.CompactionInterval = 0 // kine compacts
 	resourcePrefix := "/" + resource.Resource
@@ -343,7 +348,7 @@ func (g *restOptionsGetter) GetRESTOptions(resource schema.GroupResource, _ runt
 	}
 	return generic.RESTOptions{
 		StorageConfig:           cfg.ForResource(resource),
-		Decorator:               genericregistry.StorageWithCacher(),
+		Decorator:               g.client.decorator(),
 		DeleteCollectionWorkers: 1,
 		ResourcePrefix:          resourcePrefix,
 	}, nil

@@ -69,12 +69,14 @@ type Server struct {
 	ca    *pki.CA
 	cert  tls.Certificate
 	store *storage.Store
-	root  *genericServer
-	authn *tokenAuthenticator
-	ln    net.Listener
-	http  *http.Server
-	url   string
-	ctx   context.Context
+	// client is the etcd3 client every server shares (see sharedClient).
+	client *sharedClient
+	root   *genericServer
+	authn  *tokenAuthenticator
+	ln     net.Listener
+	http   *http.Server
+	url    string
+	ctx    context.Context
 
 	mu       sync.RWMutex
 	projects map[string]*project
@@ -148,6 +150,10 @@ func (s *Server) Start(ctx context.Context) error {
 		s.ln.Close()
 		return err
 	}
+	if s.client, err = newSharedClient(s.store.Endpoint); err != nil {
+		s.shutdownStorage()
+		return err
+	}
 	s.authn = &tokenAuthenticator{keys: s.keys, lookup: s.lookupProject}
 	if err := s.startRoot(ctx); err != nil {
 		s.shutdownStorage()
@@ -215,7 +221,7 @@ func (s *Server) startRoot(ctx context.Context) error {
 	root, err := newGenericServer(genericConfig{
 		name:            "apoxy-root",
 		storagePrefix:   "/root/registry",
-		storageEndpoint: s.store.Endpoint,
+		storage:         s.client,
 		resources:       RootResources(),
 		authn:           s.authn.requestAuthenticator(),
 		authz:           adminAuthorizer(),
@@ -414,7 +420,7 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 	gs, err := newGenericServer(genericConfig{
 		name:            "apoxy-project-" + name,
 		storagePrefix:   projectPath(name) + "/registry",
-		storageEndpoint: s.store.Endpoint,
+		storage:         s.client,
 		resources:       resources,
 		authn:           s.authn.requestAuthenticator(),
 		authz:           projectAuthorizer(name),
@@ -637,6 +643,9 @@ func (s *Server) shutdownNow() {
 }
 
 func (s *Server) shutdownStorage() {
+	if s.client != nil {
+		s.client.Close()
+	}
 	if s.store != nil {
 		s.store.Close()
 	}
