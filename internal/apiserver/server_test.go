@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -119,7 +120,7 @@ func TestProjectBornWithDefaults(t *testing.T) {
 	for _, l := range listeners {
 		m := l.(map[string]any)
 		from, _, _ := unstructured.NestedString(m, "allowedRoutes", "namespaces", "from")
-		got = append(got, m["protocol"].(string)+"/"+strings.TrimSpace(toString(m["port"]))+"/"+from)
+		got = append(got, fmt.Sprintf("%s/%v/%s", m["protocol"], m["port"], from))
 	}
 	if want := "HTTP/8080/All,HTTPS/8443/All"; strings.Join(got, ",") != want {
 		t.Errorf("default gateway listeners = %v, want %s", got, want)
@@ -137,27 +138,6 @@ func TestProjectBornWithDefaults(t *testing.T) {
 			t.Errorf("%s %s: %v", c.gvr.Resource, c.name, err)
 		}
 	}
-}
-
-func toString(v any) string {
-	switch x := v.(type) {
-	case int64:
-		return strings.TrimSpace(strings.Repeat(" ", 0) + itoa(x))
-	default:
-		return ""
-	}
-}
-
-func itoa(n int64) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
 }
 
 func TestGenerationStatusAndConcurrency(t *testing.T) {
