@@ -1,0 +1,109 @@
+package ir
+
+// FilterType names a route filter.
+type FilterType string
+
+// Route filters, in Gateway API terms plus Apoxy's compression.
+const (
+	FilterRequestHeaders  FilterType = "RequestHeaderModifier"
+	FilterResponseHeaders FilterType = "ResponseHeaderModifier"
+	FilterURLRewrite      FilterType = "URLRewrite"
+	FilterRequestMirror   FilterType = "RequestMirror"
+	FilterCORS            FilterType = "CORS"
+	FilterCompression     FilterType = "Compression"
+)
+
+// Filter is one filter; the field named by Type is set.
+type Filter struct {
+	Type            FilterType      `json:"type"`
+	RequestHeaders  *HeaderModifier `json:"requestHeaders,omitempty"`
+	ResponseHeaders *HeaderModifier `json:"responseHeaders,omitempty"`
+	URLRewrite      *URLRewrite     `json:"urlRewrite,omitempty"`
+	Mirror          *Mirror         `json:"mirror,omitempty"`
+	CORS            *CORS           `json:"cors,omitempty"`
+	Compression     *Compression    `json:"compression,omitempty"`
+}
+
+// HeaderModifier sets, adds and removes headers.
+type HeaderModifier struct {
+	Set    []HeaderPair `json:"set,omitempty"`
+	Add    []HeaderPair `json:"add,omitempty"`
+	Remove []string     `json:"remove,omitempty"`
+}
+
+// URLRewrite changes the host and/or path sent upstream.
+type URLRewrite struct {
+	Hostname string       `json:"hostname,omitempty"`
+	Path     *PathRewrite `json:"path,omitempty"`
+}
+
+// Mirror copies requests, fire-and-forget, to another backend.
+type Mirror struct {
+	Backend string `json:"backend"`
+	Port    int32  `json:"port"`
+	// Percent of requests mirrored, 0-100.
+	Percent float64 `json:"percent"`
+}
+
+// CORS answers preflights and decorates responses (Gateway API CORS filter).
+type CORS struct {
+	AllowOrigins     []string `json:"allowOrigins,omitempty"`
+	AllowMethods     []string `json:"allowMethods,omitempty"`
+	AllowHeaders     []string `json:"allowHeaders,omitempty"`
+	ExposeHeaders    []string `json:"exposeHeaders,omitempty"`
+	MaxAge           Duration `json:"maxAge,omitempty"`
+	AllowCredentials bool     `json:"allowCredentials,omitempty"`
+}
+
+// Compression encodes responses the client accepts. It is on by default on every route.
+type Compression struct {
+	Disabled         bool     `json:"disabled,omitempty"`
+	Algorithms       []string `json:"algorithms,omitempty"` // gzip, br, zstd
+	MinContentLength int      `json:"minContentLength,omitempty"`
+	ContentTypes     []string `json:"contentTypes,omitempty"`
+}
+
+// Backend is an upstream cluster. Routes address it by Name plus a port.
+type Backend struct {
+	// Name is "namespace/name".
+	Name      string     `json:"name"`
+	Origin    Origin     `json:"origin"`
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// Protocol: plain, tls, h2 or h2c.
+	Protocol string `json:"protocol"`
+	// TLS configures verification for tls and h2 (from BackendTLSPolicy or defaults).
+	TLS          *UpstreamTLS `json:"tls,omitempty"`
+	HealthCheck  *HealthCheck `json:"healthCheck,omitempty"`
+	DynamicProxy bool         `json:"dynamicProxy,omitempty"`
+}
+
+// Endpoint is an FQDN (re-resolved by DNS) or a static IP.
+type Endpoint struct {
+	FQDN string `json:"fqdn,omitempty"`
+	IP   string `json:"ip,omitempty"`
+}
+
+// UpstreamTLS verifies the upstream's certificate.
+type UpstreamTLS struct {
+	// ServerName is the SNI and the name verified; empty means the endpoint's host.
+	ServerName string `json:"serverName,omitempty"`
+	// CAPEM replaces the system roots when set.
+	CAPEM []byte `json:"caPEM,omitempty"`
+}
+
+// HealthCheck probes endpoints actively.
+type HealthCheck struct {
+	HTTP               *HTTPProbe `json:"http,omitempty"`
+	Interval           Duration   `json:"interval"`
+	Timeout            Duration   `json:"timeout"`
+	HealthyThreshold   int        `json:"healthyThreshold"`
+	UnhealthyThreshold int        `json:"unhealthyThreshold"`
+}
+
+// HTTPProbe is an HTTP health check; nil HTTP means a TCP connect check.
+type HTTPProbe struct {
+	Path             string `json:"path"`
+	Method           string `json:"method"`
+	Host             string `json:"host,omitempty"`
+	ExpectedStatuses []int  `json:"expectedStatuses,omitempty"`
+}

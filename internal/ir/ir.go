@@ -1,0 +1,339 @@
+package ir
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Snapshot is everything one proxy serves. It is immutable once published.
+type Snapshot struct {
+	// Version identifies the content: equal snapshots have equal versions.
+	Version string `json:"version"`
+	// Listeners are the sockets to serve, one per address and port.
+	Listeners []*Listener `json:"listeners,omitempty"`
+	// Backends are the upstream clusters routes send traffic to, by Name.
+	Backends []*Backend `json:"backends,omitempty"`
+	// Certificates are TLS key pairs listeners present, by Name.
+	Certificates []*Certificate `json:"certificates,omitempty"`
+}
+
+// Origin names the API object (and section) an IR object came from.
+type Origin struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// Section is a listener name, "rule/N" or "rule/N/match/M".
+	Section string `json:"section,omitempty"`
+}
+
+func (o Origin) String() string {
+	s := o.Kind + "/" + o.Name
+	if o.Namespace != "" {
+		s = o.Kind + "/" + o.Namespace + "/" + o.Name
+	}
+	if o.Section != "" {
+		s += "/" + o.Section
+	}
+	return s
+}
+
+// Protocol is a listener's application protocol.
+type Protocol string
+
+// Listener protocols.
+const (
+	ProtocolHTTP  Protocol = "HTTP"
+	ProtocolHTTPS Protocol = "HTTPS"
+)
+
+// Listener is one socket: every Gateway listener on the same address and port shares it and is
+// told apart by hostname (and, for HTTPS, by SNI).
+type Listener struct {
+	// Name is "address:port".
+	Name     string   `json:"name"`
+	Address  string   `json:"address"`
+	Port     int32    `json:"port"`
+	Protocol Protocol `json:"protocol"`
+	// TLS lists the certificates to choose from by SNI (HTTPS only).
+	TLS *ListenerTLS `json:"tls,omitempty"`
+	// VirtualHosts are matched against the request's host, most specific first.
+	VirtualHosts []*VirtualHost `json:"virtualHosts,omitempty"`
+}
+
+// ListenerTLS chooses a certificate per SNI.
+type ListenerTLS struct {
+	// Certificates are tried by SNI: exact hostname, then the longest wildcard, then the
+	// entry with hostname "" (the listener's default).
+	Certificates []SNICertificate `json:"certificates"`
+}
+
+// SNICertificate binds a certificate (by name) to a server name pattern.
+type SNICertificate struct {
+	Hostname    string `json:"hostname"`
+	Certificate string `json:"certificate"`
+}
+
+// Certificate is a PEM key pair. Key material is redacted when printed.
+type Certificate struct {
+	Name    string `json:"name"`
+	CertPEM []byte `json:"certPEM"`
+	KeyPEM  Secret `json:"keyPEM"`
+}
+
+// Secret is sensitive bytes that print as "<redacted>".
+type Secret []byte
+
+// MarshalJSON redacts.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"<redacted>"`), nil }
+
+// String redacts.
+func (Secret) String() string { return "<redacted>" }
+
+// VirtualHost is the routes served for one hostname on a listener.
+//
+// A request first picks the most specific ListenerHostname that matches its host (that is the
+// Gateway listener serving it); among that listener's virtual hosts it tries those whose
+// Hostname matches, most specific first, and the first route that matches wins.
+type VirtualHost struct {
+	// ListenerHostname is the Gateway listener's hostname ("" = any host).
+	ListenerHostname string `json:"listenerHostname,omitempty"`
+	// Hostname is exact ("api.example.com"), a wildcard ("*.example.com") or "*" (any).
+	Hostname string `json:"hostname"`
+	// Origin is the Gateway listener this virtual host comes from.
+	Origin Origin `json:"origin"`
+	// Routes are in Gateway API precedence order: the first that matches wins.
+	Routes []*Route `json:"routes,omitempty"`
+}
+
+// Route is one match of one rule of one route, with what to do on a match.
+type Route struct {
+	Name   string `json:"name"`
+	Origin Origin `json:"origin"`
+	Match  Match  `json:"match"`
+	// Filters run in order before the action.
+	Filters []Filter `json:"filters,omitempty"`
+	// Exactly one action: Backends (weighted), Redirect or DirectResponse. A route whose
+	// backends are all invalid has Backends with total weight > 0 but Invalid set, answering 500.
+	Backends       []WeightedBackend `json:"backends,omitempty"`
+	Redirect       *Redirect         `json:"redirect,omitempty"`
+	DirectResponse *DirectResponse   `json:"directResponse,omitempty"`
+	// Timeouts: Request bounds the whole exchange (default 100 s), BackendRequest one attempt.
+	Timeouts Timeouts `json:"timeouts"`
+	// Retry is the rule's retry policy; nil means the default (one retry on connection
+	// failure, idempotent methods only).
+	Retry *Retry `json:"retry,omitempty"`
+}
+
+// PathMatchType is how a path is matched.
+type PathMatchType string
+
+// Path match types, as in Gateway API.
+const (
+	PathExact             PathMatchType = "Exact"
+	PathPrefix            PathMatchType = "PathPrefix"
+	PathRegularExpression PathMatchType = "RegularExpression"
+)
+
+// StringMatchType is how a header or query value is matched.
+type StringMatchType string
+
+// String match types.
+const (
+	MatchExact             StringMatchType = "Exact"
+	MatchRegularExpression StringMatchType = "RegularExpression"
+)
+
+// Match is a conjunction: path AND every header AND every query parameter AND method.
+type Match struct {
+	PathType    PathMatchType `json:"pathType"`
+	Path        string        `json:"path"`
+	Headers     []StringMatch `json:"headers,omitempty"`
+	QueryParams []StringMatch `json:"queryParams,omitempty"`
+	Method      string        `json:"method,omitempty"`
+}
+
+// StringMatch matches a header (case-insensitive name) or query parameter (exact name).
+type StringMatch struct {
+	Name  string          `json:"name"`
+	Type  StringMatchType `json:"type"`
+	Value string          `json:"value"`
+}
+
+// WeightedBackend is one backendRef of a rule.
+type WeightedBackend struct {
+	// Backend names an entry of Snapshot.Backends; empty when Invalid.
+	Backend string `json:"backend,omitempty"`
+	Port    int32  `json:"port,omitempty"`
+	Weight  int32  `json:"weight"`
+	// Invalid marks a reference that did not resolve: its share of traffic gets 500.
+	Invalid bool `json:"invalid,omitempty"`
+	// Filters apply only to requests sent to this backend.
+	Filters []Filter `json:"filters,omitempty"`
+}
+
+// Timeouts bound a request. Zero Request means no timeout.
+type Timeouts struct {
+	Request        Duration `json:"request"`
+	BackendRequest Duration `json:"backendRequest,omitempty"`
+}
+
+// Duration is a time.Duration that prints as "100s" in JSON and YAML.
+type Duration time.Duration
+
+// MarshalJSON renders the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON parses a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// Retry retries failed attempts.
+type Retry struct {
+	// Codes are response codes that trigger a retry (besides connection errors).
+	Codes []int `json:"codes,omitempty"`
+	// Attempts is the number of retries after the first try.
+	Attempts int      `json:"attempts"`
+	Backoff  Duration `json:"backoff,omitempty"`
+}
+
+// Redirect answers with a redirect.
+type Redirect struct {
+	Scheme   string `json:"scheme,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	// Port 0 means: derived from the scheme or the listener as Gateway API says.
+	Port       int32        `json:"port,omitempty"`
+	Path       *PathRewrite `json:"path,omitempty"`
+	StatusCode int          `json:"statusCode"`
+}
+
+// PathRewrite replaces the whole path or the prefix the route matched.
+type PathRewrite struct {
+	// Exactly one is set.
+	FullPath      *string `json:"fullPath,omitempty"`
+	PrefixReplace *string `json:"prefixReplace,omitempty"`
+}
+
+// DirectResponse answers from the gateway.
+type DirectResponse struct {
+	StatusCode  int          `json:"statusCode"`
+	ContentType string       `json:"contentType,omitempty"`
+	Headers     []HeaderPair `json:"headers,omitempty"`
+	Body        string       `json:"body,omitempty"`
+}
+
+// HeaderPair is a header name and value.
+type HeaderPair struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Validate checks invariants the data plane relies on. The translator must only produce valid
+// snapshots; the proxy refuses invalid ones.
+func (s *Snapshot) Validate() error {
+	backends := map[string]bool{}
+	for _, b := range s.Backends {
+		if b.Name == "" || backends[b.Name] {
+			return fmt.Errorf("ir: backend name %q empty or duplicated", b.Name)
+		}
+		backends[b.Name] = true
+	}
+	certs := map[string]bool{}
+	for _, c := range s.Certificates {
+		certs[c.Name] = true
+	}
+	seen := map[string]bool{}
+	for _, l := range s.Listeners {
+		if seen[l.Name] {
+			return fmt.Errorf("ir: listener %q duplicated", l.Name)
+		}
+		seen[l.Name] = true
+		if l.Port < 1 || l.Port > 65535 {
+			return fmt.Errorf("ir: listener %q: port %d out of range", l.Name, l.Port)
+		}
+		if l.Protocol == ProtocolHTTPS && (l.TLS == nil || len(l.TLS.Certificates) == 0) {
+			return fmt.Errorf("ir: listener %q: HTTPS without certificates", l.Name)
+		}
+		if l.TLS != nil {
+			for _, c := range l.TLS.Certificates {
+				if !certs[c.Certificate] {
+					return fmt.Errorf("ir: listener %q: unknown certificate %q", l.Name, c.Certificate)
+				}
+			}
+		}
+		for _, vh := range l.VirtualHosts {
+			for _, r := range vh.Routes {
+				if err := r.validate(backends); err != nil {
+					return fmt.Errorf("ir: listener %q host %q route %q: %w", l.Name, vh.Hostname, r.Name, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Route) validate(backends map[string]bool) error {
+	actions := 0
+	if len(r.Backends) > 0 {
+		actions++
+	}
+	if r.Redirect != nil {
+		actions++
+	}
+	if r.DirectResponse != nil {
+		actions++
+	}
+	if actions > 1 {
+		return fmt.Errorf("more than one action")
+	}
+	switch r.Match.PathType {
+	case PathExact, PathPrefix:
+		if !strings.HasPrefix(r.Match.Path, "/") {
+			return fmt.Errorf("path %q must start with /", r.Match.Path)
+		}
+	case PathRegularExpression:
+		if _, err := regexp.Compile(r.Match.Path); err != nil {
+			return fmt.Errorf("path regex: %w", err)
+		}
+	default:
+		return fmt.Errorf("path type %q", r.Match.PathType)
+	}
+	for _, m := range append(append([]StringMatch{}, r.Match.Headers...), r.Match.QueryParams...) {
+		if m.Type == MatchRegularExpression {
+			if _, err := regexp.Compile(m.Value); err != nil {
+				return fmt.Errorf("%s regex: %w", m.Name, err)
+			}
+		}
+	}
+	for _, b := range r.Backends {
+		if !b.Invalid && !backends[b.Backend] {
+			return fmt.Errorf("unknown backend %q", b.Backend)
+		}
+		if b.Weight < 0 {
+			return fmt.Errorf("negative weight")
+		}
+	}
+	return nil
+}
+
+// SetVersion sets Version to a hash of the content.
+func (s *Snapshot) SetVersion() {
+	s.Version = ""
+	data, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // only plain data types
+	}
+	sum := sha256.Sum256(data)
+	s.Version = hex.EncodeToString(sum[:8])
+}

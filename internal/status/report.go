@@ -1,0 +1,86 @@
+// Package status holds the translator's status output (Report) and condition helpers. Status
+// is a value the translator returns, never a write to the API; the controller writes it.
+package status
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
+)
+
+// Key names a namespaced object ("namespace/name"; "name" when cluster-scoped).
+type Key string
+
+// KeyOf returns the key of namespace and name.
+func KeyOf(namespace, name string) Key {
+	if namespace == "" {
+		return Key(name)
+	}
+	return Key(namespace + "/" + name)
+}
+
+// Report is the status the translator computed for every object it read. Route statuses hold
+// only the parents this controller manages.
+type Report struct {
+	GatewayClasses map[Key]*gwapiv1.GatewayClassStatus `json:"gatewayClasses,omitempty"`
+	Gateways       map[Key]*gwapiv1.GatewayStatus      `json:"gateways,omitempty"`
+	HTTPRoutes     map[Key]*gwapiv1.HTTPRouteStatus    `json:"httpRoutes,omitempty"`
+	Backends       map[Key]*corev1a2.BackendStatus     `json:"backends,omitempty"`
+}
+
+// NewReport returns an empty report.
+func NewReport() *Report {
+	return &Report{
+		GatewayClasses: map[Key]*gwapiv1.GatewayClassStatus{},
+		Gateways:       map[Key]*gwapiv1.GatewayStatus{},
+		HTTPRoutes:     map[Key]*gwapiv1.HTTPRouteStatus{},
+		Backends:       map[Key]*corev1a2.BackendStatus{},
+	}
+}
+
+// Condition builds a condition. LastTransitionTime is now; Merge keeps the old one when the
+// status did not change.
+func Condition(typ string, ok bool, reason, message string, generation int64, now time.Time) metav1.Condition {
+	st := metav1.ConditionFalse
+	if ok {
+		st = metav1.ConditionTrue
+	}
+	return metav1.Condition{Type: typ, Status: st, Reason: reason, Message: message, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now)}
+}
+
+// Set adds or replaces a condition by type, keeping the list sorted by type.
+func Set(conds *[]metav1.Condition, c metav1.Condition) {
+	for i := range *conds {
+		if (*conds)[i].Type == c.Type {
+			(*conds)[i] = c
+			return
+		}
+	}
+	*conds = append(*conds, c)
+	slices.SortFunc(*conds, func(a, b metav1.Condition) int { return strings.Compare(a.Type, b.Type) })
+}
+
+// Find returns the condition of a type, or nil.
+func Find(conds []metav1.Condition, typ string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+// KeepTransitionTimes copies LastTransitionTime from old conditions whose status did not
+// change, so rewriting status every translation does not move timestamps.
+func KeepTransitionTimes(next, old []metav1.Condition) {
+	for i := range next {
+		if o := Find(old, next[i].Type); o != nil && o.Status == next[i].Status {
+			next[i].LastTransitionTime = o.LastTransitionTime
+		}
+	}
+}

@@ -1,0 +1,413 @@
+package translate
+
+import (
+	"cmp"
+	"crypto/tls"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/status"
+)
+
+// gatewayClasses accepts the classes whose controllerName is ours.
+func (t *translator) translateGatewayClasses() {
+	for _, gc := range t.set.GatewayClasses {
+		if string(gc.Spec.ControllerName) != t.opts.ControllerName {
+			continue
+		}
+		t.classes[gc.Name] = true
+		st := gc.Status.DeepCopy()
+		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayClassConditionStatusAccepted), true,
+			string(gwapiv1.GatewayClassReasonAccepted), "Handled by Apoxy", gc.Generation, t.opts.Now))
+		status.KeepTransitionTimes(st.Conditions, gc.Status.Conditions)
+		t.report.GatewayClasses[status.KeyOf("", gc.Name)] = st
+	}
+}
+
+type gatewayCtx struct {
+	gw        *gwapiv1.Gateway
+	key       status.Key
+	binds     []string
+	addrError string
+	listeners []*listenerCtx
+}
+
+type listenerCtx struct {
+	gw       *gatewayCtx
+	spec     *gwapiv1.Listener
+	hostname string
+	status   gwapiv1.ListenerStatus
+	// reasons why the listener is not accepted / programmed / resolved / conflicted; empty = fine.
+	acceptedReason, acceptedMsg string
+	refsReason, refsMsg         string
+	conflictReason, conflictMsg string
+	sockets                     []*ir.Listener
+	vhosts                      map[string]*ir.VirtualHost // by route hostname, per socket name
+	attached                    int32
+}
+
+func (l *listenerCtx) ok() bool {
+	return l.acceptedReason == "" && l.refsReason == "" && l.conflictReason == "" && l.gw.addrError == ""
+}
+
+// gateways validates every Gateway of ours and builds its listeners' sockets, certificates
+// and (empty) virtual hosts; routes attach later.
+func (t *translator) translateGateways() {
+	gws := slices.Clone(t.set.Gateways)
+	slices.SortStableFunc(gws, func(a, b *gwapiv1.Gateway) int {
+		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for _, gw := range gws {
+		if !t.classes[string(gw.Spec.GatewayClassName)] {
+			continue
+		}
+		g := &gatewayCtx{gw: gw, key: status.KeyOf(gw.Namespace, gw.Name)}
+		t.gateways[g.key] = g
+		t.gatewayOrder = append(t.gatewayOrder, g)
+		g.resolveAddresses(t)
+		for i := range gw.Spec.Listeners {
+			l := &listenerCtx{gw: g, spec: &gw.Spec.Listeners[i], hostname: ptrString(gw.Spec.Listeners[i].Hostname), vhosts: map[string]*ir.VirtualHost{}}
+			l.status.Name = l.spec.Name
+			g.listeners = append(g.listeners, l)
+			t.validateListener(l)
+		}
+		g.detectConflicts()
+		for _, l := range g.listeners {
+			t.program(l)
+		}
+	}
+}
+
+func (g *gatewayCtx) resolveAddresses(t *translator) {
+	if len(g.gw.Spec.Addresses) == 0 {
+		g.binds = []string{t.opts.BindAddress}
+		return
+	}
+	for _, a := range g.gw.Spec.Addresses {
+		typ := gwapiv1.IPAddressType
+		if a.Type != nil {
+			typ = *a.Type
+		}
+		if typ != gwapiv1.IPAddressType {
+			g.addrError = fmt.Sprintf("address type %q is not supported; use IPAddress", typ)
+			return
+		}
+		ip, err := netip.ParseAddr(a.Value)
+		if err != nil {
+			g.addrError = fmt.Sprintf("address %q is not an IP address", a.Value)
+			return
+		}
+		g.binds = append(g.binds, ip.String())
+	}
+}
+
+var supportedRouteKinds = map[gwapiv1.ProtocolType][]gwapiv1.Kind{
+	gwapiv1.HTTPProtocolType:  {"HTTPRoute"},
+	gwapiv1.HTTPSProtocolType: {"HTTPRoute"},
+}
+
+func (t *translator) validateListener(l *listenerCtx) {
+	kinds, ok := supportedRouteKinds[l.spec.Protocol]
+	if !ok {
+		l.acceptedReason = string(gwapiv1.ListenerReasonUnsupportedProtocol)
+		l.acceptedMsg = fmt.Sprintf("protocol %s is not supported yet; use HTTP or HTTPS", l.spec.Protocol)
+		return
+	}
+	// supportedKinds: the allowed kinds we support; unsupported ones make ResolvedRefs false.
+	if ar := l.spec.AllowedRoutes; ar != nil && len(ar.Kinds) > 0 {
+		var bad []string
+		for _, k := range ar.Kinds {
+			group := gatewayGroup
+			if k.Group != nil {
+				group = string(*k.Group)
+			}
+			if sameGroup(group, gatewayGroup) && slices.Contains(kinds, k.Kind) {
+				g := gwapiv1.Group(gatewayGroup)
+				l.status.SupportedKinds = append(l.status.SupportedKinds, gwapiv1.RouteGroupKind{Group: &g, Kind: k.Kind})
+			} else {
+				bad = append(bad, group+"/"+string(k.Kind))
+			}
+		}
+		if len(bad) > 0 {
+			l.refsReason = string(gwapiv1.ListenerReasonInvalidRouteKinds)
+			l.refsMsg = "unsupported route kinds: " + strings.Join(bad, ", ")
+		}
+	} else {
+		for _, k := range kinds {
+			g := gwapiv1.Group(gatewayGroup)
+			l.status.SupportedKinds = append(l.status.SupportedKinds, gwapiv1.RouteGroupKind{Group: &g, Kind: k})
+		}
+	}
+	if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+		t.resolveCertificates(l)
+	}
+}
+
+// resolveCertificates loads the HTTPS listener's certificateRefs into IR certificates.
+func (t *translator) resolveCertificates(l *listenerCtx) {
+	tlsCfg := l.spec.TLS
+	if tlsCfg == nil || len(tlsCfg.CertificateRefs) == 0 {
+		l.refsReason = string(gwapiv1.ListenerReasonInvalidCertificateRef)
+		l.refsMsg = "an HTTPS listener needs tls.certificateRefs"
+		return
+	}
+	if tlsCfg.Mode != nil && *tlsCfg.Mode != gwapiv1.TLSModeTerminate {
+		l.acceptedReason = string(gwapiv1.ListenerReasonUnsupportedProtocol)
+		l.acceptedMsg = "HTTPS listeners terminate TLS; use a TLS listener for passthrough"
+		return
+	}
+	gw := l.gw.gw
+	for _, ref := range tlsCfg.CertificateRefs {
+		group, kind := ptrString(ref.Group), "Secret"
+		if ref.Kind != nil {
+			kind = string(*ref.Kind)
+		}
+		ns := gw.Namespace
+		if ref.Namespace != nil {
+			ns = string(*ref.Namespace)
+		}
+		if group != "" || kind != "Secret" {
+			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("certificateRef %s/%s: only core Secrets are supported", group, kind)
+			continue
+		}
+		if !t.refGrantAllows(gatewayGroup, "Gateway", gw.Namespace, "", "Secret", ns, string(ref.Name)) {
+			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonRefNotPermitted), fmt.Sprintf("Secret %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name)
+			continue
+		}
+		sec, ok := t.secrets[status.KeyOf(ns, string(ref.Name))]
+		if !ok {
+			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("Secret %s/%s not found", ns, ref.Name)
+			continue
+		}
+		if sec.Type != corev1.SecretTypeTLS {
+			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("Secret %s/%s is not of type kubernetes.io/tls", ns, ref.Name)
+			continue
+		}
+		certPEM, keyPEM := sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey]
+		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("Secret %s/%s: %v", ns, ref.Name, err)
+			continue
+		}
+		name := "secret/" + ns + "/" + string(ref.Name)
+		t.certs[name] = &ir.Certificate{Name: name, CertPEM: certPEM, KeyPEM: keyPEM}
+	}
+}
+
+// detectConflicts marks listeners of one Gateway that share a port with another protocol, or
+// share port, protocol and hostname (Gateway API listener conflicts).
+func (g *gatewayCtx) detectConflicts() {
+	for i, a := range g.listeners {
+		for j, b := range g.listeners {
+			if i == j || a.spec.Port != b.spec.Port {
+				continue
+			}
+			switch {
+			case a.spec.Protocol != b.spec.Protocol:
+				a.conflictReason = string(gwapiv1.ListenerReasonProtocolConflict)
+				a.conflictMsg = fmt.Sprintf("port %d is also used by listener %q with protocol %s", a.spec.Port, b.spec.Name, b.spec.Protocol)
+			case a.hostname == b.hostname:
+				a.conflictReason = string(gwapiv1.ListenerReasonHostnameConflict)
+				a.conflictMsg = fmt.Sprintf("listener %q uses the same port and hostname", b.spec.Name)
+			}
+		}
+	}
+}
+
+// program binds a valid listener to its sockets. A socket already bound with another protocol
+// (by an older Gateway) makes this listener conflicted.
+func (t *translator) program(l *listenerCtx) {
+	if !l.ok() {
+		return
+	}
+	proto := ir.ProtocolHTTP
+	if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+		proto = ir.ProtocolHTTPS
+	}
+	for _, addr := range l.gw.binds {
+		s := t.socket(addr, int32(l.spec.Port), proto)
+		if s.Protocol != proto {
+			l.conflictReason = string(gwapiv1.ListenerReasonProtocolConflict)
+			l.conflictMsg = fmt.Sprintf("%s is already serving %s for another Gateway", s.Name, s.Protocol)
+			return
+		}
+		for _, vh := range s.VirtualHosts {
+			if vh.ListenerHostname == l.hostname && vh.Origin.Name != l.gw.gw.Name || vh.ListenerHostname == l.hostname && vh.Origin.Namespace != l.gw.gw.Namespace {
+				l.conflictReason = string(gwapiv1.ListenerReasonHostnameConflict)
+				l.conflictMsg = fmt.Sprintf("%s already serves hostname %q for Gateway %s/%s", s.Name, l.hostname, vh.Origin.Namespace, vh.Origin.Name)
+				return
+			}
+		}
+		l.sockets = append(l.sockets, s)
+	}
+	for _, s := range l.sockets {
+		if proto == ir.ProtocolHTTPS {
+			if s.TLS == nil {
+				s.TLS = &ir.ListenerTLS{}
+			}
+			for _, ref := range l.spec.TLS.CertificateRefs {
+				ns := l.gw.gw.Namespace
+				if ref.Namespace != nil {
+					ns = string(*ref.Namespace)
+				}
+				s.TLS.Certificates = append(s.TLS.Certificates, ir.SNICertificate{Hostname: l.hostname, Certificate: "secret/" + ns + "/" + string(ref.Name)})
+			}
+		}
+	}
+}
+
+// virtualHost returns the listener's virtual host for a route hostname on a socket.
+func (l *listenerCtx) virtualHost(s *ir.Listener, hostname string) *ir.VirtualHost {
+	key := s.Name + "|" + hostname
+	if vh, ok := l.vhosts[key]; ok {
+		return vh
+	}
+	vh := &ir.VirtualHost{
+		ListenerHostname: l.hostname,
+		Hostname:         hostname,
+		Origin:           ir.Origin{Kind: "Gateway", Namespace: l.gw.gw.Namespace, Name: l.gw.gw.Name, Section: string(l.spec.Name)},
+	}
+	l.vhosts[key] = vh
+	s.VirtualHosts = append(s.VirtualHosts, vh)
+	return vh
+}
+
+// allowsRoute reports whether the listener admits routes of kind from namespace routeNS.
+func (t *translator) allowsRoute(l *listenerCtx, kind, routeNS string) bool {
+	if !slices.ContainsFunc(l.status.SupportedKinds, func(k gwapiv1.RouteGroupKind) bool { return string(k.Kind) == kind }) {
+		return false
+	}
+	from := gwapiv1.NamespacesFromSame
+	var selector *metav1.LabelSelector
+	if ar := l.spec.AllowedRoutes; ar != nil && ar.Namespaces != nil {
+		if ar.Namespaces.From != nil {
+			from = *ar.Namespaces.From
+		}
+		selector = ar.Namespaces.Selector
+	}
+	switch from {
+	case gwapiv1.NamespacesFromAll:
+		return true
+	case gwapiv1.NamespacesFromSame:
+		return routeNS == l.gw.gw.Namespace
+	case gwapiv1.NamespacesFromSelector:
+		if selector == nil {
+			return false
+		}
+		sel, err := metav1.LabelSelectorAsSelector(selector)
+		if err != nil {
+			return false
+		}
+		ns, ok := t.namespaces[routeNS]
+		if !ok {
+			return false
+		}
+		return sel.Matches(labels.Set(ns.Labels))
+	}
+	return false
+}
+
+// finish writes the Gateway's status.
+func (g *gatewayCtx) finish(t *translator) {
+	gw := g.gw
+	gen := gw.Generation
+	now := t.opts.Now
+	st := &gwapiv1.GatewayStatus{}
+	if g.addrError == "" {
+		addrs := g.binds
+		if len(gw.Spec.Addresses) == 0 {
+			addrs = t.opts.StatusAddresses
+		}
+		for _, a := range addrs {
+			if a == "" {
+				continue
+			}
+			typ := gwapiv1.IPAddressType
+			st.Addresses = append(st.Addresses, gwapiv1.GatewayStatusAddress{Type: &typ, Value: a})
+		}
+	}
+	valid := 0
+	for _, l := range g.listeners {
+		ls := l.status
+		ls.AttachedRoutes = l.attached
+		if ls.SupportedKinds == nil {
+			ls.SupportedKinds = []gwapiv1.RouteGroupKind{}
+		}
+		accepted := l.acceptedReason == ""
+		status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionAccepted), accepted,
+			or(l.acceptedReason, string(gwapiv1.ListenerReasonAccepted)), or(l.acceptedMsg, "Listener is valid"), gen, now))
+		status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionResolvedRefs), l.refsReason == "",
+			or(l.refsReason, string(gwapiv1.ListenerReasonResolvedRefs)), or(l.refsMsg, "All references resolved"), gen, now))
+		conflicted := l.conflictReason != ""
+		status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionConflicted), conflicted,
+			or(l.conflictReason, string(gwapiv1.ListenerReasonNoConflicts)), or(l.conflictMsg, "No conflicts"), gen, now))
+		programmed := l.ok() && len(l.sockets) > 0
+		msg := "Listener is serving"
+		if !programmed {
+			msg = "Listener is not serving: " + firstNonEmpty(l.acceptedMsg, l.refsMsg, l.conflictMsg, g.addrError)
+		} else {
+			valid++
+		}
+		status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionProgrammed), programmed,
+			ternary(programmed, string(gwapiv1.ListenerReasonProgrammed), string(gwapiv1.ListenerReasonInvalid)), msg, gen, now))
+		if old := findListenerStatus(gw.Status.Listeners, ls.Name); old != nil {
+			status.KeepTransitionTimes(ls.Conditions, old.Conditions)
+		}
+		st.Listeners = append(st.Listeners, ls)
+	}
+	if g.addrError != "" {
+		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonUnsupportedAddress), g.addrError, gen, now))
+		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonAddressNotAssigned), g.addrError, gen, now))
+	} else {
+		reason, msg := string(gwapiv1.GatewayReasonAccepted), "Gateway is accepted"
+		if valid < len(g.listeners) {
+			reason, msg = string(gwapiv1.GatewayReasonListenersNotValid), fmt.Sprintf("%d of %d listeners are not valid", len(g.listeners)-valid, len(g.listeners))
+		}
+		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionAccepted), true, reason, msg, gen, now))
+		programmed := valid > 0
+		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), programmed,
+			ternary(programmed, string(gwapiv1.GatewayReasonProgrammed), string(gwapiv1.GatewayReasonInvalid)),
+			ternary(programmed, "Gateway is serving", "no listener is valid"), gen, now))
+	}
+	status.KeepTransitionTimes(st.Conditions, gw.Status.Conditions)
+	t.report.Gateways[g.key] = st
+}
+
+func findListenerStatus(list []gwapiv1.ListenerStatus, name gwapiv1.SectionName) *gwapiv1.ListenerStatus {
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func ternary[T any](c bool, a, b T) T {
+	if c {
+		return a
+	}
+	return b
+}

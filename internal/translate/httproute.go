@@ -1,0 +1,484 @@
+package translate
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/status"
+)
+
+// routeCtx collects one HTTPRoute's translation: its IR routes (shared by every listener it
+// attaches to) and the ResolvedRefs outcome.
+type routeCtx struct {
+	route   *gwapiv1.HTTPRoute
+	routes  []*ir.Route
+	refsOK  bool
+	reason  string
+	message string
+}
+
+func (r *routeCtx) refError(reason, format string, args ...any) {
+	if r.refsOK { // keep the first problem
+		r.refsOK, r.reason, r.message = false, reason, fmt.Sprintf(format, args...)
+	}
+}
+
+// httpRoutes attaches every HTTPRoute to the listeners of its parents and records status.
+func (t *translator) translateHTTPRoutes() {
+	routes := slices.Clone(t.set.HTTPRoutes)
+	slices.SortStableFunc(routes, func(a, b *gwapiv1.HTTPRoute) int {
+		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for rank, hr := range routes {
+		rc := &routeCtx{route: hr, refsOK: true}
+		t.buildRules(rc, rank)
+		st := &gwapiv1.HTTPRouteStatus{}
+		for _, ref := range hr.Spec.ParentRefs {
+			ps, ok := t.attach(rc, ref)
+			if !ok {
+				continue // not a parent of ours
+			}
+			st.Parents = append(st.Parents, ps)
+		}
+		if len(st.Parents) == 0 {
+			continue
+		}
+		// Keep parents written by other controllers.
+		for _, p := range hr.Status.Parents {
+			if string(p.ControllerName) != t.opts.ControllerName {
+				st.Parents = append(st.Parents, p)
+			}
+		}
+		t.report.HTTPRoutes[status.KeyOf(hr.Namespace, hr.Name)] = st
+	}
+}
+
+// attach binds the route to the listeners parentRef selects and returns its parent status.
+// ok is false when the parent is not one of our Gateways.
+func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.RouteParentStatus, bool) {
+	hr := rc.route
+	group, kind := gatewayGroup, "Gateway"
+	if ref.Group != nil {
+		group = string(*ref.Group)
+	}
+	if ref.Kind != nil {
+		kind = string(*ref.Kind)
+	}
+	ns := hr.Namespace
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	if !sameGroup(group, gatewayGroup) || kind != "Gateway" {
+		return gwapiv1.RouteParentStatus{}, false
+	}
+	g, ok := t.gateways[status.KeyOf(ns, string(ref.Name))]
+	if !ok {
+		return gwapiv1.RouteParentStatus{}, false
+	}
+	gen, now := hr.Generation, t.opts.Now
+	ps := gwapiv1.RouteParentStatus{ParentRef: ref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName)}
+
+	var candidates []*listenerCtx
+	for _, l := range g.listeners {
+		if ref.SectionName != nil && *ref.SectionName != l.spec.Name {
+			continue
+		}
+		if ref.Port != nil && *ref.Port != l.spec.Port {
+			continue
+		}
+		candidates = append(candidates, l)
+	}
+	accepted, reason, msg := false, string(gwapiv1.RouteReasonNoMatchingParent), "no listener matches the parentRef's sectionName and port"
+	if len(candidates) > 0 {
+		reason, msg = string(gwapiv1.RouteReasonNotAllowedByListeners), "no listener allows routes from this namespace and kind"
+	}
+	hostnameMiss := false
+	for _, l := range candidates {
+		if !l.ok() || !t.allowsRoute(l, "HTTPRoute", hr.Namespace) {
+			continue
+		}
+		l.attached++
+		hosts := intersectHostnames(l.hostname, hr.Spec.Hostnames)
+		if len(hosts) == 0 {
+			hostnameMiss = true
+			continue
+		}
+		accepted = true
+		for _, s := range l.sockets {
+			for _, h := range hosts {
+				vh := l.virtualHost(s, h)
+				vh.Routes = append(vh.Routes, rc.routes...)
+			}
+		}
+	}
+	if !accepted && hostnameMiss {
+		reason, msg = string(gwapiv1.RouteReasonNoMatchingListenerHostname), "no listener hostname intersects the route's hostnames"
+	}
+	if accepted {
+		reason, msg = string(gwapiv1.RouteReasonAccepted), "Route is accepted"
+	}
+	status.Set(&ps.Conditions, status.Condition(string(gwapiv1.RouteConditionAccepted), accepted, reason, msg, gen, now))
+	status.Set(&ps.Conditions, status.Condition(string(gwapiv1.RouteConditionResolvedRefs), rc.refsOK,
+		or(rc.reason, string(gwapiv1.RouteReasonResolvedRefs)), or(rc.message, "All references resolved"), gen, now))
+	for _, old := range hr.Status.Parents {
+		if string(old.ControllerName) == t.opts.ControllerName && parentRefEqual(old.ParentRef, ref) {
+			status.KeepTransitionTimes(ps.Conditions, old.Conditions)
+		}
+	}
+	return ps, true
+}
+
+func parentRefEqual(a, b gwapiv1.ParentReference) bool {
+	return ptrString(a.Group) == ptrString(b.Group) && ptrString(a.Kind) == ptrString(b.Kind) &&
+		ptrString(a.Namespace) == ptrString(b.Namespace) && a.Name == b.Name &&
+		ptrString(a.SectionName) == ptrString(b.SectionName) && deref(a.Port, 0) == deref(b.Port, 0)
+}
+
+// buildRules turns the route's rules into IR routes, one per match. rank is the route's
+// position by age (oldest first), the last precedence tie-breaker after namespace/name.
+func (t *translator) buildRules(rc *routeCtx, rank int) {
+	hr := rc.route
+	for ri, rule := range hr.Spec.Rules {
+		filters, action := t.ruleFilters(rc, rule.Filters)
+		backends := t.backendRefs(rc, rule.BackendRefs)
+		timeouts := ir.Timeouts{Request: ir.Duration(t.opts.DefaultRequestTimeout)}
+		if to := rule.Timeouts; to != nil {
+			if d, ok := parseDuration(to.Request); ok {
+				timeouts.Request = ir.Duration(d) // 0 disables the timeout, as Gateway API says
+			}
+			if d, ok := parseDuration(to.BackendRequest); ok {
+				timeouts.BackendRequest = ir.Duration(d)
+			}
+		}
+		var retry *ir.Retry
+		if r := rule.Retry; r != nil {
+			retry = &ir.Retry{Attempts: deref(r.Attempts, 1)}
+			for _, c := range r.Codes {
+				retry.Codes = append(retry.Codes, int(c))
+			}
+			if d, ok := parseDuration(r.Backoff); ok {
+				retry.Backoff = ir.Duration(d)
+			}
+		}
+		matches := rule.Matches
+		if len(matches) == 0 {
+			prefix := gwapiv1.PathMatchPathPrefix
+			matches = []gwapiv1.HTTPRouteMatch{{Path: &gwapiv1.HTTPPathMatch{Type: &prefix, Value: ptr("/")}}}
+		}
+		for mi, m := range matches {
+			r := &ir.Route{
+				Name:     fmt.Sprintf("httproute/%s/%s/rule/%d/match/%d", hr.Namespace, hr.Name, ri, mi),
+				Origin:   ir.Origin{Kind: "HTTPRoute", Namespace: hr.Namespace, Name: hr.Name, Section: fmt.Sprintf("rule/%d", ri)},
+				Match:    irMatch(m),
+				Filters:  filters,
+				Timeouts: timeouts,
+				Retry:    retry,
+			}
+			switch {
+			case action.redirect != nil:
+				r.Redirect = action.redirect
+			case action.direct != nil:
+				r.DirectResponse = action.direct
+			case len(backends) > 0:
+				r.Backends = backends
+			default:
+				// No backendRefs and nothing that answers: Gateway API says 500.
+				r.DirectResponse = &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+			}
+			rc.routes = append(rc.routes, r)
+			t.order[r] = routeOrder{rank: rank, rule: ri, match: mi}
+		}
+	}
+}
+
+// ruleAction is what a rule's filters decided to answer with, if anything.
+type ruleAction struct {
+	redirect *ir.Redirect
+	direct   *ir.DirectResponse
+}
+
+func (t *translator) ruleFilters(rc *routeCtx, in []gwapiv1.HTTPRouteFilter) ([]ir.Filter, ruleAction) {
+	var out []ir.Filter
+	var act ruleAction
+	compression := &ir.Compression{Algorithms: []string{"zstd", "br", "gzip"}, MinContentLength: extv1a2.DefaultMinContentLength}
+	for _, f := range in {
+		switch f.Type {
+		case gwapiv1.HTTPRouteFilterRequestHeaderModifier:
+			out = append(out, ir.Filter{Type: ir.FilterRequestHeaders, RequestHeaders: headerModifier(f.RequestHeaderModifier)})
+		case gwapiv1.HTTPRouteFilterResponseHeaderModifier:
+			out = append(out, ir.Filter{Type: ir.FilterResponseHeaders, ResponseHeaders: headerModifier(f.ResponseHeaderModifier)})
+		case gwapiv1.HTTPRouteFilterURLRewrite:
+			if f.URLRewrite != nil {
+				out = append(out, ir.Filter{Type: ir.FilterURLRewrite, URLRewrite: &ir.URLRewrite{Hostname: ptrString(f.URLRewrite.Hostname), Path: pathModifier(f.URLRewrite.Path)}})
+			}
+		case gwapiv1.HTTPRouteFilterRequestRedirect:
+			if rr := f.RequestRedirect; rr != nil {
+				act.redirect = &ir.Redirect{Scheme: ptrString(rr.Scheme), Hostname: ptrString(rr.Hostname), Path: pathModifier(rr.Path), StatusCode: deref(rr.StatusCode, http.StatusFound)}
+				if rr.Port != nil {
+					act.redirect.Port = int32(*rr.Port)
+				}
+			}
+		case gwapiv1.HTTPRouteFilterRequestMirror:
+			if m := f.RequestMirror; m != nil {
+				if b, port, ok := t.resolveBackend(rc, m.BackendRef); ok {
+					pct := 100.0
+					if m.Percent != nil {
+						pct = float64(*m.Percent)
+					} else if fr := m.Fraction; fr != nil && deref(fr.Denominator, 100) > 0 {
+						pct = 100 * float64(fr.Numerator) / float64(deref(fr.Denominator, 100))
+					}
+					out = append(out, ir.Filter{Type: ir.FilterRequestMirror, Mirror: &ir.Mirror{Backend: b.Name, Port: port, Percent: pct}})
+				}
+			}
+		case gwapiv1.HTTPRouteFilterCORS:
+			if c := f.CORS; c != nil {
+				cors := &ir.CORS{MaxAge: ir.Duration(time.Duration(c.MaxAge) * time.Second), AllowCredentials: deref(c.AllowCredentials, false)}
+				for _, o := range c.AllowOrigins {
+					cors.AllowOrigins = append(cors.AllowOrigins, string(o))
+				}
+				for _, m := range c.AllowMethods {
+					cors.AllowMethods = append(cors.AllowMethods, string(m))
+				}
+				for _, h := range c.AllowHeaders {
+					cors.AllowHeaders = append(cors.AllowHeaders, string(h))
+				}
+				for _, h := range c.ExposeHeaders {
+					cors.ExposeHeaders = append(cors.ExposeHeaders, string(h))
+				}
+				out = append(out, ir.Filter{Type: ir.FilterCORS, CORS: cors})
+			}
+		case gwapiv1.HTTPRouteFilterExtensionRef:
+			if f.ExtensionRef == nil {
+				continue
+			}
+			switch c, d := t.extensionRef(rc, f.ExtensionRef); {
+			case d != nil:
+				act.direct = d
+			case c != nil:
+				compression = c
+			}
+		default:
+			rc.refError(string(gwapiv1.RouteReasonIncompatibleFilters), "filter type %s is not supported", f.Type)
+			act.direct = &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+		}
+	}
+	out = append(out, ir.Filter{Type: ir.FilterCompression, Compression: compression})
+	return out, act
+}
+
+// extensionRef resolves an ExtensionRef filter: a DirectResponse answers, an HTTPRouteFilter
+// replaces the default compression. An unresolvable reference makes the rule answer 500, as
+// Gateway API requires for filters that cannot be applied.
+func (t *translator) extensionRef(rc *routeCtx, ref *gwapiv1.LocalObjectReference) (*ir.Compression, *ir.DirectResponse) {
+	hr := rc.route
+	group := string(ref.Group)
+	if group != "" && group != extensionsGroup {
+		rc.refError(string(gwapiv1.RouteReasonInvalidKind), "extensionRef group %q is not supported; use %s", group, extensionsGroup)
+		return nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+	}
+	key := status.KeyOf(hr.Namespace, string(ref.Name))
+	switch ref.Kind {
+	case "DirectResponse":
+		d, ok := t.directResponses[key]
+		if !ok {
+			rc.refError(string(gwapiv1.RouteReasonBackendNotFound), "DirectResponse %s not found", key)
+			return nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+		}
+		out := &ir.DirectResponse{StatusCode: int(d.Spec.StatusCode), ContentType: d.Spec.ContentType}
+		if out.StatusCode == 0 {
+			out.StatusCode = http.StatusOK
+		}
+		for _, h := range d.Spec.Headers {
+			out.Headers = append(out.Headers, ir.HeaderPair{Name: h.Name, Value: h.Value})
+		}
+		if d.Spec.Body != nil && d.Spec.Body.Inline != nil {
+			out.Body = *d.Spec.Body.Inline
+		}
+		return nil, out
+	case "HTTPRouteFilter":
+		f, ok := t.routeFilters[key]
+		if !ok {
+			rc.refError(string(gwapiv1.RouteReasonBackendNotFound), "HTTPRouteFilter %s not found", key)
+			return nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+		}
+		c := f.Spec.Compressor
+		if c == nil {
+			return nil, nil
+		}
+		out := &ir.Compression{Disabled: deref(c.Disabled, false), MinContentLength: int(deref(c.MinContentLength, extv1a2.DefaultMinContentLength)), ContentTypes: c.ContentType}
+		if !out.Disabled {
+			for _, a := range c.Algorithms {
+				out.Algorithms = append(out.Algorithms, map[extv1a2.CompressionAlgorithm]string{extv1a2.CompressionBrotli: "br", extv1a2.CompressionGzip: "gzip", extv1a2.CompressionZstd: "zstd"}[a])
+			}
+			if len(out.Algorithms) == 0 {
+				out.Algorithms = []string{"zstd", "br", "gzip"}
+			}
+		} else {
+			out.MinContentLength = 0
+		}
+		return out, nil
+	}
+	rc.refError(string(gwapiv1.RouteReasonInvalidKind), "extensionRef kind %q is not supported; use DirectResponse or HTTPRouteFilter", ref.Kind)
+	return nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+}
+
+// backendRefs resolves a rule's backendRefs. An unresolvable one stays in the list as Invalid
+// so its share of traffic gets 500, as Gateway API requires.
+func (t *translator) backendRefs(rc *routeCtx, refs []gwapiv1.HTTPBackendRef) []ir.WeightedBackend {
+	var out []ir.WeightedBackend
+	for _, ref := range refs {
+		wb := ir.WeightedBackend{Weight: deref(ref.Weight, 1)}
+		if b, port, ok := t.resolveBackend(rc, ref.BackendObjectReference); ok {
+			wb.Backend, wb.Port = b.Name, port
+		} else {
+			wb.Invalid = true
+		}
+		filters, _ := t.ruleFilters(rc, ref.Filters)
+		if len(ref.Filters) > 0 {
+			wb.Filters = filters[:len(filters)-1] // per-backend filters never carry compression
+		}
+		out = append(out, wb)
+	}
+	return out
+}
+
+// resolveBackend resolves a reference to a core.apoxy.dev Backend ("Backend" with no group, as
+// in the docs, means ours too).
+func (t *translator) resolveBackend(rc *routeCtx, ref gwapiv1.BackendObjectReference) (*ir.Backend, int32, bool) {
+	hr := rc.route
+	group, kind := ptrString(ref.Group), "Service"
+	if ref.Kind != nil {
+		kind = string(*ref.Kind)
+	}
+	if kind != "Backend" || (group != "" && group != coreApoxyGroup) {
+		rc.refError(string(gwapiv1.RouteReasonInvalidKind), "backendRef %s/%s %q: only kind Backend (group %s) is supported", or(group, "core"), kind, ref.Name, coreApoxyGroup)
+		return nil, 0, false
+	}
+	ns := hr.Namespace
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	if !t.refGrantAllows(gatewayGroup, "HTTPRoute", hr.Namespace, coreApoxyGroup, "Backend", ns, string(ref.Name)) {
+		rc.refError(string(gwapiv1.RouteReasonRefNotPermitted), "Backend %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name)
+		return nil, 0, false
+	}
+	b, ok := t.backends[status.KeyOf(ns, string(ref.Name))]
+	if !ok {
+		rc.refError(string(gwapiv1.RouteReasonBackendNotFound), "Backend %s/%s not found", ns, ref.Name)
+		return nil, 0, false
+	}
+	ib := t.irBackend(b)
+	port := defaultPort(ib.Protocol)
+	if ref.Port != nil {
+		port = int32(*ref.Port)
+	}
+	return ib, port, true
+}
+
+func irMatch(m gwapiv1.HTTPRouteMatch) ir.Match {
+	out := ir.Match{PathType: ir.PathPrefix, Path: "/"}
+	if p := m.Path; p != nil {
+		if p.Type != nil {
+			out.PathType = ir.PathMatchType(*p.Type)
+		}
+		if p.Value != nil {
+			out.Path = *p.Value
+		}
+	}
+	for _, h := range m.Headers {
+		typ := ir.MatchExact
+		if h.Type != nil {
+			typ = ir.StringMatchType(*h.Type)
+		}
+		out.Headers = append(out.Headers, ir.StringMatch{Name: string(h.Name), Type: typ, Value: h.Value})
+	}
+	for _, q := range m.QueryParams {
+		typ := ir.MatchExact
+		if q.Type != nil {
+			typ = ir.StringMatchType(*q.Type)
+		}
+		out.QueryParams = append(out.QueryParams, ir.StringMatch{Name: string(q.Name), Type: typ, Value: q.Value})
+	}
+	if m.Method != nil {
+		out.Method = string(*m.Method)
+	}
+	return out
+}
+
+func headerModifier(f *gwapiv1.HTTPHeaderFilter) *ir.HeaderModifier {
+	if f == nil {
+		return &ir.HeaderModifier{}
+	}
+	out := &ir.HeaderModifier{Remove: f.Remove}
+	for _, h := range f.Set {
+		out.Set = append(out.Set, ir.HeaderPair{Name: string(h.Name), Value: h.Value})
+	}
+	for _, h := range f.Add {
+		out.Add = append(out.Add, ir.HeaderPair{Name: string(h.Name), Value: h.Value})
+	}
+	return out
+}
+
+func pathModifier(p *gwapiv1.HTTPPathModifier) *ir.PathRewrite {
+	if p == nil {
+		return nil
+	}
+	switch p.Type {
+	case gwapiv1.FullPathHTTPPathModifier:
+		return &ir.PathRewrite{FullPath: ptr(deref(p.ReplaceFullPath, "/"))}
+	case gwapiv1.PrefixMatchHTTPPathModifier:
+		return &ir.PathRewrite{PrefixReplace: ptr(deref(p.ReplacePrefixMatch, "/"))}
+	}
+	return nil
+}
+
+func parseDuration(d *gwapiv1.Duration) (time.Duration, bool) {
+	if d == nil {
+		return 0, false
+	}
+	v, err := time.ParseDuration(string(*d))
+	return v, err == nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// routeOrder holds the tie-breakers of route precedence beyond the match itself: the route's
+// age rank (oldest first, then namespace/name), rule index and match index.
+type routeOrder struct {
+	rank, rule, match int
+}
+
+var pathTypeRank = map[ir.PathMatchType]int{ir.PathExact: 0, ir.PathRegularExpression: 1, ir.PathPrefix: 2}
+
+// compareRoutes is Gateway API HTTPRoute precedence: Exact paths, then (implementation
+// specific) regular expressions, then prefixes, longer first; then a method match; then more
+// header matches; then more query matches; then the older route, namespace/name, rule order
+// and match order.
+func (t *translator) compareRoutes(a, b *ir.Route) int {
+	am, bm := a.Match, b.Match
+	ao, bo := t.order[a], t.order[b]
+	return cmp.Or(
+		cmp.Compare(pathTypeRank[am.PathType], pathTypeRank[bm.PathType]),
+		cmp.Compare(len(bm.Path), len(am.Path)),
+		cmp.Compare(boolRank(am.Method == ""), boolRank(bm.Method == "")),
+		cmp.Compare(len(bm.Headers), len(am.Headers)),
+		cmp.Compare(len(bm.QueryParams), len(am.QueryParams)),
+		cmp.Compare(ao.rank, bo.rank),
+		cmp.Compare(ao.rule, bo.rule),
+		cmp.Compare(ao.match, bo.match),
+	)
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,46 @@
+package translate
+
+import (
+	"time"
+
+	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/resource"
+	"apoxy.dev/apoxy/internal/status"
+)
+
+// Options tune translation. The zero value is usable.
+type Options struct {
+	// ControllerName is the GatewayClass controllerName we reconcile (default
+	// gateway.apoxy.dev/gatewayclass-controller).
+	ControllerName string
+	// Now stamps condition transition times.
+	Now time.Time
+	// BindAddress is where Gateways without spec.addresses listen ("" = all interfaces).
+	BindAddress string
+	// StatusAddresses are reported in status.addresses for Gateways without spec.addresses.
+	StatusAddresses []string
+	// DefaultRequestTimeout applies when a rule sets none (default 100 s).
+	DefaultRequestTimeout time.Duration
+}
+
+const (
+	defaultControllerName = "gateway.apoxy.dev/gatewayclass-controller"
+	defaultRequestTimeout = 100 * time.Second
+)
+
+// Translate computes the snapshot and status for a set. The set is not modified.
+func Translate(set *resource.Set, opts Options) (*ir.Snapshot, *status.Report) {
+	if opts.ControllerName == "" {
+		opts.ControllerName = defaultControllerName
+	}
+	if opts.DefaultRequestTimeout == 0 {
+		opts.DefaultRequestTimeout = defaultRequestTimeout
+	}
+	t := &translator{set: set, opts: opts, report: status.NewReport(), snap: &ir.Snapshot{}}
+	t.index()
+	t.translateGatewayClasses()
+	t.translateGateways()
+	t.translateHTTPRoutes()
+	t.finish()
+	return t.snap, t.report
+}

@@ -1,0 +1,129 @@
+package translate
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+
+	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
+	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/resource"
+	"apoxy.dev/apoxy/internal/status"
+)
+
+// translator carries one translation's indexes and intermediate contexts.
+type translator struct {
+	set    *resource.Set
+	opts   Options
+	report *status.Report
+	snap   *ir.Snapshot
+
+	namespaces      map[string]*corev1.Namespace
+	secrets         map[status.Key]*corev1.Secret
+	backends        map[status.Key]*corev1a2.Backend
+	directResponses map[status.Key]*extv1a2.DirectResponse
+	routeFilters    map[status.Key]*extv1a2.HTTPRouteFilter
+
+	// classes are the accepted GatewayClasses (ours).
+	classes  map[string]bool
+	gateways map[status.Key]*gatewayCtx
+	// gatewayOrder is oldest first: on conflicts the older Gateway wins.
+	gatewayOrder []*gatewayCtx
+	sockets      map[string]*ir.Listener
+	certs        map[string]*ir.Certificate
+	// usedBackends are the backends some route refers to, by IR name.
+	usedBackends map[string]*ir.Backend
+	// order holds each IR route's precedence tie-breakers.
+	order map[*ir.Route]routeOrder
+}
+
+func (t *translator) index() {
+	t.namespaces = map[string]*corev1.Namespace{}
+	for _, ns := range t.set.Namespaces {
+		t.namespaces[ns.Name] = ns
+	}
+	t.secrets = indexBy(t.set.Secrets)
+	t.backends = indexBy(t.set.Backends)
+	t.directResponses = indexBy(t.set.DirectResponses)
+	t.routeFilters = indexBy(t.set.HTTPRouteFilters)
+	t.classes = map[string]bool{}
+	t.gateways = map[status.Key]*gatewayCtx{}
+	t.sockets = map[string]*ir.Listener{}
+	t.certs = map[string]*ir.Certificate{}
+	t.usedBackends = map[string]*ir.Backend{}
+	t.order = map[*ir.Route]routeOrder{}
+}
+
+type namespacedObj interface {
+	GetNamespace() string
+	GetName() string
+}
+
+func indexBy[T namespacedObj](list []T) map[status.Key]T {
+	m := make(map[status.Key]T, len(list))
+	for _, o := range list {
+		m[status.KeyOf(o.GetNamespace(), o.GetName())] = o
+	}
+	return m
+}
+
+// socket returns the IR listener for an address and port, creating it.
+func (t *translator) socket(addr string, port int32, proto ir.Protocol) *ir.Listener {
+	name := net.JoinHostPort(addr, strconv.Itoa(int(port)))
+	if l, ok := t.sockets[name]; ok {
+		return l
+	}
+	l := &ir.Listener{Name: name, Address: addr, Port: port, Protocol: proto}
+	t.sockets[name] = l
+	return l
+}
+
+// finish orders everything, fills listener status counts and stamps the version.
+func (t *translator) finish() {
+	for _, g := range t.gatewayOrder {
+		g.finish(t)
+	}
+	for _, l := range t.sockets {
+		slices.SortStableFunc(l.VirtualHosts, compareVirtualHosts)
+		for _, vh := range l.VirtualHosts {
+			slices.SortStableFunc(vh.Routes, t.compareRoutes)
+		}
+		if l.TLS != nil {
+			slices.SortStableFunc(l.TLS.Certificates, func(a, b ir.SNICertificate) int {
+				return cmp.Or(cmp.Compare(a.Hostname, b.Hostname), cmp.Compare(a.Certificate, b.Certificate))
+			})
+			l.TLS.Certificates = slices.Compact(l.TLS.Certificates)
+		}
+		t.snap.Listeners = append(t.snap.Listeners, l)
+	}
+	slices.SortFunc(t.snap.Listeners, func(a, b *ir.Listener) int { return cmp.Compare(a.Name, b.Name) })
+	for _, b := range t.usedBackends {
+		t.snap.Backends = append(t.snap.Backends, b)
+	}
+	slices.SortFunc(t.snap.Backends, func(a, b *ir.Backend) int { return cmp.Compare(a.Name, b.Name) })
+	for _, c := range t.certs {
+		t.snap.Certificates = append(t.snap.Certificates, c)
+	}
+	slices.SortFunc(t.snap.Certificates, func(a, b *ir.Certificate) int { return cmp.Compare(a.Name, b.Name) })
+	t.snap.SetVersion()
+	if err := t.snap.Validate(); err != nil {
+		// A translator bug: the snapshot must be valid by construction.
+		panic(fmt.Sprintf("translate: produced an invalid snapshot: %v", err))
+	}
+}
+
+// compareVirtualHosts orders virtual hosts most specific first (listener hostname, then route
+// hostname), so a request finds its host's routes before the wildcard's.
+func compareVirtualHosts(a, b *ir.VirtualHost) int {
+	alc, all := hostSpecificity(a.ListenerHostname)
+	blc, bll := hostSpecificity(b.ListenerHostname)
+	ac, al := hostSpecificity(a.Hostname)
+	bc, bl := hostSpecificity(b.Hostname)
+	return cmp.Or(cmp.Compare(alc, blc), cmp.Compare(bll, all), cmp.Compare(a.ListenerHostname, b.ListenerHostname),
+		cmp.Compare(ac, bc), cmp.Compare(bl, al), cmp.Compare(a.Hostname, b.Hostname))
+}
