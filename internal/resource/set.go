@@ -27,17 +27,17 @@ import (
 // Set is the translator's input: the objects of one project, each list sorted by namespace and
 // name. It is treated as immutable once built.
 type Set struct {
-	Namespaces         []*corev1.Namespace          `json:"namespaces,omitempty"`
-	Secrets            []*corev1.Secret             `json:"secrets,omitempty"`
-	GatewayClasses     []*gwapiv1.GatewayClass      `json:"gatewayClasses,omitempty"`
-	Gateways           []*gwapiv1.Gateway           `json:"gateways,omitempty"`
-	HTTPRoutes         []*gwapiv1.HTTPRoute         `json:"httpRoutes,omitempty"`
-	ReferenceGrants    []*gwapiv1.ReferenceGrant    `json:"referenceGrants,omitempty"`
-	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy  `json:"backendTLSPolicies,omitempty"`
-	Backends           []*corev1a2.Backend          `json:"backends,omitempty"`
-	Proxies            []*corev1a2.Proxy            `json:"proxies,omitempty"`
-	DirectResponses    []*extv1a2.DirectResponse    `json:"directResponses,omitempty"`
-	HTTPRouteFilters   []*extv1a2.HTTPRouteFilter   `json:"httpRouteFilters,omitempty"`
+	Namespaces         []*corev1.Namespace         `json:"namespaces,omitempty"`
+	Secrets            []*corev1.Secret            `json:"secrets,omitempty"`
+	GatewayClasses     []*gwapiv1.GatewayClass     `json:"gatewayClasses,omitempty"`
+	Gateways           []*gwapiv1.Gateway          `json:"gateways,omitempty"`
+	HTTPRoutes         []*gwapiv1.HTTPRoute        `json:"httpRoutes,omitempty"`
+	ReferenceGrants    []*gwapiv1.ReferenceGrant   `json:"referenceGrants,omitempty"`
+	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
+	Backends           []*corev1a2.Backend         `json:"backends,omitempty"`
+	Proxies            []*corev1a2.Proxy           `json:"proxies,omitempty"`
+	DirectResponses    []*extv1a2.DirectResponse   `json:"directResponses,omitempty"`
+	HTTPRouteFilters   []*extv1a2.HTTPRouteFilter  `json:"httpRouteFilters,omitempty"`
 }
 
 // Add puts an object into its list. Unknown types are an error.
