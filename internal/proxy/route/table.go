@@ -1,0 +1,329 @@
+// Package route compiles a listener's virtual hosts and routes (ir) into an indexed table and
+// matches requests against it with Gateway API semantics, without allocating.
+//
+// Lookup order: the most specific listener hostname matching the request host selects the
+// Gateway listener; among its virtual hosts (exact host, then wildcards longest first, then
+// "*"), the first route that matches wins. Within a virtual host, exact paths are looked up in
+// a map, regular expressions are tried next, then path prefixes from the longest candidate
+// prefix down, each candidate list already in Gateway API precedence order.
+package route
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"apoxy.dev/apoxy/internal/ir"
+)
+
+// Table is a compiled route table for one listener. It is immutable and safe for concurrent
+// use. T is what the caller attaches to each route (typically its handler).
+type Table[T any] struct {
+	groups hostIndex[*group[T]]
+}
+
+// Entry is a compiled route.
+type Entry[T any] struct {
+	Route *ir.Route
+	// VirtualHost is the virtual host the entry was found under.
+	VirtualHost *ir.VirtualHost
+	Value       T
+
+	path    string // prefix without trailing slash, or exact path
+	re      *regexp.Regexp
+	headers []compiledMatch
+	queries []compiledMatch
+	method  string
+}
+
+type compiledMatch struct {
+	name  string // canonical header key, or query name
+	exact string
+	re    *regexp.Regexp
+}
+
+// group is the routes of one Gateway listener hostname.
+type group[T any] struct {
+	vhosts hostIndex[*vhost[T]]
+}
+
+type vhost[T any] struct {
+	vh     *ir.VirtualHost
+	exact  map[string][]*Entry[T]
+	regex  []*Entry[T]
+	prefix map[string][]*Entry[T]
+	// maxPrefix is the longest prefix: longer candidates need no lookup.
+	maxPrefix int
+}
+
+// Compile builds the table for a listener, calling build once per route to make its value.
+func Compile[T any](l *ir.Listener, build func(*ir.Route) (T, error)) (*Table[T], error) {
+	t := &Table[T]{}
+	groups := map[string]*group[T]{}
+	values := map[*ir.Route]T{}
+	for _, irvh := range l.VirtualHosts {
+		g, ok := groups[irvh.ListenerHostname]
+		if !ok {
+			g = &group[T]{}
+			groups[irvh.ListenerHostname] = g
+			t.groups.add(irvh.ListenerHostname, g)
+		}
+		v := &vhost[T]{vh: irvh, exact: map[string][]*Entry[T]{}, prefix: map[string][]*Entry[T]{}}
+		for _, r := range irvh.Routes {
+			val, ok := values[r]
+			if !ok {
+				var err error
+				if val, err = build(r); err != nil {
+					return nil, fmt.Errorf("route %s: %w", r.Name, err)
+				}
+				values[r] = val
+			}
+			e, err := compileEntry(r, irvh, val)
+			if err != nil {
+				return nil, fmt.Errorf("route %s: %w", r.Name, err)
+			}
+			switch r.Match.PathType {
+			case ir.PathExact:
+				v.exact[e.path] = append(v.exact[e.path], e)
+			case ir.PathRegularExpression:
+				v.regex = append(v.regex, e)
+			default:
+				v.prefix[e.path] = append(v.prefix[e.path], e)
+				v.maxPrefix = max(v.maxPrefix, len(e.path))
+			}
+		}
+		g.vhosts.add(irvh.Hostname, v)
+	}
+	t.groups.sort()
+	for _, g := range groups {
+		g.vhosts.sort()
+	}
+	return t, nil
+}
+
+func compileEntry[T any](r *ir.Route, vh *ir.VirtualHost, val T) (*Entry[T], error) {
+	e := &Entry[T]{Route: r, VirtualHost: vh, Value: val, method: r.Match.Method}
+	switch r.Match.PathType {
+	case ir.PathRegularExpression:
+		re, err := regexp.Compile("^(?:" + r.Match.Path + ")$")
+		if err != nil {
+			return nil, err
+		}
+		e.re = re
+	case ir.PathExact:
+		e.path = r.Match.Path
+	default:
+		e.path = trimPrefix(r.Match.Path)
+	}
+	for _, h := range r.Match.Headers {
+		m, err := compileMatch(http.CanonicalHeaderKey(h.Name), h)
+		if err != nil {
+			return nil, err
+		}
+		e.headers = append(e.headers, m)
+	}
+	for _, q := range r.Match.QueryParams {
+		m, err := compileMatch(q.Name, q)
+		if err != nil {
+			return nil, err
+		}
+		e.queries = append(e.queries, m)
+	}
+	return e, nil
+}
+
+func compileMatch(name string, m ir.StringMatch) (compiledMatch, error) {
+	c := compiledMatch{name: name, exact: m.Value}
+	if m.Type == ir.MatchRegularExpression {
+		re, err := regexp.Compile(m.Value)
+		if err != nil {
+			return c, err
+		}
+		c.re = re
+	}
+	return c, nil
+}
+
+// trimPrefix drops a trailing slash: Gateway API prefixes match whole segments, so "/abc/"
+// and "/abc" both match "/abc", "/abc/" and "/abc/d" but not "/abcd".
+func trimPrefix(p string) string {
+	if len(p) > 1 && strings.HasSuffix(p, "/") {
+		return strings.TrimRight(p, "/")
+	}
+	return p
+}
+
+// Request is what matching looks at. Host must be lower case without port.
+type Request struct {
+	Host     string
+	Method   string
+	Path     string
+	Header   http.Header
+	RawQuery string
+}
+
+// Match returns the entry serving the request, or nil.
+func (t *Table[T]) Match(req *Request) *Entry[T] {
+	g := t.groups.lookup(req.Host)
+	if g == nil {
+		return nil
+	}
+	var found *Entry[T]
+	g.vhosts.each(req.Host, func(v *vhost[T]) bool {
+		found = v.match(req)
+		return found != nil
+	})
+	return found
+}
+
+func (v *vhost[T]) match(req *Request) *Entry[T] {
+	// Precedence classes never interleave: every exact path precedes every regular expression,
+	// which precedes every prefix; longer prefixes precede shorter ones.
+	for _, e := range v.exact[req.Path] {
+		if e.conditions(req) {
+			return e
+		}
+	}
+	for _, e := range v.regex {
+		if e.re.MatchString(req.Path) && e.conditions(req) {
+			return e
+		}
+	}
+	// Walk the path's segment prefixes from longest to "/": "/a/b/c", "/a/b", "/a", "/".
+	p := req.Path
+	for {
+		if len(p) <= v.maxPrefix {
+			for _, e := range v.prefix[p] {
+				if e.conditions(req) {
+					return e
+				}
+			}
+		}
+		if len(p) <= 1 {
+			return nil
+		}
+		if i := strings.LastIndexByte(p, '/'); i > 0 {
+			p = p[:i]
+		} else {
+			p = "/"
+		}
+	}
+}
+
+func (e *Entry[T]) conditions(req *Request) bool {
+	if e.method != "" && e.method != req.Method {
+		return false
+	}
+	for i := range e.headers {
+		h := &e.headers[i]
+		vals := req.Header[h.name]
+		if len(vals) == 0 {
+			return false
+		}
+		if !h.matches(vals[0]) {
+			return false
+		}
+	}
+	for i := range e.queries {
+		q := &e.queries[i]
+		v, ok := queryValue(req.RawQuery, q.name)
+		if !ok || !q.matches(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *compiledMatch) matches(v string) bool {
+	if m.re != nil {
+		return m.re.MatchString(v)
+	}
+	return v == m.exact
+}
+
+// queryValue returns the first value of a query parameter without allocating unless the
+// raw value is escaped.
+func queryValue(raw, name string) (string, bool) {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.ContainsAny(k, "%+") {
+			k = unescape(k)
+		}
+		if k != name {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			v = unescape(v)
+		}
+		return v, true
+	}
+	return "", false
+}
+
+// hostIndex finds values by hostname pattern: exact names, wildcards ("*.example.com",
+// longest suffix first) and the catch-all ("*" or "").
+type hostIndex[V any] struct {
+	exact    map[string]V
+	wildcard []wildcardEntry[V]
+	any      *V
+}
+
+type wildcardEntry[V any] struct {
+	suffix string // ".example.com"
+	value  V
+}
+
+func (h *hostIndex[V]) add(pattern string, v V) {
+	switch {
+	case pattern == "" || pattern == "*":
+		h.any = &v
+	case strings.HasPrefix(pattern, "*."):
+		h.wildcard = append(h.wildcard, wildcardEntry[V]{suffix: pattern[1:], value: v})
+	default:
+		if h.exact == nil {
+			h.exact = map[string]V{}
+		}
+		h.exact[pattern] = v
+	}
+}
+
+func (h *hostIndex[V]) sort() {
+	slices.SortStableFunc(h.wildcard, func(a, b wildcardEntry[V]) int { return cmp.Compare(len(b.suffix), len(a.suffix)) })
+}
+
+// lookup returns the most specific value for host.
+func (h *hostIndex[V]) lookup(host string) V {
+	var zero V
+	if v, ok := h.exact[host]; ok {
+		return v
+	}
+	for _, w := range h.wildcard {
+		if len(host) > len(w.suffix) && strings.HasSuffix(host, w.suffix) {
+			return w.value
+		}
+	}
+	if h.any != nil {
+		return *h.any
+	}
+	return zero
+}
+
+// each calls f on every value matching host, most specific first, until f returns true.
+func (h *hostIndex[V]) each(host string, f func(V) bool) {
+	if v, ok := h.exact[host]; ok && f(v) {
+		return
+	}
+	for _, w := range h.wildcard {
+		if len(host) > len(w.suffix) && strings.HasSuffix(host, w.suffix) && f(w.value) {
+			return
+		}
+	}
+	if h.any != nil {
+		f(*h.any)
+	}
+}
