@@ -1,0 +1,526 @@
+package proxy
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	cryptorand "crypto/rand"
+
+	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/proxy/route"
+	"apoxy.dev/apoxy/internal/proxy/upstream"
+)
+
+// ServeHTTP serves a request with the socket's current graph.
+func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	g := sk.graph.Load()
+	rw := &responseWriter{ResponseWriter: w}
+	rec := &accessRecord{Method: r.Method, Host: r.Host, Path: r.URL.Path, Protocol: r.Proto, UserAgent: r.UserAgent(), ClientIP: clientIP(r)}
+	rec.RequestID = r.Header.Get("X-Request-Id")
+	if rec.RequestID == "" {
+		rec.RequestID = newRequestID()
+		r.Header.Set("X-Request-Id", rec.RequestID)
+	}
+	var h *routeHandler
+	if g != nil {
+		e := g.table.Match(&route.Request{Host: normalizeHost(r.Host), Method: r.Method, Path: r.URL.Path, Header: r.Header, RawQuery: r.URL.RawQuery})
+		if e != nil {
+			h = e.Value
+		}
+	}
+	if h == nil {
+		http.Error(rw, "no route matches this request", http.StatusNotFound)
+	} else {
+		rec.Route = h.route.Name
+		h.serve(g, rw, r, rec)
+	}
+	srv := h.server()
+	rec.Status = rw.status()
+	rec.BytesSent = rw.written
+	rec.BytesReceived = max(r.ContentLength, 0)
+	d := time.Since(start)
+	rec.DurationMS = float64(d.Microseconds()) / 1000
+	if srv != nil {
+		srv.accessLog.log(rec)
+		name := "none"
+		if h != nil {
+			name = h.route.Name
+		}
+		srv.metrics.requests.WithLabelValues(name, codeClass(rec.Status)).Inc()
+		srv.metrics.duration.WithLabelValues(name).Observe(d.Seconds())
+	}
+}
+
+// server returns the Server a handler belongs to (nil handler: none).
+func (h *routeHandler) server() *Server {
+	if h == nil {
+		return nil
+	}
+	return h.s
+}
+
+// routeHandler serves one IR route.
+type routeHandler struct {
+	s     *Server
+	route *ir.Route
+	// listenerPort and listenerScheme feed redirects that keep the request's port.
+	listenerPort   int32
+	listenerScheme string
+	reqHeaders     []*ir.HeaderModifier
+	respHeaders    []*ir.HeaderModifier
+	rewrite        *ir.URLRewrite
+	mirrors        []*ir.Mirror
+	cors           *ir.CORS
+	compression    *ir.Compression
+	totalWeight    int32
+	proxy          *httputil.ReverseProxy
+}
+
+func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener) (*routeHandler, error) {
+	h := &routeHandler{s: s, route: r, listenerPort: l.Port, listenerScheme: "http"}
+	if l.Protocol == ir.ProtocolHTTPS {
+		h.listenerScheme = "https"
+	}
+	for _, f := range r.Filters {
+		switch f.Type {
+		case ir.FilterRequestHeaders:
+			h.reqHeaders = append(h.reqHeaders, f.RequestHeaders)
+		case ir.FilterResponseHeaders:
+			h.respHeaders = append(h.respHeaders, f.ResponseHeaders)
+		case ir.FilterURLRewrite:
+			h.rewrite = f.URLRewrite
+		case ir.FilterRequestMirror:
+			h.mirrors = append(h.mirrors, f.Mirror)
+		case ir.FilterCORS:
+			h.cors = f.CORS
+		case ir.FilterCompression:
+			h.compression = f.Compression
+		default:
+			return nil, fmt.Errorf("unknown filter %q", f.Type)
+		}
+	}
+	for _, b := range r.Backends {
+		h.totalWeight += b.Weight
+	}
+	h.proxy = &httputil.ReverseProxy{
+		// The request was prepared in serve; ReverseProxy drops X-Forwarded-* before Rewrite.
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			if a, ok := pr.In.Context().Value(attemptKey{}).(*attempt); ok {
+				a.forwarded.apply(pr.Out.Header)
+			}
+		},
+		Transport:     clusterTransport{},
+		FlushInterval: -1, // stream: flush every write (SSE, chunked)
+		ErrorHandler:  h.proxyError,
+		BufferPool:    bufferPool{},
+		ModifyResponse: func(resp *http.Response) error {
+			for _, m := range h.respHeaders {
+				applyHeaders(resp.Header, m)
+			}
+			return nil
+		},
+	}
+	return h, nil
+}
+
+func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *accessRecord) {
+	if h.cors != nil && h.handleCORS(w, r) {
+		return
+	}
+	switch {
+	case h.route.Redirect != nil:
+		h.redirect(w, r)
+		return
+	case h.route.DirectResponse != nil:
+		h.directResponse(w)
+		return
+	}
+	wb := h.pickBackend()
+	if wb == nil || wb.Invalid {
+		http.Error(w, "the route's backend is not available (invalid reference)", http.StatusInternalServerError)
+		return
+	}
+	cluster := g.clusters[wb.Backend]
+	if cluster == nil {
+		http.Error(w, "backend not found", http.StatusInternalServerError)
+		return
+	}
+	rec.Backend = wb.Backend
+	out := r.Clone(r.Context())
+	for _, m := range h.reqHeaders {
+		applyHeaders(out.Header, m)
+	}
+	for _, f := range wb.Filters {
+		if f.RequestHeaders != nil {
+			applyHeaders(out.Header, f.RequestHeaders)
+		}
+	}
+	fwd := forwardedFor(r, h.listenerScheme)
+	h.applyRewrite(out, r)
+	if len(h.mirrors) > 0 {
+		h.mirror(g, out)
+	}
+	var w2 http.ResponseWriter = w
+	if h.compression != nil && !h.compression.Disabled {
+		cw := newCompressWriter(w, r, h.compression)
+		defer cw.Close()
+		w2 = cw
+	}
+	// The request timeout bounds the wait for response headers (streams may then run on).
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var timedOut atomic.Bool
+	if d := time.Duration(h.route.Timeouts.Request); d > 0 {
+		t := time.AfterFunc(d, func() {
+			if !w.wroteHeader.Load() {
+				timedOut.Store(true)
+				cancel()
+			}
+		})
+		defer t.Stop()
+	}
+	ctx = context.WithValue(ctx, attemptKey{}, &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, timedOut: &timedOut, forwarded: fwd})
+	h.proxy.ServeHTTP(w2, out.WithContext(ctx))
+}
+
+// pickBackend chooses a weighted backendRef; nil when every weight is zero.
+func (h *routeHandler) pickBackend() *ir.WeightedBackend {
+	bs := h.route.Backends
+	if len(bs) == 1 && bs[0].Weight > 0 {
+		return &bs[0]
+	}
+	if h.totalWeight <= 0 {
+		return nil
+	}
+	n := rand.Int32N(h.totalWeight)
+	for i := range bs {
+		if n < bs[i].Weight {
+			return &bs[i]
+		}
+		n -= bs[i].Weight
+	}
+	return nil
+}
+
+// attempt carries one request's upstream choice through ReverseProxy into the transport.
+type attempt struct {
+	cluster   *upstream.Cluster
+	port      int32
+	handler   *routeHandler
+	rec       *accessRecord
+	timedOut  *atomic.Bool
+	forwarded forwarded
+}
+
+type attemptKey struct{}
+
+// clusterTransport picks an endpoint per attempt and retries: by default once on a connection
+// failure for idempotent methods; with a rule retry policy on its codes too, when the body can
+// be replayed.
+type clusterTransport struct{}
+
+var errNoHealthy = upstream.ErrNoHealthyEndpoint
+
+func (clusterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	a := req.Context().Value(attemptKey{}).(*attempt)
+	rt := a.handler.route
+	retries, codes := 0, []int(nil)
+	var backoff time.Duration
+	if rt.Retry != nil {
+		retries, codes, backoff = rt.Retry.Attempts, rt.Retry.Codes, time.Duration(rt.Retry.Backoff)
+	} else if idempotent(req.Method) {
+		retries = 1
+	}
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	var tried []netip.Addr
+	start := time.Now()
+	for i := 0; ; i++ {
+		addr, err := a.cluster.Pick(tried)
+		if err != nil {
+			return nil, err
+		}
+		tried = append(tried, addr.IP)
+		hostport := net.JoinHostPort(addr.IP.String(), strconv.Itoa(int(a.port)))
+		out := req
+		if i > 0 {
+			out = req.Clone(req.Context())
+			if req.GetBody != nil {
+				if out.Body, err = req.GetBody(); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out.URL.Host = hostport
+		out.URL.Scheme = "http"
+		if p := a.cluster.Spec().Protocol; p == "tls" || p == "h2" {
+			out.URL.Scheme = "https"
+		}
+		actx, cancel := out.Context(), context.CancelFunc(func() {})
+		if d := time.Duration(rt.Timeouts.BackendRequest); d > 0 {
+			actx, cancel = context.WithTimeout(actx, d)
+			out = out.WithContext(actx)
+		}
+		resp, err := a.cluster.Transport().RoundTrip(out)
+		a.rec.Upstream = hostport
+		a.rec.UpstreamMS = float64(time.Since(start).Microseconds()) / 1000
+		last := i >= retries
+		if err != nil {
+			cancel()
+			connFailure := isConnFailure(err)
+			if !last && replayable && (connFailure || rt.Retry != nil) && req.Context().Err() == nil {
+				sleep(req.Context(), backoff)
+				continue
+			}
+			return nil, err
+		}
+		if !last && replayable && slices.Contains(codes, resp.StatusCode) {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			cancel()
+			sleep(req.Context(), backoff)
+			continue
+		}
+		if cancel != nil {
+			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+		}
+		return resp, nil
+	}
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); return err }
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// isConnFailure reports errors where the request never reached the upstream application.
+func isConnFailure(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "connection reset")
+}
+
+// proxyError maps upstream failures to status codes: no healthy endpoint 503, timeout 504,
+// anything else 502.
+func (h *routeHandler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	a, _ := r.Context().Value(attemptKey{}).(*attempt)
+	if a != nil {
+		a.rec.Error = err.Error()
+	}
+	switch {
+	case errors.Is(err, errNoHealthy):
+		http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
+	case a != nil && a.timedOut.Load(), errors.Is(err, context.DeadlineExceeded):
+		http.Error(w, "upstream request timeout", http.StatusGatewayTimeout)
+	case errors.Is(err, context.Canceled):
+		w.WriteHeader(499) // client went away
+	default:
+		http.Error(w, "upstream connection failure", http.StatusBadGateway)
+	}
+}
+
+func applyHeaders(h http.Header, m *ir.HeaderModifier) {
+	for _, p := range m.Set {
+		h.Set(p.Name, p.Value)
+	}
+	for _, p := range m.Add {
+		h.Add(p.Name, p.Value)
+	}
+	for _, n := range m.Remove {
+		h.Del(n)
+	}
+}
+
+// applyRewrite applies URLRewrite to the outgoing request.
+func (h *routeHandler) applyRewrite(out, in *http.Request) {
+	rw := h.rewrite
+	if rw == nil {
+		return
+	}
+	if rw.Hostname != "" {
+		out.Host = rw.Hostname
+	}
+	if p := rw.Path; p != nil {
+		out.URL.Path = h.rewritePath(in.URL.Path, p)
+		out.URL.RawPath = ""
+	}
+}
+
+func (h *routeHandler) rewritePath(path string, p *ir.PathRewrite) string {
+	if p.FullPath != nil {
+		return *p.FullPath
+	}
+	if p.PrefixReplace == nil || h.route.Match.PathType != ir.PathPrefix {
+		return path
+	}
+	prefix := strings.TrimRight(h.route.Match.Path, "/")
+	rest := strings.TrimPrefix(path, prefix)
+	repl := *p.PrefixReplace
+	switch {
+	case repl == "/" || repl == "":
+		if rest == "" {
+			return "/"
+		}
+		return rest
+	case rest == "" || rest == "/":
+		return strings.TrimRight(repl, "/") + rest
+	default:
+		return strings.TrimRight(repl, "/") + rest
+	}
+}
+
+// forwarded holds the X-Forwarded-* values for a request, computed from what the client sent.
+type forwarded struct{ xff, proto, host string }
+
+func forwardedFor(in *http.Request, scheme string) forwarded {
+	f := forwarded{proto: scheme, host: in.Host}
+	if in.TLS != nil {
+		f.proto = "https"
+	}
+	if ip := clientIP(in); ip != "" {
+		f.xff = ip
+		if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			f.xff = strings.Join(prior, ", ") + ", " + ip
+		}
+	}
+	return f
+}
+
+func (f forwarded) apply(h http.Header) {
+	if f.xff != "" {
+		h.Set("X-Forwarded-For", f.xff)
+	}
+	h.Set("X-Forwarded-Proto", f.proto)
+	h.Set("X-Forwarded-Host", f.host)
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// normalizeHost lower-cases and drops the port and a trailing dot, allocating only when needed.
+func normalizeHost(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(h, "]"), "["), ".")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = cryptorand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// responseWriter records the status and bytes written, for the access log and timeouts.
+type responseWriter struct {
+	http.ResponseWriter
+	code        int
+	written     int64
+	wroteHeader atomic.Bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		if w.wroteHeader.Swap(true) {
+			return
+		}
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader.Load() {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.written += int64(n)
+	return n, err
+}
+
+func (w *responseWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach Flush, Hijack (WebSocket) and deadlines.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush streams buffered data to the client.
+func (w *responseWriter) Flush() {
+	if !w.wroteHeader.Load() {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// bufferPool shares 32 KiB copy buffers between requests.
+type bufferPool struct{}
+
+var copyBuffers = make(chan []byte, 256)
+
+func (bufferPool) Get() []byte {
+	select {
+	case b := <-copyBuffers:
+		return b
+	default:
+		return make([]byte, 32<<10)
+	}
+}
+
+func (bufferPool) Put(b []byte) {
+	select {
+	case copyBuffers <- b:
+	default:
+	}
+}

@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+// metrics are the data plane's Prometheus instruments, registered once per process in the
+// registry the admin listener's /metrics serves.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	healthy  *prometheus.GaugeVec
+}
+
+var (
+	metricsOnce sync.Once
+	procMetrics *metrics
+)
+
+func defaultMetrics() *metrics {
+	metricsOnce.Do(func() {
+		procMetrics = &metrics{
+			requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "apoxy_http_requests_total", Help: "HTTP requests served by the gateway, by route and status class.",
+			}, []string{"route", "code_class"}),
+			duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+				Name: "apoxy_http_request_duration_seconds", Help: "Time from request to the end of the response, by route.",
+				Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 100},
+			}, []string{"route"}),
+			healthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+				Name: "apoxy_upstream_healthy_endpoints", Help: "Healthy endpoint addresses per backend.",
+			}, []string{"backend"}),
+		}
+		legacyregistry.RawMustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy)
+	})
+	return procMetrics
+}
+
+var codeClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func codeClass(code int) string {
+	if code >= 100 && code < 600 {
+		return codeClasses[code/100-1]
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,348 @@
+package proxy
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/proxy/route"
+	"apoxy.dev/apoxy/internal/proxy/upstream"
+)
+
+// Options configure a Server.
+type Options struct {
+	Logger *slog.Logger
+	// AccessLog receives one JSON line per request (default: discarded).
+	AccessLog io.Writer
+	Upstream  upstream.Options
+	// DrainTimeout bounds graceful shutdown of sockets (default 30 s).
+	DrainTimeout time.Duration
+}
+
+// Server is the data plane. Create with New; feed with Apply; stop with Close.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	accessLog *accessLogger
+	metrics   *metrics
+	upstreams *upstream.Manager
+
+	mu        sync.Mutex
+	snapshots map[string]*ir.Snapshot
+	sockets   map[string]*socket
+	version   string
+}
+
+// New returns a server with no sockets.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	if opts.Upstream.Logger == nil {
+		opts.Upstream.Logger = opts.Logger
+	}
+	return &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		accessLog: newAccessLogger(opts.AccessLog),
+		metrics:   defaultMetrics(),
+		upstreams: upstream.NewManager(opts.Upstream),
+		snapshots: map[string]*ir.Snapshot{},
+		sockets:   map[string]*socket{},
+	}
+}
+
+// socket is one listening address with its current graph.
+type socket struct {
+	name  string
+	proto ir.Protocol
+	ln    net.Listener
+	srv   *http.Server
+	graph atomic.Pointer[graph]
+}
+
+// graph is what a socket serves at one moment.
+type graph struct {
+	table    *route.Table[*routeHandler]
+	certs    *certIndex
+	clusters map[string]*upstream.Cluster
+}
+
+// Apply replaces the snapshot of one source (a project) and serves the union of all sources.
+// On error nothing changes: the previous graphs keep serving.
+func (s *Server) Apply(source string, snap *ir.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := make(map[string]*ir.Snapshot, len(s.snapshots)+1)
+	for k, v := range s.snapshots {
+		next[k] = v
+	}
+	if snap == nil {
+		delete(next, source)
+	} else {
+		next[source] = snap
+	}
+	merged, err := merge(next)
+	if err != nil {
+		return err
+	}
+	if err := s.serve(merged); err != nil {
+		return err
+	}
+	s.snapshots = next
+	return nil
+}
+
+// Remove stops serving a source.
+func (s *Server) Remove(source string) error { return s.Apply(source, nil) }
+
+// merge unions the sources' snapshots in source order: sockets by name; on the same socket,
+// a virtual host (listener hostname + hostname) already served by an earlier source wins.
+func merge(snaps map[string]*ir.Snapshot) (*ir.Snapshot, error) {
+	sources := make([]string, 0, len(snaps))
+	for k := range snaps {
+		sources = append(sources, k)
+	}
+	slices.Sort(sources)
+	out := &ir.Snapshot{}
+	listeners := map[string]*ir.Listener{}
+	backends := map[string]bool{}
+	certs := map[string]bool{}
+	for _, src := range sources {
+		snap := snaps[src]
+		for _, l := range snap.Listeners {
+			m, ok := listeners[l.Name]
+			if !ok {
+				m = &ir.Listener{Name: l.Name, Address: l.Address, Port: l.Port, Protocol: l.Protocol}
+				listeners[l.Name] = m
+				out.Listeners = append(out.Listeners, m)
+			} else if m.Protocol != l.Protocol {
+				continue // a different protocol on the same socket: the earlier source keeps it
+			}
+			if l.TLS != nil {
+				if m.TLS == nil {
+					m.TLS = &ir.ListenerTLS{}
+				}
+				m.TLS.Certificates = append(m.TLS.Certificates, l.TLS.Certificates...)
+			}
+			for _, vh := range l.VirtualHosts {
+				if !slices.ContainsFunc(m.VirtualHosts, func(o *ir.VirtualHost) bool {
+					return o.ListenerHostname == vh.ListenerHostname && o.Hostname == vh.Hostname
+				}) {
+					m.VirtualHosts = append(m.VirtualHosts, vh)
+				}
+			}
+		}
+		for _, b := range snap.Backends {
+			if !backends[b.Name] {
+				backends[b.Name] = true
+				out.Backends = append(out.Backends, b)
+			}
+		}
+		for _, c := range snap.Certificates {
+			if !certs[c.Name] {
+				certs[c.Name] = true
+				out.Certificates = append(out.Certificates, c)
+			}
+		}
+	}
+	for _, l := range out.Listeners {
+		slices.SortStableFunc(l.VirtualHosts, compareVirtualHosts)
+	}
+	if err := out.Validate(); err != nil {
+		return nil, err
+	}
+	out.SetVersion()
+	return out, nil
+}
+
+// compareVirtualHosts keeps the merged order most specific first (stable across sources).
+func compareVirtualHosts(a, b *ir.VirtualHost) int {
+	rank := func(h string) (int, int) {
+		switch {
+		case h == "" || h == "*":
+			return 2, 0
+		case len(h) > 1 && h[0] == '*':
+			return 1, -len(h)
+		}
+		return 0, -len(h)
+	}
+	alc, all := rank(a.ListenerHostname)
+	blc, bll := rank(b.ListenerHostname)
+	ac, al := rank(a.Hostname)
+	bc, bl := rank(b.Hostname)
+	return cmp.Or(cmp.Compare(alc, blc), cmp.Compare(all, bll), cmp.Compare(ac, bc), cmp.Compare(al, bl))
+}
+
+// serve compiles the merged snapshot, binds new sockets, then swaps graphs and closes sockets
+// no longer used. Errors before the swap leave everything as it was.
+func (s *Server) serve(snap *ir.Snapshot) error {
+	graphs := map[string]*graph{}
+	probePorts := map[string]int32{}
+	for _, l := range snap.Listeners {
+		table, err := route.Compile(l, func(r *ir.Route) (*routeHandler, error) {
+			for _, b := range r.Backends {
+				if !b.Invalid && probePorts[b.Backend] == 0 {
+					probePorts[b.Backend] = b.Port
+				}
+			}
+			return s.newRouteHandler(r, l)
+		})
+		if err != nil {
+			return fmt.Errorf("proxy: listener %s: %w", l.Name, err)
+		}
+		g := &graph{table: table}
+		if l.Protocol == ir.ProtocolHTTPS {
+			if g.certs, err = newCertIndex(l.TLS, snap.Certificates); err != nil {
+				return fmt.Errorf("proxy: listener %s: %w", l.Name, err)
+			}
+		}
+		graphs[l.Name] = g
+	}
+	// Bind what is new; on failure release what this call bound.
+	var opened []*socket
+	for _, l := range snap.Listeners {
+		if old, ok := s.sockets[l.Name]; ok && old.proto == l.Protocol {
+			continue
+		}
+		sk, err := s.listen(l)
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+			}
+			return err
+		}
+		opened = append(opened, sk)
+	}
+	clusters := s.upstreams.Sync(snap.Backends, probePorts)
+	for _, g := range graphs {
+		g.clusters = clusters
+	}
+	for _, sk := range opened {
+		if old, ok := s.sockets[sk.name]; ok { // protocol changed on the same address
+			s.closeSocket(old)
+		}
+		s.sockets[sk.name] = sk
+	}
+	for name, sk := range s.sockets {
+		if g, ok := graphs[name]; ok {
+			sk.graph.Store(g)
+		}
+	}
+	for _, sk := range opened {
+		go sk.run(s)
+	}
+	for name, sk := range s.sockets {
+		if _, ok := graphs[name]; !ok {
+			delete(s.sockets, name)
+			go s.closeSocket(sk)
+		}
+	}
+	if s.version != snap.Version {
+		s.log.Info("data plane updated", "version", snap.Version, "listeners", len(graphs), "backends", len(snap.Backends))
+		s.version = snap.Version
+	}
+	return nil
+}
+
+func (s *Server) listen(l *ir.Listener) (*socket, error) {
+	ln, err := net.Listen("tcp", l.Name)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: listen %s: %w", l.Name, err)
+	}
+	sk := &socket{name: l.Name, proto: l.Protocol, ln: ln}
+	sk.srv = &http.Server{
+		Handler:           sk,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		Protocols:         new(http.Protocols),
+	}
+	sk.srv.Protocols.SetHTTP1(true)
+	if l.Protocol == ir.ProtocolHTTPS {
+		sk.srv.Protocols.SetHTTP2(true)
+		sk.srv.TLSConfig = &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				g := sk.graph.Load()
+				if g == nil || g.certs == nil {
+					return nil, errors.New("no certificate")
+				}
+				return g.certs.get(hello)
+			},
+		}
+	} else {
+		sk.srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return sk, nil
+}
+
+func (sk *socket) run(s *Server) {
+	var err error
+	if sk.proto == ir.ProtocolHTTPS {
+		err = sk.srv.ServeTLS(sk.ln, "", "")
+	} else {
+		err = sk.srv.Serve(sk.ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("listener stopped", "listener", sk.name, "err", err)
+	}
+}
+
+func (s *Server) closeSocket(sk *socket) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
+	defer cancel()
+	_ = sk.srv.Shutdown(ctx)
+}
+
+// Addrs returns the bound address of every socket, by listener name (for tests using port 0).
+func (s *Server) Addrs() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for name, sk := range s.sockets {
+		out[name] = sk.ln.Addr().String()
+	}
+	return out
+}
+
+// Cluster returns the live cluster of a backend (for status and tests).
+func (s *Server) Cluster(name string) *upstream.Cluster {
+	for _, sk := range s.sockets {
+		if g := sk.graph.Load(); g != nil {
+			if c, ok := g.clusters[name]; ok {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// Close drains every socket (up to DrainTimeout) and stops upstream clusters.
+func (s *Server) Close() {
+	s.mu.Lock()
+	sockets := s.sockets
+	s.sockets = map[string]*socket{}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, sk := range sockets {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.closeSocket(sk) }()
+	}
+	wg.Wait()
+	s.upstreams.Close()
+}

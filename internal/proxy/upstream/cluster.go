@@ -1,0 +1,354 @@
+// Package upstream owns the data plane's view of backends: resolved endpoint addresses (FQDNs
+// re-resolved periodically, the last good answer kept on resolver failure), active health
+// state, round-robin picking among healthy endpoints, and the transport for each protocol.
+//
+// Clusters are keyed by backend name and outlive snapshot swaps: a new snapshot that still
+// names a backend reuses its cluster (addresses, health, connection pools); clusters no
+// snapshot names any more are stopped.
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"apoxy.dev/apoxy/internal/ir"
+)
+
+// ErrNoHealthyEndpoint is returned by Pick when every endpoint is down (or none resolved).
+var ErrNoHealthyEndpoint = errors.New("upstream: no healthy endpoint")
+
+// Options tune the manager.
+type Options struct {
+	// Resolver looks up FQDN endpoints (default net.DefaultResolver).
+	Resolver interface {
+		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	}
+	// ResolveInterval is how often FQDNs are re-resolved (default 30 s).
+	ResolveInterval time.Duration
+	// IdleConnTimeout closes pooled upstream connections idle this long (default 60 s).
+	IdleConnTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Manager holds the clusters of the current snapshots.
+type Manager struct {
+	opts Options
+	mu   sync.Mutex
+	// clusters by backend name.
+	clusters map[string]*Cluster
+}
+
+// NewManager returns an empty manager.
+func NewManager(opts Options) *Manager {
+	if opts.Resolver == nil {
+		opts.Resolver = net.DefaultResolver
+	}
+	if opts.ResolveInterval == 0 {
+		opts.ResolveInterval = 30 * time.Second
+	}
+	if opts.IdleConnTimeout == 0 {
+		opts.IdleConnTimeout = 60 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Manager{opts: opts, clusters: map[string]*Cluster{}}
+}
+
+// Sync makes the cluster set match backends: new ones start (resolving and health checking),
+// changed ones are replaced, unchanged ones are kept with their state, and the rest stop.
+// probePorts gives each backend's health-check port (routes name ports, Backends do not).
+// It returns the clusters by backend name.
+func (m *Manager) Sync(backends []*ir.Backend, probePorts map[string]int32) map[string]*Cluster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := make(map[string]*Cluster, len(backends))
+	for _, b := range backends {
+		if c, ok := m.clusters[b.Name]; ok && reflect.DeepEqual(c.spec, b) {
+			c.port.Store(probePorts[b.Name])
+			next[b.Name] = c
+			continue
+		}
+		next[b.Name] = m.start(b, probePorts[b.Name])
+	}
+	for name, c := range m.clusters {
+		if next[name] != c {
+			c.stop()
+		}
+	}
+	m.clusters = next
+	out := make(map[string]*Cluster, len(next))
+	for k, v := range next {
+		out[k] = v
+	}
+	return out
+}
+
+// Close stops every cluster.
+func (m *Manager) Close() {
+	m.Sync(nil, nil)
+}
+
+// Cluster is one backend: its endpoints' addresses and health, and its transport.
+type Cluster struct {
+	spec      *ir.Backend
+	opts      Options
+	log       *slog.Logger
+	transport http.RoundTripper
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+
+	mu sync.RWMutex
+	// addrs are the resolved IPs of every endpoint, with health.
+	addrs []*Address
+	// healthy is the current pick set, rebuilt when health or resolution changes.
+	healthy atomic.Pointer[[]*Address]
+	next    atomic.Uint64
+	// port is the port health checks probe (set from the routes that use the cluster).
+	port atomic.Int32
+	// resolved is closed after the first resolution attempt of every endpoint.
+	resolved chan struct{}
+}
+
+// Address is one resolved endpoint address.
+type Address struct {
+	IP       netip.Addr
+	Hostname string // the FQDN it came from, or ""
+	healthy  atomic.Bool
+	// counts for thresholds
+	okRun, failRun int
+}
+
+// Healthy reports the address's health.
+func (a *Address) Healthy() bool { return a.healthy.Load() }
+
+func (m *Manager) start(b *ir.Backend, port int32) *Cluster {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Cluster{spec: b, opts: m.opts, log: m.opts.Logger.With("backend", b.Name), ctx: ctx, cancel: cancel, resolved: make(chan struct{})}
+	c.port.Store(port)
+	c.transport = newTransport(b, m.opts)
+	empty := []*Address{}
+	c.healthy.Store(&empty)
+	c.wg.Add(1)
+	go c.resolveLoop()
+	return c
+}
+
+func (c *Cluster) stop() {
+	c.cancel()
+	c.wg.Wait()
+	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+// Spec is the backend this cluster serves.
+func (c *Cluster) Spec() *ir.Backend { return c.spec }
+
+// Transport sends requests to this cluster's endpoints.
+func (c *Cluster) Transport() http.RoundTripper { return c.transport }
+
+// WaitResolved blocks until the first resolution finished or ctx ends.
+func (c *Cluster) WaitResolved(ctx context.Context) {
+	select {
+	case <-c.resolved:
+	case <-ctx.Done():
+	}
+}
+
+// Pick returns the next healthy address, round robin, skipping those in exclude (already
+// tried by this request).
+func (c *Cluster) Pick(exclude []netip.Addr) (*Address, error) {
+	list := *c.healthy.Load()
+	n := len(list)
+	if n == 0 {
+		return nil, ErrNoHealthyEndpoint
+	}
+	start := c.next.Add(1)
+	for i := 0; i < n; i++ {
+		a := list[(start+uint64(i))%uint64(n)]
+		if !slices.Contains(exclude, a.IP) {
+			return a, nil
+		}
+	}
+	return list[start%uint64(n)], nil
+}
+
+// Addresses returns a copy of the resolved addresses (for status and tests).
+func (c *Cluster) Addresses() []*Address {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(c.addrs)
+}
+
+func (c *Cluster) rebuildHealthy() {
+	c.mu.RLock()
+	var list []*Address
+	for _, a := range c.addrs {
+		if a.healthy.Load() {
+			list = append(list, a)
+		}
+	}
+	c.mu.RUnlock()
+	if list == nil {
+		list = []*Address{}
+	}
+	c.healthy.Store(&list)
+}
+
+// resolveLoop resolves FQDN endpoints now and every ResolveInterval, keeping the previous
+// addresses of a name whose lookup fails, and (re)starts health checks for new addresses.
+func (c *Cluster) resolveLoop() {
+	defer c.wg.Done()
+	checkers := map[netip.Addr]context.CancelFunc{}
+	defer func() {
+		for _, cancel := range checkers {
+			cancel()
+		}
+	}()
+	first := true
+	t := time.NewTicker(c.opts.ResolveInterval)
+	defer t.Stop()
+	for {
+		c.resolveOnce(checkers)
+		if first {
+			close(c.resolved)
+			first = false
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) {
+	c.mu.RLock()
+	old := map[netip.Addr]*Address{}
+	for _, a := range c.addrs {
+		old[a.IP] = a
+	}
+	c.mu.RUnlock()
+	var next []*Address
+	seen := map[netip.Addr]bool{}
+	add := func(ip netip.Addr, host string) {
+		ip = ip.Unmap()
+		if seen[ip] {
+			return
+		}
+		seen[ip] = true
+		if a, ok := old[ip]; ok {
+			next = append(next, a)
+			return
+		}
+		a := &Address{IP: ip, Hostname: host}
+		// Without health checks an address is healthy; with them it starts healthy too, so a
+		// fresh backend serves at once, and the first failures take it out.
+		a.healthy.Store(true)
+		next = append(next, a)
+	}
+	for _, ep := range c.spec.Endpoints {
+		if ep.IP != "" {
+			if ip, err := netip.ParseAddr(ep.IP); err == nil {
+				add(ip, "")
+			}
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		ips, err := c.opts.Resolver.LookupNetIP(ctx, "ip", ep.FQDN)
+		cancel()
+		if err != nil || len(ips) == 0 {
+			if c.ctx.Err() == nil {
+				c.log.Warn("resolve endpoint failed; keeping previous addresses", "fqdn", ep.FQDN, "err", err)
+			}
+			for _, a := range old {
+				if a.Hostname == ep.FQDN {
+					add(a.IP, a.Hostname)
+				}
+			}
+			continue
+		}
+		for _, ip := range ips {
+			add(ip, ep.FQDN)
+		}
+	}
+	c.mu.Lock()
+	c.addrs = next
+	c.mu.Unlock()
+	c.rebuildHealthy()
+	if hc := c.spec.HealthCheck; hc != nil {
+		for _, a := range next {
+			if _, ok := checkers[a.IP]; !ok {
+				ctx, cancel := context.WithCancel(c.ctx)
+				checkers[a.IP] = cancel
+				c.wg.Add(1)
+				go c.healthLoop(ctx, a, hc)
+			}
+		}
+		for ip, cancel := range checkers {
+			if !seen[ip] {
+				cancel()
+				delete(checkers, ip)
+			}
+		}
+	}
+}
+
+func newTransport(b *ir.Backend, opts Options) http.RoundTripper {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       opts.IdleConnTimeout,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true, // bodies pass through as the upstream sent them
+		ForceAttemptHTTP2:     false,
+	}
+	p := new(http.Protocols)
+	switch b.Protocol {
+	case "h2c":
+		p.SetUnencryptedHTTP2(true)
+	case "h2":
+		p.SetHTTP2(true)
+		t.TLSClientConfig = upstreamTLS(b)
+	case "tls":
+		p.SetHTTP1(true)
+		t.TLSClientConfig = upstreamTLS(b)
+	default:
+		p.SetHTTP1(true)
+	}
+	t.Protocols = p
+	return t
+}
+
+func upstreamTLS(b *ir.Backend) *tls.Config {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if b.TLS != nil {
+		cfg.ServerName = b.TLS.ServerName
+		if len(b.TLS.CAPEM) > 0 {
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(b.TLS.CAPEM)
+			cfg.RootCAs = pool
+		}
+	}
+	return cfg
+}
+
+// String describes the cluster for logs.
+func (c *Cluster) String() string { return fmt.Sprintf("cluster %s", c.spec.Name) }
