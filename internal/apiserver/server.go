@@ -653,3 +653,9 @@ func (s *Server) shutdownStorage() {
 		s.ln.Close()
 	}
 }
+
+// ProjectConfig returns an admin client config for a project's API (for in-process
+// controllers).
+func (s *Server) ProjectConfig(name string) *restclient.Config {
+	return s.loopback(projectPath(name))
+}

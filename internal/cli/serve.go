@@ -19,6 +19,7 @@ import (
 
 	"apoxy.dev/apoxy/internal/admin"
 	"apoxy.dev/apoxy/internal/apiserver"
+	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/version"
 )
 
@@ -78,31 +79,30 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	}
 	var srv *apiserver.Server
 	writeConfigs := func() {
+		if srv == nil {
+			return
+		}
 		if err := writeClientConfigs(srv, dataDir); err != nil {
 			log.Error("write client configs", "err", err)
 		}
 	}
-	srv, err = apiserver.New(apiserver.Options{
-		DataDir:           dataDir,
-		Addr:              f.apiAddr,
-		Ports:             apiserver.Ports{HTTP: f.httpPort, HTTPS: f.httpsPort},
+	log.Info("starting apoxy", "version", version.String(), "data_dir", dataDir)
+	p, err := platform.Start(ctx, platform.Options{
+		API: apiserver.Options{
+			DataDir: dataDir,
+			Addr:    f.apiAddr,
+			Ports:   apiserver.Ports{HTTP: f.httpPort, HTTPS: f.httpsPort},
+		},
+		AccessLog:         streams.Out,
 		Logger:            log,
 		OnProjectsChanged: writeConfigs,
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("starting apoxy", "version", version.String(), "data_dir", dataDir)
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
+	srv = p.API
 	writeConfigs()
-	adm.AddCheck("api", func() error {
-		if !srv.Ready() {
-			return fmt.Errorf("API server not ready")
-		}
-		return nil
-	})
+	adm.AddCheck("platform", p.Ready)
 	go func() {
 		if err := adm.Serve(ctx); err != nil {
 			log.Error("admin listener", "err", err)
@@ -114,7 +114,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	log.Info("apoxy ready", "api", srv.URL(), "admin", adm.Addr())
 	<-ctx.Done()
 	log.Info("shutting down")
-	srv.Shutdown()
+	p.Close()
 	log.Info("stopped")
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 
 // irBackend returns the IR backend for an API Backend, adding it to the snapshot.
 func (t *translator) irBackend(b *corev1a2.Backend) *ir.Backend {
-	name := string(status.KeyOf(b.Namespace, b.Name))
+	name := t.scoped(string(status.KeyOf(b.Namespace, b.Name)))
 	if ib, ok := t.usedBackends[name]; ok {
 		return ib
 	}

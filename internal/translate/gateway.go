@@ -196,9 +196,13 @@ func (t *translator) resolveCertificates(l *listenerCtx) {
 			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("Secret %s/%s: %v", ns, ref.Name, err)
 			continue
 		}
-		name := "secret/" + ns + "/" + string(ref.Name)
+		name := t.certName(ns, string(ref.Name))
 		t.certs[name] = &ir.Certificate{Name: name, CertPEM: certPEM, KeyPEM: keyPEM}
 	}
+}
+
+func (t *translator) certName(ns, name string) string {
+	return "secret/" + t.scoped(ns+"/"+name)
 }
 
 // detectConflicts marks listeners of one Gateway that share a port with another protocol, or
@@ -257,7 +261,9 @@ func (t *translator) program(l *listenerCtx) {
 				if ref.Namespace != nil {
 					ns = string(*ref.Namespace)
 				}
-				s.TLS.Certificates = append(s.TLS.Certificates, ir.SNICertificate{Hostname: l.hostname, Certificate: "secret/" + ns + "/" + string(ref.Name)})
+				if _, ok := t.certs[t.certName(ns, string(ref.Name))]; ok {
+					s.TLS.Certificates = append(s.TLS.Certificates, ir.SNICertificate{Hostname: l.hostname, Certificate: t.certName(ns, string(ref.Name))})
+				}
 			}
 		}
 	}

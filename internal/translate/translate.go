@@ -21,6 +21,9 @@ type Options struct {
 	StatusAddresses []string
 	// DefaultRequestTimeout applies when a rule sets none (default 100 s).
 	DefaultRequestTimeout time.Duration
+	// Scope prefixes backend and certificate names ("project/ns/name") so snapshots of several
+	// projects can be served by one data plane without name clashes.
+	Scope string
 }
 
 const (

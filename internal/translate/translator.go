@@ -72,6 +72,14 @@ func indexBy[T namespacedObj](list []T) map[status.Key]T {
 	return m
 }
 
+// scoped prefixes a name with Options.Scope.
+func (t *translator) scoped(name string) string {
+	if t.opts.Scope == "" {
+		return name
+	}
+	return t.opts.Scope + "/" + name
+}
+
 // socket returns the IR listener for an address and port, creating it.
 func (t *translator) socket(addr string, port int32, proto ir.Protocol) *ir.Listener {
 	name := net.JoinHostPort(addr, strconv.Itoa(int(port)))

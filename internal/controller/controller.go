@@ -1,0 +1,266 @@
+// Package controller watches one project's API, turns what it reads into a resource.Set,
+// runs the translator, hands the snapshot to the data plane and writes the resulting status
+// back. Every change to anything the translator reads (including Secrets and Backends) causes
+// a new translation; bursts of changes are coalesced.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
+	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/resource"
+	"apoxy.dev/apoxy/internal/status"
+	"apoxy.dev/apoxy/internal/translate"
+)
+
+// Applier is the data plane as the controller sees it.
+type Applier interface {
+	Apply(source string, snap *ir.Snapshot) error
+}
+
+// Options configure a project controller.
+type Options struct {
+	Project   string
+	Config    *rest.Config
+	Data      Applier
+	Translate translate.Options
+	// Debounce coalesces bursts of changes (default 20 ms).
+	Debounce time.Duration
+	Logger   *slog.Logger
+	// Now returns the time stamped on conditions (default time.Now).
+	Now func() time.Time
+}
+
+// kind ties a served resource to its Go type.
+type kind struct {
+	gvr schema.GroupVersionResource
+	new func() runtime.Object
+}
+
+var (
+	gw    = func(r string) schema.GroupVersionResource { return schema.GroupVersionResource{Group: "gateway.apoxy.dev", Version: "v1", Resource: r} }
+	kinds = []kind{
+		{schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, func() runtime.Object { return &corev1.Namespace{} }},
+		{schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, func() runtime.Object { return &corev1.Secret{} }},
+		{gw("gatewayclasses"), func() runtime.Object { return &gwapiv1.GatewayClass{} }},
+		{gw("gateways"), func() runtime.Object { return &gwapiv1.Gateway{} }},
+		{gw("httproutes"), func() runtime.Object { return &gwapiv1.HTTPRoute{} }},
+		{gw("referencegrants"), func() runtime.Object { return &gwapiv1.ReferenceGrant{} }},
+		{gw("backendtlspolicies"), func() runtime.Object { return &gwapiv1.BackendTLSPolicy{} }},
+		{corev1a2.SchemeGroupVersion.WithResource("backends"), func() runtime.Object { return &corev1a2.Backend{} }},
+		{corev1a2.SchemeGroupVersion.WithResource("proxies"), func() runtime.Object { return &corev1a2.Proxy{} }},
+		{extv1a2.SchemeGroupVersion.WithResource("directresponses"), func() runtime.Object { return &extv1a2.DirectResponse{} }},
+		{extv1a2.SchemeGroupVersion.WithResource("httproutefilters"), func() runtime.Object { return &extv1a2.HTTPRouteFilter{} }},
+	}
+)
+
+// Controller reconciles one project.
+type Controller struct {
+	opts      Options
+	log       *slog.Logger
+	client    dynamic.Interface
+	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
+	trigger   chan struct{}
+
+	mu      sync.Mutex
+	applied string // snapshot version last applied
+	lastErr error
+}
+
+// New builds a controller; Run starts it.
+func New(opts Options) (*Controller, error) {
+	if opts.Debounce == 0 {
+		opts.Debounce = 20 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.Translate.Scope = opts.Project
+	cfg := rest.CopyConfig(opts.Config)
+	cfg.QPS, cfg.Burst = 200, 400
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Controller{opts: opts, log: opts.Logger.With("project", opts.Project), client: client, trigger: make(chan struct{}, 1)}, nil
+}
+
+// Run watches until ctx ends. It returns after the informers synced and the first snapshot
+// was applied is not guaranteed; use Synced.
+func (c *Controller) Run(ctx context.Context) {
+	factory := dynamicinformer.NewDynamicSharedInformerFactory(c.client, 0)
+	c.informers = map[schema.GroupVersionResource]cache.SharedIndexInformer{}
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.kick() },
+		UpdateFunc: func(any, any) { c.kick() },
+		DeleteFunc: func(any) { c.kick() },
+	}
+	for _, k := range kinds {
+		inf := factory.ForResource(k.gvr).Informer()
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			c.log.Error("informer", "resource", k.gvr.Resource, "err", err)
+		}
+		c.informers[k.gvr] = inf
+	}
+	factory.Start(ctx.Done())
+	for gvr, inf := range c.informers {
+		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			c.log.Warn("cache not synced", "resource", gvr.Resource)
+			return
+		}
+	}
+	c.kick()
+	for {
+		select {
+		case <-ctx.Done():
+			factory.Shutdown()
+			return
+		case <-c.trigger:
+		}
+		// Coalesce a burst.
+		t := time.NewTimer(c.opts.Debounce)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			factory.Shutdown()
+			return
+		case <-t.C:
+		}
+		select {
+		case <-c.trigger:
+		default:
+		}
+		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
+			c.log.Error("reconcile", "err", err)
+			time.AfterFunc(time.Second, c.kick)
+		}
+	}
+}
+
+func (c *Controller) kick() {
+	select {
+	case c.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Applied returns the version of the last snapshot the data plane accepted, and the last
+// apply error.
+func (c *Controller) Applied() (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.applied, c.lastErr
+}
+
+func (c *Controller) reconcile(ctx context.Context) error {
+	set, err := c.snapshotSet()
+	if err != nil {
+		return err
+	}
+	topts := c.opts.Translate
+	topts.Now = c.opts.Now()
+	snap, report := translate.Translate(set, topts)
+	applyErr := c.opts.Data.Apply(c.opts.Project, snap)
+	c.mu.Lock()
+	c.lastErr = applyErr
+	if applyErr == nil {
+		c.applied = snap.Version
+	}
+	c.mu.Unlock()
+	if applyErr != nil {
+		c.log.Error("data plane rejected the configuration; the previous one keeps serving", "err", applyErr)
+		for _, st := range report.Gateways {
+			status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid),
+				"the data plane rejected the configuration: "+applyErr.Error(), 0, topts.Now))
+		}
+	}
+	return c.writeStatus(ctx, set, report)
+}
+
+// snapshotSet converts every cached object to its Go type.
+func (c *Controller) snapshotSet() (*resource.Set, error) {
+	set := &resource.Set{}
+	for _, k := range kinds {
+		for _, o := range c.informers[k.gvr].GetStore().List() {
+			u, ok := o.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			obj := k.new()
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
+				return nil, fmt.Errorf("decode %s %s: %w", k.gvr.Resource, u.GetName(), err)
+			}
+			if err := set.Add(obj); err != nil {
+				return nil, err
+			}
+		}
+	}
+	set.Sort()
+	return set, nil
+}
+
+// writeStatus updates the status of every object whose computed status differs from the stored
+// one. Conflicts are retried by the next reconcile (the informer sees the newer object).
+func (c *Controller) writeStatus(ctx context.Context, set *resource.Set, report *status.Report) error {
+	var firstErr error
+	update := func(gvr schema.GroupVersionResource, obj metav1.Object, current, next any) {
+		if apiequality.Semantic.DeepEqual(current, next) {
+			return
+		}
+		st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(next)
+		if err != nil {
+			firstErr = err
+			return
+		}
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": gvr.GroupVersion().String(),
+			"metadata":   map[string]any{"name": obj.GetName(), "namespace": obj.GetNamespace(), "resourceVersion": obj.GetResourceVersion()},
+			"status":     st,
+		}}
+		_, err = c.client.Resource(gvr).Namespace(obj.GetNamespace()).UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "apoxy-controller"})
+		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && firstErr == nil {
+			firstErr = fmt.Errorf("update status of %s %s/%s: %w", gvr.Resource, obj.GetNamespace(), obj.GetName(), err)
+		}
+		if apierrors.IsConflict(err) {
+			c.kick()
+		}
+	}
+	for _, o := range set.GatewayClasses {
+		if st, ok := report.GatewayClasses[status.KeyOf("", o.Name)]; ok {
+			update(gw("gatewayclasses"), o, &o.Status, st)
+		}
+	}
+	for _, o := range set.Gateways {
+		if st, ok := report.Gateways[status.KeyOf(o.Namespace, o.Name)]; ok {
+			update(gw("gateways"), o, &o.Status, st)
+		}
+	}
+	for _, o := range set.HTTPRoutes {
+		if st, ok := report.HTTPRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
+			update(gw("httproutes"), o, &o.Status, st)
+		}
+	}
+	return firstErr
+}

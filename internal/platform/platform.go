@@ -1,0 +1,169 @@
+// Package platform composes the running product: the API server, one controller per project
+// and the shared data plane. `apoxy server`, `apoxy dev` and the in-process end-to-end tests
+// all start it the same way.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"apoxy.dev/apoxy/internal/apiserver"
+	"apoxy.dev/apoxy/internal/controller"
+	"apoxy.dev/apoxy/internal/proxy"
+	"apoxy.dev/apoxy/internal/proxy/upstream"
+	"apoxy.dev/apoxy/internal/translate"
+)
+
+// Options configure the platform.
+type Options struct {
+	API apiserver.Options
+	// BindAddress is where Gateways without spec.addresses listen ("" = all interfaces).
+	BindAddress string
+	// StatusAddresses are reported for such Gateways (default 127.0.0.1).
+	StatusAddresses []string
+	// AccessLog receives JSON access-log lines (nil: none).
+	AccessLog io.Writer
+	Upstream  upstream.Options
+	Logger    *slog.Logger
+	// OnProjectsChanged runs after a project starts or stops (e.g. to rewrite kubeconfigs).
+	OnProjectsChanged func()
+}
+
+// Platform is the running product.
+type Platform struct {
+	API   *apiserver.Server
+	Proxy *proxy.Server
+
+	opts   Options
+	log    *slog.Logger
+	ctx    context.Context
+	mu     sync.Mutex
+	ctrls  map[string]*running
+	closed bool
+}
+
+type running struct {
+	ctrl   *controller.Controller
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start runs everything; ctx cancellation (or Close) stops it.
+func Start(ctx context.Context, opts Options) (*Platform, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if len(opts.StatusAddresses) == 0 {
+		opts.StatusAddresses = []string{"127.0.0.1"}
+	}
+	if opts.Upstream.Logger == nil {
+		opts.Upstream.Logger = opts.Logger
+	}
+	p := &Platform{opts: opts, log: opts.Logger, ctx: ctx, ctrls: map[string]*running{}}
+	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream})
+	apiOpts := opts.API
+	apiOpts.Logger = opts.Logger
+	userHook := opts.OnProjectsChanged
+	apiOpts.OnProjectsChanged = func() {
+		p.syncControllers()
+		if userHook != nil {
+			userHook()
+		}
+	}
+	api, err := apiserver.New(apiOpts)
+	if err != nil {
+		return nil, err
+	}
+	p.API = api
+	if err := api.Start(ctx); err != nil {
+		p.Proxy.Close()
+		return nil, err
+	}
+	p.syncControllers()
+	return p, nil
+}
+
+// syncControllers runs one controller per served project.
+func (p *Platform) syncControllers() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	served := map[string]bool{}
+	for _, name := range p.API.ProjectNames() {
+		served[name] = true
+		if _, ok := p.ctrls[name]; ok {
+			continue
+		}
+		c, err := controller.New(controller.Options{
+			Project: name,
+			Config:  p.API.ProjectConfig(name),
+			Data:    p.Proxy,
+			Translate: translate.Options{
+				BindAddress:     p.opts.BindAddress,
+				StatusAddresses: p.opts.StatusAddresses,
+			},
+			Logger: p.log,
+		})
+		if err != nil {
+			p.log.Error("start controller", "project", name, "err", err)
+			continue
+		}
+		ctx, cancel := context.WithCancel(p.ctx)
+		r := &running{ctrl: c, cancel: cancel, done: make(chan struct{})}
+		p.ctrls[name] = r
+		go func() { defer close(r.done); c.Run(ctx) }()
+	}
+	for name, r := range p.ctrls {
+		if !served[name] {
+			r.cancel()
+			delete(p.ctrls, name)
+			go func() {
+				<-r.done
+				if err := p.Proxy.Remove(name); err != nil {
+					p.log.Error("remove project from data plane", "project", name, "err", err)
+				}
+			}()
+		}
+	}
+}
+
+// Ready reports whether the API serves and every project's configuration reached the data
+// plane at least once.
+func (p *Platform) Ready() error {
+	if !p.API.Ready() {
+		return errors.New("API server not ready")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name, r := range p.ctrls {
+		if v, _ := r.ctrl.Applied(); v == "" {
+			return fmt.Errorf("project %s: configuration not applied yet", name)
+		}
+	}
+	return nil
+}
+
+// Close stops controllers, drains the data plane and stops the API server.
+func (p *Platform) Close() {
+	p.mu.Lock()
+	p.closed = true
+	ctrls := p.ctrls
+	p.ctrls = map[string]*running{}
+	p.mu.Unlock()
+	for _, r := range ctrls {
+		r.cancel()
+		select {
+		case <-r.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	p.Proxy.Close()
+	p.API.Shutdown()
+}
