@@ -57,7 +57,9 @@ type kind struct {
 }
 
 var (
-	gw    = func(r string) schema.GroupVersionResource { return schema.GroupVersionResource{Group: "gateway.apoxy.dev", Version: "v1", Resource: r} }
+	gw = func(r string) schema.GroupVersionResource {
+		return schema.GroupVersionResource{Group: "gateway.apoxy.dev", Version: "v1", Resource: r}
+	}
 	kinds = []kind{
 		{schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, func() runtime.Object { return &corev1.Namespace{} }},
 		{schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, func() runtime.Object { return &corev1.Secret{} }},

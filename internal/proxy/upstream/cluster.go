@@ -39,7 +39,10 @@ type Options struct {
 	ResolveInterval time.Duration
 	// IdleConnTimeout closes pooled upstream connections idle this long (default 60 s).
 	IdleConnTimeout time.Duration
-	Logger          *slog.Logger
+	// RootCAs verify tls and h2 upstreams when no BackendTLSPolicy names a CA (default: the
+	// system roots).
+	RootCAs *x509.CertPool
+	Logger  *slog.Logger
 }
 
 // Manager holds the clusters of the current snapshots.
@@ -139,7 +142,7 @@ func (m *Manager) start(b *ir.Backend, port int32) *Cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cluster{spec: b, opts: m.opts, log: m.opts.Logger.With("backend", b.Name), ctx: ctx, cancel: cancel, resolved: make(chan struct{})}
 	c.port.Store(port)
-	c.transport = newTransport(b, m.opts)
+	c.transport = newTransport(b, m.opts, c.hostnameOf)
 	empty := []*Address{}
 	c.healthy.Store(&empty)
 	c.wg.Add(1)
@@ -308,7 +311,22 @@ func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) {
 	}
 }
 
-func newTransport(b *ir.Backend, opts Options) http.RoundTripper {
+// hostnameOf returns the FQDN an address was resolved from ("" for static IPs).
+func (c *Cluster) hostnameOf(ip netip.Addr) string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, a := range c.addrs {
+		if a.IP == ip {
+			return a.Hostname
+		}
+	}
+	return ""
+}
+
+// newTransport builds the pooled transport for a backend's protocol. TLS connections present
+// the endpoint's FQDN (or the BackendTLSPolicy hostname) as SNI and verify against it, though
+// the request URL names the resolved IP.
+func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) string) http.RoundTripper {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -318,27 +336,53 @@ func newTransport(b *ir.Backend, opts Options) http.RoundTripper {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // bodies pass through as the upstream sent them
-		ForceAttemptHTTP2:     false,
 	}
 	p := new(http.Protocols)
+	var nextProtos []string
 	switch b.Protocol {
 	case "h2c":
 		p.SetUnencryptedHTTP2(true)
 	case "h2":
 		p.SetHTTP2(true)
-		t.TLSClientConfig = upstreamTLS(b)
+		nextProtos = []string{"h2"}
 	case "tls":
 		p.SetHTTP1(true)
-		t.TLSClientConfig = upstreamTLS(b)
+		nextProtos = []string{"http/1.1"}
 	default:
 		p.SetHTTP1(true)
 	}
 	t.Protocols = p
+	if nextProtos != nil {
+		base := upstreamTLS(b, opts.RootCAs)
+		base.NextProtos = nextProtos
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			cfg := base.Clone()
+			if cfg.ServerName == "" {
+				host, _, _ := net.SplitHostPort(addr)
+				cfg.ServerName = host
+				if ip, err := netip.ParseAddr(host); err == nil {
+					if name := hostnameOf(ip.Unmap()); name != "" {
+						cfg.ServerName = name
+					}
+				}
+			}
+			tc := tls.Client(conn, cfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			return tc, nil
+		}
+	}
 	return t
 }
 
-func upstreamTLS(b *ir.Backend) *tls.Config {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+func upstreamTLS(b *ir.Backend, roots *x509.CertPool) *tls.Config {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 	if b.TLS != nil {
 		cfg.ServerName = b.TLS.ServerName
 		if len(b.TLS.CAPEM) > 0 {

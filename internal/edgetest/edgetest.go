@@ -1,0 +1,246 @@
+// Package edgetest starts the whole product in-process for end-to-end tests: API server (fresh
+// data directory), controllers and data plane on free loopback ports, with an injectable DNS
+// resolver and upstream CA. Tests apply YAML through the real API, wait on status, and send
+// real traffic.
+package edgetest
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	"apoxy.dev/apoxy/internal/apiserver"
+	"apoxy.dev/apoxy/internal/platform"
+	"apoxy.dev/apoxy/internal/proxy/upstream"
+)
+
+// Options tune the environment.
+type Options struct {
+	// Hosts resolves FQDN endpoints (name -> IPs) instead of the system resolver.
+	Hosts map[string][]string
+	// RootCAs verify TLS upstreams.
+	RootCAs *x509.CertPool
+}
+
+// Env is a running product.
+type Env struct {
+	t        testing.TB
+	P        *platform.Platform
+	Client   dynamic.Interface
+	HTTPAddr string // host:port of the default Gateway's HTTP listener
+	TLSAddr  string // host:port of its HTTPS listener
+	Hosts    *Resolver
+}
+
+// Start boots the product; it stops when the test ends.
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	httpPort, httpsPort := freePort(t), freePort(t)
+	res := &Resolver{hosts: map[string][]netip.Addr{}}
+	for name, ips := range opts.Hosts {
+		res.Set(name, ips...)
+	}
+	var logOut io.Writer = io.Discard
+	if testing.Verbose() {
+		logOut = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(logOut, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := platform.Start(ctx, platform.Options{
+		API: apiserver.Options{
+			DataDir: t.TempDir(), Addr: "127.0.0.1:0", Synchronous: "NORMAL",
+			Ports: apiserver.Ports{HTTP: int32(httpPort), HTTPS: int32(httpsPort)},
+		},
+		BindAddress: "127.0.0.1",
+		Upstream:    upstream.Options{Resolver: res, RootCAs: opts.RootCAs, ResolveInterval: 200 * time.Millisecond},
+		AccessLog:   logOut,
+		Logger:      log,
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); p.Close() })
+	client, err := dynamic.NewForConfig(p.API.ProjectConfig(apiserver.DefaultProject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{t: t, P: p, Client: client, Hosts: res,
+		HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
+		TLSAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(httpsPort))}
+	e.WaitFor("data plane ready", func() error { return p.Ready() })
+	return e
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Resolver answers from a table the test controls.
+type Resolver struct {
+	mu    sync.Mutex
+	hosts map[string][]netip.Addr
+}
+
+// Set replaces the addresses of a name (none: lookups fail).
+func (r *Resolver) Set(name string, ips ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var addrs []netip.Addr
+	for _, ip := range ips {
+		addrs = append(addrs, netip.MustParseAddr(ip))
+	}
+	r.hosts[name] = addrs
+}
+
+// LookupNetIP implements upstream's resolver.
+func (r *Resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ips := r.hosts[host]; len(ips) > 0 {
+		return ips, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// Apply server-side-applies every document of a YAML stream to the default project.
+func (e *Env) Apply(docs string) {
+	e.t.Helper()
+	yr := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(docs)))
+	for {
+		doc, err := yr.Read()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+			e.t.Fatal(err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		ns := u.GetNamespace()
+		gvr := e.gvr(u)
+		if ns == "" && namespaced(u.GetKind()) {
+			ns = "default"
+		}
+		if _, err := e.Client.Resource(gvr).Namespace(ns).Apply(context.Background(), u.GetName(), u, metav1.ApplyOptions{FieldManager: "edgetest", Force: true}); err != nil {
+			e.t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+}
+
+// Delete removes an object.
+func (e *Env) Delete(apiVersion, kind, name string) {
+	e.t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	ns := ""
+	if namespaced(kind) {
+		ns = "default"
+	}
+	if err := e.Client.Resource(e.gvr(u)).Namespace(ns).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+		e.t.Fatalf("delete %s %s: %v", kind, name, err)
+	}
+}
+
+// Get reads an object of the default namespace (or a cluster-scoped one).
+func (e *Env) Get(apiVersion, kind, name string) *unstructured.Unstructured {
+	e.t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	ns := ""
+	if namespaced(kind) {
+		ns = "default"
+	}
+	got, err := e.Client.Resource(e.gvr(u)).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		e.t.Fatalf("get %s %s: %v", kind, name, err)
+	}
+	return got
+}
+
+func (e *Env) gvr(u *unstructured.Unstructured) schema.GroupVersionResource {
+	gv, _ := schema.ParseGroupVersion(u.GetAPIVersion())
+	plural := strings.ToLower(u.GetKind()) + "s"
+	switch u.GetKind() {
+	case "Proxy":
+		plural = "proxies"
+	case "GatewayClass":
+		plural = "gatewayclasses"
+	case "BackendTLSPolicy":
+		plural = "backendtlspolicies"
+	}
+	return gv.WithResource(plural)
+}
+
+func namespaced(kind string) bool { return kind != "Namespace" && kind != "GatewayClass" }
+
+// WaitFor polls cond until it returns nil, failing the test after 20 s with the last error.
+func (e *Env) WaitFor(what string, cond func() error) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.t.Fatalf("waiting for %s: %v", what, err)
+}
+
+// RouteAccepted returns nil once an HTTPRoute has Accepted and ResolvedRefs true for its first
+// parent, at its current generation.
+func (e *Env) RouteAccepted(name string) func() error {
+	return func() error {
+		r := e.Get("gateway.apoxy.dev/v1", "HTTPRoute", name)
+		parents, _, _ := unstructured.NestedSlice(r.Object, "status", "parents")
+		if len(parents) == 0 {
+			return fmt.Errorf("no parent status yet")
+		}
+		conds, _, _ := unstructured.NestedSlice(parents[0].(map[string]any), "conditions")
+		for _, want := range []string{"Accepted", "ResolvedRefs"} {
+			ok := false
+			for _, c := range conds {
+				m := c.(map[string]any)
+				if m["type"] == want && m["status"] == "True" && m["observedGeneration"] == r.GetGeneration() {
+					ok = true
+				}
+			}
+			if !ok {
+				return fmt.Errorf("%s not true at generation %d: %v", want, r.GetGeneration(), conds)
+			}
+		}
+		return nil
+	}
+}
