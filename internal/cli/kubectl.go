@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/cmd/delete"
@@ -42,6 +44,27 @@ func newDiffCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 	return diff.NewCmdDiff(f, streams)
 }
 
-func newExplainCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	return explain.NewCmdExplain("apoxy", f, streams)
+// newExplainCommand is kubectl's explain for kinds and fields, and, given a URL, explains
+// which route serves that request (`apoxy explain http://api.example.com/v1 -H 'x-env: prod'`).
+func newExplainCommand(getter *clientGetter, f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	c := explain.NewCmdExplain("apoxy", f, streams)
+	var headers []string
+	var method string
+	run := c.Run
+	c.Run = nil
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 && (strings.HasPrefix(args[0], "http://") || strings.HasPrefix(args[0], "https://")) {
+			return explainURL(cmd.Context(), getter, streams.Out, args[0], method, headers)
+		}
+		run(cmd, args)
+		return nil
+	}
+	c.Use = "explain (TYPE[.FIELD] | URL)"
+	c.Example += `
+
+  # Which route would serve this request, and why the others did not
+  apoxy explain http://api.example.com:8080/v1/users -H 'x-env: prod'`
+	c.Flags().StringArrayVarP(&headers, "header", "H", nil, "request header NAME:VALUE (with a URL)")
+	c.Flags().StringVarP(&method, "request-method", "X", "GET", "request method (with a URL)")
+	return c
 }

@@ -61,7 +61,9 @@ Start a local server with 'apoxy dev', then point the CLI at it with --config DI
 		newEditCommand(f, streams),
 		newDeleteCommand(f, streams),
 		newDiffCommand(f, streams),
-		newExplainCommand(f, streams),
+		newExplainCommand(getter, f, streams),
+		newGatewayCommand(getter, streams),
+		newTranslateCommand(streams),
 		newProjectCommand(getter, streams),
 		newVersionCommand(getter, streams),
 	)

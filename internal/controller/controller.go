@@ -266,3 +266,26 @@ func (c *Controller) writeStatus(ctx context.Context, set *resource.Set, report 
 	}
 	return firstErr
 }
+
+// LoadSet lists every kind the translator reads from a project's API (for one-off uses such as
+// `apoxy explain`; the controller itself reads from its informers).
+func LoadSet(ctx context.Context, client dynamic.Interface) (*resource.Set, error) {
+	set := &resource.Set{}
+	for _, k := range kinds {
+		list, err := client.Resource(k.gvr).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", k.gvr.Resource, err)
+		}
+		for i := range list.Items {
+			obj := k.new()
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, obj); err != nil {
+				return nil, err
+			}
+			if err := set.Add(obj); err != nil {
+				return nil, err
+			}
+		}
+	}
+	set.Sort()
+	return set, nil
+}

@@ -43,6 +43,25 @@ func TestApoxyCLI(t *testing.T) {
 		}
 	}
 
+	// The gateway view, offline translation and request explanation.
+	waitFor(t, func() bool {
+		out := must(t, d.apoxy(t, "", "gateway", "get", "default")).stdout
+		return strings.Contains(out, "api-route") && strings.Contains(out, "Accepted=True ResolvedRefs=True")
+	})
+	_, httpPort, _ := strings.Cut(d.httpAddr, ":")
+	out = must(t, d.apoxy(t, "", "explain", "http://api.example.com:"+httpPort+"/v1/users")).stdout
+	if !strings.Contains(out, "SERVED BY  httproute/default/api-route/rule/0/match/0") {
+		t.Errorf("apoxy explain URL:\n%s", out)
+	}
+	out = must(t, d.apoxy(t, "", "explain", "http://api.example.com:"+httpPort+"/v2")).stdout
+	if !strings.Contains(out, "path is not under prefix /v1") || !strings.Contains(out, "answers 404") {
+		t.Errorf("apoxy explain URL (no match):\n%s", out)
+	}
+	out = must(t, run(t, "", nil, apoxyBin, "translate", "-f", seed(t, "httproute.yaml"), "-f", seed(t, "backend.yaml"))).stdout
+	if !strings.Contains(out, "snapshot:") || !strings.Contains(out, "name: default/api-backend") {
+		t.Errorf("apoxy translate:\n%s", out)
+	}
+
 	// edit through $EDITOR.
 	r := run(t, "", []string{"HOME=" + d.dataDir, "EDITOR=sed -i s/protocol:\\ h2$/protocol:\\ h2c/"}, apoxyBin, "--config", d.config(), "edit", "backend", "api-backend")
 	must(t, r)

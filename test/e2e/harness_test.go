@@ -42,6 +42,7 @@ type devServer struct {
 	dataDir   string
 	apiAddr   string
 	adminAddr string
+	httpAddr  string
 	cmd       *exec.Cmd
 	log       *bytes.Buffer
 	exited    chan error
@@ -71,7 +72,10 @@ func startDev(t testing.TB, dataDir string) *devServer {
 
 func (d *devServer) start() {
 	d.t.Helper()
-	_, httpPort, _ := net.SplitHostPort(freePort(d.t))
+	if d.httpAddr == "" {
+		d.httpAddr = freePort(d.t)
+	}
+	_, httpPort, _ := net.SplitHostPort(d.httpAddr)
 	_, httpsPort, _ := net.SplitHostPort(freePort(d.t))
 	d.cmd = exec.Command(apoxyBin, "dev", "--data-dir", d.dataDir, "--api-addr", d.apiAddr, "--admin-addr", d.adminAddr,
 		"--http-port", httpPort, "--https-port", httpsPort)

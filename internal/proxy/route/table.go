@@ -327,3 +327,96 @@ func (h *hostIndex[V]) each(host string, f func(V) bool) {
 		f(*h.any)
 	}
 }
+
+// Candidate is a route considered for a request and why it did not serve it ("" = it did).
+type Candidate[T any] struct {
+	Entry  *Entry[T]
+	Reason string
+}
+
+// Explain lists, in evaluation order, every route of the virtual hosts the request's host
+// selects, with the reason each did not match; the first with an empty reason serves the request.
+func (t *Table[T]) Explain(req *Request) []Candidate[T] {
+	g := t.groups.lookup(req.Host)
+	if g == nil {
+		return nil
+	}
+	var out []Candidate[T]
+	matched := false
+	g.vhosts.each(req.Host, func(v *vhost[T]) bool {
+		for _, e := range v.ordered() {
+			reason := e.explain(req)
+			if matched && reason == "" {
+				reason = "a route earlier in precedence order already matched"
+			}
+			if reason == "" {
+				matched = true
+			}
+			out = append(out, Candidate[T]{Entry: e, Reason: reason})
+		}
+		return false
+	})
+	return out
+}
+
+// ordered returns the virtual host's entries in evaluation order.
+func (v *vhost[T]) ordered() []*Entry[T] {
+	var out []*Entry[T]
+	for _, r := range v.vh.Routes {
+		for _, list := range []map[string][]*Entry[T]{v.exact, v.prefix} {
+			for _, es := range list {
+				for _, e := range es {
+					if e.Route == r {
+						out = append(out, e)
+					}
+				}
+			}
+		}
+		for _, e := range v.regex {
+			if e.Route == r {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// explain returns why the entry does not match the request, or "".
+func (e *Entry[T]) explain(req *Request) string {
+	switch {
+	case e.re != nil:
+		if !e.re.MatchString(req.Path) {
+			return "path does not match regular expression " + e.Route.Match.Path
+		}
+	case e.Route.Match.PathType == ir.PathExact:
+		if req.Path != e.path {
+			return "path is not exactly " + e.path
+		}
+	default:
+		if e.path != "/" && req.Path != e.path && !strings.HasPrefix(req.Path, e.path+"/") {
+			return "path is not under prefix " + e.path
+		}
+	}
+	if e.method != "" && e.method != req.Method {
+		return "method is not " + e.method
+	}
+	for _, h := range e.headers {
+		vals := req.Header[h.name]
+		if len(vals) == 0 {
+			return "header " + h.name + " is missing"
+		}
+		if !h.matches(vals[0]) {
+			return "header " + h.name + " does not match"
+		}
+	}
+	for _, q := range e.queries {
+		v, ok := queryValue(req.RawQuery, q.name)
+		if !ok {
+			return "query parameter " + q.name + " is missing"
+		}
+		if !q.matches(v) {
+			return "query parameter " + q.name + " does not match"
+		}
+	}
+	return ""
+}
