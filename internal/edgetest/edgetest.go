@@ -20,17 +20,21 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/grpclog"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
 
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 )
+
+var quietLibraries sync.Once
 
 // Options tune the environment.
 type Options struct {
@@ -61,6 +65,13 @@ func Start(t testing.TB, opts Options) *Env {
 	var logOut io.Writer = io.Discard
 	if testing.Verbose() {
 		logOut = os.Stderr
+	} else {
+		quietLibraries.Do(func() {
+			// The Kubernetes libraries log every server start at info level.
+			klog.SetOutput(io.Discard)
+			klog.LogToStderr(false)
+			grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
+		})
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
 	ctx, cancel := context.WithCancel(context.Background())

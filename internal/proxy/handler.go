@@ -294,7 +294,10 @@ func (clusterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			sleep(req.Context(), backoff)
 			continue
 		}
-		if cancel != nil {
+		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+			// An upgraded body must stay an io.ReadWriteCloser for ReverseProxy to splice it.
+			resp.Body = &cancelOnCloseRW{ReadWriteCloser: rwc, cancel: cancel}
+		} else {
 			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 		}
 		return resp, nil
@@ -307,6 +310,13 @@ type cancelOnClose struct {
 }
 
 func (c *cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); return err }
+
+type cancelOnCloseRW struct {
+	io.ReadWriteCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnCloseRW) Close() error { err := c.ReadWriteCloser.Close(); c.cancel(); return err }
 
 func sleep(ctx context.Context, d time.Duration) {
 	if d <= 0 {
