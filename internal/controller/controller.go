@@ -27,6 +27,7 @@ import (
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/resource"
 	"apoxy.dev/apoxy/internal/status"
 	"apoxy.dev/apoxy/internal/translate"
@@ -35,6 +36,8 @@ import (
 // Applier is the data plane as the controller sees it.
 type Applier interface {
 	Apply(source string, snap *ir.Snapshot) error
+	// Endpoints reports a backend's resolved addresses and health (ok false: not in use).
+	Endpoints(backend string) ([]proxy.EndpointState, bool)
 }
 
 // Options configure a project controller.
@@ -134,11 +137,19 @@ func (c *Controller) Run(ctx context.Context) {
 		}
 	}
 	c.kick()
+	// Backend health changes in the data plane, not the API: poll it for status.
+	health := time.NewTicker(time.Second)
+	defer health.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			factory.Shutdown()
 			return
+		case <-health.C:
+			if err := c.writeBackendStatus(ctx); err != nil && ctx.Err() == nil {
+				c.log.Error("backend status", "err", err)
+			}
+			continue
 		case <-c.trigger:
 		}
 		// Coalesce a burst.
@@ -198,7 +209,71 @@ func (c *Controller) reconcile(ctx context.Context) error {
 				"the data plane rejected the configuration: "+applyErr.Error(), 0, topts.Now))
 		}
 	}
-	return c.writeStatus(ctx, set, report)
+	if err := c.writeStatus(ctx, set, report); err != nil {
+		return err
+	}
+	return c.writeBackendStatus(ctx)
+}
+
+// writeBackendStatus reports each Backend's resolved endpoints and health as the data plane
+// sees them.
+func (c *Controller) writeBackendStatus(ctx context.Context) error {
+	gvr := corev1a2.SchemeGroupVersion.WithResource("backends")
+	now := metav1.NewTime(c.opts.Now())
+	var firstErr error
+	for _, o := range c.informers[gvr].GetStore().List() {
+		u := o.(*unstructured.Unstructured)
+		var b corev1a2.Backend
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b); err != nil {
+			continue
+		}
+		next := corev1a2.BackendStatus{ObservedGeneration: b.Generation}
+		cond := func(typ string, st metav1.ConditionStatus, reason, msg string) {
+			status.Set(&next.Conditions, metav1.Condition{Type: typ, Status: st, Reason: reason, Message: msg, ObservedGeneration: b.Generation, LastTransitionTime: now})
+		}
+		cond("Accepted", metav1.ConditionTrue, "Accepted", "Backend is valid")
+		states, used := c.opts.Data.Endpoints(c.opts.Project + "/" + b.Namespace + "/" + b.Name)
+		healthy := 0
+		for _, s := range states {
+			next.Endpoints = append(next.Endpoints, corev1a2.BackendEndpointStatus{Address: s.Address, Healthy: s.Healthy})
+			if s.Healthy {
+				healthy++
+			}
+		}
+		switch {
+		case !used:
+			cond("ResolvedEndpoints", metav1.ConditionUnknown, "NotReferenced", "no route sends traffic to this Backend")
+			cond("Healthy", metav1.ConditionUnknown, "NotReferenced", "no route sends traffic to this Backend")
+		case len(states) == 0:
+			cond("ResolvedEndpoints", metav1.ConditionFalse, "NoAddresses", "no endpoint resolved to an address")
+			cond("Healthy", metav1.ConditionFalse, "NoHealthyEndpoints", "no endpoint address to send traffic to")
+		default:
+			cond("ResolvedEndpoints", metav1.ConditionTrue, "Resolved", fmt.Sprintf("%d endpoint addresses", len(states)))
+			if healthy > 0 {
+				cond("Healthy", metav1.ConditionTrue, "Healthy", fmt.Sprintf("%d/%d endpoint addresses healthy", healthy, len(states)))
+			} else {
+				cond("Healthy", metav1.ConditionFalse, "NoHealthyEndpoints", fmt.Sprintf("0/%d endpoint addresses healthy", len(states)))
+			}
+		}
+		status.KeepTransitionTimes(next.Conditions, b.Status.Conditions)
+		if apiequality.Semantic.DeepEqual(b.Status, next) {
+			continue
+		}
+		st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&next)
+		if err != nil {
+			return err
+		}
+		up := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": gvr.GroupVersion().String(), "kind": "Backend",
+			"metadata": map[string]any{"name": b.Name, "namespace": b.Namespace, "resourceVersion": b.ResourceVersion},
+			"status":   st,
+		}}
+		if _, err := c.client.Resource(gvr).Namespace(b.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: "apoxy-controller"}); err != nil &&
+			!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
 }
 
 // snapshotSet converts every cached object to its Go type.

@@ -320,8 +320,29 @@ func (s *Server) Addrs() map[string]string {
 	return out
 }
 
+// EndpointState is the data plane's view of one resolved endpoint address.
+type EndpointState struct {
+	Address string
+	Healthy bool
+}
+
+// Endpoints reports a backend's resolved addresses and their health; ok is false when no
+// current snapshot uses the backend.
+func (s *Server) Endpoints(backend string) (states []EndpointState, ok bool) {
+	c := s.Cluster(backend)
+	if c == nil {
+		return nil, false
+	}
+	for _, a := range c.Addresses() {
+		states = append(states, EndpointState{Address: a.IP.String(), Healthy: a.Healthy()})
+	}
+	return states, true
+}
+
 // Cluster returns the live cluster of a backend (for status and tests).
 func (s *Server) Cluster(name string) *upstream.Cluster {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, sk := range s.sockets {
 		if g := sk.graph.Load(); g != nil {
 			if c, ok := g.clusters[name]; ok {

@@ -206,6 +206,13 @@ spec:
 	if err != nil || m["a"] != 20 {
 		t.Fatalf("traffic while b is down: %v %v", m, err)
 	}
+	e.WaitFor("backend status shows 1/2 healthy", func() error {
+		st := fmt.Sprint(e.Get("core.apoxy.dev/v1alpha2", "Backend", "pair").Object["status"])
+		if !strings.Contains(st, "1/2 endpoint addresses healthy") || !strings.Contains(st, "address:127.0.0.5 healthy:false") {
+			return fmt.Errorf("status %s", st)
+		}
+		return nil
+	})
 
 	serve(t, "127.0.0.5:18765", nil, handler("b")) // b is back
 	e.WaitFor("b restored", func() error {
