@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -61,6 +62,23 @@ func TestApoxyCLI(t *testing.T) {
 	if !strings.Contains(out, "snapshot:") || !strings.Contains(out, "name: default/api-backend") {
 		t.Errorf("apoxy translate:\n%s", out)
 	}
+
+	// Traffic: the seed Backend's name does not resolve here, so the route answers 503 at once;
+	// the request shows in the access log and the metrics.
+	req, _ := http.NewRequest("GET", "http://"+d.httpAddr+"/v1/users", nil)
+	req.Host = "api.example.com"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("request to an unresolvable backend: %v %v, want 503", resp, err)
+	}
+	if resp != nil {
+		resp.Body.Close()
+	}
+	metrics := must(t, run(t, "", nil, "curl", "-sf", "http://"+d.adminAddr+"/metrics")).stdout
+	if !strings.Contains(metrics, `apoxy_http_requests_total{code_class="5xx",route="httproute/default/api-route/rule/0/match/0"} 1`) {
+		t.Errorf("metrics lack the request:\n%s", grepLines(metrics, "apoxy_"))
+	}
+	waitFor(t, func() bool { return strings.Contains(d.log.String(), `"route":"httproute/default/api-route/rule/0/match/0"`) })
 
 	// edit through $EDITOR.
 	r := run(t, "", []string{"HOME=" + d.dataDir, "EDITOR=sed -i s/protocol:\\ h2$/protocol:\\ h2c/"}, apoxyBin, "--config", d.config(), "edit", "backend", "api-backend")
@@ -156,4 +174,14 @@ func TestProjectsThroughCLI(t *testing.T) {
 	if out := must(t, d.apoxy(t, "", "project", "list")).stdout; strings.Contains(out, "team-b") {
 		t.Errorf("deleted project listed:\n%s", out)
 	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

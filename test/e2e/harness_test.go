@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ type devServer struct {
 	adminAddr string
 	httpAddr  string
 	cmd       *exec.Cmd
-	log       *bytes.Buffer
+	log       *syncBuffer
 	exited    chan error
 }
 
@@ -64,7 +65,7 @@ func startDev(t testing.TB, dataDir string) *devServer {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	d := &devServer{t: t, dataDir: dataDir, apiAddr: freePort(t), adminAddr: freePort(t), log: &bytes.Buffer{}, exited: make(chan error, 1)}
+	d := &devServer{t: t, dataDir: dataDir, apiAddr: freePort(t), adminAddr: freePort(t), log: &syncBuffer{}, exited: make(chan error, 1)}
 	d.start()
 	t.Cleanup(d.stop)
 	return d
@@ -196,4 +197,22 @@ func waitFor(t testing.TB, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
