@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -38,6 +40,8 @@ type Applier interface {
 	Apply(source string, snap *ir.Snapshot) error
 	// Endpoints reports a backend's resolved addresses and health (ok false: not in use).
 	Endpoints(backend string) ([]proxy.EndpointState, bool)
+	// BindError says why a socket ("address:port") could not be bound, or nil.
+	BindError(listener string) error
 }
 
 // Options configure a project controller.
@@ -209,10 +213,66 @@ func (c *Controller) reconcile(ctx context.Context) error {
 				"the data plane rejected the configuration: "+applyErr.Error(), 0, topts.Now))
 		}
 	}
+	if c.markUnboundListeners(set, report, topts) {
+		// Retry binding while a port is taken: the Apply below the next tick rebinds.
+		time.AfterFunc(2*time.Second, c.kick)
+	}
 	if err := c.writeStatus(ctx, set, report); err != nil {
 		return err
 	}
 	return c.writeBackendStatus(ctx)
+}
+
+// markUnboundListeners turns data-plane bind failures into listener conditions (Accepted=False,
+// reason PortUnavailable) and reports whether any exists.
+func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Report, opts translate.Options) bool {
+	unbound := false
+	for _, gw := range set.Gateways {
+		st, ok := report.Gateways[status.KeyOf(gw.Namespace, gw.Name)]
+		if !ok {
+			continue
+		}
+		addrs := []string{opts.BindAddress}
+		if len(gw.Spec.Addresses) > 0 {
+			addrs = nil
+			for _, a := range gw.Spec.Addresses {
+				addrs = append(addrs, a.Value)
+			}
+		}
+		serving := 0
+		for i := range st.Listeners {
+			ls := &st.Listeners[i]
+			var spec *gwapiv1.Listener
+			for j := range gw.Spec.Listeners {
+				if gw.Spec.Listeners[j].Name == ls.Name {
+					spec = &gw.Spec.Listeners[j]
+				}
+			}
+			if spec == nil {
+				continue
+			}
+			var bindErr error
+			for _, a := range addrs {
+				if err := c.opts.Data.BindError(net.JoinHostPort(a, strconv.Itoa(int(spec.Port)))); err != nil {
+					bindErr = err
+				}
+			}
+			if bindErr == nil {
+				if p := status.Find(ls.Conditions, string(gwapiv1.ListenerConditionProgrammed)); p != nil && p.Status == metav1.ConditionTrue {
+					serving++
+				}
+				continue
+			}
+			unbound = true
+			msg := "the address is not available: " + bindErr.Error()
+			status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonPortUnavailable), msg, gw.Generation, opts.Now))
+			status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), msg, gw.Generation, opts.Now))
+		}
+		if unbound && serving == 0 {
+			status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), "no listener could be bound", gw.Generation, opts.Now))
+		}
+	}
+	return unbound
 }
 
 // writeBackendStatus reports each Backend's resolved endpoints and health as the data plane

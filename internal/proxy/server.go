@@ -42,6 +42,9 @@ type Server struct {
 	snapshots map[string]*ir.Snapshot
 	sockets   map[string]*socket
 	version   string
+	// bindErrors are sockets the last Apply could not bind (port in use...), by listener name.
+	// They are retried on every Apply; the rest of the configuration serves meanwhile.
+	bindErrors map[string]error
 }
 
 // New returns a server with no sockets.
@@ -56,13 +59,14 @@ func New(opts Options) *Server {
 		opts.Upstream.Logger = opts.Logger
 	}
 	return &Server{
-		opts:      opts,
-		log:       opts.Logger,
-		accessLog: newAccessLogger(opts.AccessLog),
-		metrics:   defaultMetrics(),
-		upstreams: upstream.NewManager(opts.Upstream),
-		snapshots: map[string]*ir.Snapshot{},
-		sockets:   map[string]*socket{},
+		opts:       opts,
+		log:        opts.Logger,
+		accessLog:  newAccessLogger(opts.AccessLog),
+		metrics:    defaultMetrics(),
+		upstreams:  upstream.NewManager(opts.Upstream),
+		snapshots:  map[string]*ir.Snapshot{},
+		sockets:    map[string]*socket{},
+		bindErrors: map[string]error{},
 	}
 }
 
@@ -213,21 +217,28 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 		}
 		graphs[l.Name] = g
 	}
-	// Bind what is new; on failure release what this call bound.
+	// Bind what is new. A socket that cannot be bound (its port is taken) is reported through
+	// BindError and left out; every other listener serves.
 	var opened []*socket
+	bindErrors := map[string]error{}
 	for _, l := range snap.Listeners {
 		if old, ok := s.sockets[l.Name]; ok && old.proto == l.Protocol {
 			continue
 		}
 		sk, err := s.listen(l)
 		if err != nil {
-			for _, o := range opened {
-				o.ln.Close()
-			}
-			return err
+			bindErrors[l.Name] = err
+			delete(graphs, l.Name)
+			continue
 		}
 		opened = append(opened, sk)
 	}
+	for name, err := range bindErrors {
+		if _, had := s.bindErrors[name]; !had {
+			s.log.Error("cannot listen; the listener is not served until the address is free", "listener", name, "err", err)
+		}
+	}
+	s.bindErrors = bindErrors
 	clusters := s.upstreams.Sync(snap.Backends, probePorts)
 	for _, g := range graphs {
 		g.clusters = clusters
@@ -318,6 +329,14 @@ func (s *Server) Addrs() map[string]string {
 		out[name] = sk.ln.Addr().String()
 	}
 	return out
+}
+
+// BindError returns why a listener (by name, "address:port") could not be bound by the last
+// Apply, or nil.
+func (s *Server) BindError(listener string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bindErrors[listener]
 }
 
 // EndpointState is the data plane's view of one resolved endpoint address.

@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"apoxy.dev/apoxy/internal/edgetest"
+)
+
+// TestTakenPortIsAListenerCondition: a Gateway listener whose port another process holds is
+// reported (Accepted=False, PortUnavailable) while the Gateway's other listeners serve, and it
+// starts serving once the port is free.
+func TestTakenPortIsAListenerCondition(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := taken.Addr().(*net.TCPAddr).Port
+	ln := echoServer(t, "127.0.0.10:0", "main", nil)
+	e := edgetest.Start(t, edgetest.Options{})
+	e.Apply(fmt.Sprintf(`
+apiVersion: gateway.apoxy.dev/v1
+kind: Gateway
+metadata: {name: extra}
+spec:
+  gatewayClassName: apoxy
+  listeners:
+  - {name: taken, protocol: HTTP, port: %d}
+---
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: main}
+spec: {endpoints: [{ip: 127.0.0.10}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: both}
+spec:
+  parentRefs: [{name: default}, {name: extra}]
+  rules: [{backendRefs: [{kind: Backend, name: main, port: %s}]}]
+`, port, portOf(ln)))
+	e.WaitFor("listener reports the taken port", func() error {
+		st := fmt.Sprint(e.Get("gateway.apoxy.dev/v1", "Gateway", "extra").Object["status"])
+		if !strings.Contains(st, "reason:PortUnavailable") {
+			return fmt.Errorf("status %s", st)
+		}
+		return nil
+	})
+	// The default Gateway serves meanwhile.
+	e.WaitFor("default gateway serves", func() error {
+		resp, err := http.Get("http://" + e.HTTPAddr + "/")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	taken.Close()
+	e.WaitFor("listener binds once the port is free", func() error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		st := fmt.Sprint(e.Get("gateway.apoxy.dev/v1", "Gateway", "extra").Object["status"])
+		if strings.Contains(st, "PortUnavailable") {
+			return fmt.Errorf("status still %s", st)
+		}
+		return nil
+	})
+}
