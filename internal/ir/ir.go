@@ -20,6 +20,9 @@ type Snapshot struct {
 	Backends []*Backend `json:"backends,omitempty"`
 	// Certificates are TLS key pairs listeners present, by Name.
 	Certificates []*Certificate `json:"certificates,omitempty"`
+	// DrainTimeout bounds how long listeners drain open requests when they stop (from the
+	// Proxy's spec.shutdown; 0 means the data plane's default).
+	DrainTimeout Duration `json:"drainTimeout,omitempty"`
 }
 
 // Origin names the API object (and section) an IR object came from.

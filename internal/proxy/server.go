@@ -39,6 +39,7 @@ type Server struct {
 	upstreams *upstream.Manager
 
 	mu        sync.Mutex
+	drain     time.Duration
 	snapshots map[string]*ir.Snapshot
 	sockets   map[string]*socket
 	version   string
@@ -167,6 +168,9 @@ func merge(snaps map[string]*ir.Snapshot) (*ir.Snapshot, error) {
 	for _, l := range out.Listeners {
 		slices.SortStableFunc(l.VirtualHosts, compareVirtualHosts)
 	}
+	for _, snap := range snaps {
+		out.DrainTimeout = max(out.DrainTimeout, snap.DrainTimeout)
+	}
 	if err := out.Validate(); err != nil {
 		return nil, err
 	}
@@ -245,7 +249,7 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 	}
 	for _, sk := range opened {
 		if old, ok := s.sockets[sk.name]; ok { // protocol changed on the same address
-			s.closeSocket(old)
+			go s.closeSocket(old)
 		}
 		s.sockets[sk.name] = sk
 	}
@@ -262,6 +266,10 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 			delete(s.sockets, name)
 			go s.closeSocket(sk)
 		}
+	}
+	s.drain = s.opts.DrainTimeout
+	if snap.DrainTimeout > 0 {
+		s.drain = time.Duration(snap.DrainTimeout)
 	}
 	if s.version != snap.Version {
 		s.log.Info("data plane updated", "version", snap.Version, "listeners", len(graphs), "backends", len(snap.Backends))
@@ -314,8 +322,16 @@ func (sk *socket) run(s *Server) {
 	}
 }
 
+// closeSocket stops accepting and waits up to the drain timeout (the Proxy's
+// spec.shutdown.drainTimeout) for in-flight requests.
 func (s *Server) closeSocket(sk *socket) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
+	s.mu.Lock()
+	drain := s.drain
+	s.mu.Unlock()
+	if drain == 0 {
+		drain = s.opts.DrainTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	_ = sk.srv.Shutdown(ctx)
 }

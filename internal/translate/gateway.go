@@ -73,6 +73,7 @@ func (t *translator) translateGateways() {
 		t.gateways[g.key] = g
 		t.gatewayOrder = append(t.gatewayOrder, g)
 		g.resolveAddresses(t)
+		t.proxySettings(gw)
 		for i := range gw.Spec.Listeners {
 			l := &listenerCtx{gw: g, spec: &gw.Spec.Listeners[i], hostname: ptrString(gw.Spec.Listeners[i].Hostname), vhosts: map[string]*ir.VirtualHost{}}
 			l.status.Name = l.spec.Name
@@ -82,6 +83,22 @@ func (t *translator) translateGateways() {
 		g.detectConflicts()
 		for _, l := range g.listeners {
 			t.program(l)
+		}
+	}
+}
+
+// proxySettings applies the shutdown settings of the Proxy a Gateway names through
+// spec.infrastructure.parametersRef (the longest drain wins when Gateways name several).
+func (t *translator) proxySettings(gw *gwapiv1.Gateway) {
+	infra := gw.Spec.Infrastructure
+	if infra == nil || infra.ParametersRef == nil || infra.ParametersRef.Kind != "Proxy" {
+		return
+	}
+	for _, p := range t.set.Proxies {
+		if p.Namespace == gw.Namespace && p.Name == infra.ParametersRef.Name && p.Spec.Shutdown != nil && p.Spec.Shutdown.DrainTimeout != nil {
+			if d := ir.Duration(p.Spec.Shutdown.DrainTimeout.Duration); d > t.snap.DrainTimeout {
+				t.snap.DrainTimeout = d
+			}
 		}
 	}
 }
