@@ -110,3 +110,25 @@ func FuzzReadableErrors(f *testing.F) {
 		}
 	})
 }
+
+func TestParseAddressPool(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":                       nil,
+		"127.0.1.0/30":           {"127.0.1.0", "127.0.1.1", "127.0.1.2", "127.0.1.3"},
+		"10.0.0.254-10.0.1.1":    {"10.0.0.254", "10.0.0.255", "10.0.1.0", "10.0.1.1"},
+		"10.0.0.1, 10.0.0.9,::1": {"10.0.0.1", "10.0.0.9", "::1"},
+	} {
+		got, err := parseAddressPool(in)
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%q mismatch (-want +got):\n%s", in, diff)
+		}
+	}
+	for _, bad := range []string{"10.0.0.5-10.0.0.1", "nope", "10.0.0.0/99"} {
+		if _, err := parseAddressPool(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

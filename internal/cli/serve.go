@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -30,6 +32,7 @@ type serverFlags struct {
 	httpPort  int32
 	httpsPort int32
 	adminAddr string
+	pool      string
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
@@ -61,6 +64,7 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.Int32Var(&f.httpPort, "http-port", f.httpPort, "HTTP port of the default Gateway")
 	fl.Int32Var(&f.httpsPort, "https-port", f.httpsPort, "HTTPS port of the default Gateway")
 	fl.StringVar(&f.adminAddr, "admin-addr", f.adminAddr, "address of the admin listener (/readyz, /livez, /metrics)")
+	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
 
@@ -86,6 +90,10 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 			log.Error("write client configs", "err", err)
 		}
 	}
+	pool, err := parseAddressPool(f.pool)
+	if err != nil {
+		return fmt.Errorf("--gateway-address-pool: %w", err)
+	}
 	log.Info("starting apoxy", "version", version.String(), "data_dir", dataDir)
 	p, err := platform.Start(ctx, platform.Options{
 		API: apiserver.Options{
@@ -93,6 +101,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 			Addr:    f.apiAddr,
 			Ports:   apiserver.Ports{HTTP: f.httpPort, HTTPS: f.httpsPort},
 		},
+		AddressPool:       pool,
 		AccessLog:         streams.Out,
 		Logger:            log,
 		OnProjectsChanged: writeConfigs,
@@ -186,4 +195,49 @@ func serverLogger(w io.Writer, verbose int) *slog.Logger {
 		grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, w))
 	}
 	return log
+}
+
+// parseAddressPool reads a CIDR, an inclusive range "a-b" or a comma list of addresses.
+func parseAddressPool(s string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	const limit = 1 << 16
+	var out []string
+	switch {
+	case strings.Contains(s, "/"):
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		for a := p.Masked().Addr(); p.Contains(a) && len(out) < limit; a = a.Next() {
+			out = append(out, a.String())
+		}
+	case strings.Contains(s, "-"):
+		lo, hi, _ := strings.Cut(s, "-")
+		a, err := netip.ParseAddr(strings.TrimSpace(lo))
+		if err != nil {
+			return nil, err
+		}
+		b, err := netip.ParseAddr(strings.TrimSpace(hi))
+		if err != nil {
+			return nil, err
+		}
+		if b.Less(a) {
+			return nil, fmt.Errorf("range %s ends before it starts", s)
+		}
+		for ; !b.Less(a) && len(out) < limit; a = a.Next() {
+			out = append(out, a.String())
+		}
+	default:
+		for _, v := range strings.Split(s, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(v))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, a.String())
+		}
+	}
+	return out, nil
 }

@@ -26,6 +26,9 @@ type Options struct {
 	BindAddress string
 	// StatusAddresses are reported for such Gateways (default 127.0.0.1).
 	StatusAddresses []string
+	// AddressPool gives each Gateway without spec.addresses its own address (see
+	// translate.Options.AddressPool).
+	AddressPool []string
 	// AccessLog receives JSON access-log lines (nil: none).
 	AccessLog io.Writer
 	Upstream  upstream.Options
@@ -108,6 +111,7 @@ func (p *Platform) syncControllers() {
 			Translate: translate.Options{
 				BindAddress:     p.opts.BindAddress,
 				StatusAddresses: p.opts.StatusAddresses,
+				AddressPool:     p.opts.AddressPool,
 			},
 			Logger: p.log,
 		})

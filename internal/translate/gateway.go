@@ -37,7 +37,9 @@ type gatewayCtx struct {
 	key       status.Key
 	binds     []string
 	addrError string
-	listeners []*listenerCtx
+	// poolExhausted: no address left; the Gateway is valid but cannot be programmed.
+	poolExhausted bool
+	listeners     []*listenerCtx
 }
 
 type listenerCtx struct {
@@ -87,6 +89,39 @@ func (t *translator) translateGateways() {
 	}
 }
 
+// allocate gives a Gateway one address from the pool, keeping the one it already reports.
+// Gateways are visited oldest first, so an older Gateway keeps its address on contention.
+func (t *translator) allocate(gw *gwapiv1.Gateway) []string {
+	if t.allocated == nil {
+		t.allocated = map[string]bool{}
+	}
+	for _, a := range gw.Status.Addresses {
+		if slices.Contains(t.opts.AddressPool, a.Value) && !t.allocated[a.Value] {
+			t.allocated[a.Value] = true
+			return []string{a.Value}
+		}
+	}
+	for _, a := range t.opts.AddressPool {
+		if !t.allocated[a] && !t.claimedBySpec(a) {
+			t.allocated[a] = true
+			return []string{a}
+		}
+	}
+	return nil
+}
+
+// claimedBySpec reports whether a Gateway asks for the address explicitly.
+func (t *translator) claimedBySpec(addr string) bool {
+	for _, gw := range t.set.Gateways {
+		for _, a := range gw.Spec.Addresses {
+			if a.Value == addr {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // proxySettings applies the shutdown settings of the Proxy a Gateway names through
 // spec.infrastructure.parametersRef (the longest drain wins when Gateways name several).
 func (t *translator) proxySettings(gw *gwapiv1.Gateway) {
@@ -104,6 +139,13 @@ func (t *translator) proxySettings(gw *gwapiv1.Gateway) {
 }
 
 func (g *gatewayCtx) resolveAddresses(t *translator) {
+	if len(g.gw.Spec.Addresses) == 0 && len(t.opts.AddressPool) > 0 {
+		g.binds = t.allocate(g.gw)
+		if g.binds == nil {
+			g.addrError, g.poolExhausted = "the server's Gateway address pool is exhausted", true
+		}
+		return
+	}
 	if len(g.gw.Spec.Addresses) == 0 {
 		g.binds = []string{t.opts.BindAddress}
 		return
@@ -345,7 +387,7 @@ func (g *gatewayCtx) finish(t *translator) {
 	st := &gwapiv1.GatewayStatus{}
 	if g.addrError == "" {
 		addrs := g.binds
-		if len(gw.Spec.Addresses) == 0 {
+		if len(gw.Spec.Addresses) == 0 && len(t.opts.AddressPool) == 0 {
 			addrs = t.opts.StatusAddresses
 		}
 		for _, a := range addrs {
@@ -386,7 +428,11 @@ func (g *gatewayCtx) finish(t *translator) {
 		st.Listeners = append(st.Listeners, ls)
 	}
 	if g.addrError != "" {
-		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonUnsupportedAddress), g.addrError, gen, now))
+		accepted := status.Condition(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonUnsupportedAddress), g.addrError, gen, now)
+		if g.poolExhausted {
+			accepted = status.Condition(string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonAccepted), "Gateway is accepted", gen, now)
+		}
+		status.Set(&st.Conditions, accepted)
 		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonAddressNotAssigned), g.addrError, gen, now))
 	} else {
 		reason, msg := string(gwapiv1.GatewayReasonAccepted), "Gateway is accepted"

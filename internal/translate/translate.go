@@ -19,6 +19,10 @@ type Options struct {
 	BindAddress string
 	// StatusAddresses are reported in status.addresses for Gateways without spec.addresses.
 	StatusAddresses []string
+	// AddressPool, when set, gives every Gateway without spec.addresses its own address: the
+	// one its status already reports if still free, else the first free one. A Gateway the pool
+	// cannot serve gets Programmed=False (AddressNotAssigned).
+	AddressPool []string
 	// DefaultRequestTimeout applies when a rule sets none (default 100 s).
 	DefaultRequestTimeout time.Duration
 	// Scope prefixes backend and certificate names ("project/ns/name") so snapshots of several

@@ -29,7 +29,11 @@ func render(t testing.TB, in []byte) []byte {
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	snap, report := Translate(set, testOptions)
+	opts := testOptions
+	if strings.Contains(string(in), "# options: addressPool 127.0.0.10-127.0.0.12") {
+		opts.AddressPool = []string{"127.0.0.10", "127.0.0.11", "127.0.0.12"}
+	}
+	snap, report := Translate(set, opts)
 	st, err := yaml.Marshal(map[string]any{"status": report})
 	if err != nil {
 		t.Fatal(err)

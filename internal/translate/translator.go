@@ -40,6 +40,8 @@ type translator struct {
 	usedBackends map[string]*ir.Backend
 	// order holds each IR route's precedence tie-breakers.
 	order map[*ir.Route]routeOrder
+	// allocated are pool addresses given out in this translation.
+	allocated map[string]bool
 }
 
 func (t *translator) index() {
