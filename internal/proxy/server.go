@@ -59,6 +59,14 @@ func New(opts Options) *Server {
 	if opts.Upstream.Logger == nil {
 		opts.Upstream.Logger = opts.Logger
 	}
+	m := defaultMetrics()
+	userHook := opts.Upstream.OnHealth
+	opts.Upstream.OnHealth = func(backend string, healthy, total int) {
+		m.healthy.WithLabelValues(backend).Set(float64(healthy))
+		if userHook != nil {
+			userHook(backend, healthy, total)
+		}
+	}
 	return &Server{
 		opts:       opts,
 		log:        opts.Logger,

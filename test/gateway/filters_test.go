@@ -61,8 +61,8 @@ func echoServer(t *testing.T, addr, name string, hits *atomic.Int64) net.Listene
 func portOf(ln net.Listener) string { return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port) }
 
 func TestFiltersAndActions(t *testing.T) {
-	var mirrorHits atomic.Int64
-	ln := echoServer(t, "127.0.0.6:0", "main", nil)
+	var mirrorHits, mainHits atomic.Int64
+	ln := echoServer(t, "127.0.0.6:0", "main", &mainHits)
 	canary := echoServer(t, "127.0.0.7:"+portOf(ln), "canary", nil)
 	_ = canary
 	echoServer(t, "127.0.0.8:"+portOf(ln), "mirror", &mirrorHits)
@@ -303,6 +303,20 @@ spec:
 		}
 		if resp, _ := send("GET", "/delay/10"); resp.StatusCode != 200 {
 			t.Errorf("fast request: %d", resp.StatusCode)
+		}
+	})
+	t.Run("retry on listed codes", func(t *testing.T) {
+		before := mainHits.Load()
+		if resp, _ := send("GET", "/status/503"); resp.StatusCode != 503 {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+		if got := mainHits.Load() - before; got != 3 {
+			t.Errorf("backend saw %d attempts, want 3 (1 + 2 retries on 503)", got)
+		}
+		before = mainHits.Load()
+		send("GET", "/status/500")
+		if got := mainHits.Load() - before; got != 1 {
+			t.Errorf("500 (not a retry code) was attempted %d times", got)
 		}
 	})
 	t.Run("not found", func(t *testing.T) {

@@ -42,6 +42,9 @@ type Options struct {
 	// RootCAs verify tls and h2 upstreams when no BackendTLSPolicy names a CA (default: the
 	// system roots).
 	RootCAs *x509.CertPool
+	// OnHealth, if set, is called with a backend's healthy and total address counts whenever
+	// they change (for metrics).
+	OnHealth func(backend string, healthy, total int)
 	Logger  *slog.Logger
 }
 
@@ -210,6 +213,12 @@ func (c *Cluster) rebuildHealthy() {
 		list = []*Address{}
 	}
 	c.healthy.Store(&list)
+	if c.opts.OnHealth != nil {
+		c.mu.RLock()
+		total := len(c.addrs)
+		c.mu.RUnlock()
+		c.opts.OnHealth(c.spec.Name, len(list), total)
+	}
 }
 
 // resolveLoop resolves FQDN endpoints now and every ResolveInterval, keeping the previous
