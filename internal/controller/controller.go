@@ -399,6 +399,11 @@ func (c *Controller) writeStatus(ctx context.Context, set *resource.Set, report 
 			update(gw("httproutes"), o, &o.Status, st)
 		}
 	}
+	for _, o := range set.BackendTLSPolicies {
+		if st, ok := report.BackendTLSPolicies[status.KeyOf(o.Namespace, o.Name)]; ok {
+			update(gw("backendtlspolicies"), o, &o.Status, st)
+		}
+	}
 	return firstErr
 }
 

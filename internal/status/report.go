@@ -31,6 +31,9 @@ type Report struct {
 	Gateways       map[Key]*gwapiv1.GatewayStatus      `json:"gateways,omitempty"`
 	HTTPRoutes     map[Key]*gwapiv1.HTTPRouteStatus    `json:"httpRoutes,omitempty"`
 	Backends       map[Key]*corev1a2.BackendStatus     `json:"backends,omitempty"`
+	// BackendTLSPolicies hold ancestor entries for the Gateways that reach the policy's
+	// Backends through routes.
+	BackendTLSPolicies map[Key]*gwapiv1.PolicyStatus `json:"backendTLSPolicies,omitempty"`
 }
 
 // NewReport returns an empty report.
@@ -40,6 +43,8 @@ func NewReport() *Report {
 		Gateways:       map[Key]*gwapiv1.GatewayStatus{},
 		HTTPRoutes:     map[Key]*gwapiv1.HTTPRouteStatus{},
 		Backends:       map[Key]*corev1a2.BackendStatus{},
+
+		BackendTLSPolicies: map[Key]*gwapiv1.PolicyStatus{},
 	}
 }
 

@@ -40,6 +40,7 @@ func (t *translator) irBackend(b *corev1a2.Backend) *ir.Backend {
 		}
 		ib.HealthCheck = ihc
 	}
+	t.applyTLSPolicy(status.KeyOf(b.Namespace, b.Name), ib)
 	t.usedBackends[name] = ib
 	return ib
 }

@@ -17,7 +17,9 @@ import (
 // routeCtx collects one HTTPRoute's translation: its IR routes (shared by every listener it
 // attaches to) and the ResolvedRefs outcome.
 type routeCtx struct {
-	route   *gwapiv1.HTTPRoute
+	route *gwapiv1.HTTPRoute
+	// backends are the keys of the Backends the route's rules resolved.
+	backends map[status.Key]bool
 	routes  []*ir.Route
 	refsOK  bool
 	reason  string
@@ -37,7 +39,7 @@ func (t *translator) translateHTTPRoutes() {
 		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	for rank, hr := range routes {
-		rc := &routeCtx{route: hr, refsOK: true}
+		rc := &routeCtx{route: hr, refsOK: true, backends: map[status.Key]bool{}}
 		t.buildRules(rc, rank)
 		st := &gwapiv1.HTTPRouteStatus{}
 		for _, ref := range hr.Spec.ParentRefs {
@@ -123,6 +125,12 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	}
 	if accepted {
 		reason, msg = string(gwapiv1.RouteReasonAccepted), "Route is accepted"
+		for b := range rc.backends {
+			if t.backendGateways[b] == nil {
+				t.backendGateways[b] = map[status.Key]bool{}
+			}
+			t.backendGateways[b][g.key] = true
+		}
 	}
 	status.Set(&ps.Conditions, status.Condition(string(gwapiv1.RouteConditionAccepted), accepted, reason, msg, gen, now))
 	status.Set(&ps.Conditions, status.Condition(string(gwapiv1.RouteConditionResolvedRefs), rc.refsOK,
@@ -375,6 +383,7 @@ func (t *translator) resolveBackend(rc *routeCtx, ref gwapiv1.BackendObjectRefer
 		return nil, 0, false
 	}
 	ib := t.irBackend(b)
+	rc.backends[status.KeyOf(ns, string(ref.Name))] = true
 	port := defaultPort(ib.Protocol)
 	if ref.Port != nil {
 		port = int32(*ref.Port)

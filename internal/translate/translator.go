@@ -42,6 +42,10 @@ type translator struct {
 	order map[*ir.Route]routeOrder
 	// allocated are pool addresses given out in this translation.
 	allocated map[string]bool
+	// tlsPolicies maps a Backend key to the BackendTLSPolicy that targets it (oldest wins).
+	tlsPolicies map[status.Key]*tlsPolicyCtx
+	// backendGateways records, per Backend key, the Gateways that route to it.
+	backendGateways map[status.Key]map[status.Key]bool
 }
 
 func (t *translator) index() {
@@ -59,6 +63,8 @@ func (t *translator) index() {
 	t.certs = map[string]*ir.Certificate{}
 	t.usedBackends = map[string]*ir.Backend{}
 	t.order = map[*ir.Route]routeOrder{}
+	t.backendGateways = map[status.Key]map[status.Key]bool{}
+	t.indexTLSPolicies()
 }
 
 type namespacedObj interface {
@@ -98,6 +104,7 @@ func (t *translator) finish() {
 	for _, g := range t.gatewayOrder {
 		g.finish(t)
 	}
+	t.finishTLSPolicies()
 	for _, l := range t.sockets {
 		slices.SortStableFunc(l.VirtualHosts, compareVirtualHosts)
 		for _, vh := range l.VirtualHosts {

@@ -78,7 +78,9 @@ func TestApoxyCLI(t *testing.T) {
 	if !strings.Contains(metrics, `apoxy_http_requests_total{code_class="5xx",route="httproute/default/api-route/rule/0/match/0"} 1`) {
 		t.Errorf("metrics lack the request:\n%s", grepLines(metrics, "apoxy_"))
 	}
-	waitFor(t, func() bool { return strings.Contains(d.log.String(), `"route":"httproute/default/api-route/rule/0/match/0"`) })
+	waitFor(t, func() bool {
+		return strings.Contains(d.log.String(), `"route":"httproute/default/api-route/rule/0/match/0"`)
+	})
 
 	// edit through $EDITOR.
 	r := run(t, "", []string{"HOME=" + d.dataDir, "EDITOR=sed -i s/protocol:\\ h2$/protocol:\\ h2c/"}, apoxyBin, "--config", d.config(), "edit", "backend", "api-backend")

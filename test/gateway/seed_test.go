@@ -9,6 +9,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
@@ -166,4 +168,57 @@ func TestSeedExampleRoutesTraffic(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(gw.Object["status"]), "attachedRoutes:1") {
 		t.Errorf("gateway status: %v", gw.Object["status"])
 	}
+}
+
+// TestBackendTLSPolicy: a plain Backend targeted by a BackendTLSPolicy is reached over TLS,
+// presenting the policy's hostname and trusting only the policy's CA Secret.
+func TestBackendTLSPolicy(t *testing.T) {
+	ca := newCA(t)
+	cert := ca.issue(t, "secure.example.com")
+	ln := serve(t, "127.0.0.11:0", &cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls=%v sni=%s", r.TLS != nil, r.TLS.ServerName)
+	}))
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
+	e := edgetest.Start(t, edgetest.Options{}) // no RootCAs: only the policy's CA can verify
+	e.Apply(fmt.Sprintf(`
+apiVersion: v1
+kind: Secret
+metadata: {name: internal-ca}
+data: {ca.crt: %s}
+---
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: secure}
+spec: {endpoints: [{ip: 127.0.0.11}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: BackendTLSPolicy
+metadata: {name: secure}
+spec:
+  targetRefs: [{group: core.apoxy.dev, kind: Backend, name: secure}]
+  validation: {hostname: secure.example.com, caCertificateRefs: [{group: "", kind: Secret, name: internal-ca}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: secure}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [tls.example.com]
+  rules: [{backendRefs: [{kind: Backend, name: secure, port: %d}]}]
+`, base64.StdEncoding.EncodeToString(caPEM), ln.Addr().(*net.TCPAddr).Port))
+	e.WaitFor("policy accepted", func() error {
+		st := fmt.Sprint(e.Get("gateway.apoxy.dev/v1", "BackendTLSPolicy", "secure").Object["status"])
+		if !strings.Contains(st, "reason:Accepted") {
+			return fmt.Errorf("status %s", st)
+		}
+		return nil
+	})
+	cl := clients(e)["HTTP/1.1"]
+	e.WaitFor("served over TLS", func() error {
+		resp, body := do(t, cl.c, "GET", cl.base+"/", "tls.example.com")
+		if resp.StatusCode != 200 || body != "tls=true sni=secure.example.com" {
+			return fmt.Errorf("%d %q", resp.StatusCode, body)
+		}
+		return nil
+	})
 }
