@@ -20,10 +20,10 @@ type routeCtx struct {
 	route *gwapiv1.HTTPRoute
 	// backends are the keys of the Backends the route's rules resolved.
 	backends map[status.Key]bool
-	routes  []*ir.Route
-	refsOK  bool
-	reason  string
-	message string
+	routes   []*ir.Route
+	refsOK   bool
+	reason   string
+	message  string
 }
 
 func (r *routeCtx) refError(reason, format string, args ...any) {

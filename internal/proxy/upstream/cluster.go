@@ -45,7 +45,7 @@ type Options struct {
 	// OnHealth, if set, is called with a backend's healthy and total address counts whenever
 	// they change (for metrics).
 	OnHealth func(backend string, healthy, total int)
-	Logger  *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Manager holds the clusters of the current snapshots.
