@@ -59,7 +59,7 @@ type Manager struct {
 // NewManager returns an empty manager.
 func NewManager(opts Options) *Manager {
 	if opts.Resolver == nil {
-		opts.Resolver = net.DefaultResolver
+		opts.Resolver = &DNSResolver{}
 	}
 	if opts.ResolveInterval == 0 {
 		opts.ResolveInterval = 30 * time.Second
@@ -232,23 +232,28 @@ func (c *Cluster) resolveLoop() {
 		}
 	}()
 	first := true
-	t := time.NewTicker(c.opts.ResolveInterval)
-	defer t.Stop()
 	for {
-		c.resolveOnce(checkers)
+		ttl := c.resolveOnce(checkers)
 		if first {
 			close(c.resolved)
 			first = false
 		}
+		wait := c.opts.ResolveInterval
+		if ttl > 0 {
+			wait = min(max(ttl, MinTTL), c.opts.ResolveInterval)
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-c.ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
 	}
 }
 
-func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) {
+// resolveOnce resolves every endpoint; it returns the smallest DNS TTL seen (0 if unknown).
+func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) time.Duration {
 	c.mu.RLock()
 	old := map[netip.Addr]*Address{}
 	for _, a := range c.addrs {
@@ -256,6 +261,7 @@ func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) {
 	}
 	c.mu.RUnlock()
 	var next []*Address
+	var minTTL time.Duration
 	seen := map[netip.Addr]bool{}
 	add := func(ip netip.Addr, host string) {
 		ip = ip.Unmap()
@@ -281,7 +287,17 @@ func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-		ips, err := c.opts.Resolver.LookupNetIP(ctx, "ip", ep.FQDN)
+		var ips []netip.Addr
+		var err error
+		if tr, ok := c.opts.Resolver.(TTLResolver); ok {
+			var ttl time.Duration
+			ips, ttl, err = tr.LookupTTL(ctx, ep.FQDN)
+			if err == nil && ttl > 0 && (minTTL == 0 || ttl < minTTL) {
+				minTTL = ttl
+			}
+		} else {
+			ips, err = c.opts.Resolver.LookupNetIP(ctx, "ip", ep.FQDN)
+		}
 		cancel()
 		if err != nil || len(ips) == 0 {
 			if c.ctx.Err() == nil {
@@ -318,6 +334,7 @@ func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) {
 			}
 		}
 	}
+	return minTTL
 }
 
 // hostnameOf returns the FQDN an address was resolved from ("" for static IPs).
