@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/component-base/metrics/legacyregistry"
 )
 
@@ -34,9 +36,9 @@ func New(addr string) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", s.readyz)
-	// The API server's metrics live in the component-base registry; later components register
-	// there too, so one scrape sees the whole process.
-	mux.Handle("/metrics", legacyregistry.Handler())
+	// One scrape sees the whole process: the API server's metrics (component-base registry)
+	// and the data plane's (Prometheus default registry).
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{legacyregistry.DefaultGatherer, prometheus.DefaultGatherer}, promhttp.HandlerOpts{}))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }

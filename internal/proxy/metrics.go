@@ -5,11 +5,10 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/component-base/metrics/legacyregistry"
 )
 
-// metrics are the data plane's Prometheus instruments, registered once per process in the
-// registry the admin listener's /metrics serves.
+// metrics are the data plane's Prometheus instruments, registered once per process in
+// prometheus.DefaultRegisterer, which the admin listener's /metrics serves.
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -35,7 +34,7 @@ func defaultMetrics() *metrics {
 				Name: "apoxy_upstream_healthy_endpoints", Help: "Healthy endpoint addresses per backend.",
 			}, []string{"backend"}),
 		}
-		legacyregistry.RawMustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy)
+		prometheus.MustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy)
 	})
 	return procMetrics
 }

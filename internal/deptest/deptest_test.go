@@ -1,0 +1,47 @@
+// Package deptest enforces the dependency rules of docs/architecture.md: the data plane and
+// its IR never import Kubernetes, the API types, the translator or the API server, so it can
+// run in its own process and stay small; the translator stays pure.
+package deptest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestDependencyRules(t *testing.T) {
+	dataPlaneBad := map[string]string{
+		"k8s.io/":                            "the data plane must not depend on Kubernetes libraries",
+		"sigs.k8s.io/":                       "the data plane must not depend on Kubernetes libraries",
+		"apoxy.dev/apoxy/api/":               "the data plane reads only the IR, never API types",
+		"apoxy.dev/apoxy/internal/translate": "the translator feeds the data plane, not the other way",
+		"apoxy.dev/apoxy/internal/apiserver": "the data plane must run without the API server",
+	}
+	rules := map[string]map[string]string{
+		"apoxy.dev/apoxy/internal/ir":        dataPlaneBad,
+		"apoxy.dev/apoxy/internal/proxy/...": dataPlaneBad,
+		"apoxy.dev/apoxy/internal/translate": {
+			"apoxy.dev/apoxy/internal/apiserver": "the translator is pure: no API server",
+			"apoxy.dev/apoxy/internal/storage":   "the translator is pure: no storage",
+			"k8s.io/client-go":                   "the translator is pure: no API clients",
+		},
+	}
+	for pkg, bad := range rules {
+		for _, d := range deps(t, pkg) {
+			for prefix, why := range bad {
+				if d == prefix || strings.HasPrefix(d, prefix) {
+					t.Errorf("%s imports %s: %s", pkg, d, why)
+				}
+			}
+		}
+	}
+}
