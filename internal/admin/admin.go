@@ -26,8 +26,9 @@ type Server struct {
 	ln     net.Listener
 }
 
-// New binds addr; call Serve to answer requests.
-func New(addr string) (*Server, error) {
+// New binds addr; call Serve to answer requests. /metrics serves the API server's registry
+// and the extra gatherers given.
+func New(addr string, gatherers ...prometheus.Gatherer) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen %s: %w", addr, err)
@@ -37,8 +38,8 @@ func New(addr string) (*Server, error) {
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", s.readyz)
 	// One scrape sees the whole process: the API server's metrics (component-base registry)
-	// and the data plane's (Prometheus default registry).
-	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{legacyregistry.DefaultGatherer, prometheus.DefaultGatherer}, promhttp.HandlerOpts{}))
+	// and the data plane's.
+	mux.Handle("/metrics", promhttp.HandlerFor(append(prometheus.Gatherers{legacyregistry.DefaultGatherer}, gatherers...), promhttp.HandlerOpts{}))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }

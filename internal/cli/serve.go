@@ -22,6 +22,7 @@ import (
 	"apoxy.dev/apoxy/internal/admin"
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/platform"
+	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/version"
 )
 
@@ -77,7 +78,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	if err != nil {
 		return err
 	}
-	adm, err := admin.New(f.adminAddr)
+	adm, err := admin.New(f.adminAddr, proxy.MetricsGatherer())
 	if err != nil {
 		return err
 	}

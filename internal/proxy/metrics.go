@@ -7,8 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the data plane's Prometheus instruments, registered once per process in
-// prometheus.DefaultRegisterer, which the admin listener's /metrics serves.
+// metrics are the data plane's Prometheus instruments, registered once per process in the
+// data plane's own registry (MetricsGatherer), which the admin listener's /metrics serves.
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -18,7 +18,12 @@ type metrics struct {
 var (
 	metricsOnce sync.Once
 	procMetrics *metrics
+	registry    = prometheus.NewRegistry()
 )
+
+// MetricsGatherer exposes the data plane's metrics (request counts and latency by route,
+// healthy endpoints by backend) for the admin listener.
+func MetricsGatherer() prometheus.Gatherer { return registry }
 
 func defaultMetrics() *metrics {
 	metricsOnce.Do(func() {
@@ -34,7 +39,7 @@ func defaultMetrics() *metrics {
 				Name: "apoxy_upstream_healthy_endpoints", Help: "Healthy endpoint addresses per backend.",
 			}, []string{"backend"}),
 		}
-		prometheus.MustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy)
+		registry.MustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy)
 	})
 	return procMetrics
 }
