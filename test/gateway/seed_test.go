@@ -222,3 +222,69 @@ spec:
 		return nil
 	})
 }
+
+// TestSNISelectsCertificate: two HTTPS listeners on one port with their own hostnames and
+// certificates; the client's SNI picks the certificate, and the Host picks the routes.
+func TestSNISelectsCertificate(t *testing.T) {
+	ca := newCA(t)
+	secret := func(name string, c tls.Certificate) string {
+		key, _ := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
+		crt := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})
+		k := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: key})
+		return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: %s}\ntype: kubernetes.io/tls\ndata: {tls.crt: %s, tls.key: %s}\n---\n",
+			name, base64.StdEncoding.EncodeToString(crt), base64.StdEncoding.EncodeToString(k))
+	}
+	ln := echoServer(t, "127.0.0.12:0", "main", nil)
+	e := edgetest.Start(t, edgetest.Options{})
+	port := freeTCPPort(t)
+	e.Apply(secret("a-cert", ca.issue(t, "a.example.com")) + secret("b-cert", ca.issue(t, "b.example.com")) + fmt.Sprintf(`
+apiVersion: gateway.apoxy.dev/v1
+kind: Gateway
+metadata: {name: multi}
+spec:
+  gatewayClassName: apoxy
+  listeners:
+  - {name: a, protocol: HTTPS, port: %d, hostname: a.example.com, tls: {certificateRefs: [{name: a-cert}]}}
+  - {name: b, protocol: HTTPS, port: %d, hostname: b.example.com, tls: {certificateRefs: [{name: b-cert}]}}
+---
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: main}
+spec: {endpoints: [{ip: 127.0.0.12}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: multi}
+spec:
+  parentRefs: [{name: multi}]
+  rules: [{backendRefs: [{kind: Backend, name: main, port: %s}]}]
+`, port, port, portOf(ln)))
+	e.WaitFor("route accepted", e.RouteAccepted("multi"))
+	for _, host := range []string{"a.example.com", "b.example.com"} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, ServerName: host}, ForceAttemptHTTP2: true}
+		c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		e.WaitFor("served with "+host+"'s certificate", func() error {
+			req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/", port), nil)
+			req.Host = host
+			resp, err := c.Do(req)
+			if err != nil {
+				return err // includes certificate verification against the SNI name
+			}
+			resp.Body.Close()
+			if cn := resp.TLS.PeerCertificates[0].Subject.CommonName; cn != host || resp.StatusCode != 200 {
+				return fmt.Errorf("status %d, certificate for %q", resp.StatusCode, cn)
+			}
+			return nil
+		})
+	}
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
