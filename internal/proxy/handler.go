@@ -131,6 +131,11 @@ func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener) (*routeHandler, er
 			for _, m := range h.respHeaders {
 				applyHeaders(resp.Header, m)
 			}
+			if a, ok := resp.Request.Context().Value(attemptKey{}).(*attempt); ok {
+				for _, m := range a.backendRespHeaders {
+					applyHeaders(resp.Header, m)
+				}
+			}
 			return nil
 		},
 	}
@@ -164,9 +169,13 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 	for _, m := range h.reqHeaders {
 		applyHeaders(out.Header, m)
 	}
+	var backendResp []*ir.HeaderModifier
 	for _, f := range wb.Filters {
 		if f.RequestHeaders != nil {
 			applyHeaders(out.Header, f.RequestHeaders)
+		}
+		if f.ResponseHeaders != nil {
+			backendResp = append(backendResp, f.ResponseHeaders)
 		}
 	}
 	fwd := forwardedFor(r, h.listenerScheme)
@@ -193,7 +202,7 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 		})
 		defer t.Stop()
 	}
-	ctx = context.WithValue(ctx, attemptKey{}, &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, timedOut: &timedOut, forwarded: fwd})
+	ctx = context.WithValue(ctx, attemptKey{}, &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, timedOut: &timedOut, forwarded: fwd, backendRespHeaders: backendResp})
 	h.proxy.ServeHTTP(w2, out.WithContext(ctx))
 }
 
@@ -224,6 +233,8 @@ type attempt struct {
 	rec       *accessRecord
 	timedOut  *atomic.Bool
 	forwarded forwarded
+	// backendRespHeaders are the chosen backendRef's own ResponseHeaderModifier filters.
+	backendRespHeaders []*ir.HeaderModifier
 }
 
 type attemptKey struct{}

@@ -131,6 +131,12 @@ spec:
     backendRefs: [{kind: Backend, name: main, port: PORT, weight: 1}, {kind: Backend, name: canary, port: PORT, weight: 1}]
   - matches: [{path: {value: /broken}}]
     backendRefs: [{kind: Backend, name: nope, port: PORT}]
+  - matches: [{path: {value: /per-backend}}]
+    backendRefs:
+    - kind: Backend
+      name: canary
+      port: PORT
+      filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-canary, value: "yes"}]}}]
   - matches: [{path: {value: /delay}}]
     timeouts: {request: 300ms}
     backendRefs: [{kind: Backend, name: main, port: PORT}]
@@ -147,11 +153,17 @@ spec:
 		}
 		return nil
 	})
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true},
+	for proto, cl := range clients(e) {
+		t.Run(proto, func(t *testing.T) { testFilters(t, e, cl.c, cl.base, &mainHits, &mirrorHits) })
+	}
+}
+
+func testFilters(t *testing.T, e *edgetest.Env, client *http.Client, base string, mainHits, mirrorHits *atomic.Int64) {
+	client = &http.Client{Timeout: 10 * time.Second, Transport: client.Transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	send := func(method, path string, hdr ...string) (*http.Response, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, "http://"+e.HTTPAddr+path, nil)
+		req, _ := http.NewRequest(method, base+path, nil)
 		req.Host = "f.example.com"
 		for i := 0; i+1 < len(hdr); i += 2 {
 			req.Header.Set(hdr[i], hdr[i+1])
@@ -217,8 +229,9 @@ spec:
 			t.Errorf("redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		resp, _ = send("GET", "/moved/page")
-		_, port, _ := net.SplitHostPort(e.HTTPAddr)
-		if resp.StatusCode != 308 || resp.Header.Get("Location") != "http://f.example.com:"+port+"/new/page" {
+		scheme, addr, _ := strings.Cut(base, "://")
+		_, port, _ := net.SplitHostPort(addr)
+		if resp.StatusCode != 308 || resp.Header.Get("Location") != scheme+"://f.example.com:"+port+"/new/page" {
 			t.Errorf("prefix redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
 	})
@@ -259,9 +272,10 @@ spec:
 		}
 	})
 	t.Run("mirror", func(t *testing.T) {
+		before := mirrorHits.Load()
 		send("GET", "/mirrored")
 		e.WaitFor("mirror hit", func() error {
-			if mirrorHits.Load() == 0 {
+			if mirrorHits.Load() == before {
 				return fmt.Errorf("mirror backend not hit")
 			}
 			return nil
@@ -286,6 +300,11 @@ spec:
 		}
 		if seen["main"] < 10 || seen["canary"] < 10 {
 			t.Errorf("1:1 split over 60 requests: %v", seen)
+		}
+	})
+	t.Run("per-backend response filter", func(t *testing.T) {
+		if resp, _ := send("GET", "/per-backend"); resp.Header.Get("X-Canary") != "yes" {
+			t.Errorf("response headers %v", resp.Header)
 		}
 	})
 	t.Run("invalid backend answers 500", func(t *testing.T) {
@@ -320,7 +339,7 @@ spec:
 		}
 	})
 	t.Run("not found", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", "http://"+e.HTTPAddr+"/", nil)
+		req, _ := http.NewRequest("GET", base+"/", nil)
 		req.Host = "unknown.example.com"
 		resp, err := client.Do(req)
 		if err != nil {

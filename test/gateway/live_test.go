@@ -224,3 +224,54 @@ spec:
 	})
 	t.Logf("endpoint removed %v after it stopped, and restored once healthy", removedAfter.Round(10*time.Millisecond))
 }
+
+// TestHTTPHealthCheck: an HTTP probe with expected statuses keeps an endpoint whose health path
+// answers otherwise out of rotation.
+func TestHTTPHealthCheck(t *testing.T) {
+	handler := func(name string, health int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/healthz" {
+				w.WriteHeader(health)
+				return
+			}
+			io.WriteString(w, name)
+		})
+	}
+	serve(t, "127.0.0.13:18766", nil, handler("good", http.StatusNoContent))
+	serve(t, "127.0.0.14:18766", nil, handler("sick", http.StatusInternalServerError))
+	e := edgetest.Start(t, edgetest.Options{})
+	e.Apply(`
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: probed}
+spec:
+  endpoints: [{ip: 127.0.0.13}, {ip: 127.0.0.14}]
+  healthCheck: {http: {path: /healthz, expectedStatuses: [204]}, interval: 100ms, timeout: 100ms, unhealthyThreshold: 1, healthyThreshold: 1}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: probed}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [probed.example.com]
+  rules: [{backendRefs: [{kind: Backend, name: probed, port: 18766}]}]
+`)
+	e.WaitFor("route accepted", e.RouteAccepted("probed"))
+	client := &http.Client{Timeout: 5 * time.Second}
+	e.WaitFor("only the healthy endpoint serves", func() error {
+		for i := 0; i < 10; i++ {
+			req, _ := http.NewRequest("GET", "http://"+e.HTTPAddr+"/", nil)
+			req.Host = "probed.example.com"
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "good" {
+				return fmt.Errorf("served by %q", b)
+			}
+		}
+		return nil
+	})
+}
