@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"google.golang.org/grpc/grpclog"
 	"k8s.io/klog/v2"
 )
@@ -14,8 +15,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	if !testing.Verbose() {
 		// The Kubernetes libraries log every server start at info level.
-		klog.SetOutput(io.Discard)
-		klog.LogToStderr(false)
+		klog.SetLogger(logr.Discard())
 		grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 	}
 	os.Exit(m.Run())

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"google.golang.org/grpc/grpclog"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -68,8 +69,7 @@ func Start(t testing.TB, opts Options) *Env {
 	} else {
 		quietLibraries.Do(func() {
 			// The Kubernetes libraries log every server start at info level.
-			klog.SetOutput(io.Discard)
-			klog.LogToStderr(false)
+			klog.SetLogger(logr.Discard())
 			grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, io.Discard))
 		})
 	}

@@ -494,6 +494,11 @@ func (w *responseWriter) WriteHeader(code int) {
 			return
 		}
 		w.code = code
+		// A proxy passes the upstream's headers as they are: no Content-Type means none, not
+		// one net/http would guess from the body.
+		if h := w.Header(); h.Get("Content-Type") == "" {
+			h["Content-Type"] = nil
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
