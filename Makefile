@@ -4,7 +4,7 @@ BIN ?= bin/apoxy
 VERSION ?= dev
 LDFLAGS := -X apoxy.dev/apoxy/internal/version.Version=$(VERSION)
 
-.PHONY: build run test test-short generate lint bench-apiserver
+.PHONY: build run test test-short generate lint bench-apiserver conformance
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/apoxy
@@ -28,3 +28,8 @@ lint:
 
 bench-apiserver: build
 	./bench/apiserver.sh
+
+# Unofficial run of the upstream Gateway API conformance suite against the in-process product
+# (test/conformance, its own Go module). Writes test/conformance/report.txt.
+conformance:
+	cd test/conformance && $(GO) test -count=1 -run TestConformance -timeout 30m .

@@ -14,8 +14,14 @@ import (
 // maxSecretSize is Kubernetes' limit on the total size of a Secret's data.
 const maxSecretSize = 1 << 20
 
+// prepareNamespace sets the phase and, as Kubernetes does, the kubernetes.io/metadata.name
+// label (allowedRoutes namespace selectors rely on it).
 func prepareNamespace(obj, _ runtime.Object) {
 	ns := obj.(*corev1.Namespace)
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	ns.Labels[corev1.LabelMetadataName] = ns.Name
 	if ns.Status.Phase == "" {
 		ns.Status.Phase = corev1.NamespaceActive
 	}

@@ -43,6 +43,8 @@ type Options struct {
 	Hosts map[string][]string
 	// RootCAs verify TLS upstreams.
 	RootCAs *x509.CertPool
+	// AddressPool gives each Gateway its own address (see translate.Options.AddressPool).
+	AddressPool []string
 }
 
 // Env is a running product.
@@ -81,6 +83,7 @@ func Start(t testing.TB, opts Options) *Env {
 			Ports: apiserver.Ports{HTTP: int32(httpPort), HTTPS: int32(httpsPort)},
 		},
 		BindAddress: "127.0.0.1",
+		AddressPool: opts.AddressPool,
 		Upstream:    upstream.Options{Resolver: res, RootCAs: opts.RootCAs, ResolveInterval: 200 * time.Millisecond},
 		AccessLog:   logOut,
 		Logger:      log,

@@ -56,6 +56,12 @@ type listenerCtx struct {
 	attached                    int32
 }
 
+// acceptsRoutes: routes attach (and count in attachedRoutes) to an accepted, unconflicted
+// listener even when its references (certificates) do not resolve; it serves no traffic then.
+func (l *listenerCtx) acceptsRoutes() bool {
+	return l.acceptedReason == "" && l.conflictReason == "" && l.gw.addrError == ""
+}
+
 func (l *listenerCtx) ok() bool {
 	return l.acceptedReason == "" && l.refsReason == "" && l.conflictReason == "" && l.gw.addrError == ""
 }
@@ -439,7 +445,14 @@ func (g *gatewayCtx) finish(t *translator) {
 		if valid < len(g.listeners) {
 			reason, msg = string(gwapiv1.GatewayReasonListenersNotValid), fmt.Sprintf("%d of %d listeners are not valid", len(g.listeners)-valid, len(g.listeners))
 		}
-		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionAccepted), true, reason, msg, gen, now))
+		// Gateway API: a Gateway none of whose listeners is accepted is not accepted.
+		anyAccepted := false
+		for _, l := range g.listeners {
+			if l.acceptedReason == "" {
+				anyAccepted = true
+			}
+		}
+		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionAccepted), anyAccepted, reason, msg, gen, now))
 		programmed := valid > 0
 		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), programmed,
 			ternary(programmed, string(gwapiv1.GatewayReasonProgrammed), string(gwapiv1.GatewayReasonInvalid)),

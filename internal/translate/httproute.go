@@ -103,15 +103,15 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	}
 	hostnameMiss := false
 	for _, l := range candidates {
-		if !l.ok() || !t.allowsRoute(l, "HTTPRoute", hr.Namespace) {
+		if !l.acceptsRoutes() || !t.allowsRoute(l, "HTTPRoute", hr.Namespace) {
 			continue
 		}
-		l.attached++
 		hosts := intersectHostnames(l.hostname, hr.Spec.Hostnames)
 		if len(hosts) == 0 {
 			hostnameMiss = true
 			continue
 		}
+		l.attached++ // only routes the listener accepts count
 		accepted = true
 		for _, s := range l.sockets {
 			for _, h := range hosts {
