@@ -80,12 +80,21 @@ func (h *routeHandler) directResponse(w http.ResponseWriter) {
 	io.WriteString(w, d.Body)
 }
 
-// handleCORS answers preflight requests and adds CORS headers to actual ones. It returns true
-// when the request was answered.
+// handleCORS answers preflight requests itself and adds CORS headers to actual ones. It
+// returns true when the request was answered. A preflight from an origin that is not allowed
+// is answered too, without CORS headers, so the browser refuses the actual request.
 func (h *routeHandler) handleCORS(w http.ResponseWriter, r *http.Request) bool {
 	c := h.cors
 	origin := r.Header.Get("Origin")
-	if origin == "" || !originAllowed(c.AllowOrigins, origin) {
+	if origin == "" {
+		return false
+	}
+	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+	if !originAllowed(c.AllowOrigins, origin) {
+		if preflight {
+			w.WriteHeader(http.StatusNoContent)
+			return true
+		}
 		return false
 	}
 	hdr := w.Header()
@@ -98,33 +107,33 @@ func (h *routeHandler) handleCORS(w http.ResponseWriter, r *http.Request) bool {
 	if c.AllowCredentials {
 		hdr.Set("Access-Control-Allow-Credentials", "true")
 	}
-	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-		methods := strings.Join(c.AllowMethods, ", ")
-		if slices.Contains(c.AllowMethods, "*") {
-			methods = r.Header.Get("Access-Control-Request-Method")
-		}
-		if methods != "" {
-			hdr.Set("Access-Control-Allow-Methods", methods)
-		}
-		if len(c.AllowHeaders) > 0 {
-			allowed := strings.Join(c.AllowHeaders, ", ")
-			if slices.Contains(c.AllowHeaders, "*") {
-				allowed = r.Header.Get("Access-Control-Request-Headers")
-			}
-			if allowed != "" {
-				hdr.Set("Access-Control-Allow-Headers", allowed)
-			}
-		}
-		if c.MaxAge > 0 {
-			hdr.Set("Access-Control-Max-Age", strconv.Itoa(int(time.Duration(c.MaxAge)/time.Second)))
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return true
-	}
 	if len(c.ExposeHeaders) > 0 {
 		hdr.Set("Access-Control-Expose-Headers", strings.Join(c.ExposeHeaders, ", "))
 	}
-	return false
+	if !preflight {
+		return false
+	}
+	methods := strings.Join(c.AllowMethods, ", ")
+	if slices.Contains(c.AllowMethods, "*") {
+		methods = r.Header.Get("Access-Control-Request-Method")
+	}
+	if methods != "" {
+		hdr.Set("Access-Control-Allow-Methods", methods)
+	}
+	if len(c.AllowHeaders) > 0 {
+		allowed := strings.Join(c.AllowHeaders, ", ")
+		if slices.Contains(c.AllowHeaders, "*") {
+			allowed = r.Header.Get("Access-Control-Request-Headers")
+		}
+		if allowed != "" {
+			hdr.Set("Access-Control-Allow-Headers", allowed)
+		}
+	}
+	if c.MaxAge > 0 {
+		hdr.Set("Access-Control-Max-Age", strconv.Itoa(int(time.Duration(c.MaxAge)/time.Second)))
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 // originAllowed matches an Origin against the allow list: "*", exact origins, and origins with

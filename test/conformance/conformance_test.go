@@ -20,8 +20,10 @@ import (
 	"sigs.k8s.io/gateway-api/conformance"
 	"sigs.k8s.io/gateway-api/conformance/tests"
 	"sigs.k8s.io/gateway-api/conformance/utils/config"
+	"sigs.k8s.io/gateway-api/conformance/utils/grpc"
 	"sigs.k8s.io/gateway-api/conformance/utils/roundtripper"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
+	"sigs.k8s.io/gateway-api/conformance/utils/websocket"
 	"sigs.k8s.io/gateway-api/pkg/features"
 
 	"apoxy.dev/apoxy/internal/apiserver"
@@ -31,6 +33,17 @@ import (
 // claimed are the features this run exercises.
 var claimed = []features.FeatureName{
 	features.SupportGateway, features.SupportHTTPRoute, features.SupportReferenceGrant,
+	features.SupportGatewayPort8080,
+	features.SupportHTTPRouteQueryParamMatching, features.SupportHTTPRouteMethodMatching,
+	features.SupportHTTPRouteResponseHeaderModification, features.SupportHTTPRouteBackendRequestHeaderModification,
+	features.SupportHTTPRoutePortRedirect, features.SupportHTTPRouteSchemeRedirect, features.SupportHTTPRoutePathRedirect,
+	features.SupportHTTPRouteHostRewrite, features.SupportHTTPRoutePathRewrite,
+	features.SupportHTTPRoute303RedirectStatusCode, features.SupportHTTPRoute307RedirectStatusCode, features.SupportHTTPRoute308RedirectStatusCode,
+	features.SupportHTTPRouteRequestTimeout, features.SupportHTTPRouteBackendTimeout,
+	features.SupportHTTPRouteBackendProtocolH2C, features.SupportHTTPRouteBackendProtocolWebSocket,
+	features.SupportHTTPRouteCORS, features.SupportHTTPRouteParentRefPort,
+	features.SupportHTTPRouteRetry, features.SupportHTTPRouteRetryBackendTimeout, features.SupportHTTPRouteRetryConnectionError,
+	features.SupportHTTPRouteNamedRouteRule, features.SupportHTTPRouteDestinationPortMatching,
 }
 
 // TestConformance runs the upstream test bodies, unmodified, against the in-process product.
@@ -64,6 +77,8 @@ func TestConformance(t *testing.T) {
 	timeouts := config.DefaultTimeoutConfig()
 	s := &suite.ConformanceTestSuite{
 		Client:               fc,
+		WebSocketDialer:      &websocket.DefaultDialer{},
+		GRPCClient:           &grpc.DefaultClient{},
 		RoundTripper:         &roundtripper.DefaultRoundTripper{Debug: testing.Verbose(), TimeoutConfig: timeouts},
 		GatewayClassName:     "apoxy",
 		TimeoutConfig:        timeouts,
