@@ -6,6 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"sort"
 	"strings"
@@ -14,7 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/gateway-api/conformance"
@@ -44,6 +48,7 @@ var claimed = []features.FeatureName{
 	features.SupportHTTPRouteCORS, features.SupportHTTPRouteParentRefPort,
 	features.SupportHTTPRouteRetry, features.SupportHTTPRouteRetryBackendTimeout, features.SupportHTTPRouteRetryConnectionError,
 	features.SupportHTTPRouteNamedRouteRule, features.SupportHTTPRouteDestinationPortMatching,
+	features.SupportHTTPRouteRequestMirror, features.SupportHTTPRouteRequestMultipleMirrors, features.SupportHTTPRouteRequestPercentageMirror,
 }
 
 // TestConformance runs the upstream test bodies, unmodified, against the in-process product.
@@ -73,10 +78,17 @@ func TestConformance(t *testing.T) {
 	t.Cleanup(cancel)
 	go orch.run(ctx)
 	fc := &facade{WithWatch: store, ours: ours, orch: orch}
+	logs := httptest.NewServer(http.HandlerFunc(orch.podLogs))
+	t.Cleanup(logs.Close)
+	clientset, err := kubernetes.NewForConfig(&rest.Config{Host: logs.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	timeouts := config.DefaultTimeoutConfig()
 	s := &suite.ConformanceTestSuite{
 		Client:               fc,
+		Clientset:            clientset,
 		WebSocketDialer:      &websocket.DefaultDialer{},
 		GRPCClient:           &grpc.DefaultClient{},
 		RoundTripper:         &roundtripper.DefaultRoundTripper{Debug: testing.Verbose(), TimeoutConfig: timeouts},

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -198,6 +199,36 @@ func (o *orchestrator) ensurePods(ctx context.Context, d *appsv1.Deployment) err
 		o.mu.Unlock()
 	}
 	return nil
+}
+
+// podLogs serves GET /api/v1/namespaces/{ns}/pods/{pod}/log from the echo pods' logs, so the
+// suite's clientset can read them (the mirror tests grep them).
+func (o *orchestrator) podLogs(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) != 7 || parts[0] != "api" || parts[2] != "namespaces" || parts[4] != "pods" || parts[6] != "log" {
+		http.NotFound(w, r)
+		return
+	}
+	ns, name := parts[3], parts[5]
+	var since time.Time
+	if v := r.URL.Query().Get("sinceTime"); v != "" {
+		since, _ = time.Parse(time.RFC3339, v)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for key, ps := range o.pods {
+		if !strings.HasPrefix(key, ns+"/") {
+			continue
+		}
+		for _, p := range ps {
+			if p.name == name {
+				w.Header().Set("Content-Type", "text/plain")
+				w.Write(p.srv.LogSince(since))
+				return
+			}
+		}
+	}
+	http.NotFound(w, r)
 }
 
 // backendName is the Backend standing for a Service port: the Service's name for its first

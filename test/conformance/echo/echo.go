@@ -110,7 +110,10 @@ func (s *Server) Close() {
 }
 
 // Log returns what the pod printed (one line per echoed request), for the pod-log stub.
-func (s *Server) Log() []byte { return s.log.bytes() }
+func (s *Server) Log() []byte { return s.log.since(time.Time{}) }
+
+// LogSince returns the lines printed at or after t (kubectl logs --since-time).
+func (s *Server) LogSince(t time.Time) []byte { return s.log.since(t) }
 
 var statusPath = regexp.MustCompile(`^/status/(\d\d\d)$`)
 
@@ -280,20 +283,31 @@ func tlsVersion(v uint16) string {
 	return fmt.Sprintf("unknown(%x)", v)
 }
 
-// logBuffer keeps the pod's output.
+// logBuffer keeps the pod's output with the time of each line.
 type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	lines []logLine
+}
+
+type logLine struct {
+	at   time.Time
+	text string
 }
 
 func (l *logBuffer) printf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	fmt.Fprintf(&l.b, format, args...)
+	l.lines = append(l.lines, logLine{at: time.Now(), text: fmt.Sprintf(format, args...)})
 }
 
-func (l *logBuffer) bytes() []byte {
+func (l *logBuffer) since(t time.Time) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
+	var b bytes.Buffer
+	for _, line := range l.lines {
+		if !line.at.Before(t) {
+			b.WriteString(line.text)
+		}
+	}
+	return b.Bytes()
 }
