@@ -28,6 +28,7 @@ func (t *translator) translateGatewayClasses() {
 		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayClassConditionStatusAccepted), true,
 			string(gwapiv1.GatewayClassReasonAccepted), "Handled by Apoxy", gc.Generation, t.opts.Now))
 		status.KeepTransitionTimes(st.Conditions, gc.Status.Conditions)
+		st.SupportedFeatures = SupportedFeatures()
 		t.report.GatewayClasses[status.KeyOf("", gc.Name)] = st
 	}
 }

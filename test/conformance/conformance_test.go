@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sort"
-	"strings"
 	"testing"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -33,23 +35,6 @@ import (
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/edgetest"
 )
-
-// claimed are the features this run exercises.
-var claimed = []features.FeatureName{
-	features.SupportGateway, features.SupportHTTPRoute, features.SupportReferenceGrant,
-	features.SupportGatewayPort8080,
-	features.SupportHTTPRouteQueryParamMatching, features.SupportHTTPRouteMethodMatching,
-	features.SupportHTTPRouteResponseHeaderModification, features.SupportHTTPRouteBackendRequestHeaderModification,
-	features.SupportHTTPRoutePortRedirect, features.SupportHTTPRouteSchemeRedirect, features.SupportHTTPRoutePathRedirect,
-	features.SupportHTTPRouteHostRewrite, features.SupportHTTPRoutePathRewrite,
-	features.SupportHTTPRoute303RedirectStatusCode, features.SupportHTTPRoute307RedirectStatusCode, features.SupportHTTPRoute308RedirectStatusCode,
-	features.SupportHTTPRouteRequestTimeout, features.SupportHTTPRouteBackendTimeout,
-	features.SupportHTTPRouteBackendProtocolH2C, features.SupportHTTPRouteBackendProtocolWebSocket,
-	features.SupportHTTPRouteCORS, features.SupportHTTPRouteParentRefPort,
-	features.SupportHTTPRouteRetry, features.SupportHTTPRouteRetryBackendTimeout, features.SupportHTTPRouteRetryConnectionError,
-	features.SupportHTTPRouteNamedRouteRule, features.SupportHTTPRouteDestinationPortMatching,
-	features.SupportHTTPRouteRequestMirror, features.SupportHTTPRouteRequestMultipleMirrors, features.SupportHTTPRouteRequestPercentageMirror,
-}
 
 // TestConformance runs the upstream test bodies, unmodified, against the in-process product.
 // This is an unofficial run.
@@ -94,7 +79,7 @@ func TestConformance(t *testing.T) {
 		RoundTripper:         &roundtripper.DefaultRoundTripper{Debug: testing.Verbose(), TimeoutConfig: timeouts},
 		GatewayClassName:     "apoxy",
 		TimeoutConfig:        timeouts,
-		SupportedFeatures:    sets.New(claimed...),
+		SupportedFeatures:    advertised(t, ours),
 		BaseManifests:        "base/manifests.yaml",
 		ManifestFS:           []fs.FS{&conformance.Manifests},
 		Cleanup:              true,
@@ -102,48 +87,47 @@ func TestConformance(t *testing.T) {
 	}
 	s.Setup(t, tests.ConformanceTests)
 
-	results := map[string]string{}
+	var results []result
 	for _, ct := range tests.ConformanceTests {
-		if !supported(ct) {
-			results[ct.ShortName] = "skipped"
-			continue
+		r := result{test: ct}
+		if r.skip = skipReason(ct, s.SupportedFeatures); r.skip == "" {
+			r.passed = t.Run(ct.ShortName, func(t *testing.T) { ct.Run(t, s) })
 		}
-		ok := t.Run(ct.ShortName, func(t *testing.T) { ct.Run(t, s) })
-		results[ct.ShortName] = map[bool]string{true: "passed", false: "failed"}[ok]
+		results = append(results, r)
 	}
-	report(t, results)
+	text := renderReport(s.SupportedFeatures, results)
+	t.Log("\n" + text)
+	if err := os.WriteFile("report.txt", []byte(text), 0o644); err != nil {
+		t.Error(err)
+	}
 }
 
-func supported(ct suite.ConformanceTest) bool {
-	for _, f := range ct.Features {
-		found := false
-		for _, c := range claimed {
-			if c == f {
-				found = true
+// advertised waits for our controller to accept GatewayClass "apoxy" and
+// returns the features it publishes in status.supportedFeatures: the run
+// claims exactly what the product advertises, nothing the driver made up.
+func advertised(t *testing.T, ours dynamic.Interface) sets.Set[features.FeatureName] {
+	t.Helper()
+	gvr := schema.GroupVersionResource{Group: "gateway.apoxy.dev", Version: "v1", Resource: "gatewayclasses"}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		u, err := ours.Resource(gvr).Get(context.Background(), "apoxy", metav1.GetOptions{})
+		if err == nil {
+			list, _, _ := unstructured.NestedSlice(u.Object, "status", "supportedFeatures")
+			have := sets.New[features.FeatureName]()
+			for _, item := range list {
+				if m, ok := item.(map[string]any); ok {
+					if name, ok := m["name"].(string); ok {
+						have.Insert(features.FeatureName(name))
+					}
+				}
+			}
+			if have.Len() > 0 {
+				return have
 			}
 		}
-		if !found {
-			return false
+		if time.Now().After(deadline) {
+			t.Fatalf("GatewayClass apoxy never published status.supportedFeatures (last error: %v)", err)
 		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return len(ct.Features) > 0
-}
-
-func report(t *testing.T, results map[string]string) {
-	counts := map[string]int{}
-	var failed []string
-	for name, r := range results {
-		counts[r]++
-		if r == "failed" {
-			failed = append(failed, name)
-		}
-	}
-	sort.Strings(failed)
-	var b strings.Builder
-	fmt.Fprintf(&b, "UNOFFICIAL Gateway API conformance run (gateway-api v1.6.3)\npassed %d, failed %d, skipped %d\n", counts["passed"], counts["failed"], counts["skipped"])
-	for _, f := range failed {
-		fmt.Fprintf(&b, "  FAILED %s\n", f)
-	}
-	t.Log("\n" + b.String())
-	_ = os.WriteFile("report.txt", []byte(b.String()), 0o644)
 }
