@@ -95,6 +95,11 @@ func TestConformance(t *testing.T) {
 		}
 		results = append(results, r)
 	}
+	for _, r := range results {
+		if r.skip != "" && coreOnly(r.test, suite.GatewayHTTPConformanceProfile) {
+			t.Errorf("%s tests only core HTTP-profile features but was skipped: %s", r.test.ShortName, r.skip)
+		}
+	}
 	text := renderReport(s.SupportedFeatures, results)
 	t.Log("\n" + text)
 	if err := os.WriteFile("report.txt", []byte(text), 0o644); err != nil {

@@ -100,6 +100,17 @@ func inProfile(ct suite.ConformanceTest, p suite.ConformanceProfile) bool {
 	return false
 }
 
+// coreOnly: the test needs nothing beyond the profile's core features, so a
+// conformant implementation of the profile must run it.
+func coreOnly(ct suite.ConformanceTest, p suite.ConformanceProfile) bool {
+	for _, f := range ct.Features {
+		if !p.CoreFeatures.Has(f) {
+			return false
+		}
+	}
+	return len(ct.Features) > 0
+}
+
 type tally struct{ passed, failed, skipped int }
 
 func (c *tally) add(r result) {
