@@ -14,7 +14,7 @@ import (
 // class supports without reading our docs. Add a feature here only when its
 // upstream conformance tests pass.
 var supportedFeatures = []features.FeatureName{
-	features.SupportGateway, features.SupportGatewayPort8080,
+	features.SupportGateway, features.SupportGatewayPort8080, features.SupportGatewayHTTPListenerIsolation,
 	features.SupportHTTPRoute, features.SupportReferenceGrant,
 	features.SupportHTTPRouteQueryParamMatching, features.SupportHTTPRouteMethodMatching,
 	features.SupportHTTPRouteResponseHeaderModification, features.SupportHTTPRouteBackendRequestHeaderModification,
