@@ -36,15 +36,21 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("X-Request-Id", rec.RequestID)
 	}
 	var h *routeHandler
+	misdirected := false
 	if g != nil {
-		e := g.table.Match(&route.Request{Host: normalizeHost(r.Host), Method: r.Method, Path: r.URL.Path, Header: r.Header, RawQuery: r.URL.RawQuery})
-		if e != nil {
+		host := normalizeHost(r.Host)
+		if r.TLS != nil && r.TLS.ServerName != "" && !g.table.SameListener(normalizeHost(r.TLS.ServerName), host) {
+			misdirected = true
+		} else if e := g.table.Match(&route.Request{Host: host, Method: r.Method, Path: r.URL.Path, Header: r.Header, RawQuery: r.URL.RawQuery}); e != nil {
 			h = e.Value
 		}
 	}
-	if h == nil {
+	switch {
+	case misdirected:
+		http.Error(rw, "this connection's TLS server name selects another listener than the Host header; open a new connection for this host", http.StatusMisdirectedRequest)
+	case h == nil:
 		http.Error(rw, "no route matches this request", http.StatusNotFound)
-	} else {
+	default:
 		rec.Route = h.route.Name
 		h.serve(g, rw, r, rec)
 	}

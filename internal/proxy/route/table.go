@@ -179,6 +179,15 @@ func (t *Table[T]) Match(req *Request) *Entry[T] {
 	return found
 }
 
+// SameListener reports whether hosts a and b select the same listener: the most
+// specific Gateway listener hostname matching each (or no listener for both).
+// HTTPS sockets use it to answer 421 Misdirected Request when the connection's
+// SNI chose a different listener than the request's Host, as happens when a
+// client reuses (coalesces) one connection for several hostnames.
+func (t *Table[T]) SameListener(a, b string) bool {
+	return t.groups.lookup(a) == t.groups.lookup(b)
+}
+
 func (v *vhost[T]) match(req *Request) *Entry[T] {
 	// Precedence classes never interleave: every exact path precedes every regular expression,
 	// which precedes every prefix; longer prefixes precede shorter ones.

@@ -209,3 +209,32 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// TestSameListener mirrors the upstream misdirected-request cases: hosts pick
+// the most specific listener hostname, and only hosts that land on different
+// listeners differ.
+func TestSameListener(t *testing.T) {
+	tab := compile(t,
+		&ir.VirtualHost{ListenerHostname: "", Hostname: "example.org", Routes: []*ir.Route{r("any", ir.PathPrefix, "/")}},
+		&ir.VirtualHost{ListenerHostname: "second-example.org", Hostname: "second-example.org", Routes: []*ir.Route{r("second", ir.PathPrefix, "/")}},
+		&ir.VirtualHost{ListenerHostname: "*.wildcard.org", Hostname: "*.wildcard.org", Routes: []*ir.Route{r("wild", ir.PathPrefix, "/")}},
+		&ir.VirtualHost{ListenerHostname: "fourth-example.wildcard.org", Hostname: "fourth-example.wildcard.org", Routes: []*ir.Route{r("fourth", ir.PathPrefix, "/")}},
+	)
+	for _, c := range []struct {
+		sni, host string
+		same      bool
+	}{
+		{"example.org", "example.org", true},
+		{"example.org", "unknown-example.org", true}, // both the catch-all listener
+		{"example.org", "second-example.org", false},
+		{"second-example.org", "unknown-example.org", false},
+		{"third-example.wildcard.org", "fith-example.wildcard.org", true},
+		{"third-example.wildcard.org", "fourth-example.wildcard.org", false},
+		{"fourth-example.wildcard.org", "fith-example.wildcard.org", false},
+		{"unknown-example.org", "example.org", true},
+	} {
+		if got := tab.SameListener(c.sni, c.host); got != c.same {
+			t.Errorf("SameListener(%q, %q) = %v, want %v", c.sni, c.host, got, c.same)
+		}
+	}
+}
