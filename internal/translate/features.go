@@ -15,7 +15,7 @@ import (
 // upstream conformance tests pass.
 var supportedFeatures = []features.FeatureName{
 	features.SupportGateway, features.SupportGatewayPort8080, features.SupportGatewayHTTPListenerIsolation,
-	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
+	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests, features.SupportGatewayAddressEmpty,
 	features.SupportHTTPRoute, features.SupportReferenceGrant,
 	features.SupportHTTPRouteQueryParamMatching, features.SupportHTTPRouteMethodMatching,
 	features.SupportHTTPRouteResponseHeaderModification, features.SupportHTTPRouteBackendRequestHeaderModification,

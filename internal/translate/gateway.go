@@ -109,12 +109,29 @@ func (t *translator) allocate(gw *gwapiv1.Gateway) []string {
 		}
 	}
 	for _, a := range t.opts.AddressPool {
-		if !t.allocated[a] && !t.claimedBySpec(a) {
+		if !t.allocated[a] && !t.claimedBySpec(a) && !t.reportedByOther(a, gw) {
 			t.allocated[a] = true
 			return []string{a}
 		}
 	}
 	return nil
+}
+
+// reportedByOther reports whether another Gateway already publishes the address in its
+// status: a new Gateway must not take it even when it sorts first (same creation second),
+// or the address a client already uses would move to another Gateway.
+func (t *translator) reportedByOther(addr string, self *gwapiv1.Gateway) bool {
+	for _, gw := range t.set.Gateways {
+		if gw == self {
+			continue
+		}
+		for _, a := range gw.Status.Addresses {
+			if a.Value == addr {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // claimedBySpec reports whether a Gateway asks for the address explicitly.
@@ -145,34 +162,47 @@ func (t *translator) proxySettings(gw *gwapiv1.Gateway) {
 	}
 }
 
+// resolveAddresses decides where the Gateway's listeners bind. Addresses in the spec
+// are bound as given; an IPAddress entry without a value (GatewayAddressEmpty) asks
+// for one address chosen by us, as does a Gateway with no addresses: the next free
+// address of the server's pool, or the server's bind address when it has no pool.
 func (g *gatewayCtx) resolveAddresses(t *translator) {
-	if len(g.gw.Spec.Addresses) == 0 && len(t.opts.AddressPool) > 0 {
-		g.binds = t.allocate(g.gw)
-		if g.binds == nil {
-			g.addrError, g.poolExhausted = "the server's Gateway address pool is exhausted", true
-		}
-		return
-	}
-	if len(g.gw.Spec.Addresses) == 0 {
-		g.binds = []string{t.opts.BindAddress}
-		return
-	}
-	for _, a := range g.gw.Spec.Addresses {
+	wantAssigned := len(g.gw.Spec.Addresses) == 0
+	for i, a := range g.gw.Spec.Addresses {
 		typ := gwapiv1.IPAddressType
 		if a.Type != nil {
 			typ = *a.Type
 		}
 		if typ != gwapiv1.IPAddressType {
-			g.addrError = fmt.Sprintf("address type %q is not supported; use IPAddress", typ)
+			g.addrError = fmt.Sprintf("spec.addresses[%d]: address type %q is not supported; use IPAddress", i, typ)
 			return
+		}
+		if a.Value == "" {
+			wantAssigned = true
+			continue
 		}
 		ip, err := netip.ParseAddr(a.Value)
 		if err != nil {
-			g.addrError = fmt.Sprintf("address %q is not an IP address", a.Value)
+			g.addrError = fmt.Sprintf("spec.addresses[%d]: %q is not an IP address", i, a.Value)
 			return
 		}
 		g.binds = append(g.binds, ip.String())
 	}
+	if !wantAssigned {
+		return
+	}
+	if len(t.opts.AddressPool) == 0 {
+		if !slices.Contains(g.binds, t.opts.BindAddress) {
+			g.binds = append(g.binds, t.opts.BindAddress)
+		}
+		return
+	}
+	assigned := t.allocate(g.gw)
+	if assigned == nil {
+		g.addrError, g.poolExhausted = "the server's Gateway address pool is exhausted", true
+		return
+	}
+	g.binds = append(g.binds, assigned...)
 }
 
 var supportedRouteKinds = map[gwapiv1.ProtocolType][]gwapiv1.Kind{

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -221,6 +222,19 @@ func (f *facade) Patch(ctx context.Context, obj client.Object, patch client.Patc
 	if err != nil {
 		return err
 	}
+	// A real API server applies a merge patch to the latest object, retrying its own
+	// optimistic-concurrency conflicts; only a patch that names a resourceVersion may
+	// fail with Conflict. Do the same, since our controller writes status concurrently.
+	locked := bytes.Contains(data, []byte(`"resourceVersion"`))
+	for attempt := 0; ; attempt++ {
+		err = f.patchOnce(ctx, obj, gvk, patch.Type(), data)
+		if locked || attempt == 10 || !apierrors.IsConflict(err) {
+			return err
+		}
+	}
+}
+
+func (f *facade) patchOnce(ctx context.Context, obj client.Object, gvk schema.GroupVersionKind, pt types.PatchType, data []byte) error {
 	cur, err := f.ours.Resource(ourResource(gvk.Kind)).Namespace(obj.GetNamespace()).Get(ctx, obj.GetName(), metav1.GetOptions{})
 	if err != nil {
 		return err
@@ -229,7 +243,7 @@ func (f *facade) Patch(ctx context.Context, obj client.Object, patch client.Patc
 	cur.SetAPIVersion(upstreamGroup + "/v1")
 	curJSON, _ := json.Marshal(cur.Object)
 	var merged []byte
-	switch patch.Type() {
+	switch pt {
 	case types.MergePatchType:
 		merged, err = jsonpatch.MergePatch(curJSON, data)
 	case types.JSONPatchType:
@@ -238,7 +252,7 @@ func (f *facade) Patch(ctx context.Context, obj client.Object, patch client.Patc
 			merged, err = p.Apply(curJSON)
 		}
 	default:
-		return fmt.Errorf("facade: patch type %s not supported", patch.Type())
+		return fmt.Errorf("facade: patch type %s not supported", pt)
 	}
 	if err != nil {
 		return err

@@ -23,7 +23,6 @@ var unclaimedReasons = map[features.FeatureName]string{
 	features.SupportBackendTLSPolicy:       "BackendTLSPolicy needs CA ConfigMaps, which the facade does not carry to our server yet",
 	features.SupportGatewayStaticAddresses: "static Gateway addresses need loopback addresses the harness assigns; not wired yet",
 	features.SupportGatewayInfrastructure:  "infrastructure labels/annotations on generated Kubernetes resources: we generate none",
-	features.SupportGatewayAddressEmpty:    "empty address values: not implemented yet",
 	features.SupportListenerSet:            "ListenerSet: not implemented yet",
 }
 
