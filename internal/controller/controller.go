@@ -6,11 +6,15 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -271,8 +275,36 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 		if unbound && serving == 0 {
 			status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), "no listener could be bound", gw.Generation, opts.Now))
 		}
+		if c.markUnusableAddresses(gw, st, opts) {
+			unbound = true
+		}
 	}
 	return unbound
+}
+
+// markUnusableAddresses handles spec addresses this machine does not have (the kernel
+// refuses to bind them): the Gateway is Programmed=False with reason AddressNotUsable, and
+// status.addresses lists only the addresses that serve.
+func (c *Controller) markUnusableAddresses(gw *gwapiv1.Gateway, st *gwapiv1.GatewayStatus, opts translate.Options) bool {
+	var unusable []string
+	for _, a := range gw.Spec.Addresses {
+		if a.Value == "" {
+			continue
+		}
+		for _, l := range gw.Spec.Listeners {
+			if err := c.opts.Data.BindError(net.JoinHostPort(a.Value, strconv.Itoa(int(l.Port)))); errors.Is(err, syscall.EADDRNOTAVAIL) {
+				unusable = append(unusable, a.Value)
+				break
+			}
+		}
+	}
+	if len(unusable) == 0 {
+		return false
+	}
+	st.Addresses = slices.DeleteFunc(st.Addresses, func(a gwapiv1.GatewayStatusAddress) bool { return slices.Contains(unusable, a.Value) })
+	msg := fmt.Sprintf("address %s is not assigned to this machine; remove it from spec.addresses or add it to a network interface", strings.Join(unusable, ", "))
+	status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonAddressNotUsable), msg, gw.Generation, opts.Now))
+	return true
 }
 
 // writeBackendStatus reports each Backend's resolved endpoints and health as the data plane

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/gateway-api/conformance"
@@ -72,18 +73,22 @@ func TestConformance(t *testing.T) {
 
 	timeouts := config.DefaultTimeoutConfig()
 	s := &suite.ConformanceTestSuite{
-		Client:               fc,
-		Clientset:            clientset,
-		WebSocketDialer:      &websocket.DefaultDialer{},
-		GRPCClient:           &grpc.DefaultClient{},
-		RoundTripper:         &roundtripper.DefaultRoundTripper{Debug: testing.Verbose(), TimeoutConfig: timeouts},
-		GatewayClassName:     "apoxy",
-		TimeoutConfig:        timeouts,
-		SupportedFeatures:    advertised(t, ours),
-		BaseManifests:        "base/manifests.yaml",
-		ManifestFS:           []fs.FS{&conformance.Manifests},
-		Cleanup:              true,
-		CleanupTestResources: true,
+		Client:            fc,
+		Clientset:         clientset,
+		WebSocketDialer:   &websocket.DefaultDialer{},
+		GRPCClient:        &grpc.DefaultClient{},
+		RoundTripper:      &roundtripper.DefaultRoundTripper{Debug: testing.Verbose(), TimeoutConfig: timeouts},
+		GatewayClassName:  "apoxy",
+		TimeoutConfig:     timeouts,
+		SupportedFeatures: advertised(t, ours),
+		BaseManifests:     "base/manifests.yaml",
+		ManifestFS:        []fs.FS{&conformance.Manifests},
+		// Static addresses: loopback outside the pool binds; TEST-NET-1 (RFC 5737) is on no
+		// interface here, so binding it fails with EADDRNOTAVAIL.
+		UsableNetworkAddresses:   []gwapiv1.GatewaySpecAddress{{Type: ptr.To(gwapiv1.IPAddressType), Value: "127.0.201.1"}},
+		UnusableNetworkAddresses: []gwapiv1.GatewaySpecAddress{{Type: ptr.To(gwapiv1.IPAddressType), Value: "192.0.2.1"}},
+		Cleanup:                  true,
+		CleanupTestResources:     true,
 	}
 	s.Setup(t, tests.ConformanceTests)
 

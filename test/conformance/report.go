@@ -15,15 +15,14 @@ import (
 // feature with the default reason below); the report prints the reason next
 // to the test, so nothing is skipped silently.
 var unclaimedReasons = map[features.FeatureName]string{
-	features.SupportMesh:                   "mesh profile: needs a service mesh with sidecars (Kubernetes-only)",
-	features.SupportGRPCRoute:              "GRPCRoute traffic is built in the protocols issue (#6)",
-	features.SupportTLSRoute:               "TLSRoute traffic is built in the protocols issue (#6)",
-	features.SupportTCPRoute:               "TCPRoute traffic is built in the protocols issue (#6)",
-	features.SupportUDPRoute:               "UDPRoute traffic is built in the protocols issue (#6)",
-	features.SupportBackendTLSPolicy:       "BackendTLSPolicy needs CA ConfigMaps, which the facade does not carry to our server yet",
-	features.SupportGatewayStaticAddresses: "static Gateway addresses need loopback addresses the harness assigns; not wired yet",
-	features.SupportGatewayInfrastructure:  "infrastructure labels/annotations on generated Kubernetes resources: we generate none",
-	features.SupportListenerSet:            "ListenerSet: not implemented yet",
+	features.SupportMesh:                  "mesh profile: needs a service mesh with sidecars (Kubernetes-only)",
+	features.SupportGRPCRoute:             "GRPCRoute traffic is built in the protocols issue (#6)",
+	features.SupportTLSRoute:              "TLSRoute traffic is built in the protocols issue (#6)",
+	features.SupportTCPRoute:              "TCPRoute traffic is built in the protocols issue (#6)",
+	features.SupportUDPRoute:              "UDPRoute traffic is built in the protocols issue (#6)",
+	features.SupportBackendTLSPolicy:      "BackendTLSPolicy needs CA ConfigMaps, which the facade does not carry to our server yet",
+	features.SupportGatewayInfrastructure: "infrastructure labels/annotations on generated Kubernetes resources: we generate none",
+	features.SupportListenerSet:           "ListenerSet: not implemented yet",
 }
 
 // result is one conformance test's outcome.

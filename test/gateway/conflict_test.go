@@ -78,3 +78,56 @@ spec:
 		return nil
 	})
 }
+
+// TestUnusableAddressIsReported: a spec address on no interface of this machine (TEST-NET-1)
+// makes the Gateway Programmed=False with reason AddressNotUsable and is left out of
+// status.addresses, while the Gateway's usable address serves.
+func TestUnusableAddressIsReported(t *testing.T) {
+	ln := echoServer(t, "127.0.0.10:0", "main", nil)
+	e := edgetest.Start(t, edgetest.Options{})
+	port := freeTCPPort(t)
+	e.Apply(fmt.Sprintf(`
+apiVersion: gateway.apoxy.dev/v1
+kind: Gateway
+metadata: {name: static}
+spec:
+  gatewayClassName: apoxy
+  addresses: [{value: 192.0.2.1}, {value: 127.0.0.21}]
+  listeners:
+  - {name: http, protocol: HTTP, port: %d}
+---
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: main}
+spec: {endpoints: [{ip: 127.0.0.10}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: static}]
+  rules: [{backendRefs: [{kind: Backend, name: main, port: %s}]}]
+`, port, portOf(ln)))
+	e.WaitFor("gateway reports the unusable address", func() error {
+		st := e.Get("gateway.apoxy.dev/v1", "Gateway", "static").Object["status"]
+		s := fmt.Sprint(st)
+		if !strings.Contains(s, "reason:AddressNotUsable") || !strings.Contains(s, "192.0.2.1 is not assigned") {
+			return fmt.Errorf("status %s", s)
+		}
+		if strings.Contains(fmt.Sprint(st.(map[string]any)["addresses"]), "192.0.2.1") {
+			return fmt.Errorf("status.addresses lists the unusable address: %s", s)
+		}
+		return nil
+	})
+	e.WaitFor("usable address serves", func() error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.21:%d/", port))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
