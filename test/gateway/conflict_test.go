@@ -29,19 +29,7 @@ spec:
   gatewayClassName: apoxy
   listeners:
   - {name: taken, protocol: HTTP, port: %d}
----
-apiVersion: core.apoxy.dev/v1alpha2
-kind: Backend
-metadata: {name: main}
-spec: {endpoints: [{ip: 127.0.0.10}]}
----
-apiVersion: gateway.apoxy.dev/v1
-kind: HTTPRoute
-metadata: {name: both}
-spec:
-  parentRefs: [{name: default}, {name: extra}]
-  rules: [{backendRefs: [{kind: Backend, name: main, port: %s}]}]
-`, port, portOf(ln)))
+`+mainBackendAndRoute(ln, "default", "extra"), port))
 	e.WaitFor("listener reports the taken port", func() error {
 		st := fmt.Sprint(e.Get("gateway.apoxy.dev/v1", "Gateway", "extra").Object["status"])
 		if !strings.Contains(st, "reason:PortUnavailable") {
@@ -51,25 +39,15 @@ spec:
 	})
 	// The default Gateway serves meanwhile.
 	e.WaitFor("default gateway serves", func() error {
-		resp, err := http.Get("http://" + e.HTTPAddr + "/")
-		if err != nil {
+		if err := getOK("http://" + e.HTTPAddr + "/"); err != nil {
 			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		return nil
 	})
 	taken.Close()
 	e.WaitFor("listener binds once the port is free", func() error {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-		if err != nil {
+		if err := getOK(fmt.Sprintf("http://127.0.0.1:%d/", port)); err != nil {
 			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		st := fmt.Sprint(e.Get("gateway.apoxy.dev/v1", "Gateway", "extra").Object["status"])
 		if strings.Contains(st, "PortUnavailable") {
@@ -95,19 +73,7 @@ spec:
   addresses: [{value: 192.0.2.1}, {value: 127.0.0.21}]
   listeners:
   - {name: http, protocol: HTTP, port: %d}
----
-apiVersion: core.apoxy.dev/v1alpha2
-kind: Backend
-metadata: {name: main}
-spec: {endpoints: [{ip: 127.0.0.10}]}
----
-apiVersion: gateway.apoxy.dev/v1
-kind: HTTPRoute
-metadata: {name: r}
-spec:
-  parentRefs: [{name: static}]
-  rules: [{backendRefs: [{kind: Backend, name: main, port: %s}]}]
-`, port, portOf(ln)))
+`+mainBackendAndRoute(ln, "static"), port))
 	e.WaitFor("gateway reports the unusable address", func() error {
 		st := e.Get("gateway.apoxy.dev/v1", "Gateway", "static").Object["status"]
 		s := fmt.Sprint(st)
@@ -120,14 +86,44 @@ spec:
 		return nil
 	})
 	e.WaitFor("usable address serves", func() error {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.21:%d/", port))
-		if err != nil {
+		if err := getOK(fmt.Sprintf("http://127.0.0.21:%d/", port)); err != nil {
 			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		return nil
 	})
+}
+
+// mainBackendAndRoute is YAML for Backend "main" (the echo server ln) and an HTTPRoute
+// sending everything to it from the named Gateways.
+func mainBackendAndRoute(ln net.Listener, gateways ...string) string {
+	var refs []string
+	for _, g := range gateways {
+		refs = append(refs, "{name: "+g+"}")
+	}
+	return fmt.Sprintf(`---
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: main}
+spec: {endpoints: [{ip: 127.0.0.10}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: main}
+spec:
+  parentRefs: [%s]
+  rules: [{backendRefs: [{kind: Backend, name: main, port: %s}]}]
+`, strings.Join(refs, ", "), portOf(ln))
+}
+
+// getOK returns nil when GET url answers 200.
+func getOK(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return nil
 }
