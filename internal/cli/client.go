@@ -8,6 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -143,4 +144,13 @@ func (c *clientGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
 		overrides.Context.Namespace = c.g.namespace
 	}
 	return clientcmd.NewDefaultClientConfig(*kc, overrides)
+}
+
+// dynamicClient is a dynamic client for the current project.
+func (g *clientGetter) dynamicClient() (*dynamic.DynamicClient, error) {
+	rc, err := g.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return dynamic.NewForConfig(rc)
 }

@@ -38,11 +38,7 @@ func newGatewayCommand(getter *clientGetter, streams genericiooptions.IOStreams)
 	c.AddCommand(&cobra.Command{
 		Use: "get NAME", Short: "Show a Gateway, its listeners and attached routes", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rc, err := getter.ToRESTConfig()
-			if err != nil {
-				return err
-			}
-			dc, err := dynamic.NewForConfig(rc)
+			dc, err := getter.dynamicClient()
 			if err != nil {
 				return err
 			}
@@ -191,11 +187,7 @@ func explainURL(ctx context.Context, getter *clientGetter, out io.Writer, rawURL
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%q is not an absolute URL (e.g. http://api.example.com:8080/v1)", rawURL)
 	}
-	rc, err := getter.ToRESTConfig()
-	if err != nil {
-		return err
-	}
-	dc, err := dynamic.NewForConfig(rc)
+	dc, err := getter.dynamicClient()
 	if err != nil {
 		return err
 	}

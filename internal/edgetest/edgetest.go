@@ -174,14 +174,7 @@ func (e *Env) Apply(docs string) {
 // Delete removes an object.
 func (e *Env) Delete(apiVersion, kind, name string) {
 	e.t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion(apiVersion)
-	u.SetKind(kind)
-	ns := ""
-	if namespaced(kind) {
-		ns = "default"
-	}
-	if err := e.Client.Resource(e.gvr(u)).Namespace(ns).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+	if err := e.resource(apiVersion, kind).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
 		e.t.Fatalf("delete %s %s: %v", kind, name, err)
 	}
 }
@@ -189,18 +182,22 @@ func (e *Env) Delete(apiVersion, kind, name string) {
 // Get reads an object of the default namespace (or a cluster-scoped one).
 func (e *Env) Get(apiVersion, kind, name string) *unstructured.Unstructured {
 	e.t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetAPIVersion(apiVersion)
-	u.SetKind(kind)
-	ns := ""
-	if namespaced(kind) {
-		ns = "default"
-	}
-	got, err := e.Client.Resource(e.gvr(u)).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	got, err := e.resource(apiVersion, kind).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		e.t.Fatalf("get %s %s: %v", kind, name, err)
 	}
 	return got
+}
+
+// resource is the client for a kind in the default namespace (or cluster scope).
+func (e *Env) resource(apiVersion, kind string) dynamic.ResourceInterface {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	if namespaced(kind) {
+		return e.Client.Resource(e.gvr(u)).Namespace("default")
+	}
+	return e.Client.Resource(e.gvr(u))
 }
 
 func (e *Env) gvr(u *unstructured.Unstructured) schema.GroupVersionResource {

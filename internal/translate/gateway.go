@@ -97,10 +97,25 @@ func (t *translator) translateGateways() {
 }
 
 // allocate gives a Gateway one address from the pool, keeping the one it already reports.
-// Gateways are visited oldest first, so an older Gateway keeps its address on contention.
+// Gateways are visited oldest first, so an older Gateway keeps its address on contention. A
+// fresh address is never one a Gateway names in its spec, nor one another Gateway already
+// reports (a newcomer sorting first in the same creation second must not move an address
+// clients already use).
 func (t *translator) allocate(gw *gwapiv1.Gateway) []string {
 	if t.allocated == nil {
 		t.allocated = map[string]bool{}
+		t.inSpec = map[string]bool{}
+		t.reportedBy = map[string]*gwapiv1.Gateway{}
+		for _, other := range t.set.Gateways {
+			for _, a := range other.Spec.Addresses {
+				t.inSpec[a.Value] = true
+			}
+			for _, a := range other.Status.Addresses {
+				if _, ok := t.reportedBy[a.Value]; !ok {
+					t.reportedBy[a.Value] = other
+				}
+			}
+		}
 	}
 	for _, a := range gw.Status.Addresses {
 		if slices.Contains(t.opts.AddressPool, a.Value) && !t.allocated[a.Value] {
@@ -109,41 +124,13 @@ func (t *translator) allocate(gw *gwapiv1.Gateway) []string {
 		}
 	}
 	for _, a := range t.opts.AddressPool {
-		if !t.allocated[a] && !t.claimedBySpec(a) && !t.reportedByOther(a, gw) {
-			t.allocated[a] = true
-			return []string{a}
-		}
-	}
-	return nil
-}
-
-// reportedByOther reports whether another Gateway already publishes the address in its
-// status: a new Gateway must not take it even when it sorts first (same creation second),
-// or the address a client already uses would move to another Gateway.
-func (t *translator) reportedByOther(addr string, self *gwapiv1.Gateway) bool {
-	for _, gw := range t.set.Gateways {
-		if gw == self {
+		if owner, reported := t.reportedBy[a]; t.allocated[a] || t.inSpec[a] || (reported && owner != gw) {
 			continue
 		}
-		for _, a := range gw.Status.Addresses {
-			if a.Value == addr {
-				return true
-			}
-		}
+		t.allocated[a] = true
+		return []string{a}
 	}
-	return false
-}
-
-// claimedBySpec reports whether a Gateway asks for the address explicitly.
-func (t *translator) claimedBySpec(addr string) bool {
-	for _, gw := range t.set.Gateways {
-		for _, a := range gw.Spec.Addresses {
-			if a.Value == addr {
-				return true
-			}
-		}
-	}
-	return false
+	return nil
 }
 
 // proxySettings applies the shutdown settings of the Proxy a Gateway names through

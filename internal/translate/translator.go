@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
@@ -42,6 +43,10 @@ type translator struct {
 	order map[*ir.Route]routeOrder
 	// allocated are pool addresses given out in this translation.
 	allocated map[string]bool
+	// inSpec are the addresses Gateways name in spec.addresses; reportedBy maps each address a
+	// Gateway reports in status to the oldest such Gateway. Both are built on first allocate.
+	inSpec     map[string]bool
+	reportedBy map[string]*gwapiv1.Gateway
 	// tlsPolicies maps a Backend key to the BackendTLSPolicy that targets it (oldest wins).
 	tlsPolicies map[status.Key]*tlsPolicyCtx
 	// backendGateways records, per Backend key, the Gateways that route to it.
