@@ -236,13 +236,7 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 		if !ok {
 			continue
 		}
-		addrs := []string{opts.BindAddress}
-		if len(gw.Spec.Addresses) > 0 {
-			addrs = nil
-			for _, a := range gw.Spec.Addresses {
-				addrs = append(addrs, a.Value)
-			}
-		}
+		addrs := report.GatewayBinds[status.KeyOf(gw.Namespace, gw.Name)]
 		serving := 0
 		for i := range st.Listeners {
 			ls := &st.Listeners[i]
@@ -275,25 +269,22 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 		if unbound && serving == 0 {
 			status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), "no listener could be bound", gw.Generation, opts.Now))
 		}
-		if c.markUnusableAddresses(gw, st, opts) {
+		if c.markUnusableAddresses(gw, addrs, st, opts) {
 			unbound = true
 		}
 	}
 	return unbound
 }
 
-// markUnusableAddresses handles spec addresses this machine does not have (the kernel
-// refuses to bind them): the Gateway is Programmed=False with reason AddressNotUsable, and
+// markUnusableAddresses handles addresses this machine does not have (the kernel refuses
+// to bind them): the Gateway is Programmed=False with reason AddressNotUsable, and
 // status.addresses lists only the addresses that serve.
-func (c *Controller) markUnusableAddresses(gw *gwapiv1.Gateway, st *gwapiv1.GatewayStatus, opts translate.Options) bool {
+func (c *Controller) markUnusableAddresses(gw *gwapiv1.Gateway, addrs []string, st *gwapiv1.GatewayStatus, opts translate.Options) bool {
 	var unusable []string
-	for _, a := range gw.Spec.Addresses {
-		if a.Value == "" {
-			continue
-		}
+	for _, a := range addrs {
 		for _, l := range gw.Spec.Listeners {
-			if err := c.opts.Data.BindError(net.JoinHostPort(a.Value, strconv.Itoa(int(l.Port)))); errors.Is(err, syscall.EADDRNOTAVAIL) {
-				unusable = append(unusable, a.Value)
+			if err := c.opts.Data.BindError(net.JoinHostPort(a, strconv.Itoa(int(l.Port)))); errors.Is(err, syscall.EADDRNOTAVAIL) {
+				unusable = append(unusable, a)
 				break
 			}
 		}

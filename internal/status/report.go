@@ -34,6 +34,9 @@ type Report struct {
 	// BackendTLSPolicies hold ancestor entries for the Gateways that reach the policy's
 	// Backends through routes.
 	BackendTLSPolicies map[Key]*gwapiv1.PolicyStatus `json:"backendTLSPolicies,omitempty"`
+	// GatewayBinds are the addresses each Gateway's listeners bind (spec, pool or the server's
+	// bind address), so the controller can match data-plane bind errors to the Gateway.
+	GatewayBinds map[Key][]string `json:"-"`
 }
 
 // NewReport returns an empty report.
@@ -45,6 +48,7 @@ func NewReport() *Report {
 		Backends:       map[Key]*corev1a2.BackendStatus{},
 
 		BackendTLSPolicies: map[Key]*gwapiv1.PolicyStatus{},
+		GatewayBinds:       map[Key][]string{},
 	}
 }
 

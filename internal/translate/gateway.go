@@ -478,6 +478,7 @@ func (g *gatewayCtx) finish(t *translator) {
 	}
 	status.KeepTransitionTimes(st.Conditions, gw.Status.Conditions)
 	t.report.Gateways[g.key] = st
+	t.report.GatewayBinds[g.key] = g.binds
 }
 
 func findListenerStatus(list []gwapiv1.ListenerStatus, name gwapiv1.SectionName) *gwapiv1.ListenerStatus {

@@ -127,3 +127,37 @@ func getOK(url string) error {
 	}
 	return nil
 }
+
+// TestTakenPortOnPoolAddress: a bind failure is matched to the Gateway through the address
+// the pool gave it (not the server's bind address), so it is reported on that Gateway.
+func TestTakenPortOnPoolAddress(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.32:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	e := edgetest.Start(t, edgetest.Options{AddressPool: []string{"127.0.0.31", "127.0.0.32"}})
+	e.WaitFor("default gateway takes the first pool address", func() error {
+		if st := fmt.Sprint(e.Get("gateway.apoxy.dev/v1", "Gateway", "default").Object["status"]); !strings.Contains(st, "127.0.0.31") {
+			return fmt.Errorf("status %s", st)
+		}
+		return nil
+	})
+	e.Apply(fmt.Sprintf(`
+apiVersion: gateway.apoxy.dev/v1
+kind: Gateway
+metadata: {name: pooled}
+spec:
+  gatewayClassName: apoxy
+  listeners:
+  - {name: taken, protocol: HTTP, port: %d}
+`, port))
+	e.WaitFor("listener on the pool address reports the taken port", func() error {
+		st := fmt.Sprint(e.Get("gateway.apoxy.dev/v1", "Gateway", "pooled").Object["status"])
+		if !strings.Contains(st, "127.0.0.32") || !strings.Contains(st, "reason:PortUnavailable") {
+			return fmt.Errorf("status %s", st)
+		}
+		return nil
+	})
+}
