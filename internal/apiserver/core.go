@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// maxSecretSize is Kubernetes' limit on the total size of a Secret's data.
+// maxSecretSize is Kubernetes' limit on the total size of a Secret's or ConfigMap's data.
 const maxSecretSize = 1 << 20
 
 // prepareNamespace sets the phase and, as Kubernetes does, the kubernetes.io/metadata.name
@@ -110,4 +111,40 @@ func secretDataEqual(a, b map[string][]byte) bool {
 		}
 	}
 	return true
+}
+
+// validateConfigMap applies Kubernetes' ConfigMap rules: valid keys, no key in both data and
+// binaryData, 1 MiB in total, and nothing changes once immutable is set.
+func validateConfigMap(_ context.Context, obj, old runtime.Object) field.ErrorList {
+	cm := obj.(*corev1.ConfigMap)
+	var errs field.ErrorList
+	data, binary := field.NewPath("data"), field.NewPath("binaryData")
+	size := 0
+	for k, v := range cm.Data {
+		for _, msg := range validation.IsConfigMapKey(k) {
+			errs = append(errs, field.Invalid(data.Key(k), k, msg))
+		}
+		size += len(v)
+	}
+	for k, v := range cm.BinaryData {
+		for _, msg := range validation.IsConfigMapKey(k) {
+			errs = append(errs, field.Invalid(binary.Key(k), k, msg))
+		}
+		if _, dup := cm.Data[k]; dup {
+			errs = append(errs, field.Invalid(binary.Key(k), k, "duplicate of a key in data: a key may appear in data or binaryData, not both"))
+		}
+		size += len(v)
+	}
+	if size > maxSecretSize {
+		errs = append(errs, field.TooLong(field.NewPath(""), "", maxSecretSize))
+	}
+	if o, ok := old.(*corev1.ConfigMap); ok && o.Immutable != nil && *o.Immutable {
+		if cm.Immutable == nil || !*cm.Immutable {
+			errs = append(errs, field.Forbidden(field.NewPath("immutable"), "field is immutable when `immutable` is set"))
+		}
+		if !maps.Equal(o.Data, cm.Data) || !secretDataEqual(o.BinaryData, cm.BinaryData) {
+			errs = append(errs, field.Forbidden(data, "field is immutable when `immutable` is set"))
+		}
+	}
+	return errs
 }

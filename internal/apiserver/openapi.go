@@ -10,7 +10,7 @@ import (
 )
 
 // coreModelPrefix names the k8s.io/api/core/v1 models. openapi-gen emits the whole package
-// (hundreds of types) though we serve only Namespace and Secret.
+// (hundreds of types) though we serve only Namespace, Secret and ConfigMap.
 const coreModelPrefix = "io.k8s.api.core.v1."
 
 var (
@@ -48,7 +48,7 @@ func closure(all map[string]common.OpenAPIDefinition) []string {
 			visit(name)
 		}
 	}
-	for _, kind := range []string{"Namespace", "NamespaceList", "Secret", "SecretList"} {
+	for _, kind := range []string{"Namespace", "NamespaceList", "Secret", "SecretList", "ConfigMap", "ConfigMapList"} {
 		visit(coreModelPrefix + kind)
 	}
 	names := make([]string, 0, len(keep))

@@ -50,6 +50,11 @@ func buildProjectResources() ([]*Resource, error) {
 			Columns:  []Column{{Name: "Type", Type: "string", JSONPath: ".type", Description: "Secret type"}},
 		},
 		{
+			GroupVersion: coreGV, Kind: "ConfigMap", Plural: "configmaps", ShortNames: []string{"cm"}, Namespaced: true, NoGeneration: true,
+			New: func() runtime.Object { return &corev1.ConfigMap{} }, NewList: func() runtime.Object { return &corev1.ConfigMapList{} },
+			Validate: validateConfigMap,
+		},
+		{
 			GroupVersion: corev1a2.SchemeGroupVersion, Kind: "Backend", Plural: "backends", ShortNames: []string{"be"},
 			Categories: apoxy, Namespaced: true, HasStatus: true,
 			New: func() runtime.Object { return &corev1a2.Backend{} }, NewList: func() runtime.Object { return &corev1a2.BackendList{} },

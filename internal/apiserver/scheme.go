@@ -54,10 +54,11 @@ func init() {
 	Scheme.AddUnversionedTypes(unversioned, &metav1.Status{}, &metav1.APIVersions{}, &metav1.APIGroupList{}, &metav1.APIGroup{}, &metav1.APIResourceList{})
 }
 
-// addCoreTypes registers only the core kinds we serve: Namespace and Secret (so Gateway
-// certificateRefs keep their upstream default kind and `kubectl create secret tls` works).
+// addCoreTypes registers only the core kinds we serve: Namespace, Secret and ConfigMap (so
+// Gateway certificateRefs and BackendTLSPolicy CA refs keep their upstream kinds and `kubectl
+// create secret tls` / `kubectl create configmap` work).
 func addCoreTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(coreGV, &corev1.Namespace{}, &corev1.NamespaceList{}, &corev1.Secret{}, &corev1.SecretList{})
+	s.AddKnownTypes(coreGV, &corev1.Namespace{}, &corev1.NamespaceList{}, &corev1.Secret{}, &corev1.SecretList{}, &corev1.ConfigMap{}, &corev1.ConfigMapList{})
 	return nil
 }
 

@@ -71,6 +71,8 @@ func TestInvalidObjectsRejected(t *testing.T) {
 		{"compression unknown algorithm", "apiVersion: extensions.apoxy.dev/v1alpha2\nkind: HTTPRouteFilter\nmetadata: {name: bad}\nspec: {compressor: {algorithms: [lz4]}}\n", 422, []string{"spec.compressor.algorithms[0]"}},
 		{"compression threshold too low", "apiVersion: extensions.apoxy.dev/v1alpha2\nkind: HTTPRouteFilter\nmetadata: {name: bad}\nspec: {compressor: {minContentLength: 10}}\n", 422, []string{"spec.compressor.minContentLength"}},
 		{"tls secret without key", "apiVersion: v1\nkind: Secret\nmetadata: {name: bad}\ntype: kubernetes.io/tls\ndata: {tls.crt: Zm9v}\n", 422, []string{"data[tls.key]"}},
+		{"configmap bad key", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: {'a b': x}\n", 422, []string{"data[a b]"}},
+		{"configmap key in data and binaryData", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad}\ndata: {ca.crt: x}\nbinaryData: {ca.crt: eA==}\n", 422, []string{"binaryData[ca.crt]"}},
 		{"object in missing namespace", strings.Replace(backend("  endpoints: [{ip: 10.0.0.1}]\n"), "name: bad}", "name: bad, namespace: nope}", 1), 404, []string{`namespaces "nope" not found`}},
 	}
 	if len(tests) < 20 {

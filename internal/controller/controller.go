@@ -1,6 +1,6 @@
 // Package controller watches one project's API, turns what it reads into a resource.Set,
 // runs the translator, hands the snapshot to the data plane and writes the resulting status
-// back. Every change to anything the translator reads (including Secrets and Backends) causes
+// back. Every change to anything the translator reads (including Secrets, ConfigMaps and Backends) causes
 // a new translation; bursts of changes are coalesced.
 package controller
 
@@ -74,6 +74,7 @@ var (
 	kinds = []kind{
 		{schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, func() runtime.Object { return &corev1.Namespace{} }},
 		{schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, func() runtime.Object { return &corev1.Secret{} }},
+		{schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, func() runtime.Object { return &corev1.ConfigMap{} }},
 		{gw("gatewayclasses"), func() runtime.Object { return &gwapiv1.GatewayClass{} }},
 		{gw("gateways"), func() runtime.Object { return &gwapiv1.Gateway{} }},
 		{gw("httproutes"), func() runtime.Object { return &gwapiv1.HTTPRoute{} }},

@@ -89,6 +89,16 @@ type UpstreamTLS struct {
 	ServerName string `json:"serverName,omitempty"`
 	// CAPEM replaces the system roots when set.
 	CAPEM []byte `json:"caPEM,omitempty"`
+	// SubjectAltNames, when set, are the names the certificate is verified against (any one
+	// matching is enough); ServerName is then only the SNI.
+	SubjectAltNames []SubjectAltName `json:"subjectAltNames,omitempty"`
+}
+
+// SubjectAltName is one name an upstream certificate may carry: a DNS name (wildcards in the
+// certificate match as usual) or an exact URI such as a SPIFFE ID.
+type SubjectAltName struct {
+	Hostname string `json:"hostname,omitempty"`
+	URI      string `json:"uri,omitempty"`
 }
 
 // HealthCheck probes endpoints actively.

@@ -29,6 +29,7 @@ import (
 type Set struct {
 	Namespaces         []*corev1.Namespace         `json:"namespaces,omitempty"`
 	Secrets            []*corev1.Secret            `json:"secrets,omitempty"`
+	ConfigMaps         []*corev1.ConfigMap         `json:"configMaps,omitempty"`
 	GatewayClasses     []*gwapiv1.GatewayClass     `json:"gatewayClasses,omitempty"`
 	Gateways           []*gwapiv1.Gateway          `json:"gateways,omitempty"`
 	HTTPRoutes         []*gwapiv1.HTTPRoute        `json:"httpRoutes,omitempty"`
@@ -47,6 +48,8 @@ func (s *Set) Add(obj runtime.Object) error {
 		s.Namespaces = append(s.Namespaces, o)
 	case *corev1.Secret:
 		s.Secrets = append(s.Secrets, o)
+	case *corev1.ConfigMap:
+		s.ConfigMaps = append(s.ConfigMaps, o)
 	case *gwapiv1.GatewayClass:
 		s.GatewayClasses = append(s.GatewayClasses, o)
 	case *gwapiv1.Gateway:
@@ -75,6 +78,7 @@ func (s *Set) Add(obj runtime.Object) error {
 func (s *Set) Sort() {
 	sortObjs(s.Namespaces)
 	sortObjs(s.Secrets)
+	sortObjs(s.ConfigMaps)
 	sortObjs(s.GatewayClasses)
 	sortObjs(s.Gateways)
 	sortObjs(s.HTTPRoutes)

@@ -2,6 +2,8 @@ package translate
 
 import (
 	"cmp"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"slices"
 
@@ -15,49 +17,155 @@ import (
 type tlsPolicyCtx struct {
 	policy *gwapiv1.BackendTLSPolicy
 	tls    *ir.UpstreamTLS
-	// reason/message explain why the policy cannot be applied; empty when it applies.
-	reason, message string
+	// refsReason/refsMessage explain the first CA reference that did not resolve; connections
+	// through a policy with any such reference fail (500), as Gateway API requires.
+	refsReason, refsMessage string
+	// validCAs counts the CA references that resolved.
+	validCAs int
+	// invalid explains why the policy as a whole cannot be accepted (an unknown
+	// wellKnownCACertificates set); empty otherwise.
+	invalid string
 }
 
+// usable reports whether connections may use the policy.
+func (pc *tlsPolicyCtx) usable() bool { return pc.refsReason == "" && pc.invalid == "" }
+
 // indexTLSPolicies resolves every BackendTLSPolicy that targets a core.apoxy.dev Backend. When
-// two target the same Backend the older one applies (Gateway API conflict rule).
+// two target the same Backend, one naming a sectionName beats one without, then the older one
+// applies (the GEP-713 conflict rules). Backends have no named ports, so a sectionName only
+// makes a policy more specific.
 func (t *translator) indexTLSPolicies() {
 	t.tlsPolicies = map[status.Key]*tlsPolicyCtx{}
-	policies := slices.Clone(t.set.BackendTLSPolicies)
-	slices.SortStableFunc(policies, func(a, b *gwapiv1.BackendTLSPolicy) int {
-		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
-	for _, p := range policies {
-		pc := &tlsPolicyCtx{policy: p, tls: &ir.UpstreamTLS{ServerName: string(p.Spec.Validation.Hostname)}}
-		v := p.Spec.Validation
-		for _, ref := range v.CACertificateRefs {
-			if ref.Group != "" || ref.Kind != "Secret" {
-				pc.reason, pc.message = string(gwapiv1.BackendTLSPolicyReasonInvalidKind), fmt.Sprintf("caCertificateRef %s/%s: use a Secret with key ca.crt", ref.Kind, ref.Name)
-				break
-			}
-			sec, ok := t.secrets[status.KeyOf(p.Namespace, string(ref.Name))]
-			if !ok || len(sec.Data["ca.crt"]) == 0 {
-				pc.reason, pc.message = string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("Secret %s/%s with key ca.crt not found", p.Namespace, ref.Name)
-				break
-			}
-			pc.tls.CAPEM = append(pc.tls.CAPEM, sec.Data["ca.crt"]...)
-		}
+	type target struct {
+		pc      *tlsPolicyCtx
+		key     status.Key
+		section bool
+	}
+	var targets []target
+	for _, p := range t.set.BackendTLSPolicies {
+		pc := t.resolveTLSPolicy(p)
 		for _, ref := range p.Spec.TargetRefs {
 			if ref.Kind != "Backend" || (ref.Group != "" && string(ref.Group) != coreApoxyGroup) {
 				continue
 			}
-			key := status.KeyOf(p.Namespace, string(ref.Name))
-			if _, taken := t.tlsPolicies[key]; !taken {
-				t.tlsPolicies[key] = pc
+			targets = append(targets, target{pc, status.KeyOf(p.Namespace, string(ref.Name)), ref.SectionName != nil && *ref.SectionName != ""})
+		}
+	}
+	slices.SortStableFunc(targets, func(a, b target) int {
+		if a.section != b.section {
+			if a.section {
+				return -1
+			}
+			return 1
+		}
+		pa, pb := a.pc.policy, b.pc.policy
+		return cmp.Or(pa.CreationTimestamp.Compare(pb.CreationTimestamp.Time), cmp.Compare(pa.Namespace, pb.Namespace), cmp.Compare(pa.Name, pb.Name))
+	})
+	for _, tg := range targets {
+		if _, taken := t.tlsPolicies[tg.key]; !taken {
+			t.tlsPolicies[tg.key] = tg.pc
+		}
+	}
+}
+
+// resolveTLSPolicy reads a policy's CA bundle (ConfigMaps or Secrets with key ca.crt, or the
+// system roots) and subject alternative names.
+func (t *translator) resolveTLSPolicy(p *gwapiv1.BackendTLSPolicy) *tlsPolicyCtx {
+	v := p.Spec.Validation
+	pc := &tlsPolicyCtx{policy: p, tls: &ir.UpstreamTLS{ServerName: string(v.Hostname)}}
+	for _, san := range v.SubjectAltNames {
+		switch san.Type {
+		case gwapiv1.HostnameSubjectAltNameType:
+			pc.tls.SubjectAltNames = append(pc.tls.SubjectAltNames, ir.SubjectAltName{Hostname: string(san.Hostname)})
+		case gwapiv1.URISubjectAltNameType:
+			pc.tls.SubjectAltNames = append(pc.tls.SubjectAltNames, ir.SubjectAltName{URI: string(san.URI)})
+		}
+	}
+	if wk := v.WellKnownCACertificates; wk != nil && *wk != "" && *wk != gwapiv1.WellKnownCACertificatesSystem {
+		pc.invalid = fmt.Sprintf("wellKnownCACertificates %q is not a set this gateway knows: use System or caCertificateRefs", *wk)
+	}
+	for _, ref := range v.CACertificateRefs {
+		bundle, reason, msg := t.caBundle(p.Namespace, ref)
+		if reason != "" {
+			if pc.refsReason == "" {
+				pc.refsReason, pc.refsMessage = reason, msg
+			}
+			continue
+		}
+		pc.validCAs++
+		pc.tls.CAPEM = append(pc.tls.CAPEM, bundle...)
+	}
+	return pc
+}
+
+// caBundle returns the PEM CA certificates under key ca.crt of a ConfigMap (or Secret), or the
+// Gateway API reason and a message naming the reference when it cannot be used.
+func (t *translator) caBundle(ns string, ref gwapiv1.LocalObjectReference) ([]byte, string, string) {
+	var data []byte
+	switch {
+	case ref.Group == "" && ref.Kind == "ConfigMap":
+		cm, ok := t.configMaps[status.KeyOf(ns, string(ref.Name))]
+		if !ok {
+			return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("ConfigMap %s/%s not found", ns, ref.Name)
+		}
+		data = []byte(cm.Data[caCertKey])
+		if len(data) == 0 {
+			data = cm.BinaryData[caCertKey]
+		}
+	case ref.Group == "" && ref.Kind == "Secret":
+		sec, ok := t.secrets[status.KeyOf(ns, string(ref.Name))]
+		if !ok {
+			return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("Secret %s/%s not found", ns, ref.Name)
+		}
+		data = sec.Data[caCertKey]
+	default:
+		return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidKind), fmt.Sprintf("caCertificateRef %s %s/%s: use a ConfigMap (or Secret) with key %s", groupKind(string(ref.Group), string(ref.Kind)), ns, ref.Name, caCertKey)
+	}
+	if !hasPEMCertificate(data) {
+		return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("%s %s/%s: key %s holds no PEM certificate", ref.Kind, ns, ref.Name, caCertKey)
+	}
+	return data, "", ""
+}
+
+// caCertKey is the key holding a CA bundle in ConfigMaps and Secrets (Gateway API and
+// Kubernetes convention).
+const caCertKey = "ca.crt"
+
+// hasPEMCertificate reports whether data holds at least one parseable PEM certificate.
+func hasPEMCertificate(data []byte) bool {
+	for len(data) > 0 {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return false
+		}
+		if block.Type == "CERTIFICATE" {
+			if _, err := x509.ParseCertificate(block.Bytes); err == nil {
+				return true
 			}
 		}
 	}
+	return false
+}
+
+func groupKind(group, kind string) string {
+	if group == "" {
+		return kind
+	}
+	return kind + "." + group
+}
+
+// tlsPolicyBlocks reports whether a Backend's policy forbids connections (a CA reference that
+// does not resolve): references to such a Backend get 500 rather than an unverified connection.
+func (t *translator) tlsPolicyBlocks(key status.Key) bool {
+	pc, ok := t.tlsPolicies[key]
+	return ok && !pc.usable()
 }
 
 // applyTLSPolicy makes a Backend speak TLS as its policy says: plain becomes tls, h2c h2.
 func (t *translator) applyTLSPolicy(key status.Key, b *ir.Backend) {
 	pc, ok := t.tlsPolicies[key]
-	if !ok || pc.reason != "" {
+	if !ok || !pc.usable() {
 		return
 	}
 	b.TLS = pc.tls
@@ -94,18 +202,26 @@ func (t *translator) finishTLSPolicies() {
 			}
 			accepted, reason, msg := true, string(gwapiv1.PolicyReasonAccepted), "Policy is applied"
 			resolved, rreason, rmsg := true, string(gwapiv1.BackendTLSPolicyReasonResolvedRefs), "All references resolved"
-			var own *tlsPolicyCtx
+			var pc *tlsPolicyCtx
+			applied := false
 			for _, ref := range p.Spec.TargetRefs {
-				if pc := t.tlsPolicies[status.KeyOf(p.Namespace, string(ref.Name))]; pc != nil {
-					own = pc
+				if own := t.tlsPolicies[status.KeyOf(p.Namespace, string(ref.Name))]; own != nil && own.policy == p {
+					pc, applied = own, true
 				}
 			}
+			if pc == nil {
+				pc = t.resolveTLSPolicy(p)
+			}
 			switch {
-			case own == nil || own.policy != p:
-				accepted, reason, msg = false, string(gwapiv1.PolicyReasonConflicted), "an older BackendTLSPolicy targets the same Backend"
-			case own.reason != "":
-				accepted, reason, msg = false, string(gwapiv1.BackendTLSPolicyReasonNoValidCACertificate), own.message
-				resolved, rreason, rmsg = false, own.reason, own.message
+			case !applied:
+				accepted, reason, msg = false, string(gwapiv1.PolicyReasonConflicted), "another BackendTLSPolicy targets the same Backend and takes precedence (a sectionName first, then the oldest)"
+			case pc.invalid != "":
+				accepted, reason, msg = false, string(gwapiv1.PolicyReasonInvalid), pc.invalid
+			case pc.refsReason != "" && pc.validCAs == 0:
+				accepted, reason, msg = false, string(gwapiv1.BackendTLSPolicyReasonNoValidCACertificate), pc.refsMessage
+			}
+			if pc.refsReason != "" {
+				resolved, rreason, rmsg = false, pc.refsReason, pc.refsMessage
 			}
 			status.Set(&anc.Conditions, status.Condition(string(gwapiv1.PolicyConditionAccepted), accepted, reason, msg, p.Generation, t.opts.Now))
 			status.Set(&anc.Conditions, status.Condition(string(gwapiv1.BackendTLSPolicyConditionResolvedRefs), resolved, rreason, rmsg, p.Generation, t.opts.Now))

@@ -382,8 +382,12 @@ func (t *translator) resolveBackend(rc *routeCtx, ref gwapiv1.BackendObjectRefer
 		rc.refError(string(gwapiv1.RouteReasonBackendNotFound), "Backend %s/%s not found", ns, ref.Name)
 		return nil, 0, false
 	}
+	key := status.KeyOf(ns, string(ref.Name))
+	rc.backends[key] = true
+	if t.tlsPolicyBlocks(key) {
+		return nil, 0, false // its BackendTLSPolicy's status says why
+	}
 	ib := t.irBackend(b)
-	rc.backends[status.KeyOf(ns, string(ref.Name))] = true
 	port := defaultPort(ib.Protocol)
 	if ref.Port != nil {
 		port = int32(*ref.Port)

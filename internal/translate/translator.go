@@ -26,6 +26,7 @@ type translator struct {
 
 	namespaces      map[string]*corev1.Namespace
 	secrets         map[status.Key]*corev1.Secret
+	configMaps      map[status.Key]*corev1.ConfigMap
 	backends        map[status.Key]*corev1a2.Backend
 	directResponses map[status.Key]*extv1a2.DirectResponse
 	routeFilters    map[status.Key]*extv1a2.HTTPRouteFilter
@@ -47,7 +48,7 @@ type translator struct {
 	// Gateway reports in status to the oldest such Gateway. Both are built on first allocate.
 	inSpec     map[string]bool
 	reportedBy map[string]*gwapiv1.Gateway
-	// tlsPolicies maps a Backend key to the BackendTLSPolicy that targets it (oldest wins).
+	// tlsPolicies maps a Backend key to the BackendTLSPolicy that applies to it.
 	tlsPolicies map[status.Key]*tlsPolicyCtx
 	// backendGateways records, per Backend key, the Gateways that route to it.
 	backendGateways map[status.Key]map[status.Key]bool
@@ -59,6 +60,7 @@ func (t *translator) index() {
 		t.namespaces[ns.Name] = ns
 	}
 	t.secrets = indexBy(t.set.Secrets)
+	t.configMaps = indexBy(t.set.ConfigMaps)
 	t.backends = indexBy(t.set.Backends)
 	t.directResponses = indexBy(t.set.DirectResponses)
 	t.routeFilters = indexBy(t.set.HTTPRouteFilters)

@@ -170,57 +170,80 @@ func TestSeedExampleRoutesTraffic(t *testing.T) {
 	}
 }
 
-// TestBackendTLSPolicy: a plain Backend targeted by a BackendTLSPolicy is reached over TLS,
-// presenting the policy's hostname and trusting only the policy's CA Secret.
+// TestBackendTLSPolicy: a BackendTLSPolicy whose CA bundle is in a ConfigMap makes the gateway
+// speak TLS to a plain Backend with the policy's hostname as SNI, verified against that CA only;
+// subjectAltNames replace the hostname check (a match connects, a mismatch answers 5xx); a
+// ConfigMap without a certificate makes the Backend answer 500 rather than connect unverified,
+// and fixing the ConfigMap takes effect without touching the policy.
 func TestBackendTLSPolicy(t *testing.T) {
 	ca := newCA(t)
-	cert := ca.issue(t, "secure.example.com")
+	cert := ca.issue(t, "secure.example.com", "san.example.com")
 	ln := serve(t, "127.0.0.11:0", &cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "tls=%v sni=%s", r.TLS != nil, r.TLS.ServerName)
 	}))
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}))
 	e := edgetest.Start(t, edgetest.Options{}) // no RootCAs: only the policy's CA can verify
-	e.Apply(fmt.Sprintf(`
-apiVersion: v1
-kind: Secret
-metadata: {name: internal-ca}
-data: {ca.crt: %s}
----
-apiVersion: core.apoxy.dev/v1alpha2
+	port := ln.Addr().(*net.TCPAddr).Port
+	var doc strings.Builder
+	fmt.Fprintf(&doc, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: internal-ca}\ndata: {ca.crt: %q}\n---\n", caPEM)
+	doc.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: empty-ca}\ndata: {ca.crt: \"\"}\n---\n")
+	for _, b := range []struct{ name, validation string }{
+		{"secure", "{hostname: secure.example.com, caCertificateRefs: [{group: '', kind: ConfigMap, name: internal-ca}]}"},
+		{"san", "{hostname: other.example.com, caCertificateRefs: [{group: '', kind: ConfigMap, name: internal-ca}], subjectAltNames: [{type: Hostname, hostname: san.example.com}]}"},
+		{"san-mismatch", "{hostname: secure.example.com, caCertificateRefs: [{group: '', kind: ConfigMap, name: internal-ca}], subjectAltNames: [{type: URI, uri: 'spiffe://example.com/other'}]}"},
+		{"empty-ca", "{hostname: secure.example.com, caCertificateRefs: [{group: '', kind: ConfigMap, name: empty-ca}]}"},
+	} {
+		fmt.Fprintf(&doc, `apiVersion: core.apoxy.dev/v1alpha2
 kind: Backend
-metadata: {name: secure}
+metadata: {name: %[1]s}
 spec: {endpoints: [{ip: 127.0.0.11}]}
 ---
 apiVersion: gateway.apoxy.dev/v1
 kind: BackendTLSPolicy
-metadata: {name: secure}
+metadata: {name: %[1]s}
 spec:
-  targetRefs: [{group: core.apoxy.dev, kind: Backend, name: secure}]
-  validation: {hostname: secure.example.com, caCertificateRefs: [{group: "", kind: Secret, name: internal-ca}]}
+  targetRefs: [{group: core.apoxy.dev, kind: Backend, name: %[1]s}]
+  validation: %[2]s
 ---
 apiVersion: gateway.apoxy.dev/v1
 kind: HTTPRoute
-metadata: {name: secure}
+metadata: {name: %[1]s}
 spec:
   parentRefs: [{name: default}]
-  hostnames: [tls.example.com]
-  rules: [{backendRefs: [{kind: Backend, name: secure, port: %d}]}]
-`, base64.StdEncoding.EncodeToString(caPEM), ln.Addr().(*net.TCPAddr).Port))
-	e.WaitFor("policy accepted", func() error {
-		st := fmt.Sprint(e.Get("gateway.apoxy.dev/v1", "BackendTLSPolicy", "secure").Object["status"])
-		if !strings.Contains(st, "reason:Accepted") {
-			return fmt.Errorf("status %s", st)
-		}
-		return nil
-	})
+  hostnames: [%[1]s.tls.example.com]
+  rules: [{backendRefs: [{kind: Backend, name: %[1]s, port: %[3]d}]}]
+---
+`, b.name, b.validation, port)
+	}
+	e.Apply(doc.String())
+	policyReason := func(name, want string) {
+		e.WaitFor("policy "+name+" "+want, func() error {
+			st := fmt.Sprint(e.Get("gateway.apoxy.dev/v1", "BackendTLSPolicy", name).Object["status"])
+			if !strings.Contains(st, "reason:"+want) {
+				return fmt.Errorf("status %s", st)
+			}
+			return nil
+		})
+	}
+	policyReason("secure", "Accepted")
+	policyReason("empty-ca", "NoValidCACertificate")
 	cl := clients(e)["HTTP/1.1"]
-	e.WaitFor("served over TLS", func() error {
-		resp, body := do(t, cl.c, "GET", cl.base+"/", "tls.example.com")
-		if resp.StatusCode != 200 || body != "tls=true sni=secure.example.com" {
-			return fmt.Errorf("%d %q", resp.StatusCode, body)
-		}
-		return nil
-	})
+	expect := func(host string, code int, body string) {
+		e.WaitFor(host+" answers "+fmt.Sprint(code), func() error {
+			resp, got := do(t, cl.c, "GET", cl.base+"/", host)
+			if resp.StatusCode != code || (body != "" && got != body) {
+				return fmt.Errorf("%d %q", resp.StatusCode, got)
+			}
+			return nil
+		})
+	}
+	expect("secure.tls.example.com", 200, "tls=true sni=secure.example.com")
+	expect("san.tls.example.com", 200, "tls=true sni=other.example.com")
+	expect("san-mismatch.tls.example.com", 502, "")
+	expect("empty-ca.tls.example.com", 500, "")
+	e.Apply(fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: empty-ca}\ndata: {ca.crt: %q}\n", caPEM))
+	policyReason("empty-ca", "Accepted")
+	expect("empty-ca.tls.example.com", 200, "tls=true sni=secure.example.com")
 }
 
 // TestSNISelectsCertificate: two HTTPS listeners on one port with their own hostnames and

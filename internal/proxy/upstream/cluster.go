@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"slices"
 	"sync"
@@ -416,8 +417,40 @@ func upstreamTLS(b *ir.Backend, roots *x509.CertPool) *tls.Config {
 			pool.AppendCertsFromPEM(b.TLS.CAPEM)
 			cfg.RootCAs = pool
 		}
+		if sans := b.TLS.SubjectAltNames; len(sans) > 0 {
+			// The chain is still verified against the roots; only the name check changes, so
+			// crypto/tls's own hostname check is replaced by VerifyConnection.
+			roots := cfg.RootCAs
+			cfg.InsecureSkipVerify = true
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verifySANs(cs, roots, sans) }
+		}
 	}
 	return cfg
+}
+
+// verifySANs verifies the peer's chain against roots (nil: the system's) and that the leaf
+// carries one of sans.
+func verifySANs(cs tls.ConnectionState, roots *x509.CertPool, sans []ir.SubjectAltName) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("upstream sent no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+		return err
+	}
+	for _, san := range sans {
+		if san.Hostname != "" && leaf.VerifyHostname(san.Hostname) == nil {
+			return nil
+		}
+		if san.URI != "" && slices.ContainsFunc(leaf.URIs, func(u *url.URL) bool { return u.String() == san.URI }) {
+			return nil
+		}
+	}
+	return fmt.Errorf("upstream certificate carries none of the subject alternative names %v", sans)
 }
 
 // String describes the cluster for logs.
