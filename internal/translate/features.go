@@ -32,6 +32,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportHTTPRouteNamedRouteRule, features.SupportHTTPRouteDestinationPortMatching,
 	features.SupportHTTPRouteRequestMirror, features.SupportHTTPRouteRequestMultipleMirrors,
 	features.SupportHTTPRouteRequestPercentageMirror,
+	features.SupportBackendTLSPolicy, features.SupportBackendTLSPolicySANValidation,
 }
 
 // SupportedFeatures returns the features published on our GatewayClasses,

@@ -27,7 +27,7 @@ const (
 
 // facade is the client.Client the conformance suite talks to. Gateway API kinds go to our real
 // API server (group rewritten, Service backendRefs turned into Backend refs); Namespaces and
-// Secrets go to both; everything else (Services, Deployments, Pods, ConfigMaps...) lives in a
+// Secrets and ConfigMaps go to both; everything else (Services, Deployments, Pods...) lives in a
 // controller-runtime fake store that the orchestrator turns into echo servers and Backends.
 type facade struct {
 	client.WithWatch // the fake store
@@ -69,13 +69,24 @@ func (f *facade) isGateway(obj runtime.Object) (schema.GroupVersionKind, bool) {
 	return gvk, err == nil && (gvk.Group == upstreamGroup || gvk.Group == ourGroup)
 }
 
-func (f *facade) dual(obj runtime.Object) bool {
+// dualKind names the core kind of obj when our API serves it too (Namespace, Secret,
+// ConfigMap): those are written to both stores. Empty for every other object.
+func (f *facade) dualKind(obj runtime.Object) string {
 	switch obj.(type) {
-	case *corev1.Namespace, *corev1.Secret:
-		return true
+	case *corev1.Namespace:
+		return "Namespace"
+	case *corev1.Secret:
+		return "Secret"
+	case *corev1.ConfigMap:
+		return "ConfigMap"
 	}
-	gvk, err := f.gvk(obj)
-	return err == nil && gvk.Group == "" && (gvk.Kind == "Namespace" || gvk.Kind == "Secret")
+	if gvk, err := f.gvk(obj); err == nil && gvk.Group == "" {
+		switch gvk.Kind {
+		case "Namespace", "Secret", "ConfigMap":
+			return gvk.Kind
+		}
+	}
+	return ""
 }
 
 func coreResource(kind string) schema.GroupVersionResource {
@@ -107,7 +118,7 @@ func (f *facade) List(ctx context.Context, list client.ObjectList, opts ...clien
 	}
 	var items []any
 	for i := range ul.Items {
-		rewriteGroups(ul.Items[i].Object, ourGroup, upstreamGroup)
+		toUpstream(&ul.Items[i])
 		ul.Items[i].SetAPIVersion(upstreamGroup + "/v1")
 		items = append(items, ul.Items[i].Object)
 	}
@@ -119,8 +130,8 @@ func (f *facade) List(ctx context.Context, list client.ObjectList, opts ...clien
 }
 
 func (f *facade) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	if f.dual(obj) {
-		if err := f.createOurs(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+	if kind := f.dualKind(obj); kind != "" {
+		if err := f.createOurs(ctx, kind, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
 		return f.WithWatch.Create(ctx, obj, opts...)
@@ -141,32 +152,59 @@ func (f *facade) Create(ctx context.Context, obj client.Object, opts ...client.C
 	return fromOurs(created, obj, gvk)
 }
 
-// createOurs copies a Namespace or Secret into our API.
-func (f *facade) createOurs(ctx context.Context, obj client.Object) error {
+// ourCopy is obj as our API stores it: kind set, server-owned metadata cleared.
+func ourCopy(kind string, obj client.Object) (*unstructured.Unstructured, error) {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	u := &unstructured.Unstructured{Object: m}
-	kind := "Secret"
-	if _, ok := obj.(*corev1.Namespace); ok || u.GetKind() == "Namespace" {
-		kind = "Namespace"
-	}
 	u.SetAPIVersion("v1")
 	u.SetKind(kind)
 	u.SetResourceVersion("")
 	u.SetUID("")
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+	return u, nil
+}
+
+// createOurs copies a Namespace, Secret or ConfigMap into our API.
+func (f *facade) createOurs(ctx context.Context, kind string, obj client.Object) error {
+	u, err := ourCopy(kind, obj)
+	if err != nil {
+		return err
+	}
 	_, err = f.ours.Resource(coreResource(kind)).Namespace(u.GetNamespace()).Create(ctx, u, metav1.CreateOptions{})
 	return err
 }
 
+// syncOurs makes our copy of a dual object match obj (created if missing).
+func (f *facade) syncOurs(ctx context.Context, kind string, obj client.Object) error {
+	u, err := ourCopy(kind, obj)
+	if err != nil {
+		return err
+	}
+	res := f.ours.Resource(coreResource(kind)).Namespace(u.GetNamespace())
+	cur, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = res.Create(ctx, u, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	u.SetResourceVersion(cur.GetResourceVersion())
+	u.SetUID(cur.GetUID())
+	_, err = res.Update(ctx, u, metav1.UpdateOptions{})
+	return err
+}
+
 func (f *facade) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	if f.dual(obj) {
-		if err := f.updateOursCore(ctx, obj); err != nil {
+	if kind := f.dualKind(obj); kind != "" {
+		if err := f.WithWatch.Update(ctx, obj, opts...); err != nil {
 			return err
 		}
-		return f.WithWatch.Update(ctx, obj, opts...)
+		return f.syncOurs(ctx, kind, obj)
 	}
 	gvk, ok := f.isGateway(obj)
 	if !ok {
@@ -190,30 +228,15 @@ func (f *facade) Update(ctx context.Context, obj client.Object, opts ...client.U
 	return fromOurs(updated, obj, gvk)
 }
 
-func (f *facade) updateOursCore(ctx context.Context, obj client.Object) error {
-	if _, ok := obj.(*corev1.Secret); !ok {
-		return nil // namespaces: labels only matter in the fake store? copy them too
-	}
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return err
-	}
-	u := &unstructured.Unstructured{Object: m}
-	u.SetAPIVersion("v1")
-	u.SetKind("Secret")
-	cur, err := f.ours.Resource(coreResource("Secret")).Namespace(u.GetNamespace()).Get(ctx, u.GetName(), metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	u.SetResourceVersion(cur.GetResourceVersion())
-	u.SetUID(cur.GetUID())
-	_, err = f.ours.Resource(coreResource("Secret")).Namespace(u.GetNamespace()).Update(ctx, u, metav1.UpdateOptions{})
-	return err
-}
-
 // Patch applies the patch to the upstream-form object locally, then updates our copy, so
 // Service backendRefs in the patch are rewritten like everything else.
 func (f *facade) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	if kind := f.dualKind(obj); kind != "" {
+		if err := f.WithWatch.Patch(ctx, obj, patch, opts...); err != nil {
+			return err
+		}
+		return f.syncOurs(ctx, kind, obj)
+	}
 	gvk, ok := f.isGateway(obj)
 	if !ok {
 		return f.WithWatch.Patch(ctx, obj, patch, opts...)
@@ -239,7 +262,7 @@ func (f *facade) patchOnce(ctx context.Context, obj client.Object, gvk schema.Gr
 	if err != nil {
 		return err
 	}
-	rewriteGroups(cur.Object, ourGroup, upstreamGroup)
+	toUpstream(cur)
 	cur.SetAPIVersion(upstreamGroup + "/v1")
 	curJSON, _ := json.Marshal(cur.Object)
 	var merged []byte
@@ -268,11 +291,7 @@ func (f *facade) patchOnce(ctx context.Context, obj client.Object, gvk schema.Gr
 }
 
 func (f *facade) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	if f.dual(obj) {
-		kind := "Secret"
-		if _, ok := obj.(*corev1.Namespace); ok {
-			kind = "Namespace"
-		}
+	if kind := f.dualKind(obj); kind != "" {
 		if err := f.ours.Resource(coreResource(kind)).Namespace(obj.GetNamespace()).Delete(ctx, obj.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
 			return err
 		}
@@ -303,7 +322,7 @@ func (f *facade) toOurs(obj client.Object, gvk schema.GroupVersionKind) (*unstru
 
 // fromOurs fills obj (typed or unstructured, upstream form) from our stored object.
 func fromOurs(u *unstructured.Unstructured, obj runtime.Object, gvk schema.GroupVersionKind) error {
-	rewriteGroups(u.Object, ourGroup, upstreamGroup)
+	toUpstream(u)
 	u.SetAPIVersion(upstreamGroup + "/v1")
 	u.SetKind(strings.TrimSuffix(gvk.Kind, "List"))
 	if out, ok := obj.(*unstructured.Unstructured); ok {
@@ -318,6 +337,14 @@ func fromOurs(u *unstructured.Unstructured, obj runtime.Object, gvk schema.Group
 		a.SetKind(gvk.Kind)
 	}
 	return nil
+}
+
+// toUpstream undoes toOurs on a stored object: groups back to upstream, and references to the
+// Backends standing for Service ports back to the Service references the suite wrote, so an
+// object the suite reads, edits and writes back is rewritten afresh.
+func toUpstream(u *unstructured.Unstructured) {
+	rewriteGroups(u.Object, ourGroup, upstreamGroup)
+	restoreServiceRefs(u)
 }
 
 // rewriteGroups replaces the value of every "group" field (and apiVersion) naming from.

@@ -2,6 +2,9 @@ package conformance
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -145,7 +148,7 @@ func (o *orchestrator) reconcile(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return o.syncServiceRefs(ctx)
 }
 
 func (o *orchestrator) ensurePods(ctx context.Context, d *appsv1.Deployment) error {
@@ -175,7 +178,16 @@ func (o *orchestrator) ensurePods(ctx context.Context, d *appsv1.Deployment) err
 		srv := echo.New(echo.Identity{Namespace: d.Namespace, Pod: name, Service: env["SERVICE_NAME"], Ingress: env["INGRESS_NAME"], HTTPPort: httpPort})
 		pd := &pod{name: name, ip: ip.String(), srv: srv, ports: map[int32]echo.ListenOptions{}}
 		if env["GRPC_ECHO_SERVER"] == "" && env["TCP_ECHO_SERVER"] == "" && env["UDP_ECHO_SERVER"] == "" {
-			for port, opts := range map[string]echo.ListenOptions{httpPort: {}, or(env["H2C_PORT"], "3001"): {H2COnly: true}} {
+			listeners := map[string]echo.ListenOptions{httpPort: {}, or(env["H2C_PORT"], "3001"): {H2COnly: true}}
+			if env["TLS_SERVER_CERT"] != "" && env["TLS_SERVER_PRIVKEY"] != "" {
+				opts, err := o.tlsOptions(ctx, d, c, env)
+				if err != nil {
+					srv.Close()
+					return err
+				}
+				listeners[or(env["HTTPS_PORT"], "8443")] = opts
+			}
+			for port, opts := range listeners {
 				if _, err := srv.Listen(net.JoinHostPort(ip.String(), port), opts); err != nil {
 					return err
 				}
@@ -199,6 +211,75 @@ func (o *orchestrator) ensurePods(ctx context.Context, d *appsv1.Deployment) err
 		o.mu.Unlock()
 	}
 	return nil
+}
+
+// tlsOptions builds an HTTPS listener's options the way echo-basic reads them: the server
+// certificate and key (TLS_SERVER_CERT, TLS_SERVER_PRIVKEY) and optional client CAs
+// (TLS_CLIENT_CACERTS), each a file in a Secret or ConfigMap volume of the pod template.
+func (o *orchestrator) tlsOptions(ctx context.Context, d *appsv1.Deployment, c corev1.Container, env map[string]string) (echo.ListenOptions, error) {
+	var files [3][]byte
+	for i, name := range []string{"TLS_SERVER_CERT", "TLS_SERVER_PRIVKEY", "TLS_CLIENT_CACERTS"} {
+		if env[name] == "" {
+			continue
+		}
+		b, err := o.volumeFile(ctx, d, c, env[name])
+		if err != nil {
+			return echo.ListenOptions{}, fmt.Errorf("%s: %w", name, err)
+		}
+		files[i] = b
+	}
+	cert, err := tls.X509KeyPair(files[0], files[1])
+	if err != nil {
+		return echo.ListenOptions{}, err
+	}
+	opts := echo.ListenOptions{Cert: &cert}
+	if len(files[2]) > 0 {
+		opts.ClientCAs = x509.NewCertPool()
+		opts.ClientCAs.AppendCertsFromPEM(files[2])
+	}
+	return opts, nil
+}
+
+// volumeFile reads the file at path as kubelet would mount it: the container's volume mount
+// holding path, then the Secret or ConfigMap key projected to the rest of the path.
+func (o *orchestrator) volumeFile(ctx context.Context, d *appsv1.Deployment, c corev1.Container, path string) ([]byte, error) {
+	for _, m := range c.VolumeMounts {
+		rel, ok := strings.CutPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/")
+		if !ok {
+			continue
+		}
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			key := func(items []corev1.KeyToPath) string {
+				for _, it := range items {
+					if it.Path == rel {
+						return it.Key
+					}
+				}
+				return rel
+			}
+			nn := client.ObjectKey{Namespace: d.Namespace}
+			switch {
+			case v.Secret != nil:
+				nn.Name = v.Secret.SecretName
+				var sec corev1.Secret
+				if err := o.store.Get(ctx, nn, &sec); err != nil {
+					return nil, err
+				}
+				return sec.Data[key(v.Secret.Items)], nil
+			case v.ConfigMap != nil:
+				nn.Name = v.ConfigMap.Name
+				var cm corev1.ConfigMap
+				if err := o.store.Get(ctx, nn, &cm); err != nil {
+					return nil, err
+				}
+				return []byte(cm.Data[key(v.ConfigMap.Items)]), nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("no Secret or ConfigMap volume mounted at %s", path)
 }
 
 // podLogs serves GET /api/v1/namespaces/{ns}/pods/{pod}/log from the echo pods' logs, so the
@@ -231,13 +312,14 @@ func (o *orchestrator) podLogs(w http.ResponseWriter, r *http.Request) {
 	http.NotFound(w, r)
 }
 
-// backendName is the Backend standing for a Service port: the Service's name for its first
-// port, "<name>-p<port>" for the others.
-func backendName(svc *corev1.Service, port int32) string {
-	if len(svc.Spec.Ports) == 0 || svc.Spec.Ports[0].Port == port {
-		return svc.Name
+// backendName is the Backend standing for a Service port, "<service>-p<port>". It does not
+// depend on the Service existing, so a route created before its Service (manifests are
+// applied in file order) still names the right Backend.
+func backendName(service string, port int32) string {
+	if port == 0 {
+		return service // no port: a Backend that does not exist, as with a real Service ref
 	}
-	return fmt.Sprintf("%s-p%d", svc.Name, port)
+	return fmt.Sprintf("%s-p%d", service, port)
 }
 
 func (o *orchestrator) ensureBackends(ctx context.Context, svc *corev1.Service) error {
@@ -296,7 +378,7 @@ func (o *orchestrator) ensureBackends(ctx context.Context, svc *corev1.Service) 
 		if sp.AppProtocol != nil && *sp.AppProtocol == "kubernetes.io/h2c" {
 			proto = "h2c"
 		}
-		name := backendName(svc, sp.Port)
+		name := backendName(svc.Name, sp.Port)
 		spec := map[string]any{"endpoints": eps, "protocol": proto}
 		if len(eps) == 0 {
 			spec["endpoints"] = []any{map[string]any{"ip": "127.255.255.254"}} // nothing ready yet
@@ -331,66 +413,187 @@ func (o *orchestrator) ensureBackends(ctx context.Context, svc *corev1.Service) 
 	return nil
 }
 
-// rewriteBackendRefs turns Service backendRefs (the suite's) into refs to the Backends the
-// orchestrator keeps, with the Service port mapped to the target port, and ReferenceGrants to
-// Services into grants to those Backends.
+// rewriteBackendRefs turns Service backendRefs (the suite's) into refs to the Backend the
+// orchestrator keeps for that Service port, and BackendTLSPolicy targets and ReferenceGrant
+// "to" entries naming Services into refs to those Backends.
 func (o *orchestrator) rewriteBackendRefs(u *unstructured.Unstructured) {
-	ns := u.GetNamespace()
-	var walk func(v any)
-	walk = func(v any) {
-		switch t := v.(type) {
-		case map[string]any:
-			for k, child := range t {
-				if k == "backendRefs" || k == "backendRef" {
-					switch refs := child.(type) {
-					case []any:
-						for _, r := range refs {
-							if m, ok := r.(map[string]any); ok {
-								o.rewriteRef(ns, m)
-							}
+	eachBackendRef(u.Object, rewriteRef)
+	o.rewriteServiceRefs(context.Background(), u)
+}
+
+// eachBackendRef calls fn on every backendRef (or mirror backendRef) anywhere in v.
+func eachBackendRef(v any, fn func(ref map[string]any)) {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, child := range t {
+			if k == "backendRefs" || k == "backendRef" {
+				switch refs := child.(type) {
+				case []any:
+					for _, r := range refs {
+						if m, ok := r.(map[string]any); ok {
+							fn(m)
 						}
-					case map[string]any:
-						o.rewriteRef(ns, refs)
 					}
+				case map[string]any:
+					fn(refs)
 				}
-				walk(child)
 			}
-		case []any:
-			for _, c := range t {
-				walk(c)
-			}
+			eachBackendRef(child, fn)
 		}
-	}
-	walk(u.Object)
-	if u.GetKind() == "ReferenceGrant" {
-		tos, _, _ := unstructured.NestedSlice(u.Object, "spec", "to")
-		for _, to := range tos {
-			m := to.(map[string]any)
-			if g, _ := m["group"].(string); g == "" && m["kind"] == "Service" {
-				m["group"], m["kind"] = "core.apoxy.dev", "Backend"
-			}
+	case []any:
+		for _, c := range t {
+			eachBackendRef(c, fn)
 		}
-		_ = unstructured.SetNestedSlice(u.Object, tos, "spec", "to")
 	}
 }
 
-func (o *orchestrator) rewriteRef(routeNS string, ref map[string]any) {
+// rewriteRef turns a backendRef to a Service port into one to the Backend standing for it.
+func rewriteRef(ref map[string]any) {
 	group, _ := ref["group"].(string)
 	kind, _ := ref["kind"].(string)
 	if group != "" || (kind != "" && kind != "Service") {
 		return
 	}
-	ns := routeNS
-	if n, ok := ref["namespace"].(string); ok && n != "" {
-		ns = n
-	}
 	name, _ := ref["name"].(string)
 	ref["group"], ref["kind"] = "core.apoxy.dev", "Backend"
-	var svc corev1.Service
-	if err := o.store.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &svc); err != nil {
-		return // no such Service: the Backend will not exist either (BackendNotFound)
+	ref["name"] = backendName(name, toInt32(ref["port"]))
+}
+
+// serviceRefsAnnotation keeps the original Service references of a BackendTLSPolicy
+// (spec.targetRefs) or ReferenceGrant (spec.to). A Service stands for one Backend per port, and
+// its ports are known only once it exists (manifests are applied in file order), so reconcile
+// recomputes the Backend refs from this until they settle.
+const serviceRefsAnnotation = "conformance.apoxy.dev/service-refs"
+
+// serviceRefFields says where each kind keeps references that may name Services.
+var serviceRefFields = map[string][]string{
+	"BackendTLSPolicy": {"spec", "targetRefs"},
+	"ReferenceGrant":   {"spec", "to"},
+}
+
+// rewriteServiceRefs turns a policy's or grant's references to Services into references to the
+// Backends standing for their ports. It reports whether the object changed.
+func (o *orchestrator) rewriteServiceRefs(ctx context.Context, u *unstructured.Unstructured) bool {
+	path, ok := serviceRefFields[u.GetKind()]
+	if !ok {
+		return false
 	}
-	ref["name"] = backendName(&svc, toInt32(ref["port"]))
+	ann := u.GetAnnotations()
+	var orig []any
+	if raw, ok := ann[serviceRefsAnnotation]; ok {
+		if err := json.Unmarshal([]byte(raw), &orig); err != nil {
+			return false
+		}
+	} else {
+		orig, _, _ = unstructured.NestedSlice(u.Object, path...)
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[serviceRefsAnnotation] = string(mustJSON(orig))
+		u.SetAnnotations(ann)
+	}
+	var out []any
+	for _, r := range orig {
+		out = append(out, o.serviceBackends(ctx, u.GetNamespace(), r.(map[string]any))...)
+	}
+	cur, _, _ := unstructured.NestedSlice(u.Object, path...)
+	if string(mustJSON(cur)) == string(mustJSON(out)) {
+		return false
+	}
+	_ = unstructured.SetNestedSlice(u.Object, out, path...)
+	return true
+}
+
+// serviceBackends expands one reference to a Service into references to its ports' Backends:
+// every port's, or only the port named by sectionName (kept, so a policy naming it stays the
+// more specific one). A reference without a name (a grant to every Service) becomes one to
+// every Backend; other references are returned unchanged.
+func (o *orchestrator) serviceBackends(ctx context.Context, ns string, ref map[string]any) []any {
+	group, _ := ref["group"].(string)
+	if group != "" || ref["kind"] != "Service" {
+		return []any{ref}
+	}
+	name, _ := ref["name"].(string)
+	section, _ := ref["sectionName"].(string)
+	backend := func(n string) any {
+		t := map[string]any{"group": "core.apoxy.dev", "kind": "Backend"}
+		if n != "" {
+			t["name"] = n
+		}
+		if section != "" {
+			t["sectionName"] = section
+		}
+		return t
+	}
+	if name == "" {
+		return []any{backend("")}
+	}
+	var svc corev1.Service
+	if err := o.store.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &svc); err != nil {
+		return []any{backend(name)} // not there yet: a Backend that does not exist
+	}
+	var out []any
+	for _, p := range svc.Spec.Ports {
+		if section == "" || p.Name == section {
+			out = append(out, backend(backendName(svc.Name, p.Port)))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, backend(name)) // no such port: a Backend that does not exist
+	}
+	return out
+}
+
+// syncServiceRefs redoes rewriteServiceRefs for stored policies and grants, for Services
+// created after them.
+func (o *orchestrator) syncServiceRefs(ctx context.Context) error {
+	for _, plural := range []string{"backendtlspolicies", "referencegrants"} {
+		res := o.ours.Resource(schema.GroupVersionResource{Group: ourGroup, Version: "v1", Resource: plural})
+		list, err := res.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for i := range list.Items {
+			u := &list.Items[i]
+			if _, ok := u.GetAnnotations()[serviceRefsAnnotation]; !ok || !o.rewriteServiceRefs(ctx, u) {
+				continue
+			}
+			if _, err := res.Namespace(u.GetNamespace()).Update(ctx, u, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// restoreServiceRefs undoes rewriteBackendRefs: Backend refs named "<service>-p<port>" on
+// that port become Service refs again, and policy targets and grant entries get their original
+// Service references back from the annotation (which is dropped).
+func restoreServiceRefs(u *unstructured.Unstructured) {
+	eachBackendRef(u.Object, restoreRef)
+	ann := u.GetAnnotations()
+	raw, ok := ann[serviceRefsAnnotation]
+	path, known := serviceRefFields[u.GetKind()]
+	if !ok || !known {
+		return
+	}
+	var orig []any
+	if json.Unmarshal([]byte(raw), &orig) == nil {
+		_ = unstructured.SetNestedSlice(u.Object, orig, path...)
+	}
+	delete(ann, serviceRefsAnnotation)
+	u.SetAnnotations(ann)
+}
+
+func restoreRef(ref map[string]any) {
+	if ref["group"] != "core.apoxy.dev" || ref["kind"] != "Backend" {
+		return
+	}
+	name, _ := ref["name"].(string)
+	port := toInt32(ref["port"])
+	if svc, ok := strings.CutSuffix(name, fmt.Sprintf("-p%d", port)); ok && port != 0 {
+		ref["group"], ref["kind"], ref["name"] = "", "Service", svc
+	}
 }
 
 func toInt32(v any) int32 {

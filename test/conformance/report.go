@@ -20,7 +20,6 @@ var unclaimedReasons = map[features.FeatureName]string{
 	features.SupportTLSRoute:              "TLSRoute traffic is built in the protocols issue (#6)",
 	features.SupportTCPRoute:              "TCPRoute traffic is built in the protocols issue (#6)",
 	features.SupportUDPRoute:              "UDPRoute traffic is built in the protocols issue (#6)",
-	features.SupportBackendTLSPolicy:      "BackendTLSPolicy needs CA ConfigMaps, which the facade does not carry to our server yet",
 	features.SupportGatewayInfrastructure: "checks labels on the Pods/Services/ServiceAccounts a Gateway generates: Kubernetes-only, we generate none",
 	features.SupportListenerSet:           "ListenerSet: not implemented yet",
 }
