@@ -92,6 +92,9 @@ type UpstreamTLS struct {
 	// SubjectAltNames, when set, are the names the certificate is verified against (any one
 	// matching is enough); ServerName is then only the SNI.
 	SubjectAltNames []SubjectAltName `json:"subjectAltNames,omitempty"`
+	// ClientCertificate is presented to the upstream when it asks for one (the Gateway's
+	// spec.tls.backend.clientCertificateRef).
+	ClientCertificate *Certificate `json:"clientCertificate,omitempty"`
 }
 
 // SubjectAltName is one name an upstream certificate may carry: a DNS name (wildcards in the

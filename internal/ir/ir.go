@@ -79,6 +79,18 @@ type ListenerTLS struct {
 type SNICertificate struct {
 	Hostname    string `json:"hostname"`
 	Certificate string `json:"certificate"`
+	// ClientValidation, when set, asks TLS clients of this server name for a certificate.
+	ClientValidation *ClientValidation `json:"clientValidation,omitempty"`
+}
+
+// ClientValidation is a listener's client certificate check (Gateway spec.tls.frontend).
+type ClientValidation struct {
+	// CAPEM are the CA certificates client certificates must chain to.
+	CAPEM []byte `json:"caPEM"`
+	// AllowInsecureFallback accepts connections whose client sends no certificate or one
+	// that does not verify (Gateway API AllowInsecureFallback); otherwise both are refused
+	// during the handshake.
+	AllowInsecureFallback bool `json:"allowInsecureFallback,omitempty"`
 }
 
 // Certificate is a PEM key pair. Key material is redacted when printed.

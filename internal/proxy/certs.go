@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"strings"
 
@@ -10,11 +11,19 @@ import (
 
 // certIndex picks a listener certificate by SNI: certificates bound to the exact server name,
 // then to the longest matching wildcard, then the listener's default ones; among candidates the
-// first the client supports (by SAN and key type) wins.
+// first the client supports (by SAN and key type) wins. A server name whose listener checks
+// client certificates gets its own tls.Config asking for one.
 type certIndex struct {
-	exact    map[string][]*tls.Certificate
-	wildcard map[string][]*tls.Certificate // by suffix ".example.com"
-	fallback []*tls.Certificate
+	exact    map[string]*sniEntry
+	wildcard map[string]*sniEntry // by suffix ".example.com"
+	fallback *sniEntry
+}
+
+// sniEntry is what one server name pattern serves.
+type sniEntry struct {
+	certs []*tls.Certificate
+	// config is non-nil when clients must (or may) present a certificate.
+	config *tls.Config
 }
 
 func newCertIndex(cfg *ir.ListenerTLS, all []*ir.Certificate) (*certIndex, error) {
@@ -26,41 +35,94 @@ func newCertIndex(cfg *ir.ListenerTLS, all []*ir.Certificate) (*certIndex, error
 		}
 		byName[c.Name] = &pair
 	}
-	idx := &certIndex{exact: map[string][]*tls.Certificate{}, wildcard: map[string][]*tls.Certificate{}}
+	idx := &certIndex{exact: map[string]*sniEntry{}, wildcard: map[string]*sniEntry{}}
 	if cfg == nil {
 		return idx, nil
 	}
 	for _, sc := range cfg.Certificates {
-		cert := byName[sc.Certificate]
-		switch h := sc.Hostname; {
-		case h == "" || h == "*":
-			idx.fallback = append(idx.fallback, cert)
-		case strings.HasPrefix(h, "*."):
-			idx.wildcard[h[1:]] = append(idx.wildcard[h[1:]], cert)
-		default:
-			idx.exact[h] = append(idx.exact[h], cert)
+		e := idx.entry(sc.Hostname)
+		e.certs = append(e.certs, byName[sc.Certificate])
+		if v := sc.ClientValidation; v != nil && e.config == nil {
+			e.config = clientAuthConfig(e, v)
 		}
 	}
 	return idx, nil
 }
 
-func (c *certIndex) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+// entry returns (creating it) the entry of a server name pattern.
+func (c *certIndex) entry(pattern string) *sniEntry {
+	m, key := c.exact, pattern
+	switch {
+	case pattern == "" || pattern == "*":
+		if c.fallback == nil {
+			c.fallback = &sniEntry{}
+		}
+		return c.fallback
+	case strings.HasPrefix(pattern, "*."):
+		m, key = c.wildcard, pattern[1:]
+	}
+	e := m[key]
+	if e == nil {
+		e = &sniEntry{}
+		m[key] = e
+	}
+	return e
+}
+
+// clientAuthConfig is the TLS configuration of a server name whose listener checks client
+// certificates: verified against the CAs (AllowValidOnly), or requested and let through
+// whatever they are (AllowInsecureFallback).
+func clientAuthConfig(e *sniEntry, v *ir.ClientValidation) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1"},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) { return pick(hello, e.certs), nil },
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+		ClientCAs:      x509.NewCertPool(),
+	}
+	cfg.ClientCAs.AppendCertsFromPEM(v.CAPEM)
+	if v.AllowInsecureFallback {
+		cfg.ClientAuth = tls.RequestClientCert
+	}
+	return cfg
+}
+
+// lookup returns the entry serving a client hello's server name.
+func (c *certIndex) lookup(hello *tls.ClientHelloInfo) (*sniEntry, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-	if list := c.exact[name]; len(list) > 0 {
-		return pick(hello, list), nil
+	if e := c.exact[name]; e != nil {
+		return e, nil
 	}
 	// Longest wildcard suffix first.
 	for i := 0; i < len(name); i++ {
 		if name[i] == '.' {
-			if list := c.wildcard[name[i:]]; len(list) > 0 {
-				return pick(hello, list), nil
+			if e := c.wildcard[name[i:]]; e != nil {
+				return e, nil
 			}
 		}
 	}
-	if len(c.fallback) > 0 {
-		return pick(hello, c.fallback), nil
+	if c.fallback != nil {
+		return c.fallback, nil
 	}
 	return nil, fmt.Errorf("no certificate for %q", name)
+}
+
+func (c *certIndex) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	e, err := c.lookup(hello)
+	if err != nil {
+		return nil, err
+	}
+	return pick(hello, e.certs), nil
+}
+
+// config returns the TLS configuration for a client hello: nil (the socket's own) unless the
+// server name's listener checks client certificates.
+func (c *certIndex) config(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	e, err := c.lookup(hello)
+	if err != nil {
+		return nil, nil // the socket's config reports the missing certificate
+	}
+	return e.config, nil
 }
 
 func pick(hello *tls.ClientHelloInfo, list []*tls.Certificate) *tls.Certificate {

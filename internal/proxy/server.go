@@ -311,6 +311,14 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 				}
 				return g.certs.get(hello)
 			},
+			// Server names whose listener checks client certificates get their own config.
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				g := sk.graph.Load()
+				if g == nil || g.certs == nil {
+					return nil, nil
+				}
+				return g.certs.config(hello)
+			},
 		}
 	} else {
 		sk.srv.Protocols.SetUnencryptedHTTP2(true)

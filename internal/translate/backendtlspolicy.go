@@ -85,7 +85,7 @@ func (t *translator) resolveTLSPolicy(p *gwapiv1.BackendTLSPolicy) *tlsPolicyCtx
 		pc.invalid = fmt.Sprintf("wellKnownCACertificates %q is not a set this gateway knows: use System or caCertificateRefs", *wk)
 	}
 	for _, ref := range v.CACertificateRefs {
-		bundle, reason, msg := t.caBundle(p.Namespace, ref)
+		bundle, reason, msg := t.caBundle(p.Namespace, string(ref.Group), string(ref.Kind), string(ref.Name))
 		if reason != "" {
 			if pc.refsReason == "" {
 				pc.refsReason, pc.refsMessage = reason, msg
@@ -100,29 +100,30 @@ func (t *translator) resolveTLSPolicy(p *gwapiv1.BackendTLSPolicy) *tlsPolicyCtx
 
 // caBundle returns the PEM CA certificates under key ca.crt of a ConfigMap (or Secret), or the
 // Gateway API reason and a message naming the reference when it cannot be used.
-func (t *translator) caBundle(ns string, ref gwapiv1.LocalObjectReference) ([]byte, string, string) {
+// Listener conditions use the same reasons, except InvalidKind (InvalidCACertificateKind there).
+func (t *translator) caBundle(ns, group, kind, name string) ([]byte, string, string) {
 	var data []byte
 	switch {
-	case ref.Group == "" && ref.Kind == "ConfigMap":
-		cm, ok := t.configMaps[status.KeyOf(ns, string(ref.Name))]
+	case group == "" && kind == "ConfigMap":
+		cm, ok := t.configMaps[status.KeyOf(ns, name)]
 		if !ok {
-			return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("ConfigMap %s/%s not found", ns, ref.Name)
+			return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("ConfigMap %s/%s not found", ns, name)
 		}
 		data = []byte(cm.Data[caCertKey])
 		if len(data) == 0 {
 			data = cm.BinaryData[caCertKey]
 		}
-	case ref.Group == "" && ref.Kind == "Secret":
-		sec, ok := t.secrets[status.KeyOf(ns, string(ref.Name))]
+	case group == "" && kind == "Secret":
+		sec, ok := t.secrets[status.KeyOf(ns, name)]
 		if !ok {
-			return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("Secret %s/%s not found", ns, ref.Name)
+			return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("Secret %s/%s not found", ns, name)
 		}
 		data = sec.Data[caCertKey]
 	default:
-		return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidKind), fmt.Sprintf("caCertificateRef %s %s/%s: use a ConfigMap (or Secret) with key %s", groupKind(string(ref.Group), string(ref.Kind)), ns, ref.Name, caCertKey)
+		return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidKind), fmt.Sprintf("caCertificateRef %s %s/%s: use a ConfigMap (or Secret) with key %s", groupKind(group, kind), ns, name, caCertKey)
 	}
 	if !hasPEMCertificate(data) {
-		return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("%s %s/%s: key %s holds no PEM certificate", ref.Kind, ns, ref.Name, caCertKey)
+		return nil, string(gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef), fmt.Sprintf("%s %s/%s: key %s holds no PEM certificate", kind, ns, name, caCertKey)
 	}
 	return data, "", ""
 }

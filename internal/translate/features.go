@@ -33,6 +33,8 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportHTTPRouteRequestMirror, features.SupportHTTPRouteRequestMultipleMirrors,
 	features.SupportHTTPRouteRequestPercentageMirror,
 	features.SupportBackendTLSPolicy, features.SupportBackendTLSPolicySANValidation,
+	features.SupportGatewayBackendClientCertificate, features.SupportGatewayFrontendClientCertificateValidation,
+	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
 }
 
 // SupportedFeatures returns the features published on our GatewayClasses,

@@ -41,6 +41,10 @@ type gatewayCtx struct {
 	// poolExhausted: no address left; the Gateway is valid but cannot be programmed.
 	poolExhausted bool
 	listeners     []*listenerCtx
+	// clientCert is presented to TLS backends (spec.tls.backend.clientCertificateRef);
+	// tlsRefsReason/Msg say why it did not resolve.
+	clientCert                *ir.Certificate
+	tlsRefsReason, tlsRefsMsg string
 }
 
 type listenerCtx struct {
@@ -55,6 +59,8 @@ type listenerCtx struct {
 	sockets                     []*ir.Listener
 	vhosts                      map[string]*ir.VirtualHost // by route hostname, per socket name
 	attached                    int32
+	// validation is the client certificate check of an HTTPS listener (spec.tls.frontend).
+	validation *ir.ClientValidation
 }
 
 // acceptsRoutes: routes attach (and count in attachedRoutes) to an accepted, unconflicted
@@ -83,6 +89,7 @@ func (t *translator) translateGateways() {
 		t.gatewayOrder = append(t.gatewayOrder, g)
 		g.resolveAddresses(t)
 		t.proxySettings(gw)
+		t.resolveBackendClientCert(g)
 		for i := range gw.Spec.Listeners {
 			l := &listenerCtx{gw: g, spec: &gw.Spec.Listeners[i], hostname: ptrString(gw.Spec.Listeners[i].Hostname), vhosts: map[string]*ir.VirtualHost{}}
 			l.status.Name = l.spec.Name
@@ -247,41 +254,140 @@ func (t *translator) resolveCertificates(l *listenerCtx) {
 		l.acceptedMsg = "HTTPS listeners terminate TLS; use a TLS listener for passthrough"
 		return
 	}
-	gw := l.gw.gw
 	for _, ref := range tlsCfg.CertificateRefs {
-		group, kind := ptrString(ref.Group), "Secret"
-		if ref.Kind != nil {
-			kind = string(*ref.Kind)
+		cert, notPermitted, msg := t.tlsSecret(l.gw.gw.Namespace, ref)
+		switch {
+		case notPermitted:
+			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonRefNotPermitted), msg
+		case msg != "":
+			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), msg
+		default:
+			t.certs[cert.Name] = cert
 		}
+	}
+	t.frontendValidation(l)
+}
+
+// tlsSecret loads a kubernetes.io/tls Secret a Gateway in namespace fromNS refers to.
+// notPermitted is set when the Secret is in another namespace no ReferenceGrant opens; msg says
+// what is wrong whenever cert is nil.
+func (t *translator) tlsSecret(fromNS string, ref gwapiv1.SecretObjectReference) (cert *ir.Certificate, notPermitted bool, msg string) {
+	group, kind := ptrString(ref.Group), "Secret"
+	if ref.Kind != nil {
+		kind = string(*ref.Kind)
+	}
+	ns := fromNS
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	if group != "" || kind != "Secret" {
+		return nil, false, fmt.Sprintf("certificate ref %s %s/%s: only core Secrets are supported", groupKind(group, kind), ns, ref.Name)
+	}
+	if !t.refGrantAllows(gatewayGroup, "Gateway", fromNS, "", "Secret", ns, string(ref.Name)) {
+		return nil, true, fmt.Sprintf("Secret %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name)
+	}
+	sec, ok := t.secrets[status.KeyOf(ns, string(ref.Name))]
+	if !ok {
+		return nil, false, fmt.Sprintf("Secret %s/%s not found", ns, ref.Name)
+	}
+	if sec.Type != corev1.SecretTypeTLS {
+		return nil, false, fmt.Sprintf("Secret %s/%s is not of type kubernetes.io/tls", ns, ref.Name)
+	}
+	certPEM, keyPEM := sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey]
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return nil, false, fmt.Sprintf("Secret %s/%s: %v", ns, ref.Name, err)
+	}
+	name := t.certName(ns, string(ref.Name))
+	return &ir.Certificate{Name: name, CertPEM: certPEM, KeyPEM: keyPEM}, false, ""
+}
+
+// resolveBackendClientCert loads the certificate the Gateway presents to TLS backends.
+func (t *translator) resolveBackendClientCert(g *gatewayCtx) {
+	tc := g.gw.Spec.TLS
+	if tc == nil || tc.Backend == nil || tc.Backend.ClientCertificateRef == nil {
+		return
+	}
+	cert, notPermitted, msg := t.tlsSecret(g.gw.Namespace, *tc.Backend.ClientCertificateRef)
+	switch {
+	case notPermitted:
+		g.tlsRefsReason, g.tlsRefsMsg = string(gwapiv1.GatewayReasonRefNotPermitted), msg
+	case msg != "":
+		g.tlsRefsReason, g.tlsRefsMsg = string(gwapiv1.GatewayReasonInvalidClientCertificateRef), "spec.tls.backend.clientCertificateRef: "+msg
+	default:
+		g.clientCert = cert
+	}
+}
+
+// frontendValidation resolves the client certificate check that applies to an HTTPS
+// listener: the Gateway's spec.tls.frontend perPort entry for its port, else the default.
+// Unresolvable CA references make ResolvedRefs false; with none valid the listener is not
+// accepted (Gateway API NoValidCACertificate) rather than served without the check.
+func (t *translator) frontendValidation(l *listenerCtx) {
+	gw := l.gw.gw
+	if gw.Spec.TLS == nil || gw.Spec.TLS.Frontend == nil {
+		return
+	}
+	fe := gw.Spec.TLS.Frontend
+	v := fe.Default.Validation
+	for _, pp := range fe.PerPort {
+		if pp.Port == l.spec.Port {
+			v = pp.TLS.Validation
+			break
+		}
+	}
+	if v == nil {
+		return
+	}
+	cv := &ir.ClientValidation{AllowInsecureFallback: v.Mode == gwapiv1.AllowInsecureFallback}
+	valid := 0
+	for _, ref := range v.CACertificateRefs {
 		ns := gw.Namespace
 		if ref.Namespace != nil {
 			ns = string(*ref.Namespace)
 		}
-		if group != "" || kind != "Secret" {
-			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("certificateRef %s/%s: only core Secrets are supported", group, kind)
-			continue
+		reason, msg := "", ""
+		if !t.refGrantAllows(gatewayGroup, "Gateway", gw.Namespace, string(ref.Group), string(ref.Kind), ns, string(ref.Name)) {
+			reason, msg = string(gwapiv1.ListenerReasonRefNotPermitted), fmt.Sprintf("%s %s/%s is in another namespace and no ReferenceGrant allows it", ref.Kind, ns, ref.Name)
+		} else {
+			var bundle []byte
+			bundle, reason, msg = t.caBundle(ns, string(ref.Group), string(ref.Kind), string(ref.Name))
+			switch reason {
+			case "":
+				valid++
+				cv.CAPEM = append(cv.CAPEM, bundle...)
+				continue
+			case string(gwapiv1.BackendTLSPolicyReasonInvalidKind):
+				reason = string(gwapiv1.ListenerReasonInvalidCACertificateKind)
+			default:
+				reason = string(gwapiv1.ListenerReasonInvalidCACertificateRef)
+			}
 		}
-		if !t.refGrantAllows(gatewayGroup, "Gateway", gw.Namespace, "", "Secret", ns, string(ref.Name)) {
-			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonRefNotPermitted), fmt.Sprintf("Secret %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name)
-			continue
+		if l.refsReason == "" {
+			l.refsReason, l.refsMsg = reason, "client certificate validation: "+msg
 		}
-		sec, ok := t.secrets[status.KeyOf(ns, string(ref.Name))]
-		if !ok {
-			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("Secret %s/%s not found", ns, ref.Name)
-			continue
-		}
-		if sec.Type != corev1.SecretTypeTLS {
-			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("Secret %s/%s is not of type kubernetes.io/tls", ns, ref.Name)
-			continue
-		}
-		certPEM, keyPEM := sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey]
-		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("Secret %s/%s: %v", ns, ref.Name, err)
-			continue
-		}
-		name := t.certName(ns, string(ref.Name))
-		t.certs[name] = &ir.Certificate{Name: name, CertPEM: certPEM, KeyPEM: keyPEM}
 	}
+	if valid == 0 && l.acceptedReason == "" {
+		l.acceptedReason, l.acceptedMsg = string(gwapiv1.ListenerReasonNoValidCACertificate), l.refsMsg
+	}
+	l.validation = cv
+}
+
+// insecureFrontendValidation reports whether any of the Gateway's client certificate checks
+// lets connections through without a valid certificate.
+func insecureFrontendValidation(gw *gwapiv1.Gateway) bool {
+	if gw.Spec.TLS == nil || gw.Spec.TLS.Frontend == nil {
+		return false
+	}
+	fe := gw.Spec.TLS.Frontend
+	if v := fe.Default.Validation; v != nil && v.Mode == gwapiv1.AllowInsecureFallback {
+		return true
+	}
+	for _, pp := range fe.PerPort {
+		if v := pp.TLS.Validation; v != nil && v.Mode == gwapiv1.AllowInsecureFallback {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *translator) certName(ns, name string) string {
@@ -345,7 +451,7 @@ func (t *translator) program(l *listenerCtx) {
 					ns = string(*ref.Namespace)
 				}
 				if _, ok := t.certs[t.certName(ns, string(ref.Name))]; ok {
-					s.TLS.Certificates = append(s.TLS.Certificates, ir.SNICertificate{Hostname: l.hostname, Certificate: t.certName(ns, string(ref.Name))})
+					s.TLS.Certificates = append(s.TLS.Certificates, ir.SNICertificate{Hostname: l.hostname, Certificate: t.certName(ns, string(ref.Name)), ClientValidation: l.validation})
 				}
 			}
 		}
@@ -475,6 +581,14 @@ func (g *gatewayCtx) finish(t *translator) {
 		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), programmed,
 			ternary(programmed, string(gwapiv1.GatewayReasonProgrammed), string(gwapiv1.GatewayReasonInvalid)),
 			ternary(programmed, "Gateway is serving", "no listener is valid"), gen, now))
+	}
+	if tc := gw.Spec.TLS; tc != nil && tc.Backend != nil {
+		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionResolvedRefs), g.tlsRefsReason == "",
+			or(g.tlsRefsReason, string(gwapiv1.GatewayReasonResolvedRefs)), or(g.tlsRefsMsg, "All references resolved"), gen, now))
+	}
+	if insecureFrontendValidation(gw) {
+		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionInsecureFrontendValidationMode), true,
+			string(gwapiv1.GatewayReasonConfigurationChanged), "a client certificate check uses AllowInsecureFallback: clients without a valid certificate are let through", gen, now))
 	}
 	status.KeepTransitionTimes(st.Conditions, gw.Status.Conditions)
 	t.report.Gateways[g.key] = st

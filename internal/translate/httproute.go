@@ -113,10 +113,11 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 		}
 		l.attached++ // only routes the listener accepts count
 		accepted = true
+		routes := t.gatewayRoutes(rc, g)
 		for _, s := range l.sockets {
 			for _, h := range hosts {
 				vh := l.virtualHost(s, h)
-				vh.Routes = append(vh.Routes, rc.routes...)
+				vh.Routes = append(vh.Routes, routes...)
 			}
 		}
 	}

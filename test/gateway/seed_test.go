@@ -50,7 +50,7 @@ func (ca *testCA) issue(t *testing.T, names ...string) tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
@@ -61,15 +61,25 @@ func (ca *testCA) issue(t *testing.T, names ...string) tls.Certificate {
 // serve runs handler on addr (plain, or TLS with h2 when cert is given) until the test ends.
 func serve(t *testing.T, addr string, cert *tls.Certificate, handler http.Handler) net.Listener {
 	t.Helper()
+	var cfg *tls.Config
+	if cert != nil {
+		cfg = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	}
+	return serveTLS(t, addr, cfg, handler)
+}
+
+// serveTLS is serve with a whole TLS configuration (nil: plain HTTP/1.1 and h2c).
+func serveTLS(t *testing.T, addr string, cfg *tls.Config, handler http.Handler) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}
 	srv := &http.Server{Handler: handler, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
-	if cert != nil {
+	if cfg != nil {
 		srv.Protocols.SetHTTP2(true)
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
+		srv.TLSConfig = cfg
 		go srv.ServeTLS(ln, "", "")
 	} else {
 		srv.Protocols.SetUnencryptedHTTP2(true)
@@ -250,17 +260,10 @@ spec:
 // certificates; the client's SNI picks the certificate, and the Host picks the routes.
 func TestSNISelectsCertificate(t *testing.T) {
 	ca := newCA(t)
-	secret := func(name string, c tls.Certificate) string {
-		key, _ := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
-		crt := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})
-		k := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: key})
-		return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: %s}\ntype: kubernetes.io/tls\ndata: {tls.crt: %s, tls.key: %s}\n---\n",
-			name, base64.StdEncoding.EncodeToString(crt), base64.StdEncoding.EncodeToString(k))
-	}
 	ln := echoServer(t, "127.0.0.12:0", "main", nil)
 	e := edgetest.Start(t, edgetest.Options{})
 	port := freeTCPPort(t)
-	e.Apply(secret("a-cert", ca.issue(t, "a.example.com")) + secret("b-cert", ca.issue(t, "b.example.com")) + fmt.Sprintf(`
+	e.Apply(tlsSecret("a-cert", ca.issue(t, "a.example.com")) + tlsSecret("b-cert", ca.issue(t, "b.example.com")) + fmt.Sprintf(`
 apiVersion: gateway.apoxy.dev/v1
 kind: Gateway
 metadata: {name: multi}
@@ -300,6 +303,15 @@ spec:
 			return nil
 		})
 	}
+}
+
+// tlsSecret is a kubernetes.io/tls Secret manifest (with a trailing document separator).
+func tlsSecret(name string, c tls.Certificate) string {
+	key, _ := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
+	crt := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})
+	k := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: key})
+	return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: %s}\ntype: kubernetes.io/tls\ndata: {tls.crt: %s, tls.key: %s}\n---\n",
+		name, base64.StdEncoding.EncodeToString(crt), base64.StdEncoding.EncodeToString(k))
 }
 
 func freeTCPPort(t *testing.T) int {

@@ -417,6 +417,15 @@ func upstreamTLS(b *ir.Backend, roots *x509.CertPool) *tls.Config {
 			pool.AppendCertsFromPEM(b.TLS.CAPEM)
 			cfg.RootCAs = pool
 		}
+		if cc := b.TLS.ClientCertificate; cc != nil {
+			pair, err := tls.X509KeyPair(cc.CertPEM, cc.KeyPEM)
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				if err != nil {
+					return nil, fmt.Errorf("client certificate %s: %w", cc.Name, err)
+				}
+				return &pair, nil
+			}
+		}
 		if sans := b.TLS.SubjectAltNames; len(sans) > 0 {
 			// The chain is still verified against the roots; only the name check changes, so
 			// crypto/tls's own hostname check is replaced by VerifyConnection.
