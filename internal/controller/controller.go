@@ -77,6 +77,7 @@ var (
 		{schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, func() runtime.Object { return &corev1.ConfigMap{} }},
 		{gw("gatewayclasses"), func() runtime.Object { return &gwapiv1.GatewayClass{} }},
 		{gw("gateways"), func() runtime.Object { return &gwapiv1.Gateway{} }},
+		{gw("listenersets"), func() runtime.Object { return &gwapiv1.ListenerSet{} }},
 		{gw("httproutes"), func() runtime.Object { return &gwapiv1.HTTPRoute{} }},
 		{gw("referencegrants"), func() runtime.Object { return &gwapiv1.ReferenceGrant{} }},
 		{gw("backendtlspolicies"), func() runtime.Object { return &gwapiv1.BackendTLSPolicy{} }},
@@ -250,22 +251,11 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 			if spec == nil {
 				continue
 			}
-			var bindErr error
-			for _, a := range addrs {
-				if err := c.opts.Data.BindError(net.JoinHostPort(a, strconv.Itoa(int(spec.Port)))); err != nil {
-					bindErr = err
-				}
+			if c.markPortUnavailable(&ls.Conditions, addrs, spec.Port, gw.Generation, opts) {
+				unbound = true
+			} else if p := status.Find(ls.Conditions, string(gwapiv1.ListenerConditionProgrammed)); p != nil && p.Status == metav1.ConditionTrue {
+				serving++
 			}
-			if bindErr == nil {
-				if p := status.Find(ls.Conditions, string(gwapiv1.ListenerConditionProgrammed)); p != nil && p.Status == metav1.ConditionTrue {
-					serving++
-				}
-				continue
-			}
-			unbound = true
-			msg := "the address is not available: " + bindErr.Error()
-			status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonPortUnavailable), msg, gw.Generation, opts.Now))
-			status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), msg, gw.Generation, opts.Now))
 		}
 		if unbound && serving == 0 {
 			status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), "no listener could be bound", gw.Generation, opts.Now))
@@ -274,7 +264,44 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 			unbound = true
 		}
 	}
+	// ListenerSet listeners bind on their parent Gateway's addresses.
+	for _, ls := range set.ListenerSets {
+		st, ok := report.ListenerSets[status.KeyOf(ls.Namespace, ls.Name)]
+		if !ok {
+			continue
+		}
+		parentNS := ls.Namespace
+		if ls.Spec.ParentRef.Namespace != nil {
+			parentNS = string(*ls.Spec.ParentRef.Namespace)
+		}
+		addrs := report.GatewayBinds[status.KeyOf(parentNS, string(ls.Spec.ParentRef.Name))]
+		for i := range st.Listeners {
+			for _, e := range ls.Spec.Listeners {
+				if e.Name == st.Listeners[i].Name && c.markPortUnavailable(&st.Listeners[i].Conditions, addrs, e.Port, ls.Generation, opts) {
+					unbound = true
+				}
+			}
+		}
+	}
 	return unbound
+}
+
+// markPortUnavailable sets a listener's conditions to PortUnavailable when the data plane could
+// not bind its port on one of addrs, and reports whether it did.
+func (c *Controller) markPortUnavailable(conds *[]metav1.Condition, addrs []string, port gwapiv1.PortNumber, gen int64, opts translate.Options) bool {
+	var bindErr error
+	for _, a := range addrs {
+		if err := c.opts.Data.BindError(net.JoinHostPort(a, strconv.Itoa(int(port)))); err != nil {
+			bindErr = err
+		}
+	}
+	if bindErr == nil {
+		return false
+	}
+	msg := "the address is not available: " + bindErr.Error()
+	status.Set(conds, status.Condition(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonPortUnavailable), msg, gen, opts.Now))
+	status.Set(conds, status.Condition(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), msg, gen, opts.Now))
+	return true
 }
 
 // markUnusableAddresses handles addresses this machine does not have (the kernel refuses
@@ -416,6 +443,11 @@ func (c *Controller) writeStatus(ctx context.Context, set *resource.Set, report 
 	for _, o := range set.Gateways {
 		if st, ok := report.Gateways[status.KeyOf(o.Namespace, o.Name)]; ok {
 			update(gw("gateways"), o, &o.Status, st)
+		}
+	}
+	for _, o := range set.ListenerSets {
+		if st, ok := report.ListenerSets[status.KeyOf(o.Namespace, o.Name)]; ok {
+			update(gw("listenersets"), o, &o.Status, st)
 		}
 	}
 	for _, o := range set.HTTPRoutes {

@@ -32,6 +32,7 @@ type Set struct {
 	ConfigMaps         []*corev1.ConfigMap         `json:"configMaps,omitempty"`
 	GatewayClasses     []*gwapiv1.GatewayClass     `json:"gatewayClasses,omitempty"`
 	Gateways           []*gwapiv1.Gateway          `json:"gateways,omitempty"`
+	ListenerSets       []*gwapiv1.ListenerSet      `json:"listenerSets,omitempty"`
 	HTTPRoutes         []*gwapiv1.HTTPRoute        `json:"httpRoutes,omitempty"`
 	ReferenceGrants    []*gwapiv1.ReferenceGrant   `json:"referenceGrants,omitempty"`
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
@@ -54,6 +55,8 @@ func (s *Set) Add(obj runtime.Object) error {
 		s.GatewayClasses = append(s.GatewayClasses, o)
 	case *gwapiv1.Gateway:
 		s.Gateways = append(s.Gateways, o)
+	case *gwapiv1.ListenerSet:
+		s.ListenerSets = append(s.ListenerSets, o)
 	case *gwapiv1.HTTPRoute:
 		s.HTTPRoutes = append(s.HTTPRoutes, o)
 	case *gwapiv1.ReferenceGrant:
@@ -81,6 +84,7 @@ func (s *Set) Sort() {
 	sortObjs(s.ConfigMaps)
 	sortObjs(s.GatewayClasses)
 	sortObjs(s.Gateways)
+	sortObjs(s.ListenerSets)
 	sortObjs(s.HTTPRoutes)
 	sortObjs(s.ReferenceGrants)
 	sortObjs(s.BackendTLSPolicies)

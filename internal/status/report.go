@@ -29,6 +29,7 @@ func KeyOf(namespace, name string) Key {
 type Report struct {
 	GatewayClasses map[Key]*gwapiv1.GatewayClassStatus `json:"gatewayClasses,omitempty"`
 	Gateways       map[Key]*gwapiv1.GatewayStatus      `json:"gateways,omitempty"`
+	ListenerSets   map[Key]*gwapiv1.ListenerSetStatus  `json:"listenerSets,omitempty"`
 	HTTPRoutes     map[Key]*gwapiv1.HTTPRouteStatus    `json:"httpRoutes,omitempty"`
 	Backends       map[Key]*corev1a2.BackendStatus     `json:"backends,omitempty"`
 	// BackendTLSPolicies hold ancestor entries for the Gateways that reach the policy's
@@ -44,6 +45,7 @@ func NewReport() *Report {
 	return &Report{
 		GatewayClasses: map[Key]*gwapiv1.GatewayClassStatus{},
 		Gateways:       map[Key]*gwapiv1.GatewayStatus{},
+		ListenerSets:   map[Key]*gwapiv1.ListenerSetStatus{},
 		HTTPRoutes:     map[Key]*gwapiv1.HTTPRouteStatus{},
 		Backends:       map[Key]*corev1a2.BackendStatus{},
 

@@ -35,6 +35,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportBackendTLSPolicy, features.SupportBackendTLSPolicySANValidation,
 	features.SupportGatewayBackendClientCertificate, features.SupportGatewayFrontendClientCertificateValidation,
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
+	features.SupportListenerSet,
 }
 
 // SupportedFeatures returns the features published on our GatewayClasses,

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,7 +49,9 @@ type gatewayCtx struct {
 }
 
 type listenerCtx struct {
-	gw       *gatewayCtx
+	gw *gatewayCtx
+	// set is the ListenerSet the listener comes from; nil for the Gateway's own listeners.
+	set      *listenerSetCtx
 	spec     *gwapiv1.Listener
 	hostname string
 	status   gwapiv1.ListenerStatus
@@ -67,6 +70,32 @@ type listenerCtx struct {
 // listener even when its references (certificates) do not resolve; it serves no traffic then.
 func (l *listenerCtx) acceptsRoutes() bool {
 	return l.acceptedReason == "" && l.conflictReason == "" && l.gw.addrError == ""
+}
+
+// namespace is where the listener is defined: its ListenerSet's namespace or its Gateway's.
+// allowedRoutes "Same" and certificate references are relative to it.
+func (l *listenerCtx) namespace() string {
+	if l.set != nil {
+		return l.set.ls.Namespace
+	}
+	return l.gw.gw.Namespace
+}
+
+// ownerKind is the kind ReferenceGrants name for references made by the listener.
+func (l *listenerCtx) ownerKind() string {
+	if l.set != nil {
+		return "ListenerSet"
+	}
+	return "Gateway"
+}
+
+// rank orders listeners for conflicts: the Gateway's own (0) win over ListenerSets', which
+// win in the order they attached.
+func (l *listenerCtx) rank() int {
+	if l.set != nil {
+		return l.set.rank
+	}
+	return 0
 }
 
 func (l *listenerCtx) ok() bool {
@@ -96,8 +125,12 @@ func (t *translator) translateGateways() {
 			g.listeners = append(g.listeners, l)
 			t.validateListener(l)
 		}
-		g.detectConflicts()
-		for _, l := range g.listeners {
+		all := slices.Clone(g.listeners)
+		for _, lsc := range t.attachListenerSets(g) {
+			all = append(all, lsc.listeners...)
+		}
+		detectConflicts(all)
+		for _, l := range all {
 			t.program(l)
 		}
 	}
@@ -255,7 +288,7 @@ func (t *translator) resolveCertificates(l *listenerCtx) {
 		return
 	}
 	for _, ref := range tlsCfg.CertificateRefs {
-		cert, notPermitted, msg := t.tlsSecret(l.gw.gw.Namespace, ref)
+		cert, notPermitted, msg := t.tlsSecret(l.ownerKind(), l.namespace(), ref)
 		switch {
 		case notPermitted:
 			l.refsReason, l.refsMsg = string(gwapiv1.ListenerReasonRefNotPermitted), msg
@@ -271,7 +304,7 @@ func (t *translator) resolveCertificates(l *listenerCtx) {
 // tlsSecret loads a kubernetes.io/tls Secret a Gateway in namespace fromNS refers to.
 // notPermitted is set when the Secret is in another namespace no ReferenceGrant opens; msg says
 // what is wrong whenever cert is nil.
-func (t *translator) tlsSecret(fromNS string, ref gwapiv1.SecretObjectReference) (cert *ir.Certificate, notPermitted bool, msg string) {
+func (t *translator) tlsSecret(fromKind, fromNS string, ref gwapiv1.SecretObjectReference) (cert *ir.Certificate, notPermitted bool, msg string) {
 	group, kind := ptrString(ref.Group), "Secret"
 	if ref.Kind != nil {
 		kind = string(*ref.Kind)
@@ -283,7 +316,7 @@ func (t *translator) tlsSecret(fromNS string, ref gwapiv1.SecretObjectReference)
 	if group != "" || kind != "Secret" {
 		return nil, false, fmt.Sprintf("certificate ref %s %s/%s: only core Secrets are supported", groupKind(group, kind), ns, ref.Name)
 	}
-	if !t.refGrantAllows(gatewayGroup, "Gateway", fromNS, "", "Secret", ns, string(ref.Name)) {
+	if !t.refGrantAllows(gatewayGroup, fromKind, fromNS, "", "Secret", ns, string(ref.Name)) {
 		return nil, true, fmt.Sprintf("Secret %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name)
 	}
 	sec, ok := t.secrets[status.KeyOf(ns, string(ref.Name))]
@@ -307,7 +340,7 @@ func (t *translator) resolveBackendClientCert(g *gatewayCtx) {
 	if tc == nil || tc.Backend == nil || tc.Backend.ClientCertificateRef == nil {
 		return
 	}
-	cert, notPermitted, msg := t.tlsSecret(g.gw.Namespace, *tc.Backend.ClientCertificateRef)
+	cert, notPermitted, msg := t.tlsSecret("Gateway", g.gw.Namespace, *tc.Backend.ClientCertificateRef)
 	switch {
 	case notPermitted:
 		g.tlsRefsReason, g.tlsRefsMsg = string(gwapiv1.GatewayReasonRefNotPermitted), msg
@@ -394,23 +427,45 @@ func (t *translator) certName(ns, name string) string {
 	return "secret/" + t.scoped(ns+"/"+name)
 }
 
-// detectConflicts marks listeners of one Gateway that share a port with another protocol, or
-// share port, protocol and hostname (Gateway API listener conflicts).
-func (g *gatewayCtx) detectConflicts() {
-	for i, a := range g.listeners {
-		for j, b := range g.listeners {
-			if i == j || a.spec.Port != b.spec.Port {
-				continue
-			}
-			switch {
-			case a.spec.Protocol != b.spec.Protocol:
-				a.conflictReason = string(gwapiv1.ListenerReasonProtocolConflict)
-				a.conflictMsg = fmt.Sprintf("port %d is also used by listener %q with protocol %s", a.spec.Port, b.spec.Name, b.spec.Protocol)
-			case a.hostname == b.hostname:
-				a.conflictReason = string(gwapiv1.ListenerReasonHostnameConflict)
-				a.conflictMsg = fmt.Sprintf("listener %q uses the same port and hostname", b.spec.Name)
+// detectConflicts marks listeners of one Gateway (with its ListenerSets') that share a port
+// with another protocol, or share port, protocol and hostname (Gateway API listener
+// conflicts). listeners are in precedence order. Against a listener of higher precedence (the
+// Gateway's over a ListenerSet's, an older ListenerSet's over a newer one's) only the lower
+// one is conflicted, and a listener conflicted that way no longer counts; within one object
+// both are.
+func detectConflicts(listeners []*listenerCtx) {
+	for _, a := range listeners {
+		for _, b := range listeners {
+			if b.rank() < a.rank() && b.conflictReason == "" {
+				a.conflictWith(b)
 			}
 		}
+	}
+	outranked := map[*listenerCtx]bool{}
+	for _, l := range listeners {
+		outranked[l] = l.conflictReason != ""
+	}
+	for _, a := range listeners {
+		for _, b := range listeners {
+			if a != b && a.rank() == b.rank() && !outranked[a] && !outranked[b] {
+				a.conflictWith(b)
+			}
+		}
+	}
+}
+
+// conflictWith marks l conflicted when it cannot share its port with other.
+func (l *listenerCtx) conflictWith(other *listenerCtx) {
+	if l.spec.Port != other.spec.Port || l.conflictReason != "" {
+		return
+	}
+	switch {
+	case l.spec.Protocol != other.spec.Protocol:
+		l.conflictReason = string(gwapiv1.ListenerReasonProtocolConflict)
+		l.conflictMsg = fmt.Sprintf("port %d is also used by listener %q with protocol %s", l.spec.Port, other.spec.Name, other.spec.Protocol)
+	case l.hostname == other.hostname:
+		l.conflictReason = string(gwapiv1.ListenerReasonHostnameConflict)
+		l.conflictMsg = fmt.Sprintf("listener %q uses the same port and hostname", other.spec.Name)
 	}
 }
 
@@ -431,13 +486,14 @@ func (t *translator) program(l *listenerCtx) {
 			l.conflictMsg = fmt.Sprintf("%s is already serving %s for another Gateway", s.Name, s.Protocol)
 			return
 		}
-		for _, vh := range s.VirtualHosts {
-			if vh.ListenerHostname == l.hostname && vh.Origin.Name != l.gw.gw.Name || vh.ListenerHostname == l.hostname && vh.Origin.Namespace != l.gw.gw.Namespace {
-				l.conflictReason = string(gwapiv1.ListenerReasonHostnameConflict)
-				l.conflictMsg = fmt.Sprintf("%s already serves hostname %q for Gateway %s/%s", s.Name, l.hostname, vh.Origin.Namespace, vh.Origin.Name)
-				return
-			}
+		// Gateways sharing a socket must not claim the same listener hostname: the older wins.
+		claim := s.Name + "|" + l.hostname
+		if owner, taken := t.hostClaims[claim]; taken && owner != l.gw.key {
+			l.conflictReason = string(gwapiv1.ListenerReasonHostnameConflict)
+			l.conflictMsg = fmt.Sprintf("%s already serves hostname %q for Gateway %s", s.Name, l.hostname, owner)
+			return
 		}
+		t.hostClaims[claim] = l.gw.key
 		l.sockets = append(l.sockets, s)
 	}
 	for _, s := range l.sockets {
@@ -446,7 +502,7 @@ func (t *translator) program(l *listenerCtx) {
 				s.TLS = &ir.ListenerTLS{}
 			}
 			for _, ref := range l.spec.TLS.CertificateRefs {
-				ns := l.gw.gw.Namespace
+				ns := l.namespace()
 				if ref.Namespace != nil {
 					ns = string(*ref.Namespace)
 				}
@@ -467,11 +523,19 @@ func (l *listenerCtx) virtualHost(s *ir.Listener, hostname string) *ir.VirtualHo
 	vh := &ir.VirtualHost{
 		ListenerHostname: l.hostname,
 		Hostname:         hostname,
-		Origin:           ir.Origin{Kind: "Gateway", Namespace: l.gw.gw.Namespace, Name: l.gw.gw.Name, Section: string(l.spec.Name)},
+		Origin:           l.origin(),
 	}
 	l.vhosts[key] = vh
 	s.VirtualHosts = append(s.VirtualHosts, vh)
 	return vh
+}
+
+// origin names the listener in the IR: its Gateway's or ListenerSet's section.
+func (l *listenerCtx) origin() ir.Origin {
+	if l.set != nil {
+		return ir.Origin{Kind: "ListenerSet", Namespace: l.set.ls.Namespace, Name: l.set.ls.Name, Section: string(l.spec.Name)}
+	}
+	return ir.Origin{Kind: "Gateway", Namespace: l.gw.gw.Namespace, Name: l.gw.gw.Name, Section: string(l.spec.Name)}
 }
 
 // allowsRoute reports whether the listener admits routes of kind from namespace routeNS.
@@ -487,11 +551,17 @@ func (t *translator) allowsRoute(l *listenerCtx, kind, routeNS string) bool {
 		}
 		selector = ar.Namespaces.Selector
 	}
+	return t.namespaceAllowed(from, selector, l.namespace(), routeNS)
+}
+
+// namespaceAllowed applies a Gateway API namespace filter (from All/Same/Selector/None) of an
+// object in ownerNS to an object in ns.
+func (t *translator) namespaceAllowed(from gwapiv1.FromNamespaces, selector *metav1.LabelSelector, ownerNS, ns string) bool {
 	switch from {
 	case gwapiv1.NamespacesFromAll:
 		return true
 	case gwapiv1.NamespacesFromSame:
-		return routeNS == l.gw.gw.Namespace
+		return ns == ownerNS
 	case gwapiv1.NamespacesFromSelector:
 		if selector == nil {
 			return false
@@ -500,13 +570,44 @@ func (t *translator) allowsRoute(l *listenerCtx, kind, routeNS string) bool {
 		if err != nil {
 			return false
 		}
-		ns, ok := t.namespaces[routeNS]
+		n, ok := t.namespaces[ns]
 		if !ok {
 			return false
 		}
-		return sel.Matches(labels.Set(ns.Labels))
+		return sel.Matches(labels.Set(n.Labels))
 	}
 	return false
+}
+
+// programmed reports whether the listener serves traffic.
+func (l *listenerCtx) programmed() bool { return l.ok() && len(l.sockets) > 0 }
+
+// listenerStatus is the listener's status (Gateway API conditions; old are the stored ones,
+// whose transition times are kept). A conflicted listener is neither accepted nor programmed,
+// with the conflict as the reason.
+func (l *listenerCtx) listenerStatus(gen int64, now time.Time, old []metav1.Condition) gwapiv1.ListenerStatus {
+	ls := l.status
+	ls.AttachedRoutes = l.attached
+	if ls.SupportedKinds == nil {
+		ls.SupportedKinds = []gwapiv1.RouteGroupKind{}
+	}
+	accepted := l.acceptedReason == "" && l.conflictReason == ""
+	status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionAccepted), accepted,
+		or(or(l.conflictReason, l.acceptedReason), string(gwapiv1.ListenerReasonAccepted)), or(or(l.conflictMsg, l.acceptedMsg), "Listener is valid"), gen, now))
+	status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionResolvedRefs), l.refsReason == "",
+		or(l.refsReason, string(gwapiv1.ListenerReasonResolvedRefs)), or(l.refsMsg, "All references resolved"), gen, now))
+	conflicted := l.conflictReason != ""
+	status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionConflicted), conflicted,
+		or(l.conflictReason, string(gwapiv1.ListenerReasonNoConflicts)), or(l.conflictMsg, "No conflicts"), gen, now))
+	programmed := l.programmed()
+	msg, reason := "Listener is serving", string(gwapiv1.ListenerReasonProgrammed)
+	if !programmed {
+		msg = "Listener is not serving: " + firstNonEmpty(l.conflictMsg, l.acceptedMsg, l.refsMsg, l.gw.addrError)
+		reason = or(l.conflictReason, string(gwapiv1.ListenerReasonInvalid))
+	}
+	status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionProgrammed), programmed, reason, msg, gen, now))
+	status.KeepTransitionTimes(ls.Conditions, old)
+	return ls
 }
 
 // finish writes the Gateway's status.
@@ -530,32 +631,18 @@ func (g *gatewayCtx) finish(t *translator) {
 	}
 	valid := 0
 	for _, l := range g.listeners {
-		ls := l.status
-		ls.AttachedRoutes = l.attached
-		if ls.SupportedKinds == nil {
-			ls.SupportedKinds = []gwapiv1.RouteGroupKind{}
+		var old []metav1.Condition
+		if o := findListenerStatus(gw.Status.Listeners, l.spec.Name); o != nil {
+			old = o.Conditions
 		}
-		accepted := l.acceptedReason == ""
-		status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionAccepted), accepted,
-			or(l.acceptedReason, string(gwapiv1.ListenerReasonAccepted)), or(l.acceptedMsg, "Listener is valid"), gen, now))
-		status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionResolvedRefs), l.refsReason == "",
-			or(l.refsReason, string(gwapiv1.ListenerReasonResolvedRefs)), or(l.refsMsg, "All references resolved"), gen, now))
-		conflicted := l.conflictReason != ""
-		status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionConflicted), conflicted,
-			or(l.conflictReason, string(gwapiv1.ListenerReasonNoConflicts)), or(l.conflictMsg, "No conflicts"), gen, now))
-		programmed := l.ok() && len(l.sockets) > 0
-		msg := "Listener is serving"
-		if !programmed {
-			msg = "Listener is not serving: " + firstNonEmpty(l.acceptedMsg, l.refsMsg, l.conflictMsg, g.addrError)
-		} else {
+		ls := l.listenerStatus(gen, now, old)
+		if l.programmed() {
 			valid++
 		}
-		status.Set(&ls.Conditions, status.Condition(string(gwapiv1.ListenerConditionProgrammed), programmed,
-			ternary(programmed, string(gwapiv1.ListenerReasonProgrammed), string(gwapiv1.ListenerReasonInvalid)), msg, gen, now))
-		if old := findListenerStatus(gw.Status.Listeners, ls.Name); old != nil {
-			status.KeepTransitionTimes(ls.Conditions, old.Conditions)
-		}
 		st.Listeners = append(st.Listeners, ls)
+	}
+	if n := t.attachedListenerSets(g); n > 0 || gw.Spec.AllowedListeners != nil {
+		st.AttachedListenerSets = &n
 	}
 	if g.addrError != "" {
 		accepted := status.Condition(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonUnsupportedAddress), g.addrError, gen, now)
@@ -572,7 +659,7 @@ func (g *gatewayCtx) finish(t *translator) {
 		// Gateway API: a Gateway none of whose listeners is accepted is not accepted.
 		anyAccepted := false
 		for _, l := range g.listeners {
-			if l.acceptedReason == "" {
+			if l.acceptedReason == "" && l.conflictReason == "" {
 				anyAccepted = true
 			}
 		}

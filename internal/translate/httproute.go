@@ -77,18 +77,32 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	if ref.Namespace != nil {
 		ns = string(*ref.Namespace)
 	}
-	if !sameGroup(group, gatewayGroup) || kind != "Gateway" {
+	if !sameGroup(group, gatewayGroup) {
 		return gwapiv1.RouteParentStatus{}, false
 	}
-	g, ok := t.gateways[status.KeyOf(ns, string(ref.Name))]
-	if !ok {
+	// A Gateway parent offers its own listeners; a ListenerSet parent only the set's.
+	var g *gatewayCtx
+	var listeners []*listenerCtx
+	switch kind {
+	case "Gateway":
+		if g = t.gateways[status.KeyOf(ns, string(ref.Name))]; g == nil {
+			return gwapiv1.RouteParentStatus{}, false
+		}
+		listeners = g.listeners
+	case "ListenerSet":
+		lsc := t.listenerSets[status.KeyOf(ns, string(ref.Name))]
+		if lsc == nil {
+			return gwapiv1.RouteParentStatus{}, false
+		}
+		g, listeners = lsc.gw, lsc.listeners
+	default:
 		return gwapiv1.RouteParentStatus{}, false
 	}
 	gen, now := hr.Generation, t.opts.Now
 	ps := gwapiv1.RouteParentStatus{ParentRef: ref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName)}
 
 	var candidates []*listenerCtx
-	for _, l := range g.listeners {
+	for _, l := range listeners {
 		if ref.SectionName != nil && *ref.SectionName != l.spec.Name {
 			continue
 		}

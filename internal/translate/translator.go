@@ -37,6 +37,10 @@ type translator struct {
 	// gatewayOrder is oldest first: on conflicts the older Gateway wins.
 	gatewayOrder []*gatewayCtx
 	sockets      map[string]*ir.Listener
+	// hostClaims maps "socket|listener hostname" to the Gateway serving it.
+	hostClaims map[string]status.Key
+	// listenerSets are the ListenerSets whose parent is one of our Gateways.
+	listenerSets map[status.Key]*listenerSetCtx
 	certs        map[string]*ir.Certificate
 	// usedBackends are the backends some route refers to, by IR name.
 	usedBackends map[string]*ir.Backend
@@ -67,6 +71,8 @@ func (t *translator) index() {
 	t.classes = map[string]bool{}
 	t.gateways = map[status.Key]*gatewayCtx{}
 	t.sockets = map[string]*ir.Listener{}
+	t.hostClaims = map[string]status.Key{}
+	t.listenerSets = map[status.Key]*listenerSetCtx{}
 	t.certs = map[string]*ir.Certificate{}
 	t.usedBackends = map[string]*ir.Backend{}
 	t.order = map[*ir.Route]routeOrder{}
@@ -111,6 +117,7 @@ func (t *translator) finish() {
 	for _, g := range t.gatewayOrder {
 		g.finish(t)
 	}
+	t.finishListenerSets()
 	t.finishTLSPolicies()
 	for _, l := range t.sockets {
 		slices.SortStableFunc(l.VirtualHosts, compareVirtualHosts)

@@ -21,7 +21,6 @@ var unclaimedReasons = map[features.FeatureName]string{
 	features.SupportTCPRoute:              "TCPRoute traffic is built in the protocols issue (#6)",
 	features.SupportUDPRoute:              "UDPRoute traffic is built in the protocols issue (#6)",
 	features.SupportGatewayInfrastructure: "checks labels on the Pods/Services/ServiceAccounts a Gateway generates: Kubernetes-only, we generate none",
-	features.SupportListenerSet:           "ListenerSet: not implemented yet",
 }
 
 // result is one conformance test's outcome.
