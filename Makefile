@@ -4,7 +4,7 @@ BIN ?= bin/apoxy
 VERSION ?= dev
 LDFLAGS := -X apoxy.dev/apoxy/internal/version.Version=$(VERSION)
 
-.PHONY: build run test test-short generate lint bench-apiserver conformance
+.PHONY: build run test test-short generate lint bench bench-go bench-apiserver conformance
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/apoxy
@@ -25,6 +25,15 @@ generate:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Our gateway against nginx, HAProxy, Caddy, a naive Go proxy and direct (bench/proxy.sh; says
+# what to apt-get install if a tool is missing). Results: bench/results/proxy-*.txt.
+bench:
+	./bench/proxy.sh
+
+# Hot-path Go benchmarks: route matching, snapshot compile, handler chain, config propagation.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/proxy/... ./test/gateway/
 
 bench-apiserver: build
 	./bench/apiserver.sh

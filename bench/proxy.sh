@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench/proxy.sh: `make bench`. Our gateway (`apoxy dev` with a route to the bench backend)
+# against nginx, HAProxy, Caddy, a naive Go reverse proxy and the backend itself (direct), all
+# started here on loopback. Rounds are interleaved (every target once per round) so each ratio
+# is taken against a reference measured seconds apart; summarize.py prints the paired ratios.
+#
+# Environment: ROUNDS (wrk rounds, default 5), DUR (per wrk run, default 5s), H2ROUNDS (h2load
+# rounds per protocol, default 3), H2N (requests per h2load run, default 100000), BENCH_DIR
+# (scratch, default /tmp/apoxy-bench). Installs nothing: it says what is missing.
+set -u
+ROUNDS=${ROUNDS:-5}; DUR=${DUR:-5s}; H2ROUNDS=${H2ROUNDS:-3}; H2N=${H2N:-100000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd); B=${BENCH_DIR:-/tmp/apoxy-bench}
+missing=()
+for t in nginx haproxy caddy wrk h2load curl openssl python3 go; do command -v $t >/dev/null || missing+=($t); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: missing ${missing[*]}; install them with:" >&2
+  echo "  apt-get install -y nginx-light haproxy caddy wrk nghttp2-client curl openssl python3" >&2
+  exit 2
+fi
+BACKEND=19000
+declare -A H1=([direct]=$BACKEND [nginx]=18071 [haproxy]=18073 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
+declare -A H2C=([direct]=$BACKEND [nginx]=18061 [haproxy]=18063 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
+declare -A TLS=([nginx]=18041 [haproxy]=18043 [caddy]=18045 [goproxy]=18046 [apoxy]=18047)
+ORDER=(direct nginx haproxy caddy goproxy apoxy)
+for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 19901 16443; do
+  if ss -Hltn "sport = :$p" | grep -q .; then echo "bench: port $p is in use" >&2; exit 2; fi
+done
+
+rm -rf $B; mkdir -p $B/{bin,conf,run,log,res,caddy}
+RES=$B/res
+echo "== build"
+(cd $ROOT && go build -trimpath -o $B/bin/backend ./bench/backend && go build -trimpath -o $B/bin/goproxy ./bench/goproxy &&
+  go build -trimpath -o $B/bin/apoxy ./cmd/apoxy) || exit 1
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench.local \
+  -addext subjectAltName=DNS:bench.local,IP:127.0.0.1 -keyout $B/conf/key.pem -out $B/conf/cert.pem 2>/dev/null
+cat $B/conf/cert.pem $B/conf/key.pem > $B/conf/haproxy.pem
+render() { # template port-h1 port-h2c port-tls > out
+  sed -e "s|@BACKEND@|$BACKEND|g; s|@H1@|$2|g; s|@H2C@|$3|g; s|@TLS@|$4|g; s|@RUN@|$B/run|g" \
+      -e "s|@CERT@|$B/conf/cert.pem|g; s|@KEY@|$B/conf/key.pem|g; s|@PEM@|$B/conf/haproxy.pem|g" "$1"
+}
+render $ROOT/bench/proxies/nginx.conf 18071 18061 18041 > $B/conf/nginx.conf
+render $ROOT/bench/proxies/haproxy.cfg 18073 18063 18043 > $B/conf/haproxy.cfg
+render $ROOT/bench/proxies/Caddyfile 18075 18075 18045 > $B/conf/Caddyfile
+render $ROOT/bench/proxies/apoxy.yaml 0 0 0 > $B/conf/apoxy.yaml
+
+declare -A PID
+start() { local n=$1; shift; "$@" > $B/log/$n.out 2> $B/log/$n.err & PID[$n]=$!; }
+cleanup() { for n in "${!PID[@]}"; do kill "${PID[$n]}" 2>/dev/null; done; wait 2>/dev/null; }
+trap cleanup EXIT
+start direct $B/bin/backend -addr 127.0.0.1:$BACKEND
+start nginx nginx -c $B/conf/nginx.conf
+start haproxy haproxy -db -f $B/conf/haproxy.cfg
+XDG_DATA_HOME=$B/caddy XDG_CONFIG_HOME=$B/caddy start caddy caddy run --config $B/conf/Caddyfile --adapter caddyfile
+start goproxy $B/bin/goproxy -addr 127.0.0.1:18076 -tls-addr 127.0.0.1:18046 -cert $B/conf/cert.pem -key $B/conf/key.pem -upstream http://127.0.0.1:$BACKEND
+# The access log (stdout) goes to a file, as a deployment would keep it.
+start apoxy $B/bin/apoxy dev --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443
+for i in $(seq 1 100); do curl -sf http://127.0.0.1:19901/readyz >/dev/null && break; sleep 0.2; done
+APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
+for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18077/)" = 200 ] && break; sleep 0.1; done
+sleep 1
+echo "idle apoxy dev VmRSS kB: $(awk '/VmRSS/{print $2}' /proc/${PID[apoxy]}/status)" | tee $RES/apoxy-idle.txt
+
+echo "== sanity (code/bytes/version; every target must answer 200 with 128 bytes)"
+for t in "${ORDER[@]}"; do
+  a=$(curl -s -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H1[$t]}/)
+  b=$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H2C[$t]}/)
+  c=-; [ -n "${TLS[$t]:-}" ] && c=$(curl -sk --http2 -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' https://127.0.0.1:${TLS[$t]}/)
+  echo "$t h1=$a h2c=$b h2=$c"
+done | tee $RES/sanity.txt
+grep -qv "h1=200/128/1.1 h2c=200/128/2 h2=\(200/128/2\|-\)$" $RES/sanity.txt && { echo "bench: a target answered wrongly" >&2; exit 1; }
+
+ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v }'; }
+hwm() { local tot=0 k; for q in $1 $(pgrep -P $1); do k=$(awk '/VmHWM/{print $2}' /proc/$q/status 2>/dev/null); tot=$((tot + ${k:-0})); done; echo $tot; }
+
+echo "== warm-up"
+for t in "${ORDER[@]}"; do wrk -t1 -c64 -d2s http://127.0.0.1:${H1[$t]}/ > /dev/null; done
+echo "round,target,rps,p50_ms,p99_ms,errors" > $RES/wrk.csv
+echo "== wrk HTTP/1.1 keep-alive: -t1 -c64 -d$DUR, $ROUNDS interleaved rounds"
+for r in $(seq 1 $ROUNDS); do
+  for t in "${ORDER[@]}"; do
+    f=$RES/wrk-$t-$r.txt
+    wrk -t1 -c64 -d$DUR --latency http://127.0.0.1:${H1[$t]}/ > $f 2>&1
+    err=$(awk '/Socket errors/{gsub(",","");s=$4+$6+$8+$10} /Non-2xx/{n=$NF} END{print s+n}' $f)
+    echo "$r,$t,$(awk '/Requests\/sec/{print $2}' $f),$(ms $(awk '$1=="50%"{print $2}' $f)),$(ms $(awk '$1=="99%"{print $2}' $f)),$err" | tee -a $RES/wrk.csv
+  done
+done
+echo "proto,round,target,rps,mean_ms,errors" > $RES/h2load.csv
+for proto in h2c h2; do
+  echo "== h2load $proto: -t1 -c16 -m10 -n$H2N, $H2ROUNDS interleaved rounds"
+  for r in $(seq 1 $H2ROUNDS); do
+    for t in "${ORDER[@]}"; do
+      if [ $proto = h2c ]; then url=http://127.0.0.1:${H2C[$t]}/; else [ -n "${TLS[$t]:-}" ] || continue; url=https://127.0.0.1:${TLS[$t]}/; fi
+      f=$RES/h2load-$proto-$t-$r.txt
+      h2load -t1 -c16 -m10 -n$H2N $url > $f 2>&1
+      err=$(awk -v n=$H2N '/^requests:/{print n-$8}' $f)
+      echo "$proto,$r,$t,$(awk '/^finished in/{print $4}' $f),$(ms $(awk '/^time for request:/{print $6}' $f)),${err:-$H2N}" | tee -a $RES/h2load.csv
+    done
+  done
+done
+for t in "${ORDER[@]}"; do echo "$t $(hwm ${PID[$t]})"; done > $RES/vmhwm.txt
+out=$ROOT/bench/results/proxy-$(date -u +%Y%m%dT%H%M%SZ).txt
+{ echo "make bench: $(date -u), $(nproc) CPUs, ROUNDS=$ROUNDS DUR=$DUR H2ROUNDS=$H2ROUNDS H2N=$H2N, go $(go env GOVERSION), commit $(cd $ROOT && git rev-parse --short HEAD)"
+  cat $RES/apoxy-idle.txt; echo; echo "sanity:"; cat $RES/sanity.txt; echo
+  python3 $ROOT/bench/summarize.py $RES; } | tee $out
+echo "written: $out (raw runs in $RES)"

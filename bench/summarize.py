@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""summarize.py RESDIR: the `make bench` tables.
+
+Paired ratios: in each round, a target's req/s divided by the reference's req/s from the same
+round (run seconds apart), then the median and [min-max] over rounds. Absolute req/s on a shared
+machine drift by 20-50 % between minutes; paired ratios do not. A run with any error is not a
+result: its row says ERRORS and it is left out of the ratios.
+"""
+import csv, os, statistics as st, sys
+
+d = sys.argv[1]
+REFS = ("nginx", "goproxy", "direct")
+
+
+def paired(rows, key, target, ref):
+    by = {(r[key], r["target"]): r for r in rows}
+    out = []
+    for k in sorted({r[key] for r in rows}, key=int):
+        a, b = by.get((k, target)), by.get((k, ref))
+        if a and b and a["errors"] == "0" and b["errors"] == "0" and float(b["rps"]) > 0:
+            out.append(float(a["rps"]) / float(b["rps"]))
+    return f"{st.median(out):.2f} [{min(out):.2f}-{max(out):.2f}]" if out else "-"
+
+
+def order(rows):
+    seen = []
+    for r in rows:
+        if r["target"] not in seen:
+            seen.append(r["target"])
+    return seen
+
+
+hwm = {}
+p = os.path.join(d, "vmhwm.txt")
+if os.path.exists(p):
+    for line in open(p):
+        t, kb = line.split()
+        hwm[t] = int(kb) / 1024
+
+rows = list(csv.DictReader(open(os.path.join(d, "wrk.csv"))))
+print("HTTP/1.1 keep-alive (wrk -t1 -c64), per target over rounds")
+print("| target | req/s median [min-max] | p50 ms | p99 ms | errors | x nginx (paired) | x goproxy (paired) | x direct (paired) | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for t in order(rows):
+    rs = [r for r in rows if r["target"] == t]
+    rps = [float(r["rps"]) for r in rs]
+    errs = sum(int(float(r["errors"] or 0)) for r in rs)
+    print(f"| {t} | {st.median(rps):,.0f} [{min(rps):,.0f}-{max(rps):,.0f}] | {st.median(float(r['p50_ms']) for r in rs):.2f} "
+          f"| {st.median(float(r['p99_ms']) for r in rs):.2f} | {errs}{' ERRORS' if errs else ''} | "
+          + " | ".join(paired(rows, "round", t, ref) for ref in REFS) + f" | {hwm.get(t, 0):.1f} |")
+
+p99 = {t: st.median(float(r["p99_ms"]) for r in rows if r["target"] == t) for t in order(rows)}
+if "apoxy" in p99 and "nginx" in p99:
+    print(f"\np99 apoxy / p99 nginx (medians over rounds): {p99['apoxy'] / p99['nginx']:.2f}")
+
+p = os.path.join(d, "h2load.csv")
+if os.path.exists(p):
+    allrows = list(csv.DictReader(open(p)))
+    for proto, title in (("h2c", "h2c, prior knowledge"), ("h2", "h2 over TLS")):
+        rows = [r for r in allrows if r["proto"] == proto]
+        if not rows:
+            continue
+        print(f"\n{title} (h2load -t1 -c16 -m10)")
+        print("| target | req/s median [min-max] | mean ms | errors | x nginx (paired) | x goproxy (paired) | x direct (paired) |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for t in order(rows):
+            rs = [r for r in rows if r["target"] == t]
+            rps = [float(r["rps"] or 0) for r in rs]
+            errs = sum(int(float(r["errors"] or 0)) for r in rs)
+            print(f"| {t} | {st.median(rps):,.0f} [{min(rps):,.0f}-{max(rps):,.0f}] | {st.median(float(r['mean_ms'] or 0) for r in rs):.2f} | "
+                  f"{errs}{' ERRORS' if errs else ''} | " + " | ".join(paired(rows, "round", t, ref) for ref in REFS) + " |")
