@@ -1,5 +1,6 @@
 // Package admin serves the process's admin listener: /livez, /readyz (200 only when every
-// registered check passes) and /metrics (Prometheus). It is loopback-only by default.
+// registered check passes), /metrics (Prometheus) and /debug/pprof (Go profiles). It is
+// loopback-only by default.
 package admin
 
 import (
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +42,13 @@ func New(addr string, gatherers ...prometheus.Gatherer) (*Server, error) {
 	// One scrape sees the whole process: the API server's metrics (component-base registry)
 	// and the data plane's.
 	mux.Handle("/metrics", promhttp.HandlerFor(append(prometheus.Gatherers{legacyregistry.DefaultGatherer}, gatherers...), promhttp.HandlerOpts{}))
+	// Go profiles of the whole process (CPU, heap, allocs, goroutines), as Envoy's admin offers
+	// its own: the admin listener is loopback-only by default.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }

@@ -171,7 +171,22 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 		return
 	}
 	rec.Backend = wb.Backend
-	out := r.Clone(r.Context())
+	// WebSocket and other upgrades go through httputil.ReverseProxy, which splices the
+	// hijacked connections; everything else takes the leaner forward path.
+	upgrade := r.Header.Get("Upgrade") != ""
+	// The request timeout bounds the wait for response headers (streams may then run on).
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var out *http.Request
+	if upgrade {
+		out = r.Clone(ctx)
+	} else {
+		// The inbound request is ours alone from here: its header map is reused in place; the
+		// URL is copied because rewrites and the transport change it.
+		out = r.WithContext(ctx)
+		u := *r.URL
+		out.URL, out.RequestURI = &u, ""
+	}
 	for _, m := range h.reqHeaders {
 		applyHeaders(out.Header, m)
 	}
@@ -195,21 +210,21 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 		defer cw.Close()
 		w2 = cw
 	}
-	// The request timeout bounds the wait for response headers (streams may then run on).
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	var timedOut atomic.Bool
+	a := &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, forwarded: fwd, backendRespHeaders: backendResp}
 	if d := time.Duration(h.route.Timeouts.Request); d > 0 {
 		t := time.AfterFunc(d, func() {
 			if !w.wroteHeader.Load() {
-				timedOut.Store(true)
+				a.timedOut.Store(true)
 				cancel()
 			}
 		})
 		defer t.Stop()
 	}
-	ctx = context.WithValue(ctx, attemptKey{}, &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, timedOut: &timedOut, forwarded: fwd, backendRespHeaders: backendResp})
-	h.proxy.ServeHTTP(w2, out.WithContext(ctx))
+	if upgrade {
+		h.proxy.ServeHTTP(w2, out.WithContext(context.WithValue(ctx, attemptKey{}, a)))
+		return
+	}
+	h.forward(w2, out, a)
 }
 
 // pickBackend chooses a weighted backendRef; nil when every weight is zero.
@@ -237,7 +252,7 @@ type attempt struct {
 	port      int32
 	handler   *routeHandler
 	rec       *accessRecord
-	timedOut  *atomic.Bool
+	timedOut  atomic.Bool
 	forwarded forwarded
 	// backendRespHeaders are the chosen backendRef's own ResponseHeaderModifier filters.
 	backendRespHeaders []*ir.HeaderModifier
@@ -253,7 +268,11 @@ type clusterTransport struct{}
 var errNoHealthy = upstream.ErrNoHealthyEndpoint
 
 func (clusterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	a := req.Context().Value(attemptKey{}).(*attempt)
+	return req.Context().Value(attemptKey{}).(*attempt).roundTrip(req)
+}
+
+// roundTrip sends req to an endpoint of the attempt's cluster, retrying as the route says.
+func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 	rt := a.handler.route
 	retries, codes := 0, []int(nil)
 	var backoff time.Duration
@@ -368,6 +387,11 @@ func isConnFailure(err error) bool {
 // anything else 502.
 func (h *routeHandler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	a, _ := r.Context().Value(attemptKey{}).(*attempt)
+	upstreamError(w, a, err)
+}
+
+// upstreamError answers for a failed upstream exchange.
+func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 	if a != nil {
 		a.rec.Error = err.Error()
 	}

@@ -1,0 +1,133 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// hopHeaders are the hop-by-hop fields a proxy never forwards (RFC 9110 §7.6.1), besides those
+// a Connection field names.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// removeHopHeaders deletes hop-by-hop fields in place.
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				h.Del(f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+// forward sends a prepared request upstream (with the route's retries) and streams the
+// response to w. It is what httputil.ReverseProxy does for a request that is not an upgrade,
+// without its per-request copies: the inbound header map is reused, the upstream's header
+// values are handed to the response as they are, and a response of known length is written
+// in one piece instead of being flushed after every read.
+func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *attempt) {
+	trailers := wantsTrailers(out.Header)
+	removeHopHeaders(out.Header)
+	if trailers {
+		out.Header["Te"] = []string{"trailers"}
+	}
+	delete(out.Header, "X-Forwarded-For")
+	a.forwarded.apply(out.Header)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = []string{""} // no Go default User-Agent upstream
+	}
+	out.Close = false
+	if out.ContentLength == 0 {
+		out.Body = nil
+	}
+	resp, err := a.roundTrip(out)
+	if err != nil {
+		upstreamError(w, a, err)
+		return
+	}
+	defer resp.Body.Close()
+	removeHopHeaders(resp.Header)
+	for _, m := range h.respHeaders {
+		applyHeaders(resp.Header, m)
+	}
+	for _, m := range a.backendRespHeaders {
+		applyHeaders(resp.Header, m)
+	}
+	dst := w.Header()
+	for k, vv := range resp.Header {
+		dst[k] = vv
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		dst["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+	// Bodies of unknown length (chunked streams, server-sent events) are flushed after every
+	// read so clients see events as they come; others go out in as few writes as possible.
+	stream := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	if err := copyBody(w, resp.Body, stream); err != nil {
+		a.rec.Error = err.Error()
+		if !errors.Is(err, errClientWrite) {
+			// The upstream broke off mid-body: abort the client's response too rather than
+			// end it as if it were complete.
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
+	for k, vv := range resp.Trailer {
+		dst[k] = vv
+	}
+}
+
+// wantsTrailers reports whether the client asked for trailers ("TE: trailers"), which are passed
+// through to the upstream.
+func wantsTrailers(h http.Header) bool {
+	for _, v := range h["Te"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textproto.TrimString(f), "trailers") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var errClientWrite = errors.New("writing to the client failed")
+
+// copyBody copies an upstream body to the client with a pooled buffer.
+func copyBody(w http.ResponseWriter, body io.Reader, stream bool) error {
+	buf := bufferPool{}.Get()
+	defer bufferPool{}.Put(buf)
+	var rc *http.ResponseController
+	if stream {
+		rc = http.NewResponseController(w)
+	}
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return errClientWrite
+			}
+			if stream {
+				if err := rc.Flush(); err != nil {
+					return errClientWrite
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
