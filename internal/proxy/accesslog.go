@@ -2,61 +2,158 @@ package proxy
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
-// accessLogger writes one JSON object per request. Lines are assembled in a pooled buffer and
-// written under a lock, so lines never interleave.
+// flushDelay bounds how long an access-log line waits in the buffer: lines are batched into
+// one write per interval under load (a write per request costs a syscall on the hot path),
+// and `tail -f` still sees each line within this delay.
+const flushDelay = 50 * time.Millisecond
+
+// accessLogger writes one JSON object per request. Lines are encoded into a per-request
+// buffer, then appended under a lock, so lines never interleave.
 type accessLogger struct {
-	mu  sync.Mutex
-	w   *bufio.Writer
-	out io.Writer
+	mu      sync.Mutex
+	w       *bufio.Writer
+	pending bool // a flush is scheduled
 }
 
 func newAccessLogger(w io.Writer) *accessLogger {
 	if w == nil {
 		return nil
 	}
-	return &accessLogger{w: bufio.NewWriterSize(w, 64<<10), out: w}
+	return &accessLogger{w: bufio.NewWriterSize(w, 64<<10)}
 }
 
 // accessRecord is one access-log line.
 type accessRecord struct {
-	Time          string  `json:"time"`
-	RequestID     string  `json:"request_id"`
-	ClientIP      string  `json:"client_ip"`
-	Method        string  `json:"method"`
-	Host          string  `json:"host"`
-	Path          string  `json:"path"`
-	Protocol      string  `json:"protocol"`
-	Status        int     `json:"status"`
-	BytesReceived int64   `json:"bytes_received"`
-	BytesSent     int64   `json:"bytes_sent"`
-	DurationMS    float64 `json:"duration_ms"`
-	UpstreamMS    float64 `json:"upstream_ms,omitempty"`
-	Route         string  `json:"route,omitempty"`
-	Backend       string  `json:"backend,omitempty"`
-	Upstream      string  `json:"upstream_address,omitempty"`
-	Error         string  `json:"error,omitempty"`
-	UserAgent     string  `json:"user_agent,omitempty"`
+	RequestID     string
+	ClientIP      string
+	Method        string
+	Host          string
+	Path          string
+	Protocol      string
+	Status        int
+	BytesReceived int64
+	BytesSent     int64
+	DurationMS    float64
+	UpstreamMS    float64
+	Route         string
+	Backend       string
+	Upstream      string
+	Error         string
+	UserAgent     string
 }
+
+var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func (l *accessLogger) log(rec *accessRecord) {
 	if l == nil {
 		return
 	}
-	rec.Time = time.Now().UTC().Format(time.RFC3339Nano)
-	b, err := json.Marshal(rec)
-	if err != nil {
+	bp := lineBuffers.Get().(*[]byte)
+	b := rec.appendJSON((*bp)[:0], time.Now())
+	l.mu.Lock()
+	l.w.Write(b)
+	if !l.pending {
+		l.pending = true
+		time.AfterFunc(flushDelay, l.Flush)
+	}
+	l.mu.Unlock()
+	*bp = b
+	lineBuffers.Put(bp)
+}
+
+// Flush writes out buffered lines.
+func (l *accessLogger) Flush() {
+	if l == nil {
 		return
 	}
 	l.mu.Lock()
-	l.w.Write(b)
-	l.w.WriteByte('\n')
-	// Flush per line keeps `tail -f` live; the buffer only saves syscalls within a line.
 	l.w.Flush()
+	l.pending = false
 	l.mu.Unlock()
+}
+
+// appendJSON encodes the record as one JSON line (fields in a fixed order; optional ones
+// only when set).
+func (rec *accessRecord) appendJSON(b []byte, now time.Time) []byte {
+	b = append(b, `{"time":"`...)
+	b = now.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	b = appendField(b, "request_id", rec.RequestID)
+	b = appendField(b, "client_ip", rec.ClientIP)
+	b = appendField(b, "method", rec.Method)
+	b = appendField(b, "host", rec.Host)
+	b = appendField(b, "path", rec.Path)
+	b = appendField(b, "protocol", rec.Protocol)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(rec.Status), 10)
+	b = append(b, `,"bytes_received":`...)
+	b = strconv.AppendInt(b, rec.BytesReceived, 10)
+	b = append(b, `,"bytes_sent":`...)
+	b = strconv.AppendInt(b, rec.BytesSent, 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, rec.DurationMS, 'f', -1, 64)
+	if rec.UpstreamMS != 0 {
+		b = append(b, `,"upstream_ms":`...)
+		b = strconv.AppendFloat(b, rec.UpstreamMS, 'f', -1, 64)
+	}
+	for _, f := range [...]struct{ k, v string }{{"route", rec.Route}, {"backend", rec.Backend}, {"upstream_address", rec.Upstream}, {"error", rec.Error}, {"user_agent", rec.UserAgent}} {
+		if f.v != "" {
+			b = appendField(b, f.k, f.v)
+		}
+	}
+	return append(b, '}', '\n')
+}
+
+func appendField(b []byte, key, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendJSONString(b, v)
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and control characters
+// escaped, invalid UTF-8 replaced, and <, >, & escaped as encoding/json does (log viewers
+// embed lines in HTML).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }

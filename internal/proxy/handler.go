@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,8 +17,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	cryptorand "crypto/rand"
 
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/route"
@@ -54,29 +53,18 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Route = h.route.Name
 		h.serve(g, rw, r, rec)
 	}
-	srv := h.server()
 	rec.Status = rw.status()
 	rec.BytesSent = rw.written
 	rec.BytesReceived = max(r.ContentLength, 0)
 	d := time.Since(start)
 	rec.DurationMS = float64(d.Microseconds()) / 1000
-	if srv != nil {
-		srv.accessLog.log(rec)
-		name := "none"
-		if h != nil {
-			name = h.route.Name
-		}
-		srv.metrics.requests.WithLabelValues(name, codeClass(rec.Status)).Inc()
-		srv.metrics.duration.WithLabelValues(name).Observe(d.Seconds())
+	srv := sk.owner
+	srv.accessLog.log(rec)
+	obs := &srv.unrouted
+	if h != nil {
+		obs = &h.obs
 	}
-}
-
-// server returns the Server a handler belongs to (nil handler: none).
-func (h *routeHandler) server() *Server {
-	if h == nil {
-		return nil
-	}
-	return h.s
+	obs.observe(srv.metrics, rec.Status, d)
 }
 
 // routeHandler serves one IR route.
@@ -94,10 +82,11 @@ type routeHandler struct {
 	compression    *ir.Compression
 	totalWeight    int32
 	proxy          *httputil.ReverseProxy
+	obs            routeMetrics
 }
 
 func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener) (*routeHandler, error) {
-	h := &routeHandler{s: s, route: r, listenerPort: l.Port, listenerScheme: "http"}
+	h := &routeHandler{s: s, route: r, listenerPort: l.Port, listenerScheme: "http", obs: routeMetrics{route: r.Name}}
 	if l.Protocol == ir.ProtocolHTTPS {
 		h.listenerScheme = "https"
 	}
@@ -504,9 +493,12 @@ func normalizeHost(h string) string {
 	return h
 }
 
+// newRequestID returns 128 random bits in hex. IDs need to be unique, not secret: the
+// runtime's per-thread ChaCha8 generator gives that without a syscall or lock.
 func newRequestID() string {
 	var b [16]byte
-	_, _ = cryptorand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
 

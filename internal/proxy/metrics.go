@@ -3,6 +3,7 @@ package proxy
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -42,6 +43,30 @@ func defaultMetrics() *metrics {
 		registry.MustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy)
 	})
 	return procMetrics
+}
+
+// routeMetrics caches one route's instruments: looking a labelled child up hashes the label
+// values, which would cost every request.
+type routeMetrics struct {
+	route string
+	once  sync.Once
+	codes [len(codeClasses)]prometheus.Counter
+	dur   prometheus.Observer
+}
+
+func (rm *routeMetrics) observe(m *metrics, code int, d time.Duration) {
+	rm.once.Do(func() {
+		for i, c := range codeClasses {
+			rm.codes[i] = m.requests.WithLabelValues(rm.route, c)
+		}
+		rm.dur = m.duration.WithLabelValues(rm.route)
+	})
+	if code >= 100 && code < 600 {
+		rm.codes[code/100-1].Inc()
+	} else {
+		m.requests.WithLabelValues(rm.route, codeClass(code)).Inc()
+	}
+	rm.dur.Observe(d.Seconds())
 }
 
 var codeClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}

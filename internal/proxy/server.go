@@ -37,6 +37,8 @@ type Server struct {
 	accessLog *accessLogger
 	metrics   *metrics
 	upstreams *upstream.Manager
+	// unrouted counts requests no route matched (route label "none").
+	unrouted routeMetrics
 
 	mu        sync.Mutex
 	drain     time.Duration
@@ -72,6 +74,7 @@ func New(opts Options) *Server {
 		log:        opts.Logger,
 		accessLog:  newAccessLogger(opts.AccessLog),
 		metrics:    defaultMetrics(),
+		unrouted:   routeMetrics{route: "none"},
 		upstreams:  upstream.NewManager(opts.Upstream),
 		snapshots:  map[string]*ir.Snapshot{},
 		sockets:    map[string]*socket{},
@@ -83,6 +86,7 @@ func New(opts Options) *Server {
 type socket struct {
 	name  string
 	proto ir.Protocol
+	owner *Server
 	ln    net.Listener
 	srv   *http.Server
 	graph atomic.Pointer[graph]
@@ -291,7 +295,7 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: listen %s: %w", l.Name, err)
 	}
-	sk := &socket{name: l.Name, proto: l.Protocol, ln: ln}
+	sk := &socket{name: l.Name, proto: l.Protocol, ln: ln, owner: s}
 	sk.srv = &http.Server{
 		Handler:           sk,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -417,4 +421,5 @@ func (s *Server) Close() {
 	}
 	wg.Wait()
 	s.upstreams.Close()
+	s.accessLog.Flush()
 }
