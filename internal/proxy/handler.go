@@ -199,7 +199,7 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 		defer cw.Close()
 		w2 = cw
 	}
-	a := &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, forwarded: fwd, backendRespHeaders: backendResp}
+	a := &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, forwarded: fwd, backendRespHeaders: backendResp, upgrade: upgrade}
 	if d := time.Duration(h.route.Timeouts.Request); d > 0 {
 		t := time.AfterFunc(d, func() {
 			if !w.wroteHeader.Load() {
@@ -243,6 +243,8 @@ type attempt struct {
 	rec       *accessRecord
 	timedOut  atomic.Bool
 	forwarded forwarded
+	// upgrade: a protocol upgrade (WebSocket), which needs the full transport.
+	upgrade bool
 	// backendRespHeaders are the chosen backendRef's own ResponseHeaderModifier filters.
 	backendRespHeaders []*ir.HeaderModifier
 }
@@ -299,7 +301,11 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 			actx, cancel = context.WithTimeout(actx, d)
 			out = out.WithContext(actx)
 		}
-		resp, err := a.cluster.Transport().RoundTrip(out)
+		client := a.cluster.Client()
+		if a.upgrade {
+			client = a.cluster.Transport()
+		}
+		resp, err := client.RoundTrip(out)
 		a.rec.Upstream = hostport
 		a.rec.UpstreamMS = float64(time.Since(start).Microseconds()) / 1000
 		last := i >= retries

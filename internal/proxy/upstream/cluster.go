@@ -114,7 +114,9 @@ type Cluster struct {
 	opts      Options
 	log       *slog.Logger
 	transport http.RoundTripper
-	ctx       context.Context
+	// h1 carries plain and TLS HTTP/1.1 exchanges (nil for h2 and h2c backends).
+	h1     *h1Client
+	ctx    context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
@@ -146,7 +148,11 @@ func (m *Manager) start(b *ir.Backend, port int32) *Cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cluster{spec: b, opts: m.opts, log: m.opts.Logger.With("backend", b.Name), ctx: ctx, cancel: cancel, resolved: make(chan struct{})}
 	c.port.Store(port)
-	c.transport = newTransport(b, m.opts, c.hostnameOf)
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	c.transport, dial = newTransport(b, m.opts, c.hostnameOf)
+	if b.Protocol != "h2" && b.Protocol != "h2c" {
+		c.h1 = newH1Client(dial, m.opts.IdleConnTimeout)
+	}
 	empty := []*Address{}
 	c.healthy.Store(&empty)
 	c.wg.Add(1)
@@ -160,13 +166,26 @@ func (c *Cluster) stop() {
 	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
+	if c.h1 != nil {
+		c.h1.CloseIdleConnections()
+	}
 }
 
 // Spec is the backend this cluster serves.
 func (c *Cluster) Spec() *ir.Backend { return c.spec }
 
-// Transport sends requests to this cluster's endpoints.
+// Transport sends requests to this cluster's endpoints, protocol upgrades (WebSocket)
+// included.
 func (c *Cluster) Transport() http.RoundTripper { return c.transport }
+
+// Client is the fastest round tripper for requests that are not upgrades: the cluster's own
+// HTTP/1.1 client for plain and TLS backends, the full transport for HTTP/2 ones.
+func (c *Cluster) Client() http.RoundTripper {
+	if c.h1 != nil {
+		return c.h1
+	}
+	return c.transport
+}
 
 // WaitResolved blocks until the first resolution finished or ctx ends.
 func (c *Cluster) WaitResolved(ctx context.Context) {
@@ -353,7 +372,8 @@ func (c *Cluster) hostnameOf(ip netip.Addr) string {
 // newTransport builds the pooled transport for a backend's protocol. TLS connections present
 // the endpoint's FQDN (or the BackendTLSPolicy hostname) as SNI and verify against it, though
 // the request URL names the resolved IP.
-func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) string) http.RoundTripper {
+// It also returns the dial function (TLS included) for the cluster's HTTP/1.1 client.
+func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) string) (http.RoundTripper, func(context.Context, string, string) (net.Conn, error)) {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -379,6 +399,7 @@ func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) strin
 		p.SetHTTP1(true)
 	}
 	t.Protocols = p
+	dial := dialer.DialContext
 	if nextProtos != nil {
 		base := upstreamTLS(b, opts.RootCAs)
 		base.NextProtos = nextProtos
@@ -404,8 +425,9 @@ func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) strin
 			}
 			return tc, nil
 		}
+		dial = t.DialTLSContext
 	}
-	return t
+	return t, dial
 }
 
 func upstreamTLS(b *ir.Backend, roots *x509.CertPool) *tls.Config {

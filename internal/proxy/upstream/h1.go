@@ -1,0 +1,316 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// h1Client is the HTTP/1.1 client of plain and TLS (HTTP/1.1) backends. Unlike http.Transport
+// it runs each exchange on the calling goroutine: the request is written straight into the
+// connection's buffer and the response read back with http.ReadResponse (the standard parser,
+// with its length and framing checks), without per-connection read and write goroutines or
+// channel hand-offs. Idle connections are kept per address, most recently used first.
+type h1Client struct {
+	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	idleTimeout time.Duration
+	maxIdle     int // per address
+
+	mu     sync.Mutex
+	idle   map[string][]*h1Conn
+	closed bool
+}
+
+type h1Conn struct {
+	nc     net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	addr   string
+	idleAt time.Time
+	reused bool
+}
+
+// errNotH1 marks requests this client does not carry (protocol upgrades).
+var errNotH1 = errors.New("upstream: protocol upgrades need the full transport")
+
+func newH1Client(dial func(ctx context.Context, network, addr string) (net.Conn, error), idleTimeout time.Duration) *h1Client {
+	if idleTimeout <= 0 {
+		idleTimeout = 90 * time.Second
+	}
+	return &h1Client{dial: dial, idleTimeout: idleTimeout, maxIdle: 1024, idle: map[string][]*h1Conn{}}
+}
+
+// RoundTrip sends req (URL.Host is the address) and returns the response; its body returns the
+// connection to the pool once read to the end.
+func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Upgrade") != "" {
+		return nil, errNotH1
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := c.get(req.Context(), req.URL.Host)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.exchange(pc, req)
+		if err == nil {
+			return resp, nil
+		}
+		// A pooled connection the upstream closed while idle fails before any response byte:
+		// send again on a fresh one when the body (if any) has not been consumed.
+		if pc.reused && attempt == 0 && isStale(err) && (req.Body == nil || req.Body == http.NoBody) && req.Context().Err() == nil {
+			continue
+		}
+		return nil, err
+	}
+}
+
+func isStale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
+}
+
+// get returns an idle connection to addr or dials one.
+func (c *h1Client) get(ctx context.Context, addr string) (*h1Conn, error) {
+	now := time.Now()
+	c.mu.Lock()
+	for list := c.idle[addr]; len(list) > 0; list = c.idle[addr] {
+		pc := list[len(list)-1]
+		c.idle[addr] = list[:len(list)-1]
+		if now.Sub(pc.idleAt) > c.idleTimeout {
+			go pc.nc.Close()
+			continue
+		}
+		c.mu.Unlock()
+		pc.reused = true
+		return pc, nil
+	}
+	c.mu.Unlock()
+	nc, err := c.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 8<<10), bw: bufio.NewWriterSize(nc, 8<<10), addr: addr}, nil
+}
+
+// put returns a connection whose last exchange ended cleanly.
+func (c *h1Client) put(pc *h1Conn) {
+	pc.idleAt = time.Now()
+	c.mu.Lock()
+	list := c.idle[pc.addr]
+	if c.closed || len(list) >= c.maxIdle {
+		c.mu.Unlock()
+		pc.nc.Close()
+		return
+	}
+	// The oldest idle connections sit at the front: drop those past the idle timeout.
+	n := 0
+	for n < len(list) && pc.idleAt.Sub(list[n].idleAt) > c.idleTimeout {
+		list[n].nc.Close()
+		n++
+	}
+	c.idle[pc.addr] = append(list[n:], pc)
+	c.mu.Unlock()
+}
+
+// CloseIdleConnections closes every pooled connection and stops pooling.
+func (c *h1Client) CloseIdleConnections() {
+	c.mu.Lock()
+	c.closed = true
+	idle := c.idle
+	c.idle = map[string][]*h1Conn{}
+	c.mu.Unlock()
+	for _, list := range idle {
+		for _, pc := range list {
+			pc.nc.Close()
+		}
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// exchange writes req on pc and reads the response head. Cancelling the request's context
+// interrupts the connection's I/O until the body is done.
+func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, error) {
+	stop := context.AfterFunc(req.Context(), func() { pc.nc.SetDeadline(aLongTimeAgo) })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		pc.nc.Close()
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, err
+	}
+	if err := writeRequest(pc.bw, req); err != nil {
+		return fail(err)
+	}
+	var resp *http.Response
+	for {
+		var err error
+		resp, err = http.ReadResponse(pc.br, req)
+		if err != nil {
+			return fail(err)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		// 1xx informational (100 Continue, 103 Early Hints): the final response follows.
+		io.Copy(io.Discard, resp.Body)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return fail(errNotH1)
+	}
+	keep := !resp.Close && !req.Close
+	resp.Body = &h1Body{rc: resp.Body, pc: pc, c: c, stop: stop, keep: keep}
+	return resp, nil
+}
+
+// h1Body hands the connection back when the body has been read to the end, and closes it
+// when the body is abandoned early (the rest would have to be read first).
+type h1Body struct {
+	rc   io.ReadCloser
+	pc   *h1Conn
+	c    *h1Client
+	stop func() bool
+	keep bool
+	done bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	b.finish(false)
+	return nil
+}
+
+func (b *h1Body) finish(clean bool) {
+	if b.done {
+		return
+	}
+	b.done = true
+	b.rc.Close()
+	// stop reports false when the context already fired and poisoned the deadline.
+	if b.stop() && clean && b.keep && b.pc.br.Buffered() == 0 {
+		b.c.put(b.pc)
+		return
+	}
+	b.pc.nc.Close()
+}
+
+// writeRequest writes req in HTTP/1.1 wire form: the request line, Host, the header fields
+// (hop-by-hop ones are the caller's business), the framing and the body.
+func writeRequest(w *bufio.Writer, req *http.Request) error {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	target := req.URL.RequestURI()
+	if req.Method == http.MethodConnect || strings.ContainsAny(host, "\r\n") || strings.ContainsAny(target, " \r\n") {
+		return fmt.Errorf("upstream: cannot send %s %q to host %q", req.Method, target, host)
+	}
+	w.WriteString(req.Method)
+	w.WriteByte(' ')
+	w.WriteString(target)
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(host)
+	w.WriteString("\r\n")
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Connection", "Expect":
+			continue
+		}
+		for _, v := range vv {
+			if v == "" && k == "User-Agent" {
+				continue // an empty User-Agent means send none
+			}
+			if strings.ContainsAny(v, "\r\n") || strings.ContainsAny(k, " :\r\n") {
+				return fmt.Errorf("upstream: invalid header field %q", k)
+			}
+			w.WriteString(k)
+			w.WriteString(": ")
+			w.WriteString(v)
+			w.WriteString("\r\n")
+		}
+	}
+	body := req.Body
+	if body == http.NoBody {
+		body = nil
+	}
+	chunked := false
+	switch {
+	case req.ContentLength > 0 || (req.ContentLength == 0 && body == nil && methodWantsLength(req.Method)):
+		w.WriteString("Content-Length: ")
+		w.WriteString(strconv.FormatInt(max(req.ContentLength, 0), 10))
+		w.WriteString("\r\n")
+	case req.ContentLength < 0 && body != nil:
+		chunked = true
+		w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if req.Close {
+		w.WriteString("Connection: close\r\n")
+	}
+	w.WriteString("\r\n")
+	if body != nil {
+		var err error
+		if chunked {
+			err = writeChunked(w, body)
+		} else if req.ContentLength > 0 {
+			var n int64
+			n, err = io.Copy(w, io.LimitReader(body, req.ContentLength))
+			if err == nil && n < req.ContentLength {
+				err = io.ErrUnexpectedEOF
+			}
+		}
+		body.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+func methodWantsLength(m string) bool {
+	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
+}
+
+func writeChunked(w *bufio.Writer, body io.Reader) error {
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			w.WriteString(strconv.FormatInt(int64(n), 16))
+			w.WriteString("\r\n")
+			w.Write(buf[:n])
+			w.WriteString("\r\n")
+			// Stream what arrives (an upload of unknown length may be interactive).
+			if ferr := w.Flush(); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			_, werr := w.WriteString("0\r\n\r\n")
+			return werr
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func newTestH1(t *testing.T) *h1Client {
+	d := &net.Dialer{}
+	c := newH1Client(d.DialContext, time.Minute)
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+func get(t *testing.T, c *h1Client, method, url string, body io.Reader, n int64) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	req.ContentLength = n
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// TestH1ClientReusesAndFrames: connections are reused across requests; fixed-length,
+// chunked (unknown-length upload echoed back), HEAD and 204 exchanges are framed right; a
+// 103 before the final response is skipped; trailers arrive.
+func TestH1ClientReusesAndFrames(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/echo":
+			w.Header().Set("X-TE", strings.Join(r.TransferEncoding, ","))
+			io.Copy(w, r.Body)
+		case "/early":
+			w.Header().Set("Link", "</a.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Write([]byte("after hints"))
+		case "/trailer":
+			w.Header().Set("Trailer", "X-Sum")
+			w.Write([]byte("body"))
+			w.Header().Set("X-Sum", "42")
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.Write([]byte("hello " + r.Method + " " + r.Host + " " + r.Header.Get("X-A")))
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newTestH1(t)
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+		req.Host = "api.example.com"
+		req.Header.Set("X-A", "1")
+		resp, err := c.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "hello GET api.example.com 1" {
+			t.Fatalf("got %q", b)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 5 sequential requests, want 1 (reuse)", n)
+	}
+	if resp, b := get(t, c, "POST", srv.URL+"/echo", io.MultiReader(strings.NewReader("chunk-1 "), strings.NewReader("chunk-2")), -1); b != "chunk-1 chunk-2" || resp.Header.Get("X-TE") != "chunked" {
+		t.Errorf("chunked upload: %q (TE %q)", b, resp.Header.Get("X-TE"))
+	}
+	if _, b := get(t, c, "PUT", srv.URL+"/echo", strings.NewReader("fixed"), 5); b != "fixed" {
+		t.Errorf("fixed upload: %q", b)
+	}
+	if resp, b := get(t, c, "HEAD", srv.URL+"/", nil, 0); resp.StatusCode != 200 || b != "" {
+		t.Errorf("HEAD: %d %q", resp.StatusCode, b)
+	}
+	if resp, b := get(t, c, "GET", srv.URL+"/empty", nil, 0); resp.StatusCode != 204 || b != "" {
+		t.Errorf("204: %d %q", resp.StatusCode, b)
+	}
+	if resp, b := get(t, c, "GET", srv.URL+"/early", nil, 0); resp.StatusCode != 200 || b != "after hints" {
+		t.Errorf("after 103: %d %q", resp.StatusCode, b)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/trailer", nil)
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Trailer.Get("X-Sum") != "42" {
+		t.Errorf("trailer %v", resp.Trailer)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections after all exchanges, want 1", n)
+	}
+}
+
+// TestH1ClientRetriesStaleConnection: the upstream closes an idle pooled connection; the next
+// bodiless request goes out again on a fresh one instead of failing.
+func TestH1ClientRetriesStaleConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // answers one request, then closes without saying so
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				time.Sleep(50 * time.Millisecond)
+			}()
+		}
+	}()
+	c := newTestH1(t)
+	url := "http://" + ln.Addr().String() + "/"
+	get(t, c, "GET", url, nil, 0)
+	time.Sleep(150 * time.Millisecond) // the server has closed the pooled connection
+	if _, b := get(t, c, "GET", url, nil, 0); b != "ok" {
+		t.Errorf("after a stale connection: %q", b)
+	}
+}
+
+// TestH1ClientCancelAndAbandon: cancelling the context interrupts a request waiting for its
+// response; a body closed before its end does not return the connection to the pool.
+func TestH1ClientCancelAndAbandon(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-r.Context().Done()
+			return
+		}
+		w.Write([]byte(strings.Repeat("x", 100<<10)))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newTestH1(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/slow", nil)
+	start := time.Now()
+	if _, err := c.RoundTrip(req); err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("cancelled request: err %v after %v", err, time.Since(start))
+	}
+	req, _ = http.NewRequest("GET", srv.URL+"/big", nil)
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Read(make([]byte, 10))
+	resp.Body.Close() // abandoned with most of the body unread
+	before := conns.Load()
+	get(t, c, "GET", srv.URL+"/big", nil, 0)
+	if conns.Load() != before+1 {
+		t.Errorf("a connection with an unread body was reused")
+	}
+}
