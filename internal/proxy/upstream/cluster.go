@@ -117,8 +117,8 @@ type Cluster struct {
 	// h1 carries plain and TLS HTTP/1.1 exchanges (nil for h2 and h2c backends).
 	h1     *h1Client
 	ctx    context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu sync.RWMutex
 	// addrs are the resolved IPs of every endpoint, with health.
