@@ -32,7 +32,7 @@ type echo struct {
 
 // echoServer answers with JSON describing the request; /delay/<ms> waits first; /status/<n>
 // answers n; /big answers 4 KiB of JSON.
-func echoServer(t *testing.T, addr, name string, hits *atomic.Int64) net.Listener {
+func echoServer(t testing.TB, addr, name string, hits *atomic.Int64) net.Listener {
 	return serve(t, addr, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits != nil {
 			hits.Add(1)

@@ -59,7 +59,7 @@ func (ca *testCA) issue(t *testing.T, names ...string) tls.Certificate {
 }
 
 // serve runs handler on addr (plain, or TLS with h2 when cert is given) until the test ends.
-func serve(t *testing.T, addr string, cert *tls.Certificate, handler http.Handler) net.Listener {
+func serve(t testing.TB, addr string, cert *tls.Certificate, handler http.Handler) net.Listener {
 	t.Helper()
 	var cfg *tls.Config
 	if cert != nil {
@@ -69,7 +69,7 @@ func serve(t *testing.T, addr string, cert *tls.Certificate, handler http.Handle
 }
 
 // serveTLS is serve with a whole TLS configuration (nil: plain HTTP/1.1 and h2c).
-func serveTLS(t *testing.T, addr string, cfg *tls.Config, handler http.Handler) net.Listener {
+func serveTLS(t testing.TB, addr string, cfg *tls.Config, handler http.Handler) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
