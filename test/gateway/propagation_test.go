@@ -53,10 +53,12 @@ spec:
 		return nil
 	})
 	var lat []time.Duration
+	var write time.Duration
 	b.ResetTimer()
 	for i := 1; i <= b.N; i++ {
 		start := time.Now()
 		e.Apply(route(i))
+		write += time.Since(start)
 		for want := fmt.Sprint(i); version() != want; {
 			if time.Since(start) > 10*time.Second {
 				b.Fatalf("change %d not served after 10 s", i)
@@ -69,5 +71,6 @@ spec:
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(pct(0.5), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(write.Microseconds())/1000/float64(b.N), "api-write-ms")
 	b.ReportMetric(0, "ns/op")
 }
