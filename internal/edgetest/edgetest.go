@@ -93,7 +93,11 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); p.Close() })
-	client, err := dynamic.NewForConfig(p.API.ProjectConfig(apiserver.DefaultProject))
+	// Tests drive the API like automation would: without client-go's default 5 requests/s
+	// throttle, which would otherwise dominate every timing.
+	cfg := p.API.ProjectConfig(apiserver.DefaultProject)
+	cfg.QPS, cfg.Burst = 1000, 2000
+	client, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
