@@ -45,8 +45,14 @@ const (
 	stateCompress                       // headers sent, body encoded
 )
 
+// It returns nil when the client accepts none of the configured encodings: the response
+// then passes untouched (no wrapper on the hot path of clients that never compress).
 func newCompressWriter(w http.ResponseWriter, r *http.Request, cfg *ir.Compression) *compressWriter {
-	return &compressWriter{ResponseWriter: w, cfg: cfg, encoding: negotiate(r.Header.Get("Accept-Encoding"), cfg.Algorithms)}
+	enc := negotiate(r.Header.Get("Accept-Encoding"), cfg.Algorithms)
+	if enc == "" {
+		return nil
+	}
+	return &compressWriter{ResponseWriter: w, cfg: cfg, encoding: enc}
 }
 
 // negotiate picks the first of our algorithms (in preference order) the client accepts with

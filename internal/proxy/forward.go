@@ -40,7 +40,7 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *atte
 	delete(out.Header, "X-Forwarded-For")
 	a.forwarded.apply(out.Header)
 	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header["User-Agent"] = []string{""} // no Go default User-Agent upstream
+		out.Header["User-Agent"] = valueEmpty // no Go default User-Agent upstream
 	}
 	out.Close = false
 	if out.ContentLength == 0 {

@@ -195,9 +195,10 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 	}
 	var w2 http.ResponseWriter = w
 	if h.compression != nil && !h.compression.Disabled {
-		cw := newCompressWriter(w, r, h.compression)
-		defer cw.Close()
-		w2 = cw
+		if cw := newCompressWriter(w, r, h.compression); cw != nil {
+			defer cw.Close()
+			w2 = cw
+		}
 	}
 	a := &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, forwarded: fwd, backendRespHeaders: backendResp, upgrade: upgrade}
 	if d := time.Duration(h.route.Timeouts.Request); d > 0 {
@@ -469,12 +470,27 @@ func forwardedFor(in *http.Request, scheme string) forwarded {
 	return f
 }
 
+// Shared single-value slices for constant header values. Header edits replace or append to
+// a key's slice (append copies a full slice), never write into it, so sharing is safe.
+var (
+	valueHTTP  = []string{"http"}
+	valueHTTPS = []string{"https"}
+	valueEmpty = []string{""}
+)
+
 func (f forwarded) apply(h http.Header) {
 	if f.xff != "" {
-		h.Set("X-Forwarded-For", f.xff)
+		h["X-Forwarded-For"] = []string{f.xff}
 	}
-	h.Set("X-Forwarded-Proto", f.proto)
-	h.Set("X-Forwarded-Host", f.host)
+	switch f.proto {
+	case "http":
+		h["X-Forwarded-Proto"] = valueHTTP
+	case "https":
+		h["X-Forwarded-Proto"] = valueHTTPS
+	default:
+		h["X-Forwarded-Proto"] = []string{f.proto}
+	}
+	h["X-Forwarded-Host"] = []string{f.host}
 }
 
 func clientIP(r *http.Request) string {
