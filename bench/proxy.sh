@@ -27,9 +27,12 @@ for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18
 done
 
 rm -rf $B; mkdir -p $B/{bin,conf,run,log,res,caddy}
+# 10k idle client connections need more descriptors than the usual 1024.
+ulimit -n 30000 2>/dev/null || ulimit -n $(ulimit -Hn)
 RES=$B/res
 echo "== build"
 (cd $ROOT && go build -trimpath -o $B/bin/backend ./bench/backend && go build -trimpath -o $B/bin/goproxy ./bench/goproxy &&
+  go build -trimpath -o $B/bin/idleconns ./bench/idleconns &&
   go build -trimpath -o $B/bin/apoxy ./cmd/apoxy) || exit 1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench.local \
   -addext subjectAltName=DNS:bench.local,IP:127.0.0.1 -keyout $B/conf/key.pem -out $B/conf/cert.pem 2>/dev/null
@@ -98,8 +101,20 @@ for proto in h2c h2; do
   done
 done
 for t in "${ORDER[@]}"; do echo "$t $(hwm ${PID[$t]})"; done > $RES/vmhwm.txt
+
+echo "== idle keep-alive connections: ${IDLE:-10000} clients held open against apoxy and nginx"
+rsstree() { for q in $1 $(pgrep -P $1); do awk '/VmRSS/{print $2}' /proc/$q/status; done | awk '{s+=$1} END{print s}'; }
+for t in apoxy nginx; do
+  before=$(rsstree ${PID[$t]})
+  coproc IC { $B/bin/idleconns -addr 127.0.0.1:${H1[$t]} -n ${IDLE:-10000}; }
+  read -r line <&"${IC[0]}"
+  sleep 1
+  after=$(rsstree ${PID[$t]})
+  echo "$t: ${line:-FAILED}; VmRSS $((before/1024)) MiB -> $((after/1024)) MiB (+$(((after-before)/1024)) MiB)" | tee -a $RES/idle.txt
+  eval "exec ${IC[1]}>&-"; wait $IC_PID 2>/dev/null
+done
 out=$ROOT/bench/results/proxy-$(date -u +%Y%m%dT%H%M%SZ).txt
 { echo "make bench: $(date -u), $(nproc) CPUs, ROUNDS=$ROUNDS DUR=$DUR H2ROUNDS=$H2ROUNDS H2N=$H2N, go $(go env GOVERSION), commit $(cd $ROOT && git rev-parse --short HEAD)"
-  cat $RES/apoxy-idle.txt; echo; echo "sanity:"; cat $RES/sanity.txt; echo
+  cat $RES/apoxy-idle.txt; cat $RES/idle.txt 2>/dev/null; echo; echo "sanity:"; cat $RES/sanity.txt; echo
   python3 $ROOT/bench/summarize.py $RES; } | tee $out
 echo "written: $out (raw runs in $RES)"
