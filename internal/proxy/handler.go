@@ -163,9 +163,33 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 	// WebSocket and other upgrades go through httputil.ReverseProxy, which splices the
 	// hijacked connections; everything else takes the leaner forward path.
 	upgrade := r.Header.Get("Upgrade") != ""
+	a := &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, upgrade: upgrade}
 	// The request timeout bounds the wait for response headers (streams may then run on).
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	// The cluster's own HTTP/1.1 client takes it as a deadline on the client's context, applied
+	// to the connection (no derived context, timer or goroutine per request); the full
+	// transport gets a context cancelled by a timer.
+	var ctx context.Context
+	timeout := time.Duration(h.route.Timeouts.Request)
+	if !upgrade && cluster.HTTP1() {
+		a.ctx.Context = r.Context()
+		if timeout > 0 {
+			a.ctx.deadline = time.Now().Add(timeout)
+		}
+		ctx = &a.ctx
+	} else {
+		c, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		ctx = c
+		if timeout > 0 {
+			t := time.AfterFunc(timeout, func() {
+				if !w.wroteHeader.Load() {
+					a.timedOut.Store(true)
+					cancel()
+				}
+			})
+			defer t.Stop()
+		}
+	}
 	var out *http.Request
 	if upgrade {
 		out = r.Clone(ctx)
@@ -200,16 +224,7 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 			w2 = cw
 		}
 	}
-	a := &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, forwarded: fwd, backendRespHeaders: backendResp, upgrade: upgrade}
-	if d := time.Duration(h.route.Timeouts.Request); d > 0 {
-		t := time.AfterFunc(d, func() {
-			if !w.wroteHeader.Load() {
-				a.timedOut.Store(true)
-				cancel()
-			}
-		})
-		defer t.Stop()
-	}
+	a.forwarded, a.backendRespHeaders = fwd, backendResp
 	if upgrade {
 		h.proxy.ServeHTTP(w2, out.WithContext(context.WithValue(ctx, attemptKey{}, a)))
 		return
@@ -246,11 +261,42 @@ type attempt struct {
 	forwarded forwarded
 	// upgrade: a protocol upgrade (WebSocket), which needs the full transport.
 	upgrade bool
+	// ctx is the request context given to the cluster's HTTP/1.1 client.
+	ctx deadlineCtx
 	// backendRespHeaders are the chosen backendRef's own ResponseHeaderModifier filters.
 	backendRespHeaders []*ir.HeaderModifier
 }
 
 type attemptKey struct{}
+
+// deadlineCtx is a client's request context with the route's request deadline on top,
+// allocated inside the attempt. Done is the parent's (the client went away); the deadline is
+// enforced by the HTTP/1.1 client on the connection, which finds the parent through Parent
+// and reports DeadlineExceeded through Err once it has passed.
+type deadlineCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) {
+	if c.deadline.IsZero() {
+		return c.Context.Deadline()
+	}
+	return c.deadline, true
+}
+
+func (c *deadlineCtx) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// Parent is the context whose cancellation interrupts the exchange.
+func (c *deadlineCtx) Parent() context.Context { return c.Context }
 
 // clusterTransport picks an endpoint per attempt and retries: by default once on a connection
 // failure for idempotent methods; with a rule retry policy on its codes too, when the body can

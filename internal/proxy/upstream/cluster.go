@@ -178,6 +178,10 @@ func (c *Cluster) Spec() *ir.Backend { return c.spec }
 // included.
 func (c *Cluster) Transport() http.RoundTripper { return c.transport }
 
+// HTTP1 reports whether Client is the cluster's own HTTP/1.1 client, which honours a request
+// context's deadline on the connection itself.
+func (c *Cluster) HTTP1() bool { return c.h1 != nil }
+
 // Client is the fastest round tripper for requests that are not upgrades: the cluster's own
 // HTTP/1.1 client for plain and TLS backends, the full transport for HTTP/2 ones.
 func (c *Cluster) Client() http.RoundTripper {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,12 +140,27 @@ var aLongTimeAgo = time.Unix(1, 0)
 // exchange writes req on pc and reads the response head. Cancelling the request's context
 // interrupts the connection's I/O until the body is done.
 func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, error) {
-	stop := context.AfterFunc(req.Context(), func() { pc.nc.SetDeadline(aLongTimeAgo) })
+	ctx := req.Context()
+	// A context that carries a deadline over a parent (the gateway's request contexts) is
+	// watched through its parent, with the deadline set on the connection: no timer per
+	// request. Any other context is watched as it is.
+	watch := ctx
+	if p, ok := ctx.(interface{ Parent() context.Context }); ok {
+		watch = p.Parent()
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		pc.nc.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(watch, func() { pc.nc.SetDeadline(aLongTimeAgo) })
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		pc.nc.Close()
-		if ctxErr := req.Context().Err(); ctxErr != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && hasDeadline {
+			return nil, context.DeadlineExceeded
 		}
 		return nil, err
 	}
@@ -166,6 +182,9 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errNotH1)
+	}
+	if hasDeadline {
+		pc.nc.SetDeadline(time.Time{}) // the deadline bounds the response head; the body may stream on
 	}
 	keep := !resp.Close && !req.Close
 	resp.Body = &h1Body{rc: resp.Body, pc: pc, c: c, stop: stop, keep: keep}

@@ -3,6 +3,7 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -183,5 +184,52 @@ func TestH1ClientCancelAndAbandon(t *testing.T) {
 	get(t, c, "GET", srv.URL+"/big", nil, 0)
 	if conns.Load() != before+1 {
 		t.Errorf("a connection with an unread body was reused")
+	}
+}
+
+// parentDeadline is a context with a deadline over a parent, like the gateway's request
+// contexts: the client applies the deadline to the connection.
+type parentDeadline struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c parentDeadline) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c parentDeadline) Parent() context.Context     { return c.Context }
+func (c parentDeadline) Err() error {
+	if time.Now().After(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return c.Context.Err()
+}
+
+// TestH1ClientDeadlineBoundsTheHead: the deadline fails a response head that does not come in
+// time with DeadlineExceeded, but a body that starts in time may stream past it.
+func TestH1ClientDeadlineBoundsTheHead(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow-head" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		w.Write([]byte("start "))
+		w.(http.Flusher).Flush()
+		time.Sleep(300 * time.Millisecond)
+		w.Write([]byte("end"))
+	}))
+	defer srv.Close()
+	c := newTestH1(t)
+	ctx := parentDeadline{context.Background(), time.Now().Add(150 * time.Millisecond)}
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/slow-head", nil)
+	if _, err := c.RoundTrip(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("slow head: %v, want DeadlineExceeded", err)
+	}
+	ctx = parentDeadline{context.Background(), time.Now().Add(150 * time.Millisecond)}
+	req, _ = http.NewRequestWithContext(ctx, "GET", srv.URL+"/stream", nil)
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != "start end" {
+		t.Errorf("streamed body past the deadline: %q, %v", b, err)
 	}
 }
