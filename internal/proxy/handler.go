@@ -13,7 +13,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -328,7 +327,7 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		tried = append(tried, addr.IP)
-		hostport := net.JoinHostPort(addr.IP.String(), strconv.Itoa(int(a.port)))
+		hostport := addr.HostPort(a.port)
 		out := req
 		if i > 0 {
 			out = req.Clone(req.Context())

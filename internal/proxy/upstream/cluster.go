@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,8 +138,25 @@ type Address struct {
 	IP       netip.Addr
 	Hostname string // the FQDN it came from, or ""
 	healthy  atomic.Bool
+	hostport atomic.Pointer[hostPort]
 	// counts for thresholds
 	okRun, failRun int
+}
+
+// HostPort is "ip:port", cached for the last port asked (routes name one port per backend,
+// so this is built once rather than per request).
+func (a *Address) HostPort(port int32) string {
+	if hp := a.hostport.Load(); hp != nil && hp.port == port {
+		return hp.s
+	}
+	hp := &hostPort{port: port, s: net.JoinHostPort(a.IP.String(), strconv.Itoa(int(port)))}
+	a.hostport.Store(hp)
+	return hp.s
+}
+
+type hostPort struct {
+	port int32
+	s    string
 }
 
 // Healthy reports the address's health.
