@@ -31,6 +31,24 @@ func TestAccessLogLineIsJSON(t *testing.T) {
 	}
 }
 
+// TestAccessLogTime: the cached per-second prefix never leaks into another second, and the
+// microseconds are zero-padded.
+func TestAccessLogTime(t *testing.T) {
+	for _, tc := range []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), "2026-01-02T03:04:05.000006Z"},
+		{time.Date(2026, 1, 2, 3, 4, 5, 999999999, time.UTC), "2026-01-02T03:04:05.999999Z"},
+		{time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC), "2026-01-02T03:04:06.000000Z"},
+		{time.Date(2026, 1, 2, 4, 4, 6, 120000, time.FixedZone("x", 3600)), "2026-01-02T03:04:06.000120Z"},
+	} {
+		if got := string(appendTime(nil, tc.t)); got != tc.want {
+			t.Errorf("%v: %s, want %s", tc.t, got, tc.want)
+		}
+	}
+}
+
 func FuzzAccessLogString(f *testing.F) {
 	for _, s := range []string{"", "plain", "\"\\", "\x00\x1f", "<script>", "\xff\xfe", "\u2028\u2029", "日本"} {
 		f.Add(s)
