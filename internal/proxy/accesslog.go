@@ -52,12 +52,12 @@ type accessRecord struct {
 
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-func (l *accessLogger) log(rec *accessRecord) {
+func (l *accessLogger) log(rec *accessRecord, now time.Time) {
 	if l == nil {
 		return
 	}
 	bp := lineBuffers.Get().(*[]byte)
-	b := rec.appendJSON((*bp)[:0], time.Now())
+	b := rec.appendJSON((*bp)[:0], now)
 	l.mu.Lock()
 	l.w.Write(b)
 	if !l.pending {
@@ -152,7 +152,13 @@ func appendField(b []byte, key, v string) []byte {
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	for i := 0; i < len(s); {
+	// Fast path: most values (paths, hosts, IDs) need no escaping at all.
+	clean := 0
+	for clean < len(s) && s[clean] >= 0x20 && s[clean] < utf8.RuneSelf && s[clean] != '"' && s[clean] != '\\' && s[clean] != '<' && s[clean] != '>' && s[clean] != '&' {
+		clean++
+	}
+	b = append(b, s[:clean]...)
+	for i := clean; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {

@@ -8,11 +8,8 @@ import (
 	"strings"
 )
 
-// hopHeaders are the hop-by-hop fields a proxy never forwards (RFC 9110 §7.6.1), besides those
-// a Connection field names.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// removeHopHeaders deletes hop-by-hop fields in place.
+// removeHopHeaders deletes hop-by-hop fields in place. Header maps are small, so one pass
+// over the keys beats a lookup per hop-by-hop name.
 func removeHopHeaders(h http.Header) {
 	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
@@ -21,8 +18,11 @@ func removeHopHeaders(h http.Header) {
 			}
 		}
 	}
-	for _, k := range hopHeaders {
-		delete(h, k)
+	for k := range h {
+		switch k {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+			delete(h, k)
+		}
 	}
 }
 

@@ -55,10 +55,11 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.Status = rw.status()
 	rec.BytesSent = rw.written
 	rec.BytesReceived = max(r.ContentLength, 0)
-	d := time.Since(start)
+	end := time.Now()
+	d := end.Sub(start)
 	rec.DurationMS = float64(d.Microseconds()) / 1000
 	srv := sk.owner
-	srv.accessLog.log(rec)
+	srv.accessLog.log(rec, start)
 	obs := &srv.unrouted
 	if h != nil {
 		obs = &h.obs
