@@ -26,8 +26,11 @@ import (
 func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	g := sk.graph.Load()
-	rw := &responseWriter{ResponseWriter: w}
-	rec := &accessRecord{Method: r.Method, Host: r.Host, Path: r.URL.Path, Protocol: r.Proto, UserAgent: r.UserAgent(), ClientIP: clientIP(r)}
+	st := &requestState{}
+	rw := &st.rw
+	rw.ResponseWriter = w
+	rec := &st.rec
+	*rec = accessRecord{Method: r.Method, Host: r.Host, Path: r.URL.Path, Protocol: r.Proto, UserAgent: r.UserAgent(), ClientIP: clientIP(r)}
 	rec.RequestID = r.Header.Get("X-Request-Id")
 	if rec.RequestID == "" {
 		rec.RequestID = newRequestID()
@@ -50,7 +53,7 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "no route matches this request", http.StatusNotFound)
 	default:
 		rec.Route = h.route.Name
-		h.serve(g, rw, r, rec)
+		h.serve(g, rw, r, rec, &st.a)
 	}
 	rec.Status = rw.status()
 	rec.BytesSent = rw.written
@@ -137,7 +140,14 @@ func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener) (*routeHandler, er
 	return h, nil
 }
 
-func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *accessRecord) {
+// requestState is what one request needs, allocated in one piece.
+type requestState struct {
+	rw  responseWriter
+	rec accessRecord
+	a   attempt
+}
+
+func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *accessRecord, a *attempt) {
 	if h.cors != nil && h.handleCORS(w, r) {
 		return
 	}
@@ -163,7 +173,7 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 	// WebSocket and other upgrades go through httputil.ReverseProxy, which splices the
 	// hijacked connections; everything else takes the leaner forward path.
 	upgrade := r.Header.Get("Upgrade") != ""
-	a := &attempt{cluster: cluster, port: wb.Port, handler: h, rec: rec, upgrade: upgrade}
+	a.cluster, a.port, a.handler, a.rec, a.upgrade = cluster, wb.Port, h, rec, upgrade
 	// The request timeout bounds the wait for response headers (streams may then run on).
 	// The cluster's own HTTP/1.1 client takes it as a deadline on the client's context, applied
 	// to the connection (no derived context, timer or goroutine per request); the full
