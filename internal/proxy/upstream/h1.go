@@ -85,7 +85,14 @@ func (c *h1Client) get(ctx context.Context, addr string) (*h1Conn, error) {
 	for list := c.idle[addr]; len(list) > 0; list = c.idle[addr] {
 		pc := list[len(list)-1]
 		c.idle[addr] = list[:len(list)-1]
-		if now.Sub(pc.idleAt) > c.idleTimeout {
+		idle := now.Sub(pc.idleAt)
+		if idle > c.idleTimeout {
+			go pc.nc.Close()
+			continue
+		}
+		// A connection idle for a while may have been closed by the upstream: check before
+		// use (one non-blocking peek; busy connections skip it).
+		if idle > probeAfter && !alive(pc.nc) {
 			go pc.nc.Close()
 			continue
 		}
@@ -136,6 +143,9 @@ func (c *h1Client) CloseIdleConnections() {
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+// probeAfter is how long a connection may sit idle before reuse checks that it is still open.
+const probeAfter = 250 * time.Millisecond
 
 // exchange writes req on pc and reads the response head. Cancelling the request's context
 // interrupts the connection's I/O until the body is done.

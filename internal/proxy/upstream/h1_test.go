@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -231,5 +232,49 @@ func TestH1ClientDeadlineBoundsTheHead(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || string(b) != "start end" {
 		t.Errorf("streamed body past the deadline: %q, %v", b, err)
+	}
+}
+
+// TestH1ClientSkipsClosedIdleConnection: a POST (whose body cannot be sent twice) after the
+// upstream closed the pooled connection still succeeds, because the closed connection is
+// noticed before use.
+func TestH1ClientSkipsClosedIdleConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // answers one request, then closes the idle connection
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				b, _ := io.ReadAll(req.Body)
+				io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: "+fmt.Sprint(len(b))+"\r\n\r\n"+string(b))
+			}()
+		}
+	}()
+	c := newTestH1(t)
+	url := "http://" + ln.Addr().String() + "/"
+	get(t, c, "POST", url, strings.NewReader("one"), 3)
+	time.Sleep(probeAfter + 100*time.Millisecond)
+	req, _ := http.NewRequest("POST", url, io.NopCloser(strings.NewReader("two")))
+	req.ContentLength = 3
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("POST after the upstream closed the idle connection: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "two" {
+		t.Errorf("body %q", b)
 	}
 }
