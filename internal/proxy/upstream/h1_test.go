@@ -59,13 +59,7 @@ func TestH1ClientReusesAndFrames(t *testing.T) {
 			w.Write([]byte("hello " + r.Method + " " + r.Host + " " + r.Header.Get("X-A")))
 		}
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	startCounting(t, srv, &conns)
 	c := newTestH1(t)
 	for i := 0; i < 5; i++ {
 		req, _ := http.NewRequest("GET", srv.URL+"/", nil)
@@ -114,31 +108,54 @@ func TestH1ClientReusesAndFrames(t *testing.T) {
 	}
 }
 
-// TestH1ClientRetriesStaleConnection: the upstream closes an idle pooled connection; the next
-// bodiless request goes out again on a fresh one instead of failing.
-func TestH1ClientRetriesStaleConnection(t *testing.T) {
+// startCounting starts srv, counting the connections it accepts.
+func startCounting(t *testing.T, srv *httptest.Server, conns *atomic.Int32) {
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+}
+
+// oneShotServer answers one request per connection (echoing its body), waits linger, then
+// closes the connection without saying so (no "Connection: close").
+func oneShotServer(t *testing.T, linger time.Duration) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			nc, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() { // answers one request, then closes without saying so
+			go func() {
 				defer nc.Close()
-				br := bufio.NewReader(nc)
-				if _, err := http.ReadRequest(br); err != nil {
+				req, err := http.ReadRequest(bufio.NewReader(nc))
+				if err != nil {
 					return
 				}
-				io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				time.Sleep(50 * time.Millisecond)
+				b, _ := io.ReadAll(req.Body)
+				if len(b) == 0 {
+					b = []byte("ok")
+				}
+				fmt.Fprintf(nc, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+				time.Sleep(linger)
 			}()
 		}
 	}()
+	return ln
+}
+
+// TestH1ClientRetriesStaleConnection: the upstream closes an idle pooled connection; the next
+// bodiless request goes out again on a fresh one instead of failing.
+func TestH1ClientRetriesStaleConnection(t *testing.T) {
+	ln := oneShotServer(t, 50*time.Millisecond)
 	c := newTestH1(t)
 	url := "http://" + ln.Addr().String() + "/"
 	get(t, c, "GET", url, nil, 0)
@@ -159,13 +176,7 @@ func TestH1ClientCancelAndAbandon(t *testing.T) {
 		}
 		w.Write([]byte(strings.Repeat("x", 100<<10)))
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	startCounting(t, srv, &conns)
 	c := newTestH1(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -239,29 +250,7 @@ func TestH1ClientDeadlineBoundsTheHead(t *testing.T) {
 // upstream closed the pooled connection still succeeds, because the closed connection is
 // noticed before use.
 func TestH1ClientSkipsClosedIdleConnection(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { // answers one request, then closes the idle connection
-				defer nc.Close()
-				br := bufio.NewReader(nc)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				b, _ := io.ReadAll(req.Body)
-				io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: "+fmt.Sprint(len(b))+"\r\n\r\n"+string(b))
-			}()
-		}
-	}()
+	ln := oneShotServer(t, 0)
 	c := newTestH1(t)
 	url := "http://" + ln.Addr().String() + "/"
 	get(t, c, "POST", url, strings.NewReader("one"), 3)
