@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -74,6 +75,13 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *atte
 	// Bodies of unknown length (chunked streams, server-sent events) are flushed after every
 	// read so clients see events as they come; others go out in as few writes as possible.
 	stream := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	// A stream may idle for long: when the client goes away, stop waiting on the upstream at
+	// once rather than at its next write. (The HTTP/1.1 client watches the client only until
+	// the response starts; the full transport watches its context itself.)
+	if ab, ok := resp.Body.(interface{ Abort() }); ok && stream && a.ctx.Context != nil {
+		stop := context.AfterFunc(a.ctx.Context, ab.Abort)
+		defer stop()
+	}
 	if err := copyBody(w, resp.Body, stream); err != nil {
 		a.rec.Error = err.Error()
 		if !errors.Is(err, errClientWrite) {

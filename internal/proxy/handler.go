@@ -281,8 +281,8 @@ type attemptKey struct{}
 
 // deadlineCtx is a client's request context with the route's request deadline on top,
 // allocated inside the attempt. Done is the parent's (the client went away); the deadline is
-// enforced by the HTTP/1.1 client on the connection, which finds the parent through Parent
-// and reports DeadlineExceeded through Err once it has passed.
+// enforced by the HTTP/1.1 client on the connection, and Err reports DeadlineExceeded once it
+// has passed.
 type deadlineCtx struct {
 	context.Context
 	deadline time.Time
@@ -305,8 +305,6 @@ func (c *deadlineCtx) Err() error {
 	return nil
 }
 
-// Parent is the context whose cancellation interrupts the exchange.
-func (c *deadlineCtx) Parent() context.Context { return c.Context }
 
 // clusterTransport picks an endpoint per attempt and retries: by default once on a connection
 // failure for idempotent methods; with a rule retry policy on its codes too, when the body can

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -147,24 +148,14 @@ var aLongTimeAgo = time.Unix(1, 0)
 // probeAfter is how long a connection may sit idle before reuse checks that it is still open.
 const probeAfter = 250 * time.Millisecond
 
-// exchange writes req on pc and reads the response head. Cancelling the request's context
-// interrupts the connection's I/O until the body is done.
+// exchange writes req on pc and reads the response head. The request context's deadline is
+// set on the connection; its cancellation (the client went away) is noticed while waiting for
+// the response within cancelCheck, without a watcher per request.
 func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	// A context that carries a deadline over a parent (the gateway's request contexts) is
-	// watched through its parent, with the deadline set on the connection: no timer per
-	// request. Any other context is watched as it is.
-	watch := ctx
-	if p, ok := ctx.(interface{ Parent() context.Context }); ok {
-		watch = p.Parent()
-	}
 	deadline, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		pc.nc.SetDeadline(deadline)
-	}
-	stop := context.AfterFunc(watch, func() { pc.nc.SetDeadline(aLongTimeAgo) })
+	pc.nc.SetDeadline(deadline) // the zero time: none
 	fail := func(err error) (*http.Response, error) {
-		stop()
 		pc.nc.Close()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
@@ -174,9 +165,16 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 		}
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
 	if err := writeRequest(pc.bw, req); err != nil {
 		return fail(err)
 	}
+	if err := awaitResponse(ctx, pc, deadline, hasDeadline); err != nil {
+		return fail(err)
+	}
+	pc.nc.SetReadDeadline(deadline)
 	var resp *http.Response
 	for {
 		var err error
@@ -193,23 +191,54 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errNotH1)
 	}
-	if hasDeadline {
-		pc.nc.SetDeadline(time.Time{}) // the deadline bounds the response head; the body may stream on
-	}
+	pc.nc.SetDeadline(time.Time{}) // the deadline bounds the response head; the body may stream on
 	keep := !resp.Close && !req.Close
-	resp.Body = &h1Body{rc: resp.Body, pc: pc, c: c, stop: stop, keep: keep}
+	resp.Body = &h1Body{rc: resp.Body, pc: pc, c: c, keep: keep}
 	return resp, nil
+}
+
+// cancelCheck is how often a request waiting for its response head checks its context.
+const cancelCheck = time.Second
+
+// awaitResponse waits until the response starts arriving (or the deadline passes), checking
+// the context every cancelCheck: a peek that times out consumes nothing, so waiting resumes.
+func awaitResponse(ctx context.Context, pc *h1Conn, deadline time.Time, hasDeadline bool) error {
+	for {
+		slice := time.Now().Add(cancelCheck)
+		if hasDeadline && deadline.Before(slice) {
+			slice = deadline
+		}
+		pc.nc.SetReadDeadline(slice)
+		_, err := pc.br.Peek(1)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case hasDeadline && !time.Now().Before(deadline):
+			return context.DeadlineExceeded
+		}
+	}
 }
 
 // h1Body hands the connection back when the body has been read to the end, and closes it
 // when the body is abandoned early (the rest would have to be read first).
 type h1Body struct {
-	rc   io.ReadCloser
-	pc   *h1Conn
-	c    *h1Client
-	stop func() bool
-	keep bool
-	done bool
+	rc      io.ReadCloser
+	pc      *h1Conn
+	c       *h1Client
+	keep    bool
+	done    bool
+	aborted atomic.Bool
+}
+
+// Abort interrupts a body read blocked on the upstream (safe from another goroutine, e.g. when
+// the client of a long stream goes away); the connection is then not reused.
+func (b *h1Body) Abort() {
+	b.aborted.Store(true)
+	b.pc.nc.SetDeadline(aLongTimeAgo)
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -236,8 +265,7 @@ func (b *h1Body) finish(clean bool) {
 	}
 	b.done = true
 	b.rc.Close()
-	// stop reports false when the context already fired and poisoned the deadline.
-	if b.stop() && clean && b.keep && b.pc.br.Buffered() == 0 {
+	if clean && b.keep && !b.aborted.Load() && b.pc.br.Buffered() == 0 {
 		b.c.put(b.pc)
 		return
 	}

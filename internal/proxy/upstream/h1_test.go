@@ -199,15 +199,14 @@ func TestH1ClientCancelAndAbandon(t *testing.T) {
 	}
 }
 
-// parentDeadline is a context with a deadline over a parent, like the gateway's request
-// contexts: the client applies the deadline to the connection.
+// parentDeadline is a context with a deadline over a parent whose Done does not fire at the
+// deadline, like the gateway's request contexts: the client applies the deadline itself.
 type parentDeadline struct {
 	context.Context
 	deadline time.Time
 }
 
 func (c parentDeadline) Deadline() (time.Time, bool) { return c.deadline, true }
-func (c parentDeadline) Parent() context.Context     { return c.Context }
 func (c parentDeadline) Err() error {
 	if time.Now().After(c.deadline) {
 		return context.DeadlineExceeded
@@ -265,5 +264,42 @@ func TestH1ClientSkipsClosedIdleConnection(t *testing.T) {
 	resp.Body.Close()
 	if string(b) != "two" {
 		t.Errorf("body %q", b)
+	}
+}
+
+// TestH1BodyAbort: Abort from another goroutine interrupts a body read blocked on a quiet
+// stream, and the connection is not reused.
+func TestH1BodyAbort(t *testing.T) {
+	var conns atomic.Int32 // counted only to start the server
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("event 1\n"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	startCounting(t, srv, &conns)
+	c := newTestH1(t)
+	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	resp.Body.Read(buf)
+	time.AfterFunc(100*time.Millisecond, resp.Body.(interface{ Abort() }).Abort)
+	start := time.Now()
+	for {
+		if _, err := resp.Body.Read(buf); err != nil {
+			break
+		}
+	}
+	resp.Body.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("read returned %v after Abort", d)
+	}
+	c.mu.Lock()
+	pooled := len(c.idle[srv.Listener.Addr().String()])
+	c.mu.Unlock()
+	if pooled != 0 {
+		t.Errorf("an aborted connection went back to the pool")
 	}
 }
