@@ -305,7 +305,6 @@ func (c *deadlineCtx) Err() error {
 	return nil
 }
 
-
 // clusterTransport picks an endpoint per attempt and retries: by default once on a connection
 // failure for idempotent methods; with a rule retry policy on its codes too, when the body can
 // be replayed.
