@@ -58,8 +58,7 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.Status = rw.status()
 	rec.BytesSent = rw.written
 	rec.BytesReceived = max(r.ContentLength, 0)
-	end := time.Now()
-	d := end.Sub(start)
+	d := time.Since(start)
 	rec.DurationMS = float64(d.Microseconds()) / 1000
 	srv := sk.owner
 	srv.accessLog.log(rec, start)
@@ -429,7 +428,7 @@ func isConnFailure(err error) bool {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
 	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "connection reset")
+	return upstream.ConnectionBroken(err)
 }
 
 // proxyError maps upstream failures to status codes: no healthy endpoint 503, timeout 504,

@@ -36,6 +36,7 @@ func (pc *tlsPolicyCtx) usable() bool { return pc.refsReason == "" && pc.invalid
 // makes a policy more specific.
 func (t *translator) indexTLSPolicies() {
 	t.tlsPolicies = map[status.Key]*tlsPolicyCtx{}
+	t.tlsPolicyOf = map[*gwapiv1.BackendTLSPolicy]*tlsPolicyCtx{}
 	type target struct {
 		pc      *tlsPolicyCtx
 		key     status.Key
@@ -44,6 +45,7 @@ func (t *translator) indexTLSPolicies() {
 	var targets []target
 	for _, p := range t.set.BackendTLSPolicies {
 		pc := t.resolveTLSPolicy(p)
+		t.tlsPolicyOf[p] = pc
 		for _, ref := range p.Spec.TargetRefs {
 			if ref.Kind != "Backend" || (ref.Group != "" && string(ref.Group) != coreApoxyGroup) {
 				continue
@@ -203,16 +205,10 @@ func (t *translator) finishTLSPolicies() {
 			}
 			accepted, reason, msg := true, string(gwapiv1.PolicyReasonAccepted), "Policy is applied"
 			resolved, rreason, rmsg := true, string(gwapiv1.BackendTLSPolicyReasonResolvedRefs), "All references resolved"
-			var pc *tlsPolicyCtx
-			applied := false
-			for _, ref := range p.Spec.TargetRefs {
-				if own := t.tlsPolicies[status.KeyOf(p.Namespace, string(ref.Name))]; own != nil && own.policy == p {
-					pc, applied = own, true
-				}
-			}
-			if pc == nil {
-				pc = t.resolveTLSPolicy(p)
-			}
+			pc := t.tlsPolicyOf[p]
+			applied := slices.ContainsFunc(p.Spec.TargetRefs, func(ref gwapiv1.LocalPolicyTargetReferenceWithSectionName) bool {
+				return t.tlsPolicies[status.KeyOf(p.Namespace, string(ref.Name))] == pc
+			})
 			switch {
 			case !applied:
 				accepted, reason, msg = false, string(gwapiv1.PolicyReasonConflicted), "another BackendTLSPolicy targets the same Backend and takes precedence (a sectionName first, then the oldest)"

@@ -46,21 +46,21 @@ func (t *translator) attachListenerSets(g *gatewayCtx) []*listenerSetCtx {
 	slices.SortStableFunc(sets, func(a, b *gwapiv1.ListenerSet) int {
 		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	from, selector := gwapiv1.NamespacesFromNone, g.gw.Spec.AllowedListeners
+	// spec.allowedListeners.namespaces (default from: None) admits sets by namespace.
+	from := gwapiv1.NamespacesFromNone
+	var selector *metav1.LabelSelector
+	if al := g.gw.Spec.AllowedListeners; al != nil && al.Namespaces != nil {
+		if al.Namespaces.From != nil {
+			from = *al.Namespaces.From
+		}
+		selector = al.Namespaces.Selector
+	}
 	var attached []*listenerSetCtx
 	for _, ls := range sets {
 		lsc := &listenerSetCtx{ls: ls, key: status.KeyOf(ls.Namespace, ls.Name), gw: g}
 		t.listenerSets[lsc.key] = lsc
-		f := from
-		if selector != nil && selector.Namespaces != nil && selector.Namespaces.From != nil {
-			f = *selector.Namespaces.From
-		}
-		var sel *gwapiv1.ListenerNamespaces
-		if selector != nil {
-			sel = selector.Namespaces
-		}
-		if f == gwapiv1.NamespacesFromNone || !t.namespaceAllowed(f, labelSelector(sel), g.gw.Namespace, ls.Namespace) {
-			lsc.notAllowed = fmt.Sprintf("Gateway %s does not allow ListenerSets from namespace %q (spec.allowedListeners.namespaces.from: %s)", g.key, ls.Namespace, f)
+		if !t.namespaceAllowed(from, selector, g.gw.Namespace, ls.Namespace) {
+			lsc.notAllowed = fmt.Sprintf("Gateway %s does not allow ListenerSets from namespace %q (spec.allowedListeners.namespaces.from: %s)", g.key, ls.Namespace, from)
 			continue
 		}
 		lsc.rank = len(attached) + 1
@@ -75,13 +75,6 @@ func (t *translator) attachListenerSets(g *gatewayCtx) []*listenerSetCtx {
 		attached = append(attached, lsc)
 	}
 	return attached
-}
-
-func labelSelector(n *gwapiv1.ListenerNamespaces) *metav1.LabelSelector {
-	if n == nil {
-		return nil
-	}
-	return n.Selector
 }
 
 // accepted reports whether any listener of the set is valid (Gateway API: a ListenerSet is

@@ -54,6 +54,8 @@ type translator struct {
 	reportedBy map[string]*gwapiv1.Gateway
 	// tlsPolicies maps a Backend key to the BackendTLSPolicy that applies to it.
 	tlsPolicies map[status.Key]*tlsPolicyCtx
+	// tlsPolicyOf is every BackendTLSPolicy's resolution, applied or not.
+	tlsPolicyOf map[*gwapiv1.BackendTLSPolicy]*tlsPolicyCtx
 	// backendGateways records, per Backend key, the Gateways that route to it.
 	backendGateways map[status.Key]map[status.Key]bool
 }

@@ -67,14 +67,16 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		// A pooled connection the upstream closed while idle fails before any response byte:
 		// send again on a fresh one when the body (if any) has not been consumed.
-		if pc.reused && attempt == 0 && isStale(err) && (req.Body == nil || req.Body == http.NoBody) && req.Context().Err() == nil {
+		if pc.reused && attempt == 0 && ConnectionBroken(err) && (req.Body == nil || req.Body == http.NoBody) && req.Context().Err() == nil {
 			continue
 		}
 		return nil, err
 	}
 }
 
-func isStale(err error) bool {
+// ConnectionBroken reports errors meaning the connection ended under the exchange (closed,
+// reset, cut short) rather than an answer or a timeout.
+func ConnectionBroken(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
 }
