@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"apoxy.dev/apoxy/internal/proxy/h1"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -88,7 +90,8 @@ type socket struct {
 	proto ir.Protocol
 	owner *Server
 	ln    net.Listener
-	srv   *http.Server
+	srv   *http.Server // HTTP/2 (and HTTP/1.1 when APOXY_HTTP1=std)
+	h1    *h1.Server   // HTTP/1.1
 	graph atomic.Pointer[graph]
 }
 
@@ -304,10 +307,12 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 		Protocols:         new(http.Protocols),
 	}
 	sk.srv.Protocols.SetHTTP1(true)
+	var tlsConfig *tls.Config
 	if l.Protocol == ir.ProtocolHTTPS {
 		sk.srv.Protocols.SetHTTP2(true)
-		sk.srv.TLSConfig = &tls.Config{
+		tlsConfig = &tls.Config{
 			MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"h2", "http/1.1"},
 			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 				g := sk.graph.Load()
 				if g == nil || g.certs == nil {
@@ -327,12 +332,32 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 	} else {
 		sk.srv.Protocols.SetUnencryptedHTTP2(true)
 	}
+	if stdHTTP1 {
+		sk.srv.TLSConfig = tlsConfig
+		return sk, nil
+	}
+	// HTTP/1.1 is served by our own server; net/http serves the HTTP/2 connections it hands over
+	// (already past TLS, so without a TLS config of its own).
+	sk.h1 = &h1.Server{
+		Handler:           sk,
+		TLSConfig:         tlsConfig,
+		H2:                sk.srv,
+		ReadHeaderTimeout: sk.srv.ReadHeaderTimeout,
+		IdleTimeout:       sk.srv.IdleTimeout,
+		Log:               s.log,
+	}
 	return sk, nil
 }
 
+// stdHTTP1 (APOXY_HTTP1=std) serves HTTP/1.1 with net/http's server instead of ours: a switch
+// for comparing the two, not a product setting.
+var stdHTTP1 = os.Getenv("APOXY_HTTP1") == "std"
+
 func (sk *socket) run(s *Server) {
 	var err error
-	if sk.proto == ir.ProtocolHTTPS {
+	if sk.h1 != nil {
+		err = sk.h1.Serve(sk.ln)
+	} else if sk.proto == ir.ProtocolHTTPS {
 		err = sk.srv.ServeTLS(sk.ln, "", "")
 	} else {
 		err = sk.srv.Serve(sk.ln)
@@ -353,6 +378,10 @@ func (s *Server) closeSocket(sk *socket) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
+	if sk.h1 != nil {
+		_ = sk.h1.Shutdown(ctx)
+		return
+	}
 	_ = sk.srv.Shutdown(ctx)
 }
 

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"apoxy.dev/apoxy/internal/netpeek"
 	"bufio"
 	"context"
 	"errors"
@@ -372,4 +373,13 @@ func writeChunked(w *bufio.Writer, body io.Reader) error {
 			return err
 		}
 	}
+}
+
+// alive reports whether an idle connection is still open: a non-blocking peek sees neither
+// end-of-stream nor stray bytes (an idle HTTP/1.1 connection has nothing to read). Upstreams
+// close idle connections on their own schedule (Node.js after 5 s), and a request sent on such
+// a connection fails after its body may already have gone out.
+func alive(nc net.Conn) bool {
+	st := netpeek.Peek(nc)
+	return st == netpeek.Empty || st == netpeek.Unknown
 }

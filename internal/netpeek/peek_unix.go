@@ -1,0 +1,44 @@
+//go:build unix
+
+package netpeek
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"syscall"
+)
+
+// Peek looks at a connection without consuming or blocking: whether bytes are waiting, the peer
+// has closed it, or neither.
+func Peek(nc net.Conn) State {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return Unknown
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return Closed
+	}
+	var buf [1]byte
+	st := Unknown
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case rerr != nil && (errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EWOULDBLOCK)):
+			st = Empty
+		case rerr != nil || n == 0:
+			st = Closed
+		default:
+			st = Data
+		}
+		return true
+	})
+	if err != nil {
+		return Closed
+	}
+	return st
+}

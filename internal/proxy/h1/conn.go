@@ -1,0 +1,176 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// conn is one client connection and everything reused across its requests.
+type conn struct {
+	srv    *Server
+	rwc    net.Conn
+	remote string
+	tls    *tls.ConnectionState
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	ctx    context.Context
+	cancel context.CancelFunc
+	state  atomic.Uint64
+
+	head   []byte // the request head as read (reused)
+	req    http.Request
+	url    url.URL
+	header http.Header
+	resp   response
+	// resHeader is the response header map, cleared per request.
+	resHeader http.Header
+	pending   []byte // body bytes held back until the response is committed
+}
+
+// h2Preface is how a prior-knowledge HTTP/2 client opens a cleartext connection: it reads as
+// a request line "PRI * HTTP/2.0" and an empty header block.
+const h2PrefaceLine = "PRI * HTTP/2.0"
+
+func (c *conn) serve() {
+	hijacked := false
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.srv.logf("panic serving request", "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(buf))
+		}
+		c.cancel()
+		c.srv.forget(c)
+		if !hijacked {
+			c.rwc.Close()
+			c.release()
+		}
+	}()
+	if c.srv.TLSConfig != nil {
+		tc := tls.Server(c.rwc, c.srv.TLSConfig)
+		c.rwc = tc
+		if d := c.srv.ReadHeaderTimeout; d > 0 {
+			tc.SetDeadline(time.Now().Add(d))
+		}
+		if err := tc.HandshakeContext(c.ctx); err != nil {
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		c.tls = &st
+		if st.NegotiatedProtocol == "h2" {
+			if c.srv.handoff(tc) {
+				hijacked = true
+			}
+			return
+		}
+	}
+	c.br, c.bw = newReader(c.rwc), newWriter(c.rwc)
+	c.header, c.resHeader = make(http.Header, 16), make(http.Header, 16)
+	c.req = *new(http.Request).WithContext(c.ctx)
+	c.resp.c = c
+	for {
+		// Wait for the first byte of the next request, then read its head.
+		if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		if !c.setState(stateHeader) {
+			return
+		}
+		req, perr := c.readRequest()
+		if perr != nil {
+			if perr.h2 && c.srv.TLSConfig == nil {
+				// Prior-knowledge h2c: the HTTP/2 server reads the preface again.
+				nc := &prefixConn{Conn: c.rwc, r: io.MultiReader(bytes.NewReader(append([]byte(nil), c.head...)), c.br)}
+				if c.srv.handoff(nc) {
+					hijacked = true
+					c.bw = nil // its buffers went with the connection
+					c.br = nil
+				}
+				return
+			}
+			if perr.code != 0 {
+				c.writeError(perr)
+			}
+			return
+		}
+		c.setState(stateActive)
+		w := &c.resp
+		w.reset(req)
+		c.srv.Handler.ServeHTTP(w, req)
+		if w.hijacked {
+			hijacked = true
+			return
+		}
+		w.finish()
+		if w.err != nil || w.closeAfter || c.srv.shutdown.Load() {
+			return
+		}
+		if !c.setState(stateIdle) {
+			return
+		}
+	}
+}
+
+// release returns the buffers to their pools.
+func (c *conn) release() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		bufioReaders.Put(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		bufioWriters.Put(c.bw)
+		c.bw = nil
+	}
+}
+
+// hijack hands the connection to the handler.
+func (c *conn) hijack() (net.Conn, *bufio.ReadWriter) {
+	c.setState(stateHijacked)
+	c.srv.forget(c)
+	return c.rwc, bufio.NewReadWriter(c.br, c.bw)
+}
+
+// writeError answers a request that could not be read, as net/http does, and the connection
+// is closed after it.
+func (c *conn) writeError(e *requestError) {
+	text := http.StatusText(e.code)
+	body := fmt.Sprintf("%d %s", e.code, text)
+	if e.msg != "" {
+		body += ": " + e.msg
+	}
+	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", e.code, text, len(body), body)
+	c.bw.Flush()
+	if tc, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		// Let the client read the answer before the close resets the connection.
+		tc.CloseWrite()
+		c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		io.Copy(io.Discard, io.LimitReader(c.rwc, 256<<10))
+	}
+}
+
+// requestError is why a request could not be read: code is the status to answer (0: just
+// close); h2 marks the HTTP/2 preface.
+type requestError struct {
+	code int
+	msg  string
+	h2   bool
+}
+
+func (e *requestError) Error() string { return fmt.Sprintf("%d: %s", e.code, e.msg) }
+
+func badRequest(msg string) *requestError {
+	return &requestError{code: http.StatusBadRequest, msg: msg}
+}

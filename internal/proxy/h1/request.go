@@ -1,0 +1,318 @@
+package h1
+
+import (
+	"bufio"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// readHead reads the request line and header block into c.head, up to the blank line.
+// Empty lines before the request line are skipped (RFC 9112 §2.2).
+func (c *conn) readHead() *requestError {
+	limit := c.srv.MaxHeaderBytes
+	if limit <= 0 {
+		limit = DefaultMaxHeaderBytes
+	}
+	c.head = c.head[:0]
+	lineStart := 0
+	for {
+		chunk, err := c.br.ReadSlice('\n')
+		if len(c.head)+len(chunk) > limit+4096 {
+			return &requestError{code: http.StatusRequestHeaderFieldsTooLarge, msg: "the request head is larger than " + strconv.Itoa(limit) + " bytes"}
+		}
+		c.head = append(c.head, chunk...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return &requestError{} // closed or timed out: nothing to answer
+		}
+		line := c.head[lineStart:]
+		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
+			if lineStart == 0 {
+				c.head = c.head[:0] // leading empty line
+				continue
+			}
+			return nil
+		}
+		lineStart = len(c.head)
+	}
+}
+
+// readRequest reads and checks the next request head and prepares c.req for it.
+func (c *conn) readRequest() (*http.Request, *requestError) {
+	if err := c.readHead(); err != nil {
+		return nil, err
+	}
+	head := string(c.head) // every string of the request is cut from this one allocation
+	line, rest, _ := strings.Cut(head, "\n")
+	line = strings.TrimSuffix(line, "\r")
+	method, target, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(target, " ")
+	if !ok1 || !ok2 {
+		return nil, badRequest("malformed request line " + strconv.Quote(line))
+	}
+	if line == h2PrefaceLine {
+		return nil, &requestError{code: http.StatusHTTPVersionNotSupported, msg: "HTTP/2 needs TLS with ALPN h2 here", h2: true}
+	}
+	major, minor, ok := parseVersion(proto)
+	if !ok {
+		return nil, badRequest("malformed HTTP version " + strconv.Quote(proto))
+	}
+	if major != 1 {
+		return nil, &requestError{code: http.StatusHTTPVersionNotSupported, msg: "unsupported protocol version " + strconv.Quote(proto)}
+	}
+	if !validMethod(method) {
+		return nil, badRequest("invalid method " + strconv.Quote(method))
+	}
+
+	h := c.header
+	clear(h)
+	var (
+		hosts, contentLength, transferEncoding, connection, expect string
+		nHost, nTE, nCL                                            int
+	)
+	n := strings.Count(rest, "\n") // an upper bound on the number of fields
+	values := make([]string, 0, n)
+	for rest != "" {
+		var fl string
+		fl, rest, _ = strings.Cut(rest, "\n")
+		fl = strings.TrimSuffix(fl, "\r")
+		if fl == "" {
+			break
+		}
+		if fl[0] == ' ' || fl[0] == '\t' {
+			return nil, badRequest("obsolete line folding is not allowed")
+		}
+		name, value, ok := strings.Cut(fl, ":")
+		if !ok || !httpguts.ValidHeaderFieldName(name) {
+			return nil, badRequest("malformed header line " + strconv.Quote(truncate(fl)))
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return nil, badRequest("invalid value in header " + strconv.Quote(name))
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		switch key {
+		case "Host":
+			nHost++
+			hosts = value
+			continue // net/http keeps Host in Request.Host only
+		case "Content-Length":
+			if nCL++; nCL > 1 && contentLength != value {
+				return nil, badRequest("conflicting Content-Length headers")
+			}
+			contentLength = value
+		case "Transfer-Encoding":
+			nTE++
+			transferEncoding = value
+		case "Connection":
+			if connection != "" {
+				connection += ","
+			}
+			connection += value
+		case "Expect":
+			expect = value
+		}
+		if vv, ok := h[key]; ok {
+			h[key] = append(vv, value)
+			continue
+		}
+		values = append(values, value)
+		h[key] = values[len(values)-1 : len(values) : len(values)]
+	}
+
+	r := &c.req
+	r.Method = method
+	r.Proto = proto
+	r.ProtoMajor, r.ProtoMinor = major, minor
+	r.Header = h
+	r.RequestURI = target
+	r.RemoteAddr = c.remote
+	r.TLS = c.tls
+	r.Trailer, r.TransferEncoding, r.Form, r.PostForm, r.MultipartForm, r.GetBody = nil, nil, nil, nil, nil, nil
+	r.Pattern, r.Response, r.Cancel = "", nil, nil
+	if err := c.parseTarget(method, target); err != nil {
+		return nil, err
+	}
+	r.URL = &c.url
+
+	// Host: required once on HTTP/1.1; the absolute form's authority wins.
+	if nHost > 1 {
+		return nil, badRequest("too many Host headers")
+	}
+	if nHost == 0 && minor >= 1 {
+		return nil, badRequest("missing required Host header")
+	}
+	if !httpguts.ValidHostHeader(hosts) {
+		return nil, badRequest("malformed Host header")
+	}
+	r.Host = hosts
+	if c.url.Host != "" {
+		r.Host = c.url.Host
+	}
+
+	// Persistence.
+	r.Close = minor == 0
+	if connection != "" {
+		if hasToken(connection, "close") {
+			r.Close = true
+		} else if minor == 0 && hasToken(connection, "keep-alive") {
+			r.Close = false
+		}
+	}
+
+	// Body framing (RFC 9112 §6). A request with both Transfer-Encoding and Content-Length is
+	// a smuggling vector through proxies: rejected rather than guessed.
+	r.Body, r.ContentLength = http.NoBody, 0
+	switch {
+	case nTE > 0:
+		if nCL > 0 {
+			return nil, badRequest("both Transfer-Encoding and Content-Length")
+		}
+		if minor == 0 {
+			return nil, badRequest("Transfer-Encoding in an HTTP/1.0 request") // RFC 9112 §6.1: faulty framing
+		}
+		if nTE > 1 || !strings.EqualFold(strings.TrimSpace(transferEncoding), "chunked") {
+			return nil, &requestError{code: http.StatusNotImplemented, msg: "unsupported transfer encoding " + strconv.Quote(transferEncoding)}
+		}
+		r.TransferEncoding = []string{"chunked"}
+		r.ContentLength = -1
+		r.Body = &body{c: c, chunked: true}
+	case nCL > 0:
+		n, ok := parseContentLength(contentLength)
+		if !ok {
+			return nil, badRequest("bad Content-Length " + strconv.Quote(contentLength))
+		}
+		r.ContentLength = n
+		if n > 0 {
+			r.Body = &body{c: c, remaining: n}
+		}
+	}
+	if expect != "" {
+		if !strings.EqualFold(expect, "100-continue") {
+			return nil, &requestError{code: http.StatusExpectationFailed, msg: "unsupported Expect " + strconv.Quote(expect)}
+		}
+		if b, ok := r.Body.(*body); ok && minor >= 1 {
+			b.expectContinue = true
+		}
+	}
+	return r, nil
+}
+
+// parseTarget fills c.url from the request target: origin form without escapes without a
+// copy, anything else through url.ParseRequestURI (as net/http).
+func (c *conn) parseTarget(method, target string) *requestError {
+	if target == "" {
+		return badRequest("empty request target")
+	}
+	if target[0] == '/' && simpleTarget(target) {
+		path, query, hasQuery := strings.Cut(target, "?")
+		c.url = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+		return nil
+	}
+	raw := target
+	if method == http.MethodConnect && target[0] != '/' {
+		raw = "http://" + target // authority form
+	}
+	u, err := url.ParseRequestURI(raw)
+	if err != nil {
+		return badRequest("invalid request target " + strconv.Quote(truncate(target)))
+	}
+	if raw != target {
+		u.Scheme = ""
+	}
+	c.url = *u
+	return nil
+}
+
+// simpleTarget reports whether an origin-form target is one url.ParseRequestURI would take as
+// it is: a path of characters its escaping leaves alone (so Path needs no RawPath), and a query
+// of visible ASCII; no '%' escapes and no '#'.
+func simpleTarget(s string) bool {
+	i := 0
+	for ; i < len(s) && s[i] != '?'; i++ {
+		if !plainPathByte[s[i]] {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if b := s[i]; b <= ' ' || b >= 0x7f || b == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainPathByte marks the bytes url.URL keeps unescaped in a path.
+var plainPathByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-_.~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
+}()
+
+func parseVersion(v string) (major, minor int, ok bool) {
+	switch v {
+	case "HTTP/1.1":
+		return 1, 1, true
+	case "HTTP/1.0":
+		return 1, 0, true
+	}
+	return http.ParseHTTPVersion(v)
+}
+
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if !httpguts.IsTokenRune(rune(m[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// parseContentLength accepts only digits (no sign, no spaces), as RFC 9110 §8.6 defines it.
+func parseContentLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, true
+}
+
+// hasToken reports whether a comma-separated header value lists token (case-insensitively).
+func hasToken(v, token string) bool {
+	for f := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(textproto.TrimString(f), token) {
+			return true
+		}
+	}
+	return false
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
