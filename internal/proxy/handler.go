@@ -531,8 +531,11 @@ var (
 )
 
 func (f forwarded) apply(h http.Header) {
+	vals := [...]string{f.host, f.xff} // one allocation for both new values
+	s := vals[:]
+	h["X-Forwarded-Host"] = s[0:1:1]
 	if f.xff != "" {
-		h["X-Forwarded-For"] = []string{f.xff}
+		h["X-Forwarded-For"] = s[1:2:2]
 	}
 	switch f.proto {
 	case "http":
@@ -542,7 +545,6 @@ func (f forwarded) apply(h http.Header) {
 	default:
 		h["X-Forwarded-Proto"] = []string{f.proto}
 	}
-	h["X-Forwarded-Host"] = []string{f.host}
 }
 
 func clientIP(r *http.Request) string {

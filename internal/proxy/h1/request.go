@@ -1,47 +1,32 @@
 package h1
 
 import (
-	"bufio"
+	"errors"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"apoxy.dev/apoxy/internal/proxy/wire"
 )
 
-// readHead reads the request line and header block into c.head, up to the blank line.
-// Empty lines before the request line are skipped (RFC 9112 §2.2).
+// readHead reads the request line and header block into c.head.
 func (c *conn) readHead() *requestError {
 	limit := c.srv.MaxHeaderBytes
 	if limit <= 0 {
 		limit = DefaultMaxHeaderBytes
 	}
-	c.head = c.head[:0]
-	lineStart := 0
-	for {
-		chunk, err := c.br.ReadSlice('\n')
-		if len(c.head)+len(chunk) > limit+4096 {
-			return &requestError{code: http.StatusRequestHeaderFieldsTooLarge, msg: "the request head is larger than " + strconv.Itoa(limit) + " bytes"}
-		}
-		c.head = append(c.head, chunk...)
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err != nil {
-			return &requestError{} // closed or timed out: nothing to answer
-		}
-		line := c.head[lineStart:]
-		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
-			if lineStart == 0 {
-				c.head = c.head[:0] // leading empty line
-				continue
-			}
-			return nil
-		}
-		lineStart = len(c.head)
+	var err error
+	c.head, err = wire.ReadHead(c.br, c.head, limit+4096)
+	switch {
+	case err == wire.ErrHeadTooLarge:
+		return &requestError{code: http.StatusRequestHeaderFieldsTooLarge, msg: "the request head is larger than " + strconv.Itoa(limit) + " bytes"}
+	case err != nil:
+		return &requestError{} // closed or timed out: nothing to answer
 	}
+	return nil
 }
 
 // readRequest reads and checks the next request head and prepares c.req for it.
@@ -50,8 +35,7 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		return nil, err
 	}
 	head := string(c.head) // every string of the request is cut from this one allocation
-	line, rest, _ := strings.Cut(head, "\n")
-	line = strings.TrimSuffix(line, "\r")
+	line, rest := wire.StartLine(head)
 	method, target, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(target, " ")
 	if !ok1 || !ok2 {
@@ -77,35 +61,16 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		hosts, contentLength, transferEncoding, connection, expect string
 		nHost, nTE, nCL                                            int
 	)
-	n := strings.Count(rest, "\n") // an upper bound on the number of fields
-	values := make([]string, 0, n)
-	for rest != "" {
-		var fl string
-		fl, rest, _ = strings.Cut(rest, "\n")
-		fl = strings.TrimSuffix(fl, "\r")
-		if fl == "" {
-			break
-		}
-		if fl[0] == ' ' || fl[0] == '\t' {
-			return nil, badRequest("obsolete line folding is not allowed")
-		}
-		name, value, ok := strings.Cut(fl, ":")
-		if !ok || !httpguts.ValidHeaderFieldName(name) {
-			return nil, badRequest("malformed header line " + strconv.Quote(truncate(fl)))
-		}
-		value = strings.Trim(value, " \t")
-		if !httpguts.ValidHeaderFieldValue(value) {
-			return nil, badRequest("invalid value in header " + strconv.Quote(name))
-		}
-		key := textproto.CanonicalMIMEHeaderKey(name)
+	values := wire.NewValues(rest)
+	err := wire.Fields(rest, func(key, value string) error {
 		switch key {
 		case "Host":
 			nHost++
 			hosts = value
-			continue // net/http keeps Host in Request.Host only
+			return nil // net/http keeps Host in Request.Host only
 		case "Content-Length":
 			if nCL++; nCL > 1 && contentLength != value {
-				return nil, badRequest("conflicting Content-Length headers")
+				return errConflictingLength
 			}
 			contentLength = value
 		case "Transfer-Encoding":
@@ -119,12 +84,11 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		case "Expect":
 			expect = value
 		}
-		if vv, ok := h[key]; ok {
-			h[key] = append(vv, value)
-			continue
-		}
-		values = append(values, value)
-		h[key] = values[len(values)-1 : len(values) : len(values)]
+		values.Add(h, key, value)
+		return nil
+	})
+	if err != nil {
+		return nil, badRequest(err.Error())
 	}
 
 	r := &c.req
@@ -160,9 +124,9 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 	// Persistence.
 	r.Close = minor == 0
 	if connection != "" {
-		if hasToken(connection, "close") {
+		if wire.HasToken(connection, "close") {
 			r.Close = true
-		} else if minor == 0 && hasToken(connection, "keep-alive") {
+		} else if minor == 0 && wire.HasToken(connection, "keep-alive") {
 			r.Close = false
 		}
 	}
@@ -183,9 +147,11 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		}
 		r.TransferEncoding = []string{"chunked"}
 		r.ContentLength = -1
-		r.Body = &body{c: c, chunked: true}
+		b := &body{c: c, chunked: true}
+		b.cr.Reset(c.br)
+		r.Body = b
 	case nCL > 0:
-		n, ok := parseContentLength(contentLength)
+		n, ok := wire.ParseContentLength(contentLength)
 		if !ok {
 			return nil, badRequest("bad Content-Length " + strconv.Quote(contentLength))
 		}
@@ -285,30 +251,7 @@ func validMethod(m string) bool {
 	return true
 }
 
-// parseContentLength accepts only digits (no sign, no spaces), as RFC 9110 §8.6 defines it.
-func parseContentLength(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
-	return n, true
-}
-
-// hasToken reports whether a comma-separated header value lists token (case-insensitively).
-func hasToken(v, token string) bool {
-	for f := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(textproto.TrimString(f), token) {
-			return true
-		}
-	}
-	return false
-}
+var errConflictingLength = errors.New("conflicting Content-Length headers")
 
 func truncate(s string) string {
 	if len(s) > 64 {

@@ -1,6 +1,8 @@
 package h1
 
 import (
+	"apoxy.dev/apoxy/internal/proxy/wire"
+
 	"bufio"
 	"net"
 	"net/http"
@@ -63,7 +65,7 @@ func (w *response) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	if cl := w.c.resHeader["Content-Length"]; len(cl) > 0 {
-		if n, ok := parseContentLength(strings.TrimSpace(cl[0])); ok {
+		if n, ok := wire.ParseContentLength(strings.TrimSpace(cl[0])); ok {
 			w.contentLength = n
 		} else {
 			delete(w.c.resHeader, "Content-Length")
@@ -151,7 +153,7 @@ func (w *response) commit(first []byte) {
 	bw := w.c.bw
 	writeStatusLine(bw, w.status)
 	delete(h, "Transfer-Encoding")
-	if c := h["Connection"]; len(c) > 0 && hasToken(strings.Join(c, ","), "close") {
+	if c := h["Connection"]; len(c) > 0 && wire.HasToken(strings.Join(c, ","), "close") {
 		w.closeAfter = true
 	}
 	if b, ok := w.req.Body.(*body); ok && b.awaitingContinue() || w.c.srv.shutdown.Load() {

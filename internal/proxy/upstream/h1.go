@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"apoxy.dev/apoxy/internal/netpeek"
 	"bufio"
 	"context"
 	"errors"
@@ -15,6 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"apoxy.dev/apoxy/internal/netpeek"
+	"apoxy.dev/apoxy/internal/proxy/wire"
 )
 
 // h1Client is the HTTP/1.1 client of plain and TLS (HTTP/1.1) backends. Unlike http.Transport
@@ -39,6 +41,7 @@ type h1Conn struct {
 	addr   string
 	idleAt time.Time
 	reused bool
+	head   []byte // the last response head read (reused)
 }
 
 // errNotH1 marks requests this client does not carry (protocol upgrades).
@@ -181,7 +184,7 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 	var resp *http.Response
 	for {
 		var err error
-		resp, err = http.ReadResponse(pc.br, req)
+		resp, err = readResponse(pc, req)
 		if err != nil {
 			return fail(err)
 		}
@@ -189,14 +192,125 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 			break
 		}
 		// 1xx informational (100 Continue, 103 Early Hints): the final response follows.
-		io.Copy(io.Discard, resp.Body)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errNotH1)
 	}
 	pc.nc.SetDeadline(time.Time{}) // the deadline bounds the response head; the body may stream on
-	keep := !resp.Close && !req.Close
-	resp.Body = &h1Body{rc: resp.Body, pc: pc, c: c, keep: keep}
+	b := resp.Body.(*h1Body)
+	b.c, b.keep = c, b.keep && !resp.Close && !req.Close
+	return resp, nil
+}
+
+// maxResponseHead bounds a response's status line and header block.
+const maxResponseHead = 1 << 20
+
+// readResponse reads a response head and frames its body as RFC 9112 §6.3 (and
+// http.ReadResponse) do, with every string of the head cut from one allocation.
+func readResponse(pc *h1Conn, req *http.Request) (*http.Response, error) {
+	var err error
+	pc.head, err = wire.ReadHead(pc.br, pc.head, maxResponseHead)
+	if err != nil {
+		if err == io.EOF && len(pc.head) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line, block := wire.StartLine(string(pc.head))
+	proto, status, ok := strings.Cut(line, " ")
+	major, minor, vok := http.ParseHTTPVersion(proto)
+	if !ok || !vok || major != 1 {
+		return nil, fmt.Errorf("upstream: malformed status line %q", line)
+	}
+	status = strings.TrimLeft(status, " ")
+	code, _, _ := strings.Cut(status, " ")
+	n, err := strconv.Atoi(code)
+	if len(code) != 3 || err != nil || n < 100 {
+		return nil, fmt.Errorf("upstream: malformed status code %q", code)
+	}
+	resp := &http.Response{Status: status, StatusCode: n, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Request: req}
+	h := make(http.Header, strings.Count(block, "\n"))
+	values := wire.NewValues(block)
+	var cls []string
+	var te, connection string
+	nTE := 0
+	err = wire.Fields(block, func(key, value string) error {
+		switch key {
+		case "Content-Length":
+			cls = append(cls, value)
+		case "Transfer-Encoding":
+			nTE++
+			te = value
+		case "Connection":
+			connection += "," + value
+		}
+		values.Add(h, key, value)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	resp.Header = h
+	resp.Close = minor == 0 && !wire.HasToken(connection, "keep-alive") || wire.HasToken(connection, "close")
+
+	length := int64(-1)
+	for i, v := range cls {
+		l, ok := wire.ParseContentLength(strings.TrimSpace(v))
+		if !ok || i > 0 && l != length {
+			return nil, fmt.Errorf("upstream: bad Content-Length %q", cls)
+		}
+		length = l
+	}
+	chunked := false
+	if nTE > 0 {
+		if nTE > 1 || !strings.EqualFold(strings.TrimSpace(te), "chunked") {
+			return nil, fmt.Errorf("upstream: unsupported transfer encoding %q", te)
+		}
+		if minor == 0 {
+			return nil, errors.New("upstream: Transfer-Encoding in an HTTP/1.0 response") // RFC 9112 §6.1
+		}
+		if len(cls) > 0 {
+			// As nginx: a message framed two ways is refused rather than guessed at.
+			return nil, errors.New("upstream: response has both Content-Length and Transfer-Encoding")
+		}
+		chunked = true
+	}
+	b := &h1Body{pc: pc, keep: true, remaining: length}
+	switch {
+	case n < 200:
+		resp.ContentLength, resp.Body = -1, http.NoBody
+		return resp, nil
+	case req.Method == http.MethodHead:
+		resp.ContentLength, b.remaining = length, 0
+	case n == http.StatusNoContent || n == http.StatusNotModified:
+		resp.ContentLength, b.remaining = 0, 0
+	case chunked:
+		resp.ContentLength = -1
+		b.cr.Reset(pc.br)
+		b.chunked = true
+		if decl := h["Trailer"]; len(decl) > 0 {
+			resp.Trailer = http.Header{}
+			for _, d := range decl {
+				for name := range strings.SplitSeq(d, ",") {
+					if name = strings.TrimSpace(name); name != "" {
+						resp.Trailer[http.CanonicalHeaderKey(name)] = nil
+					}
+				}
+			}
+		}
+		b.cr.OnTrailer = func(k, v string) {
+			if resp.Trailer == nil {
+				resp.Trailer = http.Header{}
+			}
+			resp.Trailer[k] = append(resp.Trailer[k], v)
+		}
+	case length < 0:
+		// Neither length nor chunking: the body ends when the upstream closes.
+		resp.ContentLength, resp.Close = -1, true
+	default:
+		resp.ContentLength = length
+	}
+	resp.Body = b
 	return resp, nil
 }
 
@@ -226,15 +340,18 @@ func awaitResponse(ctx context.Context, pc *h1Conn, deadline time.Time, hasDeadl
 	}
 }
 
-// h1Body hands the connection back when the body has been read to the end, and closes it
-// when the body is abandoned early (the rest would have to be read first).
+// h1Body reads a response body straight from the connection (Content-Length bytes, chunked,
+// or until the upstream closes) and hands the connection back when the body has been read to
+// the end; an abandoned body closes it (the rest would have to be read first).
 type h1Body struct {
-	rc      io.ReadCloser
-	pc      *h1Conn
-	c       *h1Client
-	keep    bool
-	done    bool
-	aborted atomic.Bool
+	pc        *h1Conn
+	c         *h1Client
+	remaining int64 // Content-Length bytes left; -1: until close
+	chunked   bool
+	cr        wire.ChunkedReader
+	keep      bool
+	done      bool
+	aborted   atomic.Bool
 }
 
 // Abort interrupts a body read blocked on the upstream (safe from another goroutine, e.g. when
@@ -244,11 +361,30 @@ func (b *h1Body) Abort() {
 	b.pc.nc.SetDeadline(aLongTimeAgo)
 }
 
-func (b *h1Body) Read(p []byte) (int, error) {
+func (b *h1Body) Read(p []byte) (n int, err error) {
 	if b.done {
 		return 0, io.EOF
 	}
-	n, err := b.rc.Read(p)
+	switch {
+	case b.chunked:
+		n, err = b.cr.Read(p)
+	case b.remaining == 0:
+		err = io.EOF
+	case b.remaining > 0:
+		if int64(len(p)) > b.remaining {
+			p = p[:b.remaining]
+		}
+		n, err = b.pc.br.Read(p)
+		b.remaining -= int64(n)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		} else if err == nil && b.remaining == 0 {
+			err = io.EOF
+		}
+	default:
+		b.keep = false
+		n, err = b.pc.br.Read(p)
+	}
 	if err == io.EOF {
 		b.finish(true)
 	} else if err != nil {
@@ -267,8 +403,7 @@ func (b *h1Body) finish(clean bool) {
 		return
 	}
 	b.done = true
-	b.rc.Close()
-	if clean && b.keep && !b.aborted.Load() && b.pc.br.Buffered() == 0 {
+	if b.c != nil && clean && b.keep && !b.aborted.Load() && b.pc.br.Buffered() == 0 {
 		b.c.put(b.pc)
 		return
 	}
