@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -62,15 +61,22 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		nHost, nTE, nCL                                            int
 	)
 	values := wire.NewValues(rest)
-	err := wire.Fields(rest, func(key, value string) error {
+	for f := (wire.Fields{Block: rest}); ; {
+		if !f.Next() {
+			if f.Err != nil {
+				return nil, badRequest(f.Err.Error())
+			}
+			break
+		}
+		key, value := f.Key, f.Value
 		switch key {
 		case "Host":
 			nHost++
 			hosts = value
-			return nil // net/http keeps Host in Request.Host only
+			continue // net/http keeps Host in Request.Host only
 		case "Content-Length":
 			if nCL++; nCL > 1 && contentLength != value {
-				return errConflictingLength
+				return nil, badRequest("conflicting Content-Length headers")
 			}
 			contentLength = value
 		case "Transfer-Encoding":
@@ -85,10 +91,6 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 			expect = value
 		}
 		values.Add(h, key, value)
-		return nil
-	})
-	if err != nil {
-		return nil, badRequest(err.Error())
 	}
 
 	r := &c.req
@@ -250,8 +252,6 @@ func validMethod(m string) bool {
 	}
 	return true
 }
-
-var errConflictingLength = errors.New("conflicting Content-Length headers")
 
 func truncate(s string) string {
 	if len(s) > 64 {

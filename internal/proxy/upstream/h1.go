@@ -231,33 +231,40 @@ func readResponse(pc *h1Conn, req *http.Request) (*http.Response, error) {
 	resp := &http.Response{Status: status, StatusCode: n, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Request: req}
 	h := make(http.Header, strings.Count(block, "\n"))
 	values := wire.NewValues(block)
-	var cls []string
+	var cl string
+	nCL := 0
 	var te, connection string
 	nTE := 0
-	err = wire.Fields(block, func(key, value string) error {
-		switch key {
+	f := wire.Fields{Block: block}
+	for f.Next() {
+		switch f.Key {
 		case "Content-Length":
-			cls = append(cls, value)
+			if nCL++; nCL > 1 && f.Value != cl {
+				return nil, fmt.Errorf("upstream: conflicting Content-Length headers %q and %q", cl, f.Value)
+			}
+			cl = f.Value
 		case "Transfer-Encoding":
 			nTE++
-			te = value
+			te = f.Value
 		case "Connection":
-			connection += "," + value
+			if connection != "" {
+				connection += ","
+			}
+			connection += f.Value
 		}
-		values.Add(h, key, value)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("upstream: %w", err)
+		values.Add(h, f.Key, f.Value)
+	}
+	if f.Err != nil {
+		return nil, fmt.Errorf("upstream: %w", f.Err)
 	}
 	resp.Header = h
 	resp.Close = minor == 0 && !wire.HasToken(connection, "keep-alive") || wire.HasToken(connection, "close")
 
 	length := int64(-1)
-	for i, v := range cls {
-		l, ok := wire.ParseContentLength(strings.TrimSpace(v))
-		if !ok || i > 0 && l != length {
-			return nil, fmt.Errorf("upstream: bad Content-Length %q", cls)
+	if nCL > 0 {
+		l, ok := wire.ParseContentLength(strings.TrimSpace(cl))
+		if !ok {
+			return nil, fmt.Errorf("upstream: bad Content-Length %q", cl)
 		}
 		length = l
 	}
@@ -269,7 +276,7 @@ func readResponse(pc *h1Conn, req *http.Request) (*http.Response, error) {
 		if minor == 0 {
 			return nil, errors.New("upstream: Transfer-Encoding in an HTTP/1.0 response") // RFC 9112 §6.1
 		}
-		if len(cls) > 0 {
+		if nCL > 0 {
 			// As nginx: a message framed two ways is refused rather than guessed at.
 			return nil, errors.New("upstream: response has both Content-Length and Transfer-Encoding")
 		}

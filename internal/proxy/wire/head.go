@@ -61,33 +61,49 @@ func (e *FieldError) Error() string {
 	return e.Reason + ": " + strconv.Quote(l)
 }
 
-// Fields calls fn with the canonical name and trimmed value of each field of a block, in
-// order. Obsolete line folding, names that are not tokens (including whitespace before the
-// colon) and values with control characters are errors.
-func Fields(block string, fn func(key, value string) error) error {
-	for block != "" {
-		var line string
-		line, block, _ = strings.Cut(block, "\n")
-		line = strings.TrimSuffix(line, "\r")
-		if line == "" {
-			return nil
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return &FieldError{line, "obsolete line folding is not allowed"}
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || !httpguts.ValidHeaderFieldName(name) {
-			return &FieldError{line, "malformed header line"}
-		}
-		value = strings.Trim(value, " \t")
-		if !httpguts.ValidHeaderFieldValue(value) {
-			return &FieldError{line, "invalid header value"}
-		}
-		if err := fn(textproto.CanonicalMIMEHeaderKey(name), value); err != nil {
-			return err
-		}
+// Fields walks the fields of a header block in order:
+//
+//	f := wire.Fields{Block: block}
+//	for f.Next() { use(f.Key, f.Value) }
+//	if f.Err != nil { ... }
+//
+// Keys are canonical and values trimmed. Obsolete line folding, names that are not tokens
+// (including whitespace before the colon) and values with control characters stop the walk
+// with Err set.
+type Fields struct {
+	Block      string
+	Key, Value string
+	Err        error
+}
+
+// Next moves to the next field; false at the end of the block or on an error.
+func (f *Fields) Next() bool {
+	if f.Err != nil || f.Block == "" {
+		return false
 	}
-	return nil
+	var line string
+	line, f.Block, _ = strings.Cut(f.Block, "\n")
+	line = strings.TrimSuffix(line, "\r")
+	if line == "" {
+		f.Block = ""
+		return false
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		f.Err = &FieldError{line, "obsolete line folding is not allowed"}
+		return false
+	}
+	name, value, ok := strings.Cut(line, ":")
+	if !ok || !httpguts.ValidHeaderFieldName(name) {
+		f.Err = &FieldError{line, "malformed header line"}
+		return false
+	}
+	value = strings.Trim(value, " \t")
+	if !httpguts.ValidHeaderFieldValue(value) {
+		f.Err = &FieldError{line, "invalid header value"}
+		return false
+	}
+	f.Key, f.Value = textproto.CanonicalMIMEHeaderKey(name), value
+	return true
 }
 
 // Values hands out single-value slices for a header map from one backing array.
