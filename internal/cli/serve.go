@@ -145,6 +145,7 @@ func releaseStartupMemory(ctx context.Context, ready func() error) {
 		}
 	}
 	debug.FreeOSMemory()
+	releaseStartupCode()
 }
 
 // writeClientConfigs writes DATA_DIR/config.yaml (admin) and DATA_DIR/kubeconfig with a context

@@ -42,3 +42,21 @@ func Peek(nc net.Conn) State {
 	}
 	return st
 }
+
+// Wait blocks until the connection has bytes to read or is closed, without reading them and
+// without a buffer: an idle connection waits here holding no memory of its own.
+func Wait(nc net.Conn) error {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var buf [1]byte
+	return rc.Read(func(fd uintptr) bool {
+		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return !(errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EWOULDBLOCK))
+	})
+}

@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"apoxy.dev/apoxy/internal/netpeek"
 	"bufio"
 	"bytes"
 	"context"
@@ -75,12 +76,22 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	c.br, c.bw = newReader(c.rwc), newWriter(c.rwc)
-	c.header, c.resHeader = make(http.Header, 16), make(http.Header, 16)
+	c.br = newReader(c.rwc)
+	c.header, c.resHeader = make(http.Header), make(http.Header)
 	c.req = *new(http.Request).WithContext(c.ctx)
 	c.resp.c = c
 	for {
-		// Wait for the first byte of the next request, then read its head.
+		// Wait for the first byte of the next request, then read its head. With many
+		// connections open, an idle one gives its read buffer back while it waits (costing a
+		// peek per request): 10k idle keep-alive clients then hold no buffers at all.
+		if c.br.Buffered() == 0 && c.tls == nil && c.srv.crowded() {
+			bufioReaders.Put(c.br)
+			c.br = nil
+			if netpeek.Wait(c.rwc) != nil {
+				return
+			}
+			c.br = newReader(c.rwc)
+		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
@@ -105,6 +116,9 @@ func (c *conn) serve() {
 			return
 		}
 		c.setState(stateActive)
+		if c.bw == nil {
+			c.bw = newWriter(c.rwc)
+		}
 		w := &c.resp
 		w.reset(req)
 		c.srv.Handler.ServeHTTP(w, req)
@@ -116,10 +130,24 @@ func (c *conn) serve() {
 		if w.err != nil || w.closeAfter || c.srv.shutdown.Load() {
 			return
 		}
+		// The writer is only needed while answering.
+		c.bw.Reset(nil)
+		bufioWriters.Put(c.bw)
+		c.bw = nil
 		if !c.setState(stateIdle) {
 			return
 		}
 	}
+}
+
+// crowdedAt is the number of open connections past which idle ones wait without a read buffer.
+const crowdedAt = 1024
+
+func (s *Server) crowded() bool {
+	if s.leanIdle {
+		return true
+	}
+	return s.nconns.Load() > crowdedAt
 }
 
 // release returns the buffers to their pools.
@@ -147,6 +175,9 @@ func (c *conn) hijack() (net.Conn, *bufio.ReadWriter) {
 // is closed after it.
 func (c *conn) writeError(e *requestError) {
 	text := http.StatusText(e.code)
+	if c.bw == nil {
+		c.bw = newWriter(c.rwc)
+	}
 	body := fmt.Sprintf("%d %s", e.code, text)
 	if e.msg != "" {
 		body += ": " + e.msg

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -98,6 +99,9 @@ func (w *response) Write(p []byte) (int, error) {
 	w.written += int64(len(p))
 	if !w.committed {
 		if w.contentLength < 0 && len(w.c.pending)+len(p) <= bufferBeforeCommit {
+			if w.c.pending == nil {
+				w.c.pending = getPending()
+			}
 			w.c.pending = append(w.c.pending, p...)
 			return len(p), nil
 		}
@@ -224,6 +228,24 @@ func (w *response) finish() {
 	if b, ok := w.req.Body.(*body); ok && !b.drain() {
 		w.closeAfter = true
 	}
+	if w.c.pending != nil {
+		putPending(w.c.pending)
+		w.c.pending = nil
+	}
+}
+
+// pendingPool holds the buffers of bodies held back before commit (only while answering).
+var pendingPool sync.Pool
+
+func getPending() []byte {
+	if b, ok := pendingPool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, bufferBeforeCommit)
+}
+
+func putPending(b []byte) {
+	pendingPool.Put(&b)
 }
 
 // writeTrailers writes the fields the response declared in its Trailer header, and those set

@@ -55,6 +55,8 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	h2ln      *handoffListener
 	shutdown  atomic.Bool
+	nconns    atomic.Int64
+	leanIdle  bool // tests: idle connections always give their buffers back
 	sweeping  bool
 	done      chan struct{}
 }
@@ -126,12 +128,16 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		return nil
 	}
 	s.conns[c] = struct{}{}
+	s.nconns.Add(1)
 	return c
 }
 
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.nconns.Add(-1)
+	}
 	s.mu.Unlock()
 }
 

@@ -131,6 +131,33 @@ func TestKeepAliveRequestsAndBodies(t *testing.T) {
 	}
 }
 
+// TestLeanIdleConnections: with many connections open, idle ones wait without buffers; requests
+// (pipelined ones too) still come through whole.
+func TestLeanIdleConnections(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(echoHandler), func(s *Server) { s.leanIdle = true })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := range 3 {
+		time.Sleep(20 * time.Millisecond)
+		req := fmt.Sprintf("POST /%d HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi", i)
+		io.WriteString(c, req+req)
+		for range 2 {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if string(b) != "hi" || resp.Header.Get("X-Path") != fmt.Sprintf("/%d", i) {
+				t.Fatalf("round %d: %q %v", i, b, resp.Header)
+			}
+		}
+	}
+}
+
 func TestResponseFraming(t *testing.T) {
 	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
