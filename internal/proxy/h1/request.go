@@ -18,7 +18,7 @@ func (c *conn) readHead() *requestError {
 		limit = DefaultMaxHeaderBytes
 	}
 	var err error
-	c.head, err = wire.ReadHead(c.br, c.head, limit+4096)
+	c.head, err = wire.ReadHead(c.br, c.head[:0], limit+4096)
 	switch {
 	case err == wire.ErrHeadTooLarge:
 		return &requestError{code: http.StatusRequestHeaderFieldsTooLarge, msg: "the request head is larger than " + strconv.Itoa(limit) + " bytes"}

@@ -42,6 +42,43 @@ type h1Conn struct {
 	idleAt time.Time
 	reused bool
 	head   []byte // the last response head read (reused)
+	// The deadlines currently set on nc (a change is a runtime timer update, so unchanged
+	// ones are not set again).
+	rdl, wdl time.Time
+}
+
+// armRead sets the read deadline for waiting on the upstream: a wake-up at most cancelCheck
+// ahead (to look at the client's context), kept while it is at least half that away so busy
+// connections re-arm it about twice a second rather than per exchange, and brought forward to
+// the request deadline when that comes sooner.
+func (pc *h1Conn) armRead(now, deadline time.Time, hasDeadline bool) {
+	want := pc.rdl
+	if want.IsZero() || want.Sub(now) < cancelCheck/2 {
+		want = now.Add(cancelCheck)
+	}
+	if hasDeadline && deadline.Before(want) {
+		want = deadline
+	}
+	if !want.Equal(pc.rdl) {
+		pc.nc.SetReadDeadline(want)
+		pc.rdl = want
+	}
+}
+
+// setWrite sets the write deadline if it differs.
+func (pc *h1Conn) setWrite(t time.Time) {
+	if !t.Equal(pc.wdl) {
+		pc.nc.SetWriteDeadline(t)
+		pc.wdl = t
+	}
+}
+
+// clearRead removes the read deadline (before a body streams on past the response head).
+func (pc *h1Conn) clearRead() {
+	if !pc.rdl.IsZero() {
+		pc.nc.SetReadDeadline(time.Time{})
+		pc.rdl = time.Time{}
+	}
 }
 
 // errNotH1 marks requests this client does not carry (protocol upgrades).
@@ -160,7 +197,6 @@ const probeAfter = 250 * time.Millisecond
 func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	deadline, hasDeadline := ctx.Deadline()
-	pc.nc.SetDeadline(deadline) // the zero time: none
 	fail := func(err error) (*http.Response, error) {
 		pc.nc.Close()
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -174,17 +210,25 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
+	// A request head that fits the socket buffer is written without blocking: only requests
+	// with a body (or a large head) need the request deadline on the write.
+	if hasDeadline && (req.Body != nil && req.Body != http.NoBody || len(req.Header) > 64) {
+		pc.setWrite(deadline)
+	} else {
+		pc.setWrite(time.Time{})
+	}
 	if err := writeRequest(pc.bw, req); err != nil {
 		return fail(err)
 	}
-	if err := awaitResponse(ctx, pc, deadline, hasDeadline); err != nil {
+	w := waiter{ctx: ctx, pc: pc, deadline: deadline, hasDeadline: hasDeadline}
+	pc.armRead(time.Now(), deadline, hasDeadline)
+	if err := w.await(); err != nil {
 		return fail(err)
 	}
-	pc.nc.SetReadDeadline(deadline)
 	var resp *http.Response
 	for {
 		var err error
-		resp, err = readResponse(pc, req)
+		resp, err = readResponse(pc, req, &w)
 		if err != nil {
 			return fail(err)
 		}
@@ -192,14 +236,57 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 			break
 		}
 		// 1xx informational (100 Continue, 103 Early Hints): the final response follows.
+		if err := w.await(); err != nil {
+			return fail(err)
+		}
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errNotH1)
 	}
-	pc.nc.SetDeadline(time.Time{}) // the deadline bounds the response head; the body may stream on
 	b := resp.Body.(*h1Body)
 	b.c, b.keep = c, b.keep && !resp.Close && !req.Close
+	// The deadline bounds the response head; the body may stream on. A body already read
+	// into the buffer needs no change.
+	if b.chunked || b.remaining < 0 || b.remaining > int64(pc.br.Buffered()) {
+		pc.clearRead()
+	}
 	return resp, nil
+}
+
+// waiter waits on an upstream's answer while watching the request's context and deadline.
+type waiter struct {
+	ctx         context.Context
+	pc          *h1Conn
+	deadline    time.Time
+	hasDeadline bool
+}
+
+// await waits until the response starts arriving (or the deadline passes), looking at the
+// context at every wake-up: a peek that times out consumes nothing, so waiting resumes.
+func (w *waiter) await() error {
+	for {
+		_, err := w.pc.br.Peek(1)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !w.again() {
+			return err
+		}
+	}
+}
+
+// again re-arms the read deadline after a wake-up; false once the context ended or the
+// request deadline passed.
+func (w *waiter) again() bool {
+	if w.ctx.Err() != nil {
+		return false
+	}
+	now := time.Now()
+	if w.hasDeadline && !now.Before(w.deadline) {
+		return false
+	}
+	w.pc.armRead(now, w.deadline, w.hasDeadline)
+	return true
 }
 
 // maxResponseHead bounds a response's status line and header block.
@@ -207,9 +294,16 @@ const maxResponseHead = 1 << 20
 
 // readResponse reads a response head and frames its body as RFC 9112 §6.3 (and
 // http.ReadResponse) do, with every string of the head cut from one allocation.
-func readResponse(pc *h1Conn, req *http.Request) (*http.Response, error) {
+func readResponse(pc *h1Conn, req *http.Request, w *waiter) (*http.Response, error) {
 	var err error
-	pc.head, err = wire.ReadHead(pc.br, pc.head, maxResponseHead)
+	pc.head = pc.head[:0]
+	for {
+		pc.head, err = wire.ReadHead(pc.br, pc.head, maxResponseHead)
+		// A wake-up deadline in the middle of the head: read on.
+		if err == nil || w == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !w.again() {
+			break
+		}
+	}
 	if err != nil {
 		if err == io.EOF && len(pc.head) > 0 {
 			err = io.ErrUnexpectedEOF
@@ -323,29 +417,6 @@ func readResponse(pc *h1Conn, req *http.Request) (*http.Response, error) {
 
 // cancelCheck is how often a request waiting for its response head checks its context.
 const cancelCheck = time.Second
-
-// awaitResponse waits until the response starts arriving (or the deadline passes), checking
-// the context every cancelCheck: a peek that times out consumes nothing, so waiting resumes.
-func awaitResponse(ctx context.Context, pc *h1Conn, deadline time.Time, hasDeadline bool) error {
-	for {
-		slice := time.Now().Add(cancelCheck)
-		if hasDeadline && deadline.Before(slice) {
-			slice = deadline
-		}
-		pc.nc.SetReadDeadline(slice)
-		_, err := pc.br.Peek(1)
-		switch {
-		case err == nil:
-			return nil
-		case !errors.Is(err, os.ErrDeadlineExceeded):
-			return err
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case hasDeadline && !time.Now().Before(deadline):
-			return context.DeadlineExceeded
-		}
-	}
-}
 
 // h1Body reads a response body straight from the connection (Content-Length bytes, chunked,
 // or until the upstream closes) and hands the connection back when the body has been read to

@@ -31,7 +31,7 @@ func FuzzReadResponse(f *testing.F) {
 			req.Method = "HEAD"
 		}
 		pc := &h1Conn{br: bufio.NewReader(bytes.NewReader(data)), nc: nopConn{}}
-		resp, err := readResponse(pc, req)
+		resp, err := readResponse(pc, req, nil)
 		if err != nil {
 			return
 		}

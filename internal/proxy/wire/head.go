@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"net/http"
 	"net/textproto"
@@ -14,12 +15,12 @@ import (
 // ErrHeadTooLarge reports a start line and header block over the limit.
 var ErrHeadTooLarge = errors.New("message head too large")
 
-// ReadHead reads a start line and header block, up to and including the empty line, into
-// buf[:0] (grown as needed and returned). Empty lines before the start line are skipped (RFC
-// 9112 §2.2). Reading stops with ErrHeadTooLarge once limit bytes are exceeded.
+// ReadHead reads a start line and header block, up to and including the empty line, appending
+// to buf (pass buf[:0] for a new head; pass what an interrupted call returned to resume it
+// after a read deadline). Empty lines before the start line are skipped (RFC 9112 §2.2).
+// Reading stops with ErrHeadTooLarge once limit bytes are exceeded.
 func ReadHead(br *bufio.Reader, buf []byte, limit int) ([]byte, error) {
-	buf = buf[:0]
-	lineStart := 0
+	lineStart := bytes.LastIndexByte(buf, '\n') + 1
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(buf)+len(chunk) > limit {
