@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -206,8 +207,8 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 		// The inbound request is ours alone from here: its header map is reused in place; the
 		// URL is copied because rewrites and the transport change it.
 		out = r.WithContext(ctx)
-		u := *r.URL
-		out.URL, out.RequestURI = &u, ""
+		a.url = *r.URL
+		out.URL, out.RequestURI = &a.url, ""
 	}
 	for _, m := range h.reqHeaders {
 		applyHeaders(out.Header, m)
@@ -274,6 +275,8 @@ type attempt struct {
 	ctx deadlineCtx
 	// backendRespHeaders are the chosen backendRef's own ResponseHeaderModifier filters.
 	backendRespHeaders []*ir.HeaderModifier
+	// url is the outbound request's URL (rewrites and the upstream address change it).
+	url url.URL
 }
 
 type attemptKey struct{}
@@ -326,7 +329,8 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		retries = 1
 	}
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	var tried []netip.Addr
+	var triedBuf [4]netip.Addr
+	tried := triedBuf[:0]
 	start := time.Now()
 	for i := 0; ; i++ {
 		addr, err := a.cluster.Pick(tried)
@@ -349,9 +353,10 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		if p := a.cluster.Spec().Protocol; p == "tls" || p == "h2" {
 			out.URL.Scheme = "https"
 		}
-		actx, cancel := out.Context(), context.CancelFunc(func() {})
+		var cancel context.CancelFunc // only with a per-try timeout
 		if d := time.Duration(rt.Timeouts.BackendRequest); d > 0 {
-			actx, cancel = context.WithTimeout(actx, d)
+			var actx context.Context
+			actx, cancel = context.WithTimeout(out.Context(), d)
 			out = out.WithContext(actx)
 		}
 		client := a.cluster.Client()
@@ -363,7 +368,9 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		a.rec.UpstreamMS = float64(time.Since(start).Microseconds()) / 1000
 		last := i >= retries
 		if err != nil {
-			cancel()
+			if cancel != nil {
+				cancel()
+			}
 			connFailure := isConnFailure(err)
 			if !last && replayable && (connFailure || rt.Retry != nil) && req.Context().Err() == nil {
 				sleep(req.Context(), backoff)
@@ -374,9 +381,14 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		if !last && replayable && slices.Contains(codes, resp.StatusCode) {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
-			cancel()
+			if cancel != nil {
+				cancel()
+			}
 			sleep(req.Context(), backoff)
 			continue
+		}
+		if cancel == nil {
+			return resp, nil
 		}
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 			// An upgraded body must stay an io.ReadWriteCloser for ReverseProxy to splice it.

@@ -322,7 +322,12 @@ func readResponse(pc *h1Conn, req *http.Request, w *waiter) (*http.Response, err
 	if len(code) != 3 || err != nil || n < 100 {
 		return nil, fmt.Errorf("upstream: malformed status code %q", code)
 	}
-	resp := &http.Response{Status: status, StatusCode: n, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Request: req}
+	both := &struct { // the response and its body reader in one allocation
+		resp http.Response
+		body h1Body
+	}{}
+	resp := &both.resp
+	*resp = http.Response{Status: status, StatusCode: n, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Request: req}
 	h := make(http.Header, strings.Count(block, "\n"))
 	values := wire.NewValues(block)
 	var cl string
@@ -376,7 +381,8 @@ func readResponse(pc *h1Conn, req *http.Request, w *waiter) (*http.Response, err
 		}
 		chunked = true
 	}
-	b := &h1Body{pc: pc, keep: true, remaining: length}
+	b := &both.body
+	b.pc, b.keep, b.remaining = pc, true, length
 	switch {
 	case n < 200:
 		resp.ContentLength, resp.Body = -1, http.NoBody
