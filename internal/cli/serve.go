@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -124,7 +125,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		printDevBanner(streams.Out, srv, dataDir, adm.Addr(), f)
 	}
 	log.Info("apoxy ready", "api", srv.URL(), "admin", adm.Addr())
-	go releaseStartupMemory(ctx, p.Ready)
+	go trimWhenIdle(ctx, p.Ready)
 	<-ctx.Done()
 	log.Info("shutting down")
 	p.Close()
@@ -132,11 +133,12 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	return nil
 }
 
-// releaseStartupMemory returns the start-up garbage to the OS once everything is ready: loading
-// the Gateway API schemas and starting the API server allocate far more than they keep, and
-// the runtime would otherwise hand those pages back only slowly, so an idle server looked tens
-// of megabytes bigger than it is.
-func releaseStartupMemory(ctx context.Context, ready func() error) {
+// trimWhenIdle hands memory back to the OS whenever the server goes quiet (and once it is first
+// ready): the garbage left by start-up, schema loading, translation or a burst of traffic, and
+// the pages of the executable that only start-up ran (see releaseStartupCode). Quiet means the
+// heap grew by less than idleAllocs over two checks; the runtime alone would return that memory
+// only slowly, so an idle server looked tens of megabytes bigger than it is.
+func trimWhenIdle(ctx context.Context, ready func() error) {
 	for i := 0; i < 600 && ready() != nil; i++ {
 		select {
 		case <-ctx.Done():
@@ -144,8 +146,35 @@ func releaseStartupMemory(ctx context.Context, ready func() error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	debug.FreeOSMemory()
-	releaseStartupCode()
+	trim := func() {
+		debug.FreeOSMemory()
+		releaseStartupCode()
+	}
+	trim()
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	allocs := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
+	const idleAllocs = 4 << 20
+	last, quiet, trimmed := allocs(), 0, true
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := allocs()
+		if now-last < idleAllocs {
+			quiet++
+		} else {
+			quiet, trimmed = 0, false
+		}
+		last = now
+		if quiet >= 2 && !trimmed {
+			trim()
+			last, trimmed = allocs(), true
+		}
+	}
 }
 
 // writeClientConfigs writes DATA_DIR/config.yaml (admin) and DATA_DIR/kubeconfig with a context
