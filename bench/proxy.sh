@@ -73,30 +73,39 @@ done | tee $RES/sanity.txt
 grep -qv "h1=200/128/1.1 h2c=200/128/2 h2=\(200/128/2\|-\)$" $RES/sanity.txt && { echo "bench: a target answered wrongly" >&2; exit 1; }
 
 ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v }'; }
+# CPU time (user + system, in clock ticks) of a target and its child processes (nginx workers):
+# CPU microseconds per request is the stable figure on a shared machine.
+TCK=$(getconf CLK_TCK)
+cpu() { local tot=0 k; for q in $1 $(pgrep -P $1); do k=$(awk '{print $14+$15}' /proc/$q/stat 2>/dev/null); tot=$((tot + ${k:-0})); done; echo $tot; }
+usper() { awk -v t=$1 -v n=$2 -v hz=$TCK 'BEGIN{ if (n > 0) printf "%.1f", t*1000000/hz/n; else print "" }'; }
 hwm() { local tot=0 k; for q in $1 $(pgrep -P $1); do k=$(awk '/VmHWM/{print $2}' /proc/$q/status 2>/dev/null); tot=$((tot + ${k:-0})); done; echo $tot; }
 
 echo "== warm-up"
 for t in "${ORDER[@]}"; do wrk -t1 -c64 -d2s http://127.0.0.1:${H1[$t]}/ > /dev/null; done
-echo "round,target,rps,p50_ms,p99_ms,errors" > $RES/wrk.csv
+echo "round,target,rps,p50_ms,p99_ms,errors,cpu_us" > $RES/wrk.csv
 echo "== wrk HTTP/1.1 keep-alive: -t1 -c64 -d$DUR, $ROUNDS interleaved rounds"
 for r in $(seq 1 $ROUNDS); do
   for t in "${ORDER[@]}"; do
     f=$RES/wrk-$t-$r.txt
+    c0=$(cpu ${PID[$t]})
     wrk -t1 -c64 -d$DUR --latency http://127.0.0.1:${H1[$t]}/ > $f 2>&1
+    c1=$(cpu ${PID[$t]})
     err=$(awk '/Socket errors/{gsub(",","");s=$4+$6+$8+$10} /Non-2xx/{n=$NF} END{print s+n}' $f)
-    echo "$r,$t,$(awk '/Requests\/sec/{print $2}' $f),$(ms $(awk '$1=="50%"{print $2}' $f)),$(ms $(awk '$1=="99%"{print $2}' $f)),$err" | tee -a $RES/wrk.csv
+    echo "$r,$t,$(awk '/Requests\/sec/{print $2}' $f),$(ms $(awk '$1=="50%"{print $2}' $f)),$(ms $(awk '$1=="99%"{print $2}' $f)),$err,$(usper $((c1-c0)) $(awk '/requests in/{print $1}' $f))" | tee -a $RES/wrk.csv
   done
 done
-echo "proto,round,target,rps,mean_ms,errors" > $RES/h2load.csv
+echo "proto,round,target,rps,mean_ms,errors,cpu_us" > $RES/h2load.csv
 for proto in h2c h2; do
   echo "== h2load $proto: -t1 -c16 -m10 -n$H2N, $H2ROUNDS interleaved rounds"
   for r in $(seq 1 $H2ROUNDS); do
     for t in "${ORDER[@]}"; do
       if [ $proto = h2c ]; then url=http://127.0.0.1:${H2C[$t]}/; else [ -n "${TLS[$t]:-}" ] || continue; url=https://127.0.0.1:${TLS[$t]}/; fi
       f=$RES/h2load-$proto-$t-$r.txt
+      c0=$(cpu ${PID[$t]})
       h2load -t1 -c16 -m10 -n$H2N $url > $f 2>&1
+      c1=$(cpu ${PID[$t]})
       err=$(awk -v n=$H2N '/^requests:/{print n-$8}' $f)
-      echo "$proto,$r,$t,$(awk '/^finished in/{print $4}' $f),$(ms $(awk '/^time for request:/{print $6}' $f)),${err:-$H2N}" | tee -a $RES/h2load.csv
+      echo "$proto,$r,$t,$(awk '/^finished in/{print $4}' $f),$(ms $(awk '/^time for request:/{print $6}' $f)),${err:-$H2N},$(usper $((c1-c0)) $H2N)" | tee -a $RES/h2load.csv
     done
   done
 done

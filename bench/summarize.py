@@ -37,17 +37,23 @@ if os.path.exists(p):
         t, kb = line.split()
         hwm[t] = int(kb) / 1024
 
+def cpu(rs):
+    """Median CPU microseconds per request of a target (user + system, its processes)."""
+    v = [float(r["cpu_us"]) for r in rs if r.get("cpu_us")]
+    return f"{st.median(v):.1f}" if v else "-"
+
+
 rows = list(csv.DictReader(open(os.path.join(d, "wrk.csv"))))
 print("HTTP/1.1 keep-alive (wrk -t1 -c64), per target over rounds")
-print("| target | req/s median [min-max] | p50 ms | p99 ms | errors | x nginx (paired) | x goproxy (paired) | x direct (paired) | peak RSS MiB |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| target | req/s median [min-max] | p50 ms | p99 ms | errors | x nginx (paired) | x goproxy (paired) | x direct (paired) | CPU us/req | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for t in order(rows):
     rs = [r for r in rows if r["target"] == t]
     rps = [float(r["rps"]) for r in rs]
     errs = sum(int(float(r["errors"] or 0)) for r in rs)
     print(f"| {t} | {st.median(rps):,.0f} [{min(rps):,.0f}-{max(rps):,.0f}] | {st.median(float(r['p50_ms']) for r in rs):.2f} "
           f"| {st.median(float(r['p99_ms']) for r in rs):.2f} | {errs}{' ERRORS' if errs else ''} | "
-          + " | ".join(paired(rows, "round", t, ref) for ref in REFS) + f" | {hwm.get(t, 0):.1f} |")
+          + " | ".join(paired(rows, "round", t, ref) for ref in REFS) + f" | {cpu(rs)} | {hwm.get(t, 0):.1f} |")
 
 p99 = {t: st.median(float(r["p99_ms"]) for r in rows if r["target"] == t) for t in order(rows)}
 if "apoxy" in p99 and "nginx" in p99:
@@ -61,11 +67,11 @@ if os.path.exists(p):
         if not rows:
             continue
         print(f"\n{title} (h2load -t1 -c16 -m10)")
-        print("| target | req/s median [min-max] | mean ms | errors | x nginx (paired) | x goproxy (paired) | x direct (paired) |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| target | req/s median [min-max] | mean ms | errors | x nginx (paired) | x goproxy (paired) | x direct (paired) | CPU us/req |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for t in order(rows):
             rs = [r for r in rows if r["target"] == t]
             rps = [float(r["rps"] or 0) for r in rs]
             errs = sum(int(float(r["errors"] or 0)) for r in rs)
             print(f"| {t} | {st.median(rps):,.0f} [{min(rps):,.0f}-{max(rps):,.0f}] | {st.median(float(r['mean_ms'] or 0) for r in rs):.2f} | "
-                  f"{errs}{' ERRORS' if errs else ''} | " + " | ".join(paired(rows, "round", t, ref) for ref in REFS) + " |")
+                  f"{errs}{' ERRORS' if errs else ''} | " + " | ".join(paired(rows, "round", t, ref) for ref in REFS) + f" | {cpu(rs)} |")
