@@ -12,16 +12,12 @@ import (
 // Peek looks at a connection without consuming or blocking: whether bytes are waiting, the peer
 // has closed it, or neither.
 func Peek(nc net.Conn) State {
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+	rc, err := rawConn(nc)
+	if rc == nil {
+		if err != nil {
+			return Closed
+		}
 		return Unknown
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return Closed
 	}
 	var buf [1]byte
 	st := Unknown
@@ -46,12 +42,8 @@ func Peek(nc net.Conn) State {
 // Wait blocks until the connection has bytes to read or is closed, without reading them and
 // without a buffer: an idle connection waits here holding no memory of its own.
 func Wait(nc net.Conn) error {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc, err := rawConn(nc)
+	if rc == nil {
 		return err
 	}
 	var buf [1]byte
@@ -59,4 +51,16 @@ func Wait(nc net.Conn) error {
 		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		return !(errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EWOULDBLOCK))
 	})
+}
+
+// rawConn is the socket under nc (under TLS too); nil and no error when there is none.
+func rawConn(nc net.Conn) (syscall.RawConn, error) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, nil
+	}
+	return sc.SyscallConn()
 }
