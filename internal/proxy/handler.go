@@ -26,6 +26,9 @@ import (
 // ServeHTTP serves a request with the socket's current graph.
 func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if sk.altSvc != nil && r.ProtoMajor < 3 {
+		w.Header()["Alt-Svc"] = sk.altSvc // HTTP/3 on the same port number
+	}
 	g := sk.graph.Load()
 	st := &requestState{}
 	rw := &st.rw

@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 	"io"
 	"log/slog"
 	"net"
@@ -92,7 +94,12 @@ type socket struct {
 	ln    net.Listener
 	srv   *http.Server // HTTP/2 (and HTTP/1.1 when APOXY_HTTP1=std)
 	h1    *h1.Server   // HTTP/1.1
-	graph atomic.Pointer[graph]
+	// h3 serves HTTP/3 on the UDP port of the same number (HTTPS listeners), advertised to
+	// TCP clients by altSvc.
+	h3     *http3.Server
+	udp    net.PacketConn
+	altSvc []string
+	graph  atomic.Pointer[graph]
 }
 
 // graph is what a socket serves at one moment.
@@ -332,6 +339,9 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 	} else {
 		sk.srv.Protocols.SetUnencryptedHTTP2(true)
 	}
+	if tlsConfig != nil {
+		sk.listenHTTP3(s, tlsConfig)
+	}
 	if stdHTTP1 {
 		sk.srv.TLSConfig = tlsConfig
 		return sk, nil
@@ -349,11 +359,41 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 	return sk, nil
 }
 
+// listenHTTP3 binds the UDP port of the listener's number and prepares an HTTP/3 server with
+// the same handler and certificates. A taken UDP port only costs HTTP/3: it is logged, and
+// HTTPS keeps serving HTTP/1.1 and HTTP/2 without advertising HTTP/3.
+func (sk *socket) listenHTTP3(s *Server, tlsConfig *tls.Config) {
+	addr := sk.ln.Addr().(*net.TCPAddr)
+	pc, err := net.ListenPacket("udp", addr.String())
+	if err != nil {
+		s.log.Warn("HTTP/3 not served: UDP port unavailable", "listener", sk.name, "err", err)
+		return
+	}
+	sk.udp = pc
+	sk.h3 = &http3.Server{
+		Handler:   sk,
+		TLSConfig: tlsConfig,
+		// No 0-RTT: early data can be replayed, and the routes do not say which requests
+		// would be safe to take from it.
+		QUICConfig:  &quic.Config{Allow0RTT: false, MaxIdleTimeout: 120 * time.Second},
+		IdleTimeout: 120 * time.Second,
+		Logger:      s.log,
+	}
+	sk.altSvc = []string{fmt.Sprintf(`h3=":%d"; ma=86400`, addr.Port)}
+}
+
 // stdHTTP1 (APOXY_HTTP1=std) serves HTTP/1.1 with net/http's server instead of ours: a switch
 // for comparing the two, not a product setting.
 var stdHTTP1 = os.Getenv("APOXY_HTTP1") == "std"
 
 func (sk *socket) run(s *Server) {
+	if sk.h3 != nil {
+		go func() {
+			if err := sk.h3.Serve(sk.udp); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, quic.ErrServerClosed) {
+				s.log.Error("HTTP/3 listener stopped", "listener", sk.name, "err", err)
+			}
+		}()
+	}
 	var err error
 	if sk.h1 != nil {
 		err = sk.h1.Serve(sk.ln)
@@ -378,6 +418,15 @@ func (s *Server) closeSocket(sk *socket) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
+	if sk.h3 != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = sk.h3.Shutdown(ctx)
+			sk.udp.Close()
+		}()
+		defer func() { <-done }()
+	}
 	if sk.h1 != nil {
 		_ = sk.h1.Shutdown(ctx)
 		return
