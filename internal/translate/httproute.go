@@ -3,6 +3,7 @@ package translate
 import (
 	"cmp"
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net/http"
 	"slices"
 	"time"
@@ -14,10 +15,13 @@ import (
 	"apoxy.dev/apoxy/internal/status"
 )
 
-// routeCtx collects one HTTPRoute's translation: its IR routes (shared by every listener it
-// attaches to) and the ResolvedRefs outcome.
+// routeCtx collects one route's translation (HTTPRoute or GRPCRoute): its IR routes (shared by
+// every listener it attaches to) and the ResolvedRefs outcome.
 type routeCtx struct {
-	route *gwapiv1.HTTPRoute
+	kind, namespace, name string
+	generation            int64
+	hostnames             []gwapiv1.Hostname
+	oldParents            []gwapiv1.RouteParentStatus
 	// backends are the keys of the Backends the route's rules resolved.
 	backends map[status.Key]bool
 	routes   []*ir.Route
@@ -39,33 +43,44 @@ func (t *translator) translateHTTPRoutes() {
 		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	for rank, hr := range routes {
-		rc := &routeCtx{route: hr, refsOK: true, backends: map[status.Key]bool{}}
-		t.buildRules(rc, rank)
-		st := &gwapiv1.HTTPRouteStatus{}
-		for _, ref := range hr.Spec.ParentRefs {
-			ps, ok := t.attach(rc, ref)
-			if !ok {
-				continue // not a parent of ours
-			}
-			st.Parents = append(st.Parents, ps)
+		rc := newRouteCtx("HTTPRoute", hr.ObjectMeta, hr.Spec.Hostnames, hr.Status.Parents)
+		t.buildRules(rc, hr, rank)
+		if parents := t.attachParents(rc, hr.Spec.ParentRefs); parents != nil {
+			t.report.HTTPRoutes[status.KeyOf(hr.Namespace, hr.Name)] = &gwapiv1.HTTPRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
 		}
-		if len(st.Parents) == 0 {
-			continue
-		}
-		// Keep parents written by other controllers.
-		for _, p := range hr.Status.Parents {
-			if string(p.ControllerName) != t.opts.ControllerName {
-				st.Parents = append(st.Parents, p)
-			}
-		}
-		t.report.HTTPRoutes[status.KeyOf(hr.Namespace, hr.Name)] = st
 	}
+}
+
+func newRouteCtx(kind string, meta metav1.ObjectMeta, hostnames []gwapiv1.Hostname, old []gwapiv1.RouteParentStatus) *routeCtx {
+	return &routeCtx{kind: kind, namespace: meta.Namespace, name: meta.Name, generation: meta.Generation,
+		hostnames: hostnames, oldParents: old, refsOK: true, backends: map[status.Key]bool{}}
+}
+
+// attachParents attaches the route to each of its parents and returns their statuses (with the
+// parents other controllers wrote kept), or nil when none of the parents is ours.
+func (t *translator) attachParents(rc *routeCtx, refs []gwapiv1.ParentReference) []gwapiv1.RouteParentStatus {
+	var parents []gwapiv1.RouteParentStatus
+	for _, ref := range refs {
+		ps, ok := t.attach(rc, ref)
+		if !ok {
+			continue // not a parent of ours
+		}
+		parents = append(parents, ps)
+	}
+	if len(parents) == 0 {
+		return nil
+	}
+	for _, p := range rc.oldParents {
+		if string(p.ControllerName) != t.opts.ControllerName {
+			parents = append(parents, p)
+		}
+	}
+	return parents
 }
 
 // attach binds the route to the listeners parentRef selects and returns its parent status.
 // ok is false when the parent is not one of our Gateways.
 func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.RouteParentStatus, bool) {
-	hr := rc.route
 	group, kind := gatewayGroup, "Gateway"
 	if ref.Group != nil {
 		group = string(*ref.Group)
@@ -73,7 +88,7 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	if ref.Kind != nil {
 		kind = string(*ref.Kind)
 	}
-	ns := hr.Namespace
+	ns := rc.namespace
 	if ref.Namespace != nil {
 		ns = string(*ref.Namespace)
 	}
@@ -98,7 +113,7 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	default:
 		return gwapiv1.RouteParentStatus{}, false
 	}
-	gen, now := hr.Generation, t.opts.Now
+	gen, now := rc.generation, t.opts.Now
 	ps := gwapiv1.RouteParentStatus{ParentRef: ref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName)}
 
 	var candidates []*listenerCtx
@@ -117,10 +132,10 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	}
 	hostnameMiss := false
 	for _, l := range candidates {
-		if !l.acceptsRoutes() || !t.allowsRoute(l, "HTTPRoute", hr.Namespace) {
+		if !l.acceptsRoutes() || !t.allowsRoute(l, rc.kind, rc.namespace) {
 			continue
 		}
-		hosts := intersectHostnames(l.hostname, hr.Spec.Hostnames)
+		hosts := intersectHostnames(l.hostname, rc.hostnames)
 		if len(hosts) == 0 {
 			hostnameMiss = true
 			continue
@@ -150,7 +165,7 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	status.Set(&ps.Conditions, status.Condition(string(gwapiv1.RouteConditionAccepted), accepted, reason, msg, gen, now))
 	status.Set(&ps.Conditions, status.Condition(string(gwapiv1.RouteConditionResolvedRefs), rc.refsOK,
 		or(rc.reason, string(gwapiv1.RouteReasonResolvedRefs)), or(rc.message, "All references resolved"), gen, now))
-	for _, old := range hr.Status.Parents {
+	for _, old := range rc.oldParents {
 		if string(old.ControllerName) == t.opts.ControllerName && parentRefEqual(old.ParentRef, ref) {
 			status.KeepTransitionTimes(ps.Conditions, old.Conditions)
 		}
@@ -166,8 +181,7 @@ func parentRefEqual(a, b gwapiv1.ParentReference) bool {
 
 // buildRules turns the route's rules into IR routes, one per match. rank is the route's
 // position by age (oldest first), the last precedence tie-breaker after namespace/name.
-func (t *translator) buildRules(rc *routeCtx, rank int) {
-	hr := rc.route
+func (t *translator) buildRules(rc *routeCtx, hr *gwapiv1.HTTPRoute, rank int) {
 	for ri, rule := range hr.Spec.Rules {
 		filters, action := t.ruleFilters(rc, rule.Filters)
 		backends := t.backendRefs(rc, rule.BackendRefs)
@@ -300,13 +314,12 @@ func (t *translator) ruleFilters(rc *routeCtx, in []gwapiv1.HTTPRouteFilter) ([]
 // replaces the default compression. An unresolvable reference makes the rule answer 500, as
 // Gateway API requires for filters that cannot be applied.
 func (t *translator) extensionRef(rc *routeCtx, ref *gwapiv1.LocalObjectReference) (*ir.Compression, *ir.DirectResponse) {
-	hr := rc.route
 	group := string(ref.Group)
 	if group != "" && group != extensionsGroup {
 		rc.refError(string(gwapiv1.RouteReasonInvalidKind), "extensionRef group %q is not supported; use %s", group, extensionsGroup)
 		return nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
 	}
-	key := status.KeyOf(hr.Namespace, string(ref.Name))
+	key := status.KeyOf(rc.namespace, string(ref.Name))
 	switch ref.Kind {
 	case "DirectResponse":
 		d, ok := t.directResponses[key]
@@ -375,7 +388,6 @@ func (t *translator) backendRefs(rc *routeCtx, refs []gwapiv1.HTTPBackendRef) []
 // resolveBackend resolves a reference to a core.apoxy.dev Backend ("Backend" with no group, as
 // in the docs, means ours too).
 func (t *translator) resolveBackend(rc *routeCtx, ref gwapiv1.BackendObjectReference) (*ir.Backend, int32, bool) {
-	hr := rc.route
 	group, kind := ptrString(ref.Group), "Service"
 	if ref.Kind != nil {
 		kind = string(*ref.Kind)
@@ -384,11 +396,11 @@ func (t *translator) resolveBackend(rc *routeCtx, ref gwapiv1.BackendObjectRefer
 		rc.refError(string(gwapiv1.RouteReasonInvalidKind), "backendRef %s/%s %q: only kind Backend (group %s) is supported", or(group, "core"), kind, ref.Name, coreApoxyGroup)
 		return nil, 0, false
 	}
-	ns := hr.Namespace
+	ns := rc.namespace
 	if ref.Namespace != nil {
 		ns = string(*ref.Namespace)
 	}
-	if !t.refGrantAllows(gatewayGroup, "HTTPRoute", hr.Namespace, coreApoxyGroup, "Backend", ns, string(ref.Name)) {
+	if !t.refGrantAllows(gatewayGroup, rc.kind, rc.namespace, coreApoxyGroup, "Backend", ns, string(ref.Name)) {
 		rc.refError(string(gwapiv1.RouteReasonRefNotPermitted), "Backend %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name)
 		return nil, 0, false
 	}
