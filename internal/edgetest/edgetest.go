@@ -237,8 +237,13 @@ func (e *Env) WaitFor(what string, cond func() error) {
 // RouteAccepted returns nil once an HTTPRoute has Accepted and ResolvedRefs true for its first
 // parent, at its current generation.
 func (e *Env) RouteAccepted(name string) func() error {
+	return e.RouteKindAccepted("HTTPRoute", name)
+}
+
+// RouteKindAccepted is RouteAccepted for any route kind (GRPCRoute, ...).
+func (e *Env) RouteKindAccepted(kind, name string) func() error {
 	return func() error {
-		r := e.Get("gateway.apoxy.dev/v1", "HTTPRoute", name)
+		r := e.Get("gateway.apoxy.dev/v1", kind, name)
 		parents, _, _ := unstructured.NestedSlice(r.Object, "status", "parents")
 		if len(parents) == 0 {
 			return fmt.Errorf("no parent status yet")

@@ -142,6 +142,9 @@ type Route struct {
 	// Retry is the rule's retry policy; nil means the default (one retry on connection
 	// failure, idempotent methods only).
 	Retry *Retry `json:"retry,omitempty"`
+	// GRPC marks routes of GRPCRoutes: errors the proxy itself answers are gRPC statuses
+	// (HTTP 200 with grpc-status), not HTTP error pages.
+	GRPC bool `json:"grpc,omitempty"`
 }
 
 // PathMatchType is how a path is matched.

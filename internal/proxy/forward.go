@@ -64,7 +64,8 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *atte
 	for k, vv := range resp.Header {
 		dst[k] = vv
 	}
-	if len(resp.Trailer) > 0 {
+	declared := len(resp.Trailer) > 0
+	if declared {
 		names := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
 			names = append(names, k)
@@ -91,8 +92,14 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *atte
 		}
 		return
 	}
+	// Trailers arrive with the end of the body; those not declared up front (gRPC's
+	// grpc-status) go out under http.TrailerPrefix, which both servers send as trailers.
 	for k, vv := range resp.Trailer {
-		dst[k] = vv
+		if declared {
+			dst[k] = vv
+		} else {
+			dst[http.TrailerPrefix+k] = vv
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &requestState{}
 	rw := &st.rw
 	rw.ResponseWriter = w
+	rw.grpc = isGRPC(r)
 	rec := &st.rec
 	*rec = accessRecord{Method: r.Method, Host: r.Host, Path: r.URL.Path, Protocol: r.Proto, UserAgent: r.UserAgent(), ClientIP: clientIP(r)}
 	rec.RequestID = r.Header.Get("X-Request-Id")
@@ -52,9 +54,9 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case misdirected:
-		http.Error(rw, "this connection's TLS server name selects another listener than the Host header; open a new connection for this host", http.StatusMisdirectedRequest)
+		httpError(rw, "this connection's TLS server name selects another listener than the Host header; open a new connection for this host", http.StatusMisdirectedRequest)
 	case h == nil:
-		http.Error(rw, "no route matches this request", http.StatusNotFound)
+		httpError(rw, "no route matches this request", http.StatusNotFound)
 	default:
 		rec.Route = h.route.Name
 		h.serve(g, rw, r, rec, &st.a)
@@ -164,12 +166,12 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 	}
 	wb := h.pickBackend()
 	if wb == nil || wb.Invalid {
-		http.Error(w, "the route's backend is not available (invalid reference)", http.StatusInternalServerError)
+		httpError(w, "the route's backend is not available (invalid reference)", http.StatusInternalServerError)
 		return
 	}
 	cluster := g.clusters[wb.Backend]
 	if cluster == nil {
-		http.Error(w, "backend not found", http.StatusInternalServerError)
+		httpError(w, "backend not found", http.StatusInternalServerError)
 		return
 	}
 	rec.Backend = wb.Backend
@@ -460,13 +462,13 @@ func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 	}
 	switch {
 	case errors.Is(err, errNoHealthy):
-		http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
+		httpError(w, "no healthy upstream", http.StatusServiceUnavailable)
 	case a != nil && a.timedOut.Load(), errors.Is(err, context.DeadlineExceeded):
-		http.Error(w, "upstream request timeout", http.StatusGatewayTimeout)
+		httpError(w, "upstream request timeout", http.StatusGatewayTimeout)
 	case errors.Is(err, context.Canceled):
 		w.WriteHeader(499) // client went away
 	default:
-		http.Error(w, "upstream connection failure", http.StatusBadGateway)
+		httpError(w, "upstream connection failure", http.StatusBadGateway)
 	}
 }
 
@@ -596,6 +598,8 @@ func newRequestID() string {
 // responseWriter records the status and bytes written, for the access log and timeouts.
 type responseWriter struct {
 	http.ResponseWriter
+	// grpc: the request is gRPC, so errors the proxy answers are gRPC statuses.
+	grpc        bool
 	code        int
 	written     int64
 	wroteHeader atomic.Bool
@@ -662,4 +666,42 @@ func (bufferPool) Put(b []byte) {
 	case copyBuffers <- b:
 	default:
 	}
+}
+
+// isGRPC reports whether a request is gRPC (any application/grpc content type).
+func isGRPC(r *http.Request) bool {
+	ct := r.Header["Content-Type"]
+	return len(ct) > 0 && strings.HasPrefix(ct[0], "application/grpc")
+}
+
+// httpError answers an error the proxy itself makes: an HTTP error page, or for gRPC requests
+// a trailers-only gRPC response (HTTP 200, grpc-status mapped from the HTTP status as gRPC's
+// "HTTP to gRPC status code mapping" does, grpc-message percent-encoded).
+func httpError(w http.ResponseWriter, msg string, code int) {
+	if rw, ok := w.(*responseWriter); ok && rw.grpc {
+		h := rw.Header()
+		h["Content-Type"] = []string{"application/grpc"}
+		h["Grpc-Status"] = []string{strconv.Itoa(grpcStatus(code))}
+		h["Grpc-Message"] = []string{url.PathEscape(msg)}
+		rw.WriteHeader(http.StatusOK)
+		return
+	}
+	http.Error(w, msg, code)
+}
+
+// grpcStatus maps an HTTP status to a gRPC status code.
+func grpcStatus(code int) int {
+	switch code {
+	case http.StatusBadRequest:
+		return 13 // INTERNAL
+	case http.StatusUnauthorized:
+		return 16 // UNAUTHENTICATED
+	case http.StatusForbidden:
+		return 7 // PERMISSION_DENIED
+	case http.StatusNotFound:
+		return 12 // UNIMPLEMENTED
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return 14 // UNAVAILABLE
+	}
+	return 2 // UNKNOWN
 }

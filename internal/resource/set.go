@@ -34,6 +34,7 @@ type Set struct {
 	Gateways           []*gwapiv1.Gateway          `json:"gateways,omitempty"`
 	ListenerSets       []*gwapiv1.ListenerSet      `json:"listenerSets,omitempty"`
 	HTTPRoutes         []*gwapiv1.HTTPRoute        `json:"httpRoutes,omitempty"`
+	GRPCRoutes         []*gwapiv1.GRPCRoute        `json:"grpcRoutes,omitempty"`
 	ReferenceGrants    []*gwapiv1.ReferenceGrant   `json:"referenceGrants,omitempty"`
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
 	Backends           []*corev1a2.Backend         `json:"backends,omitempty"`
@@ -59,6 +60,8 @@ func (s *Set) Add(obj runtime.Object) error {
 		s.ListenerSets = append(s.ListenerSets, o)
 	case *gwapiv1.HTTPRoute:
 		s.HTTPRoutes = append(s.HTTPRoutes, o)
+	case *gwapiv1.GRPCRoute:
+		s.GRPCRoutes = append(s.GRPCRoutes, o)
 	case *gwapiv1.ReferenceGrant:
 		s.ReferenceGrants = append(s.ReferenceGrants, o)
 	case *gwapiv1.BackendTLSPolicy:
@@ -86,6 +89,7 @@ func (s *Set) Sort() {
 	sortObjs(s.Gateways)
 	sortObjs(s.ListenerSets)
 	sortObjs(s.HTTPRoutes)
+	sortObjs(s.GRPCRoutes)
 	sortObjs(s.ReferenceGrants)
 	sortObjs(s.BackendTLSPolicies)
 	sortObjs(s.Backends)

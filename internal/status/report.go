@@ -31,6 +31,7 @@ type Report struct {
 	Gateways       map[Key]*gwapiv1.GatewayStatus      `json:"gateways,omitempty"`
 	ListenerSets   map[Key]*gwapiv1.ListenerSetStatus  `json:"listenerSets,omitempty"`
 	HTTPRoutes     map[Key]*gwapiv1.HTTPRouteStatus    `json:"httpRoutes,omitempty"`
+	GRPCRoutes     map[Key]*gwapiv1.GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
 	Backends       map[Key]*corev1a2.BackendStatus     `json:"backends,omitempty"`
 	// BackendTLSPolicies hold ancestor entries for the Gateways that reach the policy's
 	// Backends through routes.
@@ -47,6 +48,7 @@ func NewReport() *Report {
 		Gateways:       map[Key]*gwapiv1.GatewayStatus{},
 		ListenerSets:   map[Key]*gwapiv1.ListenerSetStatus{},
 		HTTPRoutes:     map[Key]*gwapiv1.HTTPRouteStatus{},
+		GRPCRoutes:     map[Key]*gwapiv1.GRPCRouteStatus{},
 		Backends:       map[Key]*corev1a2.BackendStatus{},
 
 		BackendTLSPolicies: map[Key]*gwapiv1.PolicyStatus{},

@@ -233,8 +233,8 @@ func (g *gatewayCtx) resolveAddresses(t *translator) {
 }
 
 var supportedRouteKinds = map[gwapiv1.ProtocolType][]gwapiv1.Kind{
-	gwapiv1.HTTPProtocolType:  {"HTTPRoute"},
-	gwapiv1.HTTPSProtocolType: {"HTTPRoute"},
+	gwapiv1.HTTPProtocolType:  {"HTTPRoute", "GRPCRoute"},
+	gwapiv1.HTTPSProtocolType: {"HTTPRoute", "GRPCRoute"},
 }
 
 func (t *translator) validateListener(l *listenerCtx) {

@@ -48,6 +48,7 @@ func Translate(set *resource.Set, opts Options) (*ir.Snapshot, *status.Report) {
 	t.translateGatewayClasses()
 	t.translateGateways()
 	t.translateHTTPRoutes()
+	t.translateGRPCRoutes()
 	t.finish()
 	return t.snap, t.report
 }
