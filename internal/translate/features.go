@@ -36,6 +36,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGatewayBackendClientCertificate, features.SupportGatewayFrontendClientCertificateValidation,
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
 	features.SupportListenerSet,
+	features.SupportGRPCRoute, features.SupportGRPCRouteNamedRouteRule,
 }
 
 // SupportedFeatures returns the features published on our GatewayClasses,

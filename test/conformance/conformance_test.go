@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/gateway-api/conformance"
 	"sigs.k8s.io/gateway-api/conformance/tests"
 	"sigs.k8s.io/gateway-api/conformance/utils/config"
-	"sigs.k8s.io/gateway-api/conformance/utils/grpc"
 	"sigs.k8s.io/gateway-api/conformance/utils/roundtripper"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 	"sigs.k8s.io/gateway-api/conformance/utils/websocket"
@@ -73,10 +72,11 @@ func TestConformance(t *testing.T) {
 
 	timeouts := config.DefaultTimeoutConfig()
 	s := &suite.ConformanceTestSuite{
-		Client:            fc,
-		Clientset:         clientset,
-		WebSocketDialer:   &websocket.DefaultDialer{},
-		GRPCClient:        &grpc.DefaultClient{},
+		Client:          fc,
+		Clientset:       clientset,
+		WebSocketDialer: &websocket.DefaultDialer{},
+		// No GRPCClient: the suite then makes one per request. A shared client keeps its first
+		// connection, and with it the first request's :authority, for every later request.
 		RoundTripper:      &roundtripper.DefaultRoundTripper{Debug: testing.Verbose(), TimeoutConfig: timeouts},
 		GatewayClassName:  "apoxy",
 		TimeoutConfig:     timeouts,

@@ -16,7 +16,6 @@ import (
 // to the test, so nothing is skipped silently.
 var unclaimedReasons = map[features.FeatureName]string{
 	features.SupportMesh:                  "mesh profile: needs a service mesh with sidecars (Kubernetes-only)",
-	features.SupportGRPCRoute:             "GRPCRoute traffic is built in the protocols issue (#6)",
 	features.SupportTLSRoute:              "TLSRoute traffic is built in the protocols issue (#6)",
 	features.SupportTCPRoute:              "TCPRoute traffic is built in the protocols issue (#6)",
 	features.SupportUDPRoute:              "UDPRoute traffic is built in the protocols issue (#6)",

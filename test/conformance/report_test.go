@@ -15,24 +15,24 @@ import (
 func TestReport(t *testing.T) {
 	have := sets.New(features.SupportGateway, features.SupportHTTPRoute, features.SupportReferenceGrant)
 	httpCore := suite.ConformanceTest{ShortName: "A", Features: []features.FeatureName{features.SupportGateway, features.SupportHTTPRoute}}
-	grpc := suite.ConformanceTest{ShortName: "B", Features: []features.FeatureName{features.SupportGateway, features.SupportGRPCRoute}}
+	tlsr := suite.ConformanceTest{ShortName: "B", Features: []features.FeatureName{features.SupportGateway, features.SupportTLSRoute}}
 	mesh := suite.ConformanceTest{ShortName: "C", Features: []features.FeatureName{features.SupportMesh, features.SupportMeshConsumerRoute}}
 	failing := suite.ConformanceTest{ShortName: "D", Features: []features.FeatureName{features.SupportGateway}}
 
 	if r := skipReason(httpCore, have); r != "" {
 		t.Errorf("core HTTP test skipped: %q", r)
 	}
-	if r := skipReason(grpc, have); !strings.Contains(r, "GRPCRoute (") || !strings.Contains(r, "#6") {
-		t.Errorf("GRPC skip reason = %q, want the feature and its issue", r)
+	if r := skipReason(tlsr, have); !strings.Contains(r, "TLSRoute (") || !strings.Contains(r, "#6") {
+		t.Errorf("TLSRoute skip reason = %q, want the feature and its issue", r)
 	}
 	if r := skipReason(mesh, have); strings.Count(r, "Kubernetes-only") != 2 {
 		t.Errorf("mesh skip reason = %q, want a reason for each mesh feature", r)
 	}
-	if !coreOnly(httpCore, suite.GatewayHTTPConformanceProfile) || coreOnly(grpc, suite.GatewayHTTPConformanceProfile) {
+	if !coreOnly(httpCore, suite.GatewayHTTPConformanceProfile) || coreOnly(tlsr, suite.GatewayHTTPConformanceProfile) {
 		t.Error("coreOnly misclassifies")
 	}
-	if !inProfile(grpc, suite.GatewayGRPCConformanceProfile) || inProfile(grpc, suite.GatewayHTTPConformanceProfile) {
-		t.Error("GRPC test must count under GATEWAY-GRPC only")
+	if !inProfile(tlsr, suite.GatewayTLSConformanceProfile) || inProfile(tlsr, suite.GatewayHTTPConformanceProfile) {
+		t.Error("TLSRoute test must count under GATEWAY-TLS only")
 	}
 	if inProfile(failing, suite.GatewayTCPConformanceProfile) || !inProfile(failing, suite.GatewayHTTPConformanceProfile) {
 		t.Error("Gateway-only test must count under GATEWAY-HTTP only")
@@ -40,7 +40,7 @@ func TestReport(t *testing.T) {
 
 	out := renderReport(have, []result{
 		{test: httpCore, passed: true},
-		{test: grpc, skip: skipReason(grpc, have)},
+		{test: tlsr, skip: skipReason(tlsr, have)},
 		{test: mesh, skip: skipReason(mesh, have)},
 		{test: failing},
 	})
@@ -48,9 +48,9 @@ func TestReport(t *testing.T) {
 		"UNOFFICIAL",
 		"all tests: passed 1, failed 1, skipped 2",
 		"profile GATEWAY-HTTP: passed 1, failed 1, skipped 0",
-		"profile GATEWAY-GRPC: passed 0, failed 0, skipped 1",
+		"profile GATEWAY-TLS: passed 0, failed 0, skipped 1",
 		"  FAILED D\n",
-		"  B: needs GRPCRoute (",
+		"  B: needs TLSRoute (",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

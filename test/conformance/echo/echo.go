@@ -60,6 +60,9 @@ type ListenOptions struct {
 	// H2COnly answers 400 "Expected h2c request" to plain HTTP/1.1 (echo-basic's H2C_PORT), so
 	// a test can tell that the gateway spoke h2c to the backend.
 	H2COnly bool
+	// GRPC serves the suite's GrpcEcho service instead (echo-basic's GRPC_ECHO_SERVER), over h2c
+	// or, with Cert, h2.
+	GRPC bool
 }
 
 // Listen serves plain HTTP/1.1 and h2c on addr ("127.0.1.2:3000"), or TLS with Cert.
@@ -69,6 +72,9 @@ func (s *Server) Listen(addr string, opts ListenOptions) (net.Addr, error) {
 		return nil, err
 	}
 	var h http.Handler = s
+	if opts.GRPC {
+		h = s.grpcHandler()
+	}
 	if opts.H2COnly {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ProtoMajor != 2 && r.Header.Get("Upgrade") != "h2c" {
