@@ -1,11 +1,8 @@
 package translate
 
 import (
-	"cmp"
 	"fmt"
-	"net/http"
 	"regexp"
-	"slices"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -17,11 +14,7 @@ import (
 // A gRPC method is the HTTP/2 path /<service>/<method>, so its matches become path matches
 // and it shares the listeners' virtual hosts with HTTPRoutes.
 func (t *translator) translateGRPCRoutes() {
-	routes := slices.Clone(t.set.GRPCRoutes)
-	slices.SortStableFunc(routes, func(a, b *gwapiv1.GRPCRoute) int {
-		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
-	for i, gr := range routes {
+	for i, gr := range byAge(t.set.GRPCRoutes) {
 		rc := newRouteCtx("GRPCRoute", gr.ObjectMeta, gr.Spec.Hostnames, gr.Status.Parents)
 		t.buildGRPCRules(rc, gr, len(t.set.HTTPRoutes)+i)
 		if parents := t.attachParents(rc, gr.Spec.ParentRefs); parents != nil {
@@ -55,14 +48,7 @@ func (t *translator) buildGRPCRules(rc *routeCtx, gr *gwapiv1.GRPCRoute, rank in
 				// No default request timeout: a client stream's response head comes at its end.
 				GRPC: true,
 			}
-			switch {
-			case action.direct != nil:
-				r.DirectResponse = action.direct
-			case len(backends) > 0:
-				r.Backends = backends
-			default:
-				r.DirectResponse = &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
-			}
+			action.apply(r, backends) // GRPCRoute has no redirect filter
 			rc.routes = append(rc.routes, r)
 			t.order[r] = routeOrder{rank: rank, rule: ri, match: mi}
 		}

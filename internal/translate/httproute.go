@@ -38,17 +38,23 @@ func (r *routeCtx) refError(reason, format string, args ...any) {
 
 // httpRoutes attaches every HTTPRoute to the listeners of its parents and records status.
 func (t *translator) translateHTTPRoutes() {
-	routes := slices.Clone(t.set.HTTPRoutes)
-	slices.SortStableFunc(routes, func(a, b *gwapiv1.HTTPRoute) int {
-		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
-	for rank, hr := range routes {
+	for rank, hr := range byAge(t.set.HTTPRoutes) {
 		rc := newRouteCtx("HTTPRoute", hr.ObjectMeta, hr.Spec.Hostnames, hr.Status.Parents)
 		t.buildRules(rc, hr, rank)
 		if parents := t.attachParents(rc, hr.Spec.ParentRefs); parents != nil {
 			t.report.HTTPRoutes[status.KeyOf(hr.Namespace, hr.Name)] = &gwapiv1.HTTPRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
 		}
 	}
+}
+
+// byAge returns routes oldest first (then by namespace and name), the order Gateway API
+// precedence falls back to.
+func byAge[T metav1.Object](routes []T) []T {
+	out := slices.Clone(routes)
+	slices.SortStableFunc(out, func(a, b T) int {
+		return cmp.Or(a.GetCreationTimestamp().Compare(b.GetCreationTimestamp().Time), cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
+	})
+	return out
 }
 
 func newRouteCtx(kind string, meta metav1.ObjectMeta, hostnames []gwapiv1.Hostname, old []gwapiv1.RouteParentStatus) *routeCtx {
@@ -218,17 +224,7 @@ func (t *translator) buildRules(rc *routeCtx, hr *gwapiv1.HTTPRoute, rank int) {
 				Timeouts: timeouts,
 				Retry:    retry,
 			}
-			switch {
-			case action.redirect != nil:
-				r.Redirect = action.redirect
-			case action.direct != nil:
-				r.DirectResponse = action.direct
-			case len(backends) > 0:
-				r.Backends = backends
-			default:
-				// No backendRefs and nothing that answers: Gateway API says 500.
-				r.DirectResponse = &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
-			}
+			action.apply(r, backends)
 			rc.routes = append(rc.routes, r)
 			t.order[r] = routeOrder{rank: rank, rule: ri, match: mi}
 		}
@@ -239,6 +235,21 @@ func (t *translator) buildRules(rc *routeCtx, hr *gwapiv1.HTTPRoute, rank int) {
 type ruleAction struct {
 	redirect *ir.Redirect
 	direct   *ir.DirectResponse
+}
+
+// apply gives a route its one action: the filters' answer, else the backends, else 500 (no
+// backendRefs and nothing that answers, as Gateway API says).
+func (act ruleAction) apply(r *ir.Route, backends []ir.WeightedBackend) {
+	switch {
+	case act.redirect != nil:
+		r.Redirect = act.redirect
+	case act.direct != nil:
+		r.DirectResponse = act.direct
+	case len(backends) > 0:
+		r.Backends = backends
+	default:
+		r.DirectResponse = &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+	}
 }
 
 func (t *translator) ruleFilters(rc *routeCtx, in []gwapiv1.HTTPRouteFilter) ([]ir.Filter, ruleAction) {
