@@ -217,10 +217,15 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 	} else {
 		pc.setWrite(time.Time{})
 	}
+	w := waiter{ctx: ctx, pc: pc, deadline: deadline, hasDeadline: hasDeadline}
 	if err := writeRequest(pc.bw, req); err != nil {
+		// An upstream may answer before it has read the whole body (413, 401, a redirect) and
+		// close: that answer is the response, not a failed exchange.
+		if resp := c.earlyResponse(pc, req); resp != nil {
+			return resp, nil
+		}
 		return fail(err)
 	}
-	w := waiter{ctx: ctx, pc: pc, deadline: deadline, hasDeadline: hasDeadline}
 	pc.armRead(time.Now(), deadline, hasDeadline)
 	if err := w.await(); err != nil {
 		return fail(err)
@@ -251,6 +256,28 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 		pc.clearRead()
 	}
 	return resp, nil
+}
+
+// earlyResponse reads a final response the upstream already sent when writing the request
+// failed, if there is one (within a short wait); the connection is not reused after it.
+func (c *h1Client) earlyResponse(pc *h1Conn, req *http.Request) *http.Response {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil
+	}
+	pc.nc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	pc.rdl = time.Time{}
+	for {
+		resp, err := readResponse(pc, req, nil)
+		if err != nil {
+			return nil
+		}
+		if resp.StatusCode >= 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			pc.nc.SetReadDeadline(time.Time{})
+			b := resp.Body.(*h1Body)
+			b.c, b.keep, resp.Close = c, false, true
+			return resp
+		}
+	}
 }
 
 // waiter waits on an upstream's answer while watching the request's context and deadline.

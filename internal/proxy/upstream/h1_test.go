@@ -303,3 +303,47 @@ func TestH1BodyAbort(t *testing.T) {
 		t.Errorf("an aborted connection went back to the pool")
 	}
 }
+
+// TestH1ClientEarlyResponseDuringUpload: an upstream that answers (413) before reading a large
+// body and closes gives that answer, not a transport error.
+func TestH1ClientEarlyResponseDuringUpload(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				br := bufio.NewReader(nc)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				io.WriteString(nc, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n")
+				nc.(*net.TCPConn).CloseRead() // what remains of the body is refused (RST on write)
+				time.Sleep(100 * time.Millisecond)
+				nc.Close()
+			}()
+		}
+	}()
+	c := newTestH1(t)
+	body := strings.NewReader(strings.Repeat("x", 64<<20))
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/upload", body)
+	req.ContentLength = 64 << 20
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("early answer lost: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "too big\n" {
+		t.Fatalf("got %d %q", resp.StatusCode, b)
+	}
+}
