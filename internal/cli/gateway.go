@@ -95,30 +95,32 @@ func printGateway(ctx context.Context, out io.Writer, dc dynamic.Interface, ns, 
 	fmt.Fprintln(out, "\nROUTES")
 	w = tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(w, "KIND\tNAMESPACE\tNAME\tHOSTNAMES\tSTATUS")
-	routes, err := dc.Resource(gatewayGVR("httproutes")).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	for _, r := range routes.Items {
-		refs, _, _ := unstructured.NestedSlice(r.Object, "spec", "parentRefs")
-		for i, ref := range refs {
-			rm := ref.(map[string]any)
-			rns := r.GetNamespace()
-			if n, ok := rm["namespace"].(string); ok {
-				rns = n
+	for _, kind := range []struct{ resource, kind string }{{"httproutes", "HTTPRoute"}, {"grpcroutes", "GRPCRoute"}} {
+		routes, err := dc.Resource(gatewayGVR(kind.resource)).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, r := range routes.Items {
+			refs, _, _ := unstructured.NestedSlice(r.Object, "spec", "parentRefs")
+			for i, ref := range refs {
+				rm := ref.(map[string]any)
+				rns := r.GetNamespace()
+				if n, ok := rm["namespace"].(string); ok {
+					rns = n
+				}
+				if rm["name"] != name || rns != ns {
+					continue
+				}
+				hosts, _, _ := unstructured.NestedStringSlice(r.Object, "spec", "hostnames")
+				parents, _, _ := unstructured.NestedSlice(r.Object, "status", "parents")
+				st := "no status yet"
+				if i < len(parents) {
+					pc, _ := parents[i].(map[string]any)["conditions"].([]any)
+					st = conditionSummary(pc)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", kind.kind, r.GetNamespace(), r.GetName(), strings.Join(hosts, ","), st)
+				break
 			}
-			if rm["name"] != name || rns != ns {
-				continue
-			}
-			hosts, _, _ := unstructured.NestedStringSlice(r.Object, "spec", "hostnames")
-			parents, _, _ := unstructured.NestedSlice(r.Object, "status", "parents")
-			st := "no status yet"
-			if i < len(parents) {
-				pc, _ := parents[i].(map[string]any)["conditions"].([]any)
-				st = conditionSummary(pc)
-			}
-			fmt.Fprintf(w, "HTTPRoute\t%s\t%s\t%s\t%s\n", r.GetNamespace(), r.GetName(), strings.Join(hosts, ","), st)
-			break
 		}
 	}
 	return w.Flush()

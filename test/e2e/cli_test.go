@@ -44,10 +44,12 @@ func TestApoxyCLI(t *testing.T) {
 		}
 	}
 
-	// The gateway view, offline translation and request explanation.
+	// The gateway view (HTTPRoutes and GRPCRoutes), offline translation and request explanation.
+	must(t, d.apoxy(t, "apiVersion: gateway.apoxy.dev/v1\nkind: GRPCRoute\nmetadata: {name: echo-grpc}\nspec:\n  parentRefs: [{name: default}]\n  hostnames: [grpc.example.com]\n  rules: [{matches: [{method: {service: echo.Echo}}], backendRefs: [{kind: Backend, name: api-backend, port: 9000}]}]\n", "apply", "-f", "-"))
 	waitFor(t, func() bool {
 		out := must(t, d.apoxy(t, "", "gateway", "get", "default")).stdout
-		return strings.Contains(out, "api-route") && strings.Contains(out, "Accepted=True ResolvedRefs=True")
+		return strings.Contains(out, "api-route") && strings.Contains(out, "Accepted=True ResolvedRefs=True") &&
+			strings.Contains(out, "GRPCRoute  default    echo-grpc  grpc.example.com  Accepted=True")
 	})
 	_, httpPort, _ := strings.Cut(d.httpAddr, ":")
 	out = must(t, d.apoxy(t, "", "explain", "http://api.example.com:"+httpPort+"/v1/users")).stdout
