@@ -80,6 +80,7 @@ var (
 		{gw("listenersets"), func() runtime.Object { return &gwapiv1.ListenerSet{} }},
 		{gw("httproutes"), func() runtime.Object { return &gwapiv1.HTTPRoute{} }},
 		{gw("grpcroutes"), func() runtime.Object { return &gwapiv1.GRPCRoute{} }},
+		{gw("tcproutes"), func() runtime.Object { return &gwapiv1.TCPRoute{} }},
 		{gw("referencegrants"), func() runtime.Object { return &gwapiv1.ReferenceGrant{} }},
 		{gw("backendtlspolicies"), func() runtime.Object { return &gwapiv1.BackendTLSPolicy{} }},
 		{corev1a2.SchemeGroupVersion.WithResource("backends"), func() runtime.Object { return &corev1a2.Backend{} }},
@@ -459,6 +460,11 @@ func (c *Controller) writeStatus(ctx context.Context, set *resource.Set, report 
 	for _, o := range set.GRPCRoutes {
 		if st, ok := report.GRPCRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
 			update(gw("grpcroutes"), o, &o.Status, st)
+		}
+	}
+	for _, o := range set.TCPRoutes {
+		if st, ok := report.TCPRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
+			update(gw("tcproutes"), o, &o.Status, st)
 		}
 	}
 	for _, o := range set.BackendTLSPolicies {

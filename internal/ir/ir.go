@@ -52,7 +52,19 @@ type Protocol string
 const (
 	ProtocolHTTP  Protocol = "HTTP"
 	ProtocolHTTPS Protocol = "HTTPS"
+	// ProtocolTCP listeners splice each connection to a backend of their L4 route.
+	ProtocolTCP Protocol = "TCP"
 )
+
+// L4Route is what a TCP listener does with a connection: pick a backend by weight and splice
+// bytes both ways until either side closes or the connection idles past IdleTimeout.
+type L4Route struct {
+	Name     string            `json:"name"`
+	Origin   Origin            `json:"origin"`
+	Backends []WeightedBackend `json:"backends,omitempty"`
+	// IdleTimeout closes a connection with no bytes either way for that long (0: 1 hour).
+	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+}
 
 // Listener is one socket: every Gateway listener on the same address and port shares it and is
 // told apart by hostname (and, for HTTPS, by SNI).
@@ -66,6 +78,8 @@ type Listener struct {
 	TLS *ListenerTLS `json:"tls,omitempty"`
 	// VirtualHosts are matched against the request's host, most specific first.
 	VirtualHosts []*VirtualHost `json:"virtualHosts,omitempty"`
+	// L4 is the route of a TCP listener (nil: connections are closed at once).
+	L4 *L4Route `json:"l4,omitempty"`
 }
 
 // ListenerTLS chooses a certificate per SNI.
@@ -287,6 +301,16 @@ func (s *Snapshot) Validate() error {
 			for _, c := range l.TLS.Certificates {
 				if !certs[c.Certificate] {
 					return fmt.Errorf("ir: listener %q: unknown certificate %q", l.Name, c.Certificate)
+				}
+			}
+		}
+		if l.L4 != nil {
+			if l.Protocol != ProtocolTCP {
+				return fmt.Errorf("ir: listener %q: an L4 route on a %s listener", l.Name, l.Protocol)
+			}
+			for _, b := range l.L4.Backends {
+				if !b.Invalid && !backends[b.Backend] {
+					return fmt.Errorf("ir: listener %q: unknown backend %q", l.Name, b.Backend)
 				}
 			}
 		}

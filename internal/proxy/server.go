@@ -99,6 +99,7 @@ type socket struct {
 	h3     *http3.Server
 	udp    net.PacketConn
 	altSvc []string
+	l4     l4Conns // TCP listeners' spliced connections
 	graph  atomic.Pointer[graph]
 }
 
@@ -107,6 +108,7 @@ type graph struct {
 	table    *route.Table[*routeHandler]
 	certs    *certIndex
 	clusters map[string]*upstream.Cluster
+	l4       *l4Route // TCP listeners
 }
 
 // Apply replaces the snapshot of one source (a project) and serves the union of all sources.
@@ -159,6 +161,9 @@ func merge(snaps map[string]*ir.Snapshot) (*ir.Snapshot, error) {
 				out.Listeners = append(out.Listeners, m)
 			} else if m.Protocol != l.Protocol {
 				continue // a different protocol on the same socket: the earlier source keeps it
+			}
+			if m.L4 == nil {
+				m.L4 = l.L4 // a TCP socket has one route: the earlier source keeps it
 			}
 			if l.TLS != nil {
 				if m.TLS == nil {
@@ -236,6 +241,14 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 			return fmt.Errorf("proxy: listener %s: %w", l.Name, err)
 		}
 		g := &graph{table: table}
+		if l.L4 != nil {
+			g.l4 = newL4Route(l.L4)
+			for _, b := range l.L4.Backends {
+				if !b.Invalid && probePorts[b.Backend] == 0 {
+					probePorts[b.Backend] = b.Port
+				}
+			}
+		}
 		if l.Protocol == ir.ProtocolHTTPS {
 			if g.certs, err = newCertIndex(l.TLS, snap.Certificates); err != nil {
 				return fmt.Errorf("proxy: listener %s: %w", l.Name, err)
@@ -306,6 +319,9 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 		return nil, fmt.Errorf("proxy: listen %s: %w", l.Name, err)
 	}
 	sk := &socket{name: l.Name, proto: l.Protocol, ln: ln, owner: s}
+	if l.Protocol == ir.ProtocolTCP {
+		return sk, nil // no HTTP servers: connections are spliced (serveTCP)
+	}
 	sk.srv = &http.Server{
 		Handler:           sk,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -387,6 +403,10 @@ func (sk *socket) listenHTTP3(s *Server, tlsConfig *tls.Config) {
 var stdHTTP1 = os.Getenv("APOXY_HTTP1") == "std"
 
 func (sk *socket) run(s *Server) {
+	if sk.proto == ir.ProtocolTCP {
+		sk.serveTCP(s)
+		return
+	}
 	if sk.h3 != nil {
 		go func() {
 			if err := sk.h3.Serve(sk.udp); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, quic.ErrServerClosed) {
@@ -418,6 +438,17 @@ func (s *Server) closeSocket(sk *socket) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
+	if sk.proto == ir.ProtocolTCP {
+		sk.ln.Close()
+		done := make(chan struct{})
+		go func() { sk.l4.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			sk.l4.closeAll()
+		}
+		return
+	}
 	if sk.h3 != nil {
 		done := make(chan struct{})
 		go func() {

@@ -35,6 +35,7 @@ type Set struct {
 	ListenerSets       []*gwapiv1.ListenerSet      `json:"listenerSets,omitempty"`
 	HTTPRoutes         []*gwapiv1.HTTPRoute        `json:"httpRoutes,omitempty"`
 	GRPCRoutes         []*gwapiv1.GRPCRoute        `json:"grpcRoutes,omitempty"`
+	TCPRoutes          []*gwapiv1.TCPRoute         `json:"tcpRoutes,omitempty"`
 	ReferenceGrants    []*gwapiv1.ReferenceGrant   `json:"referenceGrants,omitempty"`
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
 	Backends           []*corev1a2.Backend         `json:"backends,omitempty"`
@@ -62,6 +63,8 @@ func (s *Set) Add(obj runtime.Object) error {
 		s.HTTPRoutes = append(s.HTTPRoutes, o)
 	case *gwapiv1.GRPCRoute:
 		s.GRPCRoutes = append(s.GRPCRoutes, o)
+	case *gwapiv1.TCPRoute:
+		s.TCPRoutes = append(s.TCPRoutes, o)
 	case *gwapiv1.ReferenceGrant:
 		s.ReferenceGrants = append(s.ReferenceGrants, o)
 	case *gwapiv1.BackendTLSPolicy:
@@ -90,6 +93,7 @@ func (s *Set) Sort() {
 	sortObjs(s.ListenerSets)
 	sortObjs(s.HTTPRoutes)
 	sortObjs(s.GRPCRoutes)
+	sortObjs(s.TCPRoutes)
 	sortObjs(s.ReferenceGrants)
 	sortObjs(s.BackendTLSPolicies)
 	sortObjs(s.Backends)

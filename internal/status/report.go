@@ -32,6 +32,7 @@ type Report struct {
 	ListenerSets   map[Key]*gwapiv1.ListenerSetStatus  `json:"listenerSets,omitempty"`
 	HTTPRoutes     map[Key]*gwapiv1.HTTPRouteStatus    `json:"httpRoutes,omitempty"`
 	GRPCRoutes     map[Key]*gwapiv1.GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
+	TCPRoutes      map[Key]*gwapiv1.TCPRouteStatus     `json:"tcpRoutes,omitempty"`
 	Backends       map[Key]*corev1a2.BackendStatus     `json:"backends,omitempty"`
 	// BackendTLSPolicies hold ancestor entries for the Gateways that reach the policy's
 	// Backends through routes.
@@ -49,6 +50,7 @@ func NewReport() *Report {
 		ListenerSets:   map[Key]*gwapiv1.ListenerSetStatus{},
 		HTTPRoutes:     map[Key]*gwapiv1.HTTPRouteStatus{},
 		GRPCRoutes:     map[Key]*gwapiv1.GRPCRouteStatus{},
+		TCPRoutes:      map[Key]*gwapiv1.TCPRouteStatus{},
 		Backends:       map[Key]*corev1a2.BackendStatus{},
 
 		BackendTLSPolicies: map[Key]*gwapiv1.PolicyStatus{},

@@ -235,13 +235,14 @@ func (g *gatewayCtx) resolveAddresses(t *translator) {
 var supportedRouteKinds = map[gwapiv1.ProtocolType][]gwapiv1.Kind{
 	gwapiv1.HTTPProtocolType:  {"HTTPRoute", "GRPCRoute"},
 	gwapiv1.HTTPSProtocolType: {"HTTPRoute", "GRPCRoute"},
+	gwapiv1.TCPProtocolType:   {"TCPRoute"},
 }
 
 func (t *translator) validateListener(l *listenerCtx) {
 	kinds, ok := supportedRouteKinds[l.spec.Protocol]
 	if !ok {
 		l.acceptedReason = string(gwapiv1.ListenerReasonUnsupportedProtocol)
-		l.acceptedMsg = fmt.Sprintf("protocol %s is not supported yet; use HTTP or HTTPS", l.spec.Protocol)
+		l.acceptedMsg = fmt.Sprintf("protocol %s is not supported yet; use HTTP, HTTPS or TCP", l.spec.Protocol)
 		return
 	}
 	// supportedKinds: the allowed kinds we support; unsupported ones make ResolvedRefs false.
@@ -476,8 +477,11 @@ func (t *translator) program(l *listenerCtx) {
 		return
 	}
 	proto := ir.ProtocolHTTP
-	if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+	switch l.spec.Protocol {
+	case gwapiv1.HTTPSProtocolType:
 		proto = ir.ProtocolHTTPS
+	case gwapiv1.TCPProtocolType:
+		proto = ir.ProtocolTCP
 	}
 	for _, addr := range l.gw.binds {
 		s := t.socket(addr, int32(l.spec.Port), proto)

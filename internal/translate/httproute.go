@@ -22,6 +22,8 @@ type routeCtx struct {
 	generation            int64
 	hostnames             []gwapiv1.Hostname
 	oldParents            []gwapiv1.RouteParentStatus
+	// l4 is the route of a TCPRoute: it takes a TCP listener's socket whole.
+	l4 *ir.L4Route
 	// backends are the keys of the Backends the route's rules resolved.
 	backends map[status.Key]bool
 	routes   []*ir.Route
@@ -139,6 +141,25 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	hostnameMiss := false
 	for _, l := range candidates {
 		if !l.acceptsRoutes() || !t.allowsRoute(l, rc.kind, rc.namespace) {
+			continue
+		}
+		if rc.l4 != nil {
+			// A TCP socket has one route: the oldest TCPRoute keeps it.
+			taken := false
+			for _, s := range l.sockets {
+				if s.L4 != nil && s.L4 != rc.l4 {
+					taken = true
+				}
+			}
+			if taken {
+				reason, msg = string(gwapiv1.RouteReasonNotAllowedByListeners), "the listener already carries an older TCPRoute"
+				continue
+			}
+			for _, s := range l.sockets {
+				s.L4 = rc.l4
+			}
+			l.attached++
+			accepted = true
 			continue
 		}
 		hosts := intersectHostnames(l.hostname, rc.hostnames)

@@ -49,6 +49,7 @@ func Translate(set *resource.Set, opts Options) (*ir.Snapshot, *status.Report) {
 	t.translateGateways()
 	t.translateHTTPRoutes()
 	t.translateGRPCRoutes()
+	t.translateTCPRoutes()
 	t.finish()
 	return t.snap, t.report
 }

@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"apoxy.dev/apoxy/internal/ir"
+)
+
+// l4Route is a TCP listener's route, ready to serve.
+type l4Route struct {
+	route *ir.L4Route
+	total int32
+	idle  time.Duration
+}
+
+func newL4Route(r *ir.L4Route) *l4Route {
+	out := &l4Route{route: r, idle: time.Duration(r.IdleTimeout)}
+	if out.idle <= 0 {
+		out.idle = time.Hour
+	}
+	for _, b := range r.Backends {
+		out.total += b.Weight
+	}
+	return out
+}
+
+// pick chooses a backendRef by weight; nil when every weight is zero.
+func (r *l4Route) pick() *ir.WeightedBackend {
+	if r.total <= 0 {
+		return nil
+	}
+	n := rand.Int32N(r.total)
+	for i := range r.route.Backends {
+		b := &r.route.Backends[i]
+		if n < b.Weight {
+			return b
+		}
+		n -= b.Weight
+	}
+	return nil
+}
+
+// l4Conns tracks a TCP socket's spliced connections, so closing the socket can drain them.
+type l4Conns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func (t *l4Conns) add(cs ...net.Conn) {
+	t.mu.Lock()
+	if t.conns == nil {
+		t.conns = map[net.Conn]struct{}{}
+	}
+	for _, c := range cs {
+		t.conns[c] = struct{}{}
+	}
+	t.mu.Unlock()
+}
+
+func (t *l4Conns) remove(cs ...net.Conn) {
+	t.mu.Lock()
+	for _, c := range cs {
+		delete(t.conns, c)
+	}
+	t.mu.Unlock()
+}
+
+// closeAll cuts every connection still open.
+func (t *l4Conns) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.conns {
+		c.Close()
+	}
+}
+
+// serveTCP accepts connections on a TCP listener and splices each to a backend of the
+// socket's current route.
+func (sk *socket) serveTCP(s *Server) {
+	var backoff time.Duration
+	for {
+		c, err := sk.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		sk.l4.wg.Add(1)
+		go func() {
+			defer sk.l4.wg.Done()
+			sk.splice(s, c)
+		}()
+	}
+}
+
+// splice connects a client to a backend endpoint (trying a second endpoint if the first
+// refuses) and copies bytes both ways, passing on half-closes, until both directions end or
+// the connection idles past the route's idle timeout.
+func (sk *socket) splice(s *Server, c net.Conn) {
+	defer c.Close()
+	g := sk.graph.Load()
+	if g == nil || g.l4 == nil {
+		return
+	}
+	wb := g.l4.pick()
+	if wb == nil || wb.Invalid {
+		return
+	}
+	cluster := g.clusters[wb.Backend]
+	if cluster == nil {
+		return
+	}
+	var tried []netip.Addr
+	var up net.Conn
+	for attempt := 0; attempt < 2 && up == nil; attempt++ {
+		addr, err := cluster.Pick(tried)
+		if err != nil {
+			s.log.Debug("TCP route: no endpoint", "listener", sk.name, "backend", wb.Backend, "err", err)
+			return
+		}
+		tried = append(tried, addr.IP)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		up, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr.HostPort(wb.Port))
+		cancel()
+		if err != nil {
+			s.log.Debug("TCP route: dial failed", "listener", sk.name, "backend", wb.Backend, "err", err)
+		}
+	}
+	if up == nil {
+		return
+	}
+	defer up.Close()
+	sk.l4.add(c, up)
+	defer sk.l4.remove(c, up)
+	done := make(chan struct{}, 2)
+	go func() { pipe(up, c, g.l4.idle); done <- struct{}{} }()
+	pipe(c, up, g.l4.idle)
+	<-done
+}
+
+// pipe copies src to dst until src ends (then half-closes dst) or idles past idle.
+func pipe(dst, src net.Conn, idle time.Duration) {
+	buf := bufferPool{}.Get()
+	defer bufferPool{}.Put(buf)
+	for {
+		src.SetReadDeadline(time.Now().Add(idle))
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				src.Close()
+				return
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+					cw.CloseWrite()
+					return
+				}
+			}
+			dst.Close() // idle timeout or reset: both sides end
+			src.Close()
+			return
+		}
+	}
+}
