@@ -144,19 +144,12 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 			continue
 		}
 		if rc.l4 != nil {
-			// A TCP socket has one route: the oldest TCPRoute keeps it.
-			taken := false
+			// A TCP socket carries one route: the oldest. Newer ones are still accepted and
+			// counted in attachedRoutes (as upstream Gateway API requires), but get no traffic.
 			for _, s := range l.sockets {
-				if s.L4 != nil && s.L4 != rc.l4 {
-					taken = true
+				if s.L4 == nil {
+					s.L4 = rc.l4
 				}
-			}
-			if taken {
-				reason, msg = string(gwapiv1.RouteReasonNotAllowedByListeners), "the listener already carries an older TCPRoute"
-				continue
-			}
-			for _, s := range l.sockets {
-				s.L4 = rc.l4
 			}
 			l.attached++
 			accepted = true

@@ -177,6 +177,14 @@ func (o *orchestrator) ensurePods(ctx context.Context, d *appsv1.Deployment) err
 		httpPort := or(env["HTTP_PORT"], "3000")
 		srv := echo.New(echo.Identity{Namespace: d.Namespace, Pod: name, Service: env["SERVICE_NAME"], Ingress: env["INGRESS_NAME"], HTTPPort: httpPort})
 		pd := &pod{name: name, ip: ip.String(), srv: srv, ports: map[int32]echo.ListenOptions{}}
+		if env["TCP_ECHO_SERVER"] != "" {
+			port := or(env["TCP_PORT"], "3000")
+			if _, err := srv.Listen(net.JoinHostPort(ip.String(), port), echo.ListenOptions{TCP: true}); err != nil {
+				srv.Close()
+				return err
+			}
+			pd.ports[toInt32(port)] = echo.ListenOptions{TCP: true}
+		}
 		if env["GRPC_ECHO_SERVER"] != "" {
 			port := or(env["HTTP_PORT"], "3000")
 			if _, err := srv.Listen(net.JoinHostPort(ip.String(), port), echo.ListenOptions{GRPC: true}); err != nil {

@@ -17,7 +17,6 @@ import (
 var unclaimedReasons = map[features.FeatureName]string{
 	features.SupportMesh:                  "mesh profile: needs a service mesh with sidecars (Kubernetes-only)",
 	features.SupportTLSRoute:              "TLSRoute traffic is built in the protocols issue (#6)",
-	features.SupportTCPRoute:              "TCPRoute is served (test/gateway TestTCPRoute) but not claimed yet: the driver's echo pods do not run the TCP echo server (#6)",
 	features.SupportUDPRoute:              "UDPRoute traffic is built in the protocols issue (#6)",
 	features.SupportGatewayInfrastructure: "checks labels on the Pods/Services/ServiceAccounts a Gateway generates: Kubernetes-only, we generate none",
 }

@@ -44,6 +44,7 @@ type Server struct {
 	mu      sync.Mutex
 	retries map[string]int
 	servers []*http.Server
+	tcp     []net.Listener // TCP echo listeners
 }
 
 // New returns a server for id; call Listen for each address it should answer on.
@@ -63,6 +64,8 @@ type ListenOptions struct {
 	// GRPC serves the suite's GrpcEcho service instead (echo-basic's GRPC_ECHO_SERVER), over h2c
 	// or, with Cert, h2.
 	GRPC bool
+	// TCP speaks the suite's TCP echo protocol instead of HTTP (echo-basic's TCP_ECHO_SERVER).
+	TCP bool
 }
 
 // Listen serves plain HTTP/1.1 and h2c on addr ("127.0.1.2:3000"), or TLS with Cert.
@@ -70,6 +73,14 @@ func (s *Server) Listen(addr string, opts ListenOptions) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if opts.TCP {
+		_, port, _ := net.SplitHostPort(addr)
+		s.mu.Lock()
+		s.tcp = append(s.tcp, ln)
+		s.mu.Unlock()
+		go s.serveTCP(ln, port)
+		return ln.Addr(), nil
 	}
 	var h http.Handler = s
 	if opts.GRPC {
@@ -113,6 +124,10 @@ func (s *Server) Close() {
 		srv.Close()
 	}
 	s.servers = nil
+	for _, ln := range s.tcp {
+		ln.Close()
+	}
+	s.tcp = nil
 }
 
 // Log returns what the pod printed (one line per echoed request), for the pod-log stub.
