@@ -81,6 +81,7 @@ var (
 		{gw("httproutes"), func() runtime.Object { return &gwapiv1.HTTPRoute{} }},
 		{gw("grpcroutes"), func() runtime.Object { return &gwapiv1.GRPCRoute{} }},
 		{gw("tcproutes"), func() runtime.Object { return &gwapiv1.TCPRoute{} }},
+		{gw("udproutes"), func() runtime.Object { return &gwapiv1.UDPRoute{} }},
 		{gw("referencegrants"), func() runtime.Object { return &gwapiv1.ReferenceGrant{} }},
 		{gw("backendtlspolicies"), func() runtime.Object { return &gwapiv1.BackendTLSPolicy{} }},
 		{corev1a2.SchemeGroupVersion.WithResource("backends"), func() runtime.Object { return &corev1a2.Backend{} }},
@@ -253,7 +254,7 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 			if spec == nil {
 				continue
 			}
-			if c.markPortUnavailable(&ls.Conditions, addrs, spec.Port, gw.Generation, opts) {
+			if c.markPortUnavailable(&ls.Conditions, addrs, spec.Protocol, spec.Port, gw.Generation, opts) {
 				unbound = true
 			} else if p := status.Find(ls.Conditions, string(gwapiv1.ListenerConditionProgrammed)); p != nil && p.Status == metav1.ConditionTrue {
 				serving++
@@ -279,7 +280,7 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 		addrs := report.GatewayBinds[status.KeyOf(parentNS, string(ls.Spec.ParentRef.Name))]
 		for i := range st.Listeners {
 			for _, e := range ls.Spec.Listeners {
-				if e.Name == st.Listeners[i].Name && c.markPortUnavailable(&st.Listeners[i].Conditions, addrs, e.Port, ls.Generation, opts) {
+				if e.Name == st.Listeners[i].Name && c.markPortUnavailable(&st.Listeners[i].Conditions, addrs, e.Protocol, e.Port, ls.Generation, opts) {
 					unbound = true
 				}
 			}
@@ -290,10 +291,14 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 
 // markPortUnavailable sets a listener's conditions to PortUnavailable when the data plane could
 // not bind its port on one of addrs, and reports whether it did.
-func (c *Controller) markPortUnavailable(conds *[]metav1.Condition, addrs []string, port gwapiv1.PortNumber, gen int64, opts translate.Options) bool {
+func (c *Controller) markPortUnavailable(conds *[]metav1.Condition, addrs []string, proto gwapiv1.ProtocolType, port gwapiv1.PortNumber, gen int64, opts translate.Options) bool {
 	var bindErr error
+	sockProto := ir.ProtocolTCP // every protocol but UDP binds a TCP socket
+	if proto == gwapiv1.UDPProtocolType {
+		sockProto = ir.ProtocolUDP
+	}
 	for _, a := range addrs {
-		if err := c.opts.Data.BindError(net.JoinHostPort(a, strconv.Itoa(int(port)))); err != nil {
+		if err := c.opts.Data.BindError(ir.SocketName(sockProto, a, int32(port))); err != nil {
 			bindErr = err
 		}
 	}
@@ -465,6 +470,11 @@ func (c *Controller) writeStatus(ctx context.Context, set *resource.Set, report 
 	for _, o := range set.TCPRoutes {
 		if st, ok := report.TCPRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
 			update(gw("tcproutes"), o, &o.Status, st)
+		}
+	}
+	for _, o := range set.UDPRoutes {
+		if st, ok := report.UDPRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
+			update(gw("udproutes"), o, &o.Status, st)
 		}
 	}
 	for _, o := range set.BackendTLSPolicies {

@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -54,7 +56,20 @@ const (
 	ProtocolHTTPS Protocol = "HTTPS"
 	// ProtocolTCP listeners splice each connection to a backend of their L4 route.
 	ProtocolTCP Protocol = "TCP"
+	// ProtocolUDP listeners relay datagrams per client address (a session) to a backend of
+	// their L4 route.
+	ProtocolUDP Protocol = "UDP"
 )
+
+// SocketName names the socket of a listener: "address:port", or "udp/address:port" for UDP
+// (a UDP socket and a TCP one may share the address and port).
+func SocketName(proto Protocol, addr string, port int32) string {
+	name := net.JoinHostPort(addr, strconv.Itoa(int(port)))
+	if proto == ProtocolUDP {
+		return "udp/" + name
+	}
+	return name
+}
 
 // L4Route is what a TCP listener does with a connection: pick a backend by weight and splice
 // bytes both ways until either side closes or the connection idles past IdleTimeout.
@@ -62,7 +77,8 @@ type L4Route struct {
 	Name     string            `json:"name"`
 	Origin   Origin            `json:"origin"`
 	Backends []WeightedBackend `json:"backends,omitempty"`
-	// IdleTimeout closes a connection with no bytes either way for that long (0: 1 hour).
+	// IdleTimeout closes a connection (TCP) or session (UDP) with no bytes either way for that
+	// long (0: 1 hour for TCP, 1 minute for UDP).
 	IdleTimeout Duration `json:"idleTimeout,omitempty"`
 }
 
@@ -78,7 +94,7 @@ type Listener struct {
 	TLS *ListenerTLS `json:"tls,omitempty"`
 	// VirtualHosts are matched against the request's host, most specific first.
 	VirtualHosts []*VirtualHost `json:"virtualHosts,omitempty"`
-	// L4 is the route of a TCP listener (nil: connections are closed at once).
+	// L4 is the route of a TCP or UDP listener (nil: connections are closed, datagrams dropped).
 	L4 *L4Route `json:"l4,omitempty"`
 }
 
@@ -305,7 +321,7 @@ func (s *Snapshot) Validate() error {
 			}
 		}
 		if l.L4 != nil {
-			if l.Protocol != ProtocolTCP {
+			if l.Protocol != ProtocolTCP && l.Protocol != ProtocolUDP {
 				return fmt.Errorf("ir: listener %q: an L4 route on a %s listener", l.Name, l.Protocol)
 			}
 			for _, b := range l.L4.Backends {

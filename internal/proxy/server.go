@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -314,6 +315,13 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 }
 
 func (s *Server) listen(l *ir.Listener) (*socket, error) {
+	if l.Protocol == ir.ProtocolUDP {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(l.Address, strconv.Itoa(int(l.Port))))
+		if err != nil {
+			return nil, fmt.Errorf("proxy: listen %s: %w", l.Name, err)
+		}
+		return &socket{name: l.Name, proto: l.Protocol, udp: pc, owner: s}, nil
+	}
 	ln, err := net.Listen("tcp", l.Name)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: listen %s: %w", l.Name, err)
@@ -403,6 +411,10 @@ func (sk *socket) listenHTTP3(s *Server, tlsConfig *tls.Config) {
 var stdHTTP1 = os.Getenv("APOXY_HTTP1") == "std"
 
 func (sk *socket) run(s *Server) {
+	if sk.proto == ir.ProtocolUDP {
+		sk.serveUDP(s)
+		return
+	}
 	if sk.proto == ir.ProtocolTCP {
 		sk.serveTCP(s)
 		return
@@ -438,6 +450,10 @@ func (s *Server) closeSocket(sk *socket) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
+	if sk.proto == ir.ProtocolUDP {
+		sk.udp.Close() // sessions end with the socket
+		return
+	}
 	if sk.proto == ir.ProtocolTCP {
 		sk.ln.Close()
 		done := make(chan struct{})
@@ -471,6 +487,10 @@ func (s *Server) Addrs() map[string]string {
 	defer s.mu.Unlock()
 	out := map[string]string{}
 	for name, sk := range s.sockets {
+		if sk.ln == nil {
+			out[name] = sk.udp.LocalAddr().String()
+			continue
+		}
 		out[name] = sk.ln.Addr().String()
 	}
 	return out

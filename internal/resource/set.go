@@ -36,6 +36,7 @@ type Set struct {
 	HTTPRoutes         []*gwapiv1.HTTPRoute        `json:"httpRoutes,omitempty"`
 	GRPCRoutes         []*gwapiv1.GRPCRoute        `json:"grpcRoutes,omitempty"`
 	TCPRoutes          []*gwapiv1.TCPRoute         `json:"tcpRoutes,omitempty"`
+	UDPRoutes          []*gwapiv1.UDPRoute         `json:"udpRoutes,omitempty"`
 	ReferenceGrants    []*gwapiv1.ReferenceGrant   `json:"referenceGrants,omitempty"`
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
 	Backends           []*corev1a2.Backend         `json:"backends,omitempty"`
@@ -65,6 +66,8 @@ func (s *Set) Add(obj runtime.Object) error {
 		s.GRPCRoutes = append(s.GRPCRoutes, o)
 	case *gwapiv1.TCPRoute:
 		s.TCPRoutes = append(s.TCPRoutes, o)
+	case *gwapiv1.UDPRoute:
+		s.UDPRoutes = append(s.UDPRoutes, o)
 	case *gwapiv1.ReferenceGrant:
 		s.ReferenceGrants = append(s.ReferenceGrants, o)
 	case *gwapiv1.BackendTLSPolicy:
@@ -94,6 +97,7 @@ func (s *Set) Sort() {
 	sortObjs(s.HTTPRoutes)
 	sortObjs(s.GRPCRoutes)
 	sortObjs(s.TCPRoutes)
+	sortObjs(s.UDPRoutes)
 	sortObjs(s.ReferenceGrants)
 	sortObjs(s.BackendTLSPolicies)
 	sortObjs(s.Backends)

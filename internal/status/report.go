@@ -33,6 +33,7 @@ type Report struct {
 	HTTPRoutes     map[Key]*gwapiv1.HTTPRouteStatus    `json:"httpRoutes,omitempty"`
 	GRPCRoutes     map[Key]*gwapiv1.GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
 	TCPRoutes      map[Key]*gwapiv1.TCPRouteStatus     `json:"tcpRoutes,omitempty"`
+	UDPRoutes      map[Key]*gwapiv1.UDPRouteStatus     `json:"udpRoutes,omitempty"`
 	Backends       map[Key]*corev1a2.BackendStatus     `json:"backends,omitempty"`
 	// BackendTLSPolicies hold ancestor entries for the Gateways that reach the policy's
 	// Backends through routes.
@@ -51,6 +52,7 @@ func NewReport() *Report {
 		HTTPRoutes:     map[Key]*gwapiv1.HTTPRouteStatus{},
 		GRPCRoutes:     map[Key]*gwapiv1.GRPCRouteStatus{},
 		TCPRoutes:      map[Key]*gwapiv1.TCPRouteStatus{},
+		UDPRoutes:      map[Key]*gwapiv1.UDPRouteStatus{},
 		Backends:       map[Key]*corev1a2.BackendStatus{},
 
 		BackendTLSPolicies: map[Key]*gwapiv1.PolicyStatus{},

@@ -236,13 +236,14 @@ var supportedRouteKinds = map[gwapiv1.ProtocolType][]gwapiv1.Kind{
 	gwapiv1.HTTPProtocolType:  {"HTTPRoute", "GRPCRoute"},
 	gwapiv1.HTTPSProtocolType: {"HTTPRoute", "GRPCRoute"},
 	gwapiv1.TCPProtocolType:   {"TCPRoute"},
+	gwapiv1.UDPProtocolType:   {"UDPRoute"},
 }
 
 func (t *translator) validateListener(l *listenerCtx) {
 	kinds, ok := supportedRouteKinds[l.spec.Protocol]
 	if !ok {
 		l.acceptedReason = string(gwapiv1.ListenerReasonUnsupportedProtocol)
-		l.acceptedMsg = fmt.Sprintf("protocol %s is not supported yet; use HTTP, HTTPS or TCP", l.spec.Protocol)
+		l.acceptedMsg = fmt.Sprintf("protocol %s is not supported yet; use HTTP, HTTPS, TCP or UDP", l.spec.Protocol)
 		return
 	}
 	// supportedKinds: the allowed kinds we support; unsupported ones make ResolvedRefs false.
@@ -460,6 +461,12 @@ func (l *listenerCtx) conflictWith(other *listenerCtx) {
 	if l.spec.Port != other.spec.Port || l.conflictReason != "" {
 		return
 	}
+	// A UDP listener shares its port number only with listeners that use no UDP: HTTP and TCP
+	// bind TCP alone, HTTPS also binds UDP (HTTP/3).
+	lu, ou := l.spec.Protocol == gwapiv1.UDPProtocolType, other.spec.Protocol == gwapiv1.UDPProtocolType
+	if lu != ou && l.spec.Protocol != gwapiv1.HTTPSProtocolType && other.spec.Protocol != gwapiv1.HTTPSProtocolType {
+		return
+	}
 	switch {
 	case l.spec.Protocol != other.spec.Protocol:
 		l.conflictReason = string(gwapiv1.ListenerReasonProtocolConflict)
@@ -482,6 +489,8 @@ func (t *translator) program(l *listenerCtx) {
 		proto = ir.ProtocolHTTPS
 	case gwapiv1.TCPProtocolType:
 		proto = ir.ProtocolTCP
+	case gwapiv1.UDPProtocolType:
+		proto = ir.ProtocolUDP
 	}
 	for _, addr := range l.gw.binds {
 		s := t.socket(addr, int32(l.spec.Port), proto)

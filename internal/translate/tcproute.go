@@ -9,26 +9,51 @@ import (
 	"apoxy.dev/apoxy/internal/status"
 )
 
+// translateUDPRoutes attaches every UDPRoute to the UDP listeners of its parents, as TCPRoutes
+// to TCP listeners: one route per socket, its first rule's backendRefs by weight per session.
+func (t *translator) translateUDPRoutes() {
+	for _, ur := range byAge(t.set.UDPRoutes) {
+		rc := newRouteCtx("UDPRoute", ur.ObjectMeta, nil, ur.Status.Parents)
+		rules := make([][]gwapiv1.BackendRef, 0, len(ur.Spec.Rules))
+		for _, r := range ur.Spec.Rules {
+			rules = append(rules, r.BackendRefs)
+		}
+		t.l4Route(rc, "udproute", rules)
+		if parents := t.attachParents(rc, ur.Spec.ParentRefs); parents != nil {
+			t.report.UDPRoutes[status.KeyOf(ur.Namespace, ur.Name)] = &gwapiv1.UDPRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
+		}
+	}
+}
+
+// l4Route builds a TCPRoute's or UDPRoute's IR route from its rules' backendRefs (the first rule).
+func (t *translator) l4Route(rc *routeCtx, prefix string, rules [][]gwapiv1.BackendRef) {
+	rc.l4 = &ir.L4Route{
+		Name:   fmt.Sprintf("%s/%s/%s", prefix, rc.namespace, rc.name),
+		Origin: ir.Origin{Kind: rc.kind, Namespace: rc.namespace, Name: rc.name, Section: "rule/0"},
+	}
+	if len(rules) > 0 {
+		refs := make([]gwapiv1.HTTPBackendRef, 0, len(rules[0]))
+		for _, b := range rules[0] {
+			refs = append(refs, gwapiv1.HTTPBackendRef{BackendRef: b})
+		}
+		rc.l4.Backends = t.backendRefs(rc, refs)
+	}
+	if len(rules) > 1 {
+		rc.refError(string(gwapiv1.RouteReasonUnsupportedValue), "only the first of %d rules is used: an L4 listener cannot tell connections apart", len(rules))
+	}
+}
+
 // translateTCPRoutes attaches every TCPRoute to the TCP listeners of its parents. A TCP listener
 // carries one route (the oldest that attaches); its first rule's backendRefs share connections
 // by weight. An unresolvable backendRef keeps its share, and those connections are closed.
 func (t *translator) translateTCPRoutes() {
 	for _, tr := range byAge(t.set.TCPRoutes) {
 		rc := newRouteCtx("TCPRoute", tr.ObjectMeta, nil, tr.Status.Parents)
-		rc.l4 = &ir.L4Route{
-			Name:   fmt.Sprintf("tcproute/%s/%s", tr.Namespace, tr.Name),
-			Origin: ir.Origin{Kind: "TCPRoute", Namespace: tr.Namespace, Name: tr.Name, Section: "rule/0"},
+		rules := make([][]gwapiv1.BackendRef, 0, len(tr.Spec.Rules))
+		for _, r := range tr.Spec.Rules {
+			rules = append(rules, r.BackendRefs)
 		}
-		if len(tr.Spec.Rules) > 0 {
-			refs := make([]gwapiv1.HTTPBackendRef, 0, len(tr.Spec.Rules[0].BackendRefs))
-			for _, b := range tr.Spec.Rules[0].BackendRefs {
-				refs = append(refs, gwapiv1.HTTPBackendRef{BackendRef: b})
-			}
-			rc.l4.Backends = t.backendRefs(rc, refs)
-		}
-		if len(tr.Spec.Rules) > 1 {
-			rc.refError(string(gwapiv1.RouteReasonUnsupportedValue), "only the first of %d rules is used: a TCP listener cannot tell connections apart", len(tr.Spec.Rules))
-		}
+		t.l4Route(rc, "tcproute", rules)
 		if parents := t.attachParents(rc, tr.Spec.ParentRefs); parents != nil {
 			t.report.TCPRoutes[status.KeyOf(tr.Namespace, tr.Name)] = &gwapiv1.TCPRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
 		}

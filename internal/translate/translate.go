@@ -50,6 +50,7 @@ func Translate(set *resource.Set, opts Options) (*ir.Snapshot, *status.Report) {
 	t.translateHTTPRoutes()
 	t.translateGRPCRoutes()
 	t.translateTCPRoutes()
+	t.translateUDPRoutes()
 	t.finish()
 	return t.snap, t.report
 }

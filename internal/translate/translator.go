@@ -3,9 +3,7 @@ package translate
 import (
 	"cmp"
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -105,7 +103,7 @@ func (t *translator) scoped(name string) string {
 
 // socket returns the IR listener for an address and port, creating it.
 func (t *translator) socket(addr string, port int32, proto ir.Protocol) *ir.Listener {
-	name := net.JoinHostPort(addr, strconv.Itoa(int(port)))
+	name := ir.SocketName(proto, addr, port)
 	if l, ok := t.sockets[name]; ok {
 		return l
 	}
