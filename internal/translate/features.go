@@ -37,7 +37,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
 	features.SupportListenerSet,
 	features.SupportGRPCRoute, features.SupportGRPCRouteNamedRouteRule,
-	features.SupportTCPRoute,
+	features.SupportTCPRoute, features.SupportUDPRoute,
 }
 
 // SupportedFeatures returns the features published on our GatewayClasses,

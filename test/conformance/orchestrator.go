@@ -177,6 +177,19 @@ func (o *orchestrator) ensurePods(ctx context.Context, d *appsv1.Deployment) err
 		httpPort := or(env["HTTP_PORT"], "3000")
 		srv := echo.New(echo.Identity{Namespace: d.Namespace, Pod: name, Service: env["SERVICE_NAME"], Ingress: env["INGRESS_NAME"], HTTPPort: httpPort})
 		pd := &pod{name: name, ip: ip.String(), srv: srv, ports: map[int32]echo.ListenOptions{}}
+		if env["UDP_ECHO_SERVER"] != "" {
+			if err := srv.ListenUDPEcho(net.JoinHostPort(ip.String(), or(env["UDP_PORT"], "8080"))); err != nil {
+				srv.Close()
+				return err
+			}
+		}
+		coreDNS := strings.Contains(c.Image, "coredns")
+		if coreDNS {
+			if err := srv.ListenDNS(net.JoinHostPort(ip.String(), "53")); err != nil {
+				srv.Close()
+				return err
+			}
+		}
 		if env["TCP_ECHO_SERVER"] != "" {
 			port := or(env["TCP_PORT"], "3000")
 			if _, err := srv.Listen(net.JoinHostPort(ip.String(), port), echo.ListenOptions{TCP: true}); err != nil {
@@ -193,7 +206,7 @@ func (o *orchestrator) ensurePods(ctx context.Context, d *appsv1.Deployment) err
 			}
 			pd.ports[toInt32(port)] = echo.ListenOptions{GRPC: true}
 		}
-		if env["GRPC_ECHO_SERVER"] == "" && env["TCP_ECHO_SERVER"] == "" && env["UDP_ECHO_SERVER"] == "" {
+		if env["GRPC_ECHO_SERVER"] == "" && env["TCP_ECHO_SERVER"] == "" && env["UDP_ECHO_SERVER"] == "" && !coreDNS {
 			listeners := map[string]echo.ListenOptions{httpPort: {}, or(env["H2C_PORT"], "3001"): {H2COnly: true}}
 			if env["TLS_SERVER_CERT"] != "" && env["TLS_SERVER_PRIVKEY"] != "" {
 				opts, err := o.tlsOptions(ctx, d, c, env)

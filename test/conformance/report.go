@@ -17,7 +17,6 @@ import (
 var unclaimedReasons = map[features.FeatureName]string{
 	features.SupportMesh:                  "mesh profile: needs a service mesh with sidecars (Kubernetes-only)",
 	features.SupportTLSRoute:              "TLSRoute traffic is built in the protocols issue (#6)",
-	features.SupportUDPRoute:              "UDPRoute is served (test/gateway TestUDPRoute) but not claimed yet: the suite's UDP tests query CoreDNS pods, which the driver does not run (#6)",
 	features.SupportGatewayInfrastructure: "checks labels on the Pods/Services/ServiceAccounts a Gateway generates: Kubernetes-only, we generate none",
 }
 

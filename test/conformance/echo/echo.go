@@ -44,7 +44,8 @@ type Server struct {
 	mu      sync.Mutex
 	retries map[string]int
 	servers []*http.Server
-	tcp     []net.Listener // TCP echo listeners
+	tcp     []net.Listener   // TCP echo listeners
+	packets []net.PacketConn // UDP echo and DNS sockets
 }
 
 // New returns a server for id; call Listen for each address it should answer on.
@@ -128,6 +129,10 @@ func (s *Server) Close() {
 		ln.Close()
 	}
 	s.tcp = nil
+	for _, pc := range s.packets {
+		pc.Close()
+	}
+	s.packets = nil
 }
 
 // Log returns what the pod printed (one line per echoed request), for the pod-log stub.
