@@ -95,7 +95,7 @@ func printGateway(ctx context.Context, out io.Writer, dc dynamic.Interface, ns, 
 	fmt.Fprintln(out, "\nROUTES")
 	w = tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(w, "KIND\tNAMESPACE\tNAME\tHOSTNAMES\tSTATUS")
-	for _, kind := range []struct{ resource, kind string }{{"httproutes", "HTTPRoute"}, {"grpcroutes", "GRPCRoute"}, {"tcproutes", "TCPRoute"}, {"udproutes", "UDPRoute"}} {
+	for _, kind := range []struct{ resource, kind string }{{"httproutes", "HTTPRoute"}, {"grpcroutes", "GRPCRoute"}, {"tcproutes", "TCPRoute"}, {"udproutes", "UDPRoute"}, {"tlsroutes", "TLSRoute"}} {
 		routes, err := dc.Resource(gatewayGVR(kind.resource)).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err

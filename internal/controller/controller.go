@@ -82,6 +82,7 @@ var (
 		{gw("grpcroutes"), func() runtime.Object { return &gwapiv1.GRPCRoute{} }},
 		{gw("tcproutes"), func() runtime.Object { return &gwapiv1.TCPRoute{} }},
 		{gw("udproutes"), func() runtime.Object { return &gwapiv1.UDPRoute{} }},
+		{gw("tlsroutes"), func() runtime.Object { return &gwapiv1.TLSRoute{} }},
 		{gw("referencegrants"), func() runtime.Object { return &gwapiv1.ReferenceGrant{} }},
 		{gw("backendtlspolicies"), func() runtime.Object { return &gwapiv1.BackendTLSPolicy{} }},
 		{corev1a2.SchemeGroupVersion.WithResource("backends"), func() runtime.Object { return &corev1a2.Backend{} }},
@@ -475,6 +476,11 @@ func (c *Controller) writeStatus(ctx context.Context, set *resource.Set, report 
 	for _, o := range set.UDPRoutes {
 		if st, ok := report.UDPRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
 			update(gw("udproutes"), o, &o.Status, st)
+		}
+	}
+	for _, o := range set.TLSRoutes {
+		if st, ok := report.TLSRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
+			update(gw("tlsroutes"), o, &o.Status, st)
 		}
 	}
 	for _, o := range set.BackendTLSPolicies {

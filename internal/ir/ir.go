@@ -59,7 +59,49 @@ const (
 	// ProtocolUDP listeners relay datagrams per client address (a session) to a backend of
 	// their L4 route.
 	ProtocolUDP Protocol = "UDP"
+	// ProtocolTLS listeners route TLS connections by SNI without terminating them
+	// (passthrough): the backend's certificate is the one the client sees.
+	ProtocolTLS Protocol = "TLS"
 )
+
+// CompareHostnames orders hostname patterns most specific first: exact names (longest first),
+// then wildcards (longest first), then "" (any).
+func CompareHostnames(a, b string) int {
+	rank := func(h string) (int, int) {
+		switch {
+		case h == "" || h == "*":
+			return 2, 0
+		case strings.HasPrefix(h, "*."):
+			return 1, -len(h)
+		}
+		return 0, -len(h)
+	}
+	ac, al := rank(a)
+	bc, bl := rank(b)
+	if ac != bc {
+		return ac - bc
+	}
+	return al - bl
+}
+
+// MatchHostname reports whether a server name matches a pattern ("" matches any; "*.example.com"
+// matches one or more labels before ".example.com").
+func MatchHostname(pattern, name string) bool {
+	switch {
+	case pattern == "" || pattern == "*":
+		return true
+	case strings.HasPrefix(pattern, "*."):
+		return strings.HasSuffix(name, pattern[1:]) && len(name) > len(pattern)-1
+	}
+	return strings.EqualFold(pattern, name)
+}
+
+// SNIRoute sends TLS connections whose server name matches Hostname ("a.example.com",
+// "*.example.com", or "" for any) to Route's backends.
+type SNIRoute struct {
+	Hostname string   `json:"hostname"`
+	Route    *L4Route `json:"route"`
+}
 
 // SocketName names the socket of a listener: "address:port", or "udp/address:port" for UDP
 // (a UDP socket and a TCP one may share the address and port).
@@ -96,6 +138,8 @@ type Listener struct {
 	VirtualHosts []*VirtualHost `json:"virtualHosts,omitempty"`
 	// L4 is the route of a TCP or UDP listener (nil: connections are closed, datagrams dropped).
 	L4 *L4Route `json:"l4,omitempty"`
+	// SNIRoutes route a TLS listener's connections by server name, most specific first.
+	SNIRoutes []*SNIRoute `json:"sniRoutes,omitempty"`
 }
 
 // ListenerTLS chooses a certificate per SNI.
@@ -325,6 +369,16 @@ func (s *Snapshot) Validate() error {
 				return fmt.Errorf("ir: listener %q: an L4 route on a %s listener", l.Name, l.Protocol)
 			}
 			for _, b := range l.L4.Backends {
+				if !b.Invalid && !backends[b.Backend] {
+					return fmt.Errorf("ir: listener %q: unknown backend %q", l.Name, b.Backend)
+				}
+			}
+		}
+		for _, sr := range l.SNIRoutes {
+			if l.Protocol != ProtocolTLS {
+				return fmt.Errorf("ir: listener %q: SNI routes on a %s listener", l.Name, l.Protocol)
+			}
+			for _, b := range sr.Route.Backends {
 				if !b.Invalid && !backends[b.Backend] {
 					return fmt.Errorf("ir: listener %q: unknown backend %q", l.Name, b.Backend)
 				}

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -111,10 +113,33 @@ func (sk *socket) serveTCP(s *Server) {
 func (sk *socket) splice(s *Server, c net.Conn) {
 	defer c.Close()
 	g := sk.graph.Load()
-	if g == nil || g.l4 == nil {
+	if g == nil {
 		return
 	}
-	wb := g.l4.pick()
+	route := g.l4
+	var hello []byte
+	if sk.proto == ir.ProtocolTLS {
+		// Passthrough: route by the ClientHello's server name, then replay the hello to the
+		// backend, which completes the handshake with its own certificate.
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		name, consumed, err := readClientHello(c)
+		c.SetReadDeadline(time.Time{})
+		if err != nil {
+			s.log.Debug("TLS route: no ClientHello", "listener", sk.name, "err", err)
+			return
+		}
+		route, hello = nil, consumed
+		for _, r := range g.sni {
+			if ir.MatchHostname(r.hostname, name) {
+				route = r.route
+				break
+			}
+		}
+	}
+	if route == nil {
+		return
+	}
+	wb := route.pick()
 	if wb == nil || wb.Invalid {
 		return
 	}
@@ -142,11 +167,16 @@ func (sk *socket) splice(s *Server, c net.Conn) {
 		return
 	}
 	defer up.Close()
+	if len(hello) > 0 {
+		if _, err := up.Write(hello); err != nil {
+			return
+		}
+	}
 	sk.l4.add(c, up)
 	defer sk.l4.remove(c, up)
 	done := make(chan struct{}, 2)
-	go func() { pipe(up, c, g.l4.idle); done <- struct{}{} }()
-	pipe(c, up, g.l4.idle)
+	go func() { pipe(up, c, route.idle); done <- struct{}{} }()
+	pipe(c, up, route.idle)
 	<-done
 }
 
@@ -176,3 +206,43 @@ func pipe(dst, src net.Conn, idle time.Duration) {
 		}
 	}
 }
+
+// sniRoute is a TLS listener's route for one server-name pattern.
+type sniRoute struct {
+	hostname string
+	route    *l4Route
+}
+
+// errHelloRead stops the handshake once the ClientHello is parsed.
+var errHelloRead = errors.New("client hello read")
+
+// readClientHello reads a TLS ClientHello from c with crypto/tls's own parser and returns its
+// server name and every byte consumed (to replay to the backend). Nothing is written to c.
+func readClientHello(c net.Conn) (string, []byte, error) {
+	var rec bytes.Buffer
+	var name string
+	var seen bool
+	conn := &helloConn{r: io.TeeReader(c, &rec)}
+	err := tls.Server(conn, &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		name, seen = h.ServerName, true
+		return nil, errHelloRead
+	}}).Handshake()
+	if !seen {
+		return "", nil, err
+	}
+	return name, rec.Bytes(), nil
+}
+
+// helloConn is a read-only connection for parsing a ClientHello: writes are refused.
+type helloConn struct {
+	r io.Reader
+}
+
+func (c *helloConn) Read(p []byte) (int, error)         { return c.r.Read(p) }
+func (c *helloConn) Write(p []byte) (int, error)        { return 0, io.ErrClosedPipe }
+func (c *helloConn) Close() error                       { return nil }
+func (c *helloConn) LocalAddr() net.Addr                { return nil }
+func (c *helloConn) RemoteAddr() net.Addr               { return nil }
+func (c *helloConn) SetDeadline(t time.Time) error      { return nil }
+func (c *helloConn) SetReadDeadline(t time.Time) error  { return nil }
+func (c *helloConn) SetWriteDeadline(t time.Time) error { return nil }

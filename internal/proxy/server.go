@@ -109,7 +109,8 @@ type graph struct {
 	table    *route.Table[*routeHandler]
 	certs    *certIndex
 	clusters map[string]*upstream.Cluster
-	l4       *l4Route // TCP listeners
+	l4       *l4Route   // TCP and UDP listeners
+	sni      []sniRoute // TLS (passthrough) listeners, most specific first
 }
 
 // Apply replaces the snapshot of one source (a project) and serves the union of all sources.
@@ -166,6 +167,11 @@ func merge(snaps map[string]*ir.Snapshot) (*ir.Snapshot, error) {
 			if m.L4 == nil {
 				m.L4 = l.L4 // a TCP socket has one route: the earlier source keeps it
 			}
+			for _, r := range l.SNIRoutes {
+				if !slices.ContainsFunc(m.SNIRoutes, func(o *ir.SNIRoute) bool { return o.Hostname == r.Hostname }) {
+					m.SNIRoutes = append(m.SNIRoutes, r) // an earlier source keeps a server name
+				}
+			}
 			if l.TLS != nil {
 				if m.TLS == nil {
 					m.TLS = &ir.ListenerTLS{}
@@ -195,6 +201,7 @@ func merge(snaps map[string]*ir.Snapshot) (*ir.Snapshot, error) {
 	}
 	for _, l := range out.Listeners {
 		slices.SortStableFunc(l.VirtualHosts, compareVirtualHosts)
+		slices.SortStableFunc(l.SNIRoutes, func(a, b *ir.SNIRoute) int { return ir.CompareHostnames(a.Hostname, b.Hostname) })
 	}
 	for _, snap := range snaps {
 		out.DrainTimeout = max(out.DrainTimeout, snap.DrainTimeout)
@@ -242,6 +249,14 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 			return fmt.Errorf("proxy: listener %s: %w", l.Name, err)
 		}
 		g := &graph{table: table}
+		for _, r := range l.SNIRoutes {
+			g.sni = append(g.sni, sniRoute{hostname: r.Hostname, route: newL4Route(r.Route)})
+			for _, b := range r.Route.Backends {
+				if !b.Invalid && probePorts[b.Backend] == 0 {
+					probePorts[b.Backend] = b.Port
+				}
+			}
+		}
 		if l.L4 != nil {
 			g.l4 = newL4Route(l.L4)
 			for _, b := range l.L4.Backends {
@@ -327,7 +342,7 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 		return nil, fmt.Errorf("proxy: listen %s: %w", l.Name, err)
 	}
 	sk := &socket{name: l.Name, proto: l.Protocol, ln: ln, owner: s}
-	if l.Protocol == ir.ProtocolTCP {
+	if l.Protocol == ir.ProtocolTCP || l.Protocol == ir.ProtocolTLS {
 		return sk, nil // no HTTP servers: connections are spliced (serveTCP)
 	}
 	sk.srv = &http.Server{
@@ -415,7 +430,7 @@ func (sk *socket) run(s *Server) {
 		sk.serveUDP(s)
 		return
 	}
-	if sk.proto == ir.ProtocolTCP {
+	if sk.proto == ir.ProtocolTCP || sk.proto == ir.ProtocolTLS {
 		sk.serveTCP(s)
 		return
 	}
@@ -454,7 +469,7 @@ func (s *Server) closeSocket(sk *socket) {
 		sk.udp.Close() // sessions end with the socket
 		return
 	}
-	if sk.proto == ir.ProtocolTCP {
+	if sk.proto == ir.ProtocolTCP || sk.proto == ir.ProtocolTLS {
 		sk.ln.Close()
 		done := make(chan struct{})
 		go func() { sk.l4.wg.Wait(); close(done) }()

@@ -37,6 +37,7 @@ type Set struct {
 	GRPCRoutes         []*gwapiv1.GRPCRoute        `json:"grpcRoutes,omitempty"`
 	TCPRoutes          []*gwapiv1.TCPRoute         `json:"tcpRoutes,omitempty"`
 	UDPRoutes          []*gwapiv1.UDPRoute         `json:"udpRoutes,omitempty"`
+	TLSRoutes          []*gwapiv1.TLSRoute         `json:"tlsRoutes,omitempty"`
 	ReferenceGrants    []*gwapiv1.ReferenceGrant   `json:"referenceGrants,omitempty"`
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
 	Backends           []*corev1a2.Backend         `json:"backends,omitempty"`
@@ -68,6 +69,8 @@ func (s *Set) Add(obj runtime.Object) error {
 		s.TCPRoutes = append(s.TCPRoutes, o)
 	case *gwapiv1.UDPRoute:
 		s.UDPRoutes = append(s.UDPRoutes, o)
+	case *gwapiv1.TLSRoute:
+		s.TLSRoutes = append(s.TLSRoutes, o)
 	case *gwapiv1.ReferenceGrant:
 		s.ReferenceGrants = append(s.ReferenceGrants, o)
 	case *gwapiv1.BackendTLSPolicy:
@@ -98,6 +101,7 @@ func (s *Set) Sort() {
 	sortObjs(s.GRPCRoutes)
 	sortObjs(s.TCPRoutes)
 	sortObjs(s.UDPRoutes)
+	sortObjs(s.TLSRoutes)
 	sortObjs(s.ReferenceGrants)
 	sortObjs(s.BackendTLSPolicies)
 	sortObjs(s.Backends)

@@ -34,6 +34,7 @@ type Report struct {
 	GRPCRoutes     map[Key]*gwapiv1.GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
 	TCPRoutes      map[Key]*gwapiv1.TCPRouteStatus     `json:"tcpRoutes,omitempty"`
 	UDPRoutes      map[Key]*gwapiv1.UDPRouteStatus     `json:"udpRoutes,omitempty"`
+	TLSRoutes      map[Key]*gwapiv1.TLSRouteStatus     `json:"tlsRoutes,omitempty"`
 	Backends       map[Key]*corev1a2.BackendStatus     `json:"backends,omitempty"`
 	// BackendTLSPolicies hold ancestor entries for the Gateways that reach the policy's
 	// Backends through routes.
@@ -53,6 +54,7 @@ func NewReport() *Report {
 		GRPCRoutes:     map[Key]*gwapiv1.GRPCRouteStatus{},
 		TCPRoutes:      map[Key]*gwapiv1.TCPRouteStatus{},
 		UDPRoutes:      map[Key]*gwapiv1.UDPRouteStatus{},
+		TLSRoutes:      map[Key]*gwapiv1.TLSRouteStatus{},
 		Backends:       map[Key]*corev1a2.BackendStatus{},
 
 		BackendTLSPolicies: map[Key]*gwapiv1.PolicyStatus{},

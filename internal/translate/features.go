@@ -37,7 +37,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
 	features.SupportListenerSet,
 	features.SupportGRPCRoute, features.SupportGRPCRouteNamedRouteRule,
-	features.SupportTCPRoute, features.SupportUDPRoute,
+	features.SupportTCPRoute, features.SupportUDPRoute, features.SupportTLSRoute,
 }
 
 // SupportedFeatures returns the features published on our GatewayClasses,

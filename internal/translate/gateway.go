@@ -237,13 +237,14 @@ var supportedRouteKinds = map[gwapiv1.ProtocolType][]gwapiv1.Kind{
 	gwapiv1.HTTPSProtocolType: {"HTTPRoute", "GRPCRoute"},
 	gwapiv1.TCPProtocolType:   {"TCPRoute"},
 	gwapiv1.UDPProtocolType:   {"UDPRoute"},
+	gwapiv1.TLSProtocolType:   {"TLSRoute"},
 }
 
 func (t *translator) validateListener(l *listenerCtx) {
 	kinds, ok := supportedRouteKinds[l.spec.Protocol]
 	if !ok {
 		l.acceptedReason = string(gwapiv1.ListenerReasonUnsupportedProtocol)
-		l.acceptedMsg = fmt.Sprintf("protocol %s is not supported yet; use HTTP, HTTPS, TCP or UDP", l.spec.Protocol)
+		l.acceptedMsg = fmt.Sprintf("protocol %s is not supported yet; use HTTP, HTTPS, TLS, TCP or UDP", l.spec.Protocol)
 		return
 	}
 	// supportedKinds: the allowed kinds we support; unsupported ones make ResolvedRefs false.
@@ -273,6 +274,14 @@ func (t *translator) validateListener(l *listenerCtx) {
 	}
 	if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
 		t.resolveCertificates(l)
+	}
+	if l.spec.Protocol == gwapiv1.TLSProtocolType {
+		// Passthrough only: the connection stays encrypted end to end.
+		if tls := l.spec.TLS; tls == nil || tls.Mode == nil || *tls.Mode != gwapiv1.TLSModePassthrough {
+			l.acceptedReason = string(gwapiv1.ListenerReasonUnsupportedValue)
+			l.acceptedMsg = "TLS listeners support tls.mode Passthrough only (terminate TLS with an HTTPS listener)"
+			l.status.SupportedKinds = []gwapiv1.RouteGroupKind{} // no route kind is served by it
+		}
 	}
 }
 
@@ -491,6 +500,8 @@ func (t *translator) program(l *listenerCtx) {
 		proto = ir.ProtocolTCP
 	case gwapiv1.UDPProtocolType:
 		proto = ir.ProtocolUDP
+	case gwapiv1.TLSProtocolType:
+		proto = ir.ProtocolTLS
 	}
 	for _, addr := range l.gw.binds {
 		s := t.socket(addr, int32(l.spec.Port), proto)

@@ -22,8 +22,10 @@ type routeCtx struct {
 	generation            int64
 	hostnames             []gwapiv1.Hostname
 	oldParents            []gwapiv1.RouteParentStatus
-	// l4 is the route of a TCPRoute: it takes a TCP listener's socket whole.
-	l4 *ir.L4Route
+	// l4 is the route of a TCPRoute or UDPRoute (it takes a listener's socket whole), or of a
+	// TLSRoute (sni: added per hostname).
+	l4  *ir.L4Route
+	sni bool
 	// backends are the keys of the Backends the route's rules resolved.
 	backends map[status.Key]bool
 	routes   []*ir.Route
@@ -141,6 +143,26 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	hostnameMiss := false
 	for _, l := range candidates {
 		if !l.acceptsRoutes() || !t.allowsRoute(l, rc.kind, rc.namespace) {
+			continue
+		}
+		if rc.sni {
+			hosts := intersectHostnames(l.hostname, rc.hostnames)
+			if len(hosts) == 0 {
+				hostnameMiss = true
+				continue
+			}
+			for _, s := range l.sockets {
+				for _, h := range hosts {
+					if h == "*" {
+						h = ""
+					}
+					if !slices.ContainsFunc(s.SNIRoutes, func(r *ir.SNIRoute) bool { return r.Hostname == h }) {
+						s.SNIRoutes = append(s.SNIRoutes, &ir.SNIRoute{Hostname: h, Route: rc.l4}) // the oldest route keeps a name
+					}
+				}
+			}
+			l.attached++
+			accepted = true
 			continue
 		}
 		if rc.l4 != nil {

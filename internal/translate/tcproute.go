@@ -9,6 +9,24 @@ import (
 	"apoxy.dev/apoxy/internal/status"
 )
 
+// translateTLSRoutes attaches every TLSRoute to the (passthrough) TLS listeners of its parents:
+// each hostname the route and listener share sends connections with that server name to the
+// route's backends (the oldest route keeps a hostname).
+func (t *translator) translateTLSRoutes() {
+	for _, tr := range byAge(t.set.TLSRoutes) {
+		rc := newRouteCtx("TLSRoute", tr.ObjectMeta, tr.Spec.Hostnames, tr.Status.Parents)
+		rules := make([][]gwapiv1.BackendRef, 0, len(tr.Spec.Rules))
+		for _, r := range tr.Spec.Rules {
+			rules = append(rules, r.BackendRefs)
+		}
+		t.l4Route(rc, "tlsroute", rules)
+		rc.sni = true
+		if parents := t.attachParents(rc, tr.Spec.ParentRefs); parents != nil {
+			t.report.TLSRoutes[status.KeyOf(tr.Namespace, tr.Name)] = &gwapiv1.TLSRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
+		}
+	}
+}
+
 // translateUDPRoutes attaches every UDPRoute to the UDP listeners of its parents, as TCPRoutes
 // to TCP listeners: one route per socket, its first rule's backendRefs by weight per session.
 func (t *translator) translateUDPRoutes() {

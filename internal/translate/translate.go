@@ -51,6 +51,7 @@ func Translate(set *resource.Set, opts Options) (*ir.Snapshot, *status.Report) {
 	t.translateGRPCRoutes()
 	t.translateTCPRoutes()
 	t.translateUDPRoutes()
+	t.translateTLSRoutes()
 	t.finish()
 	return t.snap, t.report
 }

@@ -121,6 +121,7 @@ func (t *translator) finish() {
 	t.finishTLSPolicies()
 	for _, l := range t.sockets {
 		slices.SortStableFunc(l.VirtualHosts, compareVirtualHosts)
+		slices.SortStableFunc(l.SNIRoutes, func(a, b *ir.SNIRoute) int { return ir.CompareHostnames(a.Hostname, b.Hostname) })
 		for _, vh := range l.VirtualHosts {
 			slices.SortStableFunc(vh.Routes, t.compareRoutes)
 		}

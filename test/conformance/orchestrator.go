@@ -197,6 +197,20 @@ func (o *orchestrator) ensurePods(ctx context.Context, d *appsv1.Deployment) err
 				return err
 			}
 			pd.ports[toInt32(port)] = echo.ListenOptions{TCP: true}
+			if env["TLS_SERVER_CERT"] != "" {
+				opts, err := o.tlsOptions(ctx, d, c, env)
+				if err != nil {
+					srv.Close()
+					return err
+				}
+				opts.TCP = true
+				tlsPort := or(env["TLS_PORT"], "8443")
+				if _, err := srv.Listen(net.JoinHostPort(ip.String(), tlsPort), opts); err != nil {
+					srv.Close()
+					return err
+				}
+				pd.ports[toInt32(tlsPort)] = opts
+			}
 		}
 		if env["GRPC_ECHO_SERVER"] != "" {
 			port := or(env["HTTP_PORT"], "3000")
@@ -248,10 +262,14 @@ func (o *orchestrator) ensurePods(ctx context.Context, d *appsv1.Deployment) err
 func (o *orchestrator) tlsOptions(ctx context.Context, d *appsv1.Deployment, c corev1.Container, env map[string]string) (echo.ListenOptions, error) {
 	var files [3][]byte
 	for i, name := range []string{"TLS_SERVER_CERT", "TLS_SERVER_PRIVKEY", "TLS_CLIENT_CACERTS"} {
-		if env[name] == "" {
+		path := env[name]
+		if name == "TLS_SERVER_PRIVKEY" && path == "" {
+			path = env["TLS_SERVER_PRIV_KEY"] // the TCP echo server's spelling
+		}
+		if path == "" {
 			continue
 		}
-		b, err := o.volumeFile(ctx, d, c, env[name])
+		b, err := o.volumeFile(ctx, d, c, path)
 		if err != nil {
 			return echo.ListenOptions{}, fmt.Errorf("%s: %w", name, err)
 		}

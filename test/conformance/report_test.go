@@ -15,15 +15,15 @@ import (
 func TestReport(t *testing.T) {
 	have := sets.New(features.SupportGateway, features.SupportHTTPRoute, features.SupportReferenceGrant)
 	httpCore := suite.ConformanceTest{ShortName: "A", Features: []features.FeatureName{features.SupportGateway, features.SupportHTTPRoute}}
-	tlsr := suite.ConformanceTest{ShortName: "B", Features: []features.FeatureName{features.SupportGateway, features.SupportTLSRoute}}
+	tlsr := suite.ConformanceTest{ShortName: "B", Features: []features.FeatureName{features.SupportGateway, features.SupportTLSRoute, features.SupportTLSRouteModeTerminate}}
 	mesh := suite.ConformanceTest{ShortName: "C", Features: []features.FeatureName{features.SupportMesh, features.SupportMeshConsumerRoute}}
 	failing := suite.ConformanceTest{ShortName: "D", Features: []features.FeatureName{features.SupportGateway}}
 
 	if r := skipReason(httpCore, have); r != "" {
 		t.Errorf("core HTTP test skipped: %q", r)
 	}
-	if r := skipReason(tlsr, have); !strings.Contains(r, "TLSRoute (") || !strings.Contains(r, "#6") {
-		t.Errorf("TLSRoute skip reason = %q, want the feature and its issue", r)
+	if r := skipReason(tlsr, have); !strings.Contains(r, "TLSRouteModeTerminate (") || !strings.Contains(r, "not built yet") {
+		t.Errorf("TLSRouteModeTerminate skip reason = %q, want the feature and why", r)
 	}
 	if r := skipReason(mesh, have); strings.Count(r, "Kubernetes-only") != 2 {
 		t.Errorf("mesh skip reason = %q, want a reason for each mesh feature", r)
@@ -50,7 +50,7 @@ func TestReport(t *testing.T) {
 		"profile GATEWAY-HTTP: passed 1, failed 1, skipped 0",
 		"profile GATEWAY-TLS: passed 0, failed 0, skipped 1",
 		"  FAILED D\n",
-		"  B: needs TLSRoute (",
+		"TLSRouteModeTerminate (TLS listeners pass TLS through",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

@@ -80,7 +80,10 @@ func (s *Server) Listen(addr string, opts ListenOptions) (net.Addr, error) {
 		s.mu.Lock()
 		s.tcp = append(s.tcp, ln)
 		s.mu.Unlock()
-		go s.serveTCP(ln, port)
+		if opts.Cert != nil {
+			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*opts.Cert}, MinVersion: tls.VersionTLS12})
+		}
+		go s.serveTCP(ln, port, opts.Cert != nil)
 		return ln.Addr(), nil
 	}
 	var h http.Handler = s
