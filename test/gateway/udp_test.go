@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -136,19 +137,22 @@ spec:
 		t.Fatalf("weights 1:1 gave %v", counts)
 	}
 	// The TCP listener on the same port number serves its own route.
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", gwPort), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(3 * time.Second))
-	fmt.Fprint(c, "hello\n")
-	c.(*net.TCPConn).CloseWrite()
-	got := make([]byte, 64)
-	n, _ := c.Read(got)
-	c.Close()
-	if string(got[:n]) != "tcp: hello\n" {
-		t.Fatalf("TCP on the UDP listener's port: %q", got[:n])
-	}
+	e.WaitFor("TCP route accepted", e.RouteKindAccepted("TCPRoute", "echo-tcp"))
+	e.WaitFor("TCP on the UDP listener's port", func() error {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", gwPort), time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		fmt.Fprint(c, "hello\n")
+		c.(*net.TCPConn).CloseWrite()
+		got, _ := io.ReadAll(c)
+		if string(got) != "tcp: hello\n" {
+			return fmt.Errorf("got %q", got)
+		}
+		return nil
+	})
 	// New sessions follow a route change.
 	e.Apply(manifest(0, 1))
 	e.WaitFor("new sessions go to b", func() error {
