@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,8 +60,8 @@ const (
 	// ProtocolUDP listeners relay datagrams per client address (a session) to a backend of
 	// their L4 route.
 	ProtocolUDP Protocol = "UDP"
-	// ProtocolTLS listeners route TLS connections by SNI without terminating them
-	// (passthrough): the backend's certificate is the one the client sees.
+	// ProtocolTLS listeners route TLS connections by SNI, passing them through (the backend's
+	// certificate is the one the client sees) or terminating them (SNIRoute.Terminate).
 	ProtocolTLS Protocol = "TLS"
 )
 
@@ -101,6 +102,9 @@ func MatchHostname(pattern, name string) bool {
 type SNIRoute struct {
 	Hostname string   `json:"hostname"`
 	Route    *L4Route `json:"route"`
+	// Terminate: the gateway completes the handshake with the listener's certificate for this
+	// name (Listener.TLS) and sends the decrypted stream to the backends.
+	Terminate bool `json:"terminate,omitempty"`
 }
 
 // SocketName names the socket of a listener: "address:port", or "udp/address:port" for UDP
@@ -356,6 +360,9 @@ func (s *Snapshot) Validate() error {
 		}
 		if l.Protocol == ProtocolHTTPS && (l.TLS == nil || len(l.TLS.Certificates) == 0) {
 			return fmt.Errorf("ir: listener %q: HTTPS without certificates", l.Name)
+		}
+		if l.Protocol == ProtocolTLS && slices.ContainsFunc(l.SNIRoutes, func(r *SNIRoute) bool { return r.Terminate }) && (l.TLS == nil || len(l.TLS.Certificates) == 0) {
+			return fmt.Errorf("ir: listener %q: TLS termination without certificates", l.Name)
 		}
 		if l.TLS != nil {
 			for _, c := range l.TLS.Certificates {

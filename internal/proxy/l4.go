@@ -129,11 +129,31 @@ func (sk *socket) splice(s *Server, c net.Conn) {
 			return
 		}
 		route, hello = nil, consumed
+		terminate := false
 		for _, r := range g.sni {
 			if ir.MatchHostname(r.hostname, name) {
-				route = r.route
+				route, terminate = r.route, r.terminate
 				break
 			}
+		}
+		if route != nil && terminate {
+			if g.certs == nil {
+				return
+			}
+			// Terminate: the handshake (hello replayed) with the listener's certificate for
+			// this name; the backend gets the plaintext.
+			tc := tls.Server(&replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(hello), c)}, &tls.Config{
+				MinVersion:     tls.VersionTLS12,
+				GetCertificate: g.certs.get,
+			})
+			tc.SetDeadline(time.Now().Add(10 * time.Second))
+			if err := tc.Handshake(); err != nil {
+				s.log.Debug("TLS route: handshake failed", "listener", sk.name, "err", err)
+				return
+			}
+			tc.SetDeadline(time.Time{})
+			c, hello = tc, nil
+			defer tc.Close()
 		}
 	}
 	if route == nil {
@@ -209,8 +229,9 @@ func pipe(dst, src net.Conn, idle time.Duration) {
 
 // sniRoute is a TLS listener's route for one server-name pattern.
 type sniRoute struct {
-	hostname string
-	route    *l4Route
+	hostname  string
+	route     *l4Route
+	terminate bool // complete the handshake here and send the decrypted stream on
 }
 
 // errHelloRead stops the handshake once the ClientHello is parsed.
@@ -246,3 +267,19 @@ func (c *helloConn) RemoteAddr() net.Addr               { return nil }
 func (c *helloConn) SetDeadline(t time.Time) error      { return nil }
 func (c *helloConn) SetReadDeadline(t time.Time) error  { return nil }
 func (c *helloConn) SetWriteDeadline(t time.Time) error { return nil }
+
+// replayConn reads bytes already consumed (a ClientHello) before the rest of the connection.
+type replayConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite half-closes the underlying TCP connection.
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -250,7 +250,7 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 		}
 		g := &graph{table: table}
 		for _, r := range l.SNIRoutes {
-			g.sni = append(g.sni, sniRoute{hostname: r.Hostname, route: newL4Route(r.Route)})
+			g.sni = append(g.sni, sniRoute{hostname: r.Hostname, route: newL4Route(r.Route), terminate: r.Terminate})
 			for _, b := range r.Route.Backends {
 				if !b.Invalid && probePorts[b.Backend] == 0 {
 					probePorts[b.Backend] = b.Port
@@ -265,7 +265,7 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 				}
 			}
 		}
-		if l.Protocol == ir.ProtocolHTTPS {
+		if l.Protocol == ir.ProtocolHTTPS || l.Protocol == ir.ProtocolTLS && l.TLS != nil {
 			if g.certs, err = newCertIndex(l.TLS, snap.Certificates); err != nil {
 				return fmt.Errorf("proxy: listener %s: %w", l.Name, err)
 			}

@@ -38,6 +38,7 @@ var supportedFeatures = []features.FeatureName{
 	features.SupportListenerSet,
 	features.SupportGRPCRoute, features.SupportGRPCRouteNamedRouteRule,
 	features.SupportTCPRoute, features.SupportUDPRoute, features.SupportTLSRoute,
+	features.SupportTLSRouteModeTerminate, features.SupportTLSRouteModeMixed,
 }
 
 // SupportedFeatures returns the features published on our GatewayClasses,

@@ -275,14 +275,15 @@ func (t *translator) validateListener(l *listenerCtx) {
 	if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
 		t.resolveCertificates(l)
 	}
-	if l.spec.Protocol == gwapiv1.TLSProtocolType {
-		// Passthrough only: the connection stays encrypted end to end.
-		if tls := l.spec.TLS; tls == nil || tls.Mode == nil || *tls.Mode != gwapiv1.TLSModePassthrough {
-			l.acceptedReason = string(gwapiv1.ListenerReasonUnsupportedValue)
-			l.acceptedMsg = "TLS listeners support tls.mode Passthrough only (terminate TLS with an HTTPS listener)"
-			l.status.SupportedKinds = []gwapiv1.RouteGroupKind{} // no route kind is served by it
-		}
+	if l.spec.Protocol == gwapiv1.TLSProtocolType && l.terminates() {
+		t.resolveCertificates(l)
 	}
+}
+
+// terminates reports whether a TLS listener terminates TLS (tls.mode Terminate, the default)
+// rather than passing it through.
+func (l *listenerCtx) terminates() bool {
+	return l.spec.TLS == nil || l.spec.TLS.Mode == nil || *l.spec.TLS.Mode == gwapiv1.TLSModeTerminate
 }
 
 // resolveCertificates loads the HTTPS listener's certificateRefs into IR certificates.
@@ -521,7 +522,7 @@ func (t *translator) program(l *listenerCtx) {
 		l.sockets = append(l.sockets, s)
 	}
 	for _, s := range l.sockets {
-		if proto == ir.ProtocolHTTPS {
+		if proto == ir.ProtocolHTTPS || proto == ir.ProtocolTLS && l.terminates() {
 			if s.TLS == nil {
 				s.TLS = &ir.ListenerTLS{}
 			}

@@ -157,7 +157,7 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 						h = ""
 					}
 					if !slices.ContainsFunc(s.SNIRoutes, func(r *ir.SNIRoute) bool { return r.Hostname == h }) {
-						s.SNIRoutes = append(s.SNIRoutes, &ir.SNIRoute{Hostname: h, Route: rc.l4}) // the oldest route keeps a name
+						s.SNIRoutes = append(s.SNIRoutes, &ir.SNIRoute{Hostname: h, Route: rc.l4, Terminate: l.terminates()}) // the oldest route keeps a name
 					}
 				}
 			}

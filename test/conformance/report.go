@@ -16,8 +16,6 @@ import (
 // to the test, so nothing is skipped silently.
 var unclaimedReasons = map[features.FeatureName]string{
 	features.SupportMesh:                  "mesh profile: needs a service mesh with sidecars (Kubernetes-only)",
-	features.SupportTLSRouteModeTerminate: "TLS listeners pass TLS through; terminating TLS for TLSRoutes is not built yet (HTTPS listeners terminate)",
-	features.SupportTLSRouteModeMixed:     "TLS listeners pass TLS through; terminating TLS for TLSRoutes is not built yet (HTTPS listeners terminate)",
 	features.SupportGatewayInfrastructure: "checks labels on the Pods/Services/ServiceAccounts a Gateway generates: Kubernetes-only, we generate none",
 }
 

@@ -14,7 +14,8 @@ import (
 
 // TestTLSRoutePassthrough: a passthrough TLS listener routes connections by SNI without
 // terminating them: the client completes the handshake with the backend's own certificate,
-// each server name reaches its route's backend, and an unknown name is closed.
+// each server name reaches its route's backend; a terminating TLS listener on the same port
+// answers with the gateway's certificate and sends plaintext on; an unknown name is closed.
 func TestTLSRoutePassthrough(t *testing.T) {
 	ca := newCA(t)
 	answer := func(name string) http.Handler {
@@ -92,6 +93,49 @@ spec:
 			t.Fatalf("%s: certificate for %q, protocol %q: want the backend's own handshake", tc.host, cn, st.NegotiatedProtocol)
 		}
 	}
+	// Terminate on the same port (mixed mode): the gateway's certificate, plaintext to the backend.
+	plain := serve(t, "127.0.0.42:0", nil, answer("plain"))
+	e.Apply(tlsSecret("term-cert", ca.issue(t, "term.example.net")) + fmt.Sprintf(`
+apiVersion: gateway.apoxy.dev/v1
+kind: Gateway
+metadata: {name: pass}
+spec:
+  gatewayClassName: apoxy
+  listeners:
+  - {name: tls, protocol: TLS, port: %d, hostname: "*.example.com", tls: {mode: Passthrough}}
+  - {name: term, protocol: TLS, port: %d, hostname: term.example.net, tls: {mode: Terminate, certificateRefs: [{name: term-cert}]}}
+---
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: plain}
+spec: {endpoints: [{ip: 127.0.0.42}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: TLSRoute
+metadata: {name: term}
+spec:
+  parentRefs: [{name: pass, sectionName: term}]
+  hostnames: [term.example.net]
+  rules: [{backendRefs: [{kind: Backend, name: plain, port: %s}]}]
+`, port, port, portOf(plain)))
+	e.WaitFor("terminated route answers", func() error {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, ServerName: "term.example.net"}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(fmt.Sprintf("https://127.0.0.1:%d/", port))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != "plain" || resp.TLS.PeerCertificates[0].Subject.CommonName != "term.example.net" {
+			return fmt.Errorf("answered %q with certificate %q", b, resp.TLS.PeerCertificates[0].Subject.CommonName)
+		}
+		return nil
+	})
+	if got, _, err := get("api.example.com"); err != nil || got != "api" {
+		t.Fatalf("passthrough beside termination: %q, %v", got, err)
+	}
+
 	// No route for this name: the connection is closed before any handshake.
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{ServerName: "nope.example.com", InsecureSkipVerify: true})
 	if err == nil {
