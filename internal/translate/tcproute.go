@@ -15,11 +15,7 @@ import (
 func (t *translator) translateTLSRoutes() {
 	for _, tr := range byAge(t.set.TLSRoutes) {
 		rc := newRouteCtx("TLSRoute", tr.ObjectMeta, tr.Spec.Hostnames, tr.Status.Parents)
-		rules := make([][]gwapiv1.BackendRef, 0, len(tr.Spec.Rules))
-		for _, r := range tr.Spec.Rules {
-			rules = append(rules, r.BackendRefs)
-		}
-		t.l4Route(rc, "tlsroute", rules)
+		t.l4Route(rc, "tlsroute", ruleRefs(tr.Spec.Rules, func(r gwapiv1.TLSRouteRule) []gwapiv1.BackendRef { return r.BackendRefs }))
 		rc.sni = true
 		if parents := t.attachParents(rc, tr.Spec.ParentRefs); parents != nil {
 			t.report.TLSRoutes[status.KeyOf(tr.Namespace, tr.Name)] = &gwapiv1.TLSRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
@@ -32,15 +28,20 @@ func (t *translator) translateTLSRoutes() {
 func (t *translator) translateUDPRoutes() {
 	for _, ur := range byAge(t.set.UDPRoutes) {
 		rc := newRouteCtx("UDPRoute", ur.ObjectMeta, nil, ur.Status.Parents)
-		rules := make([][]gwapiv1.BackendRef, 0, len(ur.Spec.Rules))
-		for _, r := range ur.Spec.Rules {
-			rules = append(rules, r.BackendRefs)
-		}
-		t.l4Route(rc, "udproute", rules)
+		t.l4Route(rc, "udproute", ruleRefs(ur.Spec.Rules, func(r gwapiv1.UDPRouteRule) []gwapiv1.BackendRef { return r.BackendRefs }))
 		if parents := t.attachParents(rc, ur.Spec.ParentRefs); parents != nil {
 			t.report.UDPRoutes[status.KeyOf(ur.Namespace, ur.Name)] = &gwapiv1.UDPRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
 		}
 	}
+}
+
+// ruleRefs lists each rule's backendRefs.
+func ruleRefs[R any](rules []R, refs func(R) []gwapiv1.BackendRef) [][]gwapiv1.BackendRef {
+	out := make([][]gwapiv1.BackendRef, 0, len(rules))
+	for _, r := range rules {
+		out = append(out, refs(r))
+	}
+	return out
 }
 
 // l4Route builds a TCPRoute's or UDPRoute's IR route from its rules' backendRefs (the first rule).
@@ -67,11 +68,7 @@ func (t *translator) l4Route(rc *routeCtx, prefix string, rules [][]gwapiv1.Back
 func (t *translator) translateTCPRoutes() {
 	for _, tr := range byAge(t.set.TCPRoutes) {
 		rc := newRouteCtx("TCPRoute", tr.ObjectMeta, nil, tr.Status.Parents)
-		rules := make([][]gwapiv1.BackendRef, 0, len(tr.Spec.Rules))
-		for _, r := range tr.Spec.Rules {
-			rules = append(rules, r.BackendRefs)
-		}
-		t.l4Route(rc, "tcproute", rules)
+		t.l4Route(rc, "tcproute", ruleRefs(tr.Spec.Rules, func(r gwapiv1.TCPRouteRule) []gwapiv1.BackendRef { return r.BackendRefs }))
 		if parents := t.attachParents(rc, tr.Spec.ParentRefs); parents != nil {
 			t.report.TCPRoutes[status.KeyOf(tr.Namespace, tr.Name)] = &gwapiv1.TCPRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
 		}
