@@ -443,52 +443,26 @@ func (c *Controller) writeStatus(ctx context.Context, set *resource.Set, report 
 			c.kick()
 		}
 	}
-	for _, o := range set.GatewayClasses {
-		if st, ok := report.GatewayClasses[status.KeyOf("", o.Name)]; ok {
-			update(gw("gatewayclasses"), o, &o.Status, st)
-		}
-	}
-	for _, o := range set.Gateways {
-		if st, ok := report.Gateways[status.KeyOf(o.Namespace, o.Name)]; ok {
-			update(gw("gateways"), o, &o.Status, st)
-		}
-	}
-	for _, o := range set.ListenerSets {
-		if st, ok := report.ListenerSets[status.KeyOf(o.Namespace, o.Name)]; ok {
-			update(gw("listenersets"), o, &o.Status, st)
-		}
-	}
-	for _, o := range set.HTTPRoutes {
-		if st, ok := report.HTTPRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
-			update(gw("httproutes"), o, &o.Status, st)
-		}
-	}
-	for _, o := range set.GRPCRoutes {
-		if st, ok := report.GRPCRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
-			update(gw("grpcroutes"), o, &o.Status, st)
-		}
-	}
-	for _, o := range set.TCPRoutes {
-		if st, ok := report.TCPRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
-			update(gw("tcproutes"), o, &o.Status, st)
-		}
-	}
-	for _, o := range set.UDPRoutes {
-		if st, ok := report.UDPRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
-			update(gw("udproutes"), o, &o.Status, st)
-		}
-	}
-	for _, o := range set.TLSRoutes {
-		if st, ok := report.TLSRoutes[status.KeyOf(o.Namespace, o.Name)]; ok {
-			update(gw("tlsroutes"), o, &o.Status, st)
-		}
-	}
-	for _, o := range set.BackendTLSPolicies {
-		if st, ok := report.BackendTLSPolicies[status.KeyOf(o.Namespace, o.Name)]; ok {
-			update(gw("backendtlspolicies"), o, &o.Status, st)
-		}
-	}
+	writeStatuses(update, "gatewayclasses", set.GatewayClasses, report.GatewayClasses, func(o *gwapiv1.GatewayClass) any { return &o.Status })
+	writeStatuses(update, "gateways", set.Gateways, report.Gateways, func(o *gwapiv1.Gateway) any { return &o.Status })
+	writeStatuses(update, "listenersets", set.ListenerSets, report.ListenerSets, func(o *gwapiv1.ListenerSet) any { return &o.Status })
+	writeStatuses(update, "httproutes", set.HTTPRoutes, report.HTTPRoutes, func(o *gwapiv1.HTTPRoute) any { return &o.Status })
+	writeStatuses(update, "grpcroutes", set.GRPCRoutes, report.GRPCRoutes, func(o *gwapiv1.GRPCRoute) any { return &o.Status })
+	writeStatuses(update, "tcproutes", set.TCPRoutes, report.TCPRoutes, func(o *gwapiv1.TCPRoute) any { return &o.Status })
+	writeStatuses(update, "udproutes", set.UDPRoutes, report.UDPRoutes, func(o *gwapiv1.UDPRoute) any { return &o.Status })
+	writeStatuses(update, "tlsroutes", set.TLSRoutes, report.TLSRoutes, func(o *gwapiv1.TLSRoute) any { return &o.Status })
+	writeStatuses(update, "backendtlspolicies", set.BackendTLSPolicies, report.BackendTLSPolicies, func(o *gwapiv1.BackendTLSPolicy) any { return &o.Status })
 	return firstErr
+}
+
+// writeStatuses writes the reported status of every object of one Gateway API kind (current
+// returns the object's own status, compared before writing).
+func writeStatuses[T metav1.Object, S any](update func(schema.GroupVersionResource, metav1.Object, any, any), resource string, objs []T, report map[status.Key]S, current func(T) any) {
+	for _, o := range objs {
+		if st, ok := report[status.KeyOf(o.GetNamespace(), o.GetName())]; ok {
+			update(gw(resource), o, current(o), st)
+		}
+	}
 }
 
 // LoadSet lists every kind the translator reads from a project's API (for one-off uses such as

@@ -200,8 +200,6 @@ type requestError struct {
 	h2   bool
 }
 
-func (e *requestError) Error() string { return fmt.Sprintf("%d: %s", e.code, e.msg) }
-
 func badRequest(msg string) *requestError {
 	return &requestError{code: http.StatusBadRequest, msg: msg}
 }

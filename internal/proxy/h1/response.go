@@ -74,7 +74,8 @@ func (w *response) WriteHeader(code int) {
 	}
 }
 
-// bodyAllowed reports whether the status and method let the response carry a body.
+// bodyAllowed reports whether the status lets the response carry a body (HEAD is handled
+// where bytes are written).
 func (w *response) bodyAllowed() bool {
 	return !(w.status == http.StatusNoContent || w.status == http.StatusNotModified || w.status < 200)
 }

@@ -264,15 +264,15 @@ func (c *h1Client) earlyResponse(pc *h1Conn, req *http.Request) *http.Response {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil
 	}
-	pc.nc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
-	pc.rdl = time.Time{}
+	pc.rdl = time.Now().Add(250 * time.Millisecond)
+	pc.nc.SetReadDeadline(pc.rdl)
 	for {
 		resp, err := readResponse(pc, req, nil)
 		if err != nil {
 			return nil
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode != http.StatusSwitchingProtocols {
-			pc.nc.SetReadDeadline(time.Time{})
+			pc.clearRead()
 			b := resp.Body.(*h1Body)
 			b.c, b.keep, resp.Close = c, false, true
 			return resp
@@ -355,8 +355,8 @@ func readResponse(pc *h1Conn, req *http.Request, w *waiter) (*http.Response, err
 	}{}
 	resp := &both.resp
 	*resp = http.Response{Status: status, StatusCode: n, Proto: proto, ProtoMajor: major, ProtoMinor: minor, Request: req}
-	h := make(http.Header, strings.Count(block, "\n"))
 	values := wire.NewValues(block)
+	h := make(http.Header, cap(values))
 	var cl string
 	nCL := 0
 	var te, connection string
