@@ -1,15 +1,16 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/pem"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -26,15 +27,12 @@ type Ports struct {
 
 // bootstrapObjects returns what every project is born with: namespace default, GatewayClass
 // apoxy, Proxy default and Gateway default (HTTP and HTTPS, routes from all namespaces), plus
-// the Secret holding the HTTPS listener's fallback certificate.
-func bootstrapObjects(ports Ports, cert tls.Certificate) ([]runtime.Object, error) {
-	keyPEM, err := pki.MarshalKeyPEM(cert)
+// the Secret holding the HTTPS listener's fallback certificate: self-signed, generated for this
+// project alone (never the API server's key, which no project may hold).
+func bootstrapObjects(project string, ports Ports) ([]runtime.Object, error) {
+	certPEM, keyPEM, err := projectCertificate(project)
 	if err != nil {
 		return nil, err
-	}
-	var certPEM []byte
-	for _, der := range cert.Certificate {
-		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
 	ns := metav1.ObjectMeta{Namespace: DefaultNamespace}
 	named := func(name string) metav1.ObjectMeta { m := ns; m.Name = name; return m }
@@ -68,6 +66,46 @@ func bootstrapObjects(ports Ports, cert tls.Certificate) ([]runtime.Object, erro
 			},
 		},
 	}, nil
+}
+
+// projectCertificate makes a project's own fallback certificate.
+func projectCertificate(project string) (certPEM, keyPEM []byte, err error) {
+	return pki.SelfSigned("apoxy project "+project, []string{project + ".apoxy.invalid"})
+}
+
+// replaceServerKey re-issues a project's default-tls Secret when it holds the API server's
+// own key, as projects created by earlier versions do: that key let any tenant impersonate
+// the control plane.
+func (g *genericServer) replaceServerKey(ctx context.Context, project string, server tls.Certificate) error {
+	serverKey, err := pki.MarshalKeyPEM(server)
+	if err != nil {
+		return err
+	}
+	store := g.kinds[schema.GroupKind{Kind: "Secret"}]
+	if store == nil {
+		return nil
+	}
+	rctx := genericapirequest.WithNamespace(ctx, DefaultNamespace)
+	obj, err := store.Get(rctx, gatewayv1.DefaultTLSSecretName, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sec := obj.(*corev1.Secret)
+	if !bytes.Equal(sec.Data[corev1.TLSPrivateKeyKey], serverKey) {
+		return nil
+	}
+	certPEM, keyPEM, err := projectCertificate(project)
+	if err != nil {
+		return err
+	}
+	sec = sec.DeepCopy()
+	sec.StringData = nil
+	sec.Data = map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}
+	_, _, err = store.Update(rctx, sec.Name, rest.DefaultUpdatedObjectInfo(sec), rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{FieldManager: "apoxy-bootstrap"})
+	return err
 }
 
 // bootstrap creates the default objects that do not exist yet. Existing ones are left alone:

@@ -6,6 +6,7 @@ package apiserver
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,6 +88,7 @@ type Server struct {
 
 type project struct {
 	name    string
+	created time.Time
 	key     projectKey
 	server  *genericServer
 	handler http.Handler
@@ -401,6 +403,7 @@ func (s *Server) ensureProject(ctx context.Context, p *platformv1a1.Project) err
 	if err != nil {
 		return err
 	}
+	pr.created = p.CreationTimestamp.Time
 	s.mu.Lock()
 	s.projects[p.Name] = pr
 	s.mu.Unlock()
@@ -442,9 +445,12 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 		gs.Destroy()
 		return nil, fmt.Errorf("apiserver: start project %s: %w", name, err)
 	}
-	objs, err := bootstrapObjects(s.opts.Ports, s.cert)
+	objs, err := bootstrapObjects(name, s.opts.Ports)
 	if err == nil {
 		err = gs.bootstrap(pctx, objs)
+	}
+	if err == nil {
+		err = gs.replaceServerKey(pctx, name, s.cert)
 	}
 	if err == nil {
 		err = gs.waitCachesReady(pctx)
@@ -583,6 +589,16 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 // URL is the server's base URL (https://host:port).
 func (s *Server) URL() string { return s.url }
 
+// ServingCertificate is the API server's own certificate (tests check that it never leaves
+// the server).
+func (s *Server) ServingCertificate() *x509.Certificate {
+	leaf, err := x509.ParseCertificate(s.cert.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
+}
+
 // CACertPEM is the CA that signed the serving certificate.
 func (s *Server) CACertPEM() []byte { return s.ca.CertPEM }
 
@@ -608,6 +624,17 @@ func (s *Server) ProjectNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// ProjectsCreated returns the served projects with their creation times.
+func (s *Server) ProjectsCreated() map[string]time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]time.Time, len(s.projects))
+	for n, p := range s.projects {
+		out[n] = p.created
+	}
+	return out
 }
 
 // Done is closed once Shutdown has finished.
@@ -653,6 +680,10 @@ func (s *Server) shutdownStorage() {
 		s.ln.Close()
 	}
 }
+
+// RootConfig returns an admin client config for the server root (Projects), for in-process
+// tools and tests.
+func (s *Server) RootConfig() *restclient.Config { return s.loopback("") }
 
 // ProjectConfig returns an admin client config for a project's API (for in-process
 // controllers).

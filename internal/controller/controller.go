@@ -32,6 +32,7 @@ import (
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/resource"
@@ -59,6 +60,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now returns the time stamped on conditions (default time.Now).
 	Now func() time.Time
+	// Claims arbitrates sockets and hostnames between projects (nil: this project is alone,
+	// as in tests). Its denials are removed from the snapshot and reported in status.
+	Claims *claims.Registry
 }
 
 // kind ties a served resource to its Go type.
@@ -103,7 +107,12 @@ type Controller struct {
 	mu      sync.Mutex
 	applied string // snapshot version last applied
 	lastErr error
+	// decision is what the claims registry granted at the last reconcile.
+	decision *claims.Decision
 }
+
+// Kick asks for a reconcile (e.g. another project released a hostname this one waits for).
+func (c *Controller) Kick() { c.kick() }
 
 // New builds a controller; Run starts it.
 func New(opts Options) (*Controller, error) {
@@ -209,6 +218,15 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	topts := c.opts.Translate
 	topts.Now = c.opts.Now()
 	snap, report := translate.Translate(set, topts)
+	var decision *claims.Decision
+	if c.opts.Claims != nil {
+		full := snap
+		snap, decision = c.opts.Claims.Settle(c.opts.Project, snap)
+		markDeniedHostnames(full, decision, report, topts.Now)
+	}
+	c.mu.Lock()
+	c.decision = decision
+	c.mu.Unlock()
 	applyErr := c.opts.Data.Apply(c.opts.Project, snap)
 	c.mu.Lock()
 	c.lastErr = applyErr
@@ -236,14 +254,14 @@ func (c *Controller) reconcile(ctx context.Context) error {
 // markUnboundListeners turns data-plane bind failures into listener conditions (Accepted=False,
 // reason PortUnavailable) and reports whether any exists.
 func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Report, opts translate.Options) bool {
-	unbound := false
+	retry := false
 	for _, gw := range set.Gateways {
 		st, ok := report.Gateways[status.KeyOf(gw.Namespace, gw.Name)]
 		if !ok {
 			continue
 		}
 		addrs := report.GatewayBinds[status.KeyOf(gw.Namespace, gw.Name)]
-		serving := 0
+		serving, unbound := 0, false
 		for i := range st.Listeners {
 			ls := &st.Listeners[i]
 			var spec *gwapiv1.Listener
@@ -255,8 +273,9 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 			if spec == nil {
 				continue
 			}
-			if c.markPortUnavailable(&ls.Conditions, addrs, spec.Protocol, spec.Port, gw.Generation, opts) {
+			if marked, bindErr := c.markPortUnavailable(&ls.Conditions, addrs, spec, gw.Generation, opts); marked {
 				unbound = true
+				retry = retry || bindErr
 			} else if p := status.Find(ls.Conditions, string(gwapiv1.ListenerConditionProgrammed)); p != nil && p.Status == metav1.ConditionTrue {
 				serving++
 			}
@@ -265,7 +284,7 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 			status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), "no listener could be bound", gw.Generation, opts.Now))
 		}
 		if c.markUnusableAddresses(gw, addrs, st, opts) {
-			unbound = true
+			retry = true
 		}
 	}
 	// ListenerSet listeners bind on their parent Gateway's addresses.
@@ -281,35 +300,71 @@ func (c *Controller) markUnboundListeners(set *resource.Set, report *status.Repo
 		addrs := report.GatewayBinds[status.KeyOf(parentNS, string(ls.Spec.ParentRef.Name))]
 		for i := range st.Listeners {
 			for _, e := range ls.Spec.Listeners {
-				if e.Name == st.Listeners[i].Name && c.markPortUnavailable(&st.Listeners[i].Conditions, addrs, e.Protocol, e.Port, ls.Generation, opts) {
-					unbound = true
+				if e.Name != st.Listeners[i].Name {
+					continue
+				}
+				if _, bindErr := c.markPortUnavailable(&st.Listeners[i].Conditions, addrs, listenerOf(e), ls.Generation, opts); bindErr {
+					retry = true
 				}
 			}
 		}
 	}
-	return unbound
+	return retry
 }
 
-// markPortUnavailable sets a listener's conditions to PortUnavailable when the data plane could
-// not bind its port on one of addrs, and reports whether it did.
-func (c *Controller) markPortUnavailable(conds *[]metav1.Condition, addrs []string, proto gwapiv1.ProtocolType, port gwapiv1.PortNumber, gen int64, opts translate.Options) bool {
-	var bindErr error
+// listenerOf views a ListenerSet entry as a Gateway listener (the fields that pick a socket).
+func listenerOf(e gwapiv1.ListenerEntry) *gwapiv1.Listener {
+	return &gwapiv1.Listener{Name: e.Name, Hostname: e.Hostname, Port: e.Port, Protocol: e.Protocol}
+}
+
+// markPortUnavailable sets a listener's conditions when it cannot serve on one of addrs:
+// Conflicted when the claims registry gave its socket or hostname to another project, and
+// PortUnavailable when the data plane could not bind the port. It reports whether it marked
+// the listener, and whether for a bind error (retried) rather than a conflict (the registry
+// notifies when the other project lets go).
+func (c *Controller) markPortUnavailable(conds *[]metav1.Condition, addrs []string, l *gwapiv1.Listener, gen int64, opts translate.Options) (marked, bindFailed bool) {
 	sockProto := ir.ProtocolTCP // every protocol but UDP binds a TCP socket
-	if proto == gwapiv1.UDPProtocolType {
+	if l.Protocol == gwapiv1.UDPProtocolType {
 		sockProto = ir.ProtocolUDP
 	}
+	c.mu.Lock()
+	decision := c.decision
+	c.mu.Unlock()
+	hostname := ""
+	if l.Hostname != nil {
+		hostname = string(*l.Hostname)
+	}
 	for _, a := range addrs {
-		if err := c.opts.Data.BindError(ir.SocketName(sockProto, a, int32(port))); err != nil {
+		sock := ir.SocketName(sockProto, a, int32(l.Port))
+		d, denied := decision.Socket(sock)
+		if !denied && hostname != "" {
+			d, denied = decision.Name(sock, hostname)
+		}
+		if !denied {
+			continue
+		}
+		reason, accepted := gwapiv1.ListenerReasonProtocolConflict, gwapiv1.ListenerReasonPortUnavailable
+		if d.Name != "" {
+			reason, accepted = gwapiv1.ListenerReasonHostnameConflict, gwapiv1.ListenerConditionReason(gwapiv1.ListenerReasonHostnameConflict)
+		}
+		status.Set(conds, status.Condition(string(gwapiv1.ListenerConditionConflicted), true, string(reason), d.Message, gen, opts.Now))
+		status.Set(conds, status.Condition(string(gwapiv1.ListenerConditionAccepted), false, string(accepted), d.Message, gen, opts.Now))
+		status.Set(conds, status.Condition(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), d.Message, gen, opts.Now))
+		return true, false
+	}
+	var bindErr error
+	for _, a := range addrs {
+		if err := c.opts.Data.BindError(ir.SocketName(sockProto, a, int32(l.Port))); err != nil {
 			bindErr = err
 		}
 	}
 	if bindErr == nil {
-		return false
+		return false, false
 	}
 	msg := "the address is not available: " + bindErr.Error()
 	status.Set(conds, status.Condition(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonPortUnavailable), msg, gen, opts.Now))
 	status.Set(conds, status.Condition(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), msg, gen, opts.Now))
-	return true
+	return true, true
 }
 
 // markUnusableAddresses handles addresses this machine does not have (the kernel refuses

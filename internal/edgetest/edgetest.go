@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,6 +144,36 @@ func (r *Resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr,
 		return ips, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// Project creates a project (if needed) and returns an environment whose Apply, Get and Delete
+// act in it; the data plane and listeners are shared with e.
+func (e *Env) Project(name string) *Env {
+	e.t.Helper()
+	root, err := dynamic.NewForConfig(e.P.API.RootConfig())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	gvr := schema.GroupVersionResource{Group: "platform.apoxy.dev", Version: "v1alpha1", Resource: "projects"}
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "platform.apoxy.dev/v1alpha1", "kind": "Project", "metadata": map[string]any{"name": name}}}
+	if _, err := root.Resource(gvr).Create(context.Background(), u, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
+		e.t.Fatal(err)
+	}
+	e.WaitFor("project "+name+" served", func() error {
+		if !slices.Contains(e.P.API.ProjectNames(), name) {
+			return fmt.Errorf("not served yet")
+		}
+		return e.P.Ready()
+	})
+	cfg := e.P.API.ProjectConfig(name)
+	cfg.QPS, cfg.Burst = 1000, 2000
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pe := *e
+	pe.Client = client
+	return &pe
 }
 
 // Apply server-side-applies every document of a YAML stream to the default project.

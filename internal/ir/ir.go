@@ -144,6 +144,8 @@ type Listener struct {
 	L4 *L4Route `json:"l4,omitempty"`
 	// SNIRoutes route a TLS listener's connections by server name, most specific first.
 	SNIRoutes []*SNIRoute `json:"sniRoutes,omitempty"`
+	// NoHTTP3: an HTTPS listener does not serve HTTP/3 (another project holds the UDP port).
+	NoHTTP3 bool `json:"noHTTP3,omitempty"`
 }
 
 // ListenerTLS chooses a certificate per SNI.

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"apoxy.dev/apoxy/internal/apiserver"
+	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/controller"
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
@@ -41,6 +43,8 @@ type Options struct {
 type Platform struct {
 	API   *apiserver.Server
 	Proxy *proxy.Server
+	// Claims decides which project a shared socket and hostname serve.
+	Claims *claims.Registry
 
 	opts   Options
 	log    *slog.Logger
@@ -68,6 +72,15 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		opts.Upstream.Logger = opts.Logger
 	}
 	p := &Platform{opts: opts, log: opts.Logger, ctx: ctx, ctrls: map[string]*running{}}
+	claimsFile := ""
+	if opts.API.DataDir != "" {
+		claimsFile = filepath.Join(opts.API.DataDir, "claims.json")
+	}
+	reg, err := claims.New(claims.Options{File: claimsFile, Logger: opts.Logger, Notify: p.kick})
+	if err != nil {
+		return nil, err
+	}
+	p.Claims = reg
 	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream})
 	apiOpts := opts.API
 	apiOpts.Logger = opts.Logger
@@ -87,6 +100,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		p.Proxy.Close()
 		return nil, err
 	}
+	p.Claims.Expect(api.ProjectsCreated())
 	p.syncControllers()
 	return p, nil
 }
@@ -114,6 +128,7 @@ func (p *Platform) syncControllers() {
 				AddressPool:     p.opts.AddressPool,
 			},
 			Logger: p.log,
+			Claims: p.Claims,
 		})
 		if err != nil {
 			p.log.Error("start controller", "project", name, "err", err)
@@ -130,11 +145,22 @@ func (p *Platform) syncControllers() {
 			delete(p.ctrls, name)
 			go func() {
 				<-r.done
+				p.Claims.Release(name)
 				if err := p.Proxy.Remove(name); err != nil {
 					p.log.Error("remove project from data plane", "project", name, "err", err)
 				}
 			}()
 		}
+	}
+}
+
+// kick asks a project's controller to reconcile (its claims decision changed).
+func (p *Platform) kick(project string) {
+	p.mu.Lock()
+	r := p.ctrls[project]
+	p.mu.Unlock()
+	if r != nil {
+		r.ctrl.Kick()
 	}
 }
 

@@ -127,7 +127,11 @@ func (s *Server) Apply(source string, snap *ir.Snapshot) error {
 	} else {
 		next[source] = snap
 	}
-	merged, err := merge(next)
+	current := make(map[string]ir.Protocol, len(s.sockets))
+	for name, sk := range s.sockets {
+		current[name] = sk.proto
+	}
+	merged, err := merge(next, current)
 	if err != nil {
 		return err
 	}
@@ -143,12 +147,24 @@ func (s *Server) Remove(source string) error { return s.Apply(source, nil) }
 
 // merge unions the sources' snapshots in source order: sockets by name; on the same socket,
 // a virtual host (listener hostname + hostname) already served by an earlier source wins.
-func merge(snaps map[string]*ir.Snapshot) (*ir.Snapshot, error) {
+func merge(snaps map[string]*ir.Snapshot, current map[string]ir.Protocol) (*ir.Snapshot, error) {
 	sources := make([]string, 0, len(snaps))
 	for k := range snaps {
 		sources = append(sources, k)
 	}
 	slices.Sort(sources)
+	// The control plane (internal/claims) grants a socket to one protocol and hostnames to
+	// one project, and removes what it denies before a snapshot gets here. Two sources
+	// disagree only between one project's release and the next one's claim; meanwhile a
+	// socket keeps the protocol it is serving.
+	proto := map[string]ir.Protocol{}
+	for _, src := range sources {
+		for _, l := range snaps[src].Listeners {
+			if p, ok := proto[l.Name]; !ok || p != current[l.Name] && l.Protocol == current[l.Name] {
+				proto[l.Name] = l.Protocol
+			}
+		}
+	}
 	out := &ir.Snapshot{}
 	listeners := map[string]*ir.Listener{}
 	backends := map[string]bool{}
@@ -156,14 +172,16 @@ func merge(snaps map[string]*ir.Snapshot) (*ir.Snapshot, error) {
 	for _, src := range sources {
 		snap := snaps[src]
 		for _, l := range snap.Listeners {
+			if l.Protocol != proto[l.Name] {
+				continue
+			}
 			m, ok := listeners[l.Name]
 			if !ok {
-				m = &ir.Listener{Name: l.Name, Address: l.Address, Port: l.Port, Protocol: l.Protocol}
+				m = &ir.Listener{Name: l.Name, Address: l.Address, Port: l.Port, Protocol: l.Protocol, NoHTTP3: l.NoHTTP3}
 				listeners[l.Name] = m
 				out.Listeners = append(out.Listeners, m)
-			} else if m.Protocol != l.Protocol {
-				continue // a different protocol on the same socket: the earlier source keeps it
 			}
+			m.NoHTTP3 = m.NoHTTP3 || l.NoHTTP3
 			if m.L4 == nil {
 				m.L4 = l.L4 // a TCP socket has one route: the earlier source keeps it
 			}
@@ -378,7 +396,7 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 	} else {
 		sk.srv.Protocols.SetUnencryptedHTTP2(true)
 	}
-	if tlsConfig != nil {
+	if tlsConfig != nil && !l.NoHTTP3 {
 		sk.listenHTTP3(s, tlsConfig)
 	}
 	if stdHTTP1 {
