@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,9 +40,11 @@ func (h *routeHandler) redirect(w http.ResponseWriter, r *http.Request) {
 			port = int(h.listenerPort)
 		}
 	}
-	path := r.URL.Path
+	// Location carries the escaped path: decoded bytes (NUL, %FF, "%3F" read as '?') would
+	// change what it names or break the header.
+	path := r.URL.EscapedPath()
 	if rd.Path != nil {
-		path = h.rewritePath(path, rd.Path)
+		path = (&url.URL{Path: h.rewritePath(r.URL.Path, rd.Path)}).EscapedPath()
 	}
 	loc := scheme + "://" + host
 	if port != 0 && port != defaultPortFor(scheme) {

@@ -33,9 +33,10 @@ func removeHopHeaders(h http.Header) {
 // values are handed to the response as they are, and a response of known length is written
 // in one piece instead of being flushed after every read.
 func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *attempt) {
-	trailers := wantsTrailers(out.Header)
+	// The client's hop-by-hop headers went before routing (cleanInbound); what remains was
+	// set by the route's own filters.
 	removeHopHeaders(out.Header)
-	if trailers {
+	if a.trailers {
 		out.Header["Te"] = []string{"trailers"}
 	}
 	delete(out.Header, "X-Forwarded-For")

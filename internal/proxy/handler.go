@@ -37,6 +37,8 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.grpc = isGRPC(r)
 	rec := &st.rec
 	*rec = accessRecord{Method: r.Method, Host: r.Host, Path: r.URL.Path, Protocol: r.Proto, UserAgent: r.UserAgent(), ClientIP: clientIP(r)}
+	srv := sk.owner
+	refused, why := srv.opts.Requests.cleanInbound(r, &st.in)
 	rec.RequestID = r.Header.Get("X-Request-Id")
 	if rec.RequestID == "" {
 		rec.RequestID = newRequestID()
@@ -44,7 +46,7 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var h *routeHandler
 	misdirected := false
-	if g != nil {
+	if g != nil && refused == 0 {
 		host := normalizeHost(r.Host)
 		if r.TLS != nil && r.TLS.ServerName != "" && !g.table.SameListener(normalizeHost(r.TLS.ServerName), host) {
 			misdirected = true
@@ -53,12 +55,15 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch {
+	case refused != 0:
+		httpError(rw, why, refused)
 	case misdirected:
 		httpError(rw, "this connection's TLS server name selects another listener than the Host header; open a new connection for this host", http.StatusMisdirectedRequest)
 	case h == nil:
 		httpError(rw, "no route matches this request", http.StatusNotFound)
 	default:
 		rec.Route = h.route.Name
+		st.a.trailers = st.in.trailers
 		h.serve(g, rw, r, rec, &st.a)
 	}
 	rec.Status = rw.status()
@@ -66,7 +71,6 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.BytesReceived = max(r.ContentLength, 0)
 	d := time.Since(start)
 	rec.DurationMS = float64(d.Microseconds()) / 1000
-	srv := sk.owner
 	srv.accessLog.log(rec, start)
 	obs := &srv.unrouted
 	if h != nil {
@@ -150,6 +154,7 @@ type requestState struct {
 	rw  responseWriter
 	rec accessRecord
 	a   attempt
+	in  inbound
 }
 
 func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *accessRecord, a *attempt) {
@@ -228,6 +233,7 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 		}
 	}
 	fwd := forwardedFor(r, h.listenerScheme)
+	a.trailers = a.trailers && !upgrade
 	h.applyRewrite(out, r)
 	if len(h.mirrors) > 0 {
 		h.mirror(g, out)
@@ -276,6 +282,8 @@ type attempt struct {
 	forwarded forwarded
 	// upgrade: a protocol upgrade (WebSocket), which needs the full transport.
 	upgrade bool
+	// trailers: the client asked for trailers (TE: trailers), asked of the upstream too.
+	trailers bool
 	// ctx is the request context given to the cluster's HTTP/1.1 client.
 	ctx deadlineCtx
 	// backendRespHeaders are the chosen backendRef's own ResponseHeaderModifier filters.

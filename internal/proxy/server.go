@@ -33,6 +33,9 @@ type Options struct {
 	Upstream  upstream.Options
 	// DrainTimeout bounds graceful shutdown of sockets (default 30 s).
 	DrainTimeout time.Duration
+	// Requests is how inbound requests are cleaned before routing (path normalisation,
+	// trusted proxies, underscore headers).
+	Requests RequestPolicy
 }
 
 // Server is the data plane. Create with New; feed with Apply; stop with Close.
