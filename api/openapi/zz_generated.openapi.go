@@ -2165,6 +2165,44 @@ func schema_apoxy_api_platform_v1alpha1_ProjectSpec(ref common.ReferenceCallback
 							Format:      "int32",
 						},
 					},
+					"hostnames": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "set",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Hostnames the server admin assigns to this project: exact names (\"shop.example.com\") or wildcards (\"*.example.com\"). On listeners projects share, only this project may serve them (and names under a wildcard), whoever claimed them first; other projects' routes for them are refused with reason HostnameAssigned.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"backendNetworks": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "set",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "BackendNetworks are internal address ranges (CIDR notation: loopback, private, unique local...) this project's Backends may reach, beyond those the server allows every project (apoxy server --backend-networks; apoxy dev allows them all). Link-local and metadata addresses and the server's own sockets are never reachable.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
 				},
 			},
 		},

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
@@ -204,6 +206,19 @@ func RootResources() []*Resource {
 			}
 			if p.Spec.KeyRevision < 0 {
 				errs = append(errs, field.Invalid(field.NewPath("spec", "keyRevision"), p.Spec.KeyRevision, "must not be negative"))
+			}
+			for i, h := range p.Spec.Hostnames {
+				name := strings.TrimPrefix(h, "*.")
+				if msgs := utilvalidation.IsDNS1123Subdomain(name); len(msgs) > 0 || h == "" || strings.Contains(name, "*") {
+					errs = append(errs, field.Invalid(field.NewPath("spec", "hostnames").Index(i), h,
+						"must be a lower-case hostname (shop.example.com) or a wildcard (*.example.com)"))
+				}
+			}
+			for i, c := range p.Spec.BackendNetworks {
+				if _, err := netip.ParsePrefix(c); err != nil {
+					errs = append(errs, field.Invalid(field.NewPath("spec", "backendNetworks").Index(i), c,
+						"must be a CIDR such as 10.0.0.0/8 or fd00::/8"))
+				}
 			}
 			return errs
 		},

@@ -89,6 +89,7 @@ type Server struct {
 type project struct {
 	name    string
 	created time.Time
+	spec    platformv1a1.ProjectSpec
 	key     projectKey
 	server  *genericServer
 	handler http.Handler
@@ -389,7 +390,12 @@ func (s *Server) ensureProject(ctx context.Context, p *platformv1a1.Project) err
 	if cur, ok := s.projects[p.Name]; ok {
 		if cur.key.uid == key.uid {
 			cur.key = key
+			changed := !slices.Equal(cur.spec.Hostnames, p.Spec.Hostnames) || !slices.Equal(cur.spec.BackendNetworks, p.Spec.BackendNetworks)
+			cur.spec = *p.Spec.DeepCopy()
 			s.mu.Unlock()
+			if changed {
+				s.projectsChanged()
+			}
 			return s.markReady(ctx, p)
 		}
 		// Same name, new object: the old one was deleted while we were not watching.
@@ -404,6 +410,7 @@ func (s *Server) ensureProject(ctx context.Context, p *platformv1a1.Project) err
 		return err
 	}
 	pr.created = p.CreationTimestamp.Time
+	pr.spec = *p.Spec.DeepCopy()
 	s.mu.Lock()
 	s.projects[p.Name] = pr
 	s.mu.Unlock()
@@ -624,6 +631,17 @@ func (s *Server) ProjectNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// ProjectSpec returns a served project's spec (hostnames and networks the admin gave it).
+func (s *Server) ProjectSpec(name string) (platformv1a1.ProjectSpec, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok := s.projects[name]
+	if !ok {
+		return platformv1a1.ProjectSpec{}, false
+	}
+	return *p.spec.DeepCopy(), true
 }
 
 // ProjectsCreated returns the served projects with their creation times.

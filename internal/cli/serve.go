@@ -26,6 +26,8 @@ import (
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/proxy"
+	"apoxy.dev/apoxy/internal/proxy/pathnorm"
+	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/version"
 )
 
@@ -37,6 +39,12 @@ type serverFlags struct {
 	httpsPort int32
 	adminAddr string
 	pool      string
+	// Request hygiene and destination policy (see proxy.RequestPolicy, upstream.Destinations).
+	backendNetworks string
+	trustedProxies  string
+	underscores     string
+	encodedSlashes  string
+	keepSlashes     bool
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
@@ -48,6 +56,7 @@ func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bo
 		home, _ := os.UserHomeDir()
 		f.dataDir = filepath.Join(home, ".apoxy", "dev")
 		f.apiAddr, f.httpPort, f.httpsPort = "127.0.0.1:6443", 8080, 8443
+		f.backendNetworks = "internal"
 		use, short = "dev", "Run a local Apoxy server on high ports with a local data directory"
 	}
 	c := &cobra.Command{
@@ -68,6 +77,11 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.Int32Var(&f.httpPort, "http-port", f.httpPort, "HTTP port of the default Gateway")
 	fl.Int32Var(&f.httpsPort, "https-port", f.httpsPort, "HTTPS port of the default Gateway")
 	fl.StringVar(&f.adminAddr, "admin-addr", f.adminAddr, "address of the admin listener (/readyz, /livez, /metrics)")
+	fl.StringVar(&f.backendNetworks, "backend-networks", f.backendNetworks, `internal address ranges every project's Backends may reach: CIDRs, comma-separated, or "internal" for loopback and private ranges (a Project's spec.backendNetworks adds its own); link-local, metadata and the server's own sockets are never reachable`)
+	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "CIDRs of proxies in front of the gateway whose X-Forwarded-*, Forwarded, X-Real-IP and X-Request-Id headers are kept (from other clients they are removed)")
+	fl.StringVar(&f.underscores, "headers-with-underscores", "drop", "request headers whose names contain '_': drop, reject (400) or allow")
+	fl.StringVar(&f.encodedSlashes, "encoded-slashes", "reject", "request paths with %2F or %5C: reject (400), keep (not separators) or decode")
+	fl.BoolVar(&f.keepSlashes, "keep-duplicate-slashes", false, "do not merge duplicate slashes in request paths before routing")
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
@@ -98,6 +112,14 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	if err != nil {
 		return fmt.Errorf("--gateway-address-pool: %w", err)
 	}
+	requests, networks, err := f.requestPolicy()
+	if err != nil {
+		return err
+	}
+	var reserved []upstream.Reserved
+	if ap, err := netip.ParseAddrPort(adm.Addr()); err == nil {
+		reserved = append(reserved, upstream.Reserved{Addr: ap, Name: "the admin listener"})
+	}
 	log.Info("starting apoxy", "version", version.String(), "data_dir", dataDir)
 	p, err := platform.Start(ctx, platform.Options{
 		API: apiserver.Options{
@@ -106,6 +128,10 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 			Ports:   apiserver.Ports{HTTP: f.httpPort, HTTPS: f.httpsPort},
 		},
 		AddressPool:       pool,
+		BackendNetworks:   networks,
+		Reserved:          reserved,
+		Requests:          requests,
+		DrainAccept:       true,
 		AccessLog:         streams.Out,
 		Logger:            log,
 		OnProjectsChanged: writeConfigs,
@@ -131,6 +157,62 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	p.Close()
 	log.Info("stopped")
 	return nil
+}
+
+// requestPolicy reads the request-hygiene and backend-network flags.
+func (f *serverFlags) requestPolicy() (proxy.RequestPolicy, []netip.Prefix, error) {
+	var rp proxy.RequestPolicy
+	var err error
+	if rp.Underscores, err = proxy.ParseUnderscoreAction(f.underscores); err != nil {
+		return rp, nil, fmt.Errorf("--headers-with-underscores: %w", err)
+	}
+	switch strings.ToLower(f.encodedSlashes) {
+	case "reject", "":
+		rp.Paths.EncodedSlashes = pathnorm.RejectEncodedSlash
+	case "keep":
+		rp.Paths.EncodedSlashes = pathnorm.KeepEncodedSlash
+	case "decode":
+		rp.Paths.EncodedSlashes = pathnorm.DecodeEncodedSlash
+	default:
+		return rp, nil, fmt.Errorf("--encoded-slashes: want reject, keep or decode, not %q", f.encodedSlashes)
+	}
+	rp.Paths.KeepSlashes = f.keepSlashes
+	if rp.TrustedProxies, err = parseCIDRs(f.trustedProxies); err != nil {
+		return rp, nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if strings.TrimSpace(f.backendNetworks) == "internal" {
+		return rp, upstream.AllInternal, nil
+	}
+	nets, err := parseCIDRs(f.backendNetworks)
+	if err != nil {
+		return rp, nil, fmt.Errorf("--backend-networks: %w", err)
+	}
+	return rp, nets, nil
+}
+
+// parseCIDRs reads a comma-separated CIDR list (a bare address is a /32 or /128).
+func parseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if part == "internal" {
+			out = append(out, upstream.AllInternal...)
+			continue
+		}
+		if a, err := netip.ParseAddr(part); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR (10.0.0.0/8) or address", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // trimWhenIdle hands memory back to the OS whenever the server goes quiet (and once it is first

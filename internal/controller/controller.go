@@ -47,6 +47,8 @@ type Applier interface {
 	Endpoints(backend string) ([]proxy.EndpointState, bool)
 	// BindError says why a socket ("address:port") could not be bound, or nil.
 	BindError(listener string) error
+	// Denied lists a backend's addresses the destination policy refused, with reasons.
+	Denied(backend string) []string
 }
 
 // Options configure a project controller.
@@ -406,7 +408,12 @@ func (c *Controller) writeBackendStatus(ctx context.Context) error {
 			status.Set(&next.Conditions, metav1.Condition{Type: typ, Status: st, Reason: reason, Message: msg, ObservedGeneration: b.Generation, LastTransitionTime: now})
 		}
 		cond("Accepted", metav1.ConditionTrue, "Accepted", "Backend is valid")
-		states, used := c.opts.Data.Endpoints(c.opts.Project + "/" + b.Namespace + "/" + b.Name)
+		name := c.opts.Project + "/" + b.Namespace + "/" + b.Name
+		states, used := c.opts.Data.Endpoints(name)
+		denied := ""
+		if d := c.opts.Data.Denied(name); len(d) > 0 {
+			denied = strings.Join(d, "; ")
+		}
 		healthy := 0
 		for _, s := range states {
 			next.Endpoints = append(next.Endpoints, corev1a2.BackendEndpointStatus{Address: s.Address, Healthy: s.Healthy})
@@ -418,11 +425,18 @@ func (c *Controller) writeBackendStatus(ctx context.Context) error {
 		case !used:
 			cond("ResolvedEndpoints", metav1.ConditionUnknown, "NotReferenced", "no route sends traffic to this Backend")
 			cond("Healthy", metav1.ConditionUnknown, "NotReferenced", "no route sends traffic to this Backend")
+		case len(states) == 0 && denied != "":
+			cond("ResolvedEndpoints", metav1.ConditionFalse, "DestinationDenied", denied)
+			cond("Healthy", metav1.ConditionFalse, "NoHealthyEndpoints", "no endpoint address the gateway may connect to")
 		case len(states) == 0:
 			cond("ResolvedEndpoints", metav1.ConditionFalse, "NoAddresses", "no endpoint resolved to an address")
 			cond("Healthy", metav1.ConditionFalse, "NoHealthyEndpoints", "no endpoint address to send traffic to")
 		default:
-			cond("ResolvedEndpoints", metav1.ConditionTrue, "Resolved", fmt.Sprintf("%d endpoint addresses", len(states)))
+			msg := fmt.Sprintf("%d endpoint addresses", len(states))
+			if denied != "" {
+				msg += "; refused: " + denied
+			}
+			cond("ResolvedEndpoints", metav1.ConditionTrue, "Resolved", msg)
 			if healthy > 0 {
 				cond("Healthy", metav1.ConditionTrue, "Healthy", fmt.Sprintf("%d/%d endpoint addresses healthy", healthy, len(states)))
 			} else {

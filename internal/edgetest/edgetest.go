@@ -83,11 +83,12 @@ func Start(t testing.TB, opts Options) *Env {
 			DataDir: t.TempDir(), Addr: "127.0.0.1:0", Synchronous: "NORMAL",
 			Ports: apiserver.Ports{HTTP: int32(httpPort), HTTPS: int32(httpsPort)},
 		},
-		BindAddress: "127.0.0.1",
-		AddressPool: opts.AddressPool,
-		Upstream:    upstream.Options{Resolver: res, RootCAs: opts.RootCAs, ResolveInterval: 200 * time.Millisecond},
-		AccessLog:   logOut,
-		Logger:      log,
+		BindAddress:     "127.0.0.1",
+		AddressPool:     opts.AddressPool,
+		BackendNetworks: upstream.AllInternal, // as apoxy dev: tests' backends listen on loopback
+		Upstream:        upstream.Options{Resolver: res, RootCAs: opts.RootCAs, ResolveInterval: 200 * time.Millisecond},
+		AccessLog:       logOut,
+		Logger:          log,
 	})
 	if err != nil {
 		cancel()

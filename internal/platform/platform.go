@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,6 +39,18 @@ type Options struct {
 	Logger    *slog.Logger
 	// OnProjectsChanged runs after a project starts or stops (e.g. to rewrite kubeconfigs).
 	OnProjectsChanged func()
+	// BackendNetworks are the internal ranges every project's Backends may reach (apoxy dev:
+	// upstream.AllInternal; apoxy server: none unless --backend-networks says so). A
+	// Project's spec.backendNetworks adds to them for that project.
+	BackendNetworks []netip.Prefix
+	// Reserved are the server's own sockets besides the API (the admin listener...), which
+	// no Backend may reach. The API's own address is added at start.
+	Reserved []upstream.Reserved
+	// Requests is how the data plane cleans inbound requests (paths, trusted proxies,
+	// underscore headers).
+	Requests proxy.RequestPolicy
+	// DrainAccept: see proxy.Options.DrainAccept.
+	DrainAccept bool
 }
 
 // Platform is the running product.
@@ -45,6 +59,8 @@ type Platform struct {
 	Proxy *proxy.Server
 	// Claims decides which project a shared socket and hostname serve.
 	Claims *claims.Registry
+	// Destinations decides which addresses Backends may reach.
+	Destinations *upstream.Destinations
 
 	opts   Options
 	log    *slog.Logger
@@ -76,12 +92,14 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	if opts.API.DataDir != "" {
 		claimsFile = filepath.Join(opts.API.DataDir, "claims.json")
 	}
-	reg, err := claims.New(claims.Options{File: claimsFile, Logger: opts.Logger, Notify: p.kick})
+	reg, err := claims.New(claims.Options{File: claimsFile, Logger: opts.Logger, Notify: func(project string) { go p.kick(project) }})
 	if err != nil {
 		return nil, err
 	}
 	p.Claims = reg
-	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream})
+	p.Destinations = upstream.NewDestinations(opts.BackendNetworks, opts.Reserved)
+	opts.Upstream.Destinations = p.Destinations
+	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept})
 	apiOpts := opts.API
 	apiOpts.Logger = opts.Logger
 	userHook := opts.OnProjectsChanged
@@ -100,6 +118,9 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		p.Proxy.Close()
 		return nil, err
 	}
+	if ap, err := netip.ParseAddrPort(strings.TrimPrefix(api.URL(), "https://")); err == nil {
+		p.Destinations.Reserve(upstream.Reserved{Addr: ap, Name: "the API server"})
+	}
 	p.Claims.Expect(api.ProjectsCreated())
 	p.syncControllers()
 	return p, nil
@@ -115,6 +136,7 @@ func (p *Platform) syncControllers() {
 	served := map[string]bool{}
 	for _, name := range p.API.ProjectNames() {
 		served[name] = true
+		p.applyProjectSpec(name)
 		if _, ok := p.ctrls[name]; ok {
 			continue
 		}
@@ -152,6 +174,23 @@ func (p *Platform) syncControllers() {
 			}()
 		}
 	}
+}
+
+// applyProjectSpec hands the admin's per-project settings to the claims registry (assigned
+// hostnames) and the destination policy (backend networks).
+func (p *Platform) applyProjectSpec(name string) {
+	spec, ok := p.API.ProjectSpec(name)
+	if !ok {
+		return
+	}
+	p.Claims.Assign(name, spec.Hostnames)
+	var nets []netip.Prefix
+	for _, c := range spec.BackendNetworks {
+		if pfx, err := netip.ParsePrefix(c); err == nil {
+			nets = append(nets, pfx.Masked())
+		}
+	}
+	p.Destinations.SetProject(name, nets)
 }
 
 // kick asks a project's controller to reconcile (its claims decision changed).

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/proxy/h1"
 	"apoxy.dev/apoxy/internal/proxy/route"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 )
@@ -68,7 +69,7 @@ func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.Status = rw.status()
 	rec.BytesSent = rw.written
-	rec.BytesReceived = max(r.ContentLength, 0)
+	rec.BytesReceived = st.a.body.n // bytes actually read from the client, not the declared length
 	d := time.Since(start)
 	rec.DurationMS = float64(d.Microseconds()) / 1000
 	srv.accessLog.log(rec, start)
@@ -220,6 +221,10 @@ func (h *routeHandler) serve(g *graph, w *responseWriter, r *http.Request, rec *
 		a.url = *r.URL
 		out.URL, out.RequestURI = &a.url, ""
 	}
+	if !upgrade && out.Body != nil && out.Body != http.NoBody {
+		a.body = clientBody{ReadCloser: out.Body}
+		out.Body = &a.body
+	}
 	for _, m := range h.reqHeaders {
 		applyHeaders(out.Header, m)
 	}
@@ -284,6 +289,8 @@ type attempt struct {
 	upgrade bool
 	// trailers: the client asked for trailers (TE: trailers), asked of the upstream too.
 	trailers bool
+	// body wraps the client's request body: what was read and how reading it failed.
+	body clientBody
 	// ctx is the request context given to the cluster's HTTP/1.1 client.
 	ctx deadlineCtx
 	// backendRespHeaders are the chosen backendRef's own ResponseHeaderModifier filters.
@@ -469,6 +476,15 @@ func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 		a.rec.Error = err.Error()
 	}
 	switch {
+	case a != nil && a.body.err != nil && errors.Is(a.body.err, h1.ErrBodyReadTimeout):
+		a.rec.Error = a.body.err.Error()
+		httpError(w, "the request body did not arrive in time", http.StatusRequestTimeout)
+	case a != nil && a.body.err != nil && a.ctx.Context != nil && a.ctx.Context.Err() != nil:
+		a.rec.Error = a.body.err.Error()
+		w.WriteHeader(499) // the client went away while sending its body
+	case a != nil && a.body.err != nil:
+		a.rec.Error = a.body.err.Error()
+		httpError(w, "the request body is malformed or was cut off: "+a.body.err.Error(), http.StatusBadRequest)
 	case errors.Is(err, errNoHealthy):
 		httpError(w, "no healthy upstream", http.StatusServiceUnavailable)
 	case a != nil && a.timedOut.Load(), errors.Is(err, context.DeadlineExceeded):
@@ -478,6 +494,24 @@ func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 	default:
 		httpError(w, "upstream connection failure", http.StatusBadGateway)
 	}
+}
+
+// clientBody is the client's request body as the upstream exchange reads it, counting bytes
+// and keeping the first read error, so a malformed, stalled or abandoned upload is answered
+// (and logged) as the client's fault (400/408/499) rather than the upstream's (502).
+type clientBody struct {
+	io.ReadCloser
+	n   int64
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
 }
 
 func applyHeaders(h http.Header, m *ir.HeaderModifier) {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"apoxy.dev/apoxy/internal/proxy/h1"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -99,9 +100,15 @@ func (sk *socket) serveTCP(s *Server) {
 			continue
 		}
 		backoff = 0
+		if !s.conns.Acquire() {
+			c.Close()
+			s.rejected(c.RemoteAddr(), 503, h1.RejectConnLimit)
+			continue
+		}
 		sk.l4.wg.Add(1)
 		go func() {
 			defer sk.l4.wg.Done()
+			defer s.conns.Release()
 			sk.splice(s, c)
 		}()
 	}
@@ -177,7 +184,7 @@ func (sk *socket) splice(s *Server, c net.Conn) {
 		}
 		tried = append(tried, addr.IP)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		up, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr.HostPort(wb.Port))
+		up, err = cluster.DialContext(ctx, "tcp", addr.HostPort(wb.Port))
 		cancel()
 		if err != nil {
 			s.log.Debug("TCP route: dial failed", "listener", sk.name, "backend", wb.Backend, "err", err)

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"apoxy.dev/apoxy/internal/ir"
@@ -36,6 +37,32 @@ type Options struct {
 	// Requests is how inbound requests are cleaned before routing (path normalisation,
 	// trusted proxies, underscore headers).
 	Requests RequestPolicy
+	// MaxConnections caps the downstream connections of every listener together (0: half of
+	// the file descriptors left after a reserve for the API server, admin listener and
+	// storage; see connectionBudget), so a flood of idle connections cannot starve them.
+	// Connections over the cap are accepted and closed at once (HTTP: after a bare 503).
+	MaxConnections int
+	// MaxConnectionsPerListener caps each socket's connections (0: only the process cap).
+	MaxConnectionsPerListener int
+	// DrainAccept keeps listeners accepting during the final drain (Close): new connections
+	// are served with Connection: close until the drain goes quiet, instead of being refused
+	// while in-flight requests finish (apoxy server and dev set it).
+	DrainAccept bool
+}
+
+// reservedFDs are file descriptors kept for everything but downstream connections' own
+// count: the API server, the admin listener, storage, DNS and logs.
+const reservedFDs = 256
+
+// connectionBudget derives the downstream connection cap from the open-file limit: half of
+// what is left after reservedFDs, since every proxied connection may need an upstream one too.
+func connectionBudget() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
+		return 4096
+	}
+	n := (int64(rl.Cur) - reservedFDs) / 2
+	return int(max(min(n, 1<<20), 64))
 }
 
 // Server is the data plane. Create with New; feed with Apply; stop with Close.
@@ -47,6 +74,8 @@ type Server struct {
 	upstreams *upstream.Manager
 	// unrouted counts requests no route matched (route label "none").
 	unrouted routeMetrics
+	// conns is the downstream connection budget every listener shares.
+	conns *h1.ConnLimiter
 
 	mu        sync.Mutex
 	drain     time.Duration
@@ -77,7 +106,11 @@ func New(opts Options) *Server {
 			userHook(backend, healthy, total)
 		}
 	}
+	if opts.MaxConnections == 0 {
+		opts.MaxConnections = connectionBudget()
+	}
 	return &Server{
+		conns:      h1.NewConnLimiter(opts.MaxConnections),
 		opts:       opts,
 		log:        opts.Logger,
 		accessLog:  newAccessLogger(opts.AccessLog),
@@ -415,8 +448,25 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 		ReadHeaderTimeout: sk.srv.ReadHeaderTimeout,
 		IdleTimeout:       sk.srv.IdleTimeout,
 		Log:               s.log,
+		Limiter:           s.conns,
+		MaxConns:          s.opts.MaxConnectionsPerListener,
+		OnReject:          s.rejected,
 	}
 	return sk, nil
+}
+
+// rejected logs and counts what the HTTP/1.1 server refused before a handler saw it
+// (malformed or oversized requests, timeouts, connections over the cap), like any request.
+func (s *Server) rejected(remote net.Addr, status int, reason string) {
+	if reason == h1.RejectBodyTimeout {
+		return // the handler answers it (408) and logs it itself
+	}
+	rec := accessRecord{Status: status, Error: reason, Route: "none", Protocol: "HTTP/1.1"}
+	if remote != nil {
+		rec.ClientIP, _, _ = net.SplitHostPort(remote.String())
+	}
+	s.accessLog.log(&rec, time.Now())
+	s.unrouted.observe(s.metrics, status, 0)
 }
 
 // listenHTTP3 binds the UDP port of the listener's number and prepares an HTTP/3 server with
@@ -559,6 +609,14 @@ func (s *Server) Endpoints(backend string) (states []EndpointState, ok bool) {
 	return states, true
 }
 
+// Denied lists a backend's resolved addresses the destination policy refused, with reasons.
+func (s *Server) Denied(backend string) []string {
+	if c := s.Cluster(backend); c != nil {
+		return c.Denied()
+	}
+	return nil
+}
+
 // Cluster returns the live cluster of a backend (for status and tests).
 func (s *Server) Cluster(name string) *upstream.Cluster {
 	s.mu.Lock()
@@ -581,6 +639,9 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, sk := range sockets {
+		if sk.h1 != nil {
+			sk.h1.DrainAccept = s.opts.DrainAccept
+		}
 		wg.Add(1)
 		go func() { defer wg.Done(); s.closeSocket(sk) }()
 	}

@@ -103,6 +103,10 @@ func (sk *socket) newUDPSession(s *Server, pc *net.UDPConn, client netip.AddrPor
 	if err != nil {
 		return nil
 	}
+	if err := cluster.CheckDial(addr.IP, uint16(wb.Port)); err != nil {
+		s.log.Debug("UDP route: destination denied", "listener", sk.name, "backend", wb.Backend, "err", err)
+		return nil
+	}
 	raddr, err := net.ResolveUDPAddr("udp", addr.HostPort(wb.Port))
 	if err != nil {
 		return nil

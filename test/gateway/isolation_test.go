@@ -166,13 +166,59 @@ func TestProjectIsolation(t *testing.T) {
 	}
 
 	// When default lets echo.test go, aaa (first in line) gets it without any change of its own.
-	def.Apply(backendRoute("web", lnDefault, "other-name.test"))
+	def.Apply(backendRoute("web", lnDefault, "released.example"))
 	def.WaitFor("aaa takes over the released hostname", func() error {
 		if b, code := servedBy(def.HTTPAddr, "echo.test", "/"); b != "aaa" {
 			return fmt.Errorf("echo.test served by %q (%d)", b, code)
 		}
 		return nil
 	})
+
+	// Backends aimed at the server itself (F5): the API server's socket through loopback, and
+	// the link-local metadata address. Neither is reached; the Backend status says why.
+	apiPort := strings.TrimPrefix(def.P.API.URL(), "https://127.0.0.1:")
+	aaa.Apply(fmt.Sprintf(`
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: self}
+spec: {endpoints: [{ip: 127.0.0.1}]}
+---
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: metadata}
+spec: {endpoints: [{ip: 169.254.169.254}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: ssrf}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [ssrf.aaa.test]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /meta}}]
+    backendRefs: [{kind: Backend, name: metadata, port: 80}]
+  - backendRefs: [{kind: Backend, name: self, port: %s}]
+`, apiPort))
+	aaa.WaitFor("metadata Backend refused in status", func() error {
+		b := aaa.Get("core.apoxy.dev/v1alpha2", "Backend", "metadata")
+		if st := fmt.Sprint(b.Object["status"]); !strings.Contains(st, "DestinationDenied") || !strings.Contains(st, "link-local") {
+			return fmt.Errorf("status %s", st)
+		}
+		return nil
+	})
+	for _, path := range []string{"/version", "/meta/latest/meta-data/"} {
+		req, _ := http.NewRequest("GET", "http://"+def.HTTPAddr+path, nil)
+		req.Host = "ssrf.aaa.test"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 500 || strings.Contains(string(body), "gitVersion") || strings.Contains(string(body), "Unauthorized") {
+			t.Fatalf("GET %s through a Backend aimed at the server: %d %s", path, resp.StatusCode, body)
+		}
+	}
 
 	// Port takeover (F3): aaa switches its default Gateway's HTTP listener to TCP with a
 	// TCPRoute. Everyone's HTTP traffic on the port stays HTTP; aaa's listener is Conflicted.
@@ -209,8 +255,8 @@ spec:
 		return nil
 	})
 	for i := 0; i < 20; i++ {
-		if b, code := servedBy(def.HTTPAddr, "other-name.test", "/"); b != "default" {
-			t.Fatalf("after aaa's switch to TCP, other-name.test served by %q (%d)", b, code)
+		if b, code := servedBy(def.HTTPAddr, "released.example", "/"); b != "default" {
+			t.Fatalf("after aaa's switch to TCP, released.example served by %q (%d)", b, code)
 		}
 	}
 	if st, _, _ := listenerCondition(def, "default", "http", "Programmed"); st != "True" {

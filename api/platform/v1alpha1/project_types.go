@@ -27,6 +27,20 @@ type ProjectSpec struct {
 	// KeyRevision rotates the project's API key: bump it and every older key stops working.
 	// +optional
 	KeyRevision int32 `json:"keyRevision,omitempty"`
+	// Hostnames the server admin assigns to this project: exact names ("shop.example.com") or
+	// wildcards ("*.example.com"). On listeners projects share, only this project may serve
+	// them (and names under a wildcard), whoever claimed them first; other projects' routes for
+	// them are refused with reason HostnameAssigned.
+	// +optional
+	// +listType=set
+	Hostnames []string `json:"hostnames,omitempty"`
+	// BackendNetworks are internal address ranges (CIDR notation: loopback, private, unique
+	// local...) this project's Backends may reach, beyond those the server allows every project
+	// (apoxy server --backend-networks; apoxy dev allows them all). Link-local and metadata
+	// addresses and the server's own sockets are never reachable.
+	// +optional
+	// +listType=set
+	BackendNetworks []string `json:"backendNetworks,omitempty"`
 }
 
 // ProjectStatus is the observed state of a Project.

@@ -53,7 +53,26 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// read reads body bytes from the connection. While it runs, c.bodyReads is odd: the sweeper
+// sees a read that waits for the client too long, and wakes it with a read deadline; the error
+// that brings is ErrBodyReadTimeout (and reported once, since it sticks in b.err or ends the
+// drain).
 func (b *body) read(p []byte) (int, error) {
+	c := b.c
+	c.bodyReads.Add(1)
+	n, err := b.readFramed(p)
+	c.bodyReads.Add(1)
+	if err != nil && err != io.EOF && c.expired.Load() == expiredBody {
+		err = ErrBodyReadTimeout
+		c.srv.reject(c.remoteAddr, http.StatusRequestTimeout, RejectBodyTimeout)
+	}
+	return n, err
+}
+
+// expiredBody is conn.expired's value once the sweeper cut a stalled body read.
+const expiredBody = 1
+
+func (b *body) readFramed(p []byte) (int, error) {
 	if b.chunked {
 		n, err := b.cr.Read(p)
 		if err == io.EOF {

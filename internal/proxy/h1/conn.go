@@ -18,15 +18,29 @@ import (
 
 // conn is one client connection and everything reused across its requests.
 type conn struct {
-	srv    *Server
-	rwc    net.Conn
-	remote string
-	tls    *tls.ConnectionState
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	ctx    context.Context
-	cancel context.CancelFunc
-	state  atomic.Uint64
+	srv *Server
+	// rwc is the connection requests are read from and answered on (the TLS one over raw).
+	rwc net.Conn
+	// raw is the accepted connection, set once: what the sweeper and Shutdown close or set a
+	// deadline on, while serve may still be replacing rwc with its TLS layer.
+	raw        net.Conn
+	remoteAddr net.Addr
+	remote     string
+	tls        *tls.ConnectionState
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	ctx        context.Context
+	cancel     context.CancelFunc
+	state      atomic.Uint64
+
+	// bodyReads counts body reads' starts and ends: odd while one is blocked (see sweepBody).
+	bodyReads atomic.Uint64
+	// expired says why the sweeper cut the connection's reads (expiredBody), 0 if it did not.
+	expired atomic.Uint32
+	// sweptReads and sweptAt are what the sweeper last saw of bodyReads, and when; only the
+	// sweeper touches them.
+	sweptReads uint64
+	sweptAt    int64
 
 	head   []byte // the request head as read (reused)
 	req    http.Request
@@ -58,7 +72,7 @@ func (c *conn) serve() {
 		}
 	}()
 	if c.srv.TLSConfig != nil {
-		tc := tls.Server(c.rwc, c.srv.TLSConfig)
+		tc := tls.Server(c.rwc, c.srv.tlsConfig())
 		c.rwc = tc
 		if d := c.srv.ReadHeaderTimeout; d > 0 {
 			tc.SetDeadline(time.Now().Add(d))
@@ -107,11 +121,17 @@ func (c *conn) serve() {
 					hijacked = true
 					c.bw = nil // its buffers went with the connection
 					c.br = nil
+				} else {
+					c.srv.reject(c.remoteAddr, perr.code, perr.reason)
 				}
 				return
 			}
 			if perr.code != 0 {
+				c.srv.reject(c.remoteAddr, perr.code, perr.reason)
 				c.writeError(perr)
+			} else if st, _ := c.loadState(); st == stateClosed {
+				// Only the sweeper closes a connection reading a head: it took too long.
+				c.srv.reject(c.remoteAddr, http.StatusRequestTimeout, RejectHeaderTimeout)
 			}
 			return
 		}
@@ -127,13 +147,16 @@ func (c *conn) serve() {
 			return
 		}
 		w.finish()
-		if w.err != nil || w.closeAfter || c.srv.shutdown.Load() {
+		if w.err != nil || w.closeAfter || c.srv.shutdown.Load() || c.expired.Load() != 0 {
 			return
 		}
 		// The writer is only needed while answering.
 		c.bw.Reset(nil)
 		bufioWriters.Put(c.bw)
 		c.bw = nil
+		if cap(c.head) > smallHead || len(c.header) > smallHeader || len(c.resHeader) > smallHeader {
+			c.shrink()
+		}
 		if !c.setState(stateIdle) {
 			return
 		}
@@ -148,6 +171,27 @@ func (s *Server) crowded() bool {
 		return true
 	}
 	return s.nconns.Load() > crowdedAt
+}
+
+// A connection whose request head outgrew smallHead bytes, or whose request or response had
+// more than smallHeader fields, drops what the request grew before it waits for the next one:
+// a connection idling for minutes must not keep a 60 KiB head (twice: the buffer and the
+// string cut from it) or a map sized for a hundred fields because of one big request.
+const (
+	smallHead   = 4 << 10
+	smallHeader = 32
+)
+
+// shrink lets go of the last request's head buffer, of its head string (every string of the
+// request is cut from it) and of the grown header maps.
+func (c *conn) shrink() {
+	c.head = nil
+	c.header = make(http.Header)
+	c.resHeader = make(http.Header)
+	c.url = url.URL{}
+	r := &c.req
+	r.Method, r.Proto, r.RequestURI, r.Host = "", "", "", ""
+	r.Header, r.URL, r.Body, r.TransferEncoding = nil, nil, nil, nil
 }
 
 // release returns the buffers to their pools.
@@ -193,13 +237,14 @@ func (c *conn) writeError(e *requestError) {
 }
 
 // requestError is why a request could not be read: code is the status to answer (0: just
-// close); h2 marks the HTTP/2 preface.
+// close), reason what OnReject is told; h2 marks the HTTP/2 preface.
 type requestError struct {
-	code int
-	msg  string
-	h2   bool
+	code   int
+	msg    string
+	reason string // for OnReject
+	h2     bool
 }
 
 func badRequest(msg string) *requestError {
-	return &requestError{code: http.StatusBadRequest, msg: msg}
+	return &requestError{code: http.StatusBadRequest, msg: msg, reason: RejectBadRequest}
 }

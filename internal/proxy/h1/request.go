@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,10 +19,14 @@ func (c *conn) readHead() *requestError {
 		limit = DefaultMaxHeaderBytes
 	}
 	var err error
-	c.head, err = wire.ReadHead(c.br, c.head[:0], limit+4096)
+	c.head, err = wire.ReadHead(c.br, c.head[:0], limit)
 	switch {
 	case err == wire.ErrHeadTooLarge:
-		return &requestError{code: http.StatusRequestHeaderFieldsTooLarge, msg: "the request head is larger than " + strconv.Itoa(limit) + " bytes"}
+		if bytes.IndexByte(c.head, '\n') < 0 {
+			// The request line alone is too long: its target is.
+			return &requestError{code: http.StatusRequestURITooLong, msg: "the request line is longer than " + strconv.Itoa(limit) + " bytes", reason: RejectURITooLong}
+		}
+		return &requestError{code: http.StatusRequestHeaderFieldsTooLarge, msg: "the request head is larger than " + strconv.Itoa(limit) + " bytes", reason: RejectHeaderTooLarge}
 	case err != nil:
 		return &requestError{} // closed or timed out: nothing to answer
 	}
@@ -41,17 +46,33 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		return nil, badRequest("malformed request line " + strconv.Quote(line))
 	}
 	if line == h2PrefaceLine {
-		return nil, &requestError{code: http.StatusHTTPVersionNotSupported, msg: "HTTP/2 needs TLS with ALPN h2 here", h2: true}
+		return nil, &requestError{code: http.StatusHTTPVersionNotSupported, msg: "HTTP/2 needs TLS with ALPN h2 here", reason: RejectVersion, h2: true}
 	}
 	major, minor, ok := parseVersion(proto)
 	if !ok {
 		return nil, badRequest("malformed HTTP version " + strconv.Quote(proto))
 	}
 	if major != 1 {
-		return nil, &requestError{code: http.StatusHTTPVersionNotSupported, msg: "unsupported protocol version " + strconv.Quote(proto)}
+		return nil, &requestError{code: http.StatusHTTPVersionNotSupported, msg: "unsupported protocol version " + strconv.Quote(proto), reason: RejectVersion}
 	}
 	if !validMethod(method) {
 		return nil, badRequest("invalid method " + strconv.Quote(method))
+	}
+	maxURL := c.srv.MaxURLBytes
+	if maxURL <= 0 {
+		maxURL = DefaultMaxURLBytes
+	}
+	if len(target) > maxURL {
+		return nil, &requestError{code: http.StatusRequestURITooLong, msg: "the request target is longer than " + strconv.Itoa(maxURL) + " bytes", reason: RejectURITooLong}
+	}
+	// Every field is one line; the block ends with an empty one.
+	lines := strings.Count(rest, "\n")
+	maxHeaders := c.srv.MaxHeaders
+	if maxHeaders <= 0 {
+		maxHeaders = DefaultMaxHeaders
+	}
+	if lines-1 > maxHeaders {
+		return nil, &requestError{code: http.StatusRequestHeaderFieldsTooLarge, msg: "more than " + strconv.Itoa(maxHeaders) + " header fields", reason: RejectTooManyHeaders}
 	}
 
 	h := c.header
@@ -60,7 +81,7 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		hosts, contentLength, transferEncoding, connection, expect string
 		nHost, nTE, nCL                                            int
 	)
-	values := wire.NewValues(rest)
+	values := make(wire.Values, 0, lines) // sized like wire.NewValues, without counting again
 	for f := (wire.Fields{Block: rest}); ; {
 		if !f.Next() {
 			if f.Err != nil {
@@ -145,7 +166,7 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 			return nil, badRequest("Transfer-Encoding in an HTTP/1.0 request") // RFC 9112 §6.1: faulty framing
 		}
 		if nTE > 1 || !strings.EqualFold(strings.TrimSpace(transferEncoding), "chunked") {
-			return nil, &requestError{code: http.StatusNotImplemented, msg: "unsupported transfer encoding " + strconv.Quote(transferEncoding)}
+			return nil, &requestError{code: http.StatusNotImplemented, msg: "unsupported transfer encoding " + strconv.Quote(transferEncoding), reason: RejectTransferEncoding}
 		}
 		r.TransferEncoding = []string{"chunked"}
 		r.ContentLength = -1
@@ -164,7 +185,7 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 	}
 	if expect != "" {
 		if !strings.EqualFold(expect, "100-continue") {
-			return nil, &requestError{code: http.StatusExpectationFailed, msg: "unsupported Expect " + strconv.Quote(expect)}
+			return nil, &requestError{code: http.StatusExpectationFailed, msg: "unsupported Expect " + strconv.Quote(expect), reason: RejectExpect}
 		}
 		if b, ok := r.Body.(*body); ok && minor >= 1 {
 			b.expectContinue = true

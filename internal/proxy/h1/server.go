@@ -6,6 +6,10 @@
 // TLS, prior-knowledge h2c on cleartext) is handed to a net/http server, which stays the one
 // HTTP/2 implementation.
 //
+// Hostile clients are bounded: head size and field count (431/414), request bodies that stall
+// (BodyReadTimeout), connections at once (MaxConns, a shared ConnLimiter); what the server
+// refuses without calling the handler is reported through OnReject.
+//
 // The handler must not keep the *http.Request, its header map or URL after ServeHTTP returns:
 // they are reused by the next request on the connection (copies made with Clone are fine).
 package h1
@@ -22,12 +26,32 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"apoxy.dev/apoxy/internal/netpeek"
 )
 
-// DefaultMaxHeaderBytes bounds the request line and header block (net/http's default).
-const DefaultMaxHeaderBytes = 1 << 20
+// Defaults of the Server's limits.
+const (
+	// DefaultMaxHeaderBytes bounds the request line and header block: 60 KiB, Envoy's default
+	// (net/http's 1 MiB let one client make the gateway hold and forward megabyte heads).
+	DefaultMaxHeaderBytes = 60 << 10
+	// DefaultMaxHeaders bounds the number of header fields of a request (Envoy's default): every
+	// field costs a map entry here and again in every hop the request is forwarded to.
+	DefaultMaxHeaders = 100
+	// DefaultMaxURLBytes bounds the request target (answered 414 past it).
+	DefaultMaxURLBytes = 16 << 10
+	// DefaultBodyReadTimeout is how long a body read may wait for the client's next byte
+	// (nginx's client_body_timeout): a client that declares a body and stops sending it would
+	// otherwise hold its connection, and the upstream one it is forwarded on, forever.
+	DefaultBodyReadTimeout = 60 * time.Second
+	// DefaultDrainQuiet is how long a Shutdown with DrainAccept waits with no connection busy
+	// before it stops accepting.
+	DefaultDrainQuiet = time.Second
+)
+
+// ErrBodyReadTimeout is what a request body's Read returns when the client sent no byte of it
+// for BodyReadTimeout while the body was being read. The connection is closed after the
+// handler returns. It is not a net.Error timeout: the upstream did not time out, the client
+// stalled.
+var ErrBodyReadTimeout = errors.New("h1: the client stopped sending the request body (body read timeout)")
 
 // Server serves HTTP/1.1 (and hands HTTP/2 to H2) on listeners given to Serve.
 type Server struct {
@@ -45,20 +69,72 @@ type Server struct {
 	// TLS handshake). IdleTimeout bounds the wait for the next request on a kept-alive
 	// connection. Both are enforced to about a second.
 	ReadHeaderTimeout, IdleTimeout time.Duration
-	// MaxHeaderBytes bounds the request line and headers (DefaultMaxHeaderBytes if 0).
+	// MaxHeaderBytes bounds the request line and headers, line endings included
+	// (DefaultMaxHeaderBytes if 0). A longer head is answered 431 (414 when the request line
+	// alone does not fit) and the connection closed.
 	MaxHeaderBytes int
+	// MaxHeaders bounds the number of header fields of a request (DefaultMaxHeaders if 0).
+	// More are answered 431 and the connection closed.
+	MaxHeaders int
+	// MaxURLBytes bounds the request target (DefaultMaxURLBytes if 0). A longer one is
+	// answered 414 and the connection closed.
+	MaxURLBytes int
+	// BodyReadTimeout bounds how long a read of the request body waits for the client's next
+	// byte (DefaultBodyReadTimeout if 0, none if negative). Only a read that is blocked counts:
+	// a handler busy elsewhere (waiting on an upstream, streaming a response) is not affected.
+	// A stalled read returns ErrBodyReadTimeout and the connection is closed after the
+	// handler. Enforced by the sweeper, to about a second.
+	BodyReadTimeout time.Duration
+	// MaxConns bounds this server's open client connections, over all its listeners (0: no
+	// limit). Connections handed to H2 or hijacked count until they are closed. A connection
+	// past the limit is accepted and closed at once (cleartext ones get a bare 503 first), so
+	// the kernel's backlog does not fill up; OnReject hears of it. With a limit (this or
+	// Limiter), connections are wrapped to give their place back when closed: a hijacker gets
+	// the wrapper (which keeps CloseWrite and SyscallConn), not a *net.TCPConn.
+	MaxConns int
+	// Limiter, when set, is a connection budget shared with other servers (one per listener,
+	// say), enforced like MaxConns; a connection takes a place in both.
+	Limiter *ConnLimiter
+	// OnReject, when set, hears of every request the server answers itself with an error
+	// status (400, 408, 414, 417, 431, 501, 505) and of every connection it refuses (503), with
+	// a Reject* reason: these never reach the handler, so without it the access log and
+	// metrics would not see malformed or smuggling attempts, slow clients or floods. It is
+	// called from connection goroutines, concurrently, and must not block.
+	OnReject func(remote net.Addr, status int, reason string)
+	// DrainAccept makes Shutdown keep the listeners accepting while it drains: every
+	// connection, new or already open, gets one more request at most, answered with
+	// "Connection: close"; idle keep-alive connections are closed. The listeners close (and
+	// connections that have still not sent a request with them) once no connection has been
+	// busy for DrainQuiet (DefaultDrainQuiet if 0), or when Shutdown's context ends; a
+	// connection that has not sent a request yet counts as busy for DrainQuiet after it was
+	// accepted. Clients (and load balancers still sending to this instance) keep being
+	// served while they move away, instead of being refused. TLS connections are offered no
+	// "h2" during the drain (the HTTP/2 server is shut down at once), so they speak HTTP/1.1.
+	// Without it, the listeners close as soon as Shutdown starts. A listener whose port is
+	// about to be bound again should not drain this way.
+	DrainAccept bool
+	// DrainQuiet is how long a DrainAccept Shutdown waits with no connection busy before it
+	// closes the listeners (DefaultDrainQuiet if 0): traffic that keeps coming keeps the drain
+	// going until Shutdown's context ends.
+	DrainQuiet time.Duration
 	// Log receives handler panics and accept errors.
 	Log *slog.Logger
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
+	stopped   bool // the listeners were closed: no new connection is taken
 	h2ln      *handoffListener
 	shutdown  atomic.Bool
 	nconns    atomic.Int64
-	leanIdle  bool // tests: idle connections always give their buffers back
+	own       *ConnLimiter // MaxConns
+	drainTLS  *tls.Config  // TLSConfig without "h2", for connections accepted while draining
+	leanIdle  bool         // tests: idle connections always give their buffers back
 	sweeping  bool
-	done      chan struct{}
+	// sweepEvery is the sweeper's period (a second if 0; tests shorten it).
+	sweepEvery time.Duration
+	done       chan struct{}
+	doneClosed bool
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -77,6 +153,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.done = make(chan struct{})
 	}
 	s.listeners[ln] = struct{}{}
+	if s.MaxConns > 0 && s.own == nil {
+		s.own = NewConnLimiter(s.MaxConns)
+	}
+	limited := s.limited()
 	if s.H2 != nil && s.h2ln == nil {
 		s.h2ln = newHandoffListener(ln.Addr())
 		go func() { _ = s.H2.Serve(s.h2ln) }()
@@ -103,6 +183,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if limited {
+			if !s.admit() {
+				s.refuse(nc)
+				continue
+			}
+			nc = s.counted(nc)
+		}
 		c := s.newConn(nc)
 		if c == nil {
 			nc.Close()
@@ -119,12 +206,13 @@ func (s *Server) logf(msg string, args ...any) {
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{srv: s, rwc: nc, remote: nc.RemoteAddr().String()}
+	ra := nc.RemoteAddr()
+	c := &conn{srv: s, rwc: nc, raw: nc, remoteAddr: ra, remote: ra.String()}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.setState(stateIdle)
+	c.setState(stateNew)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.shutdown.Load() {
+	if s.stopped {
 		return nil
 	}
 	s.conns[c] = struct{}{}
@@ -141,11 +229,19 @@ func (s *Server) forget(c *conn) {
 	s.mu.Unlock()
 }
 
-// sweep enforces the idle and header timeouts, and cancels the context of a request whose
-// client closed its connection while the request is still being served (the upstream client
-// checks its context while it waits).
+// sweep enforces the idle, header and body read timeouts, and cancels the context of a request
+// whose client closed its connection while the request is still being served (the upstream
+// client checks its context while it waits). It runs until Close, or until Shutdown returns.
 func (s *Server) sweep() {
-	tick := time.NewTicker(time.Second)
+	every := s.sweepEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	bodyTimeout := s.BodyReadTimeout
+	if bodyTimeout == 0 {
+		bodyTimeout = DefaultBodyReadTimeout
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var batch []*conn
 	for {
@@ -165,16 +261,21 @@ func (s *Server) sweep() {
 			st, since := c.loadState()
 			age := time.Duration(now - since)
 			switch st {
-			case stateIdle:
-				if s.IdleTimeout > 0 && age > s.IdleTimeout && c.state.CompareAndSwap(packState(stateIdle, since), packState(stateClosed, since)) {
-					c.rwc.Close()
+			case stateIdle, stateNew:
+				if s.IdleTimeout > 0 && age > s.IdleTimeout && c.state.CompareAndSwap(packState(st, since), packState(stateClosed, since)) {
+					c.raw.Close()
 				}
 			case stateHeader:
-				if s.ReadHeaderTimeout > 0 && age > s.ReadHeaderTimeout {
-					c.rwc.Close()
+				// The connection reads "closed" after this, which is how it knows to report
+				// the timeout.
+				if s.ReadHeaderTimeout > 0 && age > s.ReadHeaderTimeout && c.state.CompareAndSwap(packState(stateHeader, since), packState(stateClosed, since)) {
+					c.raw.Close()
 				}
 			case stateActive:
-				if age > time.Second && c.ctx.Err() == nil && netpeek.Peek(c.rwc) == netpeek.Closed {
+				if bodyTimeout > 0 {
+					c.sweepBody(now, bodyTimeout)
+				}
+				if age > every && c.ctx.Err() == nil && peerClosed(c.raw) {
 					c.cancel()
 				}
 			}
@@ -183,33 +284,80 @@ func (s *Server) sweep() {
 	}
 }
 
-// Shutdown stops accepting, closes idle connections, lets active ones finish their request
-// (then closes them) and waits for them until ctx ends.
+// sweepBody cuts a body read that has waited for the client past the timeout. A body read
+// makes c.bodyReads odd while it runs; the sweeper remembers the value it last saw and since
+// when: the same odd value for longer than the timeout is a read that got nothing all that
+// time. Setting a read deadline in the past wakes it, and the body turns the error into
+// ErrBodyReadTimeout. The stall is measured from the first sweep that saw it, so the timeout
+// is enforced to within a sweep period, without a timer per read.
+func (c *conn) sweepBody(now int64, timeout time.Duration) {
+	v := c.bodyReads.Load()
+	if v&1 == 0 || v != c.sweptReads {
+		c.sweptReads, c.sweptAt = v, now
+		return
+	}
+	if time.Duration(now-c.sweptAt) > timeout && c.expired.CompareAndSwap(0, expiredBody) {
+		c.raw.SetReadDeadline(time.Now())
+	}
+}
+
+// Shutdown drains the server: idle connections are closed, active ones finish their request
+// (answered with "Connection: close") and are closed. It returns once no connection is left,
+// or with ctx's error when ctx ends first (the connections still open are left to finish).
+// The listeners close at once; with DrainAccept they keep accepting until the drain goes
+// quiet (see DrainAccept).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	first := !s.shutdown.Swap(true)
-	for ln := range s.listeners {
-		ln.Close()
+	s.shutdown.Store(true)
+	accepting := s.DrainAccept && !s.stopped
+	if !accepting {
+		s.stopListeners()
 	}
 	h2, h2ln := s.H2, s.h2ln
-	if first && s.done != nil {
-		close(s.done)
-	}
 	s.mu.Unlock()
+	defer s.stopSweeper()
 	var h2err chan error
 	if h2 != nil && h2ln != nil {
 		h2ln.Close()
 		h2err = make(chan error, 1)
 		go func() { h2err <- h2.Shutdown(ctx) }()
 	}
+	quiet := s.DrainQuiet
+	if quiet <= 0 {
+		quiet = DefaultDrainQuiet
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
+	var quietSince time.Time // when the last connection went away, while accepting
 	for {
-		if s.closeIdle() {
+		// While accepting, a connection that has not sent a request yet is left to send one
+		// (it may have just been accepted), and waited for while younger than quiet.
+		var spareNew time.Duration
+		if accepting {
+			spareNew = quiet
+		}
+		busy := s.closeIdle(spareNew)
+		if accepting {
+			switch {
+			case busy:
+				quietSince = time.Time{}
+			case quietSince.IsZero():
+				quietSince = time.Now()
+			case time.Since(quietSince) >= quiet:
+				s.mu.Lock()
+				s.stopListeners()
+				s.mu.Unlock()
+				accepting = false
+				continue // a connection accepted meanwhile is still waited for
+			}
+		} else if !busy {
 			break
 		}
 		select {
 		case <-ctx.Done():
+			s.mu.Lock()
+			s.stopListeners()
+			s.mu.Unlock()
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -220,39 +368,101 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// closeIdle closes connections waiting for a request and reports whether none are left.
-func (s *Server) closeIdle() bool {
+// stopListeners closes the listeners: no connection is taken after it. s.mu is held.
+func (s *Server) stopListeners() {
+	s.stopped = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+// stopSweeper ends the sweeper goroutine.
+func (s *Server) stopSweeper() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil && !s.doneClosed {
+		s.doneClosed = true
+		close(s.done)
+	}
+}
+
+// closeIdle closes the connections waiting for a request and reports whether any connection
+// is left to wait for. With spareNew > 0, connections that have not sent a request yet are
+// spared, and waited for only while younger than spareNew.
+func (s *Server) closeIdle(spareNew time.Duration) (busy bool) {
+	now := monotime()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		st, since := c.loadState()
-		if st == stateIdle && c.state.CompareAndSwap(packState(stateIdle, since), packState(stateClosed, since)) {
-			c.rwc.Close()
+		switch {
+		case st == stateIdle || st == stateNew && spareNew <= 0:
+			if c.state.CompareAndSwap(packState(st, since), packState(stateClosed, since)) {
+				c.raw.Close()
+			}
+			busy = true // until its goroutine has let go of it
+		case st == stateNew:
+			busy = busy || time.Duration(now-since) < spareNew
+		default:
+			busy = true
 		}
 	}
-	return len(s.conns) == 0
+	return busy
 }
 
 // Close closes every listener and connection at once.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	first := !s.shutdown.Swap(true)
-	for ln := range s.listeners {
-		ln.Close()
-	}
+	s.shutdown.Store(true)
+	s.stopListeners()
 	for c := range s.conns {
-		c.rwc.Close()
-	}
-	if first && s.done != nil {
-		close(s.done)
+		c.raw.Close()
 	}
 	h2, h2ln := s.H2, s.h2ln
 	s.mu.Unlock()
+	s.stopSweeper()
 	if h2 != nil && h2ln != nil {
 		h2ln.Close()
 		return h2.Close()
 	}
 	return nil
+}
+
+// tlsConfig is the TLS configuration for a new connection: while draining, one without "h2"
+// in ALPN, since the HTTP/2 server no longer takes connections.
+func (s *Server) tlsConfig() *tls.Config {
+	if !s.shutdown.Load() {
+		return s.TLSConfig
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.drainTLS == nil {
+		d := s.TLSConfig.Clone()
+		d.NextProtos = withoutH2(d.NextProtos)
+		if get := s.TLSConfig.GetConfigForClient; get != nil {
+			d.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				cfg, err := get(hello)
+				if cfg == nil || err != nil {
+					return cfg, err // nil: d, without "h2", is used
+				}
+				cfg = cfg.Clone()
+				cfg.NextProtos = withoutH2(cfg.NextProtos)
+				return cfg, nil
+			}
+		}
+		s.drainTLS = d
+	}
+	return s.drainTLS
+}
+
+func withoutH2(protos []string) []string {
+	out := make([]string, 0, len(protos))
+	for _, p := range protos {
+		if p != "h2" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // handoff gives a connection to the HTTP/2 server.
@@ -310,11 +520,12 @@ func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // Connection states, packed with the time they were entered into one atomic word.
 const (
-	stateIdle   = iota // waiting for a request's first byte
+	stateIdle   = iota // waiting for the first byte of the next request
 	stateHeader        // reading a request head
 	stateActive        // serving a request
 	stateHijacked
 	stateClosed
+	stateNew // accepted, no request yet (TLS handshake, first byte): idle, but spared for a while by a DrainAccept Shutdown
 )
 
 // epoch anchors monotime: nanoseconds on the monotonic clock, small enough to pack.

@@ -44,6 +44,8 @@ type Options struct {
 	// RootCAs verify tls and h2 upstreams when no BackendTLSPolicy names a CA (default: the
 	// system roots).
 	RootCAs *x509.CertPool
+	// Destinations decides which addresses Backends may reach (nil: any, as in unit tests).
+	Destinations *Destinations
 	// OnHealth, if set, is called with a backend's healthy and total address counts whenever
 	// they change (for metrics).
 	OnHealth func(backend string, healthy, total int)
@@ -131,6 +133,29 @@ type Cluster struct {
 	port atomic.Int32
 	// resolved is closed after the first resolution attempt of every endpoint.
 	resolved chan struct{}
+	// denied are resolved addresses the destination policy refused, with the reason.
+	denied []string
+}
+
+// Denied lists the resolved addresses the destination policy refused, each with the reason
+// (for the Backend's status).
+func (c *Cluster) Denied() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return slices.Clone(c.denied)
+}
+
+// DialContext opens a plain connection to one of this cluster's addresses under the destination
+// policy (TCP routes, health probes).
+func (c *Cluster) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second, Control: c.opts.Destinations.control(c.spec.Name)}
+	return d.DialContext(ctx, network, addr)
+}
+
+// CheckDial applies the destination policy to a connection this cluster is about to open
+// outside its own transports (TCP and UDP routes).
+func (c *Cluster) CheckDial(ip netip.Addr, port uint16) error {
+	return c.opts.Destinations.Check(c.spec.Name, ip, port)
 }
 
 // Address is one resolved endpoint address.
@@ -303,6 +328,7 @@ func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) time.D
 	}
 	c.mu.RUnlock()
 	var next []*Address
+	var denied []string
 	var minTTL time.Duration
 	seen := map[netip.Addr]bool{}
 	add := func(ip netip.Addr, host string) {
@@ -311,6 +337,10 @@ func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) time.D
 			return
 		}
 		seen[ip] = true
+		if err := c.opts.Destinations.CheckAddr(c.spec.Name, ip); err != nil {
+			denied = append(denied, err.Error())
+			return
+		}
 		if a, ok := old[ip]; ok {
 			next = append(next, a)
 			return
@@ -357,7 +387,10 @@ func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) time.D
 		}
 	}
 	c.mu.Lock()
-	c.addrs = next
+	if len(denied) > 0 && !slices.Equal(denied, c.denied) {
+		c.log.Warn("endpoint addresses refused by the destination policy", "addresses", denied)
+	}
+	c.addrs, c.denied = next, denied
 	c.mu.Unlock()
 	c.rebuildHealthy()
 	if hc := c.spec.HealthCheck; hc != nil {
@@ -396,7 +429,7 @@ func (c *Cluster) hostnameOf(ip netip.Addr) string {
 // the request URL names the resolved IP.
 // It also returns the dial function (TLS included) for the cluster's HTTP/1.1 client.
 func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) string) (http.RoundTripper, func(context.Context, string, string) (net.Conn, error)) {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: opts.Destinations.control(b.Name)}
 	t := &http.Transport{
 		DialContext:           dialer.DialContext,
 		MaxIdleConns:          1024,

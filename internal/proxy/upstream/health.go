@@ -73,8 +73,7 @@ func (c *Cluster) probe(ctx context.Context, client *http.Client, a *Address, hc
 	defer cancel()
 	hostport := net.JoinHostPort(a.IP.String(), strconv.Itoa(c.probePort()))
 	if hc.HTTP == nil {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", hostport)
+		conn, err := c.DialContext(ctx, "tcp", hostport)
 		if err != nil {
 			return false
 		}
