@@ -22,6 +22,10 @@ declare -A H1=([direct]=$BACKEND [nginx]=18071 [haproxy]=18073 [caddy]=18075 [go
 declare -A H2C=([direct]=$BACKEND [nginx]=18061 [haproxy]=18063 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A TLS=([nginx]=18041 [haproxy]=18043 [caddy]=18045 [goproxy]=18046 [apoxy]=18047)
 ORDER=(direct nginx haproxy caddy goproxy apoxy)
+# BASE=<commit>: also run the gateway built from that commit ("base") for a paired A/B.
+if [ -n "${BASE:-}" ]; then
+  H1[base]=18078; H2C[base]=18078; TLS[base]=18048; ORDER+=(base)
+fi
 for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 19901 16443; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "bench: port $p is in use" >&2; exit 2; fi
 done
@@ -34,6 +38,11 @@ echo "== build"
 (cd $ROOT && go build -trimpath -o $B/bin/backend ./bench/backend && go build -trimpath -o $B/bin/goproxy ./bench/goproxy &&
   go build -trimpath -o $B/bin/idleconns ./bench/idleconns &&
   go build -trimpath -o $B/bin/apoxy ./cmd/apoxy) || exit 1
+if [ -n "${BASE:-}" ]; then
+  mkdir -p $B/base-src && git -C $ROOT archive "$BASE" | tar -x -C $B/base-src &&
+    (cd $B/base-src && go build -trimpath -o $B/bin/apoxy-base ./cmd/apoxy) || { echo "bench: cannot build BASE=$BASE" >&2; exit 1; }
+  echo "$BASE $(git -C $ROOT rev-parse --short "$BASE")" > $RES/base.txt
+fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench.local \
   -addext subjectAltName=DNS:bench.local,IP:127.0.0.1 -keyout $B/conf/key.pem -out $B/conf/cert.pem 2>/dev/null
 cat $B/conf/cert.pem $B/conf/key.pem > $B/conf/haproxy.pem
@@ -60,6 +69,13 @@ start apoxy $B/bin/apoxy dev --data-dir $B/apoxy --http-port 18077 --https-port 
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:19901/readyz >/dev/null && break; sleep 0.2; done
 APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
 for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18077/)" = 200 ] && break; sleep 0.1; done
+if [ -n "${BASE:-}" ]; then
+  render $ROOT/bench/proxies/apoxy.yaml 0 0 0 | sed -e 's/18077/18078/g; s/18047/18048/g' > $B/conf/apoxy-base.yaml
+  start base $B/bin/apoxy-base dev --data-dir $B/apoxy-base --http-port 18078 --https-port 18048 --admin-addr 127.0.0.1:19902 --api-addr 127.0.0.1:16444
+  for i in $(seq 1 100); do curl -sf http://127.0.0.1:19902/readyz >/dev/null && break; sleep 0.2; done
+  APOXY_CONFIG=$B/apoxy-base/config.yaml $B/bin/apoxy-base apply -f $B/conf/apoxy-base.yaml > $B/log/apply-base.out 2>&1 || { cat $B/log/apply-base.out; exit 1; }
+  for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18078/)" = 200 ] && break; sleep 0.1; done
+fi
 sleep 10 # settled: start-up garbage and start-up-only code pages handed back
 echo "idle apoxy dev (10 s after the route answered) kB: $(grep -E 'VmRSS|RssAnon|RssFile' /proc/${PID[apoxy]}/status | tr -s ' \t\n' ' ')" | tee $RES/apoxy-idle.txt
 

@@ -10,6 +10,11 @@ import csv, os, statistics as st, sys
 
 d = sys.argv[1]
 REFS = ("nginx", "goproxy", "direct")
+if os.path.exists(os.path.join(d, "base.txt")):
+    # BASE=<commit> make bench: the same gateway built from an earlier commit, for an A/B.
+    REFS += ("base",)
+REF_HEAD = " | ".join(f"x {r} (paired)" for r in REFS)
+REF_RULE = "---:|" * len(REFS)
 
 
 def paired(rows, key, target, ref):
@@ -45,8 +50,8 @@ def cpu(rs):
 
 rows = list(csv.DictReader(open(os.path.join(d, "wrk.csv"))))
 print("HTTP/1.1 keep-alive (wrk -t1 -c64), per target over rounds")
-print("| target | req/s median [min-max] | p50 ms | p99 ms | errors | x nginx (paired) | x goproxy (paired) | x direct (paired) | CPU us/req | peak RSS MiB |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print(f"| target | req/s median [min-max] | p50 ms | p99 ms | errors | {REF_HEAD} | CPU us/req | peak RSS MiB |")
+print(f"|---|---:|---:|---:|---:|{REF_RULE}---:|---:|")
 for t in order(rows):
     rs = [r for r in rows if r["target"] == t]
     rps = [float(r["rps"]) for r in rs]
@@ -67,8 +72,8 @@ if os.path.exists(p):
         if not rows:
             continue
         print(f"\n{title} (h2load -t1 -c16 -m10)")
-        print("| target | req/s median [min-max] | mean ms | errors | x nginx (paired) | x goproxy (paired) | x direct (paired) | CPU us/req |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print(f"| target | req/s median [min-max] | mean ms | errors | {REF_HEAD} | CPU us/req |")
+        print(f"|---|---:|---:|---:|{REF_RULE}---:|")
         for t in order(rows):
             rs = [r for r in rows if r["target"] == t]
             rps = [float(r["rps"] or 0) for r in rs]

@@ -568,16 +568,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	p := s.projects[name]
 	s.mu.RUnlock()
+	// Keys are checked here first, so that a project key gets the same answer for another
+	// project whether it exists or not (no existence oracle): 401 without valid credentials,
+	// 403 for another project's key, 404 only for the admin.
+	probe := *r // the bearer-token authenticator removes the header it consumed
+	probe.Header = r.Header.Clone()
+	resp, ok, _ := s.authn.requestAuthenticator().AuthenticateRequest(&probe)
+	if !ok || resp == nil {
+		writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
+		return
+	}
+	groups := resp.User.GetGroups()
+	if !slices.Contains(groups, AdminGroup) && !slices.Contains(groups, projectGroupPrefix+name) {
+		writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden, projectForbidden(name))
+		return
+	}
 	if p == nil {
-		// Unknown project: 401 without valid credentials, 404 with them.
-		if resp, ok, _ := s.authn.requestAuthenticator().AuthenticateRequest(r); !ok || resp == nil {
-			writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
-			return
-		}
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("project %q not found", name))
 		return
 	}
 	p.handler.ServeHTTP(w, r)
+}
+
+// projectForbidden is the refusal of a key for another project.
+func projectForbidden(name string) string {
+	return fmt.Sprintf("this key does not grant access to project %q", name)
 }
 
 func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, msg string) {

@@ -260,7 +260,8 @@ func TestAuthentication(t *testing.T) {
 		{"other project's key on its own project", "other", otherKey, func(err error) bool { return err == nil }, "ok"},
 		{"admin key", "other", s.AdminToken(), func(err error) bool { return err == nil }, "ok"},
 		{"project key on the root API", "", defaultKey, apierrors.IsForbidden, "403"},
-		{"unknown project", "nope", defaultKey, apierrors.IsNotFound, "404"},
+		{"unknown project", "nope", defaultKey, apierrors.IsForbidden, "403, as for a project that exists"},
+		{"unknown project, admin key", "nope", s.AdminToken(), apierrors.IsNotFound, "404"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,6 +275,36 @@ func TestAuthentication(t *testing.T) {
 				t.Errorf("list: err = %v, want %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestNoProjectOracleNoImpersonation: a project key cannot tell whether another project exists
+// (same status and message for an existing and a missing one), and cannot impersonate users or
+// groups, not even inside its own project (findings W6, W7).
+func TestNoProjectOracleNoImpersonation(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	ctx := context.Background()
+	createProject(t, s, "other")
+	defaultKey, _ := s.ProjectToken("default")
+	msg := func(project string) string {
+		_, err := s.dynamic(t, project, defaultKey).Resource(backendsGVR).Namespace("default").List(ctx, metav1.ListOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Fatalf("project %s: err = %v, want 403", project, err)
+		}
+		return strings.ReplaceAll(err.Error(), project, "P")
+	}
+	if a, b := msg("other"), msg("missing"); a != b {
+		t.Fatalf("existing and missing projects answer differently:\n%s\n%s", a, b)
+	}
+	cfg := s.clientConfig("default", defaultKey)
+	cfg.Impersonate = restclient.ImpersonationConfig{UserName: "apoxy:admin", Groups: []string{"system:masters", AdminGroup}}
+	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dc.Resource(backendsGVR).Namespace("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("impersonation with a project key: err = %v, want 403", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,8 @@ type Options struct {
 	API apiserver.Options
 	// BindAddress is where Gateways without spec.addresses listen ("" = all interfaces).
 	BindAddress string
-	// StatusAddresses are reported for such Gateways (default 127.0.0.1).
+	// StatusAddresses are reported for such Gateways (default: the bind address, or every
+	// address of this machine when binding all interfaces).
 	StatusAddresses []string
 	// AddressPool gives each Gateway without spec.addresses its own address (see
 	// translate.Options.AddressPool).
@@ -82,7 +84,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		opts.Logger = slog.Default()
 	}
 	if len(opts.StatusAddresses) == 0 {
-		opts.StatusAddresses = []string{"127.0.0.1"}
+		opts.StatusAddresses = statusAddresses(opts.BindAddress)
 	}
 	if opts.Upstream.Logger == nil {
 		opts.Upstream.Logger = opts.Logger
@@ -124,6 +126,36 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	p.Claims.Expect(api.ProjectsCreated())
 	p.syncControllers()
 	return p, nil
+}
+
+// statusAddresses are the addresses Gateways without their own report: the bind address, or
+// for all interfaces every address of this machine clients can use (link-local ones left out),
+// loopback first.
+func statusAddresses(bind string) []string {
+	if bind != "" && bind != "0.0.0.0" && bind != "::" {
+		return []string{bind}
+	}
+	var loopback, other []string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		pfx, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		ip := pfx.Addr().Unmap()
+		switch {
+		case ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified():
+		case ip.IsLoopback():
+			loopback = append(loopback, ip.String())
+		default:
+			other = append(other, ip.String())
+		}
+	}
+	out := append(loopback, other...)
+	if len(out) == 0 {
+		out = []string{"127.0.0.1"}
+	}
+	return out
 }
 
 // syncControllers runs one controller per served project.

@@ -44,6 +44,9 @@ type Options struct {
 	MaxConnections int
 	// MaxConnectionsPerListener caps each socket's connections (0: only the process cap).
 	MaxConnectionsPerListener int
+	// BodyReadTimeout ends a request whose client sends no body byte for this long (408;
+	// default h1.DefaultBodyReadTimeout, 60 s).
+	BodyReadTimeout time.Duration
 	// DrainAccept keeps listeners accepting during the final drain (Close): new connections
 	// are served with Connection: close until the drain goes quiet, instead of being refused
 	// while in-flight requests finish (apoxy server and dev set it).
@@ -449,6 +452,7 @@ func (s *Server) listen(l *ir.Listener) (*socket, error) {
 		IdleTimeout:       sk.srv.IdleTimeout,
 		Log:               s.log,
 		Limiter:           s.conns,
+		BodyReadTimeout:   s.opts.BodyReadTimeout,
 		MaxConns:          s.opts.MaxConnectionsPerListener,
 		OnReject:          s.rejected,
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ type Store struct {
 	wg      *sync.WaitGroup
 	grpc    *grpc.Server
 	backend kineserver.Backend
+	sock    string
 }
 
 // Start opens (or creates) the database and serves it. Stop it with Close.
@@ -50,6 +52,9 @@ func Start(ctx context.Context, opts Options) (*Store, error) {
 		mode = "FULL"
 	}
 	logrus.SetLevel(logrus.WarnLevel)
+	if err := privateFiles(opts.Dir); err != nil {
+		return nil, err
+	}
 	dsn := filepath.Join(opts.Dir, "apoxy.db") +
 		"?_journal_mode=WAL&_busy_timeout=30000&_synchronous=" + mode + "&_txlock=immediate&_stmt_cache_size=20&cache=shared"
 
@@ -75,8 +80,14 @@ func Start(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("storage: start: %w", err)
 	}
 
-	// A short path: unix socket paths are limited to ~108 bytes.
-	sock := filepath.Join(os.TempDir(), fmt.Sprintf("apoxy-kine-%d-%d.sock", os.Getpid(), time.Now().UnixNano()))
+	// The socket serves every Secret of every project: it lives in the 0700 data directory
+	// (or, when that path is too long for a unix socket, a fresh 0700 temporary directory), so
+	// no other local user can connect, and a socket left by a killed process is replaced.
+	sock, err := socketPath(opts.Dir)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("storage: %w", err)
+	}
 	_ = os.Remove(sock)
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -90,7 +101,40 @@ func Start(ctx context.Context, opts Options) (*Store, error) {
 			logrus.Errorf("kine: %v", err)
 		}
 	}()
-	return &Store{Endpoint: "unix://" + sock, cancel: cancel, wg: wg, grpc: gs, backend: backend}, nil
+	return &Store{Endpoint: "unix://" + sock, sock: sock, cancel: cancel, wg: wg, grpc: gs, backend: backend}, nil
+}
+
+// privateFiles creates the database file 0600 (SQLite gives its WAL and shared-memory files the
+// database's mode) and narrows existing ones: they hold every Secret.
+func privateFiles(dir string) error {
+	db := filepath.Join(dir, "apoxy.db")
+	f, err := os.OpenFile(db, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	f.Close()
+	for _, name := range []string{db, db + "-wal", db + "-shm"} {
+		if err := os.Chmod(name, 0o600); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("storage: %w", err)
+		}
+	}
+	return nil
+}
+
+// maxSocketPath is the longest unix socket path the kernel takes (sun_path less the NUL).
+const maxSocketPath = 107
+
+// socketPath picks where kine's socket lives: DIR/kine.sock, or a private temporary directory
+// when that path is too long.
+func socketPath(dir string) (string, error) {
+	if p := filepath.Join(dir, "kine.sock"); len(p) <= maxSocketPath {
+		return p, nil
+	}
+	tmp, err := os.MkdirTemp("", "apoxy-kine-")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(tmp, "kine.sock"), nil
 }
 
 // Close stops serving and closes the database after in-flight writes finish.
@@ -98,6 +142,10 @@ func (s *Store) Close() {
 	s.grpc.Stop()
 	s.cancel()
 	s.wg.Wait()
+	_ = os.Remove(s.sock)
+	if d := filepath.Dir(s.sock); strings.HasPrefix(filepath.Base(d), "apoxy-kine-") {
+		_ = os.Remove(d)
+	}
 }
 
 // DeletePrefix deletes every key under prefix (a project's data when the project is deleted).

@@ -41,7 +41,7 @@ func (t *translator) buildGRPCRules(rc *routeCtx, gr *gwapiv1.GRPCRoute, rank in
 		}
 		for mi, m := range matches {
 			r := &ir.Route{
-				Name:    fmt.Sprintf("grpcroute/%s/%s/rule/%d/match/%d", gr.Namespace, gr.Name, ri, mi),
+				Name:    t.scoped(fmt.Sprintf("grpcroute/%s/%s/rule/%d/match/%d", gr.Namespace, gr.Name, ri, mi)),
 				Origin:  ir.Origin{Kind: "GRPCRoute", Namespace: gr.Namespace, Name: gr.Name, Section: fmt.Sprintf("rule/%d", ri)},
 				Match:   grpcMatch(m),
 				Filters: filters,

@@ -253,7 +253,7 @@ func (t *translator) buildRules(rc *routeCtx, hr *gwapiv1.HTTPRoute, rank int) {
 		}
 		for mi, m := range matches {
 			r := &ir.Route{
-				Name:     fmt.Sprintf("httproute/%s/%s/rule/%d/match/%d", hr.Namespace, hr.Name, ri, mi),
+				Name:     t.scoped(fmt.Sprintf("httproute/%s/%s/rule/%d/match/%d", hr.Namespace, hr.Name, ri, mi)),
 				Origin:   ir.Origin{Kind: "HTTPRoute", Namespace: hr.Namespace, Name: hr.Name, Section: fmt.Sprintf("rule/%d", ri)},
 				Match:    irMatch(m),
 				Filters:  filters,

@@ -47,7 +47,7 @@ func ruleRefs[R any](rules []R, refs func(R) []gwapiv1.BackendRef) [][]gwapiv1.B
 // l4Route builds a TCPRoute's or UDPRoute's IR route from its rules' backendRefs (the first rule).
 func (t *translator) l4Route(rc *routeCtx, prefix string, rules [][]gwapiv1.BackendRef) {
 	rc.l4 = &ir.L4Route{
-		Name:   fmt.Sprintf("%s/%s/%s", prefix, rc.namespace, rc.name),
+		Name:   t.scoped(fmt.Sprintf("%s/%s/%s", prefix, rc.namespace, rc.name)),
 		Origin: ir.Origin{Kind: rc.kind, Namespace: rc.namespace, Name: rc.name, Section: "rule/0"},
 	}
 	if len(rules) > 0 {

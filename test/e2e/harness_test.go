@@ -46,7 +46,9 @@ type devServer struct {
 	httpAddr  string
 	cmd       *exec.Cmd
 	log       *syncBuffer
-	exited    chan error
+	// nofile, when set, runs the server under that open-file limit (prlimit).
+	nofile int
+	exited chan error
 }
 
 func freePort(t testing.TB) string {
@@ -62,10 +64,16 @@ func freePort(t testing.TB) string {
 // startDev starts `apoxy dev` on free ports with dataDir (fresh if empty) and waits for /readyz.
 func startDev(t testing.TB, dataDir string) *devServer {
 	t.Helper()
+	return startDevLimited(t, dataDir, 0)
+}
+
+// startDevLimited is startDev under an open-file limit (0: none).
+func startDevLimited(t testing.TB, dataDir string, nofile int) *devServer {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	d := &devServer{t: t, dataDir: dataDir, apiAddr: freePort(t), adminAddr: freePort(t), log: &syncBuffer{}, exited: make(chan error, 1)}
+	d := &devServer{t: t, dataDir: dataDir, apiAddr: freePort(t), adminAddr: freePort(t), log: &syncBuffer{}, exited: make(chan error, 1), nofile: nofile}
 	d.start()
 	t.Cleanup(d.stop)
 	return d
@@ -78,8 +86,13 @@ func (d *devServer) start() {
 	}
 	_, httpPort, _ := net.SplitHostPort(d.httpAddr)
 	_, httpsPort, _ := net.SplitHostPort(freePort(d.t))
-	d.cmd = exec.Command(apoxyBin, "dev", "--data-dir", d.dataDir, "--api-addr", d.apiAddr, "--admin-addr", d.adminAddr,
-		"--http-port", httpPort, "--https-port", httpsPort)
+	args := []string{"dev", "--data-dir", d.dataDir, "--api-addr", d.apiAddr, "--admin-addr", d.adminAddr,
+		"--http-port", httpPort, "--https-port", httpsPort}
+	d.cmd = exec.Command(apoxyBin, args...)
+	if d.nofile > 0 {
+		lim := fmt.Sprintf("--nofile=%d:%d", d.nofile, d.nofile)
+		d.cmd = exec.Command("prlimit", append([]string{lim, apoxyBin}, args...)...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	d.cmd.Env = append(os.Environ(), "HOME="+d.dataDir)
 	if err := d.cmd.Start(); err != nil {

@@ -15,12 +15,20 @@ import (
 var backendProtocols = []string{"", string(BackendProtocolPlain), string(BackendProtocolTLS), string(BackendProtocolH2), string(BackendProtocolH2C)}
 
 // ValidateBackend checks a Backend's spec. Every problem is returned, each naming its field.
+// MaxBackendEndpoints bounds a Backend's endpoints (as Envoy Gateway's Backend does): each one
+// is resolved, health checked and listed in status, so the list must stay small; put larger
+// pools behind a DNS name.
+const MaxBackendEndpoints = 64
+
 func ValidateBackend(b *Backend) field.ErrorList {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
 	s := &b.Spec
 	if len(s.Endpoints) == 0 && s.DynamicProxy == nil {
 		errs = append(errs, field.Required(spec.Child("endpoints"), "list at least one endpoint ({fqdn: NAME} or {ip: ADDRESS}), or set dynamicProxy"))
+	}
+	if len(s.Endpoints) > MaxBackendEndpoints {
+		errs = append(errs, field.TooMany(spec.Child("endpoints"), len(s.Endpoints), MaxBackendEndpoints))
 	}
 	if s.DynamicProxy != nil && len(s.Endpoints) > 1 {
 		errs = append(errs, field.Invalid(spec.Child("endpoints"), len(s.Endpoints), "dynamicProxy allows at most one endpoint"))

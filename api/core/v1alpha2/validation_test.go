@@ -2,6 +2,7 @@ package v1alpha2
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -23,6 +24,7 @@ func TestValidateBackend(t *testing.T) {
 		{"dynamic proxy with two endpoints", "dynamicProxy: {}\nendpoints: [{ip: 1.1.1.1}, {ip: 2.2.2.2}]", []string{"spec.endpoints"}},
 		{"bad lookup family", "dynamicProxy: {dnsCacheConfig: {dnsLookupFamily: v5}}", []string{"spec.dynamicProxy.dnsCacheConfig.dnsLookupFamily"}},
 		{"health interval too short", "endpoints: [{ip: 1.1.1.1}]\nhealthCheck: {tcp: {}, interval: 10ms, timeout: 5ms}", []string{"spec.healthCheck.interval"}},
+		{"too many endpoints", "endpoints: [" + strings.Repeat("{ip: 10.0.0.1}, ", MaxBackendEndpoints) + "{ip: 10.0.0.2}]", []string{"spec.endpoints"}},
 		{"health http bad path and method", "endpoints: [{ip: 1.1.1.1}]\nhealthCheck: {http: {path: health, method: PUT}}", []string{"spec.healthCheck.http.path", "spec.healthCheck.http.method"}},
 	}
 	for _, tc := range tests {
