@@ -37,9 +37,9 @@ type Options struct {
 	// Requests is how inbound requests are cleaned before routing (path normalisation,
 	// trusted proxies, underscore headers).
 	Requests RequestPolicy
-	// MaxConnections caps the downstream connections of every listener together (0: half of
-	// the file descriptors left after a reserve for the API server, admin listener and
-	// storage; see connectionBudget), so a flood of idle connections cannot starve them.
+	// MaxConnections caps the downstream connections of every listener together (0: three
+	// quarters of the file descriptors left after a reserve for the API server, admin listener
+	// and storage; see connectionBudget), so a flood of idle connections cannot starve them.
 	// Connections over the cap are accepted and closed at once (HTTP: after a bare 503).
 	MaxConnections int
 	// MaxConnectionsPerListener caps each socket's connections (0: only the process cap).
@@ -57,14 +57,15 @@ type Options struct {
 // count: the API server, the admin listener, storage, DNS and logs.
 const reservedFDs = 256
 
-// connectionBudget derives the downstream connection cap from the open-file limit: half of
-// what is left after reservedFDs, since every proxied connection may need an upstream one too.
+// connectionBudget derives the downstream connection cap from the open-file limit: three
+// quarters of what is left after reservedFDs, the last quarter kept for upstream connections
+// (an idle client connection needs none; an active request needs one).
 func connectionBudget() int {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
 		return 4096
 	}
-	n := (int64(rl.Cur) - reservedFDs) / 2
+	n := (int64(rl.Cur) - reservedFDs) * 3 / 4
 	return int(max(min(n, 1<<20), 64))
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestApoxyCLI applies the seed examples with `apoxy apply` (a directory, files out of
@@ -177,6 +178,11 @@ func TestProjectsThroughCLI(t *testing.T) {
 	must(t, d.apoxy(t, "", "project", "delete", "team-b"))
 	if out := must(t, d.apoxy(t, "", "project", "list")).stdout; strings.Contains(out, "team-b") {
 		t.Errorf("deleted project listed:\n%s", out)
+	}
+	// Deleting a project is routine: it logs no errors (finding W12).
+	time.Sleep(2 * time.Second)
+	if errs := grepLines(d.log.String(), "level=ERROR"); errs != "" {
+		t.Errorf("errors logged around a project's deletion:\n%s", errs)
 	}
 }
 

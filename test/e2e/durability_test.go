@@ -3,8 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,4 +121,76 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 		t.Fatalf("exit status %v after SIGTERM\n%s", d.cmd.ProcessState, d.log)
 	}
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+// TestDrainKeepsAccepting: after SIGTERM, while a request is still in flight, new connections
+// are served (with Connection: close) instead of being refused, and the in-flight request
+// finishes (finding W11).
+func TestDrainKeepsAccepting(t *testing.T) {
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(3 * time.Second)
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go backend.Serve(ln)
+	defer backend.Close()
+	d := startDev(t, "")
+	must(t, d.apoxy(t, fmt.Sprintf(`
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: local}
+spec: {endpoints: [{ip: 127.0.0.1}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: local}
+spec:
+  parentRefs: [{name: default}]
+  rules: [{backendRefs: [{kind: Backend, name: local, port: %d}]}]
+`, ln.Addr().(*net.TCPAddr).Port), "apply", "-f", "-"))
+	get := func(path string) (*http.Response, string, error) {
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+		resp, err := c.Get("http://" + d.httpAddr + path)
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b), nil
+	}
+	waitFor(t, func() bool { _, body, err := get("/fast"); return err == nil && body == "ok /fast" })
+
+	slow := make(chan string, 1)
+	go func() {
+		_, body, err := get("/slow")
+		if err != nil {
+			body = err.Error()
+		}
+		slow <- body
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	resp, body, err := get("/fast")
+	if err != nil {
+		t.Fatalf("new connection during the drain: %v", err)
+	}
+	if body != "ok /fast" || !resp.Close {
+		t.Fatalf("during the drain: %q, Connection: close = %v", body, resp.Close)
+	}
+	if got := <-slow; got != "ok /slow" {
+		t.Fatalf("in-flight request: %q", got)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("apoxy dev did not exit after the drain")
+	}
 }
