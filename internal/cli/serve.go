@@ -45,6 +45,8 @@ type serverFlags struct {
 	underscores     string
 	encodedSlashes  string
 	keepSlashes     bool
+	maxConns        int
+	maxConnsPerLn   int
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
@@ -82,6 +84,8 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.StringVar(&f.underscores, "headers-with-underscores", "drop", "request headers whose names contain '_': drop, reject (400) or allow")
 	fl.StringVar(&f.encodedSlashes, "encoded-slashes", "reject", "request paths with %2F or %5C: reject (400), keep (not separators) or decode")
 	fl.BoolVar(&f.keepSlashes, "keep-duplicate-slashes", false, "do not merge duplicate slashes in request paths before routing")
+	fl.IntVar(&f.maxConns, "max-connections", 0, "downstream connections of all listeners together (0: three quarters of the open-file limit left after a reserve for the API and admin listener)")
+	fl.IntVar(&f.maxConnsPerLn, "max-connections-per-listener", 0, "downstream connections of each listener (0: only --max-connections)")
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
@@ -127,14 +131,16 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 			Addr:    f.apiAddr,
 			Ports:   apiserver.Ports{HTTP: f.httpPort, HTTPS: f.httpsPort},
 		},
-		AddressPool:       pool,
-		BackendNetworks:   networks,
-		Reserved:          reserved,
-		Requests:          requests,
-		DrainAccept:       true,
-		AccessLog:         streams.Out,
-		Logger:            log,
-		OnProjectsChanged: writeConfigs,
+		AddressPool:         pool,
+		BackendNetworks:     networks,
+		Reserved:            reserved,
+		Requests:            requests,
+		DrainAccept:         true,
+		MaxConnections:      f.maxConns,
+		MaxConnsPerListener: f.maxConnsPerLn,
+		AccessLog:           streams.Out,
+		Logger:              log,
+		OnProjectsChanged:   writeConfigs,
 	})
 	if err != nil {
 		return err

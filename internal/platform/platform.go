@@ -53,6 +53,8 @@ type Options struct {
 	Requests proxy.RequestPolicy
 	// DrainAccept: see proxy.Options.DrainAccept.
 	DrainAccept bool
+	// MaxConnections and MaxConnsPerListener: see proxy.Options (0: the defaults).
+	MaxConnections, MaxConnsPerListener int
 }
 
 // Platform is the running product.
@@ -101,7 +103,8 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	p.Claims = reg
 	p.Destinations = upstream.NewDestinations(opts.BackendNetworks, opts.Reserved)
 	opts.Upstream.Destinations = p.Destinations
-	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept})
+	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
+		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener})
 	apiOpts := opts.API
 	apiOpts.Logger = opts.Logger
 	userHook := opts.OnProjectsChanged

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
@@ -219,6 +220,34 @@ spec:
 			t.Fatalf("GET %s through a Backend aimed at the server: %d %s", path, resp.StatusCode, body)
 		}
 	}
+
+	// The admin assigns a hostname default holds to bbb (Project spec.hostnames): the
+	// assignment overrides first come, default's route for it is refused, bbb serves it.
+	def.Apply(backendRoute("assigned", lnDefault, "shop.example"))
+	def.WaitFor("default serves shop.example", func() error {
+		if b, code := servedBy(def.HTTPAddr, "shop.example", "/"); b != "default" {
+			return fmt.Errorf("served by %q (%d)", b, code)
+		}
+		return nil
+	})
+	bbb.Apply(backendRoute("shop", lnBBB, "shop.example"))
+	root, err := dynamic.NewForConfig(def.P.API.RootConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	projects := root.Resource(schema.GroupVersionResource{Group: "platform.apoxy.dev", Version: "v1alpha1", Resource: "projects"})
+	if _, err := projects.Patch(context.Background(), "bbb", types.MergePatchType, []byte(`{"spec":{"hostnames":["shop.example"]}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	def.WaitFor("the assigned hostname moves to bbb", func() error {
+		if b, code := servedBy(def.HTTPAddr, "shop.example", "/"); b != "bbb" {
+			return fmt.Errorf("served by %q (%d)", b, code)
+		}
+		if st, reason, msg := routeCondition(def, "assigned", "Accepted"); st != "False" || reason != "HostnameConflict" || !strings.Contains(msg, "assigned to another project") {
+			return fmt.Errorf("default's route: %s %s %q", st, reason, msg)
+		}
+		return nil
+	})
 
 	// Port takeover (F3): aaa switches its default Gateway's HTTP listener to TCP with a
 	// TCPRoute. Everyone's HTTP traffic on the port stays HTTP; aaa's listener is Conflicted.
