@@ -193,34 +193,9 @@ func (r *Registry) Expect(projects map[string]time.Time) {
 	r.mu.Lock()
 	r.expect = maps.Clone(projects)
 	r.expectUntil = r.opts.Now().Add(time.Minute)
-	changed := false
-	for sock, m := range r.sockets {
-		for p := range m {
-			if _, ok := projects[p]; !ok {
-				delete(m, p)
-				changed = true
-			}
-		}
-		if len(m) == 0 {
-			delete(r.sockets, sock)
-		}
-	}
-	for sock, byName := range r.names {
-		for n, m := range byName {
-			for p := range m {
-				if _, ok := projects[p]; !ok {
-					delete(m, p)
-					changed = true
-				}
-			}
-			if len(m) == 0 {
-				delete(byName, n)
-			}
-		}
-		if len(byName) == 0 {
-			delete(r.names, sock)
-		}
-	}
+	gone := func(_, p string) bool { _, ok := projects[p]; return !ok }
+	changed := r.dropSocketsLocked(gone)
+	changed = r.dropNamesLocked(func(sock, _, p string) bool { return gone(sock, p) }) || changed
 	r.mu.Unlock()
 	if changed {
 		r.save()
@@ -255,23 +230,8 @@ func (r *Registry) Assign(project string, hostnames []string) {
 // notified.
 func (r *Registry) Release(project string) {
 	r.mu.Lock()
-	for sock, m := range r.sockets {
-		delete(m, project)
-		if len(m) == 0 {
-			delete(r.sockets, sock)
-		}
-	}
-	for sock, byName := range r.names {
-		for n, m := range byName {
-			delete(m, project)
-			if len(m) == 0 {
-				delete(byName, n)
-			}
-		}
-		if len(byName) == 0 {
-			delete(r.names, sock)
-		}
-	}
+	r.dropSocketsLocked(func(_, p string) bool { return p == project })
+	r.dropNamesLocked(func(_, _, p string) bool { return p == project })
 	delete(r.decisions, project)
 	delete(r.assigned, project)
 	delete(r.expect, project)
@@ -418,16 +378,10 @@ func covers(p, n string) bool {
 
 // updateLocked replaces a project's claims, keeping the seniority of those it still holds.
 func (r *Registry) updateLocked(project string, w wanted, since time.Time) bool {
-	changed := false
-	for sock, m := range r.sockets {
-		if c, ok := m[project]; ok && w.protocol[sock] != c.Protocol {
-			delete(m, project) // dropped, or the protocol changed: a new claim starts at the back
-			changed = true
-			if len(m) == 0 {
-				delete(r.sockets, sock)
-			}
-		}
-	}
+	// Dropped, or the protocol changed: a new claim starts at the back.
+	changed := r.dropSocketsLocked(func(sock, p string) bool {
+		return p == project && w.protocol[sock] != r.sockets[sock][p].Protocol
+	})
 	for sock, proto := range w.protocol {
 		m := r.sockets[sock]
 		if m == nil {
@@ -439,20 +393,7 @@ func (r *Registry) updateLocked(project string, w wanted, since time.Time) bool 
 			changed = true
 		}
 	}
-	for sock, byName := range r.names {
-		for n, m := range byName {
-			if _, ok := m[project]; ok && !w.names[sock][n] {
-				delete(m, project)
-				changed = true
-				if len(m) == 0 {
-					delete(byName, n)
-				}
-			}
-		}
-		if len(byName) == 0 {
-			delete(r.names, sock)
-		}
-	}
+	changed = r.dropNamesLocked(func(sock, n, p string) bool { return p == project && !w.names[sock][n] }) || changed
 	for sock, names := range w.names {
 		byName := r.names[sock]
 		if byName == nil {
@@ -469,6 +410,45 @@ func (r *Registry) updateLocked(project string, w wanted, since time.Time) bool 
 				m[project] = since
 				changed = true
 			}
+		}
+	}
+	return changed
+}
+
+// dropSocketsLocked removes the socket claims drop selects; it reports whether any went.
+func (r *Registry) dropSocketsLocked(drop func(sock, project string) bool) bool {
+	changed := false
+	for sock, m := range r.sockets {
+		for p := range m {
+			if drop(sock, p) {
+				delete(m, p)
+				changed = true
+			}
+		}
+		if len(m) == 0 {
+			delete(r.sockets, sock)
+		}
+	}
+	return changed
+}
+
+// dropNamesLocked removes the hostname claims drop selects; it reports whether any went.
+func (r *Registry) dropNamesLocked(drop func(sock, name, project string) bool) bool {
+	changed := false
+	for sock, byName := range r.names {
+		for n, m := range byName {
+			for p := range m {
+				if drop(sock, n, p) {
+					delete(m, p)
+					changed = true
+				}
+			}
+			if len(m) == 0 {
+				delete(byName, n)
+			}
+		}
+		if len(byName) == 0 {
+			delete(r.names, sock)
 		}
 	}
 	return changed
