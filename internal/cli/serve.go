@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,11 +15,13 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/grpclog"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 
@@ -331,7 +334,27 @@ func serverLogger(w io.Writer, verbose int) *slog.Logger {
 	if verbose < 2 {
 		grpclog.SetLoggerV2(grpclog.NewLoggerV2(io.Discard, io.Discard, w))
 	}
+	quietCancellations()
 	return log
+}
+
+var quietOnce sync.Once
+
+// quietCancellations stops client-go from reporting, as errors, watches that end because their
+// own context was cancelled: a deleted project's controller stopping is routine, and seven
+// "Failed to watch ... context canceled" lines per deletion would hide real errors.
+func quietCancellations() {
+	quietOnce.Do(func() {
+		handlers := utilruntime.ErrorHandlers
+		utilruntime.ErrorHandlers = []utilruntime.ErrorHandler{func(ctx context.Context, err error, msg string, kv ...any) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			for _, h := range handlers {
+				h(ctx, err, msg, kv...)
+			}
+		}}
+	})
 }
 
 // parseAddressPool reads a CIDR, an inclusive range "a-b" or a comma list of addresses.
