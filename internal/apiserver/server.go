@@ -60,6 +60,10 @@ type Options struct {
 	// OnProjectsChanged, if set, is called (from one goroutine at a time) after a project starts
 	// or is removed, e.g. to rewrite kubeconfig files.
 	OnProjectsChanged func()
+	// OnProjectStopping, if set, is called before a project stops being served (it was
+	// deleted), so whatever watches its API (its controller) can stop first instead of seeing
+	// its watches fail.
+	OnProjectStopping func(name string)
 }
 
 // Server is the running API server. Create it with New, then Start.
@@ -476,6 +480,15 @@ func (s *Server) removeProject(name, uid string) {
 	s.mu.Lock()
 	p, ok := s.projects[name]
 	if !ok || p.key.uid != uid {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if s.opts.OnProjectStopping != nil {
+		s.opts.OnProjectStopping(name)
+	}
+	s.mu.Lock()
+	if s.projects[name] != p {
 		s.mu.Unlock()
 		return
 	}

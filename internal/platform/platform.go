@@ -107,6 +107,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener})
 	apiOpts := opts.API
 	apiOpts.Logger = opts.Logger
+	apiOpts.OnProjectStopping = p.stopController
 	userHook := opts.OnProjectsChanged
 	apiOpts.OnProjectsChanged = func() {
 		p.syncControllers()
@@ -208,6 +209,27 @@ func (p *Platform) syncControllers() {
 				}
 			}()
 		}
+	}
+}
+
+// stopController stops a project's controller and waits (up to 5 s) until it has, before
+// the project's API goes away: its watches end quietly instead of failing.
+func (p *Platform) stopController(name string) {
+	p.mu.Lock()
+	r := p.ctrls[name]
+	delete(p.ctrls, name)
+	p.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(5 * time.Second):
+	}
+	p.Claims.Release(name)
+	if err := p.Proxy.Remove(name); err != nil {
+		p.log.Error("remove project from data plane", "project", name, "err", err)
 	}
 }
 
