@@ -42,6 +42,7 @@ import (
 	"sync"
 	"time"
 
+	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/pki"
 )
@@ -352,29 +353,9 @@ func shared(protocol string) bool {
 	return protocol == string(ir.ProtocolHTTP) || protocol == string(ir.ProtocolHTTPS) || protocol == string(ir.ProtocolTLS) || protocol == h3
 }
 
-// canonical lower-cases a hostname pattern; "" becomes "*".
-func canonical(name string) string {
-	if name == "" {
-		return "*"
-	}
-	return strings.ToLower(strings.TrimSuffix(name, "."))
-}
-
-// overlap reports whether two canonical names can match the same request host.
-func overlap(a, b string) bool {
-	if a == b {
-		return true
-	}
-	if a == "*" || b == "*" {
-		return false
-	}
-	return covers(a, b) || covers(b, a)
-}
-
-// covers reports whether wildcard pattern p matches name (or every name of wildcard) n.
-func covers(p, n string) bool {
-	return strings.HasPrefix(p, "*.") && strings.HasSuffix(n, p[1:]) && len(n) > len(p)-1
-}
+// canonical is the registry's form of a name: lower case, no trailing dot, "*" for the
+// catch-all.
+func canonical(name string) string { return hostname.Canonical(name) }
 
 // updateLocked replaces a project's claims, keeping the seniority of those it still holds.
 func (r *Registry) updateLocked(project string, w wanted, since time.Time) bool {
@@ -547,7 +528,7 @@ func grantedOverlap(granted map[string]string, project, name string) bool {
 	}
 	if strings.HasPrefix(name, "*.") {
 		for n, p := range granted {
-			if p != project && covers(name, n) {
+			if p != project && hostname.Covers(name, n) {
 				return true
 			}
 		}
@@ -562,7 +543,7 @@ func (r *Registry) assignedElsewhere(project, name string) bool {
 		return false
 	}
 	for _, a := range r.assigned[project] {
-		if a == name || covers(a, name) {
+		if a == name || hostname.Covers(a, name) {
 			return false
 		}
 	}
@@ -571,7 +552,7 @@ func (r *Registry) assignedElsewhere(project, name string) bool {
 			continue
 		}
 		for _, a := range as {
-			if overlap(a, name) {
+			if hostname.Overlap(a, name) {
 				return true
 			}
 		}

@@ -18,6 +18,23 @@ func deps(t *testing.T, pkg string) []string {
 	return strings.Fields(string(out))
 }
 
+// TestStandardLibraryOnly: the IR and the hostname rules are leaves every layer shares (the
+// translator, the data plane, the claims registry, remote replicas later); they import only
+// the standard library and each other (hostname imports nothing of ours).
+func TestStandardLibraryOnly(t *testing.T) {
+	for _, pkg := range []string{"apoxy.dev/apoxy/internal/ir", "apoxy.dev/apoxy/internal/hostname"} {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, d := range strings.Fields(string(out)) {
+			if d != pkg {
+				t.Errorf("%s imports %s: it may import only the standard library", pkg, d)
+			}
+		}
+	}
+}
+
 func TestDependencyRules(t *testing.T) {
 	dataPlaneBad := map[string]string{
 		"k8s.io/":                            "the data plane must not depend on Kubernetes libraries",

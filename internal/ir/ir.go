@@ -65,38 +65,6 @@ const (
 	ProtocolTLS Protocol = "TLS"
 )
 
-// CompareHostnames orders hostname patterns most specific first: exact names (longest first),
-// then wildcards (longest first), then "" (any).
-func CompareHostnames(a, b string) int {
-	rank := func(h string) (int, int) {
-		switch {
-		case h == "" || h == "*":
-			return 2, 0
-		case strings.HasPrefix(h, "*."):
-			return 1, -len(h)
-		}
-		return 0, -len(h)
-	}
-	ac, al := rank(a)
-	bc, bl := rank(b)
-	if ac != bc {
-		return ac - bc
-	}
-	return al - bl
-}
-
-// MatchHostname reports whether a server name matches a pattern ("" matches any; "*.example.com"
-// matches one or more labels before ".example.com").
-func MatchHostname(pattern, name string) bool {
-	switch {
-	case pattern == "" || pattern == "*":
-		return true
-	case strings.HasPrefix(pattern, "*."):
-		return strings.HasSuffix(name, pattern[1:]) && len(name) > len(pattern)-1
-	}
-	return strings.EqualFold(pattern, name)
-}
-
 // SNIRoute sends TLS connections whose server name matches Hostname ("a.example.com",
 // "*.example.com", or "" for any) to Route's backends.
 type SNIRoute struct {

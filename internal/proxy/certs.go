@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
 )
 
@@ -52,14 +53,14 @@ func newCertIndex(cfg *ir.ListenerTLS, all []*ir.Certificate) (*certIndex, error
 // entry returns (creating it) the entry of a server name pattern.
 func (c *certIndex) entry(pattern string) *sniEntry {
 	m, key := c.exact, pattern
-	switch {
-	case pattern == "" || pattern == "*":
+	switch hostname.KindOf(pattern) {
+	case hostname.Any:
 		if c.fallback == nil {
 			c.fallback = &sniEntry{}
 		}
 		return c.fallback
-	case strings.HasPrefix(pattern, "*."):
-		m, key = c.wildcard, pattern[1:]
+	case hostname.Wildcard:
+		m, key = c.wildcard, hostname.Suffix(pattern)
 	}
 	e := m[key]
 	if e == nil {

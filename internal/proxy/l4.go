@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
 )
 
@@ -138,7 +139,7 @@ func (sk *socket) splice(s *Server, c net.Conn) {
 		route, hello = nil, consumed
 		terminate := false
 		for _, r := range g.sni {
-			if ir.MatchHostname(r.hostname, name) {
+			if hostname.Match(r.hostname, name) {
 				route, terminate = r.route, r.terminate
 				break
 			}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"apoxy.dev/apoxy/internal/proxy/h1"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/route"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
@@ -259,7 +259,7 @@ func merge(snaps map[string]*ir.Snapshot, current map[string]ir.Protocol) (*ir.S
 	}
 	for _, l := range out.Listeners {
 		slices.SortStableFunc(l.VirtualHosts, compareVirtualHosts)
-		slices.SortStableFunc(l.SNIRoutes, func(a, b *ir.SNIRoute) int { return ir.CompareHostnames(a.Hostname, b.Hostname) })
+		slices.SortStableFunc(l.SNIRoutes, func(a, b *ir.SNIRoute) int { return hostname.Compare(a.Hostname, b.Hostname) })
 	}
 	for _, snap := range snaps {
 		out.DrainTimeout = max(out.DrainTimeout, snap.DrainTimeout)
@@ -273,20 +273,7 @@ func merge(snaps map[string]*ir.Snapshot, current map[string]ir.Protocol) (*ir.S
 
 // compareVirtualHosts keeps the merged order most specific first (stable across sources).
 func compareVirtualHosts(a, b *ir.VirtualHost) int {
-	rank := func(h string) (int, int) {
-		switch {
-		case h == "" || h == "*":
-			return 2, 0
-		case len(h) > 1 && h[0] == '*':
-			return 1, -len(h)
-		}
-		return 0, -len(h)
-	}
-	alc, all := rank(a.ListenerHostname)
-	blc, bll := rank(b.ListenerHostname)
-	ac, al := rank(a.Hostname)
-	bc, bl := rank(b.Hostname)
-	return cmp.Or(cmp.Compare(alc, blc), cmp.Compare(all, bll), cmp.Compare(ac, bc), cmp.Compare(al, bl))
+	return hostname.ComparePairs(a.ListenerHostname, a.Hostname, b.ListenerHostname, b.Hostname)
 }
 
 // serve compiles the merged snapshot, binds new sockets, then swaps graphs and closes sockets

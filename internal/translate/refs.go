@@ -1,11 +1,10 @@
 package translate
 
 import (
-	"strings"
-
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"apoxy.dev/apoxy/internal/gwschema"
+	"apoxy.dev/apoxy/internal/hostname"
 )
 
 // Groups as they appear in references. An empty core group is "".
@@ -55,20 +54,6 @@ func sameGroup(a, b string) bool {
 	return canon(a) == canon(b)
 }
 
-// hostnameMatches reports whether a request host (no port, lower case) matches a pattern: an
-// exact name, a wildcard "*.example.com" (one or more labels in front of the suffix) or "*"/"".
-func hostnameMatches(pattern, host string) bool {
-	switch {
-	case pattern == "" || pattern == "*":
-		return true
-	case strings.HasPrefix(pattern, "*."):
-		suffix := pattern[1:] // ".example.com"
-		return len(host) > len(suffix) && strings.HasSuffix(host, suffix)
-	default:
-		return pattern == host
-	}
-}
-
 // intersectHostnames returns the hostnames a route serves on a listener (Gateway API hostname
 // intersection): route hostnames narrowed to the listener's. It returns nil when they do not
 // intersect; ["*"] means any host.
@@ -81,22 +66,8 @@ func intersectHostnames(listener string, route []gwapiv1.Hostname) []string {
 	}
 	var out []string
 	for _, h := range route {
-		r := string(h)
-		switch {
-		case listener == "":
-			out = append(out, r)
-		case r == listener:
-			out = append(out, r)
-		case !strings.HasPrefix(r, "*.") && hostnameMatches(listener, r):
-			out = append(out, r) // exact route host under a wildcard listener
-		case strings.HasPrefix(r, "*.") && hostnameMatches(r, listener) && !strings.HasPrefix(listener, "*."):
-			out = append(out, listener) // exact listener host under a wildcard route
-		case strings.HasPrefix(r, "*.") && strings.HasPrefix(listener, "*."):
-			if strings.HasSuffix(r, listener[1:]) {
-				out = append(out, r) // route wildcard is narrower
-			} else if strings.HasSuffix(listener, r[1:]) {
-				out = append(out, listener)
-			}
+		if n, ok := hostname.Intersect(listener, string(h)); ok {
+			out = append(out, n)
 		}
 	}
 	return dedupe(out)
@@ -112,19 +83,6 @@ func dedupe(in []string) []string {
 		}
 	}
 	return out
-}
-
-// hostSpecificity orders hostnames: exact names first (longer first), then wildcards (longer
-// suffix first), then "*".
-func hostSpecificity(h string) (class int, length int) {
-	switch {
-	case h == "*" || h == "":
-		return 2, 0
-	case strings.HasPrefix(h, "*."):
-		return 1, len(h)
-	default:
-		return 0, len(h)
-	}
 }
 
 func ptrString[T ~string](p *T) string {

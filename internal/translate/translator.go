@@ -10,6 +10,7 @@ import (
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/resource"
 	"apoxy.dev/apoxy/internal/status"
@@ -121,7 +122,7 @@ func (t *translator) finish() {
 	t.finishTLSPolicies()
 	for _, l := range t.sockets {
 		slices.SortStableFunc(l.VirtualHosts, compareVirtualHosts)
-		slices.SortStableFunc(l.SNIRoutes, func(a, b *ir.SNIRoute) int { return ir.CompareHostnames(a.Hostname, b.Hostname) })
+		slices.SortStableFunc(l.SNIRoutes, func(a, b *ir.SNIRoute) int { return hostname.Compare(a.Hostname, b.Hostname) })
 		for _, vh := range l.VirtualHosts {
 			slices.SortStableFunc(vh.Routes, t.compareRoutes)
 		}
@@ -152,10 +153,5 @@ func (t *translator) finish() {
 // compareVirtualHosts orders virtual hosts most specific first (listener hostname, then route
 // hostname), so a request finds its host's routes before the wildcard's.
 func compareVirtualHosts(a, b *ir.VirtualHost) int {
-	alc, all := hostSpecificity(a.ListenerHostname)
-	blc, bll := hostSpecificity(b.ListenerHostname)
-	ac, al := hostSpecificity(a.Hostname)
-	bc, bl := hostSpecificity(b.Hostname)
-	return cmp.Or(cmp.Compare(alc, blc), cmp.Compare(bll, all), cmp.Compare(a.ListenerHostname, b.ListenerHostname),
-		cmp.Compare(ac, bc), cmp.Compare(bl, al), cmp.Compare(a.Hostname, b.Hostname))
+	return hostname.ComparePairs(a.ListenerHostname, a.Hostname, b.ListenerHostname, b.Hostname)
 }

@@ -9,20 +9,19 @@
 package route
 
 import (
-	"cmp"
 	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 
+	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
 )
 
 // Table is a compiled route table for one listener. It is immutable and safe for concurrent
 // use. T is what the caller attaches to each route (typically its handler).
 type Table[T any] struct {
-	groups hostIndex[*group[T]]
+	groups hostname.Index[*group[T]]
 }
 
 // Entry is a compiled route.
@@ -47,7 +46,7 @@ type compiledMatch struct {
 
 // group is the routes of one Gateway listener hostname.
 type group[T any] struct {
-	vhosts hostIndex[*vhost[T]]
+	vhosts hostname.Index[*vhost[T]]
 }
 
 type vhost[T any] struct {
@@ -69,7 +68,7 @@ func Compile[T any](l *ir.Listener, build func(*ir.Route) (T, error)) (*Table[T]
 		if !ok {
 			g = &group[T]{}
 			groups[irvh.ListenerHostname] = g
-			t.groups.add(irvh.ListenerHostname, g)
+			t.groups.Add(irvh.ListenerHostname, g)
 		}
 		v := &vhost[T]{vh: irvh, exact: map[string][]*Entry[T]{}, prefix: map[string][]*Entry[T]{}}
 		for _, r := range irvh.Routes {
@@ -95,11 +94,11 @@ func Compile[T any](l *ir.Listener, build func(*ir.Route) (T, error)) (*Table[T]
 				v.maxPrefix = max(v.maxPrefix, len(e.path))
 			}
 		}
-		g.vhosts.add(irvh.Hostname, v)
+		g.vhosts.Add(irvh.Hostname, v)
 	}
-	t.groups.sort()
+	t.groups.Sort()
 	for _, g := range groups {
-		g.vhosts.sort()
+		g.vhosts.Sort()
 	}
 	return t, nil
 }
@@ -167,12 +166,12 @@ type Request struct {
 
 // Match returns the entry serving the request, or nil.
 func (t *Table[T]) Match(req *Request) *Entry[T] {
-	g := t.groups.lookup(req.Host)
+	g, _ := t.groups.Lookup(req.Host)
 	if g == nil {
 		return nil
 	}
 	var found *Entry[T]
-	g.vhosts.each(req.Host, func(v *vhost[T]) bool {
+	g.vhosts.Each(req.Host, func(v *vhost[T]) bool {
 		found = v.match(req)
 		return found != nil
 	})
@@ -185,7 +184,9 @@ func (t *Table[T]) Match(req *Request) *Entry[T] {
 // SNI chose a different listener than the request's Host, as happens when a
 // client reuses (coalesces) one connection for several hostnames.
 func (t *Table[T]) SameListener(a, b string) bool {
-	return t.groups.lookup(a) == t.groups.lookup(b)
+	ga, _ := t.groups.Lookup(a)
+	gb, _ := t.groups.Lookup(b)
+	return ga == gb
 }
 
 func (v *vhost[T]) match(req *Request) *Entry[T] {
@@ -274,69 +275,6 @@ func queryValue(raw, name string) (string, bool) {
 	return "", false
 }
 
-// hostIndex finds values by hostname pattern: exact names, wildcards ("*.example.com",
-// longest suffix first) and the catch-all ("*" or "").
-type hostIndex[V any] struct {
-	exact    map[string]V
-	wildcard []wildcardEntry[V]
-	any      *V
-}
-
-type wildcardEntry[V any] struct {
-	suffix string // ".example.com"
-	value  V
-}
-
-func (h *hostIndex[V]) add(pattern string, v V) {
-	switch {
-	case pattern == "" || pattern == "*":
-		h.any = &v
-	case strings.HasPrefix(pattern, "*."):
-		h.wildcard = append(h.wildcard, wildcardEntry[V]{suffix: pattern[1:], value: v})
-	default:
-		if h.exact == nil {
-			h.exact = map[string]V{}
-		}
-		h.exact[pattern] = v
-	}
-}
-
-func (h *hostIndex[V]) sort() {
-	slices.SortStableFunc(h.wildcard, func(a, b wildcardEntry[V]) int { return cmp.Compare(len(b.suffix), len(a.suffix)) })
-}
-
-// lookup returns the most specific value for host.
-func (h *hostIndex[V]) lookup(host string) V {
-	var zero V
-	if v, ok := h.exact[host]; ok {
-		return v
-	}
-	for _, w := range h.wildcard {
-		if len(host) > len(w.suffix) && strings.HasSuffix(host, w.suffix) {
-			return w.value
-		}
-	}
-	if h.any != nil {
-		return *h.any
-	}
-	return zero
-}
-
-// each calls f on every value matching host, most specific first, until f returns true.
-func (h *hostIndex[V]) each(host string, f func(V) bool) {
-	if v, ok := h.exact[host]; ok && f(v) {
-		return
-	}
-	for _, w := range h.wildcard {
-		if len(host) > len(w.suffix) && strings.HasSuffix(host, w.suffix) && f(w.value) {
-			return
-		}
-	}
-	if h.any != nil {
-		f(*h.any)
-	}
-}
-
 // Candidate is a route considered for a request and why it did not serve it ("" = it did).
 type Candidate[T any] struct {
 	Entry  *Entry[T]
@@ -346,13 +284,13 @@ type Candidate[T any] struct {
 // Explain lists, in evaluation order, every route of the virtual hosts the request's host
 // selects, with the reason each did not match; the first with an empty reason serves the request.
 func (t *Table[T]) Explain(req *Request) []Candidate[T] {
-	g := t.groups.lookup(req.Host)
+	g, _ := t.groups.Lookup(req.Host)
 	if g == nil {
 		return nil
 	}
 	var out []Candidate[T]
 	matched := false
-	g.vhosts.each(req.Host, func(v *vhost[T]) bool {
+	g.vhosts.Each(req.Host, func(v *vhost[T]) bool {
 		for _, e := range v.ordered() {
 			reason := e.explain(req)
 			if matched && reason == "" {
