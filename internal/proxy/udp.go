@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -16,7 +17,7 @@ const udpSessionIdle = time.Minute
 // udpSession relays one client address's datagrams to one backend endpoint (chosen when the
 // session starts) and the endpoint's answers back.
 type udpSession struct {
-	up   *net.UDPConn
+	up   net.Conn
 	last atomic.Int64 // unix nanoseconds of the last datagram either way
 }
 
@@ -103,15 +104,10 @@ func (sk *socket) newUDPSession(s *Server, pc *net.UDPConn, client netip.AddrPor
 	if err != nil {
 		return nil
 	}
-	if err := cluster.CheckDial(addr.IP, uint16(wb.Port)); err != nil {
-		s.log.Debug("UDP route: destination denied", "listener", sk.name, "backend", wb.Backend, "err", err)
-		return nil
-	}
-	raddr, err := net.ResolveUDPAddr("udp", addr.HostPort(wb.Port))
-	if err != nil {
-		return nil
-	}
-	up, err := net.DialUDP("udp", nil, raddr)
+	// Through the cluster's Dialer, under the destination policy.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	up, err := cluster.DialContext(ctx, "udp", addr.HostPort(wb.Port))
+	cancel()
 	if err != nil {
 		s.log.Debug("UDP route: dial failed", "listener", sk.name, "backend", wb.Backend, "err", err)
 		return nil

@@ -46,6 +46,10 @@ type Options struct {
 	RootCAs *x509.CertPool
 	// Destinations decides which addresses Backends may reach (nil: any, as in unit tests).
 	Destinations *Destinations
+	// Dialer opens every outbound connection (default NetDialer).
+	Dialer Dialer
+	// NewPicker makes each cluster's endpoint picker (default round robin).
+	NewPicker func(*ir.Backend) Picker
 	// OnHealth, if set, is called with a backend's healthy and total address counts whenever
 	// they change (for metrics).
 	OnHealth func(backend string, healthy, total int)
@@ -70,6 +74,12 @@ func NewManager(opts Options) *Manager {
 	}
 	if opts.IdleConnTimeout == 0 {
 		opts.IdleConnTimeout = 60 * time.Second
+	}
+	if opts.Dialer == nil {
+		opts.Dialer = NetDialer{}
+	}
+	if opts.NewPicker == nil {
+		opts.NewPicker = func(*ir.Backend) Picker { return &RoundRobin{} }
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -128,7 +138,7 @@ type Cluster struct {
 	addrs []*Address
 	// healthy is the current pick set, rebuilt when health or resolution changes.
 	healthy atomic.Pointer[[]*Address]
-	next    atomic.Uint64
+	picker  Picker
 	// port is the port health checks probe (set from the routes that use the cluster).
 	port atomic.Int32
 	// resolved is closed after the first resolution attempt of every endpoint.
@@ -145,17 +155,11 @@ func (c *Cluster) Denied() []string {
 	return slices.Clone(c.denied)
 }
 
-// DialContext opens a plain connection to one of this cluster's addresses under the destination
-// policy (TCP routes, health probes).
+// DialContext opens a plain connection to one of this cluster's addresses through the Dialer,
+// under the destination policy: HTTP transports, TCP and UDP relays and health probes all
+// connect through it.
 func (c *Cluster) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 10 * time.Second, Control: c.opts.Destinations.control(c.spec.Name)}
-	return d.DialContext(ctx, network, addr)
-}
-
-// CheckDial applies the destination policy to a connection this cluster is about to open
-// outside its own transports (TCP and UDP routes).
-func (c *Cluster) CheckDial(ip netip.Addr, port uint16) error {
-	return c.opts.Destinations.Check(c.spec.Name, ip, port)
+	return c.opts.Dialer.DialContext(ctx, network, addr, c.opts.Destinations.control(c.spec.Name))
 }
 
 // Address is one resolved endpoint address.
@@ -189,10 +193,10 @@ func (a *Address) Healthy() bool { return a.healthy.Load() }
 
 func (m *Manager) start(b *ir.Backend, port int32) *Cluster {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Cluster{spec: b, opts: m.opts, log: m.opts.Logger.With("backend", b.Name), ctx: ctx, cancel: cancel, resolved: make(chan struct{})}
+	c := &Cluster{spec: b, opts: m.opts, log: m.opts.Logger.With("backend", b.Name), ctx: ctx, cancel: cancel, resolved: make(chan struct{}), picker: m.opts.NewPicker(b)}
 	c.port.Store(port)
 	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	c.transport, dial = newTransport(b, m.opts, c.hostnameOf)
+	c.transport, dial = newTransport(b, m.opts, c.hostnameOf, c.DialContext)
 	if b.Protocol != "h2" && b.Protocol != "h2c" {
 		c.h1 = newH1Client(dial, m.opts.IdleConnTimeout)
 	}
@@ -242,22 +246,14 @@ func (c *Cluster) WaitResolved(ctx context.Context) {
 	}
 }
 
-// Pick returns the next healthy address, round robin, skipping those in exclude (already
-// tried by this request).
+// Pick returns a healthy address chosen by the cluster's Picker, avoiding those in exclude
+// (already tried by this request) when it can.
 func (c *Cluster) Pick(exclude []netip.Addr) (*Address, error) {
 	list := *c.healthy.Load()
-	n := len(list)
-	if n == 0 {
+	if len(list) == 0 {
 		return nil, ErrNoHealthyEndpoint
 	}
-	start := c.next.Add(1)
-	for i := 0; i < n; i++ {
-		a := list[(start+uint64(i))%uint64(n)]
-		if !slices.Contains(exclude, a.IP) {
-			return a, nil
-		}
-	}
-	return list[start%uint64(n)], nil
+	return c.picker.Pick(list, exclude), nil
 }
 
 // Addresses returns a copy of the resolved addresses (for status and tests).
@@ -428,10 +424,9 @@ func (c *Cluster) hostnameOf(ip netip.Addr) string {
 // the endpoint's FQDN (or the BackendTLSPolicy hostname) as SNI and verify against it, though
 // the request URL names the resolved IP.
 // It also returns the dial function (TLS included) for the cluster's HTTP/1.1 client.
-func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) string) (http.RoundTripper, func(context.Context, string, string) (net.Conn, error)) {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: opts.Destinations.control(b.Name)}
+func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) string, dialContext func(context.Context, string, string) (net.Conn, error)) (http.RoundTripper, func(context.Context, string, string) (net.Conn, error)) {
 	t := &http.Transport{
-		DialContext:           dialer.DialContext,
+		DialContext:           dialContext,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       opts.IdleConnTimeout,
@@ -454,12 +449,12 @@ func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) strin
 		p.SetHTTP1(true)
 	}
 	t.Protocols = p
-	dial := dialer.DialContext
+	dial := dialContext
 	if nextProtos != nil {
 		base := upstreamTLS(b, opts.RootCAs)
 		base.NextProtos = nextProtos
 		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := dialer.DialContext(ctx, network, addr)
+			conn, err := dialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
