@@ -101,7 +101,7 @@ func (m *Manager) Sync(backends []*ir.Backend, probePorts map[string]int32) map[
 			next[b.Name] = c
 			continue
 		}
-		next[b.Name] = m.start(b, probePorts[b.Name])
+		next[b.Name] = m.start(b, probePorts[b.Name], m.clusters[b.Name])
 	}
 	for name, c := range m.clusters {
 		if next[name] != c {
@@ -191,7 +191,11 @@ type hostPort struct {
 // Healthy reports the address's health.
 func (a *Address) Healthy() bool { return a.healthy.Load() }
 
-func (m *Manager) start(b *ir.Backend, port int32) *Cluster {
+// start runs a cluster for b. When it replaces prev (the Backend changed) with the same
+// endpoints, the resolved addresses and their health carry over, so a change of, say, the
+// health check or TLS settings does not send traffic to an endpoint known to be down, nor wait
+// for a first resolution.
+func (m *Manager) start(b *ir.Backend, port int32, prev *Cluster) *Cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cluster{spec: b, opts: m.opts, log: m.opts.Logger.With("backend", b.Name), ctx: ctx, cancel: cancel, resolved: make(chan struct{}), picker: m.opts.NewPicker(b)}
 	c.port.Store(port)
@@ -202,6 +206,14 @@ func (m *Manager) start(b *ir.Backend, port int32) *Cluster {
 	}
 	empty := []*Address{}
 	c.healthy.Store(&empty)
+	if prev != nil && reflect.DeepEqual(prev.spec.Endpoints, b.Endpoints) {
+		for _, a := range prev.Addresses() {
+			na := &Address{IP: a.IP, Hostname: a.Hostname}
+			na.healthy.Store(a.Healthy())
+			c.addrs = append(c.addrs, na)
+		}
+		c.rebuildHealthy()
+	}
 	c.wg.Add(1)
 	go c.resolveLoop()
 	return c

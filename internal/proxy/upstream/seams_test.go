@@ -78,3 +78,39 @@ func TestDialerAndPickerSeams(t *testing.T) {
 		t.Fatalf("the request's connection did not go through the Dialer: %v", d.dials)
 	}
 }
+
+// TestHealthSurvivesSpecChange: a Backend change that keeps its endpoints (here its health
+// check's timeout) starts the new cluster with the old one's addresses and health, so an
+// endpoint known to be down gets no traffic while the new checks start.
+func TestHealthSurvivesSpecChange(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
+	ap := netip.MustParseAddrPort(up.Listener.Addr().String())
+	m := NewManager(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer m.Close()
+	spec := func(timeout time.Duration) *ir.Backend {
+		return &ir.Backend{Name: "p/ns/b", Protocol: "plain",
+			Endpoints:   []ir.Endpoint{{IP: "127.0.0.3"}, {IP: ap.Addr().String()}},
+			HealthCheck: &ir.HealthCheck{Interval: ir.Duration(time.Hour), Timeout: ir.Duration(timeout), UnhealthyThreshold: 1}}
+	}
+	probe := map[string]int32{"p/ns/b": int32(ap.Port())}
+	// 127.0.0.3 listens on nothing at that port (the test server is on 127.0.0.1).
+	c := m.Sync([]*ir.Backend{spec(time.Second)}, probe)["p/ns/b"]
+	deadline := time.Now().Add(5 * time.Second)
+	for len(*c.healthy.Load()) != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(*c.healthy.Load()); n != 1 {
+		t.Fatalf("healthy addresses before the change: %d, want 1", n)
+	}
+	c2 := m.Sync([]*ir.Backend{spec(2 * time.Second)}, probe)["p/ns/b"]
+	if c2 == c {
+		t.Fatal("the changed Backend kept its old cluster")
+	}
+	for range 20 {
+		a, err := c2.Pick(nil)
+		if err != nil || a.IP != ap.Addr() {
+			t.Fatalf("right after the change Pick = %v %v, want only the healthy %s", a, err, ap.Addr())
+		}
+	}
+}
