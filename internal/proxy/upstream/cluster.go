@@ -265,7 +265,11 @@ func (c *Cluster) Pick(exclude []netip.Addr) (*Address, error) {
 	if len(list) == 0 {
 		return nil, ErrNoHealthyEndpoint
 	}
-	return c.picker.Pick(list, exclude), nil
+	a := c.picker.Pick(list)
+	for i := 1; i < len(list) && slices.Contains(exclude, a.IP); i++ {
+		a = c.picker.Pick(list)
+	}
+	return a, nil
 }
 
 // Addresses returns a copy of the resolved addresses (for status and tests).

@@ -3,8 +3,6 @@ package upstream
 import (
 	"context"
 	"net"
-	"net/netip"
-	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,25 +26,18 @@ func (NetDialer) DialContext(ctx context.Context, network, addr string, control 
 	return d.DialContext(ctx, network, addr)
 }
 
-// Picker chooses the endpoint address for one attempt among the healthy ones, skipping those
-// already tried by the request when it can. Load-balancing algorithms (least request, ring hash,
-// maglev, random) are Pickers.
+// Picker chooses the endpoint address for one attempt among the healthy ones (never an empty
+// list). Load-balancing algorithms (least request, ring hash, maglev, random) are Pickers. A
+// retry that should avoid addresses already tried asks again (Cluster.Pick), so the tried list
+// never crosses the interface (it lives on the request's stack).
 type Picker interface {
-	Pick(healthy []*Address, exclude []netip.Addr) *Address
+	Pick(healthy []*Address) *Address
 }
 
 // RoundRobin is the default Picker.
 type RoundRobin struct{ next atomic.Uint64 }
 
-// Pick returns the next address in turn that the request has not tried (or the next one when
-// it tried them all).
-func (p *RoundRobin) Pick(list []*Address, exclude []netip.Addr) *Address {
-	n := uint64(len(list))
-	start := p.next.Add(1)
-	for i := uint64(0); i < n; i++ {
-		if a := list[(start+i)%n]; !slices.Contains(exclude, a.IP) {
-			return a
-		}
-	}
-	return list[start%n]
+// Pick returns the next address in turn.
+func (p *RoundRobin) Pick(list []*Address) *Address {
+	return list[p.next.Add(1)%uint64(len(list))]
 }
