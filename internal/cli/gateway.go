@@ -23,7 +23,7 @@ import (
 	"apoxy.dev/apoxy/internal/controller"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/route"
-	"apoxy.dev/apoxy/internal/resource"
+	manifests "apoxy.dev/apoxy/internal/resource/manifest"
 	"apoxy.dev/apoxy/internal/translate"
 )
 
@@ -161,7 +161,7 @@ func newTranslateCommand(streams genericiooptions.IOStreams) *cobra.Command {
 			for _, d := range docs {
 				fmt.Fprintf(&b, "---\n%s\n", d.raw)
 			}
-			set, err := resource.Load(strings.NewReader(b.String()))
+			set, err := manifests.Load(strings.NewReader(b.String()))
 			if err != nil {
 				return err
 			}

@@ -50,6 +50,8 @@ func TestDependencyRules(t *testing.T) {
 			"apoxy.dev/apoxy/internal/apiserver": "the translator is pure: no API server",
 			"apoxy.dev/apoxy/internal/storage":   "the translator is pure: no storage",
 			"k8s.io/client-go":                   "the translator is pure: no API clients",
+			"k8s.io/apiserver/":                  "the translator is pure: no API server machinery (CEL, admission)",
+			"k8s.io/apiextensions-apiserver/":    "the translator is pure: schema defaulting belongs to the API server and internal/resource/manifest",
 		},
 	}
 	for pkg, bad := range rules {

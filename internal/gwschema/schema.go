@@ -30,12 +30,14 @@ import (
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"k8s.io/apiserver/pkg/cel/common"
 	"sigs.k8s.io/yaml"
+
+	gatewayv1 "apoxy.dev/apoxy/api/gateway/v1"
 )
 
 // UpstreamGroup is the Gateway API group as published; Group is where we serve it.
 const (
-	UpstreamGroup = "gateway.networking.k8s.io"
-	Group         = "gateway.apoxy.dev"
+	UpstreamGroup = gatewayv1.UpstreamGroupName
+	Group         = gatewayv1.GroupName
 	// Version is the only version served for every kind in the pinned module.
 	Version = "v1"
 )

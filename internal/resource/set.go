@@ -1,27 +1,20 @@
 // Package resource holds resource.Set: every API object one proxy fleet's configuration is
-// built from, sorted, plus a YAML loader for tests and the CLI. It imports only API types.
+// built from, sorted. It imports only API types (the YAML loader, which applies the server's
+// defaults and so needs the schema machinery, is internal/resource/manifest).
 package resource
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
-	"sigs.k8s.io/yaml"
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
-	gatewayv1 "apoxy.dev/apoxy/api/gateway/v1"
-	"apoxy.dev/apoxy/internal/gwschema"
 )
 
 // Set is the translator's input: the objects of one project, each list sorted by namespace and
@@ -117,78 +110,4 @@ func sortObjs[T metav1.Object](list []T) {
 		}
 		return strings.Compare(a.GetName(), b.GetName())
 	})
-}
-
-var (
-	scheme = runtime.NewScheme()
-	codecs = serializer.NewCodecFactory(scheme, serializer.EnableStrict)
-)
-
-func init() {
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, corev1a2.AddToScheme, extv1a2.AddToScheme, gatewayv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			panic(err)
-		}
-	}
-}
-
-// Load reads multi-document YAML (comment-only documents are skipped) into a Set, applying the
-// defaults the API server applies, so offline translation sees what the server would store.
-// Objects without a namespace get "default" unless cluster-scoped.
-func Load(r io.Reader) (*Set, error) {
-	schemas, err := gwschema.Load()
-	if err != nil {
-		return nil, err
-	}
-	s := &Set{}
-	yr := utilyaml.NewYAMLReader(bufio.NewReader(r))
-	for i := 1; ; i++ {
-		doc, err := yr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		var probe any
-		if err := yaml.Unmarshal(doc, &probe); err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		if probe == nil {
-			continue
-		}
-		obj, gvk, err := codecs.UniversalDeserializer().Decode(doc, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		if gs := schemas[gvk.Kind]; gs != nil && gvk.Group == gwschema.Group {
-			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-			if err != nil {
-				return nil, err
-			}
-			gs.Default(u)
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, obj); err != nil {
-				return nil, err
-			}
-		} else {
-			scheme.Default(obj)
-		}
-		m := obj.(metav1.Object)
-		if m.GetNamespace() == "" && namespaced(gvk.Kind) {
-			m.SetNamespace("default")
-		}
-		if err := s.Add(obj); err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-	}
-	s.Sort()
-	return s, nil
-}
-
-func namespaced(kind string) bool {
-	switch kind {
-	case "Namespace", "GatewayClass":
-		return false
-	}
-	return true
 }

@@ -3,13 +3,13 @@ package translate
 import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"apoxy.dev/apoxy/internal/gwschema"
+	gatewayv1 "apoxy.dev/apoxy/api/gateway/v1"
 	"apoxy.dev/apoxy/internal/hostname"
 )
 
 // Groups as they appear in references. An empty core group is "".
 const (
-	gatewayGroup    = gwschema.Group
+	gatewayGroup    = gatewayv1.GroupName
 	coreApoxyGroup  = "core.apoxy.dev"
 	extensionsGroup = "extensions.apoxy.dev"
 )
@@ -46,7 +46,7 @@ func (t *translator) refGrantAllows(fromGroup, fromKind, fromNS, toGroup, toKind
 // sameGroup compares groups, treating the upstream Gateway API group as ours.
 func sameGroup(a, b string) bool {
 	canon := func(g string) string {
-		if g == gwschema.UpstreamGroup {
+		if g == gatewayv1.UpstreamGroupName {
 			return gatewayGroup
 		}
 		return g

@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 
-	"apoxy.dev/apoxy/internal/resource"
+	"apoxy.dev/apoxy/internal/resource/manifest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current output")
@@ -25,7 +25,7 @@ var testOptions = Options{
 // render is the golden form: the status report, then the snapshot.
 func render(t testing.TB, in []byte) []byte {
 	t.Helper()
-	set, err := resource.Load(bytes.NewReader(in))
+	set, err := manifest.Load(bytes.NewReader(in))
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -107,7 +107,7 @@ func FuzzTranslate(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		set, err := resource.Load(bytes.NewReader(in))
+		set, err := manifest.Load(bytes.NewReader(in))
 		if err != nil {
 			return
 		}
