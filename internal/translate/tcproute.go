@@ -9,32 +9,6 @@ import (
 	"apoxy.dev/apoxy/internal/status"
 )
 
-// translateTLSRoutes attaches every TLSRoute to the (passthrough) TLS listeners of its parents:
-// each hostname the route and listener share sends connections with that server name to the
-// route's backends (the oldest route keeps a hostname).
-func (t *translator) translateTLSRoutes() {
-	for _, tr := range byAge(t.set.TLSRoutes) {
-		rc := newRouteCtx("TLSRoute", tr.ObjectMeta, tr.Spec.Hostnames, tr.Status.Parents)
-		t.l4Route(rc, "tlsroute", ruleRefs(tr.Spec.Rules, func(r gwapiv1.TLSRouteRule) []gwapiv1.BackendRef { return r.BackendRefs }))
-		rc.sni = true
-		if parents := t.attachParents(rc, tr.Spec.ParentRefs); parents != nil {
-			t.report.TLSRoutes[status.KeyOf(tr.Namespace, tr.Name)] = &gwapiv1.TLSRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
-		}
-	}
-}
-
-// translateUDPRoutes attaches every UDPRoute to the UDP listeners of its parents, as TCPRoutes
-// to TCP listeners: one route per socket, its first rule's backendRefs by weight per session.
-func (t *translator) translateUDPRoutes() {
-	for _, ur := range byAge(t.set.UDPRoutes) {
-		rc := newRouteCtx("UDPRoute", ur.ObjectMeta, nil, ur.Status.Parents)
-		t.l4Route(rc, "udproute", ruleRefs(ur.Spec.Rules, func(r gwapiv1.UDPRouteRule) []gwapiv1.BackendRef { return r.BackendRefs }))
-		if parents := t.attachParents(rc, ur.Spec.ParentRefs); parents != nil {
-			t.report.UDPRoutes[status.KeyOf(ur.Namespace, ur.Name)] = &gwapiv1.UDPRouteStatus{RouteStatus: gwapiv1.RouteStatus{Parents: parents}}
-		}
-	}
-}
-
 // ruleRefs lists each rule's backendRefs.
 func ruleRefs[R any](rules []R, refs func(R) []gwapiv1.BackendRef) [][]gwapiv1.BackendRef {
 	out := make([][]gwapiv1.BackendRef, 0, len(rules))
