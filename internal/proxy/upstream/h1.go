@@ -21,8 +21,9 @@ import (
 
 // h1Client is the HTTP/1.1 client of plain and TLS (HTTP/1.1) backends. Unlike http.Transport
 // it runs each exchange on the calling goroutine: the request is written straight into the
-// connection's buffer and the response read back with http.ReadResponse (the standard parser,
-// with its length and framing checks), without per-connection read and write goroutines or
+// connection's buffer and the response head read back by our own parser (readResponse, on
+// internal/proxy/wire: RFC 9112 framing, a response framed two ways refused; fuzzed against
+// http.ReadResponse), without per-connection read and write goroutines or
 // channel hand-offs. Idle connections are kept per address, most recently used first.
 type h1Client struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
