@@ -62,6 +62,21 @@ func Canonical(name string) string {
 	return name
 }
 
+// FromHostHeader turns a Host header (or TLS server name) into the name it carries: port,
+// IPv6 brackets and a trailing dot dropped, lower-cased. It allocates only when it lower-cases.
+func FromHostHeader(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(h, "]"), "["), ".")
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
 // Match reports whether host (a name, no port) matches pattern.
 func Match(pattern, host string) bool {
 	switch KindOf(pattern) {

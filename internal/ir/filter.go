@@ -11,6 +11,10 @@ const (
 	FilterRequestMirror   FilterType = "RequestMirror"
 	FilterCORS            FilterType = "CORS"
 	FilterCompression     FilterType = "Compression"
+	// FilterDirectResponse answers instead of the backend. Routes carry their direct
+	// response as their action; this filter is how a backendRef's ExtensionRef to a
+	// DirectResponse answers for that backend's share of traffic.
+	FilterDirectResponse FilterType = "DirectResponse"
 )
 
 // Filter is one filter; the field named by Type is set.
@@ -22,6 +26,7 @@ type Filter struct {
 	Mirror          *Mirror         `json:"mirror,omitempty"`
 	CORS            *CORS           `json:"cors,omitempty"`
 	Compression     *Compression    `json:"compression,omitempty"`
+	DirectResponse  *DirectResponse `json:"directResponse,omitempty"`
 }
 
 // HeaderModifier sets, adds and removes headers.

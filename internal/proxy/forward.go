@@ -55,12 +55,6 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *atte
 	}
 	defer resp.Body.Close()
 	removeHopHeaders(resp.Header)
-	for _, m := range h.respHeaders {
-		applyHeaders(resp.Header, m)
-	}
-	for _, m := range a.backendRespHeaders {
-		applyHeaders(resp.Header, m)
-	}
 	dst := w.Header()
 	for k, vv := range resp.Header {
 		dst[k] = vv
@@ -73,7 +67,7 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *atte
 		}
 		dst["Trailer"] = []string{strings.Join(names, ", ")}
 	}
-	w.WriteHeader(resp.StatusCode)
+	w.WriteHeader(resp.StatusCode) // the exchange's response hooks edit the head here
 	// Bodies of unknown length (chunked streams, server-sent events) are flushed after every
 	// read so clients see events as they come; others go out in as few writes as possible.
 	stream := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")

@@ -1,13 +1,10 @@
 package proxy
 
 import (
-	"apoxy.dev/apoxy/internal/proxy/h1"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/http3"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +16,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"apoxy.dev/apoxy/internal/proxy/h1"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 
 	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
@@ -152,6 +153,9 @@ type graph struct {
 	l4       *l4Route   // TCP and UDP listeners
 	sni      []sniRoute // TLS (passthrough) listeners, most specific first
 }
+
+// Cluster resolves a backend name for the filter stages (mirrors).
+func (g *graph) Cluster(name string) *upstream.Cluster { return g.clusters[name] }
 
 // Apply replaces the snapshot of one source (a project) and serves the union of all sources.
 // On error nothing changes: the previous graphs keep serving.

@@ -288,6 +288,9 @@ func (act ruleAction) apply(r *ir.Route, backends []ir.WeightedBackend) {
 	}
 }
 
+// ruleFilters translates a rule's filters in order, with the rule's action (a redirect or a
+// direct response) taken out of the list, and compression (on by default, tuned by an
+// HTTPRouteFilter) last.
 func (t *translator) ruleFilters(rc *routeCtx, in []gwapiv1.HTTPRouteFilter) ([]ir.Filter, ruleAction) {
 	var out []ir.Filter
 	var act ruleAction
@@ -423,11 +426,47 @@ func (t *translator) backendRefs(rc *routeCtx, refs []gwapiv1.HTTPBackendRef) []
 		} else {
 			wb.Invalid = true
 		}
-		filters, _ := t.ruleFilters(rc, ref.Filters)
-		if len(ref.Filters) > 0 {
-			wb.Filters = filters[:len(filters)-1] // per-backend filters never carry compression
-		}
+		wb.Filters = t.backendFilters(rc, ref.Filters)
 		out = append(out, wb)
+	}
+	return out
+}
+
+// backendFilters translates a backendRef's own filters, which run only for requests sent to
+// that backend. Every kind Gateway API allows there works, except two that describe the rule
+// rather than a backend: RequestRedirect (a redirect answers instead of any backend) and CORS
+// (a preflight must not depend on which backend a weighted pick chose). Those are refused
+// with ResolvedRefs=False/IncompatibleFilters, and the backend's share of requests answers
+// 500, as Gateway API requires for a filter that cannot be applied: nothing is accepted and
+// then ignored. An ExtensionRef to a DirectResponse answers for that backend; one to an
+// HTTPRouteFilter tunes compression for it.
+func (t *translator) backendFilters(rc *routeCtx, in []gwapiv1.HTTPRouteFilter) []ir.Filter {
+	if len(in) == 0 {
+		return nil
+	}
+	var out []ir.Filter
+	for _, f := range in {
+		switch f.Type {
+		case gwapiv1.HTTPRouteFilterRequestRedirect, gwapiv1.HTTPRouteFilterCORS:
+			rc.refError(string(gwapiv1.RouteReasonIncompatibleFilters), "filter type %s is not supported on a backendRef (it applies to the whole rule); move it to the rule's filters", f.Type)
+			return []ir.Filter{{Type: ir.FilterDirectResponse, DirectResponse: &ir.DirectResponse{StatusCode: http.StatusInternalServerError}}}
+		case gwapiv1.HTTPRouteFilterExtensionRef:
+			if f.ExtensionRef == nil {
+				continue
+			}
+			switch c, d := t.extensionRef(rc, f.ExtensionRef); {
+			case d != nil:
+				out = append(out, ir.Filter{Type: ir.FilterDirectResponse, DirectResponse: d})
+			case c != nil:
+				out = append(out, ir.Filter{Type: ir.FilterCompression, Compression: c})
+			}
+		default:
+			filters, act := t.ruleFilters(rc, []gwapiv1.HTTPRouteFilter{f})
+			out = append(out, filters[:len(filters)-1]...) // without the rule's default compression
+			if act.direct != nil {                         // a filter that cannot be applied
+				out = append(out, ir.Filter{Type: ir.FilterDirectResponse, DirectResponse: act.direct})
+			}
+		}
 	}
 	return out
 }

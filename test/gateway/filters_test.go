@@ -150,7 +150,45 @@ spec:
     backendRefs: [{kind: Backend, name: main, port: PORT}]
   - matches: [{path: {value: /}}]
     backendRefs: [{kind: Backend, name: main, port: PORT}]
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: backend-filters}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [f.example.com]
+  rules:
+  - matches: [{path: {value: /backend-rewrite}}]
+    backendRefs:
+    - kind: Backend
+      name: main
+      port: PORT
+      filters:
+      - {type: URLRewrite, urlRewrite: {hostname: be.example.com, path: {type: ReplacePrefixMatch, replacePrefixMatch: /inner}}}
+      - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-backend, value: main}]}}
+      - {type: RequestMirror, requestMirror: {backendRef: {kind: Backend, name: mirror, port: PORT}}}
+  - matches: [{path: {value: /backend-teapot}}]
+    backendRefs:
+    - {kind: Backend, name: main, port: PORT, filters: [{type: ExtensionRef, extensionRef: {group: extensions.apoxy.dev, kind: DirectResponse, name: teapot}}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: backend-redirect}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [r.example.com]
+  rules:
+  - backendRefs:
+    - {kind: Backend, name: main, port: PORT, filters: [{type: RequestRedirect, requestRedirect: {hostname: elsewhere.example.com}}]}
 `, "PORT", port))
+	// A filter that cannot apply to a backendRef is refused in status, and that backend's
+	// share of requests answers 500 rather than silently skipping the filter.
+	e.WaitFor("backendRef redirect refused", func() error {
+		if st, reason, msg := routeCondition(e, "backend-redirect", "ResolvedRefs"); st != "False" || reason != "IncompatibleFilters" || !strings.Contains(msg, "RequestRedirect") {
+			return fmt.Errorf("ResolvedRefs %s %s %q", st, reason, msg)
+		}
+		return nil
+	})
 	e.WaitFor("route programmed", func() error {
 		r := e.Get("gateway.apoxy.dev/v1", "HTTPRoute", "filters")
 		if !strings.Contains(fmt.Sprint(r.Object["status"]), "BackendNotFound") {
@@ -310,6 +348,33 @@ func testFilters(t *testing.T, e *edgetest.Env, client *http.Client, base string
 	t.Run("per-backend response filter", func(t *testing.T) {
 		if resp, _ := send("GET", "/per-backend"); resp.Header.Get("X-Canary") != "yes" {
 			t.Errorf("response headers %v", resp.Header)
+		}
+	})
+	t.Run("backendRef filters", func(t *testing.T) {
+		before := mirrorHits.Load()
+		_, b := send("GET", "/backend-rewrite/items?q=1")
+		ech = decode(b)
+		if ech.Path != "/inner/items?q=1" || ech.Host != "be.example.com" || ech.Headers["X-Backend"][0] != "main" {
+			t.Errorf("the backend saw host %q path %q headers %v", ech.Host, ech.Path, ech.Headers)
+		}
+		e.WaitFor("backendRef mirror hit", func() error {
+			if mirrorHits.Load() == before {
+				return fmt.Errorf("mirror backend not hit")
+			}
+			return nil
+		})
+		if resp, b := send("GET", "/backend-teapot"); resp.StatusCode != 418 || string(b) != "short and stout" {
+			t.Errorf("backendRef DirectResponse: %d %q", resp.StatusCode, b)
+		}
+		req, _ := http.NewRequest("GET", base+"/", nil)
+		req.Host = "r.example.com"
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 500 || resp.Header.Get("Location") != "" {
+			t.Errorf("refused backendRef redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
 	})
 	t.Run("invalid backend answers 500", func(t *testing.T) {

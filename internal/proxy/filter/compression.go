@@ -1,7 +1,8 @@
-package proxy
+package filter
 
 import (
 	"compress/gzip"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -23,11 +24,42 @@ var defaultCompressible = []string{
 	"image/svg+xml",
 }
 
+// compression encodes responses the client accepts (on by default on every route; an
+// HTTPRouteFilter tunes or disables it). A later compression stage (a backendRef's) replaces
+// an earlier one's settings rather than encoding twice.
+type compression struct{ cfg *ir.Compression }
+
+func newCompression(f *ir.Filter, _ *ir.Route) (Stage, error) {
+	if f.Compression == nil {
+		return nil, errors.New("compression is not set")
+	}
+	return &compression{f.Compression}, nil
+}
+
+func (s *compression) Serve(x *Exchange) bool {
+	if cw, ok := x.W.(*compressWriter); ok && cw.x == x {
+		cw.cfg, cw.encoding = s.cfg, ""
+		if !s.cfg.Disabled {
+			cw.encoding = negotiate(x.Req.Header.Get("Accept-Encoding"), s.cfg.Algorithms)
+		}
+		return false
+	}
+	if s.cfg.Disabled {
+		return false
+	}
+	if cw := newCompressWriter(x, s.cfg); cw != nil {
+		x.W = cw
+		x.Defer(cw)
+	}
+	return false
+}
+
 // compressWriter encodes the response with the best algorithm the client accepts, when the
 // upstream did not encode it, the type is compressible and the body is at least the minimum
 // (decided from Content-Length, or from the first bytes when the length is unknown).
 type compressWriter struct {
 	http.ResponseWriter
+	x        *Exchange
 	cfg      *ir.Compression
 	encoding string // chosen from Accept-Encoding; "" = never compress
 	code     int
@@ -47,12 +79,12 @@ const (
 
 // It returns nil when the client accepts none of the configured encodings: the response
 // then passes untouched (no wrapper on the hot path of clients that never compress).
-func newCompressWriter(w http.ResponseWriter, r *http.Request, cfg *ir.Compression) *compressWriter {
-	enc := negotiate(r.Header.Get("Accept-Encoding"), cfg.Algorithms)
+func newCompressWriter(x *Exchange, cfg *ir.Compression) *compressWriter {
+	enc := negotiate(x.Req.Header.Get("Accept-Encoding"), cfg.Algorithms)
 	if enc == "" {
 		return nil
 	}
-	return &compressWriter{ResponseWriter: w, cfg: cfg, encoding: enc}
+	return &compressWriter{ResponseWriter: x.W, x: x, cfg: cfg, encoding: enc}
 }
 
 // negotiate picks the first of our algorithms (in preference order) the client accepts with
@@ -89,6 +121,7 @@ func (c *compressWriter) WriteHeader(code int) {
 	}
 	c.code = code
 	h := c.Header()
+	c.x.ResponseHead(h, code) // the response stages edit the head before it is judged
 	if c.encoding == "" || code == http.StatusNoContent || code == http.StatusNotModified || code == http.StatusSwitchingProtocols ||
 		h.Get("Content-Encoding") != "" || !c.compressible(h.Get("Content-Type")) || strings.Contains(h.Get("Cache-Control"), "no-transform") {
 		c.pass()

@@ -1,0 +1,32 @@
+package filter
+
+import "apoxy.dev/apoxy/internal/ir"
+
+// Builder compiles one IR filter of a route (or of one of its backendRefs) into its stage.
+type Builder func(f *ir.Filter, r *ir.Route) (Stage, error)
+
+// RouteStage contributes a stage to a phase from the route as a whole (its action today;
+// policies attached to the route tomorrow). Build returns a nil Stage when the route does
+// not need one.
+type RouteStage struct {
+	Phase Phase
+	Name  string
+	Build func(r *ir.Route) (Stage, error)
+}
+
+// filters maps each IR filter type to its stage. One line per filter type.
+var filters = map[ir.FilterType]Builder{
+	ir.FilterRequestHeaders:  newRequestHeaders,
+	ir.FilterResponseHeaders: newResponseHeaders,
+	ir.FilterURLRewrite:      newURLRewrite,
+	ir.FilterRequestMirror:   newMirror,
+	ir.FilterCORS:            newCORS,
+	ir.FilterCompression:     newCompression,
+	ir.FilterDirectResponse:  newDirectResponseFilter,
+}
+
+// routeStages are the stages contributed per phase, in order. One line per contributor.
+var routeStages = []RouteStage{
+	{Phase: PhaseAction, Name: "redirect", Build: newRedirect},
+	{Phase: PhaseAction, Name: "direct-response", Build: newDirectResponse},
+}
