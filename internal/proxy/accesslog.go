@@ -92,8 +92,10 @@ func (rec *accessRecord) appendJSON(b []byte, now time.Time) []byte {
 	b = appendField(b, "host", rec.Host)
 	b = appendField(b, "path", rec.Path)
 	b = appendField(b, "protocol", rec.Protocol)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(rec.Status), 10)
+	if rec.Status != 0 { // TCP, TLS and UDP lines have none
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(rec.Status), 10)
+	}
 	b = append(b, `,"bytes_received":`...)
 	b = strconv.AppendInt(b, rec.BytesReceived, 10)
 	b = append(b, `,"bytes_sent":`...)

@@ -46,7 +46,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	s.mu.Lock()
-	sk := s.sockets["127.0.0.1:0"]
+	sk := s.sockets["127.0.0.1:0"].(*httpSocket)
 	s.mu.Unlock()
 	deadline := time.Now().Add(5 * time.Second)
 	for _, path := range []string{"/direct", "/up"} {

@@ -14,7 +14,7 @@ import (
 )
 
 // ServeHTTP serves a request with the socket's current graph.
-func (sk *socket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if sk.altSvc != nil && r.ProtoMajor < 3 {
 		w.Header()["Alt-Svc"] = sk.altSvc // HTTP/3 on the same port number

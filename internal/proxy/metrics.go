@@ -14,6 +14,10 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	healthy  *prometheus.GaugeVec
+	// TCP and TLS connections and UDP sessions, counted when they end.
+	l4Conns    *prometheus.CounterVec
+	l4Bytes    *prometheus.CounterVec
+	l4Duration *prometheus.HistogramVec
 }
 
 var (
@@ -40,7 +44,17 @@ func defaultMetrics() *metrics {
 				Name: "apoxy_upstream_healthy_endpoints", Help: "Healthy endpoint addresses per backend.",
 			}, []string{"backend"}),
 		}
-		registry.MustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy)
+		procMetrics.l4Conns = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apoxy_l4_connections_total", Help: "TCP and TLS connections and UDP sessions served by TCP, TLS and UDP listeners, by route, protocol and result (ok or error), counted when they end.",
+		}, []string{"route", "protocol", "result"})
+		procMetrics.l4Bytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apoxy_l4_bytes_total", Help: "Bytes relayed by TCP, TLS and UDP routes, by route and direction (received from clients, sent to clients).",
+		}, []string{"route", "direction"})
+		procMetrics.l4Duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "apoxy_l4_connection_duration_seconds", Help: "How long TCP and TLS connections and UDP sessions lasted, by route.",
+			Buckets: []float64{.001, .01, .1, 1, 10, 60, 300, 1800, 3600},
+		}, []string{"route"})
+		registry.MustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy, procMetrics.l4Conns, procMetrics.l4Bytes, procMetrics.l4Duration)
 	})
 	return procMetrics
 }

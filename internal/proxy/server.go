@@ -1,25 +1,15 @@
 package proxy
 
 import (
-	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"apoxy.dev/apoxy/internal/proxy/h1"
-	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/http3"
 
 	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
@@ -85,7 +75,7 @@ type Server struct {
 	mu        sync.Mutex
 	drain     time.Duration
 	snapshots map[string]*ir.Snapshot
-	sockets   map[string]*socket
+	sockets   map[string]socket
 	version   string
 	// bindErrors are sockets the last Apply could not bind (port in use...), by listener name.
 	// They are retried on every Apply; the rest of the configuration serves meanwhile.
@@ -123,26 +113,9 @@ func New(opts Options) *Server {
 		unrouted:   routeMetrics{route: "none"},
 		upstreams:  upstream.NewManager(opts.Upstream),
 		snapshots:  map[string]*ir.Snapshot{},
-		sockets:    map[string]*socket{},
+		sockets:    map[string]socket{},
 		bindErrors: map[string]error{},
 	}
-}
-
-// socket is one listening address with its current graph.
-type socket struct {
-	name  string
-	proto ir.Protocol
-	owner *Server
-	ln    net.Listener
-	srv   *http.Server // HTTP/2 (and HTTP/1.1 when APOXY_HTTP1=std)
-	h1    *h1.Server   // HTTP/1.1
-	// h3 serves HTTP/3 on the UDP port of the same number (HTTPS listeners), advertised to
-	// TCP clients by altSvc.
-	h3     *http3.Server
-	udp    net.PacketConn
-	altSvc []string
-	l4     l4Conns // TCP listeners' spliced connections
-	graph  atomic.Pointer[graph]
 }
 
 // graph is what a socket serves at one moment.
@@ -173,7 +146,7 @@ func (s *Server) Apply(source string, snap *ir.Snapshot) error {
 	}
 	current := make(map[string]ir.Protocol, len(s.sockets))
 	for name, sk := range s.sockets {
-		current[name] = sk.proto
+		current[name] = sk.base().proto
 	}
 	merged, err := merge(next, current)
 	if err != nil {
@@ -323,10 +296,10 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 	}
 	// Bind what is new. A socket that cannot be bound (its port is taken) is reported through
 	// BindError and left out; every other listener serves.
-	var opened []*socket
+	var opened []socket
 	bindErrors := map[string]error{}
 	for _, l := range snap.Listeners {
-		if old, ok := s.sockets[l.Name]; ok && old.proto == l.Protocol {
+		if old, ok := s.sockets[l.Name]; ok && old.base().proto == l.Protocol {
 			continue
 		}
 		sk, err := s.listen(l)
@@ -348,23 +321,24 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 		g.clusters = clusters
 	}
 	for _, sk := range opened {
-		if old, ok := s.sockets[sk.name]; ok { // protocol changed on the same address
-			go s.closeSocket(old)
+		name := sk.base().name
+		if old, ok := s.sockets[name]; ok { // protocol changed on the same address
+			go s.closeSocket(old, false)
 		}
-		s.sockets[sk.name] = sk
+		s.sockets[name] = sk
 	}
 	for name, sk := range s.sockets {
 		if g, ok := graphs[name]; ok {
-			sk.graph.Store(g)
+			sk.base().graph.Store(g)
 		}
 	}
 	for _, sk := range opened {
-		go sk.run(s)
+		go sk.serve()
 	}
 	for name, sk := range s.sockets {
 		if _, ok := graphs[name]; !ok {
 			delete(s.sockets, name)
-			go s.closeSocket(sk)
+			go s.closeSocket(sk, false)
 		}
 	}
 	s.drain = s.opts.DrainTimeout
@@ -378,202 +352,13 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 	return nil
 }
 
-func (s *Server) listen(l *ir.Listener) (*socket, error) {
-	if l.Protocol == ir.ProtocolUDP {
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(l.Address, strconv.Itoa(int(l.Port))))
-		if err != nil {
-			return nil, fmt.Errorf("proxy: listen %s: %w", l.Name, err)
-		}
-		return &socket{name: l.Name, proto: l.Protocol, udp: pc, owner: s}, nil
-	}
-	ln, err := net.Listen("tcp", l.Name)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: listen %s: %w", l.Name, err)
-	}
-	sk := &socket{name: l.Name, proto: l.Protocol, ln: ln, owner: s}
-	if l.Protocol == ir.ProtocolTCP || l.Protocol == ir.ProtocolTLS {
-		return sk, nil // no HTTP servers: connections are spliced (serveTCP)
-	}
-	sk.srv = &http.Server{
-		Handler:           sk,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		Protocols:         new(http.Protocols),
-	}
-	sk.srv.Protocols.SetHTTP1(true)
-	var tlsConfig *tls.Config
-	if l.Protocol == ir.ProtocolHTTPS {
-		sk.srv.Protocols.SetHTTP2(true)
-		tlsConfig = &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			NextProtos: []string{"h2", "http/1.1"},
-			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-				g := sk.graph.Load()
-				if g == nil || g.certs == nil {
-					return nil, errors.New("no certificate")
-				}
-				return g.certs.get(hello)
-			},
-			// Server names whose listener checks client certificates get their own config.
-			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-				g := sk.graph.Load()
-				if g == nil || g.certs == nil {
-					return nil, nil
-				}
-				return g.certs.config(hello)
-			},
-		}
-	} else {
-		sk.srv.Protocols.SetUnencryptedHTTP2(true)
-	}
-	if tlsConfig != nil && !l.NoHTTP3 {
-		sk.listenHTTP3(s, tlsConfig)
-	}
-	if stdHTTP1 {
-		sk.srv.TLSConfig = tlsConfig
-		return sk, nil
-	}
-	// HTTP/1.1 is served by our own server; net/http serves the HTTP/2 connections it hands over
-	// (already past TLS, so without a TLS config of its own).
-	sk.h1 = &h1.Server{
-		Handler:           sk,
-		TLSConfig:         tlsConfig,
-		H2:                sk.srv,
-		ReadHeaderTimeout: sk.srv.ReadHeaderTimeout,
-		IdleTimeout:       sk.srv.IdleTimeout,
-		Log:               s.log,
-		Limiter:           s.conns,
-		BodyReadTimeout:   s.opts.BodyReadTimeout,
-		MaxConns:          s.opts.MaxConnectionsPerListener,
-		OnReject:          s.rejected,
-	}
-	return sk, nil
-}
-
-// rejected logs and counts what the HTTP/1.1 server refused before a handler saw it
-// (malformed or oversized requests, timeouts, connections over the cap), like any request.
-func (s *Server) rejected(remote net.Addr, status int, reason string) {
-	if reason == h1.RejectBodyTimeout {
-		return // the handler answers it (408) and logs it itself
-	}
-	rec := accessRecord{Status: status, Error: reason, Route: "none", Protocol: "HTTP/1.1"}
-	if remote != nil {
-		rec.ClientIP, _, _ = net.SplitHostPort(remote.String())
-	}
-	s.accessLog.log(&rec, time.Now())
-	s.unrouted.observe(s.metrics, status, 0)
-}
-
-// listenHTTP3 binds the UDP port of the listener's number and prepares an HTTP/3 server with
-// the same handler and certificates. A taken UDP port only costs HTTP/3: it is logged, and
-// HTTPS keeps serving HTTP/1.1 and HTTP/2 without advertising HTTP/3.
-func (sk *socket) listenHTTP3(s *Server, tlsConfig *tls.Config) {
-	addr := sk.ln.Addr().(*net.TCPAddr)
-	pc, err := net.ListenPacket("udp", addr.String())
-	if err != nil {
-		s.log.Warn("HTTP/3 not served: UDP port unavailable", "listener", sk.name, "err", err)
-		return
-	}
-	sk.udp = pc
-	sk.h3 = &http3.Server{
-		Handler:   sk,
-		TLSConfig: tlsConfig,
-		// No 0-RTT: early data can be replayed, and the routes do not say which requests
-		// would be safe to take from it.
-		QUICConfig:  &quic.Config{Allow0RTT: false, MaxIdleTimeout: 120 * time.Second},
-		IdleTimeout: 120 * time.Second,
-		Logger:      s.log,
-	}
-	sk.altSvc = []string{fmt.Sprintf(`h3=":%d"; ma=86400`, addr.Port)}
-}
-
-// stdHTTP1 (APOXY_HTTP1=std) serves HTTP/1.1 with net/http's server instead of ours: a switch
-// for comparing the two, not a product setting.
-var stdHTTP1 = os.Getenv("APOXY_HTTP1") == "std"
-
-func (sk *socket) run(s *Server) {
-	if sk.proto == ir.ProtocolUDP {
-		sk.serveUDP(s)
-		return
-	}
-	if sk.proto == ir.ProtocolTCP || sk.proto == ir.ProtocolTLS {
-		sk.serveTCP(s)
-		return
-	}
-	if sk.h3 != nil {
-		go func() {
-			if err := sk.h3.Serve(sk.udp); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, quic.ErrServerClosed) {
-				s.log.Error("HTTP/3 listener stopped", "listener", sk.name, "err", err)
-			}
-		}()
-	}
-	var err error
-	if sk.h1 != nil {
-		err = sk.h1.Serve(sk.ln)
-	} else if sk.proto == ir.ProtocolHTTPS {
-		err = sk.srv.ServeTLS(sk.ln, "", "")
-	} else {
-		err = sk.srv.Serve(sk.ln)
-	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		s.log.Error("listener stopped", "listener", sk.name, "err", err)
-	}
-}
-
-// closeSocket stops accepting and waits up to the drain timeout (the Proxy's
-// spec.shutdown.drainTimeout) for in-flight requests.
-func (s *Server) closeSocket(sk *socket) {
-	s.mu.Lock()
-	drain := s.drain
-	s.mu.Unlock()
-	if drain == 0 {
-		drain = s.opts.DrainTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), drain)
-	defer cancel()
-	if sk.proto == ir.ProtocolUDP {
-		sk.udp.Close() // sessions end with the socket
-		return
-	}
-	if sk.proto == ir.ProtocolTCP || sk.proto == ir.ProtocolTLS {
-		sk.ln.Close()
-		done := make(chan struct{})
-		go func() { sk.l4.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			sk.l4.closeAll()
-		}
-		return
-	}
-	if sk.h3 != nil {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			_ = sk.h3.Shutdown(ctx)
-			sk.udp.Close()
-		}()
-		defer func() { <-done }()
-	}
-	if sk.h1 != nil {
-		_ = sk.h1.Shutdown(ctx)
-		return
-	}
-	_ = sk.srv.Shutdown(ctx)
-}
-
 // Addrs returns the bound address of every socket, by listener name (for tests using port 0).
 func (s *Server) Addrs() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]string{}
 	for name, sk := range s.sockets {
-		if sk.ln == nil {
-			out[name] = sk.udp.LocalAddr().String()
-			continue
-		}
-		out[name] = sk.ln.Addr().String()
+		out[name] = sk.addr()
 	}
 	return out
 }
@@ -618,7 +403,7 @@ func (s *Server) Cluster(name string) *upstream.Cluster {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sk := range s.sockets {
-		if g := sk.graph.Load(); g != nil {
+		if g := sk.base().graph.Load(); g != nil {
 			if c, ok := g.clusters[name]; ok {
 				return c
 			}
@@ -631,15 +416,12 @@ func (s *Server) Cluster(name string) *upstream.Cluster {
 func (s *Server) Close() {
 	s.mu.Lock()
 	sockets := s.sockets
-	s.sockets = map[string]*socket{}
+	s.sockets = map[string]socket{}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, sk := range sockets {
-		if sk.h1 != nil {
-			sk.h1.DrainAccept = s.opts.DrainAccept
-		}
 		wg.Add(1)
-		go func() { defer wg.Done(); s.closeSocket(sk) }()
+		go func() { defer wg.Done(); s.closeSocket(sk, true) }()
 	}
 	wg.Wait()
 	s.upstreams.Close()
