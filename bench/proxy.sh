@@ -21,11 +21,19 @@ BACKEND=19000
 declare -A H1=([direct]=$BACKEND [nginx]=18071 [haproxy]=18073 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A H2C=([direct]=$BACKEND [nginx]=18061 [haproxy]=18063 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A TLS=([nginx]=18041 [haproxy]=18043 [caddy]=18045 [goproxy]=18046 [apoxy]=18047)
-ORDER=(direct nginx haproxy caddy goproxy apoxy)
+ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters)
+# apoxy-filters: the same gateway on a route with filters (request and response header
+# modifiers, CORS), so the filter chain's cost is a row of its own.
+H1[apoxy-filters]=18077; H2C[apoxy-filters]=18077; TLS[apoxy-filters]=18047
+declare -A PATHS=([apoxy-filters]=/filters) PROC=([apoxy-filters]=apoxy)
 # BASE=<commit>: also run the gateway built from that commit ("base") for a paired A/B.
 if [ -n "${BASE:-}" ]; then
   H1[base]=18078; H2C[base]=18078; TLS[base]=18048; ORDER+=(base)
+  H1[base-filters]=18078; H2C[base-filters]=18078; TLS[base-filters]=18048; ORDER+=(base-filters)
+  PATHS[base-filters]=/filters; PROC[base-filters]=base
 fi
+pid() { echo "${PID[${PROC[$1]:-$1}]}"; }
+path() { echo "${PATHS[$1]:-/}"; }
 for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 19901 16443; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "bench: port $p is in use" >&2; exit 2; fi
 done
@@ -81,9 +89,9 @@ echo "idle apoxy dev (10 s after the route answered) kB: $(grep -E 'VmRSS|RssAno
 
 echo "== sanity (code/bytes/version; every target must answer 200 with 128 bytes)"
 for t in "${ORDER[@]}"; do
-  a=$(curl -s -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H1[$t]}/)
-  b=$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H2C[$t]}/)
-  c=-; [ -n "${TLS[$t]:-}" ] && c=$(curl -sk --http2 -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' https://127.0.0.1:${TLS[$t]}/)
+  a=$(curl -s -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H1[$t]}$(path $t))
+  b=$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H2C[$t]}$(path $t))
+  c=-; [ -n "${TLS[$t]:-}" ] && c=$(curl -sk --http2 -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' https://127.0.0.1:${TLS[$t]}$(path $t))
   echo "$t h1=$a h2c=$b h2=$c"
 done | tee $RES/sanity.txt
 grep -qv "h1=200/128/1.1 h2c=200/128/2 h2=\(200/128/2\|-\)$" $RES/sanity.txt && { echo "bench: a target answered wrongly" >&2; exit 1; }
@@ -97,15 +105,15 @@ usper() { awk -v t=$1 -v n=$2 -v hz=$TCK 'BEGIN{ if (n > 0) printf "%.1f", t*100
 hwm() { local tot=0 k; for q in $1 $(pgrep -P $1); do k=$(awk '/VmHWM/{print $2}' /proc/$q/status 2>/dev/null); tot=$((tot + ${k:-0})); done; echo $tot; }
 
 echo "== warm-up"
-for t in "${ORDER[@]}"; do wrk -t1 -c64 -d2s http://127.0.0.1:${H1[$t]}/ > /dev/null; done
+for t in "${ORDER[@]}"; do wrk -t1 -c64 -d2s http://127.0.0.1:${H1[$t]}$(path $t) > /dev/null; done
 echo "round,target,rps,p50_ms,p99_ms,errors,cpu_us" > $RES/wrk.csv
 echo "== wrk HTTP/1.1 keep-alive: -t1 -c64 -d$DUR, $ROUNDS interleaved rounds"
 for r in $(seq 1 $ROUNDS); do
   for t in "${ORDER[@]}"; do
     f=$RES/wrk-$t-$r.txt
-    c0=$(cpu ${PID[$t]})
-    wrk -t1 -c64 -d$DUR --latency http://127.0.0.1:${H1[$t]}/ > $f 2>&1
-    c1=$(cpu ${PID[$t]})
+    c0=$(cpu $(pid $t))
+    wrk -t1 -c64 -d$DUR --latency http://127.0.0.1:${H1[$t]}$(path $t) > $f 2>&1
+    c1=$(cpu $(pid $t))
     err=$(awk '/Socket errors/{gsub(",","");s=$4+$6+$8+$10} /Non-2xx/{n=$NF} END{print s+n}' $f)
     echo "$r,$t,$(awk '/Requests\/sec/{print $2}' $f),$(ms $(awk '$1=="50%"{print $2}' $f)),$(ms $(awk '$1=="99%"{print $2}' $f)),$err,$(usper $((c1-c0)) $(awk '/requests in/{print $1}' $f))" | tee -a $RES/wrk.csv
   done
@@ -115,17 +123,17 @@ for proto in h2c h2; do
   echo "== h2load $proto: -t1 -c16 -m10 -n$H2N, $H2ROUNDS interleaved rounds"
   for r in $(seq 1 $H2ROUNDS); do
     for t in "${ORDER[@]}"; do
-      if [ $proto = h2c ]; then url=http://127.0.0.1:${H2C[$t]}/; else [ -n "${TLS[$t]:-}" ] || continue; url=https://127.0.0.1:${TLS[$t]}/; fi
+      if [ $proto = h2c ]; then url=http://127.0.0.1:${H2C[$t]}$(path $t); else [ -n "${TLS[$t]:-}" ] || continue; url=https://127.0.0.1:${TLS[$t]}$(path $t); fi
       f=$RES/h2load-$proto-$t-$r.txt
-      c0=$(cpu ${PID[$t]})
+      c0=$(cpu $(pid $t))
       h2load -t1 -c16 -m10 -n$H2N $url > $f 2>&1
-      c1=$(cpu ${PID[$t]})
+      c1=$(cpu $(pid $t))
       err=$(awk -v n=$H2N '/^requests:/{print n-$8}' $f)
       echo "$proto,$r,$t,$(awk '/^finished in/{print $4}' $f),$(ms $(awk '/^time for request:/{print $6}' $f)),${err:-$H2N},$(usper $((c1-c0)) $H2N)" | tee -a $RES/h2load.csv
     done
   done
 done
-for t in "${ORDER[@]}"; do echo "$t $(hwm ${PID[$t]})"; done > $RES/vmhwm.txt
+for t in "${ORDER[@]}"; do echo "$t $(hwm $(pid $t))"; done > $RES/vmhwm.txt
 
 echo "== idle keep-alive connections: ${IDLE:-10000} clients held open against apoxy and nginx"
 rsstree() { for q in $1 $(pgrep -P $1); do awk '/VmRSS/{print $2}' /proc/$q/status; done | awk '{s+=$1} END{print s}'; }

@@ -37,6 +37,13 @@ func BenchmarkServeHTTP(b *testing.B) {
 		Listeners: []*ir.Listener{{Name: "127.0.0.1:0", Address: "127.0.0.1", Port: 1, Protocol: ir.ProtocolHTTP, VirtualHosts: []*ir.VirtualHost{{
 			Hostname: "*", Routes: []*ir.Route{
 				{Name: "direct", Match: ir.Match{PathType: ir.PathPrefix, Path: "/direct"}, DirectResponse: &ir.DirectResponse{StatusCode: 200, Body: "ok"}},
+				// The filter chain's cost: header modifiers both ways and CORS, as in make bench.
+				{Name: "filters", Match: ir.Match{PathType: ir.PathPrefix, Path: "/filters"}, Backends: []ir.WeightedBackend{{Backend: "b", Port: p, Weight: 1}},
+					Filters: []ir.Filter{
+						{Type: ir.FilterRequestHeaders, RequestHeaders: &ir.HeaderModifier{Set: []ir.HeaderPair{{Name: "X-Bench", Value: "1"}}, Remove: []string{"X-Drop"}}},
+						{Type: ir.FilterResponseHeaders, ResponseHeaders: &ir.HeaderModifier{Set: []ir.HeaderPair{{Name: "X-Served-By", Value: "apoxy"}}}},
+						{Type: ir.FilterCORS, CORS: &ir.CORS{AllowOrigins: []string{"https://app.example.com"}, AllowMethods: []string{"GET"}}},
+					}},
 				{Name: "upstream", Match: ir.Match{PathType: ir.PathPrefix, Path: "/"}, Backends: []ir.WeightedBackend{{Backend: "b", Port: p, Weight: 1}}},
 			},
 		}}}},
@@ -49,8 +56,8 @@ func BenchmarkServeHTTP(b *testing.B) {
 	sk := s.sockets["127.0.0.1:0"].(*httpSocket)
 	s.mu.Unlock()
 	deadline := time.Now().Add(5 * time.Second)
-	for _, path := range []string{"/direct", "/up"} {
-		b.Run(map[string]string{"/direct": "direct-response", "/up": "upstream"}[path], func(b *testing.B) {
+	for _, path := range []string{"/direct", "/up", "/filters"} {
+		b.Run(map[string]string{"/direct": "direct-response", "/up": "upstream", "/filters": "upstream-filters"}[path], func(b *testing.B) {
 			req := httptest.NewRequest("GET", "http://api.example.com"+path, nil)
 			req.RemoteAddr = "127.0.0.1:5000"
 			for {
