@@ -83,4 +83,3 @@ func (e *headerEdit) apply(h http.Header) {
 		delete(h, k)
 	}
 }
-
