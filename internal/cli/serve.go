@@ -25,7 +25,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 
-	"apoxy.dev/apoxy/internal/admin"
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/proxy"
@@ -102,10 +101,6 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	if err != nil {
 		return err
 	}
-	adm, err := admin.New(f.adminAddr, proxy.MetricsGatherer())
-	if err != nil {
-		return err
-	}
 	var srv *apiserver.Server
 	writeConfigs := func() {
 		if srv == nil {
@@ -123,10 +118,6 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	if err != nil {
 		return err
 	}
-	var reserved []upstream.Reserved
-	if ap, err := netip.ParseAddrPort(adm.Addr()); err == nil {
-		reserved = append(reserved, upstream.Reserved{Addr: ap, Name: "the admin listener"})
-	}
 	log.Info("starting apoxy", "version", version.String(), "data_dir", dataDir)
 	p, err := platform.Start(ctx, platform.Options{
 		API: apiserver.Options{
@@ -135,8 +126,8 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 			Ports:   apiserver.Ports{HTTP: f.httpPort, HTTPS: f.httpsPort},
 		},
 		AddressPool:         pool,
+		AdminAddr:           f.adminAddr,
 		BackendNetworks:     networks,
-		Reserved:            reserved,
 		Requests:            requests,
 		DrainAccept:         true,
 		MaxConnections:      f.maxConns,
@@ -150,16 +141,10 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	}
 	srv = p.API
 	writeConfigs()
-	adm.AddCheck("platform", p.Ready)
-	go func() {
-		if err := adm.Serve(ctx); err != nil {
-			log.Error("admin listener", "err", err)
-		}
-	}()
 	if dev {
-		printDevBanner(streams.Out, srv, dataDir, adm.Addr(), f)
+		printDevBanner(streams.Out, srv, dataDir, p.Admin.Addr(), f)
 	}
-	log.Info("apoxy ready", "api", srv.URL(), "admin", adm.Addr())
+	log.Info("apoxy ready", "api", srv.URL(), "admin", p.Admin.Addr())
 	go trimWhenIdle(ctx, p.Ready)
 	<-ctx.Done()
 	log.Info("shutting down")

@@ -1,24 +1,25 @@
-// Package platform composes the running product: the API server, one controller per project
-// and the shared data plane. `apoxy server`, `apoxy dev` and the in-process end-to-end tests
-// all start it the same way.
+// Package platform composes the running product from an ordered list of components
+// (internal/component): the admin listener, the API server, the data plane and the per-project
+// controllers. It starts them in that order, stops them in reverse (controllers, then the data
+// plane drains, then the API, then the admin listener) and reports their readiness, which the
+// admin listener's /readyz shows. `apoxy server`, `apoxy dev` and the in-process end-to-end
+// tests all start it the same way.
 package platform
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
-	"strings"
-	"sync"
-	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"apoxy.dev/apoxy/internal/admin"
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/claims"
-	"apoxy.dev/apoxy/internal/controller"
+	"apoxy.dev/apoxy/internal/component"
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/translate"
@@ -45,9 +46,12 @@ type Options struct {
 	// upstream.AllInternal; apoxy server: none unless --backend-networks says so). A
 	// Project's spec.backendNetworks adds to them for that project.
 	BackendNetworks []netip.Prefix
-	// Reserved are the server's own sockets besides the API (the admin listener...), which
-	// no Backend may reach. The API's own address is added at start.
+	// Reserved are sockets no Backend may reach besides the server's own: the API's and the
+	// admin listener's addresses are added at start.
 	Reserved []upstream.Reserved
+	// AdminAddr is where the admin listener (/readyz, /livez, /metrics, pprof) listens; ""
+	// runs none.
+	AdminAddr string
 	// Requests is how the data plane cleans inbound requests (paths, trusted proxies,
 	// underscore headers).
 	Requests proxy.RequestPolicy
@@ -61,26 +65,20 @@ type Options struct {
 type Platform struct {
 	API   *apiserver.Server
 	Proxy *proxy.Server
+	// Admin is the admin listener (nil without Options.AdminAddr).
+	Admin *admin.Server
 	// Claims decides which project a shared socket and hostname serve.
 	Claims *claims.Registry
 	// Destinations decides which addresses Backends may reach.
 	Destinations *upstream.Destinations
 
-	opts   Options
-	log    *slog.Logger
-	ctx    context.Context
-	mu     sync.Mutex
-	ctrls  map[string]*running
-	closed bool
+	log        *slog.Logger
+	components *component.Runner
 }
 
-type running struct {
-	ctrl   *controller.Controller
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-// Start runs everything; ctx cancellation (or Close) stops it.
+// Start builds the components and starts them in order; it returns once all serve (their
+// readiness is Ready), or, if one fails, with the started ones stopped again and an error
+// naming it. ctx cancellation (or Close) stops them, in reverse order.
 func Start(ctx context.Context, opts Options) (*Platform, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -91,12 +89,14 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	if opts.Upstream.Logger == nil {
 		opts.Upstream.Logger = opts.Logger
 	}
-	p := &Platform{opts: opts, log: opts.Logger, ctx: ctx, ctrls: map[string]*running{}}
+	p := &Platform{log: opts.Logger}
+	// ctrls is set below, before anything can notify.
+	var ctrls *controllers
 	claimsFile := ""
 	if opts.API.DataDir != "" {
 		claimsFile = filepath.Join(opts.API.DataDir, "claims.json")
 	}
-	reg, err := claims.New(claims.Options{File: claimsFile, Logger: opts.Logger, Notify: func(project string) { go p.kick(project) }})
+	reg, err := claims.New(claims.Options{File: claimsFile, Logger: opts.Logger, Notify: func(project string) { go ctrls.kick(project) }})
 	if err != nil {
 		return nil, err
 	}
@@ -105,31 +105,84 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	opts.Upstream.Destinations = p.Destinations
 	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
 		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener})
+	ctrls = &controllers{
+		data:   p.Proxy,
+		claims: p.Claims,
+		dest:   p.Destinations,
+		translate: translate.Options{
+			BindAddress:     opts.BindAddress,
+			StatusAddresses: opts.StatusAddresses,
+			AddressPool:     opts.AddressPool,
+		},
+		log: opts.Logger,
+	}
 	apiOpts := opts.API
 	apiOpts.Logger = opts.Logger
-	apiOpts.OnProjectStopping = p.stopController
+	apiOpts.OnProjectStopping = ctrls.stopProject
 	userHook := opts.OnProjectsChanged
 	apiOpts.OnProjectsChanged = func() {
-		p.syncControllers()
+		ctrls.sync()
 		if userHook != nil {
 			userHook()
 		}
 	}
-	api, err := apiserver.New(apiOpts)
-	if err != nil {
+	if p.API, err = apiserver.New(apiOpts); err != nil {
 		return nil, err
 	}
-	p.API = api
-	if err := api.Start(ctx); err != nil {
-		p.Proxy.Close()
+	ctrls.api = p.API
+
+	// The components, in start order: each after what it needs, so it stops before them.
+	// Add a component here (see docs/architecture.md, "Add a component").
+	var list []component.Component
+	if opts.AdminAddr != "" {
+		// The admin listener comes first, so /readyz answers (503) while the rest starts
+		// and while it stops.
+		if p.Admin, err = admin.New(admin.Options{Addr: opts.AdminAddr, Readiness: p.Status,
+			Gatherers: []prometheus.Gatherer{proxy.MetricsGatherer()}, Logger: opts.Logger}); err != nil {
+			return nil, err
+		}
+		if ap, err := netip.ParseAddrPort(p.Admin.Addr()); err == nil {
+			p.Destinations.Reserve(upstream.Reserved{Addr: ap, Name: "the admin listener"})
+		}
+		list = append(list, p.Admin)
+	}
+	list = append(list,
+		&apiServer{srv: p.API, dest: p.Destinations},
+		&dataPlane{srv: p.Proxy},
+		ctrls,
+	)
+	p.components = component.NewRunner(opts.Logger, list...)
+	if err := p.components.Start(ctx); err != nil {
+		if p.Admin != nil {
+			_ = p.Admin.Stop(ctx) // closes its socket if it never started
+		}
 		return nil, err
 	}
-	if ap, err := netip.ParseAddrPort(strings.TrimPrefix(api.URL(), "https://")); err == nil {
-		p.Destinations.Reserve(upstream.Reserved{Addr: ap, Name: "the API server"})
-	}
-	p.Claims.Expect(api.ProjectsCreated())
-	p.syncControllers()
+	context.AfterFunc(ctx, p.Close)
 	return p, nil
+}
+
+// Components lists the running components, in start order.
+func (p *Platform) Components() []component.Component { return p.components.Components() }
+
+// Status reports each component's readiness, in start order (the lines of /readyz).
+func (p *Platform) Status() []component.Status {
+	if p.components == nil { // the admin listener answers before the list exists
+		return nil
+	}
+	return p.components.Status()
+}
+
+// Ready is nil when every component is ready: the API serves and every project's
+// configuration reached the data plane at least once. Otherwise it names the first component
+// that is not and says why.
+func (p *Platform) Ready() error { return p.components.Ready() }
+
+// Close stops the components in reverse start order: the controllers (no more snapshots),
+// the data plane (drained), the API server, the admin listener. It returns once they have
+// stopped; it may be called more than once.
+func (p *Platform) Close() {
+	_ = p.components.Stop(context.Background()) // the runner logs each component's error
 }
 
 // statusAddresses are the addresses Gateways without their own report: the bind address, or
@@ -160,136 +213,4 @@ func statusAddresses(bind string) []string {
 		out = []string{"127.0.0.1"}
 	}
 	return out
-}
-
-// syncControllers runs one controller per served project.
-func (p *Platform) syncControllers() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	served := map[string]bool{}
-	for _, name := range p.API.ProjectNames() {
-		served[name] = true
-		p.applyProjectSpec(name)
-		if _, ok := p.ctrls[name]; ok {
-			continue
-		}
-		c, err := controller.New(controller.Options{
-			Project: name,
-			Config:  p.API.ProjectConfig(name),
-			Data:    p.Proxy,
-			Translate: translate.Options{
-				BindAddress:     p.opts.BindAddress,
-				StatusAddresses: p.opts.StatusAddresses,
-				AddressPool:     p.opts.AddressPool,
-			},
-			Logger: p.log,
-			Claims: p.Claims,
-		})
-		if err != nil {
-			p.log.Error("start controller", "project", name, "err", err)
-			continue
-		}
-		ctx, cancel := context.WithCancel(p.ctx)
-		r := &running{ctrl: c, cancel: cancel, done: make(chan struct{})}
-		p.ctrls[name] = r
-		go func() { defer close(r.done); c.Run(ctx) }()
-	}
-	for name, r := range p.ctrls {
-		if !served[name] {
-			r.cancel()
-			delete(p.ctrls, name)
-			go func() {
-				<-r.done
-				p.Claims.Release(name)
-				if err := p.Proxy.Remove(name); err != nil {
-					p.log.Error("remove project from data plane", "project", name, "err", err)
-				}
-			}()
-		}
-	}
-}
-
-// stopController stops a project's controller and waits (up to 5 s) until it has, before
-// the project's API goes away: its watches end quietly instead of failing.
-func (p *Platform) stopController(name string) {
-	p.mu.Lock()
-	r := p.ctrls[name]
-	delete(p.ctrls, name)
-	p.mu.Unlock()
-	if r == nil {
-		return
-	}
-	r.cancel()
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Second):
-	}
-	p.Claims.Release(name)
-	if err := p.Proxy.Remove(name); err != nil {
-		p.log.Error("remove project from data plane", "project", name, "err", err)
-	}
-}
-
-// applyProjectSpec hands the admin's per-project settings to the claims registry (assigned
-// hostnames) and the destination policy (backend networks).
-func (p *Platform) applyProjectSpec(name string) {
-	spec, ok := p.API.ProjectSpec(name)
-	if !ok {
-		return
-	}
-	p.Claims.Assign(name, spec.Hostnames)
-	var nets []netip.Prefix
-	for _, c := range spec.BackendNetworks {
-		if pfx, err := netip.ParsePrefix(c); err == nil {
-			nets = append(nets, pfx.Masked())
-		}
-	}
-	p.Destinations.SetProject(name, nets)
-}
-
-// kick asks a project's controller to reconcile (its claims decision changed).
-func (p *Platform) kick(project string) {
-	p.mu.Lock()
-	r := p.ctrls[project]
-	p.mu.Unlock()
-	if r != nil {
-		r.ctrl.Kick()
-	}
-}
-
-// Ready reports whether the API serves and every project's configuration reached the data
-// plane at least once.
-func (p *Platform) Ready() error {
-	if !p.API.Ready() {
-		return errors.New("API server not ready")
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for name, r := range p.ctrls {
-		if v, _ := r.ctrl.Applied(); v == "" {
-			return fmt.Errorf("project %s: configuration not applied yet", name)
-		}
-	}
-	return nil
-}
-
-// Close stops controllers, drains the data plane and stops the API server.
-func (p *Platform) Close() {
-	p.mu.Lock()
-	p.closed = true
-	ctrls := p.ctrls
-	p.ctrls = map[string]*running{}
-	p.mu.Unlock()
-	for _, r := range ctrls {
-		r.cancel()
-		select {
-		case <-r.done:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	p.Proxy.Close()
-	p.API.Shutdown()
 }
