@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -124,7 +125,8 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 }
 
 // TestDrainKeepsAccepting: after SIGTERM, while a request is still in flight, new connections
-// are served (with Connection: close) instead of being refused, and the in-flight request
+// are served (with Connection: close) instead of being refused, /readyz answers 503 (the data
+// plane drains; the API server, stopped after it, is still up), and the in-flight request
 // finishes (finding W11).
 func TestDrainKeepsAccepting(t *testing.T) {
 	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -184,6 +186,19 @@ spec:
 	}
 	if body != "ok /fast" || !resp.Close {
 		t.Fatalf("during the drain: %q, Connection: close = %v", body, resp.Close)
+	}
+	// Meanwhile /readyz says 503: the controllers have stopped and the data plane is draining;
+	// the API server, stopped after the drain, still serves.
+	rz, err := http.Get("http://" + d.adminAddr + "/readyz")
+	if err != nil {
+		t.Fatalf("/readyz during the drain: %v", err)
+	}
+	rzBody, _ := io.ReadAll(rz.Body)
+	rz.Body.Close()
+	for _, line := range []string{"[-]controllers failed: stopped\n", "[-]data-plane failed: stopping\n", "[+]api-server ok\n", "[+]admin ok\n"} {
+		if rz.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(rzBody), line) {
+			t.Fatalf("/readyz during the drain: %d\n%s\nwant 503 with %q", rz.StatusCode, rzBody, line)
+		}
 	}
 	if got := <-slow; got != "ok /slow" {
 		t.Fatalf("in-flight request: %q", got)
