@@ -72,7 +72,6 @@ type Platform struct {
 	// Destinations decides which addresses Backends may reach.
 	Destinations *upstream.Destinations
 
-	log        *slog.Logger
 	components *component.Runner
 }
 
@@ -89,7 +88,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	if opts.Upstream.Logger == nil {
 		opts.Upstream.Logger = opts.Logger
 	}
-	p := &Platform{log: opts.Logger}
+	p := &Platform{}
 	// ctrls is set below, before anything can notify.
 	var ctrls *controllers
 	claimsFile := ""
@@ -154,7 +153,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	p.components = component.NewRunner(opts.Logger, list...)
 	if err := p.components.Start(ctx); err != nil {
 		if p.Admin != nil {
-			_ = p.Admin.Stop(ctx) // closes its socket if it never started
+			_ = p.Admin.Stop(context.WithoutCancel(ctx)) // closes its socket if it never started
 		}
 		return nil, err
 	}
@@ -167,7 +166,7 @@ func (p *Platform) Components() []component.Component { return p.components.Comp
 
 // Status reports each component's readiness, in start order (the lines of /readyz).
 func (p *Platform) Status() []component.Status {
-	if p.components == nil { // the admin listener answers before the list exists
+	if p.components == nil { // not built yet: /readyz says "starting"
 		return nil
 	}
 	return p.components.Status()
