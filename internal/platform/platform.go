@@ -131,7 +131,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	ctrls.api = p.API
 
 	// The components, in start order: each after what it needs, so it stops before them.
-	// Add a component here (see docs/architecture.md, "Add a component").
+	// Add a component here (see docs/architecture.md, "Recipe: add a component").
 	var list []component.Component
 	if opts.AdminAddr != "" {
 		// The admin listener comes first, so /readyz answers (503) while the rest starts
