@@ -1,6 +1,9 @@
-// Package resource holds resource.Set: every API object one proxy fleet's configuration is
-// built from, sorted. It imports only API types (the YAML loader, which applies the server's
-// defaults and so needs the schema machinery, is internal/resource/manifest).
+// Package resource holds the kind registry (Kinds: every API kind Apoxy serves, and what each
+// part of the program needs to know about it) and resource.Set: every API object one proxy
+// fleet's configuration is built from, sorted. It imports only API types, apimachinery and
+// internal/status (whose Report the registry points into), so the translator can use it; the YAML
+// loader, which applies the server's defaults and so needs the schema machinery, is
+// internal/resource/manifest, and the API server's own rules stay in internal/apiserver.
 package resource
 
 import (
@@ -18,7 +21,8 @@ import (
 )
 
 // Set is the translator's input: the objects of one project, each list sorted by namespace and
-// name. It is treated as immutable once built.
+// name. It is treated as immutable once built. Each list belongs to one registered kind (its
+// entry in kinds.go names the field), which is how Add, Sort and Objects find it.
 type Set struct {
 	Namespaces         []*corev1.Namespace         `json:"namespaces,omitempty"`
 	Secrets            []*corev1.Secret            `json:"secrets,omitempty"`
@@ -39,68 +43,31 @@ type Set struct {
 	HTTPRouteFilters   []*extv1a2.HTTPRouteFilter  `json:"httpRouteFilters,omitempty"`
 }
 
-// Add puts an object into its list. Unknown types are an error.
+// Add puts an object into its kind's list. Kinds the registry does not know, or that the
+// translator does not read, are an error.
 func (s *Set) Add(obj runtime.Object) error {
-	switch o := obj.(type) {
-	case *corev1.Namespace:
-		s.Namespaces = append(s.Namespaces, o)
-	case *corev1.Secret:
-		s.Secrets = append(s.Secrets, o)
-	case *corev1.ConfigMap:
-		s.ConfigMaps = append(s.ConfigMaps, o)
-	case *gwapiv1.GatewayClass:
-		s.GatewayClasses = append(s.GatewayClasses, o)
-	case *gwapiv1.Gateway:
-		s.Gateways = append(s.Gateways, o)
-	case *gwapiv1.ListenerSet:
-		s.ListenerSets = append(s.ListenerSets, o)
-	case *gwapiv1.HTTPRoute:
-		s.HTTPRoutes = append(s.HTTPRoutes, o)
-	case *gwapiv1.GRPCRoute:
-		s.GRPCRoutes = append(s.GRPCRoutes, o)
-	case *gwapiv1.TCPRoute:
-		s.TCPRoutes = append(s.TCPRoutes, o)
-	case *gwapiv1.UDPRoute:
-		s.UDPRoutes = append(s.UDPRoutes, o)
-	case *gwapiv1.TLSRoute:
-		s.TLSRoutes = append(s.TLSRoutes, o)
-	case *gwapiv1.ReferenceGrant:
-		s.ReferenceGrants = append(s.ReferenceGrants, o)
-	case *gwapiv1.BackendTLSPolicy:
-		s.BackendTLSPolicies = append(s.BackendTLSPolicies, o)
-	case *corev1a2.Backend:
-		s.Backends = append(s.Backends, o)
-	case *corev1a2.Proxy:
-		s.Proxies = append(s.Proxies, o)
-	case *extv1a2.DirectResponse:
-		s.DirectResponses = append(s.DirectResponses, o)
-	case *extv1a2.HTTPRouteFilter:
-		s.HTTPRouteFilters = append(s.HTTPRouteFilters, o)
-	default:
-		return fmt.Errorf("resource: unsupported type %T", obj)
+	if k, ok := KindOf(obj); ok && k.set != nil && k.set.add(s, obj) {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("resource: unsupported type %T", obj)
 }
 
 // Sort orders every list by namespace, then name, so translation is deterministic.
 func (s *Set) Sort() {
-	sortObjs(s.Namespaces)
-	sortObjs(s.Secrets)
-	sortObjs(s.ConfigMaps)
-	sortObjs(s.GatewayClasses)
-	sortObjs(s.Gateways)
-	sortObjs(s.ListenerSets)
-	sortObjs(s.HTTPRoutes)
-	sortObjs(s.GRPCRoutes)
-	sortObjs(s.TCPRoutes)
-	sortObjs(s.UDPRoutes)
-	sortObjs(s.TLSRoutes)
-	sortObjs(s.ReferenceGrants)
-	sortObjs(s.BackendTLSPolicies)
-	sortObjs(s.Backends)
-	sortObjs(s.Proxies)
-	sortObjs(s.DirectResponses)
-	sortObjs(s.HTTPRouteFilters)
+	for _, k := range registry {
+		if k.set != nil {
+			k.set.sort(s)
+		}
+	}
+}
+
+// Objects returns the objects of one kind, in list order (nil for a kind the translator does not
+// read).
+func (s *Set) Objects(k *Kind) []Object {
+	if k.set == nil {
+		return nil
+	}
+	return k.set.list(s)
 }
 
 func sortObjs[T metav1.Object](list []T) {

@@ -1,0 +1,204 @@
+package resource
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
+	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	gatewayv1 "apoxy.dev/apoxy/api/gateway/v1"
+	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
+	"apoxy.dev/apoxy/internal/status"
+)
+
+// coreGV is the legacy core group ("/api/v1"), from which we serve the Kubernetes kinds our
+// users know (Namespace, Secret, ConfigMap).
+var coreGV = schema.GroupVersion{Version: "v1"}
+
+var (
+	apoxyCategories   = []string{"apoxy"}
+	gatewayCategories = []string{"gateway-api"}
+)
+
+// registry is the one list of API kinds. The API server serves them (internal/apiserver), the
+// controller watches the ones the translator reads and writes their status
+// (internal/controller), Set holds them (Add, Sort), and `apoxy apply` orders them
+// (internal/cli). Adding a kind is its Go types in api/, one entry here (with its Set list and,
+// if the translator reports its status, its status.Report map) and its translate file.
+//
+// Gateway API entries repeat the upstream CRD's names, scope and categories (the API server
+// refuses to start if they differ from internal/gwschema's CRDs), plus our own short names.
+var registry = []*Kind{
+	// Kubernetes core kinds.
+	{
+		GVK: coreGV.WithKind("Namespace"), Plural: "namespaces", ShortNames: []string{"ns"},
+		Apply: ApplyNamespaces, Status: StatusByServer,
+		goTypes: typesOf[corev1.Namespace, corev1.NamespaceList](),
+		set:     inSet(func(s *Set) *[]*corev1.Namespace { return &s.Namespaces }),
+	},
+	{
+		GVK: coreGV.WithKind("Secret"), Plural: "secrets", Namespaced: true, NoGeneration: true,
+		Apply:   ApplyConfig,
+		goTypes: typesOf[corev1.Secret, corev1.SecretList](),
+		set:     inSet(func(s *Set) *[]*corev1.Secret { return &s.Secrets }),
+	},
+	{
+		GVK: coreGV.WithKind("ConfigMap"), Plural: "configmaps", ShortNames: []string{"cm"}, Namespaced: true, NoGeneration: true,
+		Apply:   ApplyConfig,
+		goTypes: typesOf[corev1.ConfigMap, corev1.ConfigMapList](),
+		set:     inSet(func(s *Set) *[]*corev1.ConfigMap { return &s.ConfigMaps }),
+	},
+
+	// Apoxy's own kinds.
+	{
+		GVK: corev1a2.SchemeGroupVersion.WithKind("Backend"), Plural: "backends", ShortNames: []string{"be"},
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyBackends, Status: StatusByDataPlane,
+		goTypes: typesOf[corev1a2.Backend, corev1a2.BackendList](),
+		set:     inSet(func(s *Set) *[]*corev1a2.Backend { return &s.Backends }),
+		Serving: Serving{
+			Validate: validated(corev1a2.ValidateBackend),
+			Columns: []Column{
+				{Name: "Protocol", Type: "string", JSONPath: ".spec.protocol", Description: "Protocol spoken to the endpoints"},
+				{Name: "Endpoints", Type: "string", JSONPath: ".spec.endpoints[*]['fqdn','ip']", Description: "Endpoint addresses"},
+				{Name: "Health-Check", Type: "string", JSONPath: ".spec.healthCheck.interval", Description: "Health check interval", Priority: 1},
+			},
+		},
+	},
+	{
+		GVK: corev1a2.SchemeGroupVersion.WithKind("Proxy"), Plural: "proxies", ShortNames: []string{"px"},
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyClasses, Status: StatusByClients,
+		goTypes: typesOf[corev1a2.Proxy, corev1a2.ProxyList](),
+		set:     inSet(func(s *Set) *[]*corev1a2.Proxy { return &s.Proxies }),
+		Serving: Serving{
+			Validate: validated(corev1a2.ValidateProxy),
+			Columns: []Column{
+				{Name: "Provider", Type: "string", JSONPath: ".spec.provider", Description: "Who runs the data plane"},
+				{Name: "Addresses", Type: "string", JSONPath: ".status.addresses[*]", Description: "Addresses the data plane serves on"},
+			},
+		},
+	},
+	{
+		GVK: extv1a2.SchemeGroupVersion.WithKind("DirectResponse"), Plural: "directresponses",
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyBackends, Status: StatusByClients,
+		goTypes: typesOf[extv1a2.DirectResponse, extv1a2.DirectResponseList](),
+		set:     inSet(func(s *Set) *[]*extv1a2.DirectResponse { return &s.DirectResponses }),
+		Serving: Serving{
+			Validate: validated(extv1a2.ValidateDirectResponse),
+			Columns: []Column{
+				{Name: "Status-Code", Type: "integer", JSONPath: ".spec.statusCode", Description: "HTTP status sent"},
+				{Name: "Content-Type", Type: "string", JSONPath: ".spec.contentType", Description: "Content type sent"},
+			},
+		},
+	},
+	{
+		GVK: extv1a2.SchemeGroupVersion.WithKind("HTTPRouteFilter"), Plural: "httproutefilters",
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyBackends, Status: StatusByClients,
+		goTypes: typesOf[extv1a2.HTTPRouteFilter, extv1a2.HTTPRouteFilterList](),
+		set:     inSet(func(s *Set) *[]*extv1a2.HTTPRouteFilter { return &s.HTTPRouteFilters }),
+		Serving: Serving{
+			Validate: validated(extv1a2.ValidateHTTPRouteFilter),
+			Columns: []Column{
+				{Name: "Compression-Disabled", Type: "boolean", JSONPath: ".spec.compressor.disabled", Description: "Compression turned off"},
+				{Name: "Algorithms", Type: "string", JSONPath: ".spec.compressor.algorithms[*]", Description: "Algorithms offered"},
+			},
+		},
+	},
+
+	// Gateway API kinds, re-hosted at gateway.apoxy.dev/v1.
+	{
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("GatewayClass"), Plural: "gatewayclasses", ShortNames: []string{"gc"},
+		Categories: gatewayCategories, Apply: ApplyClasses, Status: StatusByTranslator,
+		goTypes: typesOf[gwapiv1.GatewayClass, gwapiv1.GatewayClassList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.GatewayClass { return &s.GatewayClasses }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.GatewayClassStatus { return r.GatewayClasses },
+			func(o *gwapiv1.GatewayClass) *gwapiv1.GatewayClassStatus { return &o.Status }),
+	},
+	{
+		// "gw" is the short name Apoxy users know from the original CLI; "gtw" is upstream's.
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("Gateway"), Plural: "gateways", ShortNames: []string{"gw", "gtw"},
+		Categories: gatewayCategories, Namespaced: true, Apply: ApplyGateways, Status: StatusByTranslator,
+		goTypes: typesOf[gwapiv1.Gateway, gwapiv1.GatewayList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.Gateway { return &s.Gateways }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.GatewayStatus { return r.Gateways },
+			func(o *gwapiv1.Gateway) *gwapiv1.GatewayStatus { return &o.Status }),
+	},
+	{
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("ListenerSet"), Plural: "listenersets", ShortNames: []string{"lset"},
+		Categories: gatewayCategories, Namespaced: true, Apply: ApplyListenerSets, Status: StatusByTranslator,
+		goTypes: typesOf[gwapiv1.ListenerSet, gwapiv1.ListenerSetList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.ListenerSet { return &s.ListenerSets }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.ListenerSetStatus { return r.ListenerSets },
+			func(o *gwapiv1.ListenerSet) *gwapiv1.ListenerSetStatus { return &o.Status }),
+	},
+	{
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("HTTPRoute"), Plural: "httproutes",
+		Categories: gatewayCategories, Namespaced: true, Apply: ApplyRoutes, Status: StatusByTranslator,
+		goTypes: typesOf[gwapiv1.HTTPRoute, gwapiv1.HTTPRouteList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.HTTPRoute { return &s.HTTPRoutes }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.HTTPRouteStatus { return r.HTTPRoutes },
+			func(o *gwapiv1.HTTPRoute) *gwapiv1.HTTPRouteStatus { return &o.Status }),
+	},
+	{
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("GRPCRoute"), Plural: "grpcroutes",
+		Categories: gatewayCategories, Namespaced: true, Apply: ApplyRoutes, Status: StatusByTranslator,
+		goTypes: typesOf[gwapiv1.GRPCRoute, gwapiv1.GRPCRouteList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.GRPCRoute { return &s.GRPCRoutes }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.GRPCRouteStatus { return r.GRPCRoutes },
+			func(o *gwapiv1.GRPCRoute) *gwapiv1.GRPCRouteStatus { return &o.Status }),
+	},
+	{
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("TCPRoute"), Plural: "tcproutes",
+		Categories: gatewayCategories, Namespaced: true, Apply: ApplyRoutes, Status: StatusByTranslator,
+		goTypes: typesOf[gwapiv1.TCPRoute, gwapiv1.TCPRouteList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.TCPRoute { return &s.TCPRoutes }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.TCPRouteStatus { return r.TCPRoutes },
+			func(o *gwapiv1.TCPRoute) *gwapiv1.TCPRouteStatus { return &o.Status }),
+	},
+	{
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("UDPRoute"), Plural: "udproutes",
+		Categories: gatewayCategories, Namespaced: true, Apply: ApplyRoutes, Status: StatusByTranslator,
+		goTypes: typesOf[gwapiv1.UDPRoute, gwapiv1.UDPRouteList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.UDPRoute { return &s.UDPRoutes }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.UDPRouteStatus { return r.UDPRoutes },
+			func(o *gwapiv1.UDPRoute) *gwapiv1.UDPRouteStatus { return &o.Status }),
+	},
+	{
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("TLSRoute"), Plural: "tlsroutes",
+		Categories: gatewayCategories, Namespaced: true, Apply: ApplyRoutes, Status: StatusByTranslator,
+		goTypes: typesOf[gwapiv1.TLSRoute, gwapiv1.TLSRouteList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.TLSRoute { return &s.TLSRoutes }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.TLSRouteStatus { return r.TLSRoutes },
+			func(o *gwapiv1.TLSRoute) *gwapiv1.TLSRouteStatus { return &o.Status }),
+	},
+	{
+		// The type has no status (nor has the upstream CRD a subresource); /status is served
+		// anyway, as it always was, so discovery stays the same.
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("ReferenceGrant"), Plural: "referencegrants", ShortNames: []string{"refgrant"},
+		Categories: gatewayCategories, Namespaced: true, Apply: ApplyGrants, Status: StatusByClients,
+		goTypes: typesOf[gwapiv1.ReferenceGrant, gwapiv1.ReferenceGrantList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.ReferenceGrant { return &s.ReferenceGrants }),
+	},
+	{
+		GVK: gatewayv1.SchemeGroupVersion.WithKind("BackendTLSPolicy"), Plural: "backendtlspolicies", ShortNames: []string{"btlspolicy"},
+		Categories: gatewayCategories, Namespaced: true, Apply: ApplyGrants, Status: StatusByTranslator,
+		goTypes: typesOf[gwapiv1.BackendTLSPolicy, gwapiv1.BackendTLSPolicyList](),
+		set:     inSet(func(s *Set) *[]*gwapiv1.BackendTLSPolicy { return &s.BackendTLSPolicies }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.PolicyStatus { return r.BackendTLSPolicies },
+			func(o *gwapiv1.BackendTLSPolicy) *gwapiv1.PolicyStatus { return &o.Status }),
+	},
+
+	// Served at the server root.
+	{
+		GVK: platformv1a1.SchemeGroupVersion.WithKind("Project"), Plural: "projects", ShortNames: []string{"proj"},
+		Root: true, Apply: ApplyNamespaces, Status: StatusByServer,
+		goTypes: typesOf[platformv1a1.Project, platformv1a1.ProjectList](),
+		Serving: Serving{
+			Validate: validated(platformv1a1.ValidateProject),
+			Columns: []Column{
+				{Name: "Ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`, Description: "Whether the project's API is served"},
+				{Name: "API-Path", Type: "string", JSONPath: ".status.apiPath", Description: "Path of the project's API"},
+			},
+		},
+	},
+}
