@@ -10,7 +10,24 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"apoxy.dev/apoxy/internal/resource"
 )
+
+// coreRules are the rules we serve the core kinds with (Kubernetes' own), keyed by kind. Every
+// registered kind of the core group needs one (ProjectResources refuses to build otherwise).
+var coreRules = map[string]Resource{
+	"Namespace": {
+		Prepare: prepareNamespace,
+		Columns: []resource.Column{{Name: "Status", Type: "string", JSONPath: ".status.phase", Description: "Lifecycle phase"}},
+	},
+	"Secret": {
+		Prepare:  prepareSecret,
+		Validate: validateSecret,
+		Columns:  []resource.Column{{Name: "Type", Type: "string", JSONPath: ".type", Description: "Secret type"}},
+	},
+	"ConfigMap": {Validate: validateConfigMap},
+}
 
 // maxSecretSize is Kubernetes' limit on the total size of a Secret's or ConfigMap's data.
 const maxSecretSize = 1 << 20

@@ -128,8 +128,8 @@ func newGenericServer(c genericConfig) (*genericServer, error) {
 			return nil, err
 		}
 		gs.stores[r.GroupResource()] = store
-		gs.kinds[r.GroupVersionKind().GroupKind()] = store
-		g := r.GroupVersion.Group
+		gs.kinds[r.GVK.GroupKind()] = store
+		g := r.GVK.Group
 		info, ok := groups[g]
 		if !ok {
 			i := genericapiserver.NewDefaultAPIGroupInfo(g, Scheme, ParameterCodec, Codecs)
@@ -137,7 +137,7 @@ func newGenericServer(c genericConfig) (*genericServer, error) {
 			groups[g] = info
 			order = append(order, g)
 		}
-		v := r.GroupVersion.Version
+		v := r.GVK.Version
 		if info.VersionedResourcesStorageMap[v] == nil {
 			info.VersionedResourcesStorageMap[v] = map[string]rest.Storage{}
 		}
@@ -235,14 +235,14 @@ func newStores(r *Resource, getter generic.RESTOptionsGetter) (*genericregistry.
 	st := newStrategy(r)
 	tc, err := newTableConvertor(r.Columns)
 	if err != nil {
-		return nil, nil, fmt.Errorf("apiserver: %s: %w", r.Kind, err)
+		return nil, nil, fmt.Errorf("apiserver: %s: %w", r.GVK.Kind, err)
 	}
 	store := &genericregistry.Store{
-		NewFunc:                   r.New,
+		NewFunc:                   func() runtime.Object { return r.New() },
 		NewListFunc:               r.NewList,
 		PredicateFunc:             predicate(r.Namespaced),
 		DefaultQualifiedResource:  r.GroupResource(),
-		SingularQualifiedResource: schema.GroupResource{Group: r.GroupVersion.Group, Resource: strings.ToLower(r.Kind)},
+		SingularQualifiedResource: schema.GroupResource{Group: r.GVK.Group, Resource: strings.ToLower(r.GVK.Kind)},
 		CreateStrategy:            st,
 		UpdateStrategy:            st,
 		DeleteStrategy:            st,
@@ -250,9 +250,9 @@ func newStores(r *Resource, getter generic.RESTOptionsGetter) (*genericregistry.
 		TableConvertor:            tc,
 	}
 	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: getter, AttrFunc: attrs(r.Namespaced)}); err != nil {
-		return nil, nil, fmt.Errorf("apiserver: %s store: %w", r.Kind, err)
+		return nil, nil, fmt.Errorf("apiserver: %s store: %w", r.GVK.Kind, err)
 	}
-	if !r.HasStatus {
+	if !r.HasStatus() {
 		return store, nil, nil
 	}
 	statusStore := *store

@@ -3,7 +3,6 @@ package apiserver
 import (
 	"reflect"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -13,6 +12,7 @@ import (
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	gatewayv1 "apoxy.dev/apoxy/api/gateway/v1"
 	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
+	"apoxy.dev/apoxy/internal/resource"
 )
 
 var (
@@ -26,7 +26,7 @@ var (
 	ParameterCodec = runtime.NewParameterCodec(Scheme)
 )
 
-// coreGV is the legacy core group ("/api/v1"), from which we serve Namespace and Secret.
+// coreGV is the legacy core group ("/api/v1"), from which we serve Namespace, Secret and ConfigMap.
 var coreGV = schema.GroupVersion{Version: "v1"}
 
 func init() {
@@ -54,11 +54,15 @@ func init() {
 	Scheme.AddUnversionedTypes(unversioned, &metav1.Status{}, &metav1.APIVersions{}, &metav1.APIGroupList{}, &metav1.APIGroup{}, &metav1.APIResourceList{})
 }
 
-// addCoreTypes registers only the core kinds we serve: Namespace, Secret and ConfigMap (so
-// Gateway certificateRefs and BackendTLSPolicy CA refs keep their upstream kinds and `kubectl
-// create secret tls` / `kubectl create configmap` work).
+// addCoreTypes registers only the core kinds we serve, the registry's kinds of the core group
+// (Namespace, Secret and ConfigMap: so Gateway certificateRefs and BackendTLSPolicy CA refs keep
+// their upstream kinds and `kubectl create secret tls` / `kubectl create configmap` work).
 func addCoreTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(coreGV, &corev1.Namespace{}, &corev1.NamespaceList{}, &corev1.Secret{}, &corev1.SecretList{}, &corev1.ConfigMap{}, &corev1.ConfigMapList{})
+	for _, k := range resource.Kinds() {
+		if k.GVK.GroupVersion() == coreGV {
+			s.AddKnownTypes(coreGV, k.New(), k.NewList())
+		}
+	}
 	return nil
 }
 

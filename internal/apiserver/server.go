@@ -225,11 +225,15 @@ func (s *Server) loopback(path string) *restclient.Config {
 }
 
 func (s *Server) startRoot(ctx context.Context) error {
+	resources, err := RootResources()
+	if err != nil {
+		return err
+	}
 	root, err := newGenericServer(genericConfig{
 		name:            "apoxy-root",
 		storagePrefix:   "/root/registry",
 		storage:         s.client,
-		resources:       RootResources(),
+		resources:       resources,
 		authn:           s.authn.requestAuthenticator(),
 		authz:           adminAuthorizer(),
 		externalAddress: strings.TrimPrefix(s.url, "https://"),

@@ -37,7 +37,7 @@ func newStrategy(r *Resource) strategy {
 func (s strategy) NamespaceScoped() bool { return s.r.Namespaced }
 
 func (s strategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
-	if s.r.HasStatus {
+	if s.r.HasStatus() {
 		resetField(obj, "Status")
 	}
 	if m, err := meta.Accessor(obj); err == nil && !s.r.NoGeneration {
@@ -49,7 +49,7 @@ func (s strategy) PrepareForCreate(_ context.Context, obj runtime.Object) {
 }
 
 func (s strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
-	if s.r.HasStatus {
+	if s.r.HasStatus() {
 		copyField(obj, old, "Status")
 	}
 	if s.r.Prepare != nil {
@@ -93,7 +93,7 @@ func (s strategy) validateName(obj runtime.Object) field.ErrorList {
 		return nil // the generic registry reports a missing name
 	}
 	validate := apimachineryvalidation.NameIsDNSSubdomain
-	if s.r.Kind == "Namespace" {
+	if s.r.GVK.Kind == "Namespace" {
 		validate = apimachineryvalidation.ValidateNamespaceName
 	}
 	var errs field.ErrorList
@@ -113,11 +113,11 @@ func (strategy) Canonicalize(runtime.Object)                   {}
 
 // GetResetFields tells server-side apply which fields a main-resource write may not own.
 func (s strategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
-	if !s.r.HasStatus {
+	if !s.r.HasStatus() {
 		return nil
 	}
 	return map[fieldpath.APIVersion]*fieldpath.Set{
-		fieldpath.APIVersion(s.r.GroupVersion.String()): fieldpath.NewSet(fieldpath.MakePathOrDie("status")),
+		fieldpath.APIVersion(s.r.GVK.GroupVersion().String()): fieldpath.NewSet(fieldpath.MakePathOrDie("status")),
 	}
 }
 
@@ -150,7 +150,7 @@ func (s statusStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Obj
 
 func (s statusStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 	return map[fieldpath.APIVersion]*fieldpath.Set{
-		fieldpath.APIVersion(s.r.GroupVersion.String()): fieldpath.NewSet(
+		fieldpath.APIVersion(s.r.GVK.GroupVersion().String()): fieldpath.NewSet(
 			fieldpath.MakePathOrDie("spec"),
 			fieldpath.MakePathOrDie("metadata", "labels"),
 			fieldpath.MakePathOrDie("metadata", "annotations"),

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/client-go/util/jsonpath"
+
+	"apoxy.dev/apoxy/internal/resource"
 )
 
 // tableConvertor renders objects as rows for `kubectl get` and `apoxy get`: NAME, the
@@ -23,7 +25,7 @@ type tableConvertor struct {
 
 var _ rest.TableConvertor = (*tableConvertor)(nil)
 
-func newTableConvertor(cols []Column) (*tableConvertor, error) {
+func newTableConvertor(cols []resource.Column) (*tableConvertor, error) {
 	t := &tableConvertor{defs: []metav1.TableColumnDefinition{{Name: "Name", Type: "string", Format: "name", Description: "Name of the object"}}}
 	for _, c := range cols {
 		jp := jsonpath.New(c.Name).AllowMissingKeys(true)
