@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,7 +30,6 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
-	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy"
@@ -67,36 +65,24 @@ type Options struct {
 	Claims *claims.Registry
 }
 
-// kind ties a served resource to its Go type.
-type kind struct {
-	gvr schema.GroupVersionResource
-	new func() runtime.Object
+// watched returns the kinds the translator reads: the controller watches them, builds each
+// resource.Set from them and LoadSet lists them.
+func watched() []*resource.Kind {
+	var out []*resource.Kind
+	for _, k := range resource.Kinds() {
+		if k.InSet() {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
-var (
-	gw = func(r string) schema.GroupVersionResource {
-		return schema.GroupVersionResource{Group: "gateway.apoxy.dev", Version: "v1", Resource: r}
-	}
-	kinds = []kind{
-		{schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, func() runtime.Object { return &corev1.Namespace{} }},
-		{schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, func() runtime.Object { return &corev1.Secret{} }},
-		{schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, func() runtime.Object { return &corev1.ConfigMap{} }},
-		{gw("gatewayclasses"), func() runtime.Object { return &gwapiv1.GatewayClass{} }},
-		{gw("gateways"), func() runtime.Object { return &gwapiv1.Gateway{} }},
-		{gw("listenersets"), func() runtime.Object { return &gwapiv1.ListenerSet{} }},
-		{gw("httproutes"), func() runtime.Object { return &gwapiv1.HTTPRoute{} }},
-		{gw("grpcroutes"), func() runtime.Object { return &gwapiv1.GRPCRoute{} }},
-		{gw("tcproutes"), func() runtime.Object { return &gwapiv1.TCPRoute{} }},
-		{gw("udproutes"), func() runtime.Object { return &gwapiv1.UDPRoute{} }},
-		{gw("tlsroutes"), func() runtime.Object { return &gwapiv1.TLSRoute{} }},
-		{gw("referencegrants"), func() runtime.Object { return &gwapiv1.ReferenceGrant{} }},
-		{gw("backendtlspolicies"), func() runtime.Object { return &gwapiv1.BackendTLSPolicy{} }},
-		{corev1a2.SchemeGroupVersion.WithResource("backends"), func() runtime.Object { return &corev1a2.Backend{} }},
-		{corev1a2.SchemeGroupVersion.WithResource("proxies"), func() runtime.Object { return &corev1a2.Proxy{} }},
-		{extv1a2.SchemeGroupVersion.WithResource("directresponses"), func() runtime.Object { return &extv1a2.DirectResponse{} }},
-		{extv1a2.SchemeGroupVersion.WithResource("httproutefilters"), func() runtime.Object { return &extv1a2.HTTPRouteFilter{} }},
-	}
-)
+// dataPlaneStatus are the status writers of the kinds whose status comes from the data plane's
+// state (resource.StatusByDataPlane), keyed by kind; the controller runs them every second.
+// TestStatusWriters fails when a registered kind has none.
+var dataPlaneStatus = map[schema.GroupKind]func(c *Controller, ctx context.Context, k *resource.Kind) error{
+	corev1a2.SchemeGroupVersion.WithKind("Backend").GroupKind(): (*Controller).writeBackendStatus,
+}
 
 // Controller reconciles one project.
 type Controller struct {
@@ -147,12 +133,12 @@ func (c *Controller) Run(ctx context.Context) {
 		UpdateFunc: func(any, any) { c.kick() },
 		DeleteFunc: func(any) { c.kick() },
 	}
-	for _, k := range kinds {
-		inf := factory.ForResource(k.gvr).Informer()
+	for _, k := range watched() {
+		inf := factory.ForResource(k.GVR()).Informer()
 		if _, err := inf.AddEventHandler(handler); err != nil {
-			c.log.Error("informer", "resource", k.gvr.Resource, "err", err)
+			c.log.Error("informer", "resource", k.Plural, "err", err)
 		}
-		c.informers[k.gvr] = inf
+		c.informers[k.GVR()] = inf
 	}
 	factory.Start(ctx.Done())
 	for gvr, inf := range c.informers {
@@ -171,8 +157,8 @@ func (c *Controller) Run(ctx context.Context) {
 			factory.Shutdown()
 			return
 		case <-health.C:
-			if err := c.writeBackendStatus(ctx); err != nil && ctx.Err() == nil {
-				c.log.Error("backend status", "err", err)
+			if err := c.writeDataPlaneStatus(ctx); err != nil && ctx.Err() == nil {
+				c.log.Error("data plane status", "err", err)
 			}
 			continue
 		case <-c.trigger:
@@ -250,7 +236,26 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if err := c.writeStatus(ctx, set, report); err != nil {
 		return err
 	}
-	return c.writeBackendStatus(ctx)
+	return c.writeDataPlaneStatus(ctx)
+}
+
+// writeDataPlaneStatus runs the status writer of every kind whose status comes from the data
+// plane.
+func (c *Controller) writeDataPlaneStatus(ctx context.Context) error {
+	var firstErr error
+	for _, k := range resource.Kinds() {
+		if k.Status != resource.StatusByDataPlane {
+			continue
+		}
+		write, ok := dataPlaneStatus[k.GVK.GroupKind()]
+		if !ok {
+			return fmt.Errorf("no status writer for %s", k)
+		}
+		if err := write(c, ctx, k); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
 }
 
 // markUnboundListeners turns data-plane bind failures into listener conditions (Accepted=False,
@@ -393,8 +398,8 @@ func (c *Controller) markUnusableAddresses(gw *gwapiv1.Gateway, addrs []string, 
 
 // writeBackendStatus reports each Backend's resolved endpoints and health as the data plane
 // sees them.
-func (c *Controller) writeBackendStatus(ctx context.Context) error {
-	gvr := corev1a2.SchemeGroupVersion.WithResource("backends")
+func (c *Controller) writeBackendStatus(ctx context.Context, k *resource.Kind) error {
+	gvr := k.GVR()
 	now := metav1.NewTime(c.opts.Now())
 	var firstErr error
 	for _, o := range c.informers[gvr].GetStore().List() {
@@ -452,7 +457,7 @@ func (c *Controller) writeBackendStatus(ctx context.Context) error {
 			return err
 		}
 		up := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": gvr.GroupVersion().String(), "kind": "Backend",
+			"apiVersion": gvr.GroupVersion().String(), "kind": k.GVK.Kind,
 			"metadata": map[string]any{"name": b.Name, "namespace": b.Namespace, "resourceVersion": b.ResourceVersion},
 			"status":   st,
 		}}
@@ -467,15 +472,15 @@ func (c *Controller) writeBackendStatus(ctx context.Context) error {
 // snapshotSet converts every cached object to its Go type.
 func (c *Controller) snapshotSet() (*resource.Set, error) {
 	set := &resource.Set{}
-	for _, k := range kinds {
-		for _, o := range c.informers[k.gvr].GetStore().List() {
+	for _, k := range watched() {
+		for _, o := range c.informers[k.GVR()].GetStore().List() {
 			u, ok := o.(*unstructured.Unstructured)
 			if !ok {
 				continue
 			}
-			obj := k.new()
+			obj := k.New()
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
-				return nil, fmt.Errorf("decode %s %s: %w", k.gvr.Resource, u.GetName(), err)
+				return nil, fmt.Errorf("decode %s %s: %w", k.Plural, u.GetName(), err)
 			}
 			if err := set.Add(obj); err != nil {
 				return nil, err
@@ -486,65 +491,54 @@ func (c *Controller) snapshotSet() (*resource.Set, error) {
 	return set, nil
 }
 
-// writeStatus updates the status of every object whose computed status differs from the stored
-// one. Conflicts are retried by the next reconcile (the informer sees the newer object).
+// writeStatus updates the status of every object whose status the translator reported
+// (resource.StatusByTranslator) and whose stored status differs from it. Conflicts are retried
+// by the next reconcile (the informer sees the newer object).
 func (c *Controller) writeStatus(ctx context.Context, set *resource.Set, report *status.Report) error {
 	var firstErr error
-	update := func(gvr schema.GroupVersionResource, obj metav1.Object, current, next any) {
-		if apiequality.Semantic.DeepEqual(current, next) {
-			return
+	for _, k := range resource.Kinds() {
+		if k.Status != resource.StatusByTranslator {
+			continue
 		}
-		st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(next)
-		if err != nil {
-			firstErr = err
-			return
-		}
-		u := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": gvr.GroupVersion().String(),
-			"metadata":   map[string]any{"name": obj.GetName(), "namespace": obj.GetNamespace(), "resourceVersion": obj.GetResourceVersion()},
-			"status":     st,
-		}}
-		_, err = c.client.Resource(gvr).Namespace(obj.GetNamespace()).UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "apoxy-controller"})
-		if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && firstErr == nil {
-			firstErr = fmt.Errorf("update status of %s %s/%s: %w", gvr.Resource, obj.GetNamespace(), obj.GetName(), err)
-		}
-		if apierrors.IsConflict(err) {
-			c.kick()
+		gvr := k.GVR()
+		for _, obj := range set.Objects(k) {
+			current, next, ok := k.ReportedStatus(report, obj)
+			if !ok || apiequality.Semantic.DeepEqual(current, next) {
+				continue
+			}
+			st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(next)
+			if err != nil {
+				firstErr = err
+				continue
+			}
+			u := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": gvr.GroupVersion().String(),
+				"metadata":   map[string]any{"name": obj.GetName(), "namespace": obj.GetNamespace(), "resourceVersion": obj.GetResourceVersion()},
+				"status":     st,
+			}}
+			_, err = c.client.Resource(gvr).Namespace(obj.GetNamespace()).UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "apoxy-controller"})
+			if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && firstErr == nil {
+				firstErr = fmt.Errorf("update status of %s %s/%s: %w", gvr.Resource, obj.GetNamespace(), obj.GetName(), err)
+			}
+			if apierrors.IsConflict(err) {
+				c.kick()
+			}
 		}
 	}
-	writeStatuses(update, "gatewayclasses", set.GatewayClasses, report.GatewayClasses, func(o *gwapiv1.GatewayClass) any { return &o.Status })
-	writeStatuses(update, "gateways", set.Gateways, report.Gateways, func(o *gwapiv1.Gateway) any { return &o.Status })
-	writeStatuses(update, "listenersets", set.ListenerSets, report.ListenerSets, func(o *gwapiv1.ListenerSet) any { return &o.Status })
-	writeStatuses(update, "httproutes", set.HTTPRoutes, report.HTTPRoutes, func(o *gwapiv1.HTTPRoute) any { return &o.Status })
-	writeStatuses(update, "grpcroutes", set.GRPCRoutes, report.GRPCRoutes, func(o *gwapiv1.GRPCRoute) any { return &o.Status })
-	writeStatuses(update, "tcproutes", set.TCPRoutes, report.TCPRoutes, func(o *gwapiv1.TCPRoute) any { return &o.Status })
-	writeStatuses(update, "udproutes", set.UDPRoutes, report.UDPRoutes, func(o *gwapiv1.UDPRoute) any { return &o.Status })
-	writeStatuses(update, "tlsroutes", set.TLSRoutes, report.TLSRoutes, func(o *gwapiv1.TLSRoute) any { return &o.Status })
-	writeStatuses(update, "backendtlspolicies", set.BackendTLSPolicies, report.BackendTLSPolicies, func(o *gwapiv1.BackendTLSPolicy) any { return &o.Status })
 	return firstErr
-}
-
-// writeStatuses writes the reported status of every object of one Gateway API kind (current
-// returns the object's own status, compared before writing).
-func writeStatuses[T metav1.Object, S any](update func(schema.GroupVersionResource, metav1.Object, any, any), resource string, objs []T, report map[status.Key]S, current func(T) any) {
-	for _, o := range objs {
-		if st, ok := report[status.KeyOf(o.GetNamespace(), o.GetName())]; ok {
-			update(gw(resource), o, current(o), st)
-		}
-	}
 }
 
 // LoadSet lists every kind the translator reads from a project's API (for one-off uses such as
 // `apoxy explain`; the controller itself reads from its informers).
 func LoadSet(ctx context.Context, client dynamic.Interface) (*resource.Set, error) {
 	set := &resource.Set{}
-	for _, k := range kinds {
-		list, err := client.Resource(k.gvr).List(ctx, metav1.ListOptions{})
+	for _, k := range watched() {
+		list, err := client.Resource(k.GVR()).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", k.gvr.Resource, err)
+			return nil, fmt.Errorf("list %s: %w", k.Plural, err)
 		}
 		for i := range list.Items {
-			obj := k.new()
+			obj := k.New()
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, obj); err != nil {
 				return nil, err
 			}

@@ -10,6 +10,7 @@ import (
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
+	"apoxy.dev/apoxy/internal/status"
 )
 
 // TestRegistryComplete fails when an entry lacks what the rest of the program needs from it
@@ -117,5 +118,26 @@ func TestLookups(t *testing.T) {
 		if got := ApplyOrderOf(kind); got != want {
 			t.Errorf("ApplyOrderOf(%s) = %d, want %d", kind, got, want)
 		}
+	}
+}
+
+// TestReportedStatus: a translator-status kind finds an object's reported status by namespace
+// and name, next to the object's own status.
+func TestReportedStatus(t *testing.T) {
+	k := MustKindOf(&gwapiv1.HTTPRoute{})
+	route := &gwapiv1.HTTPRoute{}
+	route.Namespace, route.Name = "default", "r"
+	r := status.NewReport()
+	if _, _, ok := k.ReportedStatus(r, route); ok {
+		t.Fatal("status found in an empty report")
+	}
+	reported := &gwapiv1.HTTPRouteStatus{}
+	r.HTTPRoutes[status.KeyOf("default", "r")] = reported
+	current, next, ok := k.ReportedStatus(r, route)
+	if !ok || current != &route.Status || next != reported {
+		t.Errorf("ReportedStatus = %p, %p, %v; want the route's own status and the reported one", current, next, ok)
+	}
+	if _, _, ok := MustKindOf(&corev1a2.Backend{}).ReportedStatus(r, &corev1a2.Backend{}); ok {
+		t.Error("a kind whose status is not the translator's found one in the report")
 	}
 }
