@@ -19,6 +19,8 @@ import (
 	"k8s.io/kubectl/pkg/cmd/apply"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"sigs.k8s.io/yaml"
+
+	"apoxy.dev/apoxy/internal/resource"
 )
 
 // newApplyCommand is kubectl apply with Apoxy's input handling in front: every document of
@@ -197,26 +199,9 @@ func splitDocuments(source string, r io.Reader) ([]manifest, error) {
 	}
 }
 
-// applyRank orders kinds so that what others refer to exists first. Kinds not listed come
-// after those that are, before routes and policies.
-var applyRank = map[string]int{
-	"Namespace": 0, "Project": 0,
-	"Secret": 1, "ConfigMap": 1,
-	"GatewayClass": 2, "Proxy": 2,
-	"Gateway": 3, "ListenerSet": 4,
-	"Backend": 5, "DirectResponse": 5, "HTTPRouteFilter": 5, "EdgeFunction": 5,
-	"ReferenceGrant": 6, "BackendTLSPolicy": 6,
-	"HTTPRoute": 8, "GRPCRoute": 8, "TLSRoute": 8, "TCPRoute": 8, "UDPRoute": 8,
-	"TrafficPolicy": 9, "AuthPolicy": 9,
-	"DomainZone": 3, "DomainRecord": 9,
-}
-
+// sortByDependency orders documents by their kind's apply rank in the kind registry
+// (resource.ApplyOrder: namespaces and secrets first, routes and policies last; kinds the
+// registry does not know between the two), keeping file order within a rank.
 func sortByDependency(ms []manifest) {
-	rank := func(kind string) int {
-		if r, ok := applyRank[kind]; ok {
-			return r
-		}
-		return 7
-	}
-	sort.SliceStable(ms, func(i, j int) bool { return rank(ms[i].kind) < rank(ms[j].kind) })
+	sort.SliceStable(ms, func(i, j int) bool { return resource.ApplyOrderOf(ms[i].kind) < resource.ApplyOrderOf(ms[j].kind) })
 }

@@ -15,21 +15,18 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
 	"apoxy.dev/apoxy/internal/controller"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/route"
+	"apoxy.dev/apoxy/internal/resource"
 	manifests "apoxy.dev/apoxy/internal/resource/manifest"
 	"apoxy.dev/apoxy/internal/translate"
 )
-
-func gatewayGVR(resource string) schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: "gateway.apoxy.dev", Version: "v1", Resource: resource}
-}
 
 // newGatewayCommand is `apoxy gateway get NAME`: the Gateway with its listeners and the routes
 // attached to it, with their status.
@@ -53,7 +50,7 @@ func newGatewayCommand(getter *clientGetter, streams genericiooptions.IOStreams)
 }
 
 func printGateway(ctx context.Context, out io.Writer, dc dynamic.Interface, ns, name string) error {
-	gw, err := dc.Resource(gatewayGVR("gateways")).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	gw, err := dc.Resource(resource.MustKindOf(&gwapiv1.Gateway{}).GVR()).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
@@ -95,8 +92,11 @@ func printGateway(ctx context.Context, out io.Writer, dc dynamic.Interface, ns, 
 	fmt.Fprintln(out, "\nROUTES")
 	w = tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(w, "KIND\tNAMESPACE\tNAME\tHOSTNAMES\tSTATUS")
-	for _, kind := range []struct{ resource, kind string }{{"httproutes", "HTTPRoute"}, {"grpcroutes", "GRPCRoute"}, {"tcproutes", "TCPRoute"}, {"udproutes", "UDPRoute"}, {"tlsroutes", "TLSRoute"}} {
-		routes, err := dc.Resource(gatewayGVR(kind.resource)).List(ctx, metav1.ListOptions{})
+	for _, kind := range resource.Kinds() {
+		if kind.Apply != resource.ApplyRoutes {
+			continue // only route kinds attach to Gateways through parentRefs
+		}
+		routes, err := dc.Resource(kind.GVR()).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
 		}
@@ -118,7 +118,7 @@ func printGateway(ctx context.Context, out io.Writer, dc dynamic.Interface, ns, 
 					pc, _ := parents[i].(map[string]any)["conditions"].([]any)
 					st = conditionSummary(pc)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", kind.kind, r.GetNamespace(), r.GetName(), strings.Join(hosts, ","), st)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", kind.GVK.Kind, r.GetNamespace(), r.GetName(), strings.Join(hosts, ","), st)
 				break
 			}
 		}

@@ -10,12 +10,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
+
+	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
+	"apoxy.dev/apoxy/internal/resource"
 )
 
-var projectsGVR = schema.GroupVersionResource{Group: "platform.apoxy.dev", Version: "v1alpha1", Resource: "projects"}
+var projectKind = resource.MustKindOf(&platformv1a1.Project{})
 
 func newProjectCommand(getter *clientGetter, streams genericiooptions.IOStreams) *cobra.Command {
 	c := &cobra.Command{
@@ -62,7 +64,7 @@ func adminClient(getter *clientGetter) (dynamic.ResourceInterface, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dc.Resource(projectsGVR), nil
+	return dc.Resource(projectKind.GVR()), nil
 }
 
 func listProjects(ctx context.Context, getter *clientGetter, streams genericiooptions.IOStreams) error {
@@ -147,7 +149,7 @@ func createProject(ctx context.Context, getter *clientGetter, streams genericioo
 		return err
 	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": projectsGVR.GroupVersion().String(), "kind": "Project",
+		"apiVersion": projectKind.GVK.GroupVersion().String(), "kind": projectKind.GVK.Kind,
 		"metadata": map[string]any{"name": name},
 	}}
 	if _, err := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: "apoxy-cli"}); err != nil {

@@ -25,15 +25,16 @@ import (
 	"google.golang.org/grpc/grpclog"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
 
+	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
+	"apoxy.dev/apoxy/internal/resource"
 )
 
 var quietLibraries sync.Once
@@ -155,9 +156,9 @@ func (e *Env) Project(name string) *Env {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	gvr := schema.GroupVersionResource{Group: "platform.apoxy.dev", Version: "v1alpha1", Resource: "projects"}
-	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "platform.apoxy.dev/v1alpha1", "kind": "Project", "metadata": map[string]any{"name": name}}}
-	if _, err := root.Resource(gvr).Create(context.Background(), u, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
+	project := resource.MustKindOf(&platformv1a1.Project{})
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": project.GVK.GroupVersion().String(), "kind": project.GVK.Kind, "metadata": map[string]any{"name": name}}}
+	if _, err := root.Resource(project.GVR()).Create(context.Background(), u, metav1.CreateOptions{}); err != nil && !strings.Contains(err.Error(), "already exists") {
 		e.t.Fatal(err)
 	}
 	e.WaitFor("project "+name+" served", func() error {
@@ -197,11 +198,11 @@ func (e *Env) Apply(docs string) {
 			continue
 		}
 		ns := u.GetNamespace()
-		gvr := e.gvr(u)
-		if ns == "" && namespaced(u.GetKind()) {
+		k := e.kind(u)
+		if ns == "" && k.Namespaced {
 			ns = "default"
 		}
-		if _, err := e.Client.Resource(gvr).Namespace(ns).Apply(context.Background(), u.GetName(), u, metav1.ApplyOptions{FieldManager: "edgetest", Force: true}); err != nil {
+		if _, err := e.Client.Resource(k.GVR()).Namespace(ns).Apply(context.Background(), u.GetName(), u, metav1.ApplyOptions{FieldManager: "edgetest", Force: true}); err != nil {
 			e.t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	}
@@ -230,27 +231,23 @@ func (e *Env) resource(apiVersion, kind string) dynamic.ResourceInterface {
 	u := &unstructured.Unstructured{}
 	u.SetAPIVersion(apiVersion)
 	u.SetKind(kind)
-	if namespaced(kind) {
-		return e.Client.Resource(e.gvr(u)).Namespace("default")
+	k := e.kind(u)
+	if k.Namespaced {
+		return e.Client.Resource(k.GVR()).Namespace("default")
 	}
-	return e.Client.Resource(e.gvr(u))
+	return e.Client.Resource(k.GVR())
 }
 
-func (e *Env) gvr(u *unstructured.Unstructured) schema.GroupVersionResource {
-	gv, _ := schema.ParseGroupVersion(u.GetAPIVersion())
-	plural := strings.ToLower(u.GetKind()) + "s"
-	switch u.GetKind() {
-	case "Proxy":
-		plural = "proxies"
-	case "GatewayClass":
-		plural = "gatewayclasses"
-	case "BackendTLSPolicy":
-		plural = "backendtlspolicies"
+// kind finds an object's kind in the registry, failing the test for one the server does not
+// serve.
+func (e *Env) kind(u *unstructured.Unstructured) *resource.Kind {
+	e.t.Helper()
+	k, ok := resource.Lookup(u.GroupVersionKind())
+	if !ok {
+		e.t.Fatalf("%s %s: not a registered kind", u.GetAPIVersion(), u.GetKind())
 	}
-	return gv.WithResource(plural)
+	return k
 }
-
-func namespaced(kind string) bool { return kind != "Namespace" && kind != "GatewayClass" }
 
 // WaitFor polls cond until it returns nil, failing the test after 20 s with the last error.
 func (e *Env) WaitFor(what string, cond func() error) {

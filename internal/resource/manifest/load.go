@@ -79,7 +79,7 @@ func Load(r io.Reader) (*resource.Set, error) {
 			scheme.Default(obj)
 		}
 		m := obj.(metav1.Object)
-		if m.GetNamespace() == "" && namespaced(gvk.Kind) {
+		if k, ok := resource.KindOf(obj); m.GetNamespace() == "" && (!ok || k.Namespaced) {
 			m.SetNamespace("default")
 		}
 		if err := s.Add(obj); err != nil {
@@ -88,12 +88,4 @@ func Load(r io.Reader) (*resource.Set, error) {
 	}
 	s.Sort()
 	return s, nil
-}
-
-func namespaced(kind string) bool {
-	switch kind {
-	case "Namespace", "GatewayClass":
-		return false
-	}
-	return true
 }
