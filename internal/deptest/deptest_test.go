@@ -64,3 +64,26 @@ func TestDependencyRules(t *testing.T) {
 		}
 	}
 }
+
+// TestKindRegistryImports: the kind registry (internal/resource) is shared by the translator,
+// the controller, the API server and the CLI, so it holds only what all of them may import: API
+// types, apimachinery and internal/status (the Report its entries point into). The API server's
+// own rules stay in internal/apiserver and reach the registry only as function values.
+func TestKindRegistryImports(t *testing.T) {
+	const pkg = "apoxy.dev/apoxy/internal/resource"
+	bad := map[string]string{
+		"k8s.io/client-go":                "the registry names kinds, it does not talk to a server",
+		"k8s.io/apiserver/":               "API server machinery stays in internal/apiserver",
+		"k8s.io/apiextensions-apiserver/": "CRD schemas stay in internal/gwschema",
+	}
+	for _, d := range deps(t, pkg) {
+		for prefix, why := range bad {
+			if d == prefix || strings.HasPrefix(d, prefix) {
+				t.Errorf("%s imports %s: %s", pkg, d, why)
+			}
+		}
+		if strings.HasPrefix(d, "apoxy.dev/apoxy/") && d != pkg && d != "apoxy.dev/apoxy/internal/status" && !strings.HasPrefix(d, "apoxy.dev/apoxy/api/") {
+			t.Errorf("%s imports %s: it may import only API types and internal/status", pkg, d)
+		}
+	}
+}
