@@ -81,7 +81,7 @@ func watched() []*resource.Kind {
 // state (resource.StatusByDataPlane), keyed by kind; the controller runs them every second.
 // TestStatusWriters fails when a registered kind has none.
 var dataPlaneStatus = map[schema.GroupKind]func(c *Controller, ctx context.Context, k *resource.Kind) error{
-	corev1a2.SchemeGroupVersion.WithKind("Backend").GroupKind(): (*Controller).writeBackendStatus,
+	resource.MustKindOf(&corev1a2.Backend{}).GVK.GroupKind(): (*Controller).writeBackendStatus,
 }
 
 // Controller reconciles one project.

@@ -157,6 +157,7 @@ func (k *Kind) ReportedStatus(r *status.Report, obj Object) (current, next any, 
 	return k.report.get(r, obj)
 }
 
+// String names the kind as kubectl does ("HTTPRoute.gateway.apoxy.dev").
 func (k *Kind) String() string { return k.GVK.GroupKind().String() }
 
 // goTypes are a kind's Go types: the object's pointer type and constructors.
@@ -300,8 +301,8 @@ func ApplyOrderOf(kind string) ApplyOrder {
 	return ApplyUnknown
 }
 
-// Check returns every problem of the registry: a missing name, rank or Go type, a duplicate, a
-// translator-read kind without its Set list, a translator status without its place in the
+// Check returns every problem of the registry: a missing name, rank or Go type, a list type of
+// another kind, a duplicate, a translator-read kind without its Set list, a translator status without its place in the
 // Report, a Set list no kind fills. Tests call it; a new entry that lacks what it needs fails
 // them before anything serves it.
 func Check() []error { return check(registry) }
@@ -339,6 +340,9 @@ func check(reg []*Kind) []error {
 			bad(k, "Go type %v registered twice", k.goTypes.typ)
 		}
 		types[k.goTypes.typ] = true
+		if items, ok := reflect.TypeOf(k.NewList()).Elem().FieldByName("Items"); !ok || items.Type != reflect.SliceOf(k.goTypes.typ.Elem()) {
+			bad(k, "its list type %T does not hold %v items", k.NewList(), k.goTypes.typ.Elem())
+		}
 		if _, hasStatus := k.goTypes.typ.Elem().FieldByName("Status"); hasStatus && k.Status == NoStatus {
 			bad(k, "the Go type has a status but the entry says NoStatus")
 		}

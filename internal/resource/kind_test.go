@@ -50,6 +50,7 @@ func TestCheckFindsGaps(t *testing.T) {
 		}), "Set list holds *v1.GRPCRoute"},
 		"Set list nobody fills": {slices.DeleteFunc(slices.Clone(registry), func(k *Kind) bool { return k == route }), "resource.Set.HTTPRoutes: no registered kind fills it"},
 		"duplicate short name":  {edit(func(k *Kind) { k.ShortNames = []string{"gw"} }), `short name "gw" is taken`},
+		"another kind's list":   {edit(func(k *Kind) { k.goTypes.newList = typesOf[gwapiv1.GRPCRoute, gwapiv1.GRPCRouteList]().newList }), "list type *v1.GRPCRouteList does not hold v1.HTTPRoute items"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var msgs []string
