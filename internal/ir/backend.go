@@ -12,6 +12,11 @@ type Backend struct {
 	TLS          *UpstreamTLS `json:"tls,omitempty"`
 	HealthCheck  *HealthCheck `json:"healthCheck,omitempty"`
 	DynamicProxy bool         `json:"dynamicProxy,omitempty"`
+	// LoadBalancer, CircuitBreaker and Outlier come from the effective TrafficPolicy of the
+	// routes that reach this cluster (nil: platform defaults).
+	LoadBalancer   *LoadBalancer     `json:"loadBalancer,omitempty"`
+	CircuitBreaker *CircuitBreaker   `json:"circuitBreaker,omitempty"`
+	Outlier        *OutlierDetection `json:"outlier,omitempty"`
 }
 
 // Endpoint is an FQDN (re-resolved by DNS) or a static IP.

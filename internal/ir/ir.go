@@ -193,6 +193,9 @@ type Route struct {
 	// GRPC marks routes of GRPCRoutes: errors the proxy itself answers are gRPC statuses
 	// (HTTP 200 with grpc-status), not HTTP error pages.
 	GRPC bool `json:"grpc,omitempty"`
+	// RateLimit and Fault come from the route's effective TrafficPolicy (nil: none).
+	RateLimit *RateLimit      `json:"rateLimit,omitempty"`
+	Fault     *FaultInjection `json:"fault,omitempty"`
 }
 
 // PathMatchType is how a path is matched.
