@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"apoxy.dev/apoxy/internal/proxy/filter"
 )
 
 // flushDelay bounds how long an access-log line waits in the buffer: lines are batched into
@@ -48,6 +50,10 @@ type accessRecord struct {
 	Upstream      string
 	Error         string
 	UserAgent     string
+	// Flags are Envoy-style response flags (RL, UO, DI...); RateLimit the rate limiter's
+	// decision when a rule applied.
+	Flags     filter.Flags
+	RateLimit string
 }
 
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -106,10 +112,15 @@ func (rec *accessRecord) appendJSON(b []byte, now time.Time) []byte {
 		b = append(b, `,"upstream_ms":`...)
 		b = strconv.AppendFloat(b, rec.UpstreamMS, 'f', -1, 64)
 	}
-	for _, f := range [...]struct{ k, v string }{{"route", rec.Route}, {"backend", rec.Backend}, {"upstream_address", rec.Upstream}, {"error", rec.Error}, {"user_agent", rec.UserAgent}} {
+	for _, f := range [...]struct{ k, v string }{{"route", rec.Route}, {"backend", rec.Backend}, {"upstream_address", rec.Upstream}, {"error", rec.Error}, {"user_agent", rec.UserAgent}, {"ratelimit", rec.RateLimit}} {
 		if f.v != "" {
 			b = appendField(b, f.k, f.v)
 		}
+	}
+	if rec.Flags != 0 {
+		b = append(b, `,"response_flags":"`...)
+		b = rec.Flags.Append(b)
+		b = append(b, '"')
 	}
 	return append(b, '}', '\n')
 }

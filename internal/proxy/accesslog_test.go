@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"apoxy.dev/apoxy/internal/proxy/filter"
 )
 
 // TestAccessLogLineIsJSON: the hand-written encoder produces what encoding/json reads back,
@@ -13,7 +15,8 @@ import (
 func TestAccessLogLineIsJSON(t *testing.T) {
 	rec := &accessRecord{RequestID: "id", ClientIP: "127.0.0.1", Method: "GET", Host: "a.example.com", Path: "/q\"\\\n\t\x01<&>\u2028é\xff",
 		Protocol: "HTTP/1.1", Status: 502, BytesReceived: 3, BytesSent: 12345, DurationMS: 1.25, UpstreamMS: 0.5,
-		Route: "r", Backend: "b", Upstream: "10.0.0.1:80", Error: "dial tcp: refused", UserAgent: "curl/8"}
+		Route: "r", Backend: "b", Upstream: "10.0.0.1:80", Error: "dial tcp: refused", UserAgent: "curl/8",
+		Flags: filter.FlagRateLimited | filter.FlagDelayInjected, RateLimit: "over_limit"}
 	line := rec.appendJSON(nil, time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC))
 	if !strings.HasSuffix(string(line), "}\n") {
 		t.Fatalf("line %q does not end the object and the line", line)
@@ -25,7 +28,7 @@ func TestAccessLogLineIsJSON(t *testing.T) {
 	want := map[string]any{"time": "2026-01-02T03:04:05.000006Z", "request_id": "id", "client_ip": "127.0.0.1", "method": "GET",
 		"host": "a.example.com", "path": "/q\"\\\n\t\x01<&>\u2028é\ufffd", "protocol": "HTTP/1.1", "status": 502.0, "bytes_received": 3.0,
 		"bytes_sent": 12345.0, "duration_ms": 1.25, "upstream_ms": 0.5, "route": "r", "backend": "b", "upstream_address": "10.0.0.1:80",
-		"error": "dial tcp: refused", "user_agent": "curl/8"}
+		"error": "dial tcp: refused", "user_agent": "curl/8", "ratelimit": "over_limit", "response_flags": "RL,DI"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("decoded %v\nwant    %v", got, want)
 	}

@@ -53,8 +53,9 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		rec.Route = h.route.Name
 		st.a.trailers = st.in.trailers
-		h.serve(g, st, r)
+		h.serve(g, st, r, start)
 	}
+	rec.Flags, rec.RateLimit = st.x.Flags, st.x.RateLimit
 	rec.Status = rw.status()
 	rec.BytesSent = rw.written
 	rec.BytesReceived = st.a.body.n // bytes actually read from the client, not the declared length
@@ -90,7 +91,7 @@ func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener) (*routeHandler, er
 		h.listenerScheme = "https"
 	}
 	var err error
-	if h.chain, err = filter.Compile(r); err != nil {
+	if h.chain, err = filter.Compile(r, s.env); err != nil {
 		return nil, err
 	}
 	h.backendChains = make([]filter.Chain, len(r.Backends))
@@ -126,7 +127,7 @@ type requestState struct {
 }
 
 // serve runs the route's chain and, when no stage answered, forwards to a backendRef.
-func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request) {
+func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start time.Time) {
 	w, rec, a, x := &st.rw, &st.rec, &st.a, &st.x
 	upgrade := r.Header.Get("Upgrade") != ""
 	if !upgrade && r.Body != nil && r.Body != http.NoBody {
@@ -136,7 +137,7 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request) {
 	// X-Forwarded-* describe the request as the client sent it, before filters edit it.
 	a.forwarded = forwardedFor(r, h.listenerScheme)
 	x.Begin(r, w)
-	x.Route, x.Scheme, x.Port, x.Upstreams, x.Errors = h.route, h.listenerScheme, h.listenerPort, g, httpError
+	x.Route, x.Scheme, x.Port, x.Upstreams, x.Errors, x.Start = h.route, h.listenerScheme, h.listenerPort, g, httpError, start
 	w.x = x
 	defer x.Finish()
 	if h.chain.Run(x) {
@@ -165,11 +166,12 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request) {
 	// to the connection (no derived context, timer or goroutine per request); the full
 	// transport gets a context cancelled by a timer.
 	var ctx context.Context
+	// It runs from the request's arrival, so a delay injected by a fault counts toward it.
 	timeout := time.Duration(h.route.Timeouts.Request)
 	if !upgrade && cluster.HTTP1() {
 		a.ctx.Context = r.Context()
 		if timeout > 0 {
-			a.ctx.deadline = time.Now().Add(timeout)
+			a.ctx.deadline = start.Add(timeout)
 		}
 		ctx = &a.ctx
 	} else {
@@ -177,7 +179,7 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request) {
 		defer cancel()
 		ctx = c
 		if timeout > 0 {
-			t := time.AfterFunc(timeout, func() {
+			t := time.AfterFunc(timeout-time.Since(start), func() {
 				if !w.wroteHeader.Load() {
 					a.timedOut.Store(true)
 					cancel()

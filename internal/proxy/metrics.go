@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"apoxy.dev/apoxy/internal/proxy/filter"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -18,6 +19,8 @@ type metrics struct {
 	l4Conns    *prometheus.CounterVec
 	l4Bytes    *prometheus.CounterVec
 	l4Duration *prometheus.HistogramVec
+	// filters are the filter stages' instruments (rate-limit decisions, injected faults).
+	filters *filter.Metrics
 }
 
 var (
@@ -54,6 +57,7 @@ func defaultMetrics() *metrics {
 			Name: "apoxy_l4_connection_duration_seconds", Help: "How long TCP and TLS connections and UDP sessions lasted, by route.",
 			Buckets: []float64{.001, .01, .1, 1, 10, 60, 300, 1800, 3600},
 		}, []string{"route"})
+		procMetrics.filters = filter.NewMetrics(registry)
 		registry.MustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy, procMetrics.l4Conns, procMetrics.l4Bytes, procMetrics.l4Duration)
 	})
 	return procMetrics

@@ -9,7 +9,9 @@ import (
 	"syscall"
 	"time"
 
+	"apoxy.dev/apoxy/internal/proxy/filter"
 	"apoxy.dev/apoxy/internal/proxy/h1"
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 
 	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
@@ -71,6 +73,8 @@ type Server struct {
 	unrouted routeMetrics
 	// conns is the downstream connection budget every listener shares.
 	conns *h1.ConnLimiter
+	// env is what filter stages share across configurations (rate-limit counters, metrics).
+	env *filter.Env
 
 	mu        sync.Mutex
 	drain     time.Duration
@@ -105,6 +109,7 @@ func New(opts Options) *Server {
 		opts.MaxConnections = connectionBudget()
 	}
 	return &Server{
+		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Metrics: m.filters},
 		conns:      h1.NewConnLimiter(opts.MaxConnections),
 		opts:       opts,
 		log:        opts.Logger,
@@ -258,8 +263,14 @@ func compareVirtualHosts(a, b *ir.VirtualHost) int {
 func (s *Server) serve(snap *ir.Snapshot) error {
 	graphs := map[string]*graph{}
 	probePorts := map[string]int32{}
+	counters := map[string]bool{} // Local rate-limit counters in use
 	for _, l := range snap.Listeners {
 		table, err := route.Compile(l, func(r *ir.Route) (*routeHandler, error) {
+			if r.RateLimit != nil {
+				for _, rr := range r.RateLimit.Rules {
+					counters[rr.Counter] = true
+				}
+			}
 			for _, b := range r.Backends {
 				if !b.Invalid && probePorts[b.Backend] == 0 {
 					probePorts[b.Backend] = b.Port
@@ -341,6 +352,7 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 			go s.closeSocket(sk, false)
 		}
 	}
+	s.env.RateLimits.Retain(func(c string) bool { return counters[c] })
 	s.drain = s.opts.DrainTimeout
 	if snap.DrainTimeout > 0 {
 		s.drain = time.Duration(snap.DrainTimeout)

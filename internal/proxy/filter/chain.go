@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
+	"time"
+
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
@@ -21,18 +25,19 @@ type Phase uint8
 // stages run as response hooks; the access log and metrics are written by the handler after
 // the exchange. Phases with no stage yet are named so that the policies to come have a place.
 const (
-	PhaseCORS           Phase = iota // CORS preflight answered by a policy
-	PhaseAuthentication              // ext authz, JWT, OIDC, basic auth
-	PhaseAuthorization               // who may do what, after authentication
-	PhaseRateLimit                   // local and global rate limits
-	PhaseFault                       // fault injection: delays and aborts
-	PhaseEdgeFunction                // edge-function filters
-	PhaseRouteFilters                // the route's own filters, in the order it lists them
-	PhaseAction                      // redirect or direct response; otherwise the proxy forwards
+	PhaseCORS              Phase = iota // CORS preflight answered by a policy
+	PhaseRateLimit                      // rate limits that need no identity (before the CPU cost of authentication)
+	PhaseAuthentication                 // ext authz, JWT, OIDC, basic auth
+	PhaseAuthorization                  // who may do what, after authentication
+	PhaseRateLimitPostAuth              // rate limits keyed or matched by JWT claims
+	PhaseFault                          // fault injection: delays and aborts
+	PhaseEdgeFunction                   // edge-function filters
+	PhaseRouteFilters                   // the route's own filters, in the order it lists them
+	PhaseAction                         // redirect or direct response; otherwise the proxy forwards
 	numPhases
 )
 
-var phaseNames = [numPhases]string{"cors", "authentication", "authorization", "rate-limit", "fault", "edge-function", "route-filters", "action"}
+var phaseNames = [numPhases]string{"cors", "rate-limit", "authentication", "authorization", "rate-limit-post-auth", "fault", "edge-function", "route-filters", "action"}
 
 func (p Phase) String() string {
 	if p < numPhases {
@@ -88,8 +93,16 @@ type Exchange struct {
 	// Errors answers with an error the gateway makes (gRPC-aware in the proxy; default
 	// http.Error). Stages use Error rather than writing error pages themselves.
 	Errors func(w http.ResponseWriter, msg string, code int)
+	// Start is when the request arrived (a fault delay counts toward the request timeout).
+	Start time.Time
+	// Flags are what the access log reports about the exchange (Envoy's response flags).
+	Flags Flags
+	// RateLimit is the rate limiter's decision for the access log ("" when no rule applied).
+	RateLimit string
 
 	url      url.URL
+	client   netip.Addr
+	rl       rateLimitState
 	headDone bool
 	// hooks and closers start in the exchange's own arrays (no allocation for the usual few).
 	hooks     []ResponseHook
@@ -104,6 +117,19 @@ func (x *Exchange) Begin(r *http.Request, w http.ResponseWriter) {
 	r.URL = &x.url
 	x.Req, x.W = r, w
 	x.hooks, x.closers = x.hookBuf[:0], x.closerBuf[:0]
+	x.client = netip.Addr{}
+}
+
+// ClientAddr is the client's address (after trusted-proxy handling), parsed once.
+func (x *Exchange) ClientAddr() netip.Addr {
+	if !x.client.IsValid() {
+		if ap, err := netip.ParseAddrPort(x.Req.RemoteAddr); err == nil {
+			x.client = ap.Addr().Unmap()
+		} else if a, err := netip.ParseAddr(x.Req.RemoteAddr); err == nil {
+			x.client = a.Unmap()
+		}
+	}
+	return x.client
 }
 
 // OnResponse registers a hook to run on the response head.
@@ -157,18 +183,40 @@ func (c Chain) Run(x *Exchange) bool {
 	return false
 }
 
+// Env is what stages may use beyond their route: the process's shared services. One Env
+// serves every compile of a process, so state kept there (rate-limit counters) outlives
+// configuration swaps.
+type Env struct {
+	// RateLimits holds Local rate-limit counters.
+	RateLimits *ratelimit.Local
+	// Global counts Global rate-limit rules (nil: no store configured; such rules then
+	// follow their policy's failure mode).
+	Global ratelimit.Store
+	// Metrics are the stages' Prometheus instruments (nil: not counted).
+	Metrics *Metrics
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (e *Env) now() time.Time {
+	if e == nil || e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
+}
+
 // Compile builds a route's chain: the stages contributed to each phase, the route's filters
 // in their order, then its action when that is a redirect or a direct response. A route
 // that forwards ends its chain without answering; the proxy then picks a backend and runs
 // that backend's chain (CompileBackend) before forwarding.
-func Compile(r *ir.Route) (Chain, error) {
+func Compile(r *ir.Route, env *Env) (Chain, error) {
 	type placed struct {
 		phase Phase
 		stage Stage
 	}
 	var all []placed
 	for _, c := range routeStages {
-		s, err := c.Build(r)
+		s, err := c.Build(r, env)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Name, err)
 		}

@@ -24,7 +24,7 @@ func TestFiltersRunInOrder(t *testing.T) {
 		{"rewrite then mirror", []ir.Filter{rewrite, mirror}, "/rewritten"},
 	} {
 		rt := prefixRoute("/", tc.filters...)
-		c, _ := Compile(rt)
+		c, _ := Compile(rt, nil)
 		x, _ := exchange(httptest.NewRequest("GET", "/original", nil), rt)
 		x.Upstreams = ups
 		c.Run(x)
@@ -61,8 +61,8 @@ func TestPhasesOrderTheChain(t *testing.T) {
 	saved := routeStages
 	t.Cleanup(func() { routeStages = saved })
 	routeStages = append(slices.Clone(routeStages),
-		RouteStage{Phase: PhaseRateLimit, Name: "test-rate-limit", Build: func(*ir.Route) (Stage, error) { return &trace{"rate-limit", &log}, nil }},
-		RouteStage{Phase: PhaseAuthentication, Name: "test-authn", Build: func(*ir.Route) (Stage, error) { return &trace{"authn", &log}, nil }},
+		RouteStage{Phase: PhaseRateLimitPostAuth, Name: "test-rate-limit", Build: func(*ir.Route, *Env) (Stage, error) { return &trace{"rate-limit", &log}, nil }},
+		RouteStage{Phase: PhaseAuthentication, Name: "test-authn", Build: func(*ir.Route, *Env) (Stage, error) { return &trace{"authn", &log}, nil }},
 	)
 	rt := prefixRoute("/", ir.Filter{Type: ir.FilterRequestHeaders, RequestHeaders: &ir.HeaderModifier{Set: []ir.HeaderPair{{Name: "X-F", Value: "1"}}}})
 	rt.DirectResponse = &ir.DirectResponse{StatusCode: 204}
@@ -83,11 +83,11 @@ func TestEveryFilterTypeHasAStage(t *testing.T) {
 			t.Errorf("no stage for %s", ft)
 		}
 		// A filter whose settings are missing is refused, not served as a no-op.
-		if _, err := Compile(prefixRoute("/", ir.Filter{Type: ft})); err == nil {
+		if _, err := Compile(prefixRoute("/", ir.Filter{Type: ft}), nil); err == nil {
 			t.Errorf("%s without settings compiled", ft)
 		}
 	}
-	if _, err := Compile(prefixRoute("/", ir.Filter{Type: "Nope"})); err == nil {
+	if _, err := Compile(prefixRoute("/", ir.Filter{Type: "Nope"}), nil); err == nil {
 		t.Error("an unknown filter type compiled")
 	}
 }

@@ -33,7 +33,7 @@ func answerBig(t *testing.T, c Chain, rt *ir.Route, accept string, n int) *httpt
 
 func TestCompression(t *testing.T) {
 	rt := prefixRoute("/", gzipRoute(64))
-	c, _ := Compile(rt)
+	c, _ := Compile(rt, nil)
 	rec := answerBig(t, c, rt, "br, gzip", 4096)
 	if rec.Header().Get("Content-Encoding") != "gzip" || rec.Header().Get("Vary") != "Accept-Encoding" {
 		t.Fatalf("head %v", rec.Header())
@@ -58,7 +58,7 @@ func TestCompression(t *testing.T) {
 func TestBackendCompressionReplacesTheRoutes(t *testing.T) {
 	rt := prefixRoute("/", gzipRoute(64))
 	rt.Backends = []ir.WeightedBackend{{Backend: "b", Weight: 1, Filters: []ir.Filter{{Type: ir.FilterCompression, Compression: &ir.Compression{Disabled: true}}}}}
-	c, _ := Compile(rt)
+	c, _ := Compile(rt, nil)
 	bc, err := CompileBackend(rt, &rt.Backends[0])
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestBackendCompressionReplacesTheRoutes(t *testing.T) {
 // Response hooks see the upstream's head before compression judges it.
 func TestResponseHooksRunBeforeCompression(t *testing.T) {
 	rt := prefixRoute("/", ir.Filter{Type: ir.FilterResponseHeaders, ResponseHeaders: &ir.HeaderModifier{Set: []ir.HeaderPair{{Name: "Cache-Control", Value: "no-transform"}}}}, gzipRoute(64))
-	c, _ := Compile(rt)
+	c, _ := Compile(rt, nil)
 	if rec := answerBig(t, c, rt, "gzip", 4096); rec.Header().Get("Content-Encoding") != "" || rec.Header().Get("Cache-Control") != "no-transform" {
 		t.Errorf("no-transform set by a filter was not honoured: %v", rec.Header())
 	}

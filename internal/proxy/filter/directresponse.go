@@ -12,7 +12,7 @@ import (
 // action, or a backendRef's DirectResponse extension for that backend's share of traffic.
 type directResponse struct{ d *ir.DirectResponse }
 
-func newDirectResponse(r *ir.Route) (Stage, error) {
+func newDirectResponse(r *ir.Route, _ *Env) (Stage, error) {
 	if r.DirectResponse == nil {
 		return nil, nil
 	}

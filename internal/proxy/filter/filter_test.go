@@ -32,7 +32,7 @@ func exchange(r *http.Request, rt *ir.Route) (*Exchange, *httptest.ResponseRecor
 // it answers 200 with the given upstream headers, through the exchange's writer.
 func run(t *testing.T, rt *ir.Route, r *http.Request, upstream http.Header) (*Exchange, *httptest.ResponseRecorder, bool) {
 	t.Helper()
-	c, err := Compile(rt)
+	c, err := Compile(rt, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

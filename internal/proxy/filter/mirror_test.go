@@ -58,7 +58,7 @@ func receive(t *testing.T, got chan seen) seen {
 func TestMirrorSendsACopyWithTheBody(t *testing.T) {
 	ups, port, got := mirrorBackend(t)
 	rt := prefixRoute("/", ir.Filter{Type: ir.FilterRequestMirror, Mirror: &ir.Mirror{Backend: "shadow", Port: port, Percent: 100}})
-	c, _ := Compile(rt)
+	c, _ := Compile(rt, nil)
 	r := httptest.NewRequest("POST", "http://a.example.com/orders", strings.NewReader("payload"))
 	x, _ := exchange(r, rt)
 	x.Upstreams = ups
@@ -77,7 +77,7 @@ func TestMirrorSendsACopyWithTheBody(t *testing.T) {
 func TestMirrorPercentZeroSendsNothing(t *testing.T) {
 	ups, port, got := mirrorBackend(t)
 	rt := prefixRoute("/", ir.Filter{Type: ir.FilterRequestMirror, Mirror: &ir.Mirror{Backend: "shadow", Port: port, Percent: 0}})
-	c, _ := Compile(rt)
+	c, _ := Compile(rt, nil)
 	for range 20 {
 		x, _ := exchange(httptest.NewRequest("GET", "/", nil), rt)
 		x.Upstreams = ups

@@ -17,7 +17,7 @@ type redirect struct {
 	match *ir.Match
 }
 
-func newRedirect(r *ir.Route) (Stage, error) {
+func newRedirect(r *ir.Route, _ *Env) (Stage, error) {
 	if r.Redirect == nil {
 		return nil, nil
 	}

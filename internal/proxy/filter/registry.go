@@ -11,7 +11,7 @@ type Builder func(f *ir.Filter, r *ir.Route) (Stage, error)
 type RouteStage struct {
 	Phase Phase
 	Name  string
-	Build func(r *ir.Route) (Stage, error)
+	Build func(r *ir.Route, env *Env) (Stage, error)
 }
 
 // filters maps each IR filter type to its stage. One line per filter type.
@@ -27,6 +27,9 @@ var filters = map[ir.FilterType]Builder{
 
 // routeStages are the stages contributed per phase, in order. One line per contributor.
 var routeStages = []RouteStage{
+	{Phase: PhaseRateLimit, Name: "rate-limit", Build: newRateLimitPreAuth},
+	{Phase: PhaseRateLimitPostAuth, Name: "rate-limit-post-auth", Build: newRateLimitPostAuth},
+	{Phase: PhaseFault, Name: "fault-injection", Build: newFault},
 	{Phase: PhaseAction, Name: "redirect", Build: newRedirect},
 	{Phase: PhaseAction, Name: "direct-response", Build: newDirectResponse},
 }
