@@ -180,7 +180,7 @@ func TestRateLimitStoreDown(t *testing.T) {
 
 func BenchmarkRateLimitNeverTrips(b *testing.B) {
 	env, _ := testEnv()
-	rt := rlRoute(&ir.RateLimit{Headers: "XRateLimit", Rules: []ir.RateLimitRule{perIP(1 << 30, false)}})
+	rt := rlRoute(&ir.RateLimit{Headers: "XRateLimit", Rules: []ir.RateLimitRule{perIP(1<<30, false)}})
 	c, _ := Compile(rt, env)
 	r := httptest.NewRequest("GET", "/", nil)
 	r.RemoteAddr = "192.0.2.1:1234"
@@ -198,6 +198,6 @@ func BenchmarkRateLimitNeverTrips(b *testing.B) {
 
 type nopWriter struct{ h http.Header }
 
-func (w *nopWriter) Header() http.Header        { return w.h }
+func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *nopWriter) WriteHeader(int)             {}
