@@ -273,8 +273,29 @@ type Retry struct {
 	// Codes are response codes that trigger a retry (besides connection errors).
 	Codes []int `json:"codes,omitempty"`
 	// Attempts is the number of retries after the first try.
-	Attempts int      `json:"attempts"`
-	Backoff  Duration `json:"backoff,omitempty"`
+	Attempts int `json:"attempts"`
+	// Backoff is the base interval of exponential backoff with full jitter; MaxBackoff caps
+	// it (default 10 × Backoff).
+	Backoff    Duration `json:"backoff,omitempty"`
+	MaxBackoff Duration `json:"maxBackoff,omitempty"`
+	// Conditions are failures that trigger a retry: ConnectFailure, RefusedStream, Reset,
+	// Timeout, GatewayError (502/503/504), ServerError (any 5xx). Empty: connection failures
+	// only (ConnectFailure, RefusedStream, Reset), as before TrafficPolicy.
+	Conditions []string `json:"conditions,omitempty"`
+	// Methods may be retried on any condition; other methods only when the request never
+	// reached the backend (ConnectFailure, RefusedStream). Empty: the idempotent methods.
+	Methods []string `json:"methods,omitempty"`
+	// Budget caps retries to a share of the route's requests (nil: no budget).
+	Budget *RetryBudget `json:"budget,omitempty"`
+}
+
+// RetryBudget lets retries be at most Percent of the requests of the last Interval, but
+// always MinRetries per MinInterval.
+type RetryBudget struct {
+	Percent     int      `json:"percent"`
+	Interval    Duration `json:"interval"`
+	MinRetries  int      `json:"minRetries"`
+	MinInterval Duration `json:"minInterval"`
 }
 
 // Redirect answers with a redirect.

@@ -2,15 +2,13 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 	"time"
 
+	"apoxy.dev/apoxy/internal/proxy/filter"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 )
 
@@ -20,6 +18,7 @@ type attempt struct {
 	port      int32
 	handler   *routeHandler
 	rec       *accessRecord
+	x         *filter.Exchange
 	timedOut  atomic.Bool
 	forwarded forwarded
 	// upgrade: a protocol upgrade (WebSocket), which needs the full transport.
@@ -71,20 +70,30 @@ func (clusterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return req.Context().Value(attemptKey{}).(*attempt).roundTrip(req)
 }
 
-// roundTrip sends req to an endpoint of the attempt's cluster, retrying as the route says.
+// roundTrip sends req to an endpoint of the attempt's cluster, retrying as the route's
+// policy says: on the failures it lists, for the methods it allows, with exponential backoff
+// and full jitter, within its budget, and only when the body can be replayed.
 func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 	rt := a.handler.route
-	retries, codes := 0, []int(nil)
-	var backoff time.Duration
-	if rt.Retry != nil {
-		retries, codes, backoff = rt.Retry.Attempts, rt.Retry.Codes, time.Duration(rt.Retry.Backoff)
-	} else if idempotent(req.Method) {
-		retries = 1
-	}
+	pol := a.handler.retry
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	var triedBuf [4]netip.Addr
 	tried := triedBuf[:0]
 	start := time.Now()
+	if pol.budget != nil {
+		pol.budget.request(start)
+	}
+	// retry reports whether another attempt may follow this one, taking it from the budget.
+	retry := func(i int, ok bool) bool {
+		if i >= pol.attempts || !ok || !replayable || req.Context().Err() != nil {
+			return false
+		}
+		if pol.budget != nil && !pol.budget.allow(time.Now()) {
+			a.flag(filter.FlagRetryLimitExceeded)
+			return false
+		}
+		return true
+	}
 	for i := 0; ; i++ {
 		addr, err := a.cluster.Pick(tried)
 		if err != nil {
@@ -107,8 +116,8 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 			out.URL.Scheme = "https"
 		}
 		var cancel context.CancelFunc // only with a per-try timeout
+		var actx context.Context
 		if d := time.Duration(rt.Timeouts.BackendRequest); d > 0 {
-			var actx context.Context
 			actx, cancel = context.WithTimeout(out.Context(), d)
 			out = out.WithContext(actx)
 		}
@@ -119,26 +128,34 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := client.RoundTrip(out)
 		a.rec.Upstream = hostport
 		a.rec.UpstreamMS = float64(time.Since(start).Microseconds()) / 1000
-		last := i >= retries
 		if err != nil {
+			perTry := actx != nil && actx.Err() != nil && req.Context().Err() == nil
 			if cancel != nil {
 				cancel()
 			}
-			connFailure := isConnFailure(err)
-			if !last && replayable && (connFailure || rt.Retry != nil) && req.Context().Err() == nil {
-				sleep(req.Context(), backoff)
+			f := classify(err, perTry)
+			if retry(i, pol.retryError(req.Method, f)) {
+				sleep(req.Context(), pol.backoff(i))
 				continue
+			}
+			if i > 0 && i >= pol.attempts {
+				a.flag(filter.FlagRetryLimitExceeded)
 			}
 			return nil, err
 		}
-		if !last && replayable && slices.Contains(codes, resp.StatusCode) {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			if cancel != nil {
-				cancel()
+		if pol.retryStatus(req.Method, resp.StatusCode) {
+			if retry(i, true) {
+				io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+				resp.Body.Close()
+				if cancel != nil {
+					cancel()
+				}
+				sleep(req.Context(), pol.backoff(i))
+				continue
 			}
-			sleep(req.Context(), backoff)
-			continue
+			if i > 0 && i >= pol.attempts {
+				a.flag(filter.FlagRetryLimitExceeded)
+			}
 		}
 		if cancel == nil {
 			return resp, nil
@@ -150,6 +167,13 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 		}
 		return resp, nil
+	}
+}
+
+// flag records an access-log response flag on the exchange.
+func (a *attempt) flag(f filter.Flags) {
+	if a != nil && a.x != nil {
+		a.x.Flags |= f
 	}
 }
 
@@ -185,13 +209,4 @@ func idempotent(method string) bool {
 		return true
 	}
 	return false
-}
-
-// isConnFailure reports errors where the request never reached the upstream application.
-func isConnFailure(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	return upstream.ConnectionBroken(err)
 }

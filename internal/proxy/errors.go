@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"apoxy.dev/apoxy/internal/proxy/filter"
 	"apoxy.dev/apoxy/internal/proxy/h1"
 )
 
@@ -34,12 +35,15 @@ func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 		a.rec.Error = a.body.err.Error()
 		httpError(w, "the request body is malformed or was cut off: "+a.body.err.Error(), http.StatusBadRequest)
 	case errors.Is(err, errNoHealthy):
+		a.flag(filter.FlagNoHealthyUpstream)
 		httpError(w, "no healthy upstream", http.StatusServiceUnavailable)
 	case a != nil && a.timedOut.Load(), errors.Is(err, context.DeadlineExceeded):
+		a.flag(filter.FlagUpstreamTimeout)
 		httpError(w, "upstream request timeout", http.StatusGatewayTimeout)
 	case errors.Is(err, context.Canceled):
 		w.WriteHeader(499) // client went away
 	default:
+		a.flag(filter.FlagUpstreamConnectFailure)
 		httpError(w, "upstream connection failure", http.StatusBadGateway)
 	}
 }

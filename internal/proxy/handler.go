@@ -80,6 +80,7 @@ type routeHandler struct {
 	chain          filter.Chain
 	// backendChains[i] are route.Backends[i]'s own filters.
 	backendChains []filter.Chain
+	retry         *retryPolicy
 	totalWeight   int32
 	proxy         *httputil.ReverseProxy
 	obs           routeMetrics
@@ -90,6 +91,7 @@ func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener) (*routeHandler, er
 	if l.Protocol == ir.ProtocolHTTPS {
 		h.listenerScheme = "https"
 	}
+	h.retry = newRetryPolicy(r.Retry)
 	var err error
 	if h.chain, err = filter.Compile(r, s.env); err != nil {
 		return nil, err
@@ -160,7 +162,10 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	rec.Backend = wb.Backend
 	// WebSocket and other upgrades go through httputil.ReverseProxy, which splices the
 	// hijacked connections; everything else takes the leaner forward path.
-	a.cluster, a.port, a.handler, a.rec, a.upgrade = cluster, wb.Port, h, rec, upgrade
+	a.cluster, a.port, a.handler, a.rec, a.upgrade, a.x = cluster, wb.Port, h, rec, upgrade, x
+	if !upgrade && h.retry.attempts > 0 && r.GetBody == nil && r.ContentLength > 0 && r.ContentLength <= maxReplayBody {
+		bufferForReplay(r)
+	}
 	// The request timeout bounds the wait for response headers (streams may then run on).
 	// The cluster's own HTTP/1.1 client takes it as a deadline on the client's context, applied
 	// to the connection (no derived context, timer or goroutine per request); the full
