@@ -29,6 +29,7 @@ import (
 	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/pathnorm"
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/version"
 )
@@ -43,6 +44,7 @@ type serverFlags struct {
 	pool      string
 	// Request hygiene and destination policy (see proxy.RequestPolicy, upstream.Destinations).
 	backendNetworks string
+	redis           string
 	trustedProxies  string
 	underscores     string
 	encodedSlashes  string
@@ -81,6 +83,7 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.Int32Var(&f.httpPort, "http-port", f.httpPort, "HTTP port of the default Gateway")
 	fl.Int32Var(&f.httpsPort, "https-port", f.httpsPort, "HTTPS port of the default Gateway")
 	fl.StringVar(&f.adminAddr, "admin-addr", f.adminAddr, "address of the admin listener (/readyz, /livez, /metrics)")
+	fl.StringVar(&f.redis, "redis", "", "Redis that counts Global rate-limit rules for every project, as redis://[:password@]host:port[/db] (rediss:// for TLS); a Proxy's spec.rateLimit.redis names its own")
 	fl.StringVar(&f.backendNetworks, "backend-networks", f.backendNetworks, `internal address ranges every project's Backends may reach: CIDRs, comma-separated, or "internal" for loopback and private ranges (a Project's spec.backendNetworks adds its own); link-local, metadata and the server's own sockets are never reachable`)
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "CIDRs of proxies in front of the gateway whose X-Forwarded-*, Forwarded, X-Real-IP and X-Request-Id headers are kept (from other clients they are removed)")
 	fl.StringVar(&f.underscores, "headers-with-underscores", "drop", "request headers whose names contain '_': drop, reject (400) or allow")
@@ -118,6 +121,14 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	if err != nil {
 		return err
 	}
+	var store ratelimit.Store
+	if f.redis != "" {
+		ro, err := ratelimit.ParseRedisURL(f.redis)
+		if err != nil {
+			return fmt.Errorf("--redis: %w (want redis://host:port)", err)
+		}
+		store = ratelimit.NewRedis(ro)
+	}
 	log.Info("starting apoxy", "version", version.String(), "data_dir", dataDir)
 	p, err := platform.Start(ctx, platform.Options{
 		API: apiserver.Options{
@@ -128,6 +139,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		AddressPool:         pool,
 		AdminAddr:           f.adminAddr,
 		BackendNetworks:     networks,
+		RateLimitStore:      store,
 		Requests:            requests,
 		DrainAccept:         true,
 		MaxConnections:      f.maxConns,

@@ -21,6 +21,7 @@ import (
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
 	"apoxy.dev/apoxy/internal/proxy"
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/translate"
 )
@@ -46,6 +47,8 @@ type Options struct {
 	// upstream.AllInternal; apoxy server: none unless --backend-networks says so). A
 	// Project's spec.backendNetworks adds to them for that project.
 	BackendNetworks []netip.Prefix
+	// RateLimitStore counts Global rate-limit rules for every project (apoxy dev --redis).
+	RateLimitStore ratelimit.Store
 	// Reserved are sockets no Backend may reach besides the server's own: the API's and the
 	// admin listener's addresses are added at start.
 	Reserved []upstream.Reserved
@@ -103,7 +106,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	p.Destinations = upstream.NewDestinations(opts.BackendNetworks, opts.Reserved)
 	opts.Upstream.Destinations = p.Destinations
 	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
-		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener})
+		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener, RateLimitStore: opts.RateLimitStore})
 	ctrls = &controllers{
 		data:   p.Proxy,
 		claims: p.Claims,

@@ -40,6 +40,9 @@ type Options struct {
 	// BodyReadTimeout ends a request whose client sends no body byte for this long (408;
 	// default h1.DefaultBodyReadTimeout, 60 s).
 	BodyReadTimeout time.Duration
+	// RateLimitStore counts Global rate-limit rules (apoxy dev --redis); nil: none, and
+	// such rules follow their policy's failure mode.
+	RateLimitStore ratelimit.Store
 	// DrainAccept keeps listeners accepting during the final drain (Close): new connections
 	// are served with Connection: close until the drain goes quiet, instead of being refused
 	// while in-flight requests finish (apoxy server and dev set it).
@@ -109,7 +112,7 @@ func New(opts Options) *Server {
 		opts.MaxConnections = connectionBudget()
 	}
 	return &Server{
-		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Metrics: m.filters},
+		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Global: opts.RateLimitStore, Metrics: m.filters},
 		conns:      h1.NewConnLimiter(opts.MaxConnections),
 		opts:       opts,
 		log:        opts.Logger,

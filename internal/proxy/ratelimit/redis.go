@@ -97,3 +97,13 @@ func (r *Redis) Healthy() error {
 
 // Close releases the connections.
 func (r *Redis) Close() error { return r.c.Close() }
+
+// ParseRedisURL reads redis://[user:password@]host:port[/db] (rediss:// for TLS), the form of
+// `apoxy dev --redis`.
+func ParseRedisURL(s string) (RedisOptions, error) {
+	o, err := redis.ParseURL(s)
+	if err != nil {
+		return RedisOptions{}, err
+	}
+	return RedisOptions{Address: o.Addr, Password: o.Password, DB: o.DB, TLS: o.TLSConfig != nil}, nil
+}
