@@ -1,6 +1,9 @@
 // Package upstream owns the data plane's view of backends: resolved endpoint addresses (FQDNs
 // re-resolved periodically, the last good answer kept on resolver failure), active health
-// state, round-robin picking among healthy endpoints, and the transport for each protocol.
+// state, passive outlier ejection (outlier.go), load balancing among the endpoints left
+// (Pickers: least request by default, round robin, random, ring hash, maglev, with slow start
+// and consistent-hash keys from requests), circuit breaking (breaker.go), and the transport
+// for each protocol.
 //
 // Clusters are keyed by backend name and outlive snapshot swaps: a new snapshot that still
 // names a backend reuses its cluster (addresses, health, connection pools); clusters no
@@ -48,12 +51,21 @@ type Options struct {
 	Destinations *Destinations
 	// Dialer opens every outbound connection (default NetDialer).
 	Dialer Dialer
-	// NewPicker makes each cluster's endpoint picker (default round robin).
+	// NewPicker makes each cluster's endpoint picker (default: PickerFor the Backend's
+	// LoadBalancer, least request when it has none).
 	NewPicker func(*ir.Backend) Picker
-	// OnHealth, if set, is called with a backend's healthy and total address counts whenever
-	// they change (for metrics).
+	// OnHealth, if set, is called with a backend's pickable (healthy and not ejected) and
+	// total address counts whenever the pick set is rebuilt (for metrics).
 	OnHealth func(backend string, healthy, total int)
-	Logger   *slog.Logger
+	// OnOutlier, if set, is called when outlier detection ejects an address (ejected true) or
+	// returns it (false), with the number of the backend's addresses now ejected (for metrics:
+	// a counter of ejections and a gauge). It runs on the reporting request's goroutine or the
+	// sweep's, outside the cluster's locks.
+	OnOutlier func(backend string, ip netip.Addr, ejected bool, nowEjected int)
+	// Now is the clock of outlier detection and slow start (default time.Now; tests inject
+	// one).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Manager holds the clusters of the current snapshots.
@@ -78,8 +90,12 @@ func NewManager(opts Options) *Manager {
 	if opts.Dialer == nil {
 		opts.Dialer = NetDialer{}
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.NewPicker == nil {
-		opts.NewPicker = func(*ir.Backend) Picker { return &RoundRobin{} }
+		now := opts.Now
+		opts.NewPicker = func(b *ir.Backend) Picker { return PickerFor(b.LoadBalancer, now) }
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -136,9 +152,25 @@ type Cluster struct {
 	mu sync.RWMutex
 	// addrs are the resolved IPs of every endpoint, with health.
 	addrs []*Address
-	// healthy is the current pick set, rebuilt when health or resolution changes.
+	// rebuildMu serialises pick-set rebuilds (health loops, resolution and outlier detection
+	// run concurrently), so a stale set is never published over a newer one.
+	rebuildMu sync.Mutex
+	// rebuilt: a pick set was published before, so addresses joining it now are new or
+	// returning (slow start); the first set of a fresh cluster ramps nobody.
+	rebuilt bool
+	// healthy is the current pick set (healthy and not ejected), rebuilt when health,
+	// ejection or resolution changes.
 	healthy atomic.Pointer[[]*Address]
 	picker  Picker
+	// hash computes requests' consistent-hash keys (nil: the load balancer does not hash).
+	hash *hashSource
+	// outlier ejects failing addresses (nil: outlier detection off).
+	outlier *outlierDetector
+	// breaker caps the cluster's work (nil: no circuit breaker).
+	breaker *breaker
+	// probeTransport carries health probes: the transport without the breaker's connection
+	// limit, so probes are never refused by it (the same as transport without a limit).
+	probeTransport http.RoundTripper
 	// port is the port health checks probe (set from the routes that use the cluster).
 	port atomic.Int32
 	// resolved is closed after the first resolution attempt of every endpoint.
@@ -170,7 +202,35 @@ type Address struct {
 	hostport atomic.Pointer[hostPort]
 	// counts for thresholds
 	okRun, failRun int
+	// inflight counts attempts between Begin and End (least request compares them).
+	inflight atomic.Int64
+	// upSince is when the address last joined the pick set (unix ns; slow start).
+	upSince atomic.Int64
+	// inSet: the address is in the published pick set (under Cluster.rebuildMu).
+	inSet bool
+	// Outlier detection: consecutive failure runs (reported concurrently), the ejection flag
+	// read by rebuilds, and the ejection bookkeeping under outlierDetector.mu.
+	run5xx, runGateway atomic.Int32
+	ejected            atomic.Bool
+	ejectedUntil       int64 // unix ns
+	timesEjected       int
+	decayFrom          int64 // unix ns since which the address served without a new ejection
 }
+
+// Begin records that an attempt was sent to this address; End must follow exactly once when
+// the attempt is over (its response body closed, or it failed). The count of attempts in
+// between is what LeastRequest compares, so every attempt the proxy makes (retries, mirrors
+// and TCP relays included) should be bracketed. No allocation, one atomic add.
+func (a *Address) Begin() { a.inflight.Add(1) }
+
+// End records that an attempt begun with Begin is over.
+func (a *Address) End() { a.inflight.Add(-1) }
+
+// InFlight is the number of attempts begun and not ended.
+func (a *Address) InFlight() int64 { return a.inflight.Load() }
+
+// Ejected reports whether outlier detection holds the address out of the pick set.
+func (a *Address) Ejected() bool { return a.ejected.Load() }
 
 // HostPort is "ip:port", cached for the last port asked (routes name one port per backend,
 // so this is built once rather than per request).
@@ -199,31 +259,75 @@ func (m *Manager) start(b *ir.Backend, port int32, prev *Cluster) *Cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Cluster{spec: b, opts: m.opts, log: m.opts.Logger.With("backend", b.Name), ctx: ctx, cancel: cancel, resolved: make(chan struct{}), picker: m.opts.NewPicker(b)}
 	c.port.Store(port)
+	if hashes(b.LoadBalancer) {
+		c.hash = newHashSource(b.LoadBalancer.Hash)
+	}
+	if b.Outlier != nil {
+		c.outlier = newOutlierDetector(b.Outlier)
+	}
+	if b.CircuitBreaker != nil {
+		var st *breakerState
+		if prev != nil && prev.breaker != nil {
+			st = prev.breaker.st // counts of work in flight carry over
+		}
+		c.breaker = newBreaker(b.CircuitBreaker, st)
+	}
 	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	c.transport, dial = newTransport(b, m.opts, c.hostnameOf, c.DialContext)
+	c.probeTransport = c.transport
+	if c.breaker != nil && c.breaker.maxConns > 0 {
+		// Connections of the transport (HTTP/2, upgrades) count against the limit; health
+		// probes keep a pool of their own outside it.
+		c.transport, _ = newTransport(b, m.opts, c.hostnameOf, c.breaker.countingDial(c.DialContext))
+	}
 	if b.Protocol != "h2" && b.Protocol != "h2c" {
 		c.h1 = newH1Client(dial, m.opts.IdleConnTimeout)
+		c.h1.limit(c.breaker)
 	}
 	empty := []*Address{}
 	c.healthy.Store(&empty)
 	if prev != nil && reflect.DeepEqual(prev.spec.Endpoints, b.Endpoints) {
-		for _, a := range prev.Addresses() {
-			na := &Address{IP: a.IP, Hostname: a.Hostname}
+		prevAddrs := prev.Addresses()
+		// Lock order: rebuildMu before outlierDetector.mu (ejections release the latter
+		// before rebuilding).
+		prev.rebuildMu.Lock()
+		if prev.outlier != nil {
+			prev.outlier.mu.Lock()
+		}
+		for _, a := range prevAddrs {
+			na := &Address{IP: a.IP, Hostname: a.Hostname, inSet: a.inSet}
 			na.healthy.Store(a.Healthy())
+			na.upSince.Store(a.upSince.Load())
+			if c.outlier != nil && a.ejected.Load() {
+				// An ejection outlives a policy change that keeps outlier detection.
+				na.ejected.Store(true)
+				na.ejectedUntil, na.timesEjected, na.decayFrom = a.ejectedUntil, a.timesEjected, a.decayFrom
+			}
 			c.addrs = append(c.addrs, na)
 		}
+		if prev.outlier != nil {
+			prev.outlier.mu.Unlock()
+		}
+		prev.rebuildMu.Unlock()
+		c.rebuilt = true
 		c.rebuildHealthy()
 	}
 	c.wg.Add(1)
 	go c.resolveLoop()
+	if c.outlier != nil {
+		c.wg.Add(1)
+		go c.sweepLoop()
+	}
 	return c
 }
 
 func (c *Cluster) stop() {
 	c.cancel()
 	c.wg.Wait()
-	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
-		t.CloseIdleConnections()
+	for _, rt := range []http.RoundTripper{c.transport, c.probeTransport} {
+		if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
 	}
 	if c.h1 != nil {
 		c.h1.CloseIdleConnections()
@@ -258,16 +362,27 @@ func (c *Cluster) WaitResolved(ctx context.Context) {
 	}
 }
 
-// Pick returns a healthy address chosen by the cluster's Picker, avoiding those in exclude
-// (already tried by this request) when it can.
+// Pick returns a healthy address chosen by the cluster's Picker for a request without a hash
+// key, avoiding those in exclude (already tried by this request) when it can.
 func (c *Cluster) Pick(exclude []netip.Addr) (*Address, error) {
+	return c.PickKey(exclude, Key{})
+}
+
+// PickKey returns a healthy, non-ejected address chosen by the cluster's Picker for a request
+// with hash key key (from HashKey or ConnKey; the zero Key when it has none), avoiding those
+// in exclude (already tried by this request) when it can: a retry's key is rehashed, so a
+// consistent-hash cluster sends it to another endpoint, the same one on every instance.
+func (c *Cluster) PickKey(exclude []netip.Addr, key Key) (*Address, error) {
 	list := *c.healthy.Load()
 	if len(list) == 0 {
 		return nil, ErrNoHealthyEndpoint
 	}
-	a := c.picker.Pick(list)
+	a := c.picker.Pick(list, key)
 	for i := 1; i < len(list) && slices.Contains(exclude, a.IP); i++ {
-		a = c.picker.Pick(list)
+		if key.Set {
+			key.Hash = mix64(key.Hash + uint64(i))
+		}
+		a = c.picker.Pick(list, key)
 	}
 	return a, nil
 }
@@ -279,23 +394,52 @@ func (c *Cluster) Addresses() []*Address {
 	return slices.Clone(c.addrs)
 }
 
+// rebuildHealthy publishes the pick set: the addresses the health check holds healthy that
+// outlier detection has not ejected. Should ejections empty it while some ejected address is
+// healthy, those are picked rather than none (ejection never takes the last endpoint out).
+// Addresses joining the set are stamped for slow start, and the Picker prepares its tables
+// before the set is published.
 func (c *Cluster) rebuildHealthy() {
+	c.rebuildMu.Lock()
+	defer c.rebuildMu.Unlock()
+	now := c.opts.Now().UnixNano()
 	c.mu.RLock()
-	var list []*Address
+	list := make([]*Address, 0, len(c.addrs))
+	var standby []*Address
 	for _, a := range c.addrs {
 		if a.healthy.Load() {
-			list = append(list, a)
+			if a.ejected.Load() {
+				standby = append(standby, a)
+			} else {
+				list = append(list, a)
+			}
 		}
 	}
-	c.mu.RUnlock()
-	if list == nil {
-		list = []*Address{}
+	if len(list) == 0 {
+		list = append(list, standby...)
 	}
-	c.healthy.Store(&list)
+	for _, a := range list {
+		if c.rebuilt && !a.inSet {
+			a.upSince.Store(now) // new or returning: slow start
+		}
+	}
+	for _, a := range c.addrs {
+		a.inSet = false
+	}
+	for _, a := range list {
+		a.inSet = true
+	}
+	total := len(c.addrs)
+	c.mu.RUnlock()
+	c.rebuilt = true
+	prev := *c.healthy.Load()
+	if !slices.Equal(prev, list) {
+		if p, ok := c.picker.(Preparer); ok {
+			p.Prepare(list)
+		}
+		c.healthy.Store(&list)
+	}
 	if c.opts.OnHealth != nil {
-		c.mu.RLock()
-		total := len(c.addrs)
-		c.mu.RUnlock()
 		c.opts.OnHealth(c.spec.Name, len(list), total)
 	}
 }

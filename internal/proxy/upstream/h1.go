@@ -30,6 +30,10 @@ type h1Client struct {
 	idleTimeout time.Duration
 	maxIdle     int // per address
 
+	// lim is the cluster's circuit breaker (nil: none): connections count against its
+	// MaxConnections, requests wait for one as pending, MaxRequestsPerConnection caps reuse.
+	lim *breaker
+
 	mu     sync.Mutex
 	idle   map[string][]*h1Conn
 	closed bool
@@ -46,6 +50,20 @@ type h1Conn struct {
 	// The deadlines currently set on nc (a change is a runtime timer update, so unchanged
 	// ones are not set again).
 	rdl, wdl time.Time
+	// requests sent on this connection (MaxRequestsPerConnection).
+	requests int
+	// lim counts this connection against the circuit breaker (nil: uncounted); released
+	// makes the uncounting happen once.
+	lim      *breakerState
+	released atomic.Bool
+}
+
+// close closes the connection and uncounts it from the circuit breaker.
+func (pc *h1Conn) close() {
+	pc.nc.Close()
+	if pc.lim != nil && pc.released.CompareAndSwap(false, true) {
+		pc.lim.releaseConn()
+	}
 }
 
 // armRead sets the read deadline for waiting on the upstream: a wake-up at most cancelCheck
@@ -92,6 +110,9 @@ func newH1Client(dial func(ctx context.Context, network, addr string) (net.Conn,
 	return &h1Client{dial: dial, idleTimeout: idleTimeout, maxIdle: 1024, idle: map[string][]*h1Conn{}}
 }
 
+// limit puts the client under a circuit breaker (nil: none). Call before first use.
+func (c *h1Client) limit(b *breaker) { c.lim = b }
+
 // RoundTrip sends req (URL.Host is the address) and returns the response; its body returns the
 // connection to the pool once read to the end.
 func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -123,8 +144,21 @@ func ConnectionBroken(err error) bool {
 		strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
 }
 
-// get returns an idle connection to addr or dials one.
+// get returns an idle connection to addr or dials one (under a connection limit, possibly
+// after waiting for one).
 func (c *h1Client) get(ctx context.Context, addr string) (*h1Conn, error) {
+	if pc := c.takeIdle(addr); pc != nil {
+		return pc, nil
+	}
+	if c.lim != nil {
+		return c.getLimited(ctx, addr)
+	}
+	return c.dialConn(ctx, addr, nil)
+}
+
+// takeIdle returns the most recently used idle connection to addr that is still usable, or
+// nil.
+func (c *h1Client) takeIdle(addr string) *h1Conn {
 	now := time.Now()
 	c.mu.Lock()
 	for list := c.idle[addr]; len(list) > 0; list = c.idle[addr] {
@@ -132,25 +166,124 @@ func (c *h1Client) get(ctx context.Context, addr string) (*h1Conn, error) {
 		c.idle[addr] = list[:len(list)-1]
 		idle := now.Sub(pc.idleAt)
 		if idle > c.idleTimeout {
-			go pc.nc.Close()
+			go pc.close()
 			continue
 		}
 		// A connection idle for a while may have been closed by the upstream: check before
 		// use (one non-blocking peek; busy connections skip it).
 		if idle > probeAfter && !alive(pc.nc) {
-			go pc.nc.Close()
+			go pc.close()
 			continue
 		}
 		c.mu.Unlock()
 		pc.reused = true
-		return pc, nil
+		return pc
 	}
 	c.mu.Unlock()
+	return nil
+}
+
+// dialConn opens a connection to addr, counted against lim when not nil (the count was
+// taken by the caller and is returned if the dial fails).
+func (c *h1Client) dialConn(ctx context.Context, addr string, lim *breakerState) (*h1Conn, error) {
 	nc, err := c.dial(ctx, "tcp", addr)
 	if err != nil {
+		if lim != nil {
+			lim.releaseConn()
+		}
 		return nil, err
 	}
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 8<<10), bw: bufio.NewWriterSize(nc, 8<<10), addr: addr}, nil
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 8<<10), bw: bufio.NewWriterSize(nc, 8<<10), addr: addr, lim: lim}, nil
+}
+
+// getLimited returns a connection to addr under the circuit breaker: a new one while the
+// cluster has fewer than MaxConnections open, else (after closing an idle connection to
+// another endpoint, if there is one) it waits as a pending request for a connection to be
+// released or returned idle, up to MaxPendingRequests waiting, until ctx ends.
+func (c *h1Client) getLimited(ctx context.Context, addr string) (*h1Conn, error) {
+	st := c.lim.st
+	pending := false
+	defer func() {
+		if pending {
+			st.pending.Add(-1)
+		}
+	}()
+	var timeout <-chan time.Time
+	for {
+		if st.acquireConn(c.lim.maxConns) {
+			return c.dialConn(ctx, addr, st)
+		}
+		if c.closeIdleOther() {
+			continue
+		}
+		if !pending {
+			if n := st.pending.Add(1); c.lim.maxPending > 0 && n > c.lim.maxPending {
+				st.pending.Add(-1)
+				st.pendingOverflows.Add(1)
+				return nil, ErrOverloaded
+			}
+			pending = true
+		}
+		wake := st.waitChan()
+		// Look once more now that a release will close wake.
+		if pc := c.takeIdle(addr); pc != nil {
+			return pc, nil
+		}
+		if st.conns.Load() < c.lim.maxConns || c.hasIdle() {
+			continue
+		}
+		if timeout == nil {
+			if dl, ok := ctx.Deadline(); ok {
+				// The proxy's request contexts carry their deadline without a timer of
+				// their own (deadlineCtx): waiting needs one.
+				t := time.NewTimer(time.Until(dl))
+				defer t.Stop()
+				timeout = t.C
+			}
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timeout:
+			return nil, context.DeadlineExceeded
+		}
+		if pc := c.takeIdle(addr); pc != nil {
+			return pc, nil
+		}
+	}
+}
+
+// closeIdleOther closes the oldest idle connection of any endpoint to make room under the
+// connection limit; false when none is idle.
+func (c *h1Client) closeIdleOther() bool {
+	c.mu.Lock()
+	var victim *h1Conn
+	for addr, list := range c.idle {
+		if len(list) > 0 {
+			victim = list[0]
+			c.idle[addr] = list[1:]
+			break
+		}
+	}
+	c.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	victim.close()
+	return true
+}
+
+// hasIdle reports whether any connection is idle.
+func (c *h1Client) hasIdle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, list := range c.idle {
+		if len(list) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // put returns a connection whose last exchange ended cleanly.
@@ -160,17 +293,20 @@ func (c *h1Client) put(pc *h1Conn) {
 	list := c.idle[pc.addr]
 	if c.closed || len(list) >= c.maxIdle {
 		c.mu.Unlock()
-		pc.nc.Close()
+		pc.close()
 		return
 	}
 	// The oldest idle connections sit at the front: drop those past the idle timeout.
 	n := 0
 	for n < len(list) && pc.idleAt.Sub(list[n].idleAt) > c.idleTimeout {
-		list[n].nc.Close()
+		list[n].close()
 		n++
 	}
 	c.idle[pc.addr] = append(list[n:], pc)
 	c.mu.Unlock()
+	if c.lim != nil {
+		c.lim.st.notify() // a pending request for this endpoint can take it
+	}
 }
 
 // CloseIdleConnections closes every pooled connection and stops pooling.
@@ -182,7 +318,7 @@ func (c *h1Client) CloseIdleConnections() {
 	c.mu.Unlock()
 	for _, list := range idle {
 		for _, pc := range list {
-			pc.nc.Close()
+			pc.close()
 		}
 	}
 }
@@ -199,7 +335,7 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 	ctx := req.Context()
 	deadline, hasDeadline := ctx.Deadline()
 	fail := func(err error) (*http.Response, error) {
-		pc.nc.Close()
+		pc.close()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
@@ -219,7 +355,11 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 		pc.setWrite(time.Time{})
 	}
 	w := waiter{ctx: ctx, pc: pc, deadline: deadline, hasDeadline: hasDeadline}
-	if err := writeRequest(pc.bw, req); err != nil {
+	// The circuit breaker's MaxRequestsPerConnection: the last request says so and the
+	// connection closes after its response.
+	pc.requests++
+	last := c.lim != nil && c.lim.maxPerConn > 0 && pc.requests >= c.lim.maxPerConn
+	if err := writeRequest(pc.bw, req, last); err != nil {
 		// An upstream may answer before it has read the whole body (413, 401, a redirect) and
 		// close: that answer is the response, not a failed exchange.
 		if resp := c.earlyResponse(pc, req); resp != nil {
@@ -250,7 +390,7 @@ func (c *h1Client) exchange(pc *h1Conn, req *http.Request) (*http.Response, erro
 		return fail(errNotH1)
 	}
 	b := resp.Body.(*h1Body)
-	b.c, b.keep = c, b.keep && !resp.Close && !req.Close
+	b.c, b.keep = c, b.keep && !resp.Close && !req.Close && !last
 	// The deadline bounds the response head; the body may stream on. A body already read
 	// into the buffer needs no change.
 	if b.chunked || b.remaining < 0 || b.remaining > int64(pc.br.Buffered()) {
@@ -519,12 +659,13 @@ func (b *h1Body) finish(clean bool) {
 		b.c.put(b.pc)
 		return
 	}
-	b.pc.nc.Close()
+	b.pc.close()
 }
 
 // writeRequest writes req in HTTP/1.1 wire form: the request line, Host, the header fields
-// (hop-by-hop ones are the caller's business), the framing and the body.
-func writeRequest(w *bufio.Writer, req *http.Request) error {
+// (hop-by-hop ones are the caller's business), the framing and the body. closeConn asks for
+// "Connection: close" (as req.Close does).
+func writeRequest(w *bufio.Writer, req *http.Request, closeConn bool) error {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
@@ -571,7 +712,7 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		chunked = true
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if req.Close {
+	if req.Close || closeConn {
 		w.WriteString("Connection: close\r\n")
 	}
 	w.WriteString("\r\n")

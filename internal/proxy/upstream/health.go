@@ -21,7 +21,7 @@ func (c *Cluster) healthLoop(ctx context.Context, a *Address, hc *ir.HealthCheck
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	client := &http.Client{Transport: c.transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Transport: c.probeTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for {
 		ok := c.probe(ctx, client, a, hc)
 		if ctx.Err() != nil {

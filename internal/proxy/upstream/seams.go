@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"net"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -27,17 +26,33 @@ func (NetDialer) DialContext(ctx context.Context, network, addr string, control 
 }
 
 // Picker chooses the endpoint address for one attempt among the healthy ones (never an empty
-// list). Load-balancing algorithms (least request, ring hash, maglev, random) are Pickers. A
-// retry that should avoid addresses already tried asks again (Cluster.Pick), so the tried list
-// never crosses the interface (it lives on the request's stack).
+// list). Load-balancing algorithms (round robin, least request, random, ring hash, maglev) are
+// Pickers, built from a Backend's LoadBalancer by PickerFor. A retry that should avoid addresses
+// already tried asks again (Cluster.PickKey, with the key rehashed), so the tried list never
+// crosses the interface (it lives on the request's stack).
+//
+// key is the request's consistent-hash input, passed by value so a pick allocates nothing;
+// pickers that do not hash ignore it, hashing ones balance a request without a key as
+// LeastRequest does (not sticky).
 type Picker interface {
-	Pick(healthy []*Address) *Address
+	Pick(healthy []*Address, key Key) *Address
 }
 
-// RoundRobin is the default Picker.
-type RoundRobin struct{ next atomic.Uint64 }
+// Key is a request's consistent-hash key (Cluster.HashKey, IPKey). The zero Key means the
+// request has none: hashing pickers then fall back to least request.
+type Key struct {
+	// Hash is the 64-bit hash of the request's hash input.
+	Hash uint64
+	// Set reports that the request had a hash input.
+	Set bool
+}
 
-// Pick returns the next address in turn.
-func (p *RoundRobin) Pick(list []*Address) *Address {
-	return list[p.next.Add(1)%uint64(len(list))]
+// Preparer is implemented by Pickers that precompute over the pick set: the ring of RingHash,
+// the lookup table of Maglev, the slow-start ramp of RoundRobin and LeastRequest. The cluster
+// calls Prepare with each new pick set (health, ejection or resolution changed it) before
+// publishing it, never concurrently with another Prepare; Pick may run at any time, also with
+// the previous set, so a Preparer keeps its structure behind an atomic pointer and Pick takes
+// no lock.
+type Preparer interface {
+	Prepare(healthy []*Address)
 }

@@ -38,7 +38,7 @@ func (d *countingDialer) count() int {
 // lastPicker always picks the last healthy address.
 type lastPicker struct{}
 
-func (lastPicker) Pick(list []*Address) *Address { return list[len(list)-1] }
+func (lastPicker) Pick(list []*Address, _ Key) *Address { return list[len(list)-1] }
 
 // TestDialerAndPickerSeams: every outbound connection of a cluster (requests and health checks)
 // goes through the Options' Dialer, and endpoint choice through its Picker.
