@@ -153,7 +153,9 @@ func newCountingServer(t *testing.T) *countingServer {
 	return s
 }
 
-func (s *countingServer) ip() string { return netip.MustParseAddrPort(s.Listener.Addr().String()).Addr().String() }
+func (s *countingServer) ip() string {
+	return netip.MustParseAddrPort(s.Listener.Addr().String()).Addr().String()
+}
 
 func roundTrip(ctx context.Context, rt http.RoundTripper, url string) (string, error) {
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)

@@ -213,7 +213,7 @@ func (c *h1Client) getLimited(ctx context.Context, addr string) (*h1Conn, error)
 		if st.acquireConn(c.lim.maxConns) {
 			return c.dialConn(ctx, addr, st)
 		}
-		if c.closeIdleOther() {
+		if c.closeIdleOther(addr) {
 			continue
 		}
 		if !pending {
@@ -254,15 +254,15 @@ func (c *h1Client) getLimited(ctx context.Context, addr string) (*h1Conn, error)
 	}
 }
 
-// closeIdleOther closes the oldest idle connection of any endpoint to make room under the
-// connection limit; false when none is idle.
-func (c *h1Client) closeIdleOther() bool {
+// closeIdleOther closes the oldest idle connection of another endpoint than addr to make room
+// under the connection limit; false when none is idle.
+func (c *h1Client) closeIdleOther(addr string) bool {
 	c.mu.Lock()
 	var victim *h1Conn
-	for addr, list := range c.idle {
-		if len(list) > 0 {
+	for other, list := range c.idle {
+		if other != addr && len(list) > 0 {
 			victim = list[0]
-			c.idle[addr] = list[1:]
+			c.idle[other] = list[1:]
 			break
 		}
 	}
@@ -274,7 +274,8 @@ func (c *h1Client) closeIdleOther() bool {
 	return true
 }
 
-// hasIdle reports whether any connection is idle.
+// hasIdle reports whether a connection is idle (to any endpoint: one to the wanted endpoint
+// can be taken, one to another closed).
 func (c *h1Client) hasIdle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

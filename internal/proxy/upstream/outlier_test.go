@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -359,5 +360,103 @@ func TestOutlierSurvivesSpecChange(t *testing.T) {
 	c2.sweepOutliers()
 	if !inPickSet(c2, a) {
 		t.Fatal("not returned after its time in the new cluster")
+	}
+}
+
+// TestOutlierConcurrent: reports, picks and sweeps from many goroutines (for the race
+// detector); the pick set never empties and ejections stay within the limits.
+func TestOutlierConcurrent(t *testing.T) {
+	clock := newFakeClock()
+	od := defaultOutlier
+	od.Consecutive5xx, od.ConsecutiveGatewayErrors = 3, 2
+	c := outlierCluster(t, 6, od, clock, nil)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a, err := c.Pick(nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				a.Begin()
+				switch (i + g) % 4 {
+				case 0:
+					c.Report(a, 200, nil)
+				case 1:
+					c.Report(a, 503, nil)
+				case 2:
+					c.Report(a, 0, context.DeadlineExceeded)
+				default:
+					c.Report(a, 500, nil)
+				}
+				a.End()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 50 {
+			clock.Advance(10 * time.Second)
+			c.sweepOutliers()
+			if _, now := c.OutlierStats(); now > 3 {
+				t.Errorf("%d of 6 ejected at 50%%", now)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		close(stop)
+	}()
+	wg.Wait()
+	for _, a := range c.Addresses() {
+		if a.InFlight() != 0 {
+			t.Errorf("%s: %d in flight after all ended", a.IP, a.InFlight())
+		}
+	}
+	if total, _ := c.OutlierStats(); total == 0 {
+		t.Error("no ejection under a steady stream of failures")
+	}
+}
+
+// TestSlowStartStampsJoiningEndpoints: an endpoint that comes back (health check) or is newly
+// resolved is stamped when it joins the pick set and ramps; the first set of a new cluster is
+// not ramped.
+func TestSlowStartStampsJoiningEndpoints(t *testing.T) {
+	clock := newFakeClock()
+	b := &ir.Backend{Name: "p/ns/ss", Protocol: "plain", Endpoints: staticEndpoints(3),
+		LoadBalancer: &ir.LoadBalancer{Type: LBRoundRobin, SlowStart: ir.Duration(time.Minute)}}
+	c := testCluster(t, Options{Now: clock.Now}, b)
+	rr := c.picker.(*RoundRobin)
+	if rr.ss.ramp.Load() != nil {
+		t.Fatal("the first pick set of a new cluster is ramped")
+	}
+	a := c.Addresses()[0]
+	a.healthy.Store(false)
+	c.rebuildHealthy()
+	clock.Advance(time.Hour)
+	a.healthy.Store(true)
+	c.rebuildHealthy()
+	if a.upSince.Load() != clock.Now().UnixNano() {
+		t.Fatal("the returning endpoint was not stamped")
+	}
+	r := rr.ss.ramp.Load()
+	if r == nil || r.end != clock.Now().Add(time.Minute).UnixNano() {
+		t.Fatalf("ramp %+v, want one ending a window from now", r)
+	}
+	got := shares(rr, *c.healthy.Load(), 9000, noKey)[a]
+	if got > 0.1 {
+		t.Errorf("the returning endpoint got %.3f of picks at the start of its ramp, want about 0.1/2.1", got)
+	}
+	clock.Advance(time.Minute)
+	if got := shares(rr, *c.healthy.Load(), 9000, noKey)[a]; math.Abs(got-1.0/3) > 0.01 {
+		t.Errorf("after the window it got %.3f, want 1/3", got)
 	}
 }
