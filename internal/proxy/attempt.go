@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,11 +16,15 @@ import (
 
 // attempt carries one request's upstream choice through ReverseProxy into the transport.
 type attempt struct {
-	cluster   *upstream.Cluster
-	port      int32
-	handler   *routeHandler
-	rec       *accessRecord
-	x         *filter.Exchange
+	cluster *upstream.Cluster
+	port    int32
+	handler *routeHandler
+	rec     *accessRecord
+	x       *filter.Exchange
+	// release holds the response body of the final attempt; setCookie is a new affinity
+	// cookie for the response.
+	release   releaseOnClose
+	setCookie string
 	timedOut  atomic.Bool
 	forwarded forwarded
 	// upgrade: a protocol upgrade (WebSocket), which needs the full transport.
@@ -90,13 +96,29 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if pol.budget != nil && !pol.budget.allow(time.Now()) {
 			a.flag(filter.FlagRetryLimitExceeded)
+			a.handler.s.metrics.budgetExhausted.WithLabelValues(rt.Name).Inc()
 			return false
 		}
+		a.handler.s.metrics.retries.WithLabelValues(rt.Name).Inc()
 		return true
 	}
+	// The consistent-hash key (when the Backend's load balancer hashes) is computed once; a
+	// new affinity cookie is set on the response, whatever it is.
+	key, setCookie := a.cluster.HashKey(req)
+	if setCookie != "" {
+		a.setCookie = setCookie
+		if a.upgrade && a.x != nil {
+			a.x.W.Header().Add("Set-Cookie", setCookie) // ReverseProxy adds the upstream's to it
+		}
+	}
 	for i := 0; ; i++ {
-		addr, err := a.cluster.Pick(tried)
+		adm, ok := a.cluster.Admit(i > 0)
+		if !ok {
+			return nil, upstream.ErrOverloaded
+		}
+		addr, err := a.cluster.PickKey(tried, key)
 		if err != nil {
+			adm.Release()
 			return nil, err
 		}
 		tried = append(tried, addr.IP)
@@ -125,13 +147,22 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		if a.upgrade {
 			client = a.cluster.Transport()
 		}
+		addr.Begin()
 		resp, err := client.RoundTrip(out)
 		a.rec.Upstream = hostport
 		a.rec.UpstreamMS = float64(time.Since(start).Microseconds()) / 1000
 		if err != nil {
+			addr.End()
+			adm.Release()
 			perTry := actx != nil && actx.Err() != nil && req.Context().Err() == nil
 			if cancel != nil {
 				cancel()
+			}
+			if errors.Is(err, upstream.ErrOverloaded) {
+				return nil, err // the breaker's queue is full: answered at once, never retried
+			}
+			if req.Context().Err() == nil {
+				a.cluster.Report(addr, 0, err)
 			}
 			f := classify(err, perTry)
 			if retry(i, pol.retryError(req.Method, f)) {
@@ -143,10 +174,13 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
+		a.cluster.Report(addr, resp.StatusCode, nil)
 		if pol.retryStatus(req.Method, resp.StatusCode) {
 			if retry(i, true) {
 				io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 				resp.Body.Close()
+				addr.End()
+				adm.Release()
 				if cancel != nil {
 					cancel()
 				}
@@ -156,6 +190,13 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 			if i > 0 && i >= pol.attempts {
 				a.flag(filter.FlagRetryLimitExceeded)
 			}
+		}
+		// The endpoint's in-flight count and the breaker's admission end with the body.
+		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+			resp.Body = &releaseOnCloseRW{ReadWriteCloser: rwc, addr: addr, adm: adm}
+		} else {
+			a.release = releaseOnClose{ReadCloser: resp.Body, addr: addr, adm: adm}
+			resp.Body = &a.release
 		}
 		if cancel == nil {
 			return resp, nil
@@ -175,6 +216,46 @@ func (a *attempt) flag(f filter.Flags) {
 	if a != nil && a.x != nil {
 		a.x.Flags |= f
 	}
+}
+
+// releaseOnClose ends an attempt's hold on its endpoint and breaker admission when the
+// response body is closed (kept inside the attempt: no allocation).
+type releaseOnClose struct {
+	io.ReadCloser
+	addr *upstream.Address
+	adm  upstream.Admission
+	done bool
+}
+
+func (r *releaseOnClose) Close() error {
+	err := r.ReadCloser.Close()
+	if !r.done {
+		r.done = true
+		r.addr.End()
+		r.adm.Release()
+	}
+	return err
+}
+
+// Abort passes on to the body when it can be aborted (streams stop at once when the client
+// goes away).
+func (r *releaseOnClose) Abort() {
+	if ab, ok := r.ReadCloser.(interface{ Abort() }); ok {
+		ab.Abort()
+	}
+}
+
+type releaseOnCloseRW struct {
+	io.ReadWriteCloser
+	addr *upstream.Address
+	adm  upstream.Admission
+	once sync.Once
+}
+
+func (r *releaseOnCloseRW) Close() error {
+	err := r.ReadWriteCloser.Close()
+	r.once.Do(func() { r.addr.End(); r.adm.Release() })
+	return err
 }
 
 type cancelOnClose struct {

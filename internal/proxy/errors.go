@@ -10,6 +10,7 @@ import (
 
 	"apoxy.dev/apoxy/internal/proxy/filter"
 	"apoxy.dev/apoxy/internal/proxy/h1"
+	"apoxy.dev/apoxy/internal/proxy/upstream"
 )
 
 // proxyError maps upstream failures to status codes: no healthy endpoint 503, timeout 504,
@@ -34,6 +35,13 @@ func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 	case a != nil && a.body.err != nil:
 		a.rec.Error = a.body.err.Error()
 		httpError(w, "the request body is malformed or was cut off: "+a.body.err.Error(), http.StatusBadRequest)
+	case errors.Is(err, upstream.ErrOverloaded):
+		a.flag(filter.FlagOverloaded)
+		if a != nil {
+			a.handler.s.metrics.overloaded.WithLabelValues(a.cluster.Spec().Name).Inc()
+		}
+		w.Header().Set("X-Apoxy-Overloaded", "true")
+		httpError(w, "the backend's circuit breaker is open (overloaded)", http.StatusServiceUnavailable)
 	case errors.Is(err, errNoHealthy):
 		a.flag(filter.FlagNoHealthyUpstream)
 		httpError(w, "no healthy upstream", http.StatusServiceUnavailable)

@@ -59,6 +59,9 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *atte
 	for k, vv := range resp.Header {
 		dst[k] = vv
 	}
+	if a.setCookie != "" {
+		dst["Set-Cookie"] = append(dst["Set-Cookie"][:len(dst["Set-Cookie"]):len(dst["Set-Cookie"])], a.setCookie)
+	}
 	declared := len(resp.Trailer) > 0
 	if declared {
 		names := make([]string, 0, len(resp.Trailer))

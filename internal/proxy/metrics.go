@@ -19,6 +19,14 @@ type metrics struct {
 	l4Conns    *prometheus.CounterVec
 	l4Bytes    *prometheus.CounterVec
 	l4Duration *prometheus.HistogramVec
+	// ejections and ejected count outlier detection by backend; overloaded the requests a
+	// circuit breaker refused; retries the retried attempts and budgetExhausted the retries
+	// a budget refused, by route.
+	ejections       *prometheus.CounterVec
+	ejected         *prometheus.GaugeVec
+	overloaded      *prometheus.CounterVec
+	retries         *prometheus.CounterVec
+	budgetExhausted *prometheus.CounterVec
 	// filters are the filter stages' instruments (rate-limit decisions, injected faults).
 	filters *filter.Metrics
 }
@@ -58,6 +66,22 @@ func defaultMetrics() *metrics {
 			Buckets: []float64{.001, .01, .1, 1, 10, 60, 300, 1800, 3600},
 		}, []string{"route"})
 		procMetrics.filters = filter.NewMetrics(registry)
+		procMetrics.ejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apoxy_upstream_ejections_total", Help: "Endpoint addresses ejected by outlier detection, by backend.",
+		}, []string{"backend"})
+		procMetrics.ejected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "apoxy_upstream_ejected_endpoints", Help: "Endpoint addresses currently ejected by outlier detection, by backend.",
+		}, []string{"backend"})
+		procMetrics.overloaded = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apoxy_upstream_overloaded_total", Help: "Requests a backend's circuit breaker refused (503, x-apoxy-overloaded), by backend.",
+		}, []string{"backend"})
+		procMetrics.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apoxy_upstream_retries_total", Help: "Retried upstream attempts, by route.",
+		}, []string{"route"})
+		procMetrics.budgetExhausted = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apoxy_upstream_retry_budget_exhausted_total", Help: "Retries a retry budget refused, by route.",
+		}, []string{"route"})
+		registry.MustRegister(procMetrics.ejections, procMetrics.ejected, procMetrics.overloaded, procMetrics.retries, procMetrics.budgetExhausted)
 		registry.MustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy, procMetrics.l4Conns, procMetrics.l4Bytes, procMetrics.l4Duration)
 	})
 	return procMetrics

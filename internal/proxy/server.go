@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"syscall"
@@ -106,6 +107,16 @@ func New(opts Options) *Server {
 		m.healthy.WithLabelValues(backend).Set(float64(healthy))
 		if userHook != nil {
 			userHook(backend, healthy, total)
+		}
+	}
+	userOutlier := opts.Upstream.OnOutlier
+	opts.Upstream.OnOutlier = func(backend string, ip netip.Addr, ejected bool, nowEjected int) {
+		if ejected {
+			m.ejections.WithLabelValues(backend).Inc()
+		}
+		m.ejected.WithLabelValues(backend).Set(float64(nowEjected))
+		if userOutlier != nil {
+			userOutlier(backend, ip, ejected, nowEjected)
 		}
 	}
 	if opts.MaxConnections == 0 {
