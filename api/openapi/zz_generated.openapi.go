@@ -42,11 +42,14 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha2.OpenTelemetrySink{}.OpenAPIModelName():                             schema_apoxy_api_core_v1alpha2_OpenTelemetrySink(ref),
 		v1alpha2.Proxy{}.OpenAPIModelName():                                         schema_apoxy_api_core_v1alpha2_Proxy(ref),
 		v1alpha2.ProxyList{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha2_ProxyList(ref),
+		v1alpha2.ProxyRateLimit{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_ProxyRateLimit(ref),
 		v1alpha2.ProxyReplicaStatus{}.OpenAPIModelName():                            schema_apoxy_api_core_v1alpha2_ProxyReplicaStatus(ref),
 		v1alpha2.ProxySpec{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha2_ProxySpec(ref),
 		v1alpha2.ProxyStatus{}.OpenAPIModelName():                                   schema_apoxy_api_core_v1alpha2_ProxyStatus(ref),
 		v1alpha2.ProxyTelemetry{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_ProxyTelemetry(ref),
+		v1alpha2.RedisStore{}.OpenAPIModelName():                                    schema_apoxy_api_core_v1alpha2_RedisStore(ref),
 		v1alpha2.ReplicaAddress{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_ReplicaAddress(ref),
+		v1alpha2.SecretKeyRef{}.OpenAPIModelName():                                  schema_apoxy_api_core_v1alpha2_SecretKeyRef(ref),
 		v1alpha2.ShutdownConfig{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_ShutdownConfig(ref),
 		v1alpha2.TCPHealthCheck{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_TCPHealthCheck(ref),
 		v1alpha2.ThirdPartySinks{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha2_ThirdPartySinks(ref),
@@ -1183,6 +1186,27 @@ func schema_apoxy_api_core_v1alpha2_ProxyList(ref common.ReferenceCallback) comm
 	}
 }
 
+func schema_apoxy_api_core_v1alpha2_ProxyRateLimit(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ProxyRateLimit configures the global rate-limit store.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"redis": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Redis is the store: a Redis server (or anything speaking its protocol) that every data-plane instance of the Proxy can reach.",
+							Ref:         ref(v1alpha2.RedisStore{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.RedisStore{}.OpenAPIModelName()},
+	}
+}
+
 func schema_apoxy_api_core_v1alpha2_ProxyReplicaStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1260,11 +1284,17 @@ func schema_apoxy_api_core_v1alpha2_ProxySpec(ref common.ReferenceCallback) comm
 							Ref:         ref(v1alpha2.ProxyTelemetry{}.OpenAPIModelName()),
 						},
 					},
+					"rateLimit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RateLimit names the store that Global rate-limit rules (TrafficPolicy spec.rateLimit.rules[].scope: Global) count in, shared by every data-plane instance that serves Gateways of this Proxy. Without it such rules are not accepted.",
+							Ref:         ref(v1alpha2.ProxyRateLimit{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1alpha2.ProxyTelemetry{}.OpenAPIModelName(), v1alpha2.ShutdownConfig{}.OpenAPIModelName()},
+			v1alpha2.ProxyRateLimit{}.OpenAPIModelName(), v1alpha2.ProxyTelemetry{}.OpenAPIModelName(), v1alpha2.ShutdownConfig{}.OpenAPIModelName()},
 	}
 }
 
@@ -1387,6 +1417,50 @@ func schema_apoxy_api_core_v1alpha2_ProxyTelemetry(ref common.ReferenceCallback)
 	}
 }
 
+func schema_apoxy_api_core_v1alpha2_RedisStore(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RedisStore is how a data plane reaches Redis.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"address": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Address is host:port (a DNS name or an IP address; IPv6 in brackets).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"passwordSecretRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PasswordSecretRef names a Secret in the Proxy's namespace holding the password (AUTH).",
+							Ref:         ref(v1alpha2.SecretKeyRef{}.OpenAPIModelName()),
+						},
+					},
+					"tls": {
+						SchemaProps: spec.SchemaProps{
+							Description: "TLS speaks TLS to Redis, verified against the system roots.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"database": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Database is the logical database number, 0..15 (default 0).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+				Required: []string{"address"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.SecretKeyRef{}.OpenAPIModelName()},
+	}
+}
+
 func schema_apoxy_api_core_v1alpha2_ReplicaAddress(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1410,6 +1484,35 @@ func schema_apoxy_api_core_v1alpha2_ReplicaAddress(ref common.ReferenceCallback)
 					},
 				},
 				Required: []string{"type", "address"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha2_SecretKeyRef(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SecretKeyRef names one key of a Secret in the referring object's namespace.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the Secret.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"key": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Key in the Secret's data; defaults to \"password\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
 			},
 		},
 	}

@@ -14,6 +14,8 @@ const (
 	DefaultHealthyThreshold   = 2
 	DefaultUnhealthyThreshold = 3
 	DefaultDrainTimeout       = 30 * time.Second
+	// DefaultRedisPasswordKey is the Secret key a Redis password is read from.
+	DefaultRedisPasswordKey = "password"
 )
 
 func addDefaultingFuncs(s *runtime.Scheme) error {
@@ -54,7 +56,7 @@ func SetDefaultsBackend(b *Backend) {
 	}
 }
 
-// SetDefaultsProxy sets the provider and drain defaults.
+// SetDefaultsProxy sets the provider, drain and Redis password-key defaults.
 func SetDefaultsProxy(p *Proxy) {
 	if p.Spec.Provider == "" {
 		p.Spec.Provider = ProxyProviderCloud
@@ -63,6 +65,9 @@ func SetDefaultsProxy(p *Proxy) {
 		p.Spec.Shutdown = &ShutdownConfig{}
 	}
 	setDuration(&p.Spec.Shutdown.DrainTimeout, DefaultDrainTimeout)
+	if rl := p.Spec.RateLimit; rl != nil && rl.Redis != nil && rl.Redis.PasswordSecretRef != nil && rl.Redis.PasswordSecretRef.Key == "" {
+		rl.Redis.PasswordSecretRef.Key = DefaultRedisPasswordKey
+	}
 }
 
 func setDuration(p **metav1.Duration, d time.Duration) {

@@ -42,6 +42,42 @@ type ProxySpec struct {
 	// Telemetry configures access logs, content logs, tracing and sinks.
 	// +optional
 	Telemetry *ProxyTelemetry `json:"telemetry,omitempty"`
+	// RateLimit names the store that Global rate-limit rules (TrafficPolicy
+	// spec.rateLimit.rules[].scope: Global) count in, shared by every data-plane instance that
+	// serves Gateways of this Proxy. Without it such rules are not accepted.
+	// +optional
+	RateLimit *ProxyRateLimit `json:"rateLimit,omitempty"`
+}
+
+// ProxyRateLimit configures the global rate-limit store.
+type ProxyRateLimit struct {
+	// Redis is the store: a Redis server (or anything speaking its protocol) that every
+	// data-plane instance of the Proxy can reach.
+	Redis *RedisStore `json:"redis,omitempty"`
+}
+
+// RedisStore is how a data plane reaches Redis.
+type RedisStore struct {
+	// Address is host:port (a DNS name or an IP address; IPv6 in brackets).
+	Address string `json:"address"`
+	// PasswordSecretRef names a Secret in the Proxy's namespace holding the password (AUTH).
+	// +optional
+	PasswordSecretRef *SecretKeyRef `json:"passwordSecretRef,omitempty"`
+	// TLS speaks TLS to Redis, verified against the system roots.
+	// +optional
+	TLS bool `json:"tls,omitempty"`
+	// Database is the logical database number, 0..15 (default 0).
+	// +optional
+	Database int32 `json:"database,omitempty"`
+}
+
+// SecretKeyRef names one key of a Secret in the referring object's namespace.
+type SecretKeyRef struct {
+	// Name of the Secret.
+	Name string `json:"name"`
+	// Key in the Secret's data; defaults to "password".
+	// +optional
+	Key string `json:"key,omitempty"`
 }
 
 // ShutdownConfig controls how a data plane drains when it stops.

@@ -2,8 +2,10 @@ package v1alpha2
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,6 +127,9 @@ func ValidateProxy(px *Proxy) field.ErrorList {
 				"must not be longer than drainTimeout ("+sd.DrainTimeout.Duration.String()+")"))
 		}
 	}
+	if rl := px.Spec.RateLimit; rl != nil {
+		errs = append(errs, validateProxyRateLimit(spec.Child("rateLimit"), rl)...)
+	}
 	if t := px.Spec.Telemetry; t != nil {
 		p := spec.Child("telemetry")
 		if tr := t.Tracing; tr != nil {
@@ -150,6 +155,62 @@ func ValidateProxy(px *Proxy) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// MaxRedisDatabase is the highest Redis database number (Redis has 16 by default).
+const MaxRedisDatabase = 15
+
+func validateProxyRateLimit(p *field.Path, rl *ProxyRateLimit) field.ErrorList {
+	var errs field.ErrorList
+	r := rl.Redis
+	if r == nil {
+		return field.ErrorList{field.Required(p.Child("redis"), "name the Redis store: {address: HOST:PORT}, or remove rateLimit")}
+	}
+	rp := p.Child("redis")
+	if r.Address == "" {
+		errs = append(errs, field.Required(rp.Child("address"), "set host:port, e.g. redis.internal:6379"))
+	} else if msg := hostPortError(r.Address); msg != "" {
+		errs = append(errs, field.Invalid(rp.Child("address"), r.Address, msg))
+	}
+	if ref := r.PasswordSecretRef; ref != nil {
+		sp := rp.Child("passwordSecretRef")
+		if ref.Name == "" {
+			errs = append(errs, field.Required(sp.Child("name"), "name the Secret holding the password"))
+		}
+		for _, msg := range validation.IsDNS1123Subdomain(ref.Name) {
+			if ref.Name != "" {
+				errs = append(errs, field.Invalid(sp.Child("name"), ref.Name, msg))
+			}
+		}
+		if ref.Key != "" {
+			for _, msg := range validation.IsConfigMapKey(ref.Key) {
+				errs = append(errs, field.Invalid(sp.Child("key"), ref.Key, msg))
+			}
+		}
+	}
+	if r.Database < 0 || r.Database > MaxRedisDatabase {
+		errs = append(errs, field.Invalid(rp.Child("database"), r.Database, fmt.Sprintf("must be between 0 and %d", MaxRedisDatabase)))
+	}
+	return errs
+}
+
+// hostPortError says what is wrong with a host:port address, or "".
+func hostPortError(addr string) string {
+	const want = "must be host:port, e.g. redis.internal:6379, 10.0.0.5:6379 or [2001:db8::5]:6379"
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return want
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "port must be a number between 1 and 65535"
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	if msgs := validation.IsDNS1123Subdomain(strings.TrimSuffix(host, ".")); len(msgs) > 0 {
+		return "host must be an IP address or a DNS name: " + msgs[0]
+	}
+	return ""
 }
 
 func minDuration(p *field.Path, d *metav1.Duration, lowest time.Duration) field.ErrorList {

@@ -65,3 +65,46 @@ func FuzzBackend(f *testing.F) {
 		_ = ValidateBackend(b)
 	})
 }
+
+func TestValidateProxy(t *testing.T) {
+	tests := []struct {
+		name string
+		spec string
+		want []string // field paths, in order
+	}{
+		{"empty", "{}", nil},
+		{"redis store", "rateLimit: {redis: {address: redis.internal:6379, passwordSecretRef: {name: redis}, tls: true, database: 3}}", nil},
+		{"redis on IPv6", "rateLimit: {redis: {address: '[2001:db8::5]:6379'}}", nil},
+		{"redis on IPv4", "rateLimit: {redis: {address: 10.0.0.5:6379}}", nil},
+		{"rateLimit without store", "rateLimit: {}", []string{"spec.rateLimit.redis"}},
+		{"redis without address", "rateLimit: {redis: {tls: true}}", []string{"spec.rateLimit.redis.address"}},
+		{"redis address without port", "rateLimit: {redis: {address: redis.internal}}", []string{"spec.rateLimit.redis.address"}},
+		{"redis port 0", "rateLimit: {redis: {address: 'redis:0'}}", []string{"spec.rateLimit.redis.address"}},
+		{"redis bad host", "rateLimit: {redis: {address: 'Redis_Host:6379'}}", []string{"spec.rateLimit.redis.address"}},
+		{"redis database 16", "rateLimit: {redis: {address: 'redis:6379', database: 16}}", []string{"spec.rateLimit.redis.database"}},
+		{"redis secret without name", "rateLimit: {redis: {address: 'redis:6379', passwordSecretRef: {key: pw}}}", []string{"spec.rateLimit.redis.passwordSecretRef.name"}},
+		{"redis secret bad key", "rateLimit: {redis: {address: 'redis:6379', passwordSecretRef: {name: s, key: 'a b'}}}", []string{"spec.rateLimit.redis.passwordSecretRef.key"}},
+		{"unknown provider", "provider: aws", []string{"spec.provider"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			px := &Proxy{}
+			if err := yaml.UnmarshalStrict([]byte(tc.spec), &px.Spec); err != nil {
+				t.Fatal(err)
+			}
+			SetDefaultsProxy(px)
+			var got []string
+			for _, e := range ValidateProxy(px) {
+				got = append(got, e.Field)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("errors on %v, want %v: %v", got, tc.want, ValidateProxy(px))
+			}
+		})
+	}
+	px := &Proxy{Spec: ProxySpec{RateLimit: &ProxyRateLimit{Redis: &RedisStore{Address: "r:6379", PasswordSecretRef: &SecretKeyRef{Name: "s"}}}}}
+	SetDefaultsProxy(px)
+	if k := px.Spec.RateLimit.Redis.PasswordSecretRef.Key; k != DefaultRedisPasswordKey {
+		t.Errorf("password key defaulted to %q", k)
+	}
+}

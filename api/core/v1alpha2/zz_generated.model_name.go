@@ -95,6 +95,11 @@ func (in ProxyList) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ProxyRateLimit) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.ProxyRateLimit"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ProxyReplicaStatus) OpenAPIModelName() string {
 	return "dev.apoxy.core.v1alpha2.ProxyReplicaStatus"
 }
@@ -115,8 +120,18 @@ func (in ProxyTelemetry) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RedisStore) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.RedisStore"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ReplicaAddress) OpenAPIModelName() string {
 	return "dev.apoxy.core.v1alpha2.ReplicaAddress"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SecretKeyRef) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.SecretKeyRef"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
