@@ -13,6 +13,7 @@ import (
 	v1alpha2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	extensionsv1alpha2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	v1alpha1 "apoxy.dev/apoxy/api/platform/v1alpha1"
+	policyv1alpha1 "apoxy.dev/apoxy/api/policy/v1alpha1"
 	v1 "k8s.io/api/core/v1"
 	resource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,6 +71,43 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.ProjectList{}.OpenAPIModelName():                                   schema_apoxy_api_platform_v1alpha1_ProjectList(ref),
 		v1alpha1.ProjectSpec{}.OpenAPIModelName():                                   schema_apoxy_api_platform_v1alpha1_ProjectSpec(ref),
 		v1alpha1.ProjectStatus{}.OpenAPIModelName():                                 schema_apoxy_api_platform_v1alpha1_ProjectStatus(ref),
+		policyv1alpha1.CircuitBreaker{}.OpenAPIModelName():                          schema_apoxy_api_policy_v1alpha1_CircuitBreaker(ref),
+		policyv1alpha1.ClaimMatch{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_ClaimMatch(ref),
+		policyv1alpha1.ClaimRef{}.OpenAPIModelName():                                schema_apoxy_api_policy_v1alpha1_ClaimRef(ref),
+		policyv1alpha1.ClientIPKey{}.OpenAPIModelName():                             schema_apoxy_api_policy_v1alpha1_ClientIPKey(ref),
+		policyv1alpha1.FaultAbort{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_FaultAbort(ref),
+		policyv1alpha1.FaultDelay{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_FaultDelay(ref),
+		policyv1alpha1.FaultInjection{}.OpenAPIModelName():                          schema_apoxy_api_policy_v1alpha1_FaultInjection(ref),
+		policyv1alpha1.HashCookie{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_HashCookie(ref),
+		policyv1alpha1.HashPolicy{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_HashPolicy(ref),
+		policyv1alpha1.HeaderRef{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_HeaderRef(ref),
+		policyv1alpha1.KeyPart{}.OpenAPIModelName():                                 schema_apoxy_api_policy_v1alpha1_KeyPart(ref),
+		policyv1alpha1.LeastRequest{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_LeastRequest(ref),
+		policyv1alpha1.LoadBalancer{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_LoadBalancer(ref),
+		policyv1alpha1.Maglev{}.OpenAPIModelName():                                  schema_apoxy_api_policy_v1alpha1_Maglev(ref),
+		policyv1alpha1.MethodKey{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_MethodKey(ref),
+		policyv1alpha1.OutlierDetection{}.OpenAPIModelName():                        schema_apoxy_api_policy_v1alpha1_OutlierDetection(ref),
+		policyv1alpha1.PathKey{}.OpenAPIModelName():                                 schema_apoxy_api_policy_v1alpha1_PathKey(ref),
+		policyv1alpha1.PathMatch{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_PathMatch(ref),
+		policyv1alpha1.QueryParamRef{}.OpenAPIModelName():                           schema_apoxy_api_policy_v1alpha1_QueryParamRef(ref),
+		policyv1alpha1.RateLimit{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_RateLimit(ref),
+		policyv1alpha1.RateLimitResponse{}.OpenAPIModelName():                       schema_apoxy_api_policy_v1alpha1_RateLimitResponse(ref),
+		policyv1alpha1.RateLimitRule{}.OpenAPIModelName():                           schema_apoxy_api_policy_v1alpha1_RateLimitRule(ref),
+		policyv1alpha1.RateLimitValue{}.OpenAPIModelName():                          schema_apoxy_api_policy_v1alpha1_RateLimitValue(ref),
+		policyv1alpha1.RequestMatch{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_RequestMatch(ref),
+		policyv1alpha1.Retry{}.OpenAPIModelName():                                   schema_apoxy_api_policy_v1alpha1_Retry(ref),
+		policyv1alpha1.RetryBackoff{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_RetryBackoff(ref),
+		policyv1alpha1.RetryBudget{}.OpenAPIModelName():                             schema_apoxy_api_policy_v1alpha1_RetryBudget(ref),
+		policyv1alpha1.RetryOn{}.OpenAPIModelName():                                 schema_apoxy_api_policy_v1alpha1_RetryOn(ref),
+		policyv1alpha1.RetryRate{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_RetryRate(ref),
+		policyv1alpha1.RingHash{}.OpenAPIModelName():                                schema_apoxy_api_policy_v1alpha1_RingHash(ref),
+		policyv1alpha1.SlowStart{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_SlowStart(ref),
+		policyv1alpha1.SourceIPHash{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_SourceIPHash(ref),
+		policyv1alpha1.Timeouts{}.OpenAPIModelName():                                schema_apoxy_api_policy_v1alpha1_Timeouts(ref),
+		policyv1alpha1.TrafficPolicy{}.OpenAPIModelName():                           schema_apoxy_api_policy_v1alpha1_TrafficPolicy(ref),
+		policyv1alpha1.TrafficPolicyList{}.OpenAPIModelName():                       schema_apoxy_api_policy_v1alpha1_TrafficPolicyList(ref),
+		policyv1alpha1.TrafficPolicySpec{}.OpenAPIModelName():                       schema_apoxy_api_policy_v1alpha1_TrafficPolicySpec(ref),
+		policyv1alpha1.ValueMatch{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_ValueMatch(ref),
 		v1.AWSElasticBlockStoreVolumeSource{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_AWSElasticBlockStoreVolumeSource(ref),
 		v1.Affinity{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_Affinity(ref),
 		v1.AppArmorProfile{}.OpenAPIModelName():                                     schema_k8sio_api_core_v1_AppArmorProfile(ref),
@@ -2358,6 +2396,1594 @@ func schema_apoxy_api_platform_v1alpha1_ProjectStatus(ref common.ReferenceCallba
 		},
 		Dependencies: []string{
 			metav1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_CircuitBreaker(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CircuitBreaker caps concurrent work per (Backend, route rule, data-plane instance). Unset limits are unlimited: there is no hidden default. Over a limit the gateway answers 503 with x-apoxy-overloaded: true at once.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the limits this policy would inherit.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"maxConnections": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxConnections to the Backend's endpoints, ≥ 1.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"maxPendingRequests": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxPendingRequests waiting for a connection, ≥ 1.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"maxParallelRequests": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxParallelRequests in flight, ≥ 1.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"maxParallelRetries": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxParallelRetries in flight, ≥ 1.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"maxRequestsPerConnection": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxRequestsPerConnection before a connection is retired, ≥ 0 (0: unlimited).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_ClaimMatch(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ClaimMatch matches a JWT claim (a dot path for nested claims) against a list of values; a claim that is a list matches when any of its items does.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"values": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"name", "values"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_ClaimRef(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ClaimRef names a claim of the verified JWT (a dot path for nested claims).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_ClientIPKey(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ClientIPKey masks the client address before it becomes part of a key.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"ipv4PrefixLength": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IPv4PrefixLength is 1..32, default 32.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"ipv6PrefixLength": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IPv6PrefixLength is 1..128, default 64 (IPv6 clients rotate addresses within a /64).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_FaultAbort(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "FaultAbort is an injected error answer.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"httpStatus": {
+						SchemaProps: spec.SchemaProps{
+							Description: "HTTPStatus is 400..599 (HTTPRoute and Gateway targets). Exactly one of httpStatus and grpcStatus.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"grpcStatus": {
+						SchemaProps: spec.SchemaProps{
+							Description: "GRPCStatus is a gRPC status name (Unavailable) or number 1..16 (GRPCRoute targets).",
+							Ref:         ref(intstr.IntOrString{}.OpenAPIModelName()),
+						},
+					},
+					"percent": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Percent of matching requests aborted, 0..100; default 100 when fraction is not set either.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"fraction": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Fraction of matching requests aborted; instead of percent.",
+							Ref:         ref("sigs.k8s.io/gateway-api/apis/v1.Fraction"),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			intstr.IntOrString{}.OpenAPIModelName(), "sigs.k8s.io/gateway-api/apis/v1.Fraction"},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_FaultDelay(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "FaultDelay is an injected delay; it counts toward timeouts.request.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"fixedDelay": {
+						SchemaProps: spec.SchemaProps{
+							Description: "FixedDelay is > 0.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"percent": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Percent of matching requests delayed, 0..100; default 100 when fraction is not set either.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"fraction": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Fraction of matching requests delayed (numerator ≤ denominator); instead of percent.",
+							Ref:         ref("sigs.k8s.io/gateway-api/apis/v1.Fraction"),
+						},
+					},
+				},
+				Required: []string{"fixedDelay"},
+			},
+		},
+		Dependencies: []string{
+			"sigs.k8s.io/gateway-api/apis/v1.Fraction"},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_FaultInjection(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "FaultInjection delays and aborts a share of the requests it matches. Delay comes first, then abort, each sampled on its own. Aborted requests never reach the backend and are not retried.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the faults this policy would inherit.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"match": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Match limits the faults to matching requests (e.g. a chaos header); absent: all.",
+							Ref:         ref(policyv1alpha1.RequestMatch{}.OpenAPIModelName()),
+						},
+					},
+					"delay": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Delay holds a share of requests before forwarding them. At least one of delay and abort.",
+							Ref:         ref(policyv1alpha1.FaultDelay{}.OpenAPIModelName()),
+						},
+					},
+					"abort": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Abort answers a share of requests without forwarding them.",
+							Ref:         ref(policyv1alpha1.FaultAbort{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.FaultAbort{}.OpenAPIModelName(), policyv1alpha1.FaultDelay{}.OpenAPIModelName(), policyv1alpha1.RequestMatch{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_HashCookie(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "HashCookie is the affinity cookie.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the cookie.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"ttl": {
+						SchemaProps: spec.SchemaProps{
+							Description: "TTL is the cookie's lifetime (> 0); unset: a session cookie.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"path": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Path attribute (\"/\"-rooted).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"sameSite": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SameSite is Strict, Lax or None (None needs secure).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"secure": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Secure sets the Secure attribute.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_HashPolicy(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "HashPolicy is the input of a consistent hash; exactly one field is set.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"cookie": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Cookie hashes a cookie the gateway sets when the request has none.",
+							Ref:         ref(policyv1alpha1.HashCookie{}.OpenAPIModelName()),
+						},
+					},
+					"header": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Header hashes a request header.",
+							Ref:         ref(policyv1alpha1.HeaderRef{}.OpenAPIModelName()),
+						},
+					},
+					"sourceIP": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SourceIP hashes the client address.",
+							Ref:         ref(policyv1alpha1.SourceIPHash{}.OpenAPIModelName()),
+						},
+					},
+					"queryParam": {
+						SchemaProps: spec.SchemaProps{
+							Description: "QueryParam hashes a query parameter.",
+							Ref:         ref(policyv1alpha1.QueryParamRef{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.HashCookie{}.OpenAPIModelName(), policyv1alpha1.HeaderRef{}.OpenAPIModelName(), policyv1alpha1.QueryParamRef{}.OpenAPIModelName(), policyv1alpha1.SourceIPHash{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_HeaderRef(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "HeaderRef names a request header.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_KeyPart(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "KeyPart is one part of a rate-limit bucket key; exactly one field is set.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"clientIP": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ClientIP buckets by client address, masked to the prefix lengths.",
+							Ref:         ref(policyv1alpha1.ClientIPKey{}.OpenAPIModelName()),
+						},
+					},
+					"header": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Header buckets by a request header's value.",
+							Ref:         ref(policyv1alpha1.HeaderRef{}.OpenAPIModelName()),
+						},
+					},
+					"queryParam": {
+						SchemaProps: spec.SchemaProps{
+							Description: "QueryParam buckets by a query parameter's value.",
+							Ref:         ref(policyv1alpha1.QueryParamRef{}.OpenAPIModelName()),
+						},
+					},
+					"jwtClaim": {
+						SchemaProps: spec.SchemaProps{
+							Description: "JWTClaim buckets by a claim of the verified JWT (the rule then runs after authentication).",
+							Ref:         ref(policyv1alpha1.ClaimRef{}.OpenAPIModelName()),
+						},
+					},
+					"method": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Method buckets by request method.",
+							Ref:         ref(policyv1alpha1.MethodKey{}.OpenAPIModelName()),
+						},
+					},
+					"path": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Path buckets by normalised path (high cardinality).",
+							Ref:         ref(policyv1alpha1.PathKey{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.ClaimRef{}.OpenAPIModelName(), policyv1alpha1.ClientIPKey{}.OpenAPIModelName(), policyv1alpha1.HeaderRef{}.OpenAPIModelName(), policyv1alpha1.MethodKey{}.OpenAPIModelName(), policyv1alpha1.PathKey{}.OpenAPIModelName(), policyv1alpha1.QueryParamRef{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_LeastRequest(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "LeastRequest picks the least busy of choiceCount random endpoints.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"choiceCount": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ChoiceCount is 2..10, default 2.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_LoadBalancer(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "LoadBalancer is the loadBalancer block. It picks an endpoint within the Backend the route's weighted backendRefs chose.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the settings this policy would inherit: the platform default applies.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"type": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Type is RoundRobin, LeastRequest (default), Random, RingHash or Maglev.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"leastRequest": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LeastRequest tunes LeastRequest (only with it).",
+							Ref:         ref(policyv1alpha1.LeastRequest{}.OpenAPIModelName()),
+						},
+					},
+					"hash": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Hash is the consistent-hash input; required with RingHash and Maglev, forbidden otherwise. A request without the input is balanced by LeastRequest and is not sticky.",
+							Ref:         ref(policyv1alpha1.HashPolicy{}.OpenAPIModelName()),
+						},
+					},
+					"ringHash": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RingHash tunes RingHash (only with it).",
+							Ref:         ref(policyv1alpha1.RingHash{}.OpenAPIModelName()),
+						},
+					},
+					"maglev": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Maglev tunes Maglev (only with it).",
+							Ref:         ref(policyv1alpha1.Maglev{}.OpenAPIModelName()),
+						},
+					},
+					"slowStart": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SlowStart ramps traffic to new and returning endpoints (RoundRobin, LeastRequest only).",
+							Ref:         ref(policyv1alpha1.SlowStart{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.HashPolicy{}.OpenAPIModelName(), policyv1alpha1.LeastRequest{}.OpenAPIModelName(), policyv1alpha1.Maglev{}.OpenAPIModelName(), policyv1alpha1.RingHash{}.OpenAPIModelName(), policyv1alpha1.SlowStart{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_Maglev(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "Maglev sizes the Maglev lookup table.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"tableSize": {
+						SchemaProps: spec.SchemaProps{
+							Description: "TableSize is a prime ≤ 5000011, default 65537.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_MethodKey(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MethodKey selects the request method as a key part; it has no settings.",
+				Type:        []string{"object"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_OutlierDetection(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OutlierDetection ejects an endpoint after consecutive failures, for baseEjectionTime × the number of times it was ejected (up to maxEjectionTime); the last healthy endpoint is never ejected.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the detection this policy would inherit.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"consecutive5xx": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Consecutive5xx responses (and connect failures or timeouts) eject; default 5, 0 turns this detector off.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"consecutiveGatewayErrors": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ConsecutiveGatewayErrors (502, 503, 504, connect failures, timeouts) eject; default 0 (off).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"interval": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Interval between sweeps, > 0, default 10s.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"baseEjectionTime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "BaseEjectionTime is > 0, default 30s.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"maxEjectionTime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxEjectionTime caps the ejection time, ≥ baseEjectionTime; default 300s (or baseEjectionTime when that is longer).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"maxEjectionPercent": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxEjectionPercent of a pool's endpoints may be ejected at once, 1..100, default 50 (at least one in a pool of two or more).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_PathKey(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PathKey selects the normalised request path as a key part; it has no settings.",
+				Type:        []string{"object"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_PathMatch(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "PathMatch matches the request path.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"type": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Type is Exact, PathPrefix (the default; whole segments) or RegularExpression (RE2).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"value": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Value is the path (\"/\"-rooted for Exact and PathPrefix) or the expression.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"value"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_QueryParamRef(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "QueryParamRef names a query parameter.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RateLimit(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RateLimit is the rateLimit block: a set of named rules and how they answer.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the rate limits this policy would inherit (no other field may be set).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"inherit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Inherit keeps the rules of less specific policies and adds these (a rule with the same name replaces the inherited one). false drops the inherited rules first. Default true.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"failureMode": {
+						SchemaProps: spec.SchemaProps{
+							Description: "FailureMode is FailOpen (default) or FailClosed, for Global rules whose store is down.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"responseHeaders": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ResponseHeaders is XRateLimit (default), IETFDraft or None.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"response": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Response is what a limited request gets.",
+							Ref:         ref(policyv1alpha1.RateLimitResponse{}.OpenAPIModelName()),
+						},
+					},
+					"exempt": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Exempt requests are never counted nor limited; at most 16 matches, each setting a field.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.RequestMatch{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"rules": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Rules are the limits, 1..64, with unique names.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.RateLimitRule{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.RateLimitResponse{}.OpenAPIModelName(), policyv1alpha1.RateLimitRule{}.OpenAPIModelName(), policyv1alpha1.RequestMatch{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RateLimitResponse(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RateLimitResponse is the answer to a limited request.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"statusCode": {
+						SchemaProps: spec.SchemaProps{
+							Description: "StatusCode is 400..599, default 429. GRPCRoute requests always get grpc-status 8 (RESOURCE_EXHAUSTED).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RateLimitRule(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RateLimitRule is one named limit: which requests it counts (match), how they are bucketed (countBy) and how many each bucket allows per window (limit).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name is a DNS label, unique within the policy; the key rules merge by across levels. Renaming a rule resets its counters.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"scope": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Scope is Local (default) or Global.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"match": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Match selects the requests the rule counts; absent: all of them.",
+							Ref:         ref(policyv1alpha1.RequestMatch{}.OpenAPIModelName()),
+						},
+					},
+					"countBy": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "CountBy are the parts of a bucket's key, 0..4, each naming one source; empty: one bucket for all matched requests.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.KeyPart{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"missingKey": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MissingKey is Shared (default when countBy is set) or Skip; only with countBy.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"limit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Limit is how many requests a bucket allows per window.",
+							Ref:         ref(policyv1alpha1.RateLimitValue{}.OpenAPIModelName()),
+						},
+					},
+					"counters": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Counters is PerRoute (default) or Shared.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"shadow": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Shadow counts, logs and emits metrics but never rejects nor sends rate-limit headers.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"maxTrackedKeys": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxTrackedKeys caps the distinct keys a Local rule tracks (least recently used go first); 1..10000000, default 100000. Only with scope Local.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.KeyPart{}.OpenAPIModelName(), policyv1alpha1.RateLimitValue{}.OpenAPIModelName(), policyv1alpha1.RequestMatch{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RateLimitValue(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RateLimitValue is a limit: requests per unit.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"requests": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Requests per window, 0..4294967295; 0 rejects every matching request.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"unit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Unit is Second, Minute, Hour or Day.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"unit"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RequestMatch(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RequestMatch selects requests. Every field that is set must hold (AND); the values within one list are alternatives (OR). An empty match selects every request.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"methods": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Methods are HTTP methods (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"path": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Path matches the normalised request path (the normalisation route matching uses).",
+							Ref:         ref(policyv1alpha1.PathMatch{}.OpenAPIModelName()),
+						},
+					},
+					"headers": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Headers match request headers (names case-insensitive); at most 16.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.ValueMatch{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"queryParams": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "QueryParams match query parameters (names exact); at most 16.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.ValueMatch{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"clientCIDRs": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ClientCIDRs match the client address (as trusted forwarding headers give it); at most 32.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"jwtClaims": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "JWTClaims match claims of the request's verified JWT, so they need an AuthPolicy that verifies one; rules using them run after authentication. At most 16.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.ClaimMatch{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.ClaimMatch{}.OpenAPIModelName(), policyv1alpha1.PathMatch{}.OpenAPIModelName(), policyv1alpha1.ValueMatch{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_Retry(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "Retry is the retry block.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the retries this policy would inherit: the platform default applies.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"attempts": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Attempts are retries after the first try, 0..10, default 2 (as HTTPRoute's retry.attempts).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"retryOn": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RetryOn says which failures are retried.",
+							Ref:         ref(policyv1alpha1.RetryOn{}.OpenAPIModelName()),
+						},
+					},
+					"methods": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Methods are retried on any retryOn trigger; other methods only when the request never reached the backend (ConnectFailure, RefusedStream). Default: the idempotent methods GET, HEAD, OPTIONS, PUT, DELETE, TRACE. An empty list is kept (not defaulted).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"backoff": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Backoff spaces attempts (exponential, full jitter).",
+							Ref:         ref(policyv1alpha1.RetryBackoff{}.OpenAPIModelName()),
+						},
+					},
+					"budget": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Budget caps retries as a share of active requests; absent: no budget.",
+							Ref:         ref(policyv1alpha1.RetryBudget{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.RetryBackoff{}.OpenAPIModelName(), policyv1alpha1.RetryBudget{}.OpenAPIModelName(), policyv1alpha1.RetryOn{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RetryBackoff(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RetryBackoff is exponential backoff with full jitter between baseInterval and maxInterval.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"baseInterval": {
+						SchemaProps: spec.SchemaProps{
+							Description: "BaseInterval is > 0, default 25ms.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"maxInterval": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxInterval is ≥ baseInterval, default 10 × baseInterval.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RetryBudget(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RetryBudget caps retries to a share of active requests, with a floor.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"percent": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Percent of active requests that may be retries, 0..100, default 20.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"interval": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Interval over which active requests are counted, 1s..1h, default 10s.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"minRetryRate": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MinRetryRate is always allowed whatever the percentage says; default 10 per 1s.",
+							Ref:         ref(policyv1alpha1.RetryRate{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.RetryRate{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RetryOn(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RetryOn lists retry triggers. Its lists are never omitted when set, so an empty list (no trigger of that kind) stays empty instead of returning to the default.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Conditions: ConnectFailure, RefusedStream, Reset, Timeout, GatewayError, ServerError. Default [ConnectFailure, RefusedStream].",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"statusCodes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "StatusCodes (400..599) are retried when answered; default [503].",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"integer"},
+										Format: "int32",
+									},
+								},
+							},
+						},
+					},
+					"grpcCodes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "GRPCCodes (Cancelled, DeadlineExceeded, Internal, ResourceExhausted, Unavailable) are retried on GRPCRoutes.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RetryRate(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RetryRate is count retries per interval.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"count": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Count is ≥ 0.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"interval": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Interval is > 0.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RingHash(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RingHash sizes the hash ring.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"minRingSize": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MinRingSize is 1..8388608, default 1024, ≤ maxRingSize.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"maxRingSize": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxRingSize is 1..8388608, default 8388608.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_SlowStart(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SlowStart ramps an endpoint's share linearly over window after it joins or returns.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"window": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Window is > 0.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"window"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_SourceIPHash(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SourceIPHash selects the client address as hash input; it has no settings.",
+				Type:        []string{"object"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_Timeouts(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "Timeouts is the timeouts block. request and backendRequest are never defaulted here: when unset, the route's own timeouts or the platform's (100s for HTTPRoutes, none for GRPCRoutes) apply, decided by the translator.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the timeouts this policy would inherit: the platform defaults apply.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"request": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Request bounds the whole transaction including retries; \"0s\" means none.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"backendRequest": {
+						SchemaProps: spec.SchemaProps{
+							Description: "BackendRequest bounds one attempt (the per-try timeout); ≤ request.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"connect": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Connect bounds the TCP and TLS handshake to an endpoint; > 0, default 10s.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"idle": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Idle closes a stream with no bytes either way for this long; default 5m, \"0s\" means none.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"maxStreamDuration": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxStreamDuration caps a stream's lifetime (gRPC streams, SSE, WebSocket); default none.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"connectionIdle": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ConnectionIdle closes pooled upstream connections idle this long; > 0, default 60s.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_TrafficPolicy(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TrafficPolicy shapes the traffic of the Gateways, listeners, routes and route rules it targets: rate limits, retries, timeouts, circuit breaking, outlier detection, load balancing and fault injection. Each of those is a block; for a request, each block is taken whole from the most specific policy that sets it (route rule, route, listener, Gateway), so a Gateway can set timeouts while a route sets retries. Rate-limit rules merge by name across levels.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(policyv1alpha1.TrafficPolicySpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Status is the upstream Gateway API policy status: one entry per ancestor (the Gateway, with the listener's sectionName for listener targets), written by the translator.",
+							Default:     map[string]interface{}{},
+							Ref:         ref("sigs.k8s.io/gateway-api/apis/v1.PolicyStatus"),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.TrafficPolicySpec{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName(), "sigs.k8s.io/gateway-api/apis/v1.PolicyStatus"},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_TrafficPolicyList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TrafficPolicyList is a list of TrafficPolicies.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.TrafficPolicy{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.TrafficPolicy{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_TrafficPolicySpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TrafficPolicySpec is the desired state of a TrafficPolicy. At least one block must be set. A block that is set gets its defaults filled in (and stored); an absent block stays absent, so it is inherited from a less specific policy.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"targetRefs": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "TargetRefs are the objects the policy attaches to, in the policy's namespace: Gateway (sectionName: a listener name), HTTPRoute or GRPCRoute (sectionName: a rule name). The group defaults to gateway.apoxy.dev; gateway.networking.k8s.io is accepted and stored as gateway.apoxy.dev. 1..16 entries, unique by (kind, name, sectionName).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref("sigs.k8s.io/gateway-api/apis/v1.LocalPolicyTargetReferenceWithSectionName"),
+									},
+								},
+							},
+						},
+					},
+					"strategy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Strategy is Default (the default) or Override (only when every target is a Gateway).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"rateLimit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RateLimit counts requests in fixed windows and rejects those over a limit.",
+							Ref:         ref(policyv1alpha1.RateLimit{}.OpenAPIModelName()),
+						},
+					},
+					"retry": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Retry retries failed attempts.",
+							Ref:         ref(policyv1alpha1.Retry{}.OpenAPIModelName()),
+						},
+					},
+					"timeouts": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Timeouts bound requests, attempts, connections and idle streams.",
+							Ref:         ref(policyv1alpha1.Timeouts{}.OpenAPIModelName()),
+						},
+					},
+					"circuitBreaker": {
+						SchemaProps: spec.SchemaProps{
+							Description: "CircuitBreaker caps the work sent to a Backend per data-plane instance.",
+							Ref:         ref(policyv1alpha1.CircuitBreaker{}.OpenAPIModelName()),
+						},
+					},
+					"outlierDetection": {
+						SchemaProps: spec.SchemaProps{
+							Description: "OutlierDetection ejects endpoints that keep failing, for a while.",
+							Ref:         ref(policyv1alpha1.OutlierDetection{}.OpenAPIModelName()),
+						},
+					},
+					"loadBalancer": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LoadBalancer chooses an endpoint within the Backend a route picked.",
+							Ref:         ref(policyv1alpha1.LoadBalancer{}.OpenAPIModelName()),
+						},
+					},
+					"faultInjection": {
+						SchemaProps: spec.SchemaProps{
+							Description: "FaultInjection delays or aborts a share of requests, for chaos testing.",
+							Ref:         ref(policyv1alpha1.FaultInjection{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"targetRefs"},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.CircuitBreaker{}.OpenAPIModelName(), policyv1alpha1.FaultInjection{}.OpenAPIModelName(), policyv1alpha1.LoadBalancer{}.OpenAPIModelName(), policyv1alpha1.OutlierDetection{}.OpenAPIModelName(), policyv1alpha1.RateLimit{}.OpenAPIModelName(), policyv1alpha1.Retry{}.OpenAPIModelName(), policyv1alpha1.Timeouts{}.OpenAPIModelName(), "sigs.k8s.io/gateway-api/apis/v1.LocalPolicyTargetReferenceWithSectionName"},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_ValueMatch(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ValueMatch matches one header or query parameter.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the header or query parameter.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"type": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Type is Exact (the default), RegularExpression (RE2) or Present (any value; value unset).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"value": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Value to compare; required unless type is Present.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"invert": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Invert selects the requests that do NOT match.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_validator(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "validator collects errors; its helpers each check one kind of rule.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"errs": {
+						SchemaProps: spec.SchemaProps{
+							Description: "validator collects errors; its helpers each check one kind of rule.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref("k8s.io/apimachinery/pkg/util/validation/field.Error"),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"errs"},
+			},
+		},
+		Dependencies: []string{
+			"k8s.io/apimachinery/pkg/util/validation/field.Error"},
 	}
 }
 
