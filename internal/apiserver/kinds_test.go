@@ -49,6 +49,9 @@ var kindSamples = map[string]struct{ object, status string }{
 	"BackendTLSPolicy": {"metadata: {name: kinds-test}\nspec: {targetRefs: [{group: core.apoxy.dev, kind: Backend, name: kinds-test}], validation: {hostname: api.example.com, wellKnownCACertificates: System}}",
 		"{ancestors: [{ancestorRef: {name: default}, controllerName: gateway.apoxy.dev/gatewayclass-controller, conditions: [" + condition + "]}]}"},
 
+	"TrafficPolicy": {"metadata: {name: kinds-test}\nspec: {targetRefs: [{kind: HTTPRoute, name: kinds-test, sectionName: login}], timeouts: {request: 10s}}",
+		"{ancestors: [{ancestorRef: {name: default}, controllerName: gateway.apoxy.dev/gatewayclass-controller, conditions: [" + condition + "]}]}"},
+
 	"Project": {"metadata: {name: kinds-test}", "{conditions: [" + condition + "]}"},
 }
 

@@ -20,7 +20,8 @@ import (
 // resource's columns, AGE.
 type tableConvertor struct {
 	defs    []metav1.TableColumnDefinition
-	columns []*jsonpath.JSONPath
+	columns []*jsonpath.JSONPath // nil where the column has a Cell function
+	cells   []func(runtime.Object) any
 }
 
 var _ rest.TableConvertor = (*tableConvertor)(nil)
@@ -28,9 +29,15 @@ var _ rest.TableConvertor = (*tableConvertor)(nil)
 func newTableConvertor(cols []resource.Column) (*tableConvertor, error) {
 	t := &tableConvertor{defs: []metav1.TableColumnDefinition{{Name: "Name", Type: "string", Format: "name", Description: "Name of the object"}}}
 	for _, c := range cols {
-		jp := jsonpath.New(c.Name).AllowMissingKeys(true)
-		if err := jp.Parse(fmt.Sprintf("{%s}", c.JSONPath)); err != nil {
-			return nil, fmt.Errorf("column %q: bad JSONPath %q: %w", c.Name, c.JSONPath, err)
+		var jp *jsonpath.JSONPath
+		switch {
+		case c.Cell != nil && c.JSONPath != "":
+			return nil, fmt.Errorf("column %q: set JSONPath or Cell, not both", c.Name)
+		case c.Cell == nil:
+			jp = jsonpath.New(c.Name).AllowMissingKeys(true)
+			if err := jp.Parse(fmt.Sprintf("{%s}", c.JSONPath)); err != nil {
+				return nil, fmt.Errorf("column %q: bad JSONPath %q: %w", c.Name, c.JSONPath, err)
+			}
 		}
 		typ := c.Type
 		format := ""
@@ -39,6 +46,7 @@ func newTableConvertor(cols []resource.Column) (*tableConvertor, error) {
 		}
 		t.defs = append(t.defs, metav1.TableColumnDefinition{Name: c.Name, Type: typ, Format: format, Description: c.Description, Priority: c.Priority})
 		t.columns = append(t.columns, jp)
+		t.cells = append(t.cells, c.Cell)
 	}
 	t.defs = append(t.defs, metav1.TableColumnDefinition{Name: "Age", Type: "string", Description: "Time since creation"})
 	return t, nil
@@ -79,14 +87,18 @@ func (t *tableConvertor) row(obj runtime.Object) (metav1.TableRow, error) {
 		return metav1.TableRow{}, err
 	}
 	cells := []any{m.GetName()}
-	if len(t.columns) > 0 {
-		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		if err != nil {
-			return metav1.TableRow{}, err
+	var u map[string]any
+	for i, jp := range t.columns {
+		if t.cells[i] != nil {
+			cells = append(cells, t.cells[i](obj))
+			continue
 		}
-		for i, jp := range t.columns {
-			cells = append(cells, cell(jp, u, t.defs[i+1]))
+		if u == nil {
+			if u, err = runtime.DefaultUnstructuredConverter.ToUnstructured(obj); err != nil {
+				return metav1.TableRow{}, err
+			}
 		}
+		cells = append(cells, cell(jp, u, t.defs[i+1]))
 	}
 	cells = append(cells, age(m.GetCreationTimestamp()))
 	return metav1.TableRow{Cells: cells, Object: runtime.RawExtension{Object: obj}}, nil

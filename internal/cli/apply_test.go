@@ -43,7 +43,7 @@ metadata: {name: b}
 }
 
 func TestSortByDependency(t *testing.T) {
-	kinds := []string{"HTTPRoute", "Backend", "Unknown", "Gateway", "Secret", "Namespace", "ReferenceGrant", "GatewayClass", "HTTPRoute"}
+	kinds := []string{"TrafficPolicy", "HTTPRoute", "Backend", "Unknown", "Gateway", "Secret", "Namespace", "ReferenceGrant", "GatewayClass", "HTTPRoute"}
 	var ms []manifest
 	for i, k := range kinds {
 		ms = append(ms, manifest{kind: k, source: string(rune('a' + i))})
@@ -53,7 +53,7 @@ func TestSortByDependency(t *testing.T) {
 	for _, m := range ms {
 		got = append(got, m.kind+"/"+m.source)
 	}
-	want := []string{"Namespace/f", "Secret/e", "GatewayClass/h", "Gateway/d", "Backend/b", "ReferenceGrant/g", "Unknown/c", "HTTPRoute/a", "HTTPRoute/i"}
+	want := []string{"Namespace/g", "Secret/f", "GatewayClass/i", "Gateway/e", "Backend/c", "ReferenceGrant/h", "Unknown/d", "HTTPRoute/b", "HTTPRoute/j", "TrafficPolicy/a"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apply order mismatch (-want +got):\n%s", diff)
 	}

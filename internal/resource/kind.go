@@ -80,7 +80,7 @@ const (
 	ApplyUnknown
 	// ApplyRoutes: HTTPRoute, GRPCRoute, TCPRoute, UDPRoute, TLSRoute.
 	ApplyRoutes
-	// ApplyPolicies: policies that attach to routes (none is served yet).
+	// ApplyPolicies: policies that attach to Gateways and routes (TrafficPolicy).
 	ApplyPolicies
 )
 
@@ -117,7 +117,8 @@ type Serving struct {
 	Columns []Column
 }
 
-// Column is a table column whose cell is a JSONPath into the object.
+// Column is a table column whose cell is a JSONPath into the object, or, for a value JSONPath
+// cannot build (one string from several fields of each list item), the result of Cell.
 type Column struct {
 	Name        string
 	Type        string // string, integer, date, boolean, number
@@ -125,6 +126,9 @@ type Column struct {
 	Description string
 	// Priority 0 columns show in `get`; higher ones only in `get -o wide`.
 	Priority int32
+	// Cell computes the cell from the typed object when set; JSONPath is then left empty. It
+	// returns nil for an empty cell.
+	Cell func(obj runtime.Object) any
 }
 
 // New returns a new, empty object of the kind.

@@ -2,6 +2,7 @@ package resource
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -9,6 +10,7 @@ import (
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	gatewayv1 "apoxy.dev/apoxy/api/gateway/v1"
 	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
+	policyv1a1 "apoxy.dev/apoxy/api/policy/v1alpha1"
 	"apoxy.dev/apoxy/internal/status"
 )
 
@@ -186,6 +188,28 @@ var registry = []*Kind{
 		set:     inSet(func(s *Set) *[]*gwapiv1.BackendTLSPolicy { return &s.BackendTLSPolicies }),
 		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.PolicyStatus { return r.BackendTLSPolicies },
 			func(o *gwapiv1.BackendTLSPolicy) *gwapiv1.PolicyStatus { return &o.Status }),
+	},
+
+	// Policies, which attach to Gateways, listeners, routes and route rules.
+	{
+		GVK: policyv1a1.SchemeGroupVersion.WithKind("TrafficPolicy"), Plural: "trafficpolicies", ShortNames: []string{"tp"},
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyPolicies, Status: StatusByTranslator,
+		goTypes: typesOf[policyv1a1.TrafficPolicy, policyv1a1.TrafficPolicyList](),
+		set:     inSet(func(s *Set) *[]*policyv1a1.TrafficPolicy { return &s.TrafficPolicies }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.PolicyStatus { return r.TrafficPolicies },
+			func(o *policyv1a1.TrafficPolicy) *gwapiv1.PolicyStatus { return &o.Status }),
+		Serving: Serving{
+			Validate: validated(policyv1a1.ValidateTrafficPolicy),
+			Columns: []Column{
+				{Name: "Targets", Type: "string", Description: "What the policy attaches to: kind/name[/sectionName]",
+					Cell: func(o runtime.Object) any {
+						return policyv1a1.TargetsSummary(o.(*policyv1a1.TrafficPolicy).Spec.TargetRefs)
+					}},
+				{Name: "Accepted", Type: "string", JSONPath: `.status.ancestors[0].conditions[?(@.type=="Accepted")].status`, Description: "Accepted by the first ancestor (Gateway)"},
+				{Name: "Programmed", Type: "string", JSONPath: `.status.ancestors[0].conditions[?(@.type=="Programmed")].status`, Description: "Programmed in the data plane of the first ancestor (Gateway)"},
+				{Name: "Strategy", Type: "string", JSONPath: ".spec.strategy", Description: "Default, or Override (Gateway baselines)", Priority: 1},
+			},
+		},
 	},
 
 	// Served at the server root.

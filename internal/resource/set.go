@@ -18,6 +18,7 @@ import (
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	policyv1a1 "apoxy.dev/apoxy/api/policy/v1alpha1"
 )
 
 // Set is the translator's input: the objects of one project, each list sorted by namespace and
@@ -41,6 +42,7 @@ type Set struct {
 	Proxies            []*corev1a2.Proxy           `json:"proxies,omitempty"`
 	DirectResponses    []*extv1a2.DirectResponse   `json:"directResponses,omitempty"`
 	HTTPRouteFilters   []*extv1a2.HTTPRouteFilter  `json:"httpRouteFilters,omitempty"`
+	TrafficPolicies    []*policyv1a1.TrafficPolicy `json:"trafficPolicies,omitempty"`
 }
 
 // Add puts an object into its kind's list. Kinds the registry does not know, or that the

@@ -39,6 +39,9 @@ type Report struct {
 	// BackendTLSPolicies hold ancestor entries for the Gateways that reach the policy's
 	// Backends through routes.
 	BackendTLSPolicies map[Key]*gwapiv1.PolicyStatus `json:"backendTLSPolicies,omitempty"`
+	// TrafficPolicies hold one ancestor entry per Gateway (or listener) the policy reaches
+	// through its targets.
+	TrafficPolicies map[Key]*gwapiv1.PolicyStatus `json:"trafficPolicies,omitempty"`
 	// GatewayBinds are the addresses each Gateway's listeners bind (spec, pool or the server's
 	// bind address), so the controller can match data-plane bind errors to the Gateway.
 	GatewayBinds map[Key][]string `json:"-"`
@@ -58,6 +61,7 @@ func NewReport() *Report {
 		Backends:       map[Key]*corev1a2.BackendStatus{},
 
 		BackendTLSPolicies: map[Key]*gwapiv1.PolicyStatus{},
+		TrafficPolicies:    map[Key]*gwapiv1.PolicyStatus{},
 		GatewayBinds:       map[Key][]string{},
 	}
 }

@@ -87,7 +87,7 @@ func ValidateTrafficPolicy(tp *TrafficPolicy) field.ErrorList {
 		for i, r := range s.TargetRefs {
 			if r.Kind != "Gateway" {
 				v.add(field.Invalid(spec.Child("strategy"), s.Strategy, fmt.Sprintf(
-					"Override is allowed only when every targetRef is a Gateway (targetRefs[%d] is a %s): use Default, or put the route targets in another policy", i, r.Kind)))
+					"Override is allowed only when every targetRef is a Gateway (targetRefs[%d] is %s %s): use Default, or put the route targets in another policy", i, r.Kind, r.Name)))
 				break
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	gatewayv1 "apoxy.dev/apoxy/api/gateway/v1"
+	policyv1a1 "apoxy.dev/apoxy/api/policy/v1alpha1"
 	"apoxy.dev/apoxy/internal/gwschema"
 	"apoxy.dev/apoxy/internal/resource"
 )
@@ -30,7 +31,7 @@ var (
 )
 
 func init() {
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, corev1a2.AddToScheme, extv1a2.AddToScheme, gatewayv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, corev1a2.AddToScheme, extv1a2.AddToScheme, gatewayv1.AddToScheme, policyv1a1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
