@@ -6,6 +6,7 @@ package edgetest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +35,7 @@ import (
 	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/platform"
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/resource"
 )
@@ -47,6 +50,43 @@ type Options struct {
 	RootCAs *x509.CertPool
 	// AddressPool gives each Gateway its own address (see translate.Options.AddressPool).
 	AddressPool []string
+	// RateLimitStore counts Global rate-limit rules (two Envs given one Redis behave as two
+	// gateway processes sharing it).
+	RateLimitStore ratelimit.Store
+	// AccessLog receives the access log (default: discarded, or stderr with -v).
+	AccessLog io.Writer
+}
+
+// StartRedis runs a real redis-server on a free loopback port for the test (skipped when it
+// is not installed, unless APOXY_REQUIRE_REDIS is set, as CI does) and returns its address.
+func StartRedis(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("APOXY_REQUIRE_REDIS") != "" {
+			t.Fatal("redis-server is not installed (apt-get install -y redis-server)")
+		}
+		t.Skip("redis-server is not installed (apt-get install -y redis-server)")
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s did not start", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Env is a running product.
@@ -88,7 +128,8 @@ func Start(t testing.TB, opts Options) *Env {
 		AddressPool:     opts.AddressPool,
 		BackendNetworks: upstream.AllInternal, // as apoxy dev: tests' backends listen on loopback
 		Upstream:        upstream.Options{Resolver: res, RootCAs: opts.RootCAs, ResolveInterval: 200 * time.Millisecond},
-		AccessLog:       logOut,
+		AccessLog:       cmp.Or[io.Writer](opts.AccessLog, logOut),
+		RateLimitStore:  opts.RateLimitStore,
 		Logger:          log,
 	})
 	if err != nil {

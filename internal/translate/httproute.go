@@ -184,7 +184,7 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 		}
 		l.attached++ // only routes the listener accepts count
 		accepted = true
-		routes := t.gatewayRoutes(rc, g)
+		routes := t.policyRoutes(t.gatewayRoutes(rc, g), g, l)
 		for _, s := range l.sockets {
 			for _, h := range hosts {
 				vh := l.virtualHost(s, h)

@@ -47,11 +47,13 @@ func Translate(set *resource.Set, opts Options) (*ir.Snapshot, *status.Report) {
 	t.index()
 	t.translateGatewayClasses()
 	t.translateGateways()
+	t.indexTrafficPolicies()
 	t.translateHTTPRoutes()
 	t.translateGRPCRoutes()
 	t.translateTCPRoutes()
 	t.translateUDPRoutes()
 	t.translateTLSRoutes()
+	t.reportTrafficPolicies()
 	t.finish()
 	return t.snap, t.report
 }

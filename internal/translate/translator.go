@@ -57,6 +57,8 @@ type translator struct {
 	tlsPolicyOf map[*gwapiv1.BackendTLSPolicy]*tlsPolicyCtx
 	// backendGateways records, per Backend key, the Gateways that route to it.
 	backendGateways map[status.Key]map[status.Key]bool
+	// tp indexes the TrafficPolicies by exact target.
+	tp *trafficPolicies
 }
 
 func (t *translator) index() {

@@ -1,0 +1,696 @@
+package translate
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	policyv1a1 "apoxy.dev/apoxy/api/policy/v1alpha1"
+	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/status"
+)
+
+// TrafficPolicy attachment (docs/policy.md, from the policy API design §2.2): for each
+// (Gateway listener, route rule) the effective policy is merged per feature block from the
+// policies on the rule, the route, the listener and the Gateway, most specific first, with
+// Gateway Override policies winning the blocks they set, rate-limit rules merged by name,
+// and the route rule's own timeouts and retry fields winning field by field.
+
+// tpTarget is an exact policy target: kind, namespace, name and section (listener or rule
+// name; "" for the whole object).
+type tpTarget struct {
+	kind, namespace, name, section string
+}
+
+// tpRuleInfo is what a route rule says itself (level 0) and its name.
+type tpRuleInfo struct {
+	name                                 string
+	hasRequestTimeout, hasBackendTimeout bool
+	retry                                *gwapiv1.HTTPRouteRetry
+}
+
+// trafficPolicies is the attachment index of one translation.
+type trafficPolicies struct {
+	byTarget map[tpTarget]*policyv1a1.TrafficPolicy
+	// rules maps "Kind/namespace/name/rule/N" to the rule's name and own fields.
+	rules map[string]tpRuleInfo
+	// results are each policy's per-target outcome, for its status.
+	results map[status.Key][]tpResult
+}
+
+type tpResult struct {
+	ref    gwapiv1.LocalPolicyTargetReferenceWithSectionName
+	reason string // Accepted, Conflicted, TargetNotFound, Invalid
+	msg    string
+}
+
+func policyKey(p *policyv1a1.TrafficPolicy) string { return p.Namespace + "/" + p.Name }
+
+// indexTrafficPolicies assigns each exact target to its oldest policy and checks that every
+// target exists.
+func (t *translator) indexTrafficPolicies() {
+	tp := &trafficPolicies{byTarget: map[tpTarget]*policyv1a1.TrafficPolicy{}, rules: map[string]tpRuleInfo{}, results: map[status.Key][]tpResult{}}
+	t.tp = tp
+	if len(t.set.TrafficPolicies) == 0 {
+		return
+	}
+	routeRules := map[tpTarget][]string{} // route -> rule names
+	for _, hr := range t.set.HTTPRoutes {
+		k := tpTarget{"HTTPRoute", hr.Namespace, hr.Name, ""}
+		for i, r := range hr.Spec.Rules {
+			info := tpRuleInfo{retry: r.Retry}
+			if r.Name != nil {
+				info.name = string(*r.Name)
+			}
+			if r.Timeouts != nil {
+				info.hasRequestTimeout, info.hasBackendTimeout = r.Timeouts.Request != nil, r.Timeouts.BackendRequest != nil
+			}
+			tp.rules[fmt.Sprintf("HTTPRoute/%s/%s/rule/%d", hr.Namespace, hr.Name, i)] = info
+			routeRules[k] = append(routeRules[k], info.name)
+		}
+	}
+	for _, gr := range t.set.GRPCRoutes {
+		k := tpTarget{"GRPCRoute", gr.Namespace, gr.Name, ""}
+		for i, r := range gr.Spec.Rules {
+			info := tpRuleInfo{}
+			if r.Name != nil {
+				info.name = string(*r.Name)
+			}
+			tp.rules[fmt.Sprintf("GRPCRoute/%s/%s/rule/%d", gr.Namespace, gr.Name, i)] = info
+			routeRules[k] = append(routeRules[k], info.name)
+		}
+	}
+	policies := slices.Clone(t.set.TrafficPolicies)
+	slices.SortStableFunc(policies, func(a, b *policyv1a1.TrafficPolicy) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(policyKey(a), policyKey(b))
+	})
+	for _, p := range policies {
+		pk := status.KeyOf(p.Namespace, p.Name)
+		for _, ref := range p.Spec.TargetRefs {
+			tg := tpTarget{string(ref.Kind), p.Namespace, string(ref.Name), ptrString(ref.SectionName)}
+			res := tpResult{ref: ref, reason: "Accepted", msg: "Policy accepted"}
+			if ok, why := t.tpTargetExists(tg, routeRules); !ok {
+				res.reason, res.msg = string(gwapiv1.PolicyReasonTargetNotFound), why
+			} else if winner, taken := tp.byTarget[tg]; taken {
+				res.reason, res.msg = string(gwapiv1.PolicyReasonConflicted), "conflicts with "+policyKey(winner)+" (older)"
+			} else if msg := t.tpInvalid(p, tg); msg != "" {
+				res.reason, res.msg = string(gwapiv1.PolicyReasonInvalid), msg
+			} else {
+				tp.byTarget[tg] = p
+			}
+			tp.results[pk] = append(tp.results[pk], res)
+		}
+	}
+}
+
+// tpTargetExists checks a target: the object exists, and a sectionName names one of its
+// listeners (Gateway) or rules (routes).
+func (t *translator) tpTargetExists(tg tpTarget, routeRules map[tpTarget][]string) (bool, string) {
+	obj := tpTarget{tg.kind, tg.namespace, tg.name, ""}
+	switch tg.kind {
+	case "Gateway":
+		g := t.gateways[status.KeyOf(tg.namespace, tg.name)]
+		if g == nil {
+			return false, fmt.Sprintf("Gateway %s/%s not found", tg.namespace, tg.name)
+		}
+		if tg.section != "" && !slices.ContainsFunc(g.gw.Spec.Listeners, func(l gwapiv1.Listener) bool { return string(l.Name) == tg.section }) {
+			return false, fmt.Sprintf("Gateway %s/%s has no listener %q", tg.namespace, tg.name, tg.section)
+		}
+	case "HTTPRoute", "GRPCRoute":
+		names, ok := routeRules[obj]
+		if !ok {
+			return false, fmt.Sprintf("%s %s/%s not found", tg.kind, tg.namespace, tg.name)
+		}
+		if tg.section != "" && !slices.Contains(names, tg.section) {
+			return false, fmt.Sprintf("%s %s/%s has no rule named %q", tg.kind, tg.namespace, tg.name, tg.section)
+		}
+	default:
+		return false, fmt.Sprintf("kind %s cannot be a TrafficPolicy target", tg.kind)
+	}
+	return true, ""
+}
+
+// tpInvalid reports what makes a policy unusable for a target though it is well-formed: an
+// abort status of the wrong protocol for the target.
+func (t *translator) tpInvalid(p *policyv1a1.TrafficPolicy, tg tpTarget) string {
+	if f := p.Spec.FaultInjection; f != nil && f.Abort != nil {
+		if f.Abort.GRPCStatus != nil && tg.kind == "HTTPRoute" {
+			return "faultInjection.abort.grpcStatus applies to GRPCRoutes; use httpStatus for HTTPRoute " + tg.name
+		}
+		if f.Abort.HTTPStatus != nil && tg.kind == "GRPCRoute" {
+			return "faultInjection.abort.httpStatus applies to HTTPRoutes; use grpcStatus for GRPCRoute " + tg.name
+		}
+	}
+	return ""
+}
+
+// tpLevels are the policies that apply to one route rule under one listener, most specific
+// first: rule, route, listener, Gateway.
+type tpLevels [4]*policyv1a1.TrafficPolicy
+
+func (t *translator) tpLevelsFor(r *ir.Route, g *gatewayCtx, l *listenerCtx) (tpLevels, tpRuleInfo) {
+	tp := t.tp
+	info := tp.rules[r.Origin.Kind+"/"+r.Origin.Namespace+"/"+r.Origin.Name+"/"+r.Origin.Section]
+	var lv tpLevels
+	if info.name != "" {
+		lv[0] = tp.byTarget[tpTarget{r.Origin.Kind, r.Origin.Namespace, r.Origin.Name, info.name}]
+	}
+	lv[1] = tp.byTarget[tpTarget{r.Origin.Kind, r.Origin.Namespace, r.Origin.Name, ""}]
+	if l != nil && l.set == nil {
+		lv[2] = tp.byTarget[tpTarget{"Gateway", g.gw.Namespace, g.gw.Name, string(l.spec.Name)}]
+	}
+	lv[3] = tp.byTarget[tpTarget{"Gateway", g.gw.Namespace, g.gw.Name, ""}]
+	return lv, info
+}
+
+func overrides(p *policyv1a1.TrafficPolicy) bool {
+	return p != nil && p.Spec.Strategy == policyv1a1.StrategyOverride
+}
+
+// pickBlock chooses a feature block as Rules B and E say: a Gateway's Override beats a
+// listener's Override, which beats the most specific policy that sets the block. A chosen
+// block that is disabled means the platform default (nil).
+func pickBlock[T any](lv tpLevels, get func(*policyv1a1.TrafficPolicySpec) *T, disabled func(*T) bool) (*T, *policyv1a1.TrafficPolicy) {
+	for _, i := range []int{3, 2} {
+		if p := lv[i]; overrides(p) && get(&p.Spec) != nil {
+			return live(get(&p.Spec), disabled), p
+		}
+	}
+	for _, p := range lv {
+		if p != nil && get(&p.Spec) != nil {
+			return live(get(&p.Spec), disabled), p
+		}
+	}
+	return nil, nil
+}
+
+func live[T any](b *T, disabled func(*T) bool) *T {
+	if disabled(b) {
+		return nil
+	}
+	return b
+}
+
+// policyRoutes returns a route's IR routes as served through listener l of Gateway g, each
+// carrying its effective TrafficPolicy (copies where a policy applies).
+func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listenerCtx) []*ir.Route {
+	if t.tp == nil || len(t.tp.byTarget) == 0 {
+		return routes
+	}
+	var out []*ir.Route
+	for i, r := range routes {
+		lv, info := t.tpLevelsFor(r, g, l)
+		if lv == (tpLevels{}) {
+			if out != nil {
+				out = append(out, r)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]*ir.Route, 0, len(routes)), routes[:i]...)
+		}
+		c := *r
+		t.applyTrafficPolicy(&c, lv, info)
+		t.order[&c] = t.order[r]
+		out = append(out, &c)
+	}
+	if out == nil {
+		return routes
+	}
+	return out
+}
+
+func (t *translator) applyTrafficPolicy(r *ir.Route, lv tpLevels, info tpRuleInfo) {
+	if rl := t.effectiveRateLimit(r, lv); rl != nil {
+		r.RateLimit = rl
+	}
+	if f, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.FaultInjection { return s.FaultInjection },
+		func(b *policyv1a1.FaultInjection) bool { return b.Disabled }); f != nil {
+		r.Fault = irFault(f)
+	}
+	if to, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Timeouts { return s.Timeouts },
+		func(b *policyv1a1.Timeouts) bool { return b.Disabled }); to != nil {
+		// Rule D: the route rule's own timeouts win field by field.
+		if d, ok := policyv1a1.ParseDuration(deref(to.Request, "")); ok && !info.hasRequestTimeout {
+			r.Timeouts.Request = ir.Duration(d)
+		}
+		if d, ok := policyv1a1.ParseDuration(deref(to.BackendRequest, "")); ok && !info.hasBackendTimeout {
+			r.Timeouts.BackendRequest = ir.Duration(d)
+		}
+	}
+	if rt, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Retry { return s.Retry },
+		func(b *policyv1a1.Retry) bool { return b.Disabled }); rt != nil {
+		r.Retry = irRetry(rt, info.retry)
+	}
+	lb, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.LoadBalancer { return s.LoadBalancer },
+		func(b *policyv1a1.LoadBalancer) bool { return b.Disabled })
+	cb, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.CircuitBreaker { return s.CircuitBreaker },
+		func(b *policyv1a1.CircuitBreaker) bool { return b.Disabled })
+	od, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.OutlierDetection { return s.OutlierDetection },
+		func(b *policyv1a1.OutlierDetection) bool { return b.Disabled })
+	if lb != nil || cb != nil || od != nil {
+		cluster := clusterPolicy{LoadBalancer: irLoadBalancer(lb), CircuitBreaker: irCircuitBreaker(cb), Outlier: irOutlier(od)}
+		r.Backends = slices.Clone(r.Backends)
+		for i := range r.Backends {
+			if !r.Backends[i].Invalid {
+				r.Backends[i].Backend = t.policyVariant(r.Backends[i].Backend, cluster)
+			}
+		}
+	}
+}
+
+// clusterPolicy is what a TrafficPolicy asks of a Backend's cluster.
+type clusterPolicy struct {
+	LoadBalancer   *ir.LoadBalancer     `json:"lb,omitempty"`
+	CircuitBreaker *ir.CircuitBreaker   `json:"cb,omitempty"`
+	Outlier        *ir.OutlierDetection `json:"od,omitempty"`
+}
+
+// policyVariant returns the IR backend carrying a cluster policy: route rules that reach one
+// Backend under different effective policies get separate clusters (pools, breaker counters,
+// ejections), and rules under the same policy share one.
+func (t *translator) policyVariant(name string, cp clusterPolicy) string {
+	ib, ok := t.usedBackends[name]
+	if !ok {
+		return name
+	}
+	b, _ := json.Marshal(cp)
+	sum := sha256.Sum256(b)
+	variant := name + "@policy/" + hex.EncodeToString(sum[:6])
+	if _, ok := t.usedBackends[variant]; ok {
+		return variant
+	}
+	vb := *ib
+	vb.Name, vb.LoadBalancer, vb.CircuitBreaker, vb.Outlier = variant, cp.LoadBalancer, cp.CircuitBreaker, cp.Outlier
+	t.usedBackends[variant] = &vb
+	return variant
+}
+
+// effectiveRateLimit merges rate-limit rules by name from the Gateway down to the rule
+// (Rule C); the block's other settings come from the block Rule B picks.
+func (t *translator) effectiveRateLimit(r *ir.Route, lv tpLevels) *ir.RateLimit {
+	block, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.RateLimit { return s.RateLimit },
+		func(b *policyv1a1.RateLimit) bool { return b.Disabled })
+	type named struct {
+		rule     ir.RateLimitRule
+		override bool
+	}
+	var rules []named
+	for i := len(lv) - 1; i >= 0; i-- {
+		p := lv[i]
+		if p == nil || p.Spec.RateLimit == nil {
+			continue
+		}
+		rl := p.Spec.RateLimit
+		keepOverrides := func() {
+			rules = slices.DeleteFunc(rules, func(n named) bool { return !n.override })
+		}
+		if rl.Disabled {
+			keepOverrides()
+			continue
+		}
+		if rl.Inherit != nil && !*rl.Inherit {
+			keepOverrides()
+		}
+		for _, pr := range rl.Rules {
+			n := named{rule: t.irRateLimitRule(p, &pr, r), override: overrides(p)}
+			if j := slices.IndexFunc(rules, func(x named) bool { return x.rule.Name == pr.Name }); j >= 0 {
+				if rules[j].override {
+					continue // lower levels cannot replace an Override's rule
+				}
+				rules[j] = n
+				continue
+			}
+			rules = append(rules, n)
+		}
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	out := &ir.RateLimit{Headers: "XRateLimit", StatusCode: 429}
+	if block != nil {
+		out.FailClosed = block.FailureMode == policyv1a1.FailClosed
+		if block.ResponseHeaders != "" {
+			out.Headers = string(block.ResponseHeaders)
+		}
+		if block.Response != nil && block.Response.StatusCode != nil {
+			out.StatusCode = int(*block.Response.StatusCode)
+		}
+		for i := range block.Exempt {
+			out.Exempt = append(out.Exempt, *irRequestMatch(&block.Exempt[i]))
+		}
+	}
+	for _, n := range rules {
+		out.Rules = append(out.Rules, n.rule)
+	}
+	return out
+}
+
+var rateLimitUnits = map[policyv1a1.RateLimitUnit]time.Duration{
+	policyv1a1.UnitSecond: time.Second, policyv1a1.UnitMinute: time.Minute, policyv1a1.UnitHour: time.Hour, policyv1a1.UnitDay: 24 * time.Hour,
+}
+
+func (t *translator) irRateLimitRule(p *policyv1a1.TrafficPolicy, pr *policyv1a1.RateLimitRule, r *ir.Route) ir.RateLimitRule {
+	out := ir.RateLimitRule{Name: pr.Name, Policy: policyKey(p), Global: pr.Scope == policyv1a1.ScopeGlobal, Shadow: pr.Shadow,
+		SkipMissing: pr.MissingKey == policyv1a1.MissingKeySkip, Match: irRequestMatch(pr.Match)}
+	// Counters are named by project, policy and rule (and route for PerRoute counters),
+	// never by anything of one process, so every gateway process shares a Global rule's.
+	out.Counter = t.scoped(p.Namespace + "/" + p.Name + "/" + pr.Name)
+	if pr.Counters != policyv1a1.CountersShared {
+		out.Counter += "/" + r.Origin.Kind + "/" + r.Origin.Namespace + "/" + r.Origin.Name
+	}
+	if pr.Limit != nil {
+		if pr.Limit.Requests != nil {
+			out.Requests = uint32(min(max(*pr.Limit.Requests, 0), int64(^uint32(0))))
+		}
+		out.Window = ir.Duration(rateLimitUnits[pr.Limit.Unit])
+	}
+	if pr.MaxTrackedKeys != nil {
+		out.MaxTrackedKeys = int(*pr.MaxTrackedKeys)
+	}
+	if out.Match != nil && len(out.Match.JWTClaims) > 0 {
+		out.AfterAuth = true
+	}
+	for _, k := range pr.CountBy {
+		switch {
+		case k.ClientIP != nil:
+			out.CountBy = append(out.CountBy, ir.KeyPart{Kind: ir.KeyClientIP, IPv4PrefixLength: int(deref(k.ClientIP.IPv4PrefixLength, 32)), IPv6PrefixLength: int(deref(k.ClientIP.IPv6PrefixLength, 64))})
+		case k.Header != nil:
+			out.CountBy = append(out.CountBy, ir.KeyPart{Kind: ir.KeyHeader, Name: k.Header.Name})
+		case k.QueryParam != nil:
+			out.CountBy = append(out.CountBy, ir.KeyPart{Kind: ir.KeyQueryParam, Name: k.QueryParam.Name})
+		case k.JWTClaim != nil:
+			out.CountBy = append(out.CountBy, ir.KeyPart{Kind: ir.KeyJWTClaim, Name: k.JWTClaim.Name})
+			out.AfterAuth = true
+		case k.Method != nil:
+			out.CountBy = append(out.CountBy, ir.KeyPart{Kind: ir.KeyMethod})
+		case k.Path != nil:
+			out.CountBy = append(out.CountBy, ir.KeyPart{Kind: ir.KeyPath})
+		}
+	}
+	return out
+}
+
+func irRequestMatch(m *policyv1a1.RequestMatch) *ir.RequestMatch {
+	if m == nil {
+		return nil
+	}
+	out := &ir.RequestMatch{ClientCIDRs: m.ClientCIDRs}
+	for _, meth := range m.Methods {
+		out.Methods = append(out.Methods, string(meth))
+	}
+	if m.Path != nil {
+		out.Path = &ir.PathMatch{Type: ir.PathMatchType(cmp.Or(string(m.Path.Type), string(ir.PathPrefix))), Value: m.Path.Value}
+	}
+	for _, h := range m.Headers {
+		out.Headers = append(out.Headers, ir.ValueMatch{Name: h.Name, Type: ir.ValueMatchType(cmp.Or(string(h.Type), string(ir.ValueExact))), Value: h.Value, Invert: h.Invert})
+	}
+	for _, q := range m.QueryParams {
+		out.QueryParams = append(out.QueryParams, ir.ValueMatch{Name: q.Name, Type: ir.ValueMatchType(cmp.Or(string(q.Type), string(ir.ValueExact))), Value: q.Value, Invert: q.Invert})
+	}
+	for _, c := range m.JWTClaims {
+		out.JWTClaims = append(out.JWTClaims, ir.ClaimMatch{Name: c.Name, Values: c.Values})
+	}
+	return out
+}
+
+func percentOf(p *int32, f *gwapiv1.Fraction) float64 {
+	switch {
+	case p != nil:
+		return float64(*p)
+	case f != nil && deref(f.Denominator, 100) > 0:
+		return 100 * float64(f.Numerator) / float64(deref(f.Denominator, 100))
+	}
+	return 100
+}
+
+// grpcCodes are the gRPC status names a fault abort may use.
+var grpcCodes = map[string]int{"Cancelled": 1, "Unknown": 2, "InvalidArgument": 3, "DeadlineExceeded": 4, "NotFound": 5, "AlreadyExists": 6,
+	"PermissionDenied": 7, "ResourceExhausted": 8, "FailedPrecondition": 9, "Aborted": 10, "OutOfRange": 11, "Unimplemented": 12,
+	"Internal": 13, "Unavailable": 14, "DataLoss": 15, "Unauthenticated": 16}
+
+func irFault(f *policyv1a1.FaultInjection) *ir.FaultInjection {
+	out := &ir.FaultInjection{Match: irRequestMatch(f.Match)}
+	if d := f.Delay; d != nil {
+		if v, ok := policyv1a1.ParseDuration(d.FixedDelay); ok {
+			out.Delay = ir.Duration(v)
+		}
+		out.DelayPercent = percentOf(d.Percent, d.Fraction)
+	}
+	if a := f.Abort; a != nil {
+		out.AbortPercent = percentOf(a.Percent, a.Fraction)
+		if a.HTTPStatus != nil {
+			out.AbortStatus = int(*a.HTTPStatus)
+		}
+		if g := a.GRPCStatus; g != nil {
+			if n, ok := grpcCodes[g.StrVal]; ok {
+				out.AbortGRPC = n
+			} else if g.IntVal > 0 {
+				out.AbortGRPC = int(g.IntVal)
+			} else if n, err := strconv.Atoi(g.StrVal); err == nil {
+				out.AbortGRPC = n
+			}
+		}
+	}
+	return out
+}
+
+// irRetry converts a retry block, with the route rule's own retry fields winning field by
+// field (Rule D: attempts, codes, backoff).
+func irRetry(rt *policyv1a1.Retry, own *gwapiv1.HTTPRouteRetry) *ir.Retry {
+	out := &ir.Retry{Attempts: int(deref(rt.Attempts, 2))}
+	if on := rt.RetryOn; on != nil {
+		for _, c := range on.Conditions {
+			out.Conditions = append(out.Conditions, string(c))
+		}
+		for _, c := range on.StatusCodes {
+			out.Codes = append(out.Codes, int(c))
+		}
+	}
+	if rt.Methods != nil {
+		out.Methods = []string{} // an explicit empty list retries no method past a connect failure
+		for _, m := range rt.Methods {
+			out.Methods = append(out.Methods, string(m))
+		}
+	}
+	if b := rt.Backoff; b != nil {
+		if d, ok := policyv1a1.ParseDuration(deref(b.BaseInterval, "")); ok {
+			out.Backoff = ir.Duration(d)
+		}
+		if d, ok := policyv1a1.ParseDuration(deref(b.MaxInterval, "")); ok {
+			out.MaxBackoff = ir.Duration(d)
+		}
+	}
+	if b := rt.Budget; b != nil {
+		bud := &ir.RetryBudget{Percent: int(deref(b.Percent, 20)), Interval: ir.Duration(10 * time.Second), MinRetries: 10, MinInterval: ir.Duration(time.Second)}
+		if d, ok := policyv1a1.ParseDuration(deref(b.Interval, "")); ok {
+			bud.Interval = ir.Duration(d)
+		}
+		if m := b.MinRetryRate; m != nil {
+			bud.MinRetries = int(deref(m.Count, 10))
+			if d, ok := policyv1a1.ParseDuration(deref(m.Interval, "")); ok {
+				bud.MinInterval = ir.Duration(d)
+			}
+		}
+		out.Budget = bud
+	}
+	if own != nil {
+		if own.Attempts != nil {
+			out.Attempts = *own.Attempts
+		}
+		if len(own.Codes) > 0 {
+			out.Codes = nil
+			for _, c := range own.Codes {
+				out.Codes = append(out.Codes, int(c))
+			}
+		}
+		if d, ok := parseDuration(own.Backoff); ok {
+			out.Backoff = ir.Duration(d)
+		}
+	}
+	return out
+}
+
+func irLoadBalancer(lb *policyv1a1.LoadBalancer) *ir.LoadBalancer {
+	if lb == nil {
+		return nil
+	}
+	out := &ir.LoadBalancer{Type: string(cmp.Or(lb.Type, policyv1a1.LoadBalancerLeastRequest))}
+	if lb.LeastRequest != nil {
+		out.ChoiceCount = int(deref(lb.LeastRequest.ChoiceCount, 2))
+	}
+	if h := lb.Hash; h != nil {
+		hs := &ir.HashSource{SourceIP: h.SourceIP != nil}
+		if h.Header != nil {
+			hs.Header = h.Header.Name
+		}
+		if h.QueryParam != nil {
+			hs.QueryParam = h.QueryParam.Name
+		}
+		if c := h.Cookie; c != nil {
+			hc := &ir.HashCookie{Name: c.Name, Path: c.Path, SameSite: string(c.SameSite), Secure: c.Secure}
+			if d, ok := policyv1a1.ParseDuration(deref(c.TTL, "")); ok {
+				hc.TTL = ir.Duration(d)
+			}
+			hs.Cookie = hc
+		}
+		out.Hash = hs
+	}
+	if rh := lb.RingHash; rh != nil {
+		out.RingMin, out.RingMax = int(deref(rh.MinRingSize, 1024)), int(deref(rh.MaxRingSize, 8388608))
+	}
+	if m := lb.Maglev; m != nil {
+		out.MaglevTable = int(deref(m.TableSize, 65537))
+	}
+	if s := lb.SlowStart; s != nil {
+		if d, ok := policyv1a1.ParseDuration(s.Window); ok {
+			out.SlowStart = ir.Duration(d)
+		}
+	}
+	return out
+}
+
+func irCircuitBreaker(cb *policyv1a1.CircuitBreaker) *ir.CircuitBreaker {
+	if cb == nil {
+		return nil
+	}
+	return &ir.CircuitBreaker{MaxConnections: int(deref(cb.MaxConnections, 0)), MaxPendingRequests: int(deref(cb.MaxPendingRequests, 0)),
+		MaxParallelRequests: int(deref(cb.MaxParallelRequests, 0)), MaxParallelRetries: int(deref(cb.MaxParallelRetries, 0)),
+		MaxRequestsPerConnection: int(deref(cb.MaxRequestsPerConnection, 0))}
+}
+
+func irOutlier(od *policyv1a1.OutlierDetection) *ir.OutlierDetection {
+	if od == nil {
+		return nil
+	}
+	dur := func(d *gwapiv1.Duration, def time.Duration) ir.Duration {
+		if v, ok := policyv1a1.ParseDuration(deref(d, "")); ok {
+			return ir.Duration(v)
+		}
+		return ir.Duration(def)
+	}
+	return &ir.OutlierDetection{Consecutive5xx: int(deref(od.Consecutive5xx, 5)), ConsecutiveGatewayErrors: int(deref(od.ConsecutiveGatewayErrors, 0)),
+		Interval: dur(od.Interval, 10*time.Second), BaseEjectionTime: dur(od.BaseEjectionTime, 30*time.Second),
+		MaxEjectionTime: dur(od.MaxEjectionTime, 300*time.Second), MaxEjectionPercent: int(deref(od.MaxEjectionPercent, 50))}
+}
+
+// reportTrafficPolicies writes each policy's status: one ancestor per Gateway (or listener)
+// it reaches, or per missing target, with Accepted and its reason. A Gateway reached through
+// several targets shows Accepted=False only when all of them failed.
+func (t *translator) reportTrafficPolicies() {
+	now := t.opts.Now
+	for _, p := range t.set.TrafficPolicies {
+		pk := status.KeyOf(p.Namespace, p.Name)
+		type agg struct {
+			ref             gwapiv1.ParentReference
+			ok, failed      []string
+			reason, failMsg string
+		}
+		var order []string
+		ancestors := map[string]*agg{}
+		add := func(ref gwapiv1.ParentReference, res tpResult) {
+			k := fmt.Sprintf("%s/%s/%s/%s", ptrString(ref.Kind), ptrString(ref.Namespace), ref.Name, ptrString(ref.SectionName))
+			a := ancestors[k]
+			if a == nil {
+				a = &agg{ref: ref}
+				ancestors[k] = a
+				order = append(order, k)
+			}
+			if res.reason == "Accepted" {
+				a.ok = append(a.ok, string(res.ref.Name))
+			} else {
+				a.failed = append(a.failed, res.msg)
+				if a.reason == "" {
+					a.reason = res.reason
+				}
+			}
+		}
+		for _, res := range t.tp.results[pk] {
+			for _, anc := range t.tpAncestors(p, res) {
+				add(anc, res)
+			}
+		}
+		st := &gwapiv1.PolicyStatus{}
+		slices.Sort(order)
+		for i, k := range order {
+			if i == 16 {
+				break
+			}
+			a := ancestors[k]
+			cond := status.Condition(string(gwapiv1.PolicyConditionAccepted), true, string(gwapiv1.PolicyReasonAccepted), "Policy accepted", p.Generation, now)
+			switch {
+			case len(a.ok) == 0:
+				cond = status.Condition(string(gwapiv1.PolicyConditionAccepted), false, a.reason, strings.Join(a.failed, "; "), p.Generation, now)
+			case len(a.failed) > 0:
+				cond.Message = "Policy accepted for " + strings.Join(a.ok, ", ") + "; not for: " + strings.Join(a.failed, "; ")
+			}
+			if i == 15 && len(order) > 16 {
+				cond.Message += fmt.Sprintf(" and %d more ancestors not listed", len(order)-16)
+			}
+			as := gwapiv1.PolicyAncestorStatus{AncestorRef: a.ref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName)}
+			status.Set(&as.Conditions, cond)
+			for _, old := range p.Status.Ancestors {
+				if parentRefEqual(old.AncestorRef, a.ref) {
+					status.KeepTransitionTimes(as.Conditions, old.Conditions)
+				}
+			}
+			st.Ancestors = append(st.Ancestors, as)
+		}
+		t.report.TrafficPolicies[pk] = st
+	}
+}
+
+// tpAncestors are the Gateways (or listeners) a target result is reported under: the Gateway
+// itself, the parent Gateways of a route, or the target itself when it does not exist.
+func (t *translator) tpAncestors(p *policyv1a1.TrafficPolicy, res tpResult) []gwapiv1.ParentReference {
+	gk, gw := gwapiv1.Kind("Gateway"), gwapiv1.Group(gatewayGroup)
+	ns := gwapiv1.Namespace(p.Namespace)
+	self := gwapiv1.ParentReference{Group: &gw, Kind: ptr(res.ref.Kind), Namespace: &ns, Name: res.ref.Name}
+	if res.reason == string(gwapiv1.PolicyReasonTargetNotFound) {
+		return []gwapiv1.ParentReference{self}
+	}
+	switch res.ref.Kind {
+	case "Gateway":
+		ref := gwapiv1.ParentReference{Group: &gw, Kind: &gk, Namespace: &ns, Name: res.ref.Name, SectionName: res.ref.SectionName}
+		return []gwapiv1.ParentReference{ref}
+	case "HTTPRoute", "GRPCRoute":
+		var parents []gwapiv1.ParentReference
+		var refs []gwapiv1.ParentReference
+		for _, hr := range t.set.HTTPRoutes {
+			if res.ref.Kind == "HTTPRoute" && hr.Namespace == p.Namespace && string(hr.Name) == string(res.ref.Name) {
+				refs = hr.Spec.ParentRefs
+			}
+		}
+		for _, gr := range t.set.GRPCRoutes {
+			if res.ref.Kind == "GRPCRoute" && gr.Namespace == p.Namespace && string(gr.Name) == string(res.ref.Name) {
+				refs = gr.Spec.ParentRefs
+			}
+		}
+		for _, pr := range refs {
+			if deref(pr.Kind, "Gateway") != "Gateway" {
+				continue
+			}
+			pns := ns
+			if pr.Namespace != nil {
+				pns = *pr.Namespace
+			}
+			parents = append(parents, gwapiv1.ParentReference{Group: &gw, Kind: &gk, Namespace: &pns, Name: pr.Name})
+		}
+		if len(parents) == 0 {
+			return []gwapiv1.ParentReference{self}
+		}
+		return parents
+	}
+	return []gwapiv1.ParentReference{self}
+}
