@@ -438,6 +438,25 @@ func (s *Server) Cluster(name string) *upstream.Cluster {
 	return nil
 }
 
+// Clusters returns every live cluster (for status and tests).
+func (s *Server) Clusters() []*upstream.Cluster {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[*upstream.Cluster]bool{}
+	var out []*upstream.Cluster
+	for _, sk := range s.sockets {
+		if g := sk.base().graph.Load(); g != nil {
+			for _, c := range g.clusters {
+				if !seen[c] {
+					seen[c] = true
+					out = append(out, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Close drains every socket (up to DrainTimeout) and stops upstream clusters.
 func (s *Server) Close() {
 	s.mu.Lock()

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -194,4 +195,134 @@ func TestTrafficPolicyGlobalLimitAcrossProcesses(t *testing.T) {
 	if ok != 10 {
 		t.Errorf("%d of 30 requests passed through two gateways sharing a limit of 10", ok)
 	}
+}
+
+// Design §4.8 with issue 13's fault drill: one of three endpoints answers 503 to 30 % of
+// requests, one refuses connections; behind the example's retries, circuit breaker and
+// outlier detection, at least 99.9 % of 10k requests succeed and the ejection shows.
+func TestTrafficPolicyFlakyBackend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10k requests")
+	}
+	ln := echoServer(t, "127.0.0.11:0", "good", nil)
+	port := portOf(ln)
+	var n atomic.Int64
+	serve(t, "127.0.0.12:"+port, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%10 < 3 {
+			w.WriteHeader(503)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	// 127.0.0.13 has nothing listening: connections are refused.
+	e := edgetest.Start(t, edgetest.Options{Hosts: map[string][]string{"orders.internal.example.com": {"127.0.0.11", "127.0.0.12", "127.0.0.13"}}})
+	e.Apply(example(t, "4.8-orders-resilience.yaml", port))
+	e.WaitFor("route served", func() error {
+		if r := request(t, e, "GET", "orders.example.com", "/"); r.StatusCode != 200 {
+			return fmt.Errorf("%d", r.StatusCode)
+		}
+		return nil
+	})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 15 * time.Second}
+	const total = 10000
+	var good atomic.Int64
+	work := make(chan struct{}, total)
+	for range total {
+		work <- struct{}{}
+	}
+	close(work)
+	done := make(chan struct{})
+	for range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range work {
+				req, _ := http.NewRequest("GET", "http://"+e.HTTPAddr+"/", nil)
+				req.Host = "orders.example.com"
+				resp, err := client.Do(req)
+				if err != nil {
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					good.Add(1)
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	rate := float64(good.Load()) / total
+	t.Logf("%d/%d succeeded (%.4f)", good.Load(), total, rate)
+	if rate < 0.999 {
+		t.Errorf("success rate %.4f, want >= 0.999", rate)
+	}
+	var ejected bool
+	for _, c := range e.P.Proxy.Clusters() {
+		if ej, _ := c.OutlierStats(); ej > 0 {
+			ejected = true
+		}
+	}
+	if !ejected {
+		t.Error("no endpoint was ejected")
+	}
+}
+
+// Design §4.9: a Maglev hash on a cookie the gateway sets; the cookie keeps a client on one
+// endpoint.
+func TestTrafficPolicyStickyCookie(t *testing.T) {
+	ln := echoServer(t, "127.0.0.11:0", "a", nil)
+	port := portOf(ln)
+	echoServer(t, "127.0.0.12:"+port, "b", nil)
+	echoServer(t, "127.0.0.13:"+port, "c", nil)
+	e := edgetest.Start(t, edgetest.Options{Hosts: map[string][]string{"cart.internal.example.com": {"127.0.0.11", "127.0.0.12", "127.0.0.13"}}})
+	e.Apply(example(t, "4.9-cart-sticky.yaml", port))
+	var cookie string
+	e.WaitFor("affinity cookie set", func() error {
+		r := request(t, e, "GET", "cart.example.com", "/")
+		for _, c := range r.Cookies() {
+			if c.Name == "cart-affinity" {
+				if !c.Secure || c.SameSite != http.SameSiteLaxMode || c.MaxAge != 3600 || c.Path != "/" {
+					return fmt.Errorf("cookie attributes %+v", c)
+				}
+				cookie = c.Name + "=" + c.Value
+				return nil
+			}
+		}
+		return fmt.Errorf("no cookie in %v", r.Header)
+	})
+	servedBy := map[string]int{}
+	for range 30 {
+		b, _ := servedByCookie(t, e, cookie)
+		servedBy[b]++
+	}
+	if len(servedBy) != 1 {
+		t.Errorf("one cookie was served by %v", servedBy)
+	}
+	// Without the cookie, requests spread (and each gets a cookie of its own).
+	spread := map[string]int{}
+	for range 60 {
+		b, _ := servedByCookie(t, e, "")
+		spread[b]++
+	}
+	if len(spread) < 2 {
+		t.Errorf("requests without a cookie all went to %v", spread)
+	}
+}
+
+func servedByCookie(t *testing.T, e *edgetest.Env, cookie string) (string, int) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+e.HTTPAddr+"/", nil)
+	req.Host = "cart.example.com"
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ech echo
+	json.NewDecoder(resp.Body).Decode(&ech)
+	return ech.Backend, resp.StatusCode
 }
