@@ -11,21 +11,26 @@ set -u
 ROUNDS=${ROUNDS:-5}; DUR=${DUR:-5s}; H2ROUNDS=${H2ROUNDS:-3}; H2N=${H2N:-100000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd); B=${BENCH_DIR:-/tmp/apoxy-bench}
 missing=()
-for t in nginx haproxy caddy wrk h2load curl openssl python3 go; do command -v $t >/dev/null || missing+=($t); done
+for t in nginx haproxy caddy wrk h2load curl openssl python3 go redis-server; do command -v $t >/dev/null || missing+=($t); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench: missing ${missing[*]}; install them with:" >&2
-  echo "  apt-get install -y nginx-light haproxy caddy wrk nghttp2-client curl openssl python3" >&2
+  echo "  apt-get install -y nginx-light haproxy caddy wrk nghttp2-client curl openssl python3 redis-server" >&2
   exit 2
 fi
 BACKEND=19000
 declare -A H1=([direct]=$BACKEND [nginx]=18071 [haproxy]=18073 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A H2C=([direct]=$BACKEND [nginx]=18061 [haproxy]=18063 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A TLS=([nginx]=18041 [haproxy]=18043 [caddy]=18045 [goproxy]=18046 [apoxy]=18047)
-ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters)
+ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr)
 # apoxy-filters: the same gateway on a route with filters (request and response header
 # modifiers, CORS), so the filter chain's cost is a row of its own.
 H1[apoxy-filters]=18077; H2C[apoxy-filters]=18077; TLS[apoxy-filters]=18047
 declare -A PATHS=([apoxy-filters]=/filters) PROC=([apoxy-filters]=apoxy)
+# TrafficPolicy rows (issue 13): a Local limit that never trips, the same limit Global in Redis,
+# RoundRobin against the default LeastRequest ("apoxy").
+for t in rl global rr; do
+  H1[apoxy-$t]=18077; H2C[apoxy-$t]=18077; TLS[apoxy-$t]=18047; PATHS[apoxy-$t]=/$t; PROC[apoxy-$t]=apoxy
+done
 # BASE=<commit>: also run the gateway built from that commit ("base") for a paired A/B.
 if [ -n "${BASE:-}" ]; then
   H1[base]=18078; H2C[base]=18078; TLS[base]=18048; ORDER+=(base)
@@ -34,7 +39,7 @@ if [ -n "${BASE:-}" ]; then
 fi
 pid() { echo "${PID[${PROC[$1]:-$1}]}"; }
 path() { echo "${PATHS[$1]:-/}"; }
-for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 19901 16443; do
+for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 19901 16443 16379; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "bench: port $p is in use" >&2; exit 2; fi
 done
 
@@ -62,6 +67,7 @@ render $ROOT/bench/proxies/nginx.conf 18071 18061 18041 > $B/conf/nginx.conf
 render $ROOT/bench/proxies/haproxy.cfg 18073 18063 18043 > $B/conf/haproxy.cfg
 render $ROOT/bench/proxies/Caddyfile 18075 18075 18045 > $B/conf/Caddyfile
 render $ROOT/bench/proxies/apoxy.yaml 0 0 0 > $B/conf/apoxy.yaml
+render $ROOT/bench/proxies/apoxy-policies.yaml 0 0 0 > $B/conf/apoxy-policies.yaml
 
 declare -A PID
 start() { local n=$1; shift; "$@" > $B/log/$n.out 2> $B/log/$n.err & PID[$n]=$!; }
@@ -72,10 +78,11 @@ start nginx nginx -c $B/conf/nginx.conf
 start haproxy haproxy -db -f $B/conf/haproxy.cfg
 XDG_DATA_HOME=$B/caddy XDG_CONFIG_HOME=$B/caddy start caddy caddy run --config $B/conf/Caddyfile --adapter caddyfile
 start goproxy $B/bin/goproxy -addr 127.0.0.1:18076 -tls-addr 127.0.0.1:18046 -cert $B/conf/cert.pem -key $B/conf/key.pem -upstream http://127.0.0.1:$BACKEND
+start redis redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no
 # The access log (stdout) goes to a file, as a deployment would keep it.
-start apoxy $B/bin/apoxy dev --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443
+start apoxy $B/bin/apoxy dev --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443 --redis redis://127.0.0.1:16379
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:19901/readyz >/dev/null && break; sleep 0.2; done
-APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
+APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
 for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18077/)" = 200 ] && break; sleep 0.1; done
 if [ -n "${BASE:-}" ]; then
   render $ROOT/bench/proxies/apoxy.yaml 0 0 0 | sed -e 's/18077/18078/g; s/18047/18048/g' > $B/conf/apoxy-base.yaml
