@@ -115,6 +115,8 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 			BindAddress:     opts.BindAddress,
 			StatusAddresses: opts.StatusAddresses,
 			AddressPool:     opts.AddressPool,
+			// Global rate-limit rules count in the process's store (a Proxy's own is to come).
+			GlobalRateLimitStore: opts.RateLimitStore != nil,
 		},
 		log: opts.Logger,
 	}

@@ -136,18 +136,20 @@ func classify(err error, perTryTimedOut bool) failure {
 	return failReset
 }
 
-// retryBudget lets retries be at most percent of the requests seen in the current interval,
-// but always minRetries per minInterval, so a failing backend is not sent a retry storm.
+// retryBudget lets retries be at most percent of the requests seen over the last interval,
+// but always minRetries per minInterval, so a failing backend is not sent a retry storm. The
+// interval slides (the previous window's counts weigh in by how much of it still overlaps),
+// so the budget does not fall to nothing each time a window starts.
 type retryBudget struct {
 	percent               int
 	interval, minInterval time.Duration
 	minRetries            int
 
-	mu              sync.Mutex
-	start, minStart time.Time
-	requests        int
-	retries         int
-	minUsed         int
+	mu                     sync.Mutex
+	start, minStart        time.Time
+	requests, retries      int
+	prevRequests, prevRets int
+	minUsed                int
 }
 
 // request counts one request toward the budget.
@@ -159,8 +161,15 @@ func (b *retryBudget) request(now time.Time) {
 }
 
 func (b *retryBudget) roll(now time.Time) {
-	if now.Sub(b.start) >= b.interval {
-		b.start, b.requests, b.retries = now, 0, 0
+	if d := now.Sub(b.start); d >= b.interval {
+		if d < 2*b.interval {
+			b.prevRequests, b.prevRets = b.requests, b.retries
+			b.start = b.start.Add(b.interval)
+		} else {
+			b.prevRequests, b.prevRets = 0, 0
+			b.start = now
+		}
+		b.requests, b.retries = 0, 0
 	}
 	if now.Sub(b.minStart) >= b.minInterval {
 		b.minStart, b.minUsed = now, 0
@@ -177,7 +186,10 @@ func (b *retryBudget) allow(now time.Time) bool {
 		b.retries++
 		return true
 	}
-	if (b.retries+1)*100 <= b.requests*b.percent {
+	overlap := 1 - float64(now.Sub(b.start))/float64(b.interval)
+	requests := float64(b.requests) + overlap*float64(b.prevRequests)
+	retries := float64(b.retries) + overlap*float64(b.prevRets)
+	if (retries+1)*100 <= requests*float64(b.percent) {
 		b.retries++
 		return true
 	}

@@ -144,6 +144,10 @@ func (t *translator) tpTargetExists(tg tpTarget, routeRules map[tpTarget][]strin
 // tpInvalid reports what makes a policy unusable for a target though it is well-formed: an
 // abort status of the wrong protocol for the target.
 func (t *translator) tpInvalid(p *policyv1a1.TrafficPolicy, tg tpTarget) string {
+	if rl := p.Spec.RateLimit; rl != nil && !t.opts.GlobalRateLimitStore &&
+		slices.ContainsFunc(rl.Rules, func(r policyv1a1.RateLimitRule) bool { return r.Scope == policyv1a1.ScopeGlobal }) {
+		return "a Global rate-limit rule needs a store: start the server with --redis (a Proxy's spec.rateLimit.redis is not served yet)"
+	}
 	if f := p.Spec.FaultInjection; f != nil && f.Abort != nil {
 		if f.Abort.GRPCStatus != nil && tg.kind == "HTTPRoute" {
 			return "faultInjection.abort.grpcStatus applies to GRPCRoutes; use httpStatus for HTTPRoute " + tg.name

@@ -25,6 +25,10 @@ type Options struct {
 	AddressPool []string
 	// DefaultRequestTimeout applies when a rule sets none (default 100 s).
 	DefaultRequestTimeout time.Duration
+	// GlobalRateLimitStore says the data plane has a store for Global rate-limit rules (apoxy
+	// --redis); without it (and without a Proxy naming one) such rules make their policy
+	// Invalid.
+	GlobalRateLimitStore bool
 	// Scope prefixes backend and certificate names ("project/ns/name") so snapshots of several
 	// projects can be served by one data plane without name clashes.
 	Scope string

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,7 +104,8 @@ func TestTrafficPolicyLoginThrottle(t *testing.T) {
 }
 
 // Status: a policy on a missing target is Accepted=False TargetNotFound (and traffic is
-// untouched); a second policy on the same target is Conflicted, naming the older one.
+// untouched); a second policy on the same target is Conflicted, naming the older one; a
+// Global rule without a store is Invalid.
 func TestTrafficPolicyStatus(t *testing.T) {
 	ln := echoServer(t, "127.0.0.9:0", "shop", nil)
 	e := edgetest.Start(t, edgetest.Options{Hosts: map[string][]string{"shop.internal.example.com": {"127.0.0.9"}}})
@@ -122,6 +124,14 @@ metadata: {name: lost}
 spec:
   targetRefs: [{group: gateway.apoxy.dev, kind: HTTPRoute, name: nope}]
   timeouts: {request: 5s}
+---
+apiVersion: policy.apoxy.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: global-no-store}
+spec:
+  targetRefs: [{group: gateway.apoxy.dev, kind: Gateway, name: default}]
+  rateLimit:
+    rules: [{name: g, scope: Global, limit: {requests: 1, unit: Second}}]
 `)
 	e.WaitFor("statuses", func() error {
 		if st, reason, msg := policyCondition(e, "newer", "Accepted"); st != "False" || reason != "Conflicted" || !strings.Contains(msg, "default/login-throttle") {
@@ -129,6 +139,9 @@ spec:
 		}
 		if st, reason, msg := policyCondition(e, "lost", "Accepted"); st != "False" || reason != "TargetNotFound" || !strings.Contains(msg, "nope") {
 			return fmt.Errorf("lost: %s %s %q", st, reason, msg)
+		}
+		if st, reason, msg := policyCondition(e, "global-no-store", "Accepted"); st != "False" || reason != "Invalid" || !strings.Contains(msg, "--redis") {
+			return fmt.Errorf("global-no-store: %s %s %q", st, reason, msg)
 		}
 		return nil
 	})
@@ -215,17 +228,23 @@ func TestTrafficPolicyFlakyBackend(t *testing.T) {
 		w.Write([]byte("ok"))
 	}))
 	// 127.0.0.13 has nothing listening: connections are refused.
-	e := edgetest.Start(t, edgetest.Options{Hosts: map[string][]string{"orders.internal.example.com": {"127.0.0.11", "127.0.0.12", "127.0.0.13"}}})
+	var accessLog lockedBuffer
+	e := edgetest.Start(t, edgetest.Options{AccessLog: &accessLog, Hosts: map[string][]string{"orders.internal.example.com": {"127.0.0.11", "127.0.0.12", "127.0.0.13"}}})
 	e.Apply(example(t, "4.8-orders-resilience.yaml", port))
-	e.WaitFor("route served", func() error {
-		if r := request(t, e, "GET", "orders.example.com", "/"); r.StatusCode != 200 {
-			return fmt.Errorf("%d", r.StatusCode)
+	// The route may be served a moment before its policy: wait for the policy's cluster.
+	e.WaitFor("policy in force", func() error {
+		for _, c := range e.P.Proxy.Clusters() {
+			if strings.Contains(c.Spec().Name, "orders@policy/") && len(c.Addresses()) == 3 {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("no policy cluster yet")
 	})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}, Timeout: 15 * time.Second}
 	const total = 10000
 	var good atomic.Int64
+	var mu sync.Mutex
+	codes := map[int]int{}
 	work := make(chan struct{}, total)
 	for range total {
 		work <- struct{}{}
@@ -245,6 +264,10 @@ func TestTrafficPolicyFlakyBackend(t *testing.T) {
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
 					good.Add(1)
+				} else {
+					mu.Lock()
+					codes[resp.StatusCode]++
+					mu.Unlock()
 				}
 			}
 		}()
@@ -253,7 +276,17 @@ func TestTrafficPolicyFlakyBackend(t *testing.T) {
 		<-done
 	}
 	rate := float64(good.Load()) / total
-	t.Logf("%d/%d succeeded (%.4f)", good.Load(), total, rate)
+	t.Logf("%d/%d succeeded (%.4f); failures by status %v", good.Load(), total, rate, codes)
+	{
+		flags := map[string]int{}
+		for _, line := range strings.Split(accessLog.String(), "\n") {
+			if i := strings.Index(line, `"response_flags":"`); i >= 0 && !strings.Contains(line, `"status":200`) {
+				f, _, _ := strings.Cut(line[i+18:], `"`)
+				flags[f]++
+			}
+		}
+		t.Logf("failed requests' response flags %v", flags)
+	}
 	if rate < 0.999 {
 		t.Errorf("success rate %.4f, want >= 0.999", rate)
 	}
@@ -325,4 +358,22 @@ func servedByCookie(t *testing.T, e *edgetest.Env, cookie string) (string, int) 
 	var ech echo
 	json.NewDecoder(resp.Body).Decode(&ech)
 	return ech.Backend, resp.StatusCode
+}
+
+// lockedBuffer is an io.Writer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -384,6 +384,16 @@ func (c *Cluster) PickKey(exclude []netip.Addr, key Key) (*Address, error) {
 		}
 		a = c.picker.Pick(list, key)
 	}
+	if len(exclude) > 0 && slices.Contains(exclude, a.IP) {
+		// The picker kept choosing tried endpoints (a random pick among few): a retry goes to
+		// an untried one whenever there is one.
+		off := int(a.inflight.Load()) + len(exclude)
+		for i := range list {
+			if b := list[(off+i)%len(list)]; !slices.Contains(exclude, b.IP) {
+				return b, nil
+			}
+		}
+	}
 	return a, nil
 }
 
