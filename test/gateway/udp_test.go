@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"testing"
@@ -33,14 +34,26 @@ func udpEcho(t *testing.T, addr, name string) *net.UDPConn {
 	return pc
 }
 
+// freeUDPPort returns a port number free for both UDP and TCP (the test binds both), taken
+// below the kernel's ephemeral range so that no test's outgoing connection holds it.
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		p := 20000 + rand.IntN(12000)
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		pc.Close()
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return p
 	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	t.Fatal("no port free for both UDP and TCP")
+	return 0
 }
 
 // TestUDPRoute: a UDP listener relays datagrams per client address (a session keeps its
