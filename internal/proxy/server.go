@@ -438,6 +438,9 @@ func (s *Server) Cluster(name string) *upstream.Cluster {
 	return nil
 }
 
+// FlushAccessLog writes out buffered access-log lines (tests read them at once).
+func (s *Server) FlushAccessLog() { s.accessLog.Flush() }
+
 // Clusters returns every live cluster (for status and tests).
 func (s *Server) Clusters() []*upstream.Cluster {
 	s.mu.Lock()
