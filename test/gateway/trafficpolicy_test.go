@@ -385,3 +385,34 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// Design §4.11: the Gateway's defaults apply to every rule; the upload rule's policy replaces
+// the Gateway's per-ip rule by name (2/s instead of 50/s) for that rule only.
+func TestTrafficPolicyGatewayDefaultsAndRuleOverride(t *testing.T) {
+	ln := echoServer(t, "127.0.0.9:0", "app", nil)
+	e := edgetest.Start(t, edgetest.Options{Hosts: map[string][]string{"app.internal.example.com": {"127.0.0.9"}}})
+	e.Apply(example(t, "4.11-gateway-defaults.yaml", portOf(ln)))
+	e.WaitFor("upload limited by its own rule", func() error {
+		if r := request(t, e, "POST", "app.example.com", "/upload"); r.Header.Get("X-RateLimit-Limit") != "2" {
+			return fmt.Errorf("POST /upload: %d limit %q", r.StatusCode, r.Header.Get("X-RateLimit-Limit"))
+		}
+		return nil
+	})
+	// Five requests within a second span at most two one-second windows, so one holds three.
+	limited := 0
+	for range 5 {
+		if r := request(t, e, "POST", "app.example.com", "/upload"); r.StatusCode == 429 {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Error("the upload rule's 2/s limit never answered 429")
+	}
+	for _, path := range []string{"/", "/healthz"} {
+		for range 10 {
+			if r := request(t, e, "GET", "app.example.com", path); r.StatusCode != 200 || r.Header.Get("X-RateLimit-Limit") != "50" {
+				t.Fatalf("GET %s: %d limit %q (the Gateway's 50/s)", path, r.StatusCode, r.Header.Get("X-RateLimit-Limit"))
+			}
+		}
+	}
+}
