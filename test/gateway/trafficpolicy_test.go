@@ -196,7 +196,12 @@ func TestTrafficPolicyGlobalLimitAcrossProcesses(t *testing.T) {
 	doc = strings.Replace(doc, "  rateLimit:\n", "  rateLimit:\n    failureMode: FailClosed\n", 1)
 	for _, e := range envs {
 		e.Apply(doc)
-		e.WaitFor("route served", func() error {
+		// The controller applies a snapshot before it writes status: once the policy is
+		// Accepted, its limit is in force (the route alone may be served a moment earlier).
+		e.WaitFor("policy in force", func() error {
+			if st, reason, msg := policyCondition(e, "login-throttle", "Accepted"); st != "True" {
+				return fmt.Errorf("Accepted %s %s %q", st, reason, msg)
+			}
 			if r := request(t, e, "GET", "shop.example.com", "/"); r.StatusCode != 200 {
 				return fmt.Errorf("%d", r.StatusCode)
 			}
