@@ -133,10 +133,7 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		out.URL.Host = hostport
-		out.URL.Scheme = "http"
-		if p := a.cluster.Spec().Protocol; p == "tls" || p == "h2" {
-			out.URL.Scheme = "https"
-		}
+		out.URL.Scheme = a.cluster.Scheme()
 		var cancel context.CancelFunc // only with a per-try timeout
 		var actx context.Context
 		if d := time.Duration(rt.Timeouts.BackendRequest); d > 0 {

@@ -23,7 +23,7 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &requestState{}
 	rw := &st.rw
 	rw.ResponseWriter = w
-	rw.grpc = isGRPC(r)
+	rw.grpc = filter.IsGRPC(r)
 	rec := &st.rec
 	*rec = accessRecord{Method: r.Method, Host: r.Host, Path: r.URL.Path, Protocol: r.Proto, UserAgent: r.UserAgent(), ClientIP: clientIP(r)}
 	srv := sk.owner
@@ -163,7 +163,7 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	// WebSocket and other upgrades go through httputil.ReverseProxy, which splices the
 	// hijacked connections; everything else takes the leaner forward path.
 	a.cluster, a.port, a.handler, a.rec, a.upgrade, a.x = cluster, wb.Port, h, rec, upgrade, x
-	if !upgrade && h.retry.attempts > 0 && r.GetBody == nil && r.ContentLength > 0 && r.ContentLength <= maxReplayBody {
+	if !upgrade && h.retry.replayBodies && r.GetBody == nil && r.ContentLength > 0 && r.ContentLength <= maxReplayBody {
 		bufferForReplay(r)
 	}
 	// The request timeout bounds the wait for response headers (streams may then run on).

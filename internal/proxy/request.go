@@ -67,9 +67,3 @@ func newRequestID() string {
 	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
-
-// isGRPC reports whether a request is gRPC (any application/grpc content type).
-func isGRPC(r *http.Request) bool {
-	ct := r.Header["Content-Type"]
-	return len(ct) > 0 && strings.HasPrefix(ct[0], "application/grpc")
-}

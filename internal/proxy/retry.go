@@ -43,6 +43,10 @@ type retryPolicy struct {
 	// methods may be retried on any condition (nil: the idempotent methods).
 	methods []string
 	budget  *retryBudget
+	// replayBodies: buffer small request bodies so retries can resend them. Only a route's
+	// own retry policy asks for it; the default retries connection failures, before any
+	// body byte was sent, so it costs no copy of every upload.
+	replayBodies bool
 }
 
 // defaultRetry is the platform default: one retry when the connection fails, for any method
@@ -53,7 +57,8 @@ func newRetryPolicy(r *ir.Retry) *retryPolicy {
 	if r == nil {
 		return defaultRetry
 	}
-	p := &retryPolicy{attempts: r.Attempts, codes: r.Codes, base: time.Duration(r.Backoff), max: time.Duration(r.MaxBackoff), methods: r.Methods}
+	p := &retryPolicy{attempts: r.Attempts, codes: r.Codes, base: time.Duration(r.Backoff), max: time.Duration(r.MaxBackoff), methods: r.Methods,
+		replayBodies: r.Attempts > 0}
 	if p.max == 0 {
 		p.max = 10 * p.base
 	}

@@ -112,13 +112,10 @@ func (m *matcher) matches(x *Exchange) bool {
 			return false
 		}
 	}
-	if len(m.query) > 0 {
-		q := r.URL.Query()
-		for i := range m.query {
-			vs, ok := q[m.query[i].m.Name]
-			if !m.query[i].holds(vs, ok) {
-				return false
-			}
+	for i := range m.query {
+		v, ok := queryValue(r.URL.RawQuery, m.query[i].m.Name)
+		if !m.query[i].holdsValue(v, ok) {
+			return false
 		}
 	}
 	if len(m.cidrs) > 0 {
@@ -134,14 +131,22 @@ func (m *matcher) matches(x *Exchange) bool {
 }
 
 func (v *valueMatcher) holds(vs []string, present bool) bool {
+	if !present || len(vs) == 0 {
+		return v.holdsValue("", false)
+	}
+	return v.holdsValue(vs[0], true)
+}
+
+// holdsValue matches a header's or query parameter's first value.
+func (v *valueMatcher) holdsValue(val string, present bool) bool {
 	var ok bool
 	switch v.m.Type {
 	case ir.ValuePresent:
 		ok = present
 	case ir.ValueRegularExpression:
-		ok = present && len(vs) > 0 && v.re.MatchString(vs[0])
+		ok = present && v.re.MatchString(val)
 	default:
-		ok = present && len(vs) > 0 && vs[0] == v.m.Value
+		ok = present && val == v.m.Value
 	}
 	return ok != v.m.Invert
 }

@@ -69,10 +69,8 @@ func (s *mirror) Serve(x *Exchange) bool {
 			return
 		}
 		mreq = mreq.WithContext(ctx)
-		mreq.URL.Scheme, mreq.URL.Host = "http", net.JoinHostPort(addr.IP.String(), strconv.Itoa(int(m.Port)))
-		if p := c.Spec().Protocol; p == "tls" || p == "h2" {
-			mreq.URL.Scheme = "https"
-		}
+		// Not addr.HostPort: that caches one port per address, and the main path asks for its own.
+		mreq.URL.Scheme, mreq.URL.Host = c.Scheme(), net.JoinHostPort(addr.IP.String(), strconv.Itoa(int(m.Port)))
 		resp, err := c.Transport().RoundTrip(mreq)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"context"
+	"errors"
 	"math/bits"
 	"net/http"
 	"net/url"
@@ -183,10 +184,11 @@ func (s *rateLimit) Serve(x *Exchange) bool {
 	now := s.env.now()
 	over, shadowOver, storeFailed := false, false, false
 	var overState rateLimitState
-	// Global rules are counted together in one round trip after the Local ones.
-	var globals [8]int
-	ng := 0
-	var globalKeys [8]uint64
+	// Global rules are counted together in one round trip after the Local ones (the arrays
+	// hold the usual few without allocating; more spill over).
+	var globalsBuf [8]int
+	var globalKeysBuf [8]uint64
+	globals, globalKeys := globalsBuf[:0], globalKeysBuf[:0]
 	for i := range s.rules {
 		c := &s.rules[i]
 		if !c.match.matches(x) {
@@ -197,17 +199,14 @@ func (s *rateLimit) Serve(x *Exchange) bool {
 			continue
 		}
 		if c.r.Global {
-			if ng < len(globals) {
-				globals[ng], globalKeys[ng] = i, key
-				ng++
-			}
+			globals, globalKeys = append(globals, i), append(globalKeys, key)
 			continue
 		}
 		start, reset := ratelimit.Window(now, c.window)
 		n := c.set.Hit(key, start)
 		s.decide(x, c, n, reset, &over, &shadowOver, &overState)
 	}
-	if ng > 0 {
+	if ng := len(globals); ng > 0 {
 		keys := make([]string, ng)
 		ttls := make([]time.Duration, ng)
 		resets := make([]time.Duration, ng)
@@ -218,7 +217,7 @@ func (s *rateLimit) Serve(x *Exchange) bool {
 			ttls[j], resets[j] = c.window, reset
 		}
 		var counts []uint32
-		var err error = errNoStore
+		err := errNoStore
 		if s.env != nil && s.env.Global != nil {
 			ctx, cancel := context.WithTimeout(x.Req.Context(), time.Second)
 			counts, err = s.env.Global.Hit(ctx, keys, ttls)
@@ -262,11 +261,7 @@ func (s *rateLimit) Serve(x *Exchange) bool {
 	return false
 }
 
-var errNoStore = errorString("no global rate-limit store is configured")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errNoStore = errors.New("no global rate-limit store is configured")
 
 // decide records one rule's count: over its limit (enforced or shadow), and the enforced
 // rule with the fewest requests left for the response headers.
@@ -310,7 +305,7 @@ func (s *rateLimit) reject(x *Exchange, st *rateLimitState) {
 	if st.limit > 0 || st.name != "" {
 		s.headers(h, st)
 	}
-	if s.grpc || isGRPCRequest(x.Req) {
+	if s.grpc || IsGRPC(x.Req) {
 		h.Set("Content-Type", "application/grpc")
 		h.Set("Grpc-Status", "8") // RESOURCE_EXHAUSTED
 		h.Set("Grpc-Message", "rate%20limit%20exceeded")
@@ -342,8 +337,8 @@ func (s *rateLimit) headers(h http.Header, st *rateLimitState) {
 	}
 }
 
-// isGRPCRequest reports a gRPC request by its content type.
-func isGRPCRequest(r *http.Request) bool {
+// IsGRPC reports whether a request is gRPC (any application/grpc content type).
+func IsGRPC(r *http.Request) bool {
 	ct := r.Header["Content-Type"]
 	return len(ct) > 0 && strings.HasPrefix(ct[0], "application/grpc")
 }

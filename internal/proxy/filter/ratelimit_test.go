@@ -3,6 +3,7 @@ package filter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -201,3 +202,29 @@ type nopWriter struct{ h http.Header }
 func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *nopWriter) WriteHeader(int)             {}
+
+type countingStore struct{ keys int }
+
+func (s *countingStore) Hit(_ context.Context, keys []string, _ []time.Duration) ([]uint32, error) {
+	s.keys += len(keys)
+	return make([]uint32, len(keys)), nil
+}
+
+// Every Global rule is counted, however many a policy has (up to the API's 64).
+func TestRateLimitCountsEveryGlobalRule(t *testing.T) {
+	env, _ := testEnv()
+	store := &countingStore{}
+	env.Global = store
+	var rules []ir.RateLimitRule
+	for i := range 12 {
+		r := perIP(100, false)
+		r.Name, r.Counter, r.Global = fmt.Sprint("g", i), fmt.Sprint("c", i), true
+		rules = append(rules, r)
+	}
+	rt := rlRoute(&ir.RateLimit{Headers: "XRateLimit", Rules: rules})
+	c, _ := Compile(rt, env)
+	send(t, c, rt, "192.0.2.1")
+	if store.keys != 12 {
+		t.Errorf("the store counted %d of 12 Global rules", store.keys)
+	}
+}

@@ -337,6 +337,14 @@ func (c *Cluster) stop() {
 // Spec is the backend this cluster serves.
 func (c *Cluster) Spec() *ir.Backend { return c.spec }
 
+// Scheme is the URL scheme requests to this cluster use: https for tls and h2 backends.
+func (c *Cluster) Scheme() string {
+	if p := c.spec.Protocol; p == "tls" || p == "h2" {
+		return "https"
+	}
+	return "http"
+}
+
 // Transport sends requests to this cluster's endpoints, protocol upgrades (WebSocket)
 // included.
 func (c *Cluster) Transport() http.RoundTripper { return c.transport }
