@@ -17,6 +17,11 @@ type Backend struct {
 	LoadBalancer   *LoadBalancer     `json:"loadBalancer,omitempty"`
 	CircuitBreaker *CircuitBreaker   `json:"circuitBreaker,omitempty"`
 	Outlier        *OutlierDetection `json:"outlier,omitempty"`
+	// ConnectTimeout bounds opening a connection to an endpoint, TLS handshake included
+	// (zero: the Dialer's default, 10 s); ConnectionIdle closes pooled connections idle this
+	// long (zero: the data plane's default, 60 s). Both come from a TrafficPolicy's timeouts.
+	ConnectTimeout Duration `json:"connectTimeout,omitempty"`
+	ConnectionIdle Duration `json:"connectionIdle,omitempty"`
 }
 
 // Endpoint is an FQDN (re-resolved by DNS) or a static IP.

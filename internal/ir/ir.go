@@ -245,10 +245,17 @@ type WeightedBackend struct {
 	Filters []Filter `json:"filters,omitempty"`
 }
 
-// Timeouts bound a request. Zero Request means no timeout.
+// Timeouts bound a request. Zero means no timeout, for each.
 type Timeouts struct {
+	// Request bounds the wait for the response head from the request's arrival (retries
+	// included); BackendRequest one attempt's.
 	Request        Duration `json:"request"`
 	BackendRequest Duration `json:"backendRequest,omitempty"`
+	// StreamIdle ends a response stream (and an upgraded connection) that passes no byte
+	// either way for this long.
+	StreamIdle Duration `json:"streamIdle,omitempty"`
+	// MaxStreamDuration ends a stream this long after the request arrived, whatever it does.
+	MaxStreamDuration Duration `json:"maxStreamDuration,omitempty"`
 }
 
 // Duration is a time.Duration that prints as "100s" in JSON and YAML.
@@ -287,6 +294,9 @@ type Retry struct {
 	Methods []string `json:"methods,omitempty"`
 	// Budget caps retries to a share of the route's requests (nil: no budget).
 	Budget *RetryBudget `json:"budget,omitempty"`
+	// GRPCCodes are grpc-status codes that trigger a retry when a gRPC response carries
+	// one in its head (a trailers-only answer, before any message).
+	GRPCCodes []int `json:"grpcCodes,omitempty"`
 }
 
 // RetryBudget lets retries be at most Percent of the requests of the last Interval, but

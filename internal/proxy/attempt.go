@@ -35,6 +35,13 @@ type attempt struct {
 	body clientBody
 	// ctx is the request context given to the cluster's HTTP/1.1 client.
 	ctx deadlineCtx
+	// cancel cancels the context of the full transport's exchange (nil on the HTTP/1.1
+	// client's path, whose bodies abort themselves).
+	cancel context.CancelFunc
+	// guard enforces the route's stream timeouts (nil: none).
+	guard *streamGuard
+	// switched: the upstream accepted the protocol upgrade (101).
+	switched bool
 }
 
 type attemptKey struct{}
@@ -172,7 +179,7 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		a.cluster.Report(addr, resp.StatusCode, nil)
-		if pol.retryStatus(req.Method, resp.StatusCode) {
+		if pol.retryStatus(req.Method, resp.StatusCode) || pol.retryGRPC(resp) {
 			if retry(i, true) {
 				io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 				resp.Body.Close()
@@ -191,6 +198,13 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		// The endpoint's in-flight count and the breaker's admission end with the body.
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 			resp.Body = &releaseOnCloseRW{ReadWriteCloser: rwc, addr: addr, adm: adm}
+			a.switched = true
+			if a.guard != nil && a.cancel != nil {
+				// Bytes either way through the upgraded connection are stream activity;
+				// cancelling the context closes it (ReverseProxy watches the context).
+				resp.Body = &guardedRW{rwc: resp.Body.(io.ReadWriteCloser), g: a.guard}
+				a.guard.start(a.cancel)
+			}
 		} else {
 			a.release = releaseOnClose{ReadCloser: resp.Body, addr: addr, adm: adm}
 			resp.Body = &a.release
@@ -261,6 +275,14 @@ type cancelOnClose struct {
 }
 
 func (c *cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); return err }
+
+// Abort ends the attempt's context and passes on to the body when it can be aborted.
+func (c *cancelOnClose) Abort() {
+	c.cancel()
+	if ab, ok := c.ReadCloser.(interface{ Abort() }); ok {
+		ab.Abort()
+	}
+}
 
 type cancelOnCloseRW struct {
 	io.ReadWriteCloser

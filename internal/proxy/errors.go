@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,6 +46,10 @@ func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 	case errors.Is(err, errNoHealthy):
 		a.flag(filter.FlagNoHealthyUpstream)
 		httpError(w, "no healthy upstream", http.StatusServiceUnavailable)
+	case (a == nil || !a.timedOut.Load()) && isDial(err):
+		// Includes a TrafficPolicy's connect timeout: the connection failed, not the request.
+		a.flag(filter.FlagUpstreamConnectFailure)
+		httpError(w, "upstream connection failure", http.StatusBadGateway)
 	case a != nil && a.timedOut.Load(), errors.Is(err, context.DeadlineExceeded):
 		a.flag(filter.FlagUpstreamTimeout)
 		httpError(w, "upstream request timeout", http.StatusGatewayTimeout)
@@ -63,11 +68,16 @@ type clientBody struct {
 	io.ReadCloser
 	n   int64
 	err error
+	// guard sees uploads as stream activity (nil: the route has no stream timeouts).
+	guard *streamGuard
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
+	if n > 0 && b.guard != nil {
+		b.guard.touch()
+	}
 	if err != nil && err != io.EOF && b.err == nil {
 		b.err = err
 	}
@@ -118,4 +128,10 @@ func grpcStatus(code int) int {
 		return 14 // UNAVAILABLE
 	}
 	return 2 // UNKNOWN
+}
+
+// isDial reports whether err is a failure to open the upstream connection.
+func isDial(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
+
+	"apoxy.dev/apoxy/internal/proxy/filter"
 )
 
 // removeHopHeaders deletes hop-by-hop fields in place. Header maps are small, so one pass
@@ -81,8 +84,25 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *atte
 		stop := context.AfterFunc(a.ctx.Context, ab.Abort)
 		defer stop()
 	}
-	if err := copyBody(w, resp.Body, stream); err != nil {
+	// The stream timeouts end a body that idles or runs too long: abort the upstream read
+	// (the HTTP/1.1 client's body, or the transport's context).
+	abort := a.cancel
+	if ab, ok := resp.Body.(interface{ Abort() }); ok && abort == nil && a.guard != nil {
+		abort = ab.Abort
+	}
+	if err := copyBody(w, resp.Body, stream, a.guard, abort); err != nil {
 		a.rec.Error = err.Error()
+		if f, why := a.guard.ended(); f != 0 {
+			a.flag(f)
+			a.rec.Error = why
+			if a.trailers && filter.IsGRPC(a.x.Req) {
+				// A gRPC client gets a status rather than a broken stream.
+				dst[http.TrailerPrefix+"Grpc-Status"] = []string{"4"} // DEADLINE_EXCEEDED
+				dst[http.TrailerPrefix+"Grpc-Message"] = []string{url.PathEscape(why)}
+				return
+			}
+			panic(http.ErrAbortHandler)
+		}
 		if !errors.Is(err, errClientWrite) {
 			// The upstream broke off mid-body: abort the client's response too rather than
 			// end it as if it were complete.
@@ -116,8 +136,10 @@ func wantsTrailers(h http.Header) bool {
 
 var errClientWrite = errors.New("writing to the client failed")
 
-// copyBody copies an upstream body to the client with a pooled buffer.
-func copyBody(w http.ResponseWriter, body io.Reader, stream bool) error {
+// copyBody copies an upstream body to the client with a pooled buffer. A stream guard (nil:
+// none) sees every read, and is started with abort once the body turns out to need more than
+// one read: a body read in one piece never arms a timer.
+func copyBody(w http.ResponseWriter, body io.Reader, stream bool, g *streamGuard, abort func()) error {
 	buf := bufferPool{}.Get()
 	defer bufferPool{}.Put(buf)
 	var rc *http.ResponseController
@@ -141,6 +163,13 @@ func copyBody(w http.ResponseWriter, body io.Reader, stream bool) error {
 		}
 		if rerr != nil {
 			return rerr
+		}
+		if g != nil {
+			if abort != nil {
+				g.start(abort)
+				abort = nil
+			}
+			g.touch()
 		}
 	}
 }

@@ -34,6 +34,9 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set("X-Request-Id", rec.RequestID)
 	}
 	var h *routeHandler
+	// The exchange is logged and measured also when a stream is broken off mid-body (the
+	// handler then panics with http.ErrAbortHandler to abort the client's response).
+	defer func() { srv.logExchange(st, h, start) }()
 	misdirected := false
 	if g != nil && refused == 0 {
 		host := hostname.FromHostHeader(r.Host)
@@ -55,8 +58,16 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.a.trailers = st.in.trailers
 		h.serve(g, st, r, start)
 	}
+}
+
+// logExchange writes a request's access-log record and observes its metrics.
+func (srv *Server) logExchange(st *requestState, h *routeHandler, start time.Time) {
+	rec, rw := &st.rec, &st.rw
 	rec.Flags, rec.RateLimit = st.x.Flags, st.x.RateLimit
 	rec.Status = rw.status()
+	if st.a.switched {
+		rec.Status = http.StatusSwitchingProtocols // ReverseProxy wrote it on the hijacked connection
+	}
 	rec.BytesSent = rw.written
 	rec.BytesReceived = st.a.body.n // bytes actually read from the client, not the declared length
 	d := time.Since(start)
@@ -84,6 +95,8 @@ type routeHandler struct {
 	totalWeight   int32
 	proxy         *httputil.ReverseProxy
 	obs           routeMetrics
+	// stream are the route's stream timeouts (idle, max duration).
+	stream streamTimeouts
 }
 
 func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener) (*routeHandler, error) {
@@ -92,6 +105,7 @@ func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener) (*routeHandler, er
 		h.listenerScheme = "https"
 	}
 	h.retry = newRetryPolicy(r.Retry)
+	h.stream = streamTimeouts{idle: time.Duration(r.Timeouts.StreamIdle), max: time.Duration(r.Timeouts.MaxStreamDuration)}
 	var err error
 	if h.chain, err = filter.Compile(r, s.env); err != nil {
 		return nil, err
@@ -136,6 +150,10 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 		a.body = clientBody{ReadCloser: r.Body}
 		r.Body = &a.body
 	}
+	if a.guard = newStreamGuard(&h.stream, start); a.guard != nil {
+		a.body.guard = a.guard
+		defer a.guard.stop()
+	}
 	// X-Forwarded-* describe the request as the client sent it, before filters edit it.
 	a.forwarded = forwardedFor(r, h.listenerScheme)
 	x.Begin(r, w)
@@ -173,6 +191,9 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	var ctx context.Context
 	// It runs from the request's arrival, so a delay injected by a fault counts toward it.
 	timeout := time.Duration(h.route.Timeouts.Request)
+	if m := h.stream.max; m > 0 && (timeout == 0 || m < timeout) {
+		timeout = m // a stream's whole life is bounded, its wait for the head included
+	}
 	if !upgrade && cluster.HTTP1() {
 		a.ctx.Context = r.Context()
 		if timeout > 0 {
@@ -182,7 +203,7 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	} else {
 		c, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		ctx = c
+		ctx, a.cancel = c, cancel
 		if timeout > 0 {
 			t := time.AfterFunc(timeout-time.Since(start), func() {
 				if !w.wroteHeader.Load() {
@@ -197,6 +218,10 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	if upgrade {
 		out := r.Clone(context.WithValue(ctx, attemptKey{}, a))
 		h.proxy.ServeHTTP(x.W, out)
+		if f, why := a.guard.ended(); f != 0 {
+			a.flag(f)
+			rec.Error = why
+		}
 		return
 	}
 	// The inbound request is ours alone from here: its header map and URL (the exchange's

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,7 +43,9 @@ type retryPolicy struct {
 	on        failure
 	// methods may be retried on any condition (nil: the idempotent methods).
 	methods []string
-	budget  *retryBudget
+	// grpcCodes are grpc-status codes retried when a gRPC response's head carries one.
+	grpcCodes []int
+	budget    *retryBudget
 	// replayBodies: buffer small request bodies so retries can resend them. Only a route's
 	// own retry policy asks for it; the default retries connection failures, before any
 	// body byte was sent, so it costs no copy of every upload.
@@ -58,7 +61,7 @@ func newRetryPolicy(r *ir.Retry) *retryPolicy {
 		return defaultRetry
 	}
 	p := &retryPolicy{attempts: r.Attempts, codes: r.Codes, base: time.Duration(r.Backoff), max: time.Duration(r.MaxBackoff), methods: r.Methods,
-		replayBodies: r.Attempts > 0}
+		grpcCodes: r.GRPCCodes, replayBodies: r.Attempts > 0}
 	if p.max == 0 {
 		p.max = 10 * p.base
 	}
@@ -111,6 +114,23 @@ func (p *retryPolicy) retryStatus(method string, code int) bool {
 		return false
 	}
 	return p.on&f != 0 && p.methodAllowed(method, f)
+}
+
+// retryGRPC: is this a gRPC answer whose status is one of the retried codes? Only a
+// trailers-only answer (grpc-status in the head, no message sent) can be judged before the
+// response starts. Every gRPC call is a POST: naming a code retries it whatever the methods
+// list says, since the codes that may be listed mean the call was not carried out, or may be
+// carried out again by the client's own retry policy (gRPC's retry design).
+func (p *retryPolicy) retryGRPC(resp *http.Response) bool {
+	if len(p.grpcCodes) == 0 || resp.StatusCode != http.StatusOK {
+		return false
+	}
+	v := resp.Header["Grpc-Status"]
+	if len(v) != 1 {
+		return false
+	}
+	code, err := strconv.Atoi(v[0])
+	return err == nil && slices.Contains(p.grpcCodes, code)
 }
 
 // backoff is exponential with full jitter: a uniform wait in [0, min(max, base × 2^i)).

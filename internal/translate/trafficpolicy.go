@@ -243,14 +243,21 @@ func (t *translator) applyTrafficPolicy(r *ir.Route, lv tpLevels, info tpRuleInf
 		func(b *policyv1a1.FaultInjection) bool { return b.Disabled }); f != nil {
 		r.Fault = irFault(f)
 	}
-	if to, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Timeouts { return s.Timeouts },
-		func(b *policyv1a1.Timeouts) bool { return b.Disabled }); to != nil {
+	to, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Timeouts { return s.Timeouts },
+		func(b *policyv1a1.Timeouts) bool { return b.Disabled })
+	if to != nil {
 		// Rule D: the route rule's own timeouts win field by field.
 		if d, ok := policyv1a1.ParseDuration(deref(to.Request, "")); ok && !info.hasRequestTimeout {
 			r.Timeouts.Request = ir.Duration(d)
 		}
 		if d, ok := policyv1a1.ParseDuration(deref(to.BackendRequest, "")); ok && !info.hasBackendTimeout {
 			r.Timeouts.BackendRequest = ir.Duration(d)
+		}
+		if d, ok := policyv1a1.ParseDuration(deref(to.Idle, "")); ok {
+			r.Timeouts.StreamIdle = ir.Duration(d)
+		}
+		if d, ok := policyv1a1.ParseDuration(deref(to.MaxStreamDuration, "")); ok {
+			r.Timeouts.MaxStreamDuration = ir.Duration(d)
 		}
 	}
 	if rt, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Retry { return s.Retry },
@@ -263,8 +270,17 @@ func (t *translator) applyTrafficPolicy(r *ir.Route, lv tpLevels, info tpRuleInf
 		func(b *policyv1a1.CircuitBreaker) bool { return b.Disabled })
 	od, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.OutlierDetection { return s.OutlierDetection },
 		func(b *policyv1a1.OutlierDetection) bool { return b.Disabled })
-	if lb != nil || cb != nil || od != nil {
-		cluster := clusterPolicy{LoadBalancer: irLoadBalancer(lb), CircuitBreaker: irCircuitBreaker(cb), Outlier: irOutlier(od)}
+	cluster := clusterPolicy{LoadBalancer: irLoadBalancer(lb), CircuitBreaker: irCircuitBreaker(cb), Outlier: irOutlier(od)}
+	if to != nil {
+		// The defaults are the data plane's own: only other values need a cluster of their own.
+		if d, ok := policyv1a1.ParseDuration(deref(to.Connect, "")); ok && d != policyv1a1.DefaultConnectTimeout {
+			cluster.ConnectTimeout = ir.Duration(d)
+		}
+		if d, ok := policyv1a1.ParseDuration(deref(to.ConnectionIdle, "")); ok && d != policyv1a1.DefaultConnectionIdleTimeout {
+			cluster.ConnectionIdle = ir.Duration(d)
+		}
+	}
+	if cluster != (clusterPolicy{}) {
 		r.Backends = slices.Clone(r.Backends)
 		for i := range r.Backends {
 			if !r.Backends[i].Invalid {
@@ -279,6 +295,8 @@ type clusterPolicy struct {
 	LoadBalancer   *ir.LoadBalancer     `json:"lb,omitempty"`
 	CircuitBreaker *ir.CircuitBreaker   `json:"cb,omitempty"`
 	Outlier        *ir.OutlierDetection `json:"od,omitempty"`
+	ConnectTimeout ir.Duration          `json:"connect,omitempty"`
+	ConnectionIdle ir.Duration          `json:"connIdle,omitempty"`
 }
 
 // policyVariant returns the IR backend carrying a cluster policy: route rules that reach one
@@ -297,6 +315,7 @@ func (t *translator) policyVariant(name string, cp clusterPolicy) string {
 	}
 	vb := *ib
 	vb.Name, vb.LoadBalancer, vb.CircuitBreaker, vb.Outlier = variant, cp.LoadBalancer, cp.CircuitBreaker, cp.Outlier
+	vb.ConnectTimeout, vb.ConnectionIdle = cp.ConnectTimeout, cp.ConnectionIdle
 	t.usedBackends[variant] = &vb
 	return variant
 }
@@ -480,6 +499,9 @@ func irRetry(rt *policyv1a1.Retry, own *gwapiv1.HTTPRouteRetry) *ir.Retry {
 		}
 		for _, c := range on.StatusCodes {
 			out.Codes = append(out.Codes, int(c))
+		}
+		for _, c := range on.GRPCCodes {
+			out.GRPCCodes = append(out.GRPCCodes, grpcCodes[string(c)])
 		}
 	}
 	if rt.Methods != nil {

@@ -15,9 +15,11 @@ const (
 	FlagUpstreamConnectFailure                   // UF: the upstream connection failed
 	FlagUpstreamTimeout                          // UT: the upstream timed out
 	FlagRateLimitStoreError                      // RLSE: the global rate-limit store failed
+	FlagStreamIdleTimeout                        // SI: the stream idled past timeouts.idle
+	FlagMaxStreamDuration                        // UMSDR: the stream reached timeouts.maxStreamDuration
 )
 
-var flagNames = [...]string{"RL", "DI", "FI", "UO", "URX", "UH", "UF", "UT", "RLSE"}
+var flagNames = [...]string{"RL", "DI", "FI", "UO", "URX", "UH", "UF", "UT", "RLSE", "SI", "UMSDR"}
 
 // Append appends the flags as Envoy prints them ("RL,DI"), nothing when none is set.
 func (f Flags) Append(b []byte) []byte {

@@ -191,6 +191,11 @@ func (c *Cluster) Denied() []string {
 // under the destination policy: HTTP transports, TCP and UDP relays and health probes all
 // connect through it.
 func (c *Cluster) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d := time.Duration(c.spec.ConnectTimeout); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	return c.opts.Dialer.DialContext(ctx, network, addr, c.opts.Destinations.control(c.spec.Name))
 }
 
@@ -281,7 +286,7 @@ func (m *Manager) start(b *ir.Backend, port int32, prev *Cluster) *Cluster {
 		c.transport, _ = newTransport(b, m.opts, c.hostnameOf, c.breaker.countingDial(c.DialContext))
 	}
 	if b.Protocol != "h2" && b.Protocol != "h2c" {
-		c.h1 = newH1Client(dial, m.opts.IdleConnTimeout)
+		c.h1 = newH1Client(dial, idleConnTimeout(b, m.opts))
 		c.h1.limit(c.breaker)
 	}
 	empty := []*Address{}
@@ -607,7 +612,7 @@ func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) strin
 		DialContext:           dialContext,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       opts.IdleConnTimeout,
+		IdleConnTimeout:       idleConnTimeout(b, opts),
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // bodies pass through as the upstream sent them
@@ -631,7 +636,13 @@ func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) strin
 	if nextProtos != nil {
 		base := upstreamTLS(b, opts.RootCAs)
 		base.NextProtos = nextProtos
+		connect := time.Duration(b.ConnectTimeout)
 		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if connect > 0 { // the handshake counts toward the connect timeout
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, connect)
+				defer cancel()
+			}
 			conn, err := dialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
@@ -649,13 +660,24 @@ func newTransport(b *ir.Backend, opts Options, hostnameOf func(netip.Addr) strin
 			tc := tls.Client(conn, cfg)
 			if err := tc.HandshakeContext(ctx); err != nil {
 				conn.Close()
-				return nil, err
+				// The connection was not opened: a handshake failure (or its timeout) is a
+				// connect failure, retried as one and never a request timeout.
+				return nil, &net.OpError{Op: "dial", Net: network, Addr: conn.RemoteAddr(), Err: err}
 			}
 			return tc, nil
 		}
 		dial = t.DialTLSContext
 	}
 	return t, dial
+}
+
+// idleConnTimeout is how long a backend's pooled connections may idle: its TrafficPolicy's
+// timeouts.connectionIdle, else the data plane's default.
+func idleConnTimeout(b *ir.Backend, opts Options) time.Duration {
+	if d := time.Duration(b.ConnectionIdle); d > 0 {
+		return d
+	}
+	return opts.IdleConnTimeout
 }
 
 func upstreamTLS(b *ir.Backend, roots *x509.CertPool) *tls.Config {

@@ -37,6 +37,10 @@ type h1Client struct {
 	mu     sync.Mutex
 	idle   map[string][]*h1Conn
 	closed bool
+	// reaper closes connections idle past idleTimeout while nothing reuses them (armed
+	// only while some connection is pooled: a quiet cluster keeps no timer).
+	reaper      *time.Timer
+	reaperArmed bool
 }
 
 type h1Conn struct {
@@ -304,9 +308,49 @@ func (c *h1Client) put(pc *h1Conn) {
 		n++
 	}
 	c.idle[pc.addr] = append(list[n:], pc)
+	if !c.reaperArmed {
+		c.reaperArmed = true
+		if c.reaper == nil {
+			c.reaper = time.AfterFunc(c.idleTimeout, c.reap)
+		} else {
+			c.reaper.Reset(c.idleTimeout)
+		}
+	}
 	c.mu.Unlock()
 	if c.lim != nil {
 		c.lim.st.notify() // a pending request for this endpoint can take it
+	}
+}
+
+// reap closes the pooled connections idle past idleTimeout and re-arms for the next one to
+// expire, if any remain.
+func (c *h1Client) reap() {
+	now := time.Now()
+	var expired []*h1Conn
+	c.mu.Lock()
+	var next time.Time
+	for addr, list := range c.idle {
+		n := 0
+		for n < len(list) && now.Sub(list[n].idleAt) >= c.idleTimeout {
+			expired = append(expired, list[n])
+			n++
+		}
+		if n == len(list) {
+			delete(c.idle, addr)
+			continue
+		}
+		c.idle[addr] = list[n:]
+		if first := list[n].idleAt; next.IsZero() || first.Before(next) {
+			next = first
+		}
+	}
+	c.reaperArmed = !next.IsZero() && !c.closed
+	if c.reaperArmed {
+		c.reaper.Reset(next.Add(c.idleTimeout).Sub(now))
+	}
+	c.mu.Unlock()
+	for _, pc := range expired {
+		pc.close()
 	}
 }
 

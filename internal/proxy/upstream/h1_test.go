@@ -347,3 +347,45 @@ func TestH1ClientEarlyResponseDuringUpload(t *testing.T) {
 		t.Fatalf("got %d %q", resp.StatusCode, b)
 	}
 }
+
+// TestH1ClientClosesIdleConnections: a pooled connection nobody reuses is closed once it has
+// idled for the idle timeout (a TrafficPolicy's timeouts.connectionIdle), without a request
+// coming to notice; one reused in time stays open.
+func TestH1ClientClosesIdleConnections(t *testing.T) {
+	var closed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	d := &net.Dialer{}
+	c := newH1Client(d.DialContext, 300*time.Millisecond)
+	defer c.CloseIdleConnections()
+	url := srv.URL + "/"
+	get(t, c, "GET", url, nil, 0)
+	for i := 0; i < 4; i++ { // reused every 100 ms: never idle long enough
+		time.Sleep(100 * time.Millisecond)
+		if resp, _ := get(t, c, "GET", url, nil, 0); resp == nil {
+			t.Fatal("no response")
+		}
+	}
+	if n := closed.Load(); n != 0 {
+		t.Fatalf("%d connections closed while in use", n)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for closed.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if closed.Load() != 1 {
+		t.Fatalf("the idle connection was not closed by the client (closed %d)", closed.Load())
+	}
+	c.mu.Lock()
+	n := len(c.idle)
+	c.mu.Unlock()
+	if n != 0 {
+		t.Errorf("pool still lists %d addresses", n)
+	}
+}
