@@ -47,6 +47,9 @@ type Applier interface {
 	BindError(listener string) error
 	// Denied lists a backend's addresses the destination policy refused, with reasons.
 	Denied(backend string) []string
+	// RateLimitStoreHealth reports a global rate-limit store's health ("" the data plane's
+	// own; ok false: no such store).
+	RateLimitStoreHealth(ctx context.Context, name string) (proxy.StoreHealth, bool)
 }
 
 // Options configure a project controller.
@@ -91,6 +94,9 @@ type Controller struct {
 	client    dynamic.Interface
 	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
 	trigger   chan struct{}
+	// policyStores are the last reconcile's report.PolicyStores (read by the status loop,
+	// which runs on the same goroutine).
+	policyStores map[status.Key]map[int]string
 
 	mu      sync.Mutex
 	applied string // snapshot version last applied
@@ -159,6 +165,9 @@ func (c *Controller) Run(ctx context.Context) {
 		case <-health.C:
 			if err := c.writeDataPlaneStatus(ctx); err != nil && ctx.Err() == nil {
 				c.log.Error("data plane status", "err", err)
+			}
+			if err := c.writePolicyHealth(ctx); err != nil && ctx.Err() == nil {
+				c.log.Error("policy health status", "err", err)
 			}
 			continue
 		case <-c.trigger:
@@ -236,6 +245,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if err := c.writeStatus(ctx, set, report); err != nil {
 		return err
 	}
+	c.policyStores = report.PolicyStores
 	return c.writeDataPlaneStatus(ctx)
 }
 

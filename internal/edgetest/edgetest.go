@@ -60,6 +60,23 @@ type Options struct {
 // StartRedis runs a real redis-server on a free loopback port for the test (skipped when it
 // is not installed, unless APOXY_REQUIRE_REDIS is set, as CI does) and returns its address.
 func StartRedis(t testing.TB) string {
+	return StartRedisServer(t).Addr
+}
+
+// Redis is a redis-server a test runs, which it may stop and start again on the same port
+// (to watch a data plane fail over and recover).
+type Redis struct {
+	t    testing.TB
+	bin  string
+	args []string
+	cmd  *exec.Cmd
+	// Addr is its host:port.
+	Addr string
+}
+
+// StartRedisServer runs a real redis-server on a free loopback port with extra arguments (e.g.
+// "--requirepass", "secret"); it is killed when the test ends.
+func StartRedisServer(t testing.TB, args ...string) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -69,23 +86,40 @@ func StartRedis(t testing.TB) string {
 		t.Skip("redis-server is not installed (apt-get install -y redis-server)")
 	}
 	port := freePort(t)
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	r := &Redis{t: t, bin: bin, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		args: append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, args...)}
+	t.Cleanup(r.Stop)
+	r.Start()
+	return r
+}
+
+// Start runs the server (again) and waits until it accepts connections.
+func (r *Redis) Start() {
+	r.t.Helper()
+	r.cmd = exec.Command(r.bin, r.args...)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", r.Addr)
 		if err == nil {
 			c.Close()
-			return addr
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not start", addr)
+			r.t.Fatalf("redis-server on %s did not start", r.Addr)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the server (its data is gone).
+func (r *Redis) Stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+		r.cmd = nil
 	}
 }
 

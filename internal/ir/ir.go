@@ -26,6 +26,17 @@ type Snapshot struct {
 	// DrainTimeout bounds how long listeners drain open requests when they stop (from the
 	// Proxy's spec.shutdown; 0 means the data plane's default).
 	DrainTimeout Duration `json:"drainTimeout,omitempty"`
+	// RateLimitStores are the global rate-limit stores Proxies name (spec.rateLimit.redis),
+	// by name ("project/namespace/proxy"); routes name theirs in RateLimit.Store.
+	RateLimitStores map[string]*RedisStore `json:"rateLimitStores,omitempty"`
+}
+
+// RedisStore is how the data plane reaches a Redis that counts Global rate-limit rules.
+type RedisStore struct {
+	Address  string `json:"address"`
+	Password string `json:"password,omitempty"`
+	TLS      bool   `json:"tls,omitempty"`
+	Database int    `json:"database,omitempty"`
 }
 
 // Origin names the API object (and section) an IR object came from.
@@ -399,6 +410,9 @@ func (s *Snapshot) Validate() error {
 			for _, r := range vh.Routes {
 				if err := r.validate(backends); err != nil {
 					return fmt.Errorf("ir: listener %q host %q route %q: %w", l.Name, vh.Hostname, r.Name, err)
+				}
+				if rl := r.RateLimit; rl != nil && rl.Store != "" && s.RateLimitStores[rl.Store] == nil {
+					return fmt.Errorf("ir: listener %q host %q route %q: unknown rate-limit store %q", l.Name, vh.Hostname, r.Name, rl.Store)
 				}
 			}
 		}

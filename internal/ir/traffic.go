@@ -51,6 +51,9 @@ type ClaimMatch struct {
 type RateLimit struct {
 	// FailClosed rejects requests when a Global rule's store is unreachable (default: they pass).
 	FailClosed bool `json:"failClosed,omitempty"`
+	// Store names the snapshot's RateLimitStores entry that Global rules count in (the
+	// route's Gateway's Proxy); "" is the data plane's own store (apoxy --redis).
+	Store string `json:"store,omitempty"`
 	// Headers is XRateLimit, IETFDraft or None.
 	Headers string `json:"headers"`
 	// StatusCode answers a limited request (default 429; gRPC requests get RESOURCE_EXHAUSTED).

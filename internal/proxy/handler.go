@@ -72,12 +72,12 @@ func (srv *Server) logExchange(st *requestState, h *routeHandler, start time.Tim
 	rec.BytesReceived = st.a.body.n // bytes actually read from the client, not the declared length
 	d := time.Since(start)
 	rec.DurationMS = float64(d.Microseconds()) / 1000
-	srv.accessLog.log(rec, start)
 	obs := &srv.unrouted
 	if h != nil {
 		obs = &h.obs
 	}
 	obs.observe(srv.metrics, rec.Status, d)
+	srv.accessLog.log(rec, start) // after the metrics: a reader of the line finds them counted
 }
 
 // routeHandler serves one IR route: its compiled chain, then (for a route that forwards) a

@@ -47,7 +47,6 @@ func (r *l4Route) pick() *ir.WeightedBackend {
 func (s *Server) l4Done(rec *accessRecord, start time.Time) {
 	d := time.Since(start)
 	rec.DurationMS = float64(d.Microseconds()) / 1000
-	s.accessLog.log(rec, start)
 	route := rec.Route
 	if route == "" {
 		route = "none"
@@ -61,4 +60,6 @@ func (s *Server) l4Done(rec *accessRecord, start time.Time) {
 	m.l4Bytes.WithLabelValues(route, "received").Add(float64(rec.BytesReceived))
 	m.l4Bytes.WithLabelValues(route, "sent").Add(float64(rec.BytesSent))
 	m.l4Duration.WithLabelValues(route).Observe(d.Seconds())
+	// Logged after it is counted: whoever reads the line finds the metrics up to date.
+	s.accessLog.log(rec, start)
 }

@@ -79,6 +79,8 @@ type Server struct {
 	conns *h1.ConnLimiter
 	// env is what filter stages share across configurations (rate-limit counters, metrics).
 	env *filter.Env
+	// stores are the global rate-limit stores the served snapshots name.
+	stores *rateLimitStores
 
 	mu        sync.Mutex
 	drain     time.Duration
@@ -122,8 +124,13 @@ func New(opts Options) *Server {
 	if opts.MaxConnections == 0 {
 		opts.MaxConnections = connectionBudget()
 	}
+	stores := &rateLimitStores{byName: map[string]*namedStore{}}
+	if hs, ok := opts.RateLimitStore.(healthStore); ok {
+		stores.process = hs
+	}
 	return &Server{
-		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Global: opts.RateLimitStore, Metrics: m.filters},
+		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Global: opts.RateLimitStore, Stores: stores.get, Metrics: m.filters},
+		stores:     stores,
 		conns:      h1.NewConnLimiter(opts.MaxConnections),
 		opts:       opts,
 		log:        opts.Logger,
@@ -259,6 +266,12 @@ func merge(snaps map[string]*ir.Snapshot, current map[string]ir.Protocol) (*ir.S
 	}
 	for _, snap := range snaps {
 		out.DrainTimeout = max(out.DrainTimeout, snap.DrainTimeout)
+		for name, st := range snap.RateLimitStores { // names are scoped by project
+			if out.RateLimitStores == nil {
+				out.RateLimitStores = map[string]*ir.RedisStore{}
+			}
+			out.RateLimitStores[name] = st
+		}
 	}
 	if err := out.Validate(); err != nil {
 		return nil, err
@@ -275,6 +288,11 @@ func compareVirtualHosts(a, b *ir.VirtualHost) int {
 // serve compiles the merged snapshot, binds new sockets, then swaps graphs and closes sockets
 // no longer used. Errors before the swap leave everything as it was.
 func (s *Server) serve(snap *ir.Snapshot) error {
+	// Stores the snapshot names are opened (or kept) before routes compile against them;
+	// those it no longer names close after the swap, and new ones close again on failure.
+	s.stores.prepare(snap.RateLimitStores)
+	swapped := false
+	defer func() { s.stores.finish(swapped) }()
 	graphs := map[string]*graph{}
 	probePorts := map[string]int32{}
 	counters := map[string]bool{} // Local rate-limit counters in use
@@ -367,6 +385,7 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 		}
 	}
 	s.env.RateLimits.Retain(func(c string) bool { return counters[c] })
+	swapped = true
 	s.drain = s.opts.DrainTimeout
 	if snap.DrainTimeout > 0 {
 		s.drain = time.Duration(snap.DrainTimeout)

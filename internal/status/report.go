@@ -45,6 +45,10 @@ type Report struct {
 	// GatewayBinds are the addresses each Gateway's listeners bind (spec, pool or the server's
 	// bind address), so the controller can match data-plane bind errors to the Gateway.
 	GatewayBinds map[Key][]string `json:"-"`
+	// PolicyStores name, per TrafficPolicy with Global rate-limit rules, the store each of
+	// its ancestor Gateways counts them in (by the ancestor's index in its status; "" is the
+	// data plane's own store), so the controller can report the policy's Healthy condition.
+	PolicyStores map[Key]map[int]string `json:"-"`
 }
 
 // NewReport returns an empty report.

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
+
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/status"
 )
@@ -46,6 +48,9 @@ type gatewayCtx struct {
 	// tlsRefsReason/Msg say why it did not resolve.
 	clientCert                *ir.Certificate
 	tlsRefsReason, tlsRefsMsg string
+	// rateLimitStore names the snapshot's store of the Gateway's Proxy ("" none);
+	// rateLimitStoreErr says why the Proxy's store is unusable.
+	rateLimitStore, rateLimitStoreErr string
 }
 
 type listenerCtx struct {
@@ -117,7 +122,7 @@ func (t *translator) translateGateways() {
 		t.gateways[g.key] = g
 		t.gatewayOrder = append(t.gatewayOrder, g)
 		g.resolveAddresses(t)
-		t.proxySettings(gw)
+		t.proxySettings(g)
 		t.resolveBackendClientCert(g)
 		for i := range gw.Spec.Listeners {
 			l := &listenerCtx{gw: g, spec: &gw.Spec.Listeners[i], hostname: ptrString(gw.Spec.Listeners[i].Hostname), vhosts: map[string]*ir.VirtualHost{}}
@@ -173,20 +178,56 @@ func (t *translator) allocate(gw *gwapiv1.Gateway) []string {
 	return nil
 }
 
-// proxySettings applies the shutdown settings of the Proxy a Gateway names through
-// spec.infrastructure.parametersRef (the longest drain wins when Gateways name several).
-func (t *translator) proxySettings(gw *gwapiv1.Gateway) {
+// proxySettings applies the settings of the Proxy a Gateway names through
+// spec.infrastructure.parametersRef: its shutdown (the longest drain wins when Gateways name
+// several) and its global rate-limit store.
+func (t *translator) proxySettings(g *gatewayCtx) {
+	gw := g.gw
 	infra := gw.Spec.Infrastructure
 	if infra == nil || infra.ParametersRef == nil || infra.ParametersRef.Kind != "Proxy" {
 		return
 	}
 	for _, p := range t.set.Proxies {
-		if p.Namespace == gw.Namespace && p.Name == infra.ParametersRef.Name && p.Spec.Shutdown != nil && p.Spec.Shutdown.DrainTimeout != nil {
+		if p.Namespace != gw.Namespace || p.Name != infra.ParametersRef.Name {
+			continue
+		}
+		if p.Spec.Shutdown != nil && p.Spec.Shutdown.DrainTimeout != nil {
 			if d := ir.Duration(p.Spec.Shutdown.DrainTimeout.Duration); d > t.snap.DrainTimeout {
 				t.snap.DrainTimeout = d
 			}
 		}
+		if rl := p.Spec.RateLimit; rl != nil && rl.Redis != nil {
+			t.proxyRateLimitStore(g, p.Namespace, p.Name, rl.Redis)
+		}
 	}
+}
+
+// proxyRateLimitStore resolves a Proxy's Redis store (its password from a Secret in the
+// Proxy's namespace) into the snapshot, for the Global rate-limit rules of g's routes.
+func (t *translator) proxyRateLimitStore(g *gatewayCtx, ns, name string, r *corev1a2.RedisStore) {
+	st := &ir.RedisStore{Address: r.Address, TLS: r.TLS, Database: int(r.Database)}
+	if ref := r.PasswordSecretRef; ref != nil {
+		key := cmp.Or(ref.Key, corev1a2.DefaultRedisPasswordKey)
+		sec, ok := t.secrets[status.KeyOf(ns, ref.Name)]
+		if !ok {
+			g.rateLimitStoreErr = fmt.Sprintf("Proxy %s/%s: spec.rateLimit.redis.passwordSecretRef: Secret %s/%s not found", ns, name, ns, ref.Name)
+			return
+		}
+		pw, ok := sec.Data[key]
+		if !ok {
+			pw, ok = []byte(sec.StringData[key]), sec.StringData[key] != ""
+		}
+		if !ok {
+			g.rateLimitStoreErr = fmt.Sprintf("Proxy %s/%s: spec.rateLimit.redis.passwordSecretRef: Secret %s/%s has no key %q", ns, name, ns, ref.Name, key)
+			return
+		}
+		st.Password = string(pw)
+	}
+	if t.snap.RateLimitStores == nil {
+		t.snap.RateLimitStores = map[string]*ir.RedisStore{}
+	}
+	g.rateLimitStore = t.scoped(ns + "/" + name)
+	t.snap.RateLimitStores[g.rateLimitStore] = st
 }
 
 // resolveAddresses decides where the Gateway's listeners bind. Addresses in the spec

@@ -146,7 +146,9 @@ func (t *translator) tpTargetExists(tg tpTarget, routeRules map[tpTarget][]strin
 func (t *translator) tpInvalid(p *policyv1a1.TrafficPolicy, tg tpTarget) string {
 	if rl := p.Spec.RateLimit; rl != nil && !t.opts.GlobalRateLimitStore &&
 		slices.ContainsFunc(rl.Rules, func(r policyv1a1.RateLimitRule) bool { return r.Scope == policyv1a1.ScopeGlobal }) {
-		return "a Global rate-limit rule needs a store: start the server with --redis (a Proxy's spec.rateLimit.redis is not served yet)"
+		if msg := t.tpStoreMissing(tg); msg != "" {
+			return msg
+		}
 	}
 	if f := p.Spec.FaultInjection; f != nil && f.Abort != nil {
 		if f.Abort.GRPCStatus != nil && tg.kind == "HTTPRoute" {
@@ -157,6 +159,98 @@ func (t *translator) tpInvalid(p *policyv1a1.TrafficPolicy, tg tpTarget) string 
 		}
 	}
 	return ""
+}
+
+// tpStoreMissing says why a target's Gateways have no global rate-limit store ("" when
+// every one has): the store is the one of the Proxy each Gateway names.
+func (t *translator) tpStoreMissing(tg tpTarget) string {
+	var gws []*gatewayCtx
+	switch tg.kind {
+	case "Gateway":
+		gws = append(gws, t.gateways[status.KeyOf(tg.namespace, tg.name)])
+	default:
+		for _, pr := range t.routeParents(tg.kind, tg.namespace, tg.name) {
+			if g := t.gateways[status.KeyOf(string(deref(pr.Namespace, gwapiv1.Namespace(tg.namespace))), string(pr.Name))]; g != nil {
+				gws = append(gws, g)
+			}
+		}
+	}
+	var missing []string
+	for _, g := range gws {
+		if msg := g.storeMissing(); msg != "" {
+			missing = append(missing, msg)
+		}
+	}
+	if len(missing) == 0 || len(missing) < len(gws) {
+		return "" // Invalid only on the ancestors without one (tpAncestorInvalid)
+	}
+	return "a Global rate-limit rule needs a store: " + strings.Join(missing, "; ") + " (or start the server with --redis)"
+}
+
+// storeMissing says why the Gateway has no global rate-limit store, "" when it has one.
+func (g *gatewayCtx) storeMissing() string {
+	switch {
+	case g == nil:
+		return ""
+	case g.rateLimitStoreErr != "":
+		return fmt.Sprintf("Gateway %s: %s", g.key, g.rateLimitStoreErr)
+	case g.rateLimitStore == "":
+		return fmt.Sprintf("Gateway %s names no Proxy with spec.rateLimit.redis", g.key)
+	}
+	return ""
+}
+
+// tpAncestorInvalid says why an accepted policy is Invalid under one ancestor Gateway: it has
+// Global rate-limit rules and that Gateway has no store (its Proxy names none), while others
+// do. Its routes under that Gateway serve without the Global rules.
+func (t *translator) tpAncestorInvalid(p *policyv1a1.TrafficPolicy, ref gwapiv1.ParentReference) string {
+	if t.opts.GlobalRateLimitStore || !hasGlobalRules(p) || deref(ref.Kind, "Gateway") != "Gateway" {
+		return ""
+	}
+	g := t.gateways[status.KeyOf(string(deref(ref.Namespace, gwapiv1.Namespace(p.Namespace))), string(ref.Name))]
+	if msg := g.storeMissing(); msg != "" {
+		return "a Global rate-limit rule needs a store: " + msg
+	}
+	return ""
+}
+
+// tpAncestorStore names the store an ancestor Gateway counts the policy's Global rules in
+// ("" the data plane's own); ok is false when the policy has none or there is no store.
+func (t *translator) tpAncestorStore(p *policyv1a1.TrafficPolicy, ref gwapiv1.ParentReference) (string, bool) {
+	if !hasGlobalRules(p) || deref(ref.Kind, "Gateway") != "Gateway" {
+		return "", false
+	}
+	g := t.gateways[status.KeyOf(string(deref(ref.Namespace, gwapiv1.Namespace(p.Namespace))), string(ref.Name))]
+	switch {
+	case g != nil && g.rateLimitStore != "":
+		return g.rateLimitStore, true
+	case t.opts.GlobalRateLimitStore:
+		return "", true
+	}
+	return "", false
+}
+
+func hasGlobalRules(p *policyv1a1.TrafficPolicy) bool {
+	return p.Spec.RateLimit != nil && slices.ContainsFunc(p.Spec.RateLimit.Rules, func(r policyv1a1.RateLimitRule) bool { return r.Scope == policyv1a1.ScopeGlobal })
+}
+
+// routeParents are the parentRefs of an HTTPRoute or GRPCRoute.
+func (t *translator) routeParents(kind, ns, name string) []gwapiv1.ParentReference {
+	switch kind {
+	case "HTTPRoute":
+		for _, hr := range t.set.HTTPRoutes {
+			if hr.Namespace == ns && hr.Name == name {
+				return hr.Spec.ParentRefs
+			}
+		}
+	case "GRPCRoute":
+		for _, gr := range t.set.GRPCRoutes {
+			if gr.Namespace == ns && gr.Name == name {
+				return gr.Spec.ParentRefs
+			}
+		}
+	}
+	return nil
 }
 
 // tpLevels are the policies that apply to one route rule under one listener, most specific
@@ -226,6 +320,20 @@ func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listener
 		}
 		c := *r
 		t.applyTrafficPolicy(&c, lv, info)
+		if c.RateLimit != nil && (g.rateLimitStore != "" || !t.opts.GlobalRateLimitStore) && slices.ContainsFunc(c.RateLimit.Rules, func(rr ir.RateLimitRule) bool { return rr.Global }) {
+			rl := *c.RateLimit
+			if g.rateLimitStore != "" {
+				// Global rules count in the Gateway's Proxy's store (before the process's).
+				rl.Store = g.rateLimitStore
+			} else {
+				// No store under this Gateway (its policy is Invalid here): serve without them.
+				rl.Rules = slices.DeleteFunc(slices.Clone(rl.Rules), func(rr ir.RateLimitRule) bool { return rr.Global })
+			}
+			c.RateLimit = &rl
+			if len(rl.Rules) == 0 {
+				c.RateLimit = nil
+			}
+		}
 		t.order[&c] = t.order[r]
 		out = append(out, &c)
 	}
@@ -661,6 +769,17 @@ func (t *translator) reportTrafficPolicies() {
 			case len(a.failed) > 0:
 				cond.Message = "Policy accepted for " + strings.Join(a.ok, ", ") + "; not for: " + strings.Join(a.failed, "; ")
 			}
+			if msg := t.tpAncestorInvalid(p, a.ref); msg != "" && len(a.ok) > 0 {
+				cond = status.Condition(string(gwapiv1.PolicyConditionAccepted), false, string(gwapiv1.PolicyReasonInvalid), msg, p.Generation, now)
+			} else if store, ok := t.tpAncestorStore(p, a.ref); ok && len(a.ok) > 0 {
+				if t.report.PolicyStores == nil {
+					t.report.PolicyStores = map[status.Key]map[int]string{}
+				}
+				if t.report.PolicyStores[pk] == nil {
+					t.report.PolicyStores[pk] = map[int]string{}
+				}
+				t.report.PolicyStores[pk][len(st.Ancestors)] = store
+			}
 			if i == 15 && len(order) > 16 {
 				cond.Message += fmt.Sprintf(" and %d more ancestors not listed", len(order)-16)
 			}
@@ -669,6 +788,13 @@ func (t *translator) reportTrafficPolicies() {
 			for _, old := range p.Status.Ancestors {
 				if parentRefEqual(old.AncestorRef, a.ref) {
 					status.KeepTransitionTimes(as.Conditions, old.Conditions)
+					// Healthy comes from the data plane (the controller's store probe): kept
+					// while the ancestor still counts in a store.
+					if h := status.Find(old.Conditions, "Healthy"); h != nil && t.report.PolicyStores[pk] != nil {
+						if _, ok := t.report.PolicyStores[pk][len(st.Ancestors)]; ok {
+							status.Set(&as.Conditions, *h)
+						}
+					}
 				}
 			}
 			st.Ancestors = append(st.Ancestors, as)

@@ -192,6 +192,8 @@ type Env struct {
 	// Global counts Global rate-limit rules (nil: no store configured; such rules then
 	// follow their policy's failure mode).
 	Global ratelimit.Store
+	// Stores returns a store a Proxy names (ir.RateLimit.Store), nil when unknown.
+	Stores func(name string) ratelimit.Store
 	// Metrics are the stages' Prometheus instruments (nil: not counted).
 	Metrics *Metrics
 	// Now is the clock (default time.Now).

@@ -29,6 +29,8 @@ type rateLimit struct {
 	exempt []*matcher
 	rules  []rlRule
 	grpc   bool
+	// store counts the Global rules: the route's Proxy's, else the process's (nil: none).
+	store ratelimit.Store
 }
 
 type rlRule struct {
@@ -64,6 +66,15 @@ func newRateLimit(r *ir.Route, env *Env, afterAuth bool) (Stage, error) {
 		return nil, nil
 	}
 	s := &rateLimit{cfg: rl, env: env, grpc: r.GRPC}
+	if env != nil {
+		s.store = env.Global
+		if rl.Store != "" {
+			s.store = nil
+			if env.Stores != nil {
+				s.store = env.Stores(rl.Store)
+			}
+		}
+	}
 	var err error
 	if s.exempt, err = compileMatches(rl.Exempt); err != nil {
 		return nil, err
@@ -218,9 +229,9 @@ func (s *rateLimit) Serve(x *Exchange) bool {
 		}
 		var counts []uint32
 		err := errNoStore
-		if s.env != nil && s.env.Global != nil {
+		if s.store != nil {
 			ctx, cancel := context.WithTimeout(x.Req.Context(), time.Second)
-			counts, err = s.env.Global.Hit(ctx, keys, ttls)
+			counts, err = s.store.Hit(ctx, keys, ttls)
 			cancel()
 		}
 		if err != nil {
@@ -239,12 +250,15 @@ func (s *rateLimit) Serve(x *Exchange) bool {
 	}
 	switch {
 	case over || (storeFailed && s.cfg.FailClosed):
-		x.Flags |= FlagRateLimited
 		x.RateLimit = "over_limit"
 		if !over {
+			// Fail closed: the store, not the client, is at fault: 503, never 429.
 			x.RateLimit = "store_error"
-			overState = rateLimitState{set: true, reset: time.Second}
+			x.W.Header().Set("Retry-After", "1")
+			x.Error("the rate-limit store is unavailable (failureMode: FailClosed)", http.StatusServiceUnavailable)
+			return true
 		}
+		x.Flags |= FlagRateLimited
 		s.reject(x, &overState)
 		return true
 	case shadowOver:

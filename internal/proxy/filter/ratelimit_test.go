@@ -172,8 +172,9 @@ func TestRateLimitStoreDown(t *testing.T) {
 		rt := rlRoute(&ir.RateLimit{Headers: "XRateLimit", FailClosed: closed, Rules: []ir.RateLimitRule{rule}})
 		c, _ := Compile(rt, env)
 		x, rec := send(t, c, rt, "192.0.2.1")
-		want := map[bool]int{false: 200, true: 429}[closed]
-		if rec.Code != want || x.Flags&FlagRateLimitStoreError == 0 || x.RateLimit != "store_error" {
+		// Fail closed answers 503: the store is at fault, not the client (never 429, not RL).
+		want := map[bool]int{false: 200, true: 503}[closed]
+		if rec.Code != want || x.Flags != FlagRateLimitStoreError || x.RateLimit != "store_error" {
 			t.Errorf("failClosed=%v: %d flags %s %q", closed, rec.Code, x.Flags, x.RateLimit)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +27,9 @@ type RedisOptions struct {
 // nothing but its failure mode, and the first request after the backoff reconnects.
 type Redis struct {
 	c *redis.Client
+
+	// used: a request has counted in the store (or a probe reached it).
+	used atomic.Bool
 
 	mu      sync.Mutex
 	lastErr error
@@ -64,6 +68,9 @@ func (r *Redis) Hit(ctx context.Context, keys []string, ttls []time.Duration) ([
 		return nil, ErrStoreBackoff
 	}
 	r.mu.Unlock()
+	if !r.used.Load() {
+		r.used.Store(true)
+	}
 	pipe := r.c.Pipeline()
 	cmds := make([]*redis.IntCmd, len(keys))
 	for i, k := range keys {
@@ -93,6 +100,26 @@ func (r *Redis) Healthy() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.lastErr
+}
+
+// Used reports whether a request has counted in the store, or a probe has tried it.
+func (r *Redis) Used() bool { return r.used.Load() }
+
+// Probe pings the store and records the outcome as Healthy reports it: a store that answers
+// is taken back at once (the failure backoff ends), one that does not keeps its error. For
+// status writers, so health shows without traffic.
+func (r *Redis) Probe(ctx context.Context) {
+	r.used.Store(true)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err := r.c.Ping(ctx).Err()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.lastErr = err
+		return
+	}
+	r.lastErr, r.retryAt, r.backoff = nil, time.Time{}, 0
 }
 
 // Close releases the connections.
