@@ -33,8 +33,8 @@ type Snapshot struct {
 
 // RedisStore is how the data plane reaches a Redis that counts Global rate-limit rules.
 type RedisStore struct {
-	Address  string `json:"address"`
-	Password string `json:"password,omitempty"`
+	Address  string       `json:"address"`
+	Password SecretString `json:"password,omitempty"`
 	TLS      bool   `json:"tls,omitempty"`
 	Database int    `json:"database,omitempty"`
 }
@@ -167,6 +167,15 @@ func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"<redacted>"`), nil
 
 // String redacts.
 func (Secret) String() string { return "<redacted>" }
+
+// SecretString is a sensitive string that prints as "<redacted>".
+type SecretString string
+
+// MarshalJSON redacts.
+func (SecretString) MarshalJSON() ([]byte, error) { return []byte(`"<redacted>"`), nil }
+
+// String redacts.
+func (SecretString) String() string { return "<redacted>" }
 
 // VirtualHost is the routes served for one hostname on a listener.
 //
@@ -471,6 +480,20 @@ func (s *Snapshot) SetVersion() {
 	if err != nil {
 		panic(err) // only plain data types
 	}
-	sum := sha256.Sum256(data)
-	s.Version = hex.EncodeToString(sum[:8])
+	// Secrets print redacted, but a changed key or password is a changed snapshot.
+	h := sha256.New()
+	h.Write(data)
+	for _, c := range s.Certificates {
+		h.Write(c.KeyPEM)
+	}
+	names := make([]string, 0, len(s.RateLimitStores))
+	for name := range s.RateLimitStores {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		h.Write([]byte(s.RateLimitStores[name].Password))
+		h.Write([]byte{0})
+	}
+	s.Version = hex.EncodeToString(h.Sum(nil)[:8])
 }

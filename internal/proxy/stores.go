@@ -51,7 +51,7 @@ func (r *rateLimitStores) prepare(cfgs map[string]*ir.RedisStore) {
 			continue
 		}
 		next[name] = &namedStore{cfg: *cfg, store: ratelimit.NewRedis(ratelimit.RedisOptions{
-			Address: cfg.Address, Password: cfg.Password, TLS: cfg.TLS, DB: cfg.Database})}
+			Address: cfg.Address, Password: string(cfg.Password), TLS: cfg.TLS, DB: cfg.Database})}
 	}
 	r.pending = next
 }

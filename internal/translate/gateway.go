@@ -221,7 +221,7 @@ func (t *translator) proxyRateLimitStore(g *gatewayCtx, ns, name string, r *core
 			g.rateLimitStoreErr = fmt.Sprintf("Proxy %s/%s: spec.rateLimit.redis.passwordSecretRef: Secret %s/%s has no key %q", ns, name, ns, ref.Name, key)
 			return
 		}
-		st.Password = string(pw)
+		st.Password = ir.SecretString(pw)
 	}
 	if t.snap.RateLimitStores == nil {
 		t.snap.RateLimitStores = map[string]*ir.RedisStore{}
