@@ -35,8 +35,8 @@ type Snapshot struct {
 type RedisStore struct {
 	Address  string       `json:"address"`
 	Password SecretString `json:"password,omitempty"`
-	TLS      bool   `json:"tls,omitempty"`
-	Database int    `json:"database,omitempty"`
+	TLS      bool         `json:"tls,omitempty"`
+	Database int          `json:"database,omitempty"`
 }
 
 // Origin names the API object (and section) an IR object came from.
