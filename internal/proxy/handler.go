@@ -157,6 +157,9 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	// X-Forwarded-* describe the request as the client sent it, before filters edit it.
 	a.forwarded = forwardedFor(r, h.listenerScheme)
 	x.Begin(r, w)
+	if st.in.client.IsValid() {
+		x.SetClientAddr(st.in.client) // forwarded by a trusted proxy
+	}
 	x.Route, x.Scheme, x.Port, x.Upstreams, x.Errors, x.Start = h.route, h.listenerScheme, h.listenerPort, g, httpError, start
 	w.x = x
 	defer x.Finish()
