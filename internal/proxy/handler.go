@@ -209,7 +209,10 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 		ctx, a.cancel = c, cancel
 		if timeout > 0 {
 			t := time.AfterFunc(timeout-time.Since(start), func() {
-				if !w.wroteHeader.Load() {
+				// The request timeout ends with the response head: an upgraded connection
+				// (whose 101 ReverseProxy writes on the hijacked connection, not through w)
+				// runs on under idle and maxStreamDuration only.
+				if !w.wroteHeader.Load() && !a.headIn.Load() {
 					a.timedOut.Store(true)
 					cancel()
 				}
