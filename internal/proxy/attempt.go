@@ -42,9 +42,23 @@ type attempt struct {
 	guard *streamGuard
 	// switched: the upstream accepted the protocol upgrade (101).
 	switched bool
+	// headIn: the final attempt's response head arrived (the request timeout no longer
+	// applies; read by the full transport's timer).
+	headIn atomic.Bool
 }
 
 type attemptKey struct{}
+
+// requestTimedOut reports whether the route's request timeout has passed: the full
+// transport's timer fired, or the HTTP/1.1 path's deadline is behind us (a dial that failed
+// on it, e.g. after a fault delay used up the time, is a request timeout, not a connect
+// failure).
+func (a *attempt) requestTimedOut() bool {
+	if a == nil {
+		return false
+	}
+	return a.timedOut.Load() || (!a.ctx.deadline.IsZero() && !time.Now().Before(a.ctx.deadline))
+}
 
 // deadlineCtx is a client's request context with the route's request deadline on top,
 // allocated inside the attempt. Done is the parent's (the client went away); the deadline is
@@ -195,6 +209,7 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 				a.flag(filter.FlagRetryLimitExceeded)
 			}
 		}
+		a.headIn.Store(true)
 		// The endpoint's in-flight count and the breaker's admission end with the body.
 		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 			resp.Body = &releaseOnCloseRW{ReadWriteCloser: rwc, addr: addr, adm: adm}

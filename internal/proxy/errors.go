@@ -46,11 +46,11 @@ func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 	case errors.Is(err, errNoHealthy):
 		a.flag(filter.FlagNoHealthyUpstream)
 		httpError(w, "no healthy upstream", http.StatusServiceUnavailable)
-	case (a == nil || !a.timedOut.Load()) && isDial(err):
+	case !a.requestTimedOut() && isDial(err):
 		// Includes a TrafficPolicy's connect timeout: the connection failed, not the request.
 		a.flag(filter.FlagUpstreamConnectFailure)
 		httpError(w, "upstream connection failure", http.StatusBadGateway)
-	case a != nil && a.timedOut.Load(), errors.Is(err, context.DeadlineExceeded):
+	case a.requestTimedOut(), errors.Is(err, context.DeadlineExceeded):
 		a.flag(filter.FlagUpstreamTimeout)
 		httpError(w, "upstream request timeout", http.StatusGatewayTimeout)
 	case errors.Is(err, context.Canceled):

@@ -157,6 +157,9 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	// X-Forwarded-* describe the request as the client sent it, before filters edit it.
 	a.forwarded = forwardedFor(r, h.listenerScheme)
 	x.Begin(r, w)
+	if st.in.client.IsValid() {
+		x.SetClientAddr(st.in.client) // forwarded by a trusted proxy
+	}
 	x.Route, x.Scheme, x.Port, x.Upstreams, x.Errors, x.Start = h.route, h.listenerScheme, h.listenerPort, g, httpError, start
 	w.x = x
 	defer x.Finish()
@@ -206,7 +209,10 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 		ctx, a.cancel = c, cancel
 		if timeout > 0 {
 			t := time.AfterFunc(timeout-time.Since(start), func() {
-				if !w.wroteHeader.Load() {
+				// The request timeout ends with the response head: an upgraded connection
+				// (whose 101 ReverseProxy writes on the hijacked connection, not through w)
+				// runs on under idle and maxStreamDuration only.
+				if !w.wroteHeader.Load() && !a.headIn.Load() {
 					a.timedOut.Store(true)
 					cancel()
 				}

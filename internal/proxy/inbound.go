@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 
 	"apoxy.dev/apoxy/internal/proxy/pathnorm"
@@ -71,6 +72,27 @@ func (p *RequestPolicy) trusted(r *http.Request) bool {
 	return false
 }
 
+// forwardedClient walks X-Forwarded-For from the nearest hop back and returns the first
+// address that is not a trusted proxy (the client as the trusted chain saw it); when every
+// hop is trusted, the farthest one. Invalid when the header holds no address.
+func (p *RequestPolicy) forwardedClient(xff []string) netip.Addr {
+	var client netip.Addr
+	for i := len(xff) - 1; i >= 0; i-- {
+		hops := strings.Split(xff[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(textproto.TrimString(hops[j]))
+			if err != nil {
+				return client // a hop we cannot read: trust nothing before it
+			}
+			client = a.Unmap()
+			if !slices.ContainsFunc(p.TrustedProxies, func(pfx netip.Prefix) bool { return pfx.Contains(client) }) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
 // inbound is what the cleaning step learned about a request.
 type inbound struct {
 	// trailers: the client asked for trailers (TE: trailers), passed on upstream.
@@ -79,6 +101,10 @@ type inbound struct {
 	upgrade bool
 	// trusted: the peer is a trusted proxy.
 	trusted bool
+	// client is the client's address when a trusted proxy forwarded the request (the last
+	// X-Forwarded-For hop that is not itself a trusted proxy); invalid otherwise, and the
+	// peer is the client.
+	client netip.Addr
 }
 
 // cleanInbound prepares a request for routing: the path is normalised (what routes match and
@@ -92,6 +118,9 @@ func (p *RequestPolicy) cleanInbound(r *http.Request, in *inbound) (int, string)
 	}
 	h := r.Header
 	in.trusted = p.trusted(r)
+	if in.trusted {
+		in.client = p.forwardedClient(r.Header["X-Forwarded-For"])
+	}
 	in.trailers = wantsTrailers(h)
 	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {

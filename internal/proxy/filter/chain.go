@@ -132,6 +132,10 @@ func (x *Exchange) ClientAddr() netip.Addr {
 	return x.client
 }
 
+// SetClientAddr sets the client's address when it is not the peer's (a trusted proxy
+// forwarded the request); call it after Begin.
+func (x *Exchange) SetClientAddr(a netip.Addr) { x.client = a }
+
 // OnResponse registers a hook to run on the response head.
 func (x *Exchange) OnResponse(h ResponseHook) { x.hooks = append(x.hooks, h) }
 
