@@ -49,12 +49,25 @@ func (s *fault) Serve(x *Exchange) bool {
 		if s.delayed != nil {
 			s.delayed.Inc()
 		}
+		// The delay counts toward the request timeout: one that outlasts it ends at the
+		// deadline with the 504 the timeout gives, and the backend is never asked.
+		timedOut := false
+		if to := time.Duration(x.Route.Timeouts.Request); to > 0 && !x.Start.IsZero() {
+			if left := time.Until(x.Start.Add(to)); left < d {
+				d, timedOut = max(left, 0), true
+			}
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-x.Req.Context().Done():
 			t.Stop()
 			x.W.WriteHeader(499) // the client went away during the delay
+			return true
+		}
+		if timedOut {
+			x.Flags |= FlagUpstreamTimeout
+			x.Error("upstream request timeout", http.StatusGatewayTimeout)
 			return true
 		}
 	}

@@ -43,6 +43,7 @@ type rlRule struct {
 	keys               []string
 	ok, over, shadowed prometheus.Counter
 	storeErr           prometheus.Counter
+	evicted            prometheus.Counter // keys evicted at maxTrackedKeys
 }
 
 // rateLimitState is what the rate limiter tells the response: the enforced matching rule
@@ -103,6 +104,9 @@ func newRateLimit(r *ir.Route, env *Env, afterAuth bool) (Stage, error) {
 			c.over = v.WithLabelValues(rr.Policy, rr.Name, "over_limit")
 			c.shadowed = v.WithLabelValues(rr.Policy, rr.Name, "shadow_over_limit")
 			c.storeErr = v.WithLabelValues(rr.Policy, rr.Name, "store_error")
+			if env.Metrics.Evicted != nil {
+				c.evicted = env.Metrics.Evicted.WithLabelValues(rr.Policy, rr.Name)
+			}
 		}
 		s.rules = append(s.rules, c)
 	}
@@ -214,7 +218,10 @@ func (s *rateLimit) Serve(x *Exchange) bool {
 			continue
 		}
 		start, reset := ratelimit.Window(now, c.window)
-		n := c.set.Hit(key, start)
+		n, evicted := c.set.HitEvict(key, start)
+		if evicted && c.evicted != nil {
+			c.evicted.Inc()
+		}
 		s.decide(x, c, n, reset, &over, &shadowOver, &overState)
 	}
 	if ng := len(globals); ng > 0 {

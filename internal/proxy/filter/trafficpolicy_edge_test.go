@@ -3,6 +3,7 @@ package filter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -224,5 +225,26 @@ func TestFaultPercentages(t *testing.T) {
 	// A fraction of 1/1000 (the design's 0.5 % example is 5/1000) is honoured below 1 %.
 	if a, _ := aborted(&ir.FaultInjection{AbortStatus: 503, AbortPercent: 0.1}); a > 40 {
 		t.Errorf("percent 0.1: %d of %d aborted, want about 10", a, n)
+	}
+}
+
+// Case 26's metric: keys a Local rule stops tracking at maxTrackedKeys are counted, so an
+// operator sees a bound too small for the traffic.
+func TestRateLimitEvictionsAreCounted(t *testing.T) {
+	env, _ := testEnv()
+	env.Metrics = NewMetrics(nil)
+	rule := perIP(1000, false)
+	rule.Counter, rule.MaxTrackedKeys = "default/p/evict", 10
+	rt := rlRoute(&ir.RateLimit{Headers: "None", Rules: []ir.RateLimitRule{rule}})
+	c, _ := Compile(rt, env)
+	for i := range 25 {
+		send(t, c, rt, fmt.Sprintf("192.0.2.%d", i+1))
+	}
+	if n := testutil.ToFloat64(env.Metrics.Evicted.WithLabelValues("default/p", "per-ip")); n != 15 {
+		t.Errorf("evicted keys %v, want 15 (25 clients, 10 tracked)", n)
+	}
+	send(t, c, rt, "192.0.2.25") // tracked: no eviction
+	if n := testutil.ToFloat64(env.Metrics.Evicted.WithLabelValues("default/p", "per-ip")); n != 15 {
+		t.Errorf("a tracked key evicted another: %v", n)
 	}
 }

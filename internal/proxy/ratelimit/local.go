@@ -128,12 +128,21 @@ func (s *Set) resize(maxKeys int) {
 // Hit counts one request for key in the window starting at window, and returns the key's
 // count in that window including this one.
 func (s *Set) Hit(key uint64, window int64) uint32 {
+	n, _ := s.HitEvict(key, window)
+	return n
+}
+
+// HitEvict is Hit, also reporting whether tracking key evicted the least recently used one
+// (the set was at its maxTrackedKeys bound).
+func (s *Set) HitEvict(key uint64, window int64) (uint32, bool) {
 	sh := &s.shards[key%uint64(len(s.shards))]
 	sh.mu.Lock()
 	nd := sh.m[key]
+	evicted := false
 	switch {
 	case nd == nil:
 		if sh.count >= sh.max {
+			evicted = sh.head.prev != &sh.head
 			nd = sh.evict() // reuse the least recently used node: no allocation at the bound
 		} else {
 			nd = &node{}
@@ -155,7 +164,7 @@ func (s *Set) Hit(key uint64, window int64) uint32 {
 	}
 	n := nd.n
 	sh.mu.Unlock()
-	return n
+	return n, evicted
 }
 
 // evict removes the least recently used key and returns its node.
