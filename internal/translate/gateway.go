@@ -702,6 +702,7 @@ func (g *gatewayCtx) finish(t *translator) {
 			old = o.Conditions
 		}
 		ls := l.listenerStatus(gen, now, old)
+		t.setPolicyAffected(&ls.Conditions, old, "Gateway", gw.Namespace, gw.Name, string(l.spec.Name), gen)
 		if l.programmed() {
 			valid++
 		}
@@ -743,6 +744,7 @@ func (g *gatewayCtx) finish(t *translator) {
 		status.Set(&st.Conditions, status.Condition(string(gwapiv1.GatewayConditionInsecureFrontendValidationMode), true,
 			string(gwapiv1.GatewayReasonConfigurationChanged), "a client certificate check uses AllowInsecureFallback: clients without a valid certificate are let through", gen, now))
 	}
+	t.setPolicyAffected(&st.Conditions, gw.Status.Conditions, "Gateway", gw.Namespace, gw.Name, "", gen)
 	status.KeepTransitionTimes(st.Conditions, gw.Status.Conditions)
 	t.report.Gateways[g.key] = st
 	t.report.GatewayBinds[g.key] = g.binds

@@ -207,6 +207,7 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 	status.Set(&ps.Conditions, status.Condition(string(gwapiv1.RouteConditionAccepted), accepted, reason, msg, gen, now))
 	status.Set(&ps.Conditions, status.Condition(string(gwapiv1.RouteConditionResolvedRefs), rc.refsOK,
 		or(rc.reason, string(gwapiv1.RouteReasonResolvedRefs)), or(rc.message, "All references resolved"), gen, now))
+	t.setPolicyAffected(&ps.Conditions, nil, rc.kind, rc.namespace, rc.name, "", gen)
 	for _, old := range rc.oldParents {
 		if string(old.ControllerName) == t.opts.ControllerName && parentRefEqual(old.ParentRef, ref) {
 			status.KeepTransitionTimes(ps.Conditions, old.Conditions)

@@ -44,6 +44,10 @@ type trafficPolicies struct {
 	rules map[string]tpRuleInfo
 	// results are each policy's per-target outcome, for its status.
 	results map[status.Key][]tpResult
+	// affected names the accepted policies targeting each object directly, for the objects'
+	// TrafficPolicyAffected condition (route keys have no section: a rule target counts
+	// for its route).
+	affected map[tpTarget][]string
 }
 
 type tpResult struct {
@@ -57,7 +61,8 @@ func policyKey(p *policyv1a1.TrafficPolicy) string { return p.Namespace + "/" + 
 // indexTrafficPolicies assigns each exact target to its oldest policy and checks that every
 // target exists.
 func (t *translator) indexTrafficPolicies() {
-	tp := &trafficPolicies{byTarget: map[tpTarget]*policyv1a1.TrafficPolicy{}, rules: map[string]tpRuleInfo{}, results: map[status.Key][]tpResult{}}
+	tp := &trafficPolicies{byTarget: map[tpTarget]*policyv1a1.TrafficPolicy{}, rules: map[string]tpRuleInfo{}, results: map[status.Key][]tpResult{},
+		affected: map[tpTarget][]string{}}
 	t.tp = tp
 	if len(t.set.TrafficPolicies) == 0 {
 		return
@@ -108,6 +113,7 @@ func (t *translator) indexTrafficPolicies() {
 				res.reason, res.msg = string(gwapiv1.PolicyReasonInvalid), msg
 			} else {
 				tp.byTarget[tg] = p
+				tp.addAffected(tg, p)
 			}
 			tp.results[pk] = append(tp.results[pk], res)
 		}
