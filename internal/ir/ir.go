@@ -216,6 +216,10 @@ type Route struct {
 	// RateLimit and Fault come from the route's effective TrafficPolicy (nil: none).
 	RateLimit *RateLimit      `json:"rateLimit,omitempty"`
 	Fault     *FaultInjection `json:"fault,omitempty"`
+	// PolicySources say which object each block of the effective TrafficPolicy came from
+	// (set only when a policy applies). For `apoxy explain` and status; the data plane
+	// ignores them.
+	PolicySources []PolicySource `json:"policySources,omitempty"`
 }
 
 // PathMatchType is how a path is matched.

@@ -48,6 +48,9 @@ type trafficPolicies struct {
 	// TrafficPolicyAffected condition (route keys have no section: a rule target counts
 	// for its route).
 	affected map[tpTarget][]string
+	// outcomes are what each policy's blocks did on the routes under each of its ancestors,
+	// for its Programmed condition.
+	outcomes map[tpOutcomeKey]*tpOutcome
 }
 
 type tpResult struct {
@@ -62,7 +65,7 @@ func policyKey(p *policyv1a1.TrafficPolicy) string { return p.Namespace + "/" + 
 // target exists.
 func (t *translator) indexTrafficPolicies() {
 	tp := &trafficPolicies{byTarget: map[tpTarget]*policyv1a1.TrafficPolicy{}, rules: map[string]tpRuleInfo{}, results: map[status.Key][]tpResult{},
-		affected: map[tpTarget][]string{}}
+		affected: map[tpTarget][]string{}, outcomes: map[tpOutcomeKey]*tpOutcome{}}
 	t.tp = tp
 	if len(t.set.TrafficPolicies) == 0 {
 		return
@@ -282,21 +285,31 @@ func overrides(p *policyv1a1.TrafficPolicy) bool {
 	return p != nil && p.Spec.Strategy == policyv1a1.StrategyOverride
 }
 
-// pickBlock chooses a feature block as Rules B and E say: a Gateway's Override beats a
-// listener's Override, which beats the most specific policy that sets the block. A chosen
-// block that is disabled means the platform default (nil).
+// pickBlock chooses a feature block as Rules B and E say (pickLevel). A chosen block that
+// is disabled means the platform default (nil); the policy is returned either way.
 func pickBlock[T any](lv tpLevels, get func(*policyv1a1.TrafficPolicySpec) *T, disabled func(*T) bool) (*T, *policyv1a1.TrafficPolicy) {
+	i := pickLevel(lv, func(s *policyv1a1.TrafficPolicySpec) bool { return get(s) != nil })
+	if i < 0 {
+		return nil, nil
+	}
+	return live(get(&lv[i].Spec), disabled), lv[i]
+}
+
+// pickLevel returns the level whose policy's block wins, or -1 when no policy sets it: a
+// Gateway's Override beats a listener's Override, which beats the most specific policy
+// that sets the block.
+func pickLevel(lv tpLevels, sets func(*policyv1a1.TrafficPolicySpec) bool) int {
 	for _, i := range []int{3, 2} {
-		if p := lv[i]; overrides(p) && get(&p.Spec) != nil {
-			return live(get(&p.Spec), disabled), p
+		if p := lv[i]; overrides(p) && sets(&p.Spec) {
+			return i
 		}
 	}
-	for _, p := range lv {
-		if p != nil && get(&p.Spec) != nil {
-			return live(get(&p.Spec), disabled), p
+	for i, p := range lv {
+		if p != nil && sets(&p.Spec) {
+			return i
 		}
 	}
-	return nil, nil
+	return -1
 }
 
 func live[T any](b *T, disabled func(*T) bool) *T {
@@ -325,7 +338,8 @@ func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listener
 			out = append(make([]*ir.Route, 0, len(routes)), routes[:i]...)
 		}
 		c := *r
-		t.applyTrafficPolicy(&c, lv, info)
+		ev := t.newTPEval(&c, lv, info, g, l)
+		t.applyTrafficPolicy(&c, ev)
 		if c.RateLimit != nil && (g.rateLimitStore != "" || !t.opts.GlobalRateLimitStore) && slices.ContainsFunc(c.RateLimit.Rules, func(rr ir.RateLimitRule) bool { return rr.Global }) {
 			rl := *c.RateLimit
 			if g.rateLimitStore != "" {
@@ -340,6 +354,8 @@ func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listener
 				c.RateLimit = nil
 			}
 		}
+		ev.pruneRateLimit()
+		ev.commit()
 		t.order[&c] = t.order[r]
 		out = append(out, &c)
 	}
@@ -349,8 +365,11 @@ func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listener
 	return out
 }
 
-func (t *translator) applyTrafficPolicy(r *ir.Route, lv tpLevels, info tpRuleInfo) {
-	if rl := t.effectiveRateLimit(r, lv); rl != nil {
+// applyTrafficPolicy sets a route's effective policy from its levels and records where each
+// block came from (ev).
+func (t *translator) applyTrafficPolicy(r *ir.Route, ev *tpEval) {
+	lv, info := ev.lv, ev.info
+	if rl := t.effectiveRateLimit(r, lv, ev); rl != nil {
 		r.RateLimit = rl
 	}
 	if f, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.FaultInjection { return s.FaultInjection },
@@ -402,6 +421,7 @@ func (t *translator) applyTrafficPolicy(r *ir.Route, lv tpLevels, info tpRuleInf
 			}
 		}
 	}
+	ev.recordBlocks()
 }
 
 // clusterPolicy is what a TrafficPolicy asks of a Backend's cluster.
@@ -435,13 +455,16 @@ func (t *translator) policyVariant(name string, cp clusterPolicy) string {
 }
 
 // effectiveRateLimit merges rate-limit rules by name from the Gateway down to the rule
-// (Rule C); the block's other settings come from the block Rule B picks.
-func (t *translator) effectiveRateLimit(r *ir.Route, lv tpLevels) *ir.RateLimit {
+// (Rule C); the block's other settings come from the block Rule B picks. ev records each
+// rule's source and the rules a policy lost.
+func (t *translator) effectiveRateLimit(r *ir.Route, lv tpLevels, ev *tpEval) *ir.RateLimit {
 	block, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.RateLimit { return s.RateLimit },
 		func(b *policyv1a1.RateLimit) bool { return b.Disabled })
+	ev.rateLimitSettings()
 	type named struct {
 		rule     ir.RateLimitRule
 		override bool
+		level    int
 	}
 	var rules []named
 	for i := len(lv) - 1; i >= 0; i-- {
@@ -450,27 +473,40 @@ func (t *translator) effectiveRateLimit(r *ir.Route, lv tpLevels) *ir.RateLimit 
 			continue
 		}
 		rl := p.Spec.RateLimit
-		keepOverrides := func() {
-			rules = slices.DeleteFunc(rules, func(n named) bool { return !n.override })
+		keepOverrides := func(why string) {
+			rules = slices.DeleteFunc(rules, func(n named) bool {
+				if !n.override {
+					ev.lose(lv[n.level], p, "rateLimit rule "+n.rule.Name+" "+why+" "+ev.source(i))
+					ev.took(p)
+				}
+				return !n.override
+			})
 		}
 		if rl.Disabled {
-			keepOverrides()
+			keepOverrides("dropped (rateLimit disabled) by")
 			continue
 		}
 		if rl.Inherit != nil && !*rl.Inherit {
-			keepOverrides()
+			keepOverrides("dropped (rateLimit.inherit false) by")
 		}
 		for _, pr := range rl.Rules {
-			n := named{rule: t.irRateLimitRule(p, &pr, r), override: overrides(p)}
+			n := named{rule: t.irRateLimitRule(p, &pr, r), override: overrides(p), level: i}
 			if j := slices.IndexFunc(rules, func(x named) bool { return x.rule.Name == pr.Name }); j >= 0 {
 				if rules[j].override {
-					continue // lower levels cannot replace an Override's rule
+					// Lower levels cannot replace an Override's rule.
+					ev.lose(p, lv[rules[j].level], "rateLimit rule "+pr.Name+" superseded by "+ev.source(rules[j].level))
+					continue
 				}
+				ev.lose(lv[rules[j].level], p, "rateLimit rule "+pr.Name+" superseded by "+ev.source(i))
 				rules[j] = n
 				continue
 			}
 			rules = append(rules, n)
 		}
+	}
+	for _, n := range rules {
+		ev.add("rateLimit.rules["+n.rule.Name+"]", n.level, false)
+		ev.took(lv[n.level])
 	}
 	if len(rules) == 0 {
 		return nil
@@ -726,8 +762,9 @@ func irOutlier(od *policyv1a1.OutlierDetection) *ir.OutlierDetection {
 }
 
 // reportTrafficPolicies writes each policy's status: one ancestor per Gateway (or listener)
-// it reaches, or per missing target, with Accepted and its reason. A Gateway reached through
-// several targets shows Accepted=False only when all of them failed.
+// it reaches, or per missing target, with Accepted and its reason, and Programmed where it
+// is accepted there (tpProgrammed). A Gateway reached through several targets shows
+// Accepted=False only when all of them failed.
 func (t *translator) reportTrafficPolicies() {
 	now := t.opts.Now
 	for _, p := range t.set.TrafficPolicies {
@@ -791,6 +828,9 @@ func (t *translator) reportTrafficPolicies() {
 			}
 			as := gwapiv1.PolicyAncestorStatus{AncestorRef: a.ref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName)}
 			status.Set(&as.Conditions, cond)
+			if cond.Status == "True" {
+				status.Set(&as.Conditions, t.tpProgrammed(p, a.ref, a.failed))
+			}
 			for _, old := range p.Status.Ancestors {
 				if parentRefEqual(old.AncestorRef, a.ref) {
 					status.KeepTransitionTimes(as.Conditions, old.Conditions)
