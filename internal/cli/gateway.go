@@ -181,9 +181,9 @@ func newTranslateCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	return c
 }
 
-// newExplainURLCommand is `apoxy explain URL`: which route and rule of the current project
-// would serve a request, and why the others did not. It shadows kubectl's explain when the
-// argument is a URL.
+// explainURL is `apoxy explain URL`: which route and rule of the current project would
+// serve a request, why the others did not, and the effective TrafficPolicy of the route
+// that serves it. It shadows kubectl's explain when the argument is a URL.
 func explainURL(ctx context.Context, getter *clientGetter, out io.Writer, rawURL, method string, headers []string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" {
@@ -198,6 +198,13 @@ func explainURL(ctx context.Context, getter *clientGetter, out io.Writer, rawURL
 		return err
 	}
 	snap, _ := translate.Translate(set, translate.Options{Now: time.Now()})
+	return explainRequest(out, snap, u, method, headers)
+}
+
+// explainRequest prints which route of a translated snapshot serves the request, why the
+// others did not, and the served route's effective TrafficPolicy with the source of each
+// block.
+func explainRequest(out io.Writer, snap *ir.Snapshot, u *url.URL, method string, headers []string) error {
 	host, portStr, err := net.SplitHostPort(u.Host)
 	if err != nil {
 		host, portStr = u.Host, ""
@@ -236,18 +243,20 @@ func explainURL(ctx context.Context, getter *clientGetter, out io.Writer, rawURL
 			fmt.Fprintf(out, "  no virtual host serves %q: the gateway answers 404\n", host)
 			continue
 		}
-		served := false
+		var servedBy *ir.Route
 		for _, c := range cands {
 			r := c.Entry.Route
 			if c.Reason == "" {
-				served = true
 				fmt.Fprintf(out, "  SERVED BY  %s  (host %s)  %s\n", r.Name, c.Entry.VirtualHost.Hostname, action(r))
+				servedBy = r
 			} else {
 				fmt.Fprintf(out, "  skipped    %s: %s\n", r.Name, c.Reason)
 			}
 		}
-		if !served {
+		if servedBy == nil {
 			fmt.Fprintln(out, "  no route matches: the gateway answers 404")
+		} else if err := printPolicy(out, snap, servedBy); err != nil {
+			return err
 		}
 	}
 	if !found {
