@@ -45,7 +45,8 @@ func newDiffCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 }
 
 // newExplainCommand is kubectl's explain for kinds and fields, and, given a URL, explains
-// which route serves that request (`apoxy explain http://api.example.com/v1 -H 'x-env: prod'`).
+// which route serves that request and its effective TrafficPolicy
+// (`apoxy explain http://api.example.com/v1 -H 'x-env: prod'`).
 func newExplainCommand(getter *clientGetter, f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	c := explain.NewCmdExplain("apoxy", f, streams)
 	var headers []string
@@ -62,7 +63,8 @@ func newExplainCommand(getter *clientGetter, f cmdutil.Factory, streams generici
 	c.Use = "explain (TYPE[.FIELD] | URL)"
 	c.Example += `
 
-  # Which route would serve this request, and why the others did not
+  # Which route would serve this request, why the others did not, and its effective
+  # TrafficPolicy with the object each block comes from
   apoxy explain http://api.example.com:8080/v1/users -H 'x-env: prod'`
 	c.Flags().StringArrayVarP(&headers, "header", "H", nil, "request header NAME:VALUE (with a URL)")
 	c.Flags().StringVarP(&method, "request-method", "X", "GET", "request method (with a URL)")
