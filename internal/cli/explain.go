@@ -86,7 +86,7 @@ func policyValue(r *ir.Route, b *ir.Backend, s ir.PolicySource) string {
 			return strings.Join(parts, ", ")
 		}
 	case "timeouts":
-		return "connect/idle/maxStreamDuration/connectionIdle as set"
+		return timeoutsBlockValue(r, b)
 	case "timeouts.request":
 		return timeoutValue(r.Timeouts.Request)
 	case "timeouts.backendRequest":
@@ -171,6 +171,27 @@ func timeoutValue(d ir.Duration) string {
 	return time.Duration(d).String()
 }
 
+// timeoutsBlockValue describes the timeouts other than request and backendRequest (which
+// have lines of their own): idle and maxStreamDuration on the route, connect and
+// connectionIdle on its backend cluster (zero there: the data plane's 10 s and 60 s).
+func timeoutsBlockValue(r *ir.Route, b *ir.Backend) string {
+	parts := []string{"idle " + timeoutValue(r.Timeouts.StreamIdle)}
+	if r.Timeouts.MaxStreamDuration > 0 {
+		parts = append(parts, "maxStreamDuration "+time.Duration(r.Timeouts.MaxStreamDuration).String())
+	}
+	if b != nil {
+		connect, idle := 10*time.Second, 60*time.Second
+		if b.ConnectTimeout > 0 {
+			connect = time.Duration(b.ConnectTimeout)
+		}
+		if b.ConnectionIdle > 0 {
+			idle = time.Duration(b.ConnectionIdle)
+		}
+		parts = append(parts, "connect "+connect.String(), "connectionIdle "+idle.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
 func retryValue(rt *ir.Retry) string {
 	if rt == nil {
 		return "platform default"
@@ -181,6 +202,9 @@ func retryValue(rt *ir.Retry) string {
 	}
 	if len(rt.Codes) > 0 {
 		v += ", codes " + joinInts(rt.Codes)
+	}
+	if len(rt.GRPCCodes) > 0 {
+		v += ", grpc-status " + joinInts(rt.GRPCCodes)
 	}
 	if rt.Backoff > 0 {
 		v += ", backoff " + time.Duration(rt.Backoff).String()

@@ -12,9 +12,10 @@ import (
 )
 
 // explainPolicies is the worked example of the policy design (§2.2) plus an Override on
-// the Gateway that sets a circuit breaker: Gateway edge has policy g (timeouts.request 30s,
-// rate-limit rule per-ip 100/s, retry attempts 1), HTTPRoute api has policy r (retry
-// attempts 3, rule login 5/min), and api's login rule sets its own timeouts.request 5s.
+// the Gateway's listener that sets a circuit breaker: Gateway edge has policy g
+// (timeouts.request 30s, connect 3s, maxStreamDuration 1h; rate-limit rule per-ip 100/s;
+// retry attempts 1), HTTPRoute api has policy r (retry attempts 3, rule login 5/min), and
+// api's login rule sets its own timeouts.request 5s.
 const explainPolicies = `
 apiVersion: gateway.apoxy.dev/v1
 kind: GatewayClass
@@ -61,7 +62,7 @@ kind: TrafficPolicy
 metadata: {name: g}
 spec:
   targetRefs: [{kind: Gateway, name: edge}]
-  timeouts: {request: 30s}
+  timeouts: {request: 30s, connect: 3s, maxStreamDuration: 1h}
   retry: {attempts: 1}
   rateLimit:
     rules: [{name: per-ip, countBy: [{clientIP: {}}], limit: {requests: 100, unit: Second}}]
@@ -117,6 +118,7 @@ func TestExplainPolicySources(t *testing.T) {
 			`rateLimit rule per-ip\s+100/Second per ClientIP\s+from ` + g,
 			`rateLimit rule login\s+5/Minute\s+from ` + r,
 			`timeouts\.request\s+5s\s+from HTTPRoute default/api rule login \(route's own field\)`,
+			`timeouts\s+idle 5m0s, maxStreamDuration 1h0m0s, connect 3s, connectionIdle 1m0s\s+from ` + g,
 			`retry\s+attempts 3, on ConnectFailure,RefusedStream, codes 503, backoff 25ms\.\.250ms\s+from ` + r,
 			`circuitBreaker\s+maxParallelRequests 100\s+from ` + floor,
 		}, []string{`timeouts\.request\s+30s`}},
