@@ -144,6 +144,18 @@ spec:
 `)
 	wantCond(t, "g Programmed", policyCond(t, r, "g", "", "Programmed"), metav1.ConditionTrue, "PartiallyProgrammed",
 		"timeouts.request superseded by HTTPRoute default/api rule login (5s)")
+
+	// Design §5 case 13: a policy setting only timeouts.connect next to the rule's own
+	// timeouts.request loses nothing (both apply), so it is Programmed, not partially.
+	_, _, r = translateYAML(t, base, `
+apiVersion: policy.apoxy.dev/v1alpha1
+kind: TrafficPolicy
+metadata: {name: g}
+spec:
+  targetRefs: [{kind: Gateway, name: edge}]
+  timeouts: {connect: 3s}
+`)
+	wantCond(t, "connect-only g Programmed", policyCond(t, r, "g", "", "Programmed"), metav1.ConditionTrue, "Programmed")
 }
 
 // An Override on the Gateway wins the only block a route policy sets, on every route it
