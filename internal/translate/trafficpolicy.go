@@ -368,6 +368,7 @@ func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listener
 // applyTrafficPolicy sets a route's effective policy from its levels and records where each
 // block came from (ev).
 func (t *translator) applyTrafficPolicy(r *ir.Route, ev *tpEval) {
+	ev.info = overrideOwnFields(ev.lv, ev.info)
 	lv, info := ev.lv, ev.info
 	if rl := t.effectiveRateLimit(r, lv, ev); rl != nil {
 		r.RateLimit = rl
@@ -422,6 +423,32 @@ func (t *translator) applyTrafficPolicy(r *ir.Route, ev *tpEval) {
 		}
 	}
 	ev.recordBlocks()
+}
+
+// overrideOwnFields applies Rule E to level 0: the fields an Override policy's winning
+// timeouts or retry block sets beat the route rule's own (Rule D lets the rule's own fields win
+// over every other policy). The rule's fields the Override leaves unset still win.
+func overrideOwnFields(lv tpLevels, info tpRuleInfo) tpRuleInfo {
+	if to, p := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Timeouts { return s.Timeouts },
+		func(b *policyv1a1.Timeouts) bool { return b.Disabled }); to != nil && overrides(p) {
+		info.hasRequestTimeout = info.hasRequestTimeout && to.Request == nil
+		info.hasBackendTimeout = info.hasBackendTimeout && to.BackendRequest == nil
+	}
+	if rt, p := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Retry { return s.Retry },
+		func(b *policyv1a1.Retry) bool { return b.Disabled }); rt != nil && overrides(p) && info.retry != nil {
+		own := *info.retry
+		if rt.Attempts != nil {
+			own.Attempts = nil
+		}
+		if rt.RetryOn != nil && rt.RetryOn.StatusCodes != nil {
+			own.Codes = nil
+		}
+		if rt.Backoff != nil && rt.Backoff.BaseInterval != nil {
+			own.Backoff = nil
+		}
+		info.retry = &own
+	}
+	return info
 }
 
 // clusterPolicy is what a TrafficPolicy asks of a Backend's cluster.

@@ -551,3 +551,26 @@ spec:
 		t.Errorf("GRPCRoute fault %+v (grpc %v), want abort with grpc-status 14", r.Fault, r.GRPC)
 	}
 }
+
+// Rule E beats Rule D: the fields a Gateway Override sets win over the route rule's own
+// timeouts and retry fields; the rule's fields the Override leaves unset still win.
+func TestTrafficPolicyOverrideBeatsRouteOwnFields(t *testing.T) {
+	gw := tp("gw", "2026-01-01T00:00:00Z", "[{group: gateway.apoxy.dev, kind: Gateway, name: edge}]",
+		"  strategy: Override\n  timeouts: {request: 30s}\n  retry: {attempts: 3, retryOn: {statusCodes: [502]}}")
+	snap, _ := tpTranslate(t, tpBase, tpRoute("    timeouts: {request: 5s, backendRequest: 2s}\n    retry: {attempts: 1, codes: [500], backoff: 7ms}"), gw)
+	login := tpRouteAt(t, snap, 80, "api", "rule/0")
+	if login.Timeouts.Request != ir.Duration(30*time.Second) || login.Timeouts.BackendRequest != ir.Duration(2*time.Second) {
+		t.Errorf("timeouts %+v, want request 30s from the Override and backendRequest 2s from the rule", login.Timeouts)
+	}
+	// The retry block's backoff is defaulted (25ms) whenever the block is set, so the
+	// Override's backoff wins too.
+	if r := login.Retry; r == nil || r.Attempts != 3 || !slices.Equal(r.Codes, []int{502}) || r.Backoff != ir.Duration(25*time.Millisecond) {
+		t.Errorf("retry %+v, want attempts 3, codes [502] and the defaulted backoff 25ms from the Override", r)
+	}
+	// Without Override the rule's own fields win (Rule D).
+	snap, _ = tpTranslate(t, tpBase, tpRoute("    timeouts: {request: 5s}"),
+		tp("gw", "2026-01-01T00:00:00Z", "[{group: gateway.apoxy.dev, kind: Gateway, name: edge}]", "  timeouts: {request: 30s}"))
+	if r := tpRouteAt(t, snap, 80, "api", "rule/0"); r.Timeouts.Request != ir.Duration(5*time.Second) {
+		t.Errorf("default strategy: request %v, want the rule's 5s", r.Timeouts.Request)
+	}
+}
