@@ -21,14 +21,15 @@ BACKEND=19000
 declare -A H1=([direct]=$BACKEND [nginx]=18071 [haproxy]=18073 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A H2C=([direct]=$BACKEND [nginx]=18061 [haproxy]=18063 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A TLS=([nginx]=18041 [haproxy]=18043 [caddy]=18045 [goproxy]=18046 [apoxy]=18047)
-ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr)
+ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr apoxy-to)
 # apoxy-filters: the same gateway on a route with filters (request and response header
 # modifiers, CORS), so the filter chain's cost is a row of its own.
 H1[apoxy-filters]=18077; H2C[apoxy-filters]=18077; TLS[apoxy-filters]=18047
 declare -A PATHS=([apoxy-filters]=/filters) PROC=([apoxy-filters]=apoxy)
 # TrafficPolicy rows (issue 13): a Local limit that never trips, the same limit Global in Redis,
-# RoundRobin against the default LeastRequest ("apoxy").
-for t in rl global rr; do
+# RoundRobin against the default LeastRequest ("apoxy"), every TrafficPolicy timeout set ("to":
+# stream idle and max duration, connect, connection idle).
+for t in rl global rr to; do
   H1[apoxy-$t]=18077; H2C[apoxy-$t]=18077; TLS[apoxy-$t]=18047; PATHS[apoxy-$t]=/$t; PROC[apoxy-$t]=apoxy
 done
 # BASE=<commit>: also run the gateway built from that commit ("base") for a paired A/B.
