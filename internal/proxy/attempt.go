@@ -210,31 +210,40 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		a.headIn.Store(true)
-		// The endpoint's in-flight count and the breaker's admission end with the body.
-		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-			resp.Body = &releaseOnCloseRW{ReadWriteCloser: rwc, addr: addr, adm: adm}
-			a.switched = true
-			if a.guard != nil && a.cancel != nil {
-				// Bytes either way through the upgraded connection are stream activity;
-				// cancelling the context closes it (ReverseProxy watches the context).
-				resp.Body = &guardedRW{rwc: resp.Body.(io.ReadWriteCloser), g: a.guard}
-				a.guard.start(a.cancel)
-			}
-		} else {
-			a.release = releaseOnClose{ReadCloser: resp.Body, addr: addr, adm: adm}
-			resp.Body = &a.release
-		}
-		if cancel == nil {
-			return resp, nil
-		}
-		if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-			// An upgraded body must stay an io.ReadWriteCloser for ReverseProxy to splice it.
-			resp.Body = &cancelOnCloseRW{ReadWriteCloser: rwc, cancel: cancel}
-		} else {
-			resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-		}
-		return resp, nil
+		return a.holdBody(resp, addr, adm, cancel), nil
 	}
+}
+
+// holdBody makes the final attempt's endpoint hold, breaker admission and per-try context
+// last until its response body is closed (and watches an upgraded connection's activity).
+// Kept out of roundTrip so its frame stays small: an HTTP/2 stream's goroutine starts with a
+// small stack, and roundTrip sits on its deepest path (the upstream write).
+//
+//go:noinline
+func (a *attempt) holdBody(resp *http.Response, addr *upstream.Address, adm upstream.Admission, cancel context.CancelFunc) *http.Response {
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		resp.Body = &releaseOnCloseRW{ReadWriteCloser: rwc, addr: addr, adm: adm}
+		a.switched = true
+		if a.guard != nil && a.cancel != nil {
+			// Bytes either way through the upgraded connection are stream activity;
+			// cancelling the context closes it (ReverseProxy watches the context).
+			resp.Body = &guardedRW{rwc: resp.Body.(io.ReadWriteCloser), g: a.guard}
+			a.guard.start(a.cancel)
+		}
+	} else {
+		a.release = releaseOnClose{ReadCloser: resp.Body, addr: addr, adm: adm}
+		resp.Body = &a.release
+	}
+	if cancel == nil {
+		return resp
+	}
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded body must stay an io.ReadWriteCloser for ReverseProxy to splice it.
+		resp.Body = &cancelOnCloseRW{ReadWriteCloser: rwc, cancel: cancel}
+	} else {
+		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	}
+	return resp
 }
 
 // flag records an access-log response flag on the exchange.

@@ -191,47 +191,61 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	// The cluster's own HTTP/1.1 client takes it as a deadline on the client's context, applied
 	// to the connection (no derived context, timer or goroutine per request); the full
 	// transport gets a context cancelled by a timer.
-	var ctx context.Context
 	// It runs from the request's arrival, so a delay injected by a fault counts toward it.
 	timeout := time.Duration(h.route.Timeouts.Request)
 	if m := h.stream.max; m > 0 && (timeout == 0 || m < timeout) {
 		timeout = m // a stream's whole life is bounded, its wait for the head included
 	}
-	if !upgrade && cluster.HTTP1() {
-		a.ctx.Context = r.Context()
-		if timeout > 0 {
-			a.ctx.deadline = start.Add(timeout)
-		}
-		ctx = &a.ctx
-	} else {
-		c, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		ctx, a.cancel = c, cancel
-		if timeout > 0 {
-			t := time.AfterFunc(timeout-time.Since(start), func() {
-				// The request timeout ends with the response head: an upgraded connection
-				// (whose 101 ReverseProxy writes on the hijacked connection, not through w)
-				// runs on under idle and maxStreamDuration only.
-				if !w.wroteHeader.Load() && !a.headIn.Load() {
-					a.timedOut.Store(true)
-					cancel()
-				}
-			})
-			defer t.Stop()
-		}
-	}
 	a.trailers = a.trailers && !upgrade
+	if upgrade || !cluster.HTTP1() {
+		h.serveTransport(w, r, a, timeout, start, upgrade)
+		return
+	}
+	a.ctx.Context = r.Context()
+	if timeout > 0 {
+		a.ctx.deadline = start.Add(timeout)
+	}
+	// The inbound request is ours alone from here: its header map and URL (the exchange's
+	// copy) are what the filters edited, and go upstream as they are.
+	out := r.WithContext(&a.ctx)
+	out.RequestURI = ""
+	h.forward(a.x.W, out, a)
+}
+
+// serveTransport forwards through the cluster's full transport: HTTP/2 and h2c backends and
+// protocol upgrades (WebSocket, through httputil.ReverseProxy, which splices the hijacked
+// connections). Its context is cancelled by a timer at the request timeout. Out of serve, so
+// the HTTP/1.1 path's frames stay small (an HTTP/2 stream's goroutine starts with a small
+// stack).
+//
+//go:noinline
+func (h *routeHandler) serveTransport(w *responseWriter, r *http.Request, a *attempt, timeout time.Duration, start time.Time, upgrade bool) {
+	x := a.x
+	c, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	ctx := c
+	a.cancel = cancel
+	if timeout > 0 {
+		t := time.AfterFunc(timeout-time.Since(start), func() {
+			// The request timeout ends with the response head: an upgraded connection
+			// (whose 101 ReverseProxy writes on the hijacked connection, not through w)
+			// runs on under idle and maxStreamDuration only.
+			if !w.wroteHeader.Load() && !a.headIn.Load() {
+				a.timedOut.Store(true)
+				cancel()
+			}
+		})
+		defer t.Stop()
+	}
 	if upgrade {
 		out := r.Clone(context.WithValue(ctx, attemptKey{}, a))
 		h.proxy.ServeHTTP(x.W, out)
 		if f, why := a.guard.ended(); f != 0 {
 			a.flag(f)
-			rec.Error = why
+			a.rec.Error = why
 		}
 		return
 	}
-	// The inbound request is ours alone from here: its header map and URL (the exchange's
-	// copy) are what the filters edited, and go upstream as they are.
 	out := r.WithContext(ctx)
 	out.RequestURI = ""
 	h.forward(x.W, out, a)

@@ -121,6 +121,8 @@ func (p *retryPolicy) retryStatus(method string, code int) bool {
 // response starts. Every gRPC call is a POST: naming a code retries it whatever the methods
 // list says, since the codes that may be listed mean the call was not carried out, or may be
 // carried out again by the client's own retry policy (gRPC's retry design).
+//
+//go:noinline
 func (p *retryPolicy) retryGRPC(resp *http.Response) bool {
 	if len(p.grpcCodes) == 0 || resp.StatusCode != http.StatusOK {
 		return false
