@@ -15,26 +15,7 @@ import (
 
 // statusBase is a Gateway "edge" (listeners http and alt) with HTTPRoute "api" (rules login and
 // search) and HTTPRoute "other", both on edge.
-const statusBase = `
-apiVersion: gateway.apoxy.dev/v1
-kind: GatewayClass
-metadata: {name: apoxy}
-spec: {controllerName: gateway.apoxy.dev/gatewayclass-controller}
----
-apiVersion: gateway.apoxy.dev/v1
-kind: Gateway
-metadata: {name: edge}
-spec:
-  gatewayClassName: apoxy
-  listeners:
-  - {name: http, protocol: HTTP, port: 80}
-  - {name: alt, protocol: HTTP, port: 8080}
----
-apiVersion: core.apoxy.dev/v1alpha2
-kind: Backend
-metadata: {name: be}
-spec: {endpoints: [{ip: 127.0.0.1}]}
----
+const statusBase = tpBase + `---
 apiVersion: gateway.apoxy.dev/v1
 kind: HTTPRoute
 metadata: {name: api}
