@@ -3,6 +3,8 @@ package v1alpha1
 import (
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -18,3 +20,34 @@ func TargetsSummary(refs []gwapiv1.LocalPolicyTargetReferenceWithSectionName) st
 	}
 	return strings.Join(parts, ",")
 }
+
+// Policy is what the translator's attachment code (precedence, conflicts, merge, status) needs
+// of a policy kind; TrafficPolicy and AuthPolicy share that code through it.
+type Policy interface {
+	GetNamespace() string
+	GetName() string
+	GetGeneration() int64
+	GetCreationTimestamp() metav1.Time
+	// GetTargetRefs returns spec.targetRefs.
+	GetTargetRefs() []gwapiv1.LocalPolicyTargetReferenceWithSectionName
+	// GetStrategy returns spec.strategy (Default when unset).
+	GetStrategy() PolicyStrategy
+	// GetStatus returns the policy's status, for the translator to keep transition times.
+	GetStatus() *gwapiv1.PolicyStatus
+}
+
+// GetTargetRefs returns spec.targetRefs.
+func (p *TrafficPolicy) GetTargetRefs() []gwapiv1.LocalPolicyTargetReferenceWithSectionName {
+	return p.Spec.TargetRefs
+}
+
+// GetStrategy returns spec.strategy, Default when unset.
+func (p *TrafficPolicy) GetStrategy() PolicyStrategy {
+	if p.Spec.Strategy == "" {
+		return StrategyDefault
+	}
+	return p.Spec.Strategy
+}
+
+// GetStatus returns the policy's status.
+func (p *TrafficPolicy) GetStatus() *gwapiv1.PolicyStatus { return &p.Status }
