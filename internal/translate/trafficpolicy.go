@@ -24,135 +24,28 @@ import (
 // Gateway Override policies winning the blocks they set, rate-limit rules merged by name,
 // and the route rule's own timeouts and retry fields winning field by field.
 
-// tpTarget is an exact policy target: kind, namespace, name and section (listener or rule
-// name; "" for the whole object).
-type tpTarget struct {
-	kind, namespace, name, section string
+// tpLevels are the TrafficPolicies that apply to one route rule under one listener.
+type tpLevels = policyLevels[*policyv1a1.TrafficPolicy]
+
+// tpEval is the evaluation of TrafficPolicies for one route rule (policyeval.go) with the
+// kind's own records: rate-limit rules, the route rule's own timeouts and retry.
+type tpEval struct {
+	*policyEval[*policyv1a1.TrafficPolicy]
 }
 
-// tpRuleInfo is what a route rule says itself (level 0) and its name.
-type tpRuleInfo struct {
-	name                                 string
-	hasRequestTimeout, hasBackendTimeout bool
-	retry                                *gwapiv1.HTTPRouteRetry
-}
-
-// trafficPolicies is the attachment index of one translation.
-type trafficPolicies struct {
-	byTarget map[tpTarget]*policyv1a1.TrafficPolicy
-	// rules maps "Kind/namespace/name/rule/N" to the rule's name and own fields.
-	rules map[string]tpRuleInfo
-	// results are each policy's per-target outcome, for its status.
-	results map[status.Key][]tpResult
-	// affected names the accepted policies targeting each object directly, for the objects'
-	// TrafficPolicyAffected condition (route keys have no section: a rule target counts
-	// for its route).
-	affected map[tpTarget][]string
-	// outcomes are what each policy's blocks did on the routes under each of its ancestors,
-	// for its Programmed condition.
-	outcomes map[tpOutcomeKey]*tpOutcome
-}
-
-type tpResult struct {
-	ref    gwapiv1.LocalPolicyTargetReferenceWithSectionName
-	reason string // Accepted, Conflicted, TargetNotFound, Invalid
-	msg    string
-}
-
-func policyKey(p *policyv1a1.TrafficPolicy) string { return p.Namespace + "/" + p.Name }
-
-// indexTrafficPolicies assigns each exact target to its oldest policy and checks that every
-// target exists.
+// indexTrafficPolicies assigns each exact target to its oldest TrafficPolicy.
 func (t *translator) indexTrafficPolicies() {
-	tp := &trafficPolicies{byTarget: map[tpTarget]*policyv1a1.TrafficPolicy{}, rules: map[string]tpRuleInfo{}, results: map[status.Key][]tpResult{},
-		affected: map[tpTarget][]string{}, outcomes: map[tpOutcomeKey]*tpOutcome{}}
-	t.tp = tp
-	if len(t.set.TrafficPolicies) == 0 {
-		return
-	}
-	routeRules := map[tpTarget][]string{} // route -> rule names
-	for _, hr := range t.set.HTTPRoutes {
-		k := tpTarget{"HTTPRoute", hr.Namespace, hr.Name, ""}
-		for i, r := range hr.Spec.Rules {
-			info := tpRuleInfo{retry: r.Retry}
-			if r.Name != nil {
-				info.name = string(*r.Name)
-			}
-			if r.Timeouts != nil {
-				info.hasRequestTimeout, info.hasBackendTimeout = r.Timeouts.Request != nil, r.Timeouts.BackendRequest != nil
-			}
-			tp.rules[fmt.Sprintf("HTTPRoute/%s/%s/rule/%d", hr.Namespace, hr.Name, i)] = info
-			routeRules[k] = append(routeRules[k], info.name)
-		}
-	}
-	for _, gr := range t.set.GRPCRoutes {
-		k := tpTarget{"GRPCRoute", gr.Namespace, gr.Name, ""}
-		for i, r := range gr.Spec.Rules {
-			info := tpRuleInfo{}
-			if r.Name != nil {
-				info.name = string(*r.Name)
-			}
-			tp.rules[fmt.Sprintf("GRPCRoute/%s/%s/rule/%d", gr.Namespace, gr.Name, i)] = info
-			routeRules[k] = append(routeRules[k], info.name)
-		}
-	}
-	policies := slices.Clone(t.set.TrafficPolicies)
-	slices.SortStableFunc(policies, func(a, b *policyv1a1.TrafficPolicy) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return cmp.Compare(policyKey(a), policyKey(b))
-	})
-	for _, p := range policies {
-		pk := status.KeyOf(p.Namespace, p.Name)
-		for _, ref := range p.Spec.TargetRefs {
-			tg := tpTarget{string(ref.Kind), p.Namespace, string(ref.Name), ptrString(ref.SectionName)}
-			res := tpResult{ref: ref, reason: "Accepted", msg: "Policy accepted"}
-			if ok, why := t.tpTargetExists(tg, routeRules); !ok {
-				res.reason, res.msg = string(gwapiv1.PolicyReasonTargetNotFound), why
-			} else if winner, taken := tp.byTarget[tg]; taken {
-				res.reason, res.msg = string(gwapiv1.PolicyReasonConflicted), "conflicts with "+policyKey(winner)+" (older)"
-			} else if msg := t.tpInvalid(p, tg); msg != "" {
-				res.reason, res.msg = string(gwapiv1.PolicyReasonInvalid), msg
-			} else {
-				tp.byTarget[tg] = p
-				tp.addAffected(tg, p)
-			}
-			tp.results[pk] = append(tp.results[pk], res)
-		}
-	}
+	t.tp = indexPolicies(t, "TrafficPolicy", t.set.TrafficPolicies, t.tpInvalid)
 }
 
-// tpTargetExists checks a target: the object exists, and a sectionName names one of its
-// listeners (Gateway) or rules (routes).
-func (t *translator) tpTargetExists(tg tpTarget, routeRules map[tpTarget][]string) (bool, string) {
-	obj := tpTarget{tg.kind, tg.namespace, tg.name, ""}
-	switch tg.kind {
-	case "Gateway":
-		g := t.gateways[status.KeyOf(tg.namespace, tg.name)]
-		if g == nil {
-			return false, fmt.Sprintf("Gateway %s/%s not found", tg.namespace, tg.name)
-		}
-		if tg.section != "" && !slices.ContainsFunc(g.gw.Spec.Listeners, func(l gwapiv1.Listener) bool { return string(l.Name) == tg.section }) {
-			return false, fmt.Sprintf("Gateway %s/%s has no listener %q", tg.namespace, tg.name, tg.section)
-		}
-	case "HTTPRoute", "GRPCRoute":
-		names, ok := routeRules[obj]
-		if !ok {
-			return false, fmt.Sprintf("%s %s/%s not found", tg.kind, tg.namespace, tg.name)
-		}
-		if tg.section != "" && !slices.Contains(names, tg.section) {
-			return false, fmt.Sprintf("%s %s/%s has no rule named %q", tg.kind, tg.namespace, tg.name, tg.section)
-		}
-	default:
-		return false, fmt.Sprintf("kind %s cannot be a TrafficPolicy target", tg.kind)
-	}
-	return true, ""
+// pickTP is pickBlock for a TrafficPolicy block read from the spec.
+func pickTP[T any](lv tpLevels, get func(*policyv1a1.TrafficPolicySpec) *T, disabled func(*T) bool) (*T, *policyv1a1.TrafficPolicy) {
+	return pickBlock(lv, func(p *policyv1a1.TrafficPolicy) *T { return get(&p.Spec) }, disabled)
 }
 
 // tpInvalid reports what makes a policy unusable for a target though it is well-formed: an
 // abort status of the wrong protocol for the target.
-func (t *translator) tpInvalid(p *policyv1a1.TrafficPolicy, tg tpTarget) string {
+func (t *translator) tpInvalid(p *policyv1a1.TrafficPolicy, tg policyTarget) string {
 	if rl := p.Spec.RateLimit; rl != nil && !t.opts.GlobalRateLimitStore &&
 		slices.ContainsFunc(rl.Rules, func(r policyv1a1.RateLimitRule) bool { return r.Scope == policyv1a1.ScopeGlobal }) {
 		if msg := t.tpStoreMissing(tg); msg != "" {
@@ -172,7 +65,7 @@ func (t *translator) tpInvalid(p *policyv1a1.TrafficPolicy, tg tpTarget) string 
 
 // tpStoreMissing says why a target's Gateways have no global rate-limit store ("" when
 // every one has): the store is the one of the Proxy each Gateway names.
-func (t *translator) tpStoreMissing(tg tpTarget) string {
+func (t *translator) tpStoreMissing(tg policyTarget) string {
 	var gws []*gatewayCtx
 	switch tg.kind {
 	case "Gateway":
@@ -243,92 +136,16 @@ func hasGlobalRules(p *policyv1a1.TrafficPolicy) bool {
 	return p.Spec.RateLimit != nil && slices.ContainsFunc(p.Spec.RateLimit.Rules, func(r policyv1a1.RateLimitRule) bool { return r.Scope == policyv1a1.ScopeGlobal })
 }
 
-// routeParents are the parentRefs of an HTTPRoute or GRPCRoute.
-func (t *translator) routeParents(kind, ns, name string) []gwapiv1.ParentReference {
-	switch kind {
-	case "HTTPRoute":
-		for _, hr := range t.set.HTTPRoutes {
-			if hr.Namespace == ns && hr.Name == name {
-				return hr.Spec.ParentRefs
-			}
-		}
-	case "GRPCRoute":
-		for _, gr := range t.set.GRPCRoutes {
-			if gr.Namespace == ns && gr.Name == name {
-				return gr.Spec.ParentRefs
-			}
-		}
-	}
-	return nil
-}
-
-// tpLevels are the policies that apply to one route rule under one listener, most specific
-// first: rule, route, listener, Gateway.
-type tpLevels [4]*policyv1a1.TrafficPolicy
-
-func (t *translator) tpLevelsFor(r *ir.Route, g *gatewayCtx, l *listenerCtx) (tpLevels, tpRuleInfo) {
-	tp := t.tp
-	info := tp.rules[r.Origin.Kind+"/"+r.Origin.Namespace+"/"+r.Origin.Name+"/"+r.Origin.Section]
-	var lv tpLevels
-	if info.name != "" {
-		lv[0] = tp.byTarget[tpTarget{r.Origin.Kind, r.Origin.Namespace, r.Origin.Name, info.name}]
-	}
-	lv[1] = tp.byTarget[tpTarget{r.Origin.Kind, r.Origin.Namespace, r.Origin.Name, ""}]
-	if l != nil && l.set == nil {
-		lv[2] = tp.byTarget[tpTarget{"Gateway", g.gw.Namespace, g.gw.Name, string(l.spec.Name)}]
-	}
-	lv[3] = tp.byTarget[tpTarget{"Gateway", g.gw.Namespace, g.gw.Name, ""}]
-	return lv, info
-}
-
-func overrides(p *policyv1a1.TrafficPolicy) bool {
-	return p != nil && p.Spec.Strategy == policyv1a1.StrategyOverride
-}
-
-// pickBlock chooses a feature block as Rules B and E say (pickLevel). A chosen block that
-// is disabled means the platform default (nil); the policy is returned either way.
-func pickBlock[T any](lv tpLevels, get func(*policyv1a1.TrafficPolicySpec) *T, disabled func(*T) bool) (*T, *policyv1a1.TrafficPolicy) {
-	i := pickLevel(lv, func(s *policyv1a1.TrafficPolicySpec) bool { return get(s) != nil })
-	if i < 0 {
-		return nil, nil
-	}
-	return live(get(&lv[i].Spec), disabled), lv[i]
-}
-
-// pickLevel returns the level whose policy's block wins, or -1 when no policy sets it: a
-// Gateway's Override beats a listener's Override, which beats the most specific policy
-// that sets the block.
-func pickLevel(lv tpLevels, sets func(*policyv1a1.TrafficPolicySpec) bool) int {
-	for _, i := range []int{3, 2} {
-		if p := lv[i]; overrides(p) && sets(&p.Spec) {
-			return i
-		}
-	}
-	for i, p := range lv {
-		if p != nil && sets(&p.Spec) {
-			return i
-		}
-	}
-	return -1
-}
-
-func live[T any](b *T, disabled func(*T) bool) *T {
-	if disabled(b) {
-		return nil
-	}
-	return b
-}
-
 // policyRoutes returns a route's IR routes as served through listener l of Gateway g, each
 // carrying its effective TrafficPolicy (copies where a policy applies).
 func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listenerCtx) []*ir.Route {
-	if t.tp == nil || len(t.tp.byTarget) == 0 {
+	if len(t.tp.byTarget) == 0 {
 		return routes
 	}
 	var out []*ir.Route
 	for i, r := range routes {
-		lv, info := t.tpLevelsFor(r, g, l)
-		if lv == (tpLevels{}) {
+		lv, info := t.tp.levelsFor(t, r, g, l)
+		if lv.empty() {
 			if out != nil {
 				out = append(out, r)
 			}
@@ -338,7 +155,7 @@ func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listener
 			out = append(make([]*ir.Route, 0, len(routes)), routes[:i]...)
 		}
 		c := *r
-		ev := t.newTPEval(&c, lv, info, g, l)
+		ev := &tpEval{newPolicyEval(t, t.tp, &c, lv, info, g, l)}
 		t.applyTrafficPolicy(&c, ev)
 		if c.RateLimit != nil && (g.rateLimitStore != "" || !t.opts.GlobalRateLimitStore) && slices.ContainsFunc(c.RateLimit.Rules, func(rr ir.RateLimitRule) bool { return rr.Global }) {
 			rl := *c.RateLimit
@@ -373,11 +190,11 @@ func (t *translator) applyTrafficPolicy(r *ir.Route, ev *tpEval) {
 	if rl := t.effectiveRateLimit(r, lv, ev); rl != nil {
 		r.RateLimit = rl
 	}
-	if f, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.FaultInjection { return s.FaultInjection },
+	if f, _ := pickTP(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.FaultInjection { return s.FaultInjection },
 		func(b *policyv1a1.FaultInjection) bool { return b.Disabled }); f != nil {
 		r.Fault = irFault(f)
 	}
-	to, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Timeouts { return s.Timeouts },
+	to, _ := pickTP(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Timeouts { return s.Timeouts },
 		func(b *policyv1a1.Timeouts) bool { return b.Disabled })
 	if to != nil {
 		// Rule D: the route rule's own timeouts win field by field.
@@ -394,15 +211,15 @@ func (t *translator) applyTrafficPolicy(r *ir.Route, ev *tpEval) {
 			r.Timeouts.MaxStreamDuration = ir.Duration(d)
 		}
 	}
-	if rt, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Retry { return s.Retry },
+	if rt, _ := pickTP(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Retry { return s.Retry },
 		func(b *policyv1a1.Retry) bool { return b.Disabled }); rt != nil {
 		r.Retry = irRetry(rt, info.retry)
 	}
-	lb, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.LoadBalancer { return s.LoadBalancer },
+	lb, _ := pickTP(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.LoadBalancer { return s.LoadBalancer },
 		func(b *policyv1a1.LoadBalancer) bool { return b.Disabled })
-	cb, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.CircuitBreaker { return s.CircuitBreaker },
+	cb, _ := pickTP(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.CircuitBreaker { return s.CircuitBreaker },
 		func(b *policyv1a1.CircuitBreaker) bool { return b.Disabled })
-	od, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.OutlierDetection { return s.OutlierDetection },
+	od, _ := pickTP(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.OutlierDetection { return s.OutlierDetection },
 		func(b *policyv1a1.OutlierDetection) bool { return b.Disabled })
 	cluster := clusterPolicy{LoadBalancer: irLoadBalancer(lb), CircuitBreaker: irCircuitBreaker(cb), Outlier: irOutlier(od)}
 	if to != nil {
@@ -428,13 +245,13 @@ func (t *translator) applyTrafficPolicy(r *ir.Route, ev *tpEval) {
 // overrideOwnFields applies Rule E to level 0: the fields an Override policy's winning
 // timeouts or retry block sets beat the route rule's own (Rule D lets the rule's own fields win
 // over every other policy). The rule's fields the Override leaves unset still win.
-func overrideOwnFields(lv tpLevels, info tpRuleInfo) tpRuleInfo {
-	if to, p := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Timeouts { return s.Timeouts },
+func overrideOwnFields(lv tpLevels, info ruleInfo) ruleInfo {
+	if to, p := pickTP(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Timeouts { return s.Timeouts },
 		func(b *policyv1a1.Timeouts) bool { return b.Disabled }); to != nil && overrides(p) {
 		info.hasRequestTimeout = info.hasRequestTimeout && to.Request == nil
 		info.hasBackendTimeout = info.hasBackendTimeout && to.BackendRequest == nil
 	}
-	if rt, p := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Retry { return s.Retry },
+	if rt, p := pickTP(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.Retry { return s.Retry },
 		func(b *policyv1a1.Retry) bool { return b.Disabled }); rt != nil && overrides(p) && info.retry != nil {
 		own := *info.retry
 		if rt.Attempts != nil {
@@ -485,7 +302,7 @@ func (t *translator) policyVariant(name string, cp clusterPolicy) string {
 // (Rule C); the block's other settings come from the block Rule B picks. ev records each
 // rule's source and the rules a policy lost.
 func (t *translator) effectiveRateLimit(r *ir.Route, lv tpLevels, ev *tpEval) *ir.RateLimit {
-	block, _ := pickBlock(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.RateLimit { return s.RateLimit },
+	block, _ := pickTP(lv, func(s *policyv1a1.TrafficPolicySpec) *policyv1a1.RateLimit { return s.RateLimit },
 		func(b *policyv1a1.RateLimit) bool { return b.Disabled })
 	ev.rateLimitSettings()
 	type named struct {
@@ -788,134 +605,28 @@ func irOutlier(od *policyv1a1.OutlierDetection) *ir.OutlierDetection {
 		MaxEjectionTime: dur(od.MaxEjectionTime, 300*time.Second), MaxEjectionPercent: int(deref(od.MaxEjectionPercent, 50))}
 }
 
-// reportTrafficPolicies writes each policy's status: one ancestor per Gateway (or listener)
-// it reaches, or per missing target, with Accepted and its reason, and Programmed where it
-// is accepted there (tpProgrammed). A Gateway reached through several targets shows
-// Accepted=False only when all of them failed.
+// reportTrafficPolicies writes each TrafficPolicy's status (reportPolicies), with Invalid on
+// the ancestors whose Gateway has no store for its Global rules, and the store each accepted
+// ancestor counts in for the controller's Healthy probe.
 func (t *translator) reportTrafficPolicies() {
-	now := t.opts.Now
-	for _, p := range t.set.TrafficPolicies {
-		pk := status.KeyOf(p.Namespace, p.Name)
-		type agg struct {
-			ref             gwapiv1.ParentReference
-			ok, failed      []string
-			reason, failMsg string
-		}
-		var order []string
-		ancestors := map[string]*agg{}
-		add := func(ref gwapiv1.ParentReference, res tpResult) {
-			k := fmt.Sprintf("%s/%s/%s/%s", ptrString(ref.Kind), ptrString(ref.Namespace), ref.Name, ptrString(ref.SectionName))
-			a := ancestors[k]
-			if a == nil {
-				a = &agg{ref: ref}
-				ancestors[k] = a
-				order = append(order, k)
+	reportPolicies(t, t.tp, t.set.TrafficPolicies, reportHooks[*policyv1a1.TrafficPolicy]{
+		ancestorInvalid: t.tpAncestorInvalid,
+		accepted: func(p *policyv1a1.TrafficPolicy, ref gwapiv1.ParentReference, i int) bool {
+			store, ok := t.tpAncestorStore(p, ref)
+			if !ok {
+				return false
 			}
-			if res.reason == "Accepted" {
-				a.ok = append(a.ok, string(res.ref.Name))
-			} else {
-				a.failed = append(a.failed, res.msg)
-				if a.reason == "" {
-					a.reason = res.reason
-				}
+			pk := status.KeyOf(p.Namespace, p.Name)
+			if t.report.PolicyStores == nil {
+				t.report.PolicyStores = map[status.Key]map[int]string{}
 			}
-		}
-		for _, res := range t.tp.results[pk] {
-			for _, anc := range t.tpAncestors(p, res) {
-				add(anc, res)
+			if t.report.PolicyStores[pk] == nil {
+				t.report.PolicyStores[pk] = map[int]string{}
 			}
-		}
-		st := &gwapiv1.PolicyStatus{}
-		slices.Sort(order)
-		for i, k := range order {
-			if i == 16 {
-				break
-			}
-			a := ancestors[k]
-			cond := status.Condition(string(gwapiv1.PolicyConditionAccepted), true, string(gwapiv1.PolicyReasonAccepted), "Policy accepted", p.Generation, now)
-			switch {
-			case len(a.ok) == 0:
-				cond = status.Condition(string(gwapiv1.PolicyConditionAccepted), false, a.reason, strings.Join(a.failed, "; "), p.Generation, now)
-			case len(a.failed) > 0:
-				cond.Message = "Policy accepted for " + strings.Join(a.ok, ", ") + "; not for: " + strings.Join(a.failed, "; ")
-			}
-			if msg := t.tpAncestorInvalid(p, a.ref); msg != "" && len(a.ok) > 0 {
-				cond = status.Condition(string(gwapiv1.PolicyConditionAccepted), false, string(gwapiv1.PolicyReasonInvalid), msg, p.Generation, now)
-			} else if store, ok := t.tpAncestorStore(p, a.ref); ok && len(a.ok) > 0 {
-				if t.report.PolicyStores == nil {
-					t.report.PolicyStores = map[status.Key]map[int]string{}
-				}
-				if t.report.PolicyStores[pk] == nil {
-					t.report.PolicyStores[pk] = map[int]string{}
-				}
-				t.report.PolicyStores[pk][len(st.Ancestors)] = store
-			}
-			if i == 15 && len(order) > 16 {
-				cond.Message += fmt.Sprintf(" and %d more ancestors not listed", len(order)-16)
-			}
-			as := gwapiv1.PolicyAncestorStatus{AncestorRef: a.ref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName)}
-			status.Set(&as.Conditions, cond)
-			if cond.Status == "True" {
-				status.Set(&as.Conditions, t.tpProgrammed(p, a.ref, a.failed))
-			}
-			for _, old := range p.Status.Ancestors {
-				if parentRefEqual(old.AncestorRef, a.ref) {
-					status.KeepTransitionTimes(as.Conditions, old.Conditions)
-					// Healthy comes from the data plane (the controller's store probe): kept
-					// while the ancestor still counts in a store.
-					if h := status.Find(old.Conditions, "Healthy"); h != nil && t.report.PolicyStores[pk] != nil {
-						if _, ok := t.report.PolicyStores[pk][len(st.Ancestors)]; ok {
-							status.Set(&as.Conditions, *h)
-						}
-					}
-				}
-			}
-			st.Ancestors = append(st.Ancestors, as)
-		}
-		t.report.TrafficPolicies[pk] = st
-	}
-}
-
-// tpAncestors are the Gateways (or listeners) a target result is reported under: the Gateway
-// itself, the parent Gateways of a route, or the target itself when it does not exist.
-func (t *translator) tpAncestors(p *policyv1a1.TrafficPolicy, res tpResult) []gwapiv1.ParentReference {
-	gk, gw := gwapiv1.Kind("Gateway"), gwapiv1.Group(gatewayGroup)
-	ns := gwapiv1.Namespace(p.Namespace)
-	self := gwapiv1.ParentReference{Group: &gw, Kind: ptr(res.ref.Kind), Namespace: &ns, Name: res.ref.Name}
-	if res.reason == string(gwapiv1.PolicyReasonTargetNotFound) {
-		return []gwapiv1.ParentReference{self}
-	}
-	switch res.ref.Kind {
-	case "Gateway":
-		ref := gwapiv1.ParentReference{Group: &gw, Kind: &gk, Namespace: &ns, Name: res.ref.Name, SectionName: res.ref.SectionName}
-		return []gwapiv1.ParentReference{ref}
-	case "HTTPRoute", "GRPCRoute":
-		var parents []gwapiv1.ParentReference
-		var refs []gwapiv1.ParentReference
-		for _, hr := range t.set.HTTPRoutes {
-			if res.ref.Kind == "HTTPRoute" && hr.Namespace == p.Namespace && string(hr.Name) == string(res.ref.Name) {
-				refs = hr.Spec.ParentRefs
-			}
-		}
-		for _, gr := range t.set.GRPCRoutes {
-			if res.ref.Kind == "GRPCRoute" && gr.Namespace == p.Namespace && string(gr.Name) == string(res.ref.Name) {
-				refs = gr.Spec.ParentRefs
-			}
-		}
-		for _, pr := range refs {
-			if deref(pr.Kind, "Gateway") != "Gateway" {
-				continue
-			}
-			pns := ns
-			if pr.Namespace != nil {
-				pns = *pr.Namespace
-			}
-			parents = append(parents, gwapiv1.ParentReference{Group: &gw, Kind: &gk, Namespace: &pns, Name: pr.Name})
-		}
-		if len(parents) == 0 {
-			return []gwapiv1.ParentReference{self}
-		}
-		return parents
-	}
-	return []gwapiv1.ParentReference{self}
+			t.report.PolicyStores[pk][i] = store
+			// Healthy comes from the data plane (the controller's store probe): kept while
+			// the ancestor still counts in a store.
+			return true
+		},
+	}, t.report.TrafficPolicies)
 }

@@ -19,112 +19,38 @@ import (
 
 // tpBlocks are the feature blocks other than rateLimit (whose rules merge by name, see
 // effectiveRateLimit), in the order `apoxy explain` prints them.
-var tpBlocks = []struct {
-	name string
-	get  func(*policyv1a1.TrafficPolicySpec) (set, disabled bool)
-}{
-	{"faultInjection", func(s *policyv1a1.TrafficPolicySpec) (bool, bool) {
-		return s.FaultInjection != nil, s.FaultInjection != nil && s.FaultInjection.Disabled
+var tpBlocks = []policyBlock[*policyv1a1.TrafficPolicy]{
+	{"faultInjection", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+		b := p.Spec.FaultInjection
+		return b != nil, b != nil && b.Disabled
 	}},
-	{"timeouts", func(s *policyv1a1.TrafficPolicySpec) (bool, bool) {
-		return s.Timeouts != nil, s.Timeouts != nil && s.Timeouts.Disabled
+	{"timeouts", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+		b := p.Spec.Timeouts
+		return b != nil, b != nil && b.Disabled
 	}},
-	{"retry", func(s *policyv1a1.TrafficPolicySpec) (bool, bool) {
-		return s.Retry != nil, s.Retry != nil && s.Retry.Disabled
+	{"retry", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+		b := p.Spec.Retry
+		return b != nil, b != nil && b.Disabled
 	}},
-	{"loadBalancer", func(s *policyv1a1.TrafficPolicySpec) (bool, bool) {
-		return s.LoadBalancer != nil, s.LoadBalancer != nil && s.LoadBalancer.Disabled
+	{"loadBalancer", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+		b := p.Spec.LoadBalancer
+		return b != nil, b != nil && b.Disabled
 	}},
-	{"circuitBreaker", func(s *policyv1a1.TrafficPolicySpec) (bool, bool) {
-		return s.CircuitBreaker != nil, s.CircuitBreaker != nil && s.CircuitBreaker.Disabled
+	{"circuitBreaker", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+		b := p.Spec.CircuitBreaker
+		return b != nil, b != nil && b.Disabled
 	}},
-	{"outlierDetection", func(s *policyv1a1.TrafficPolicySpec) (bool, bool) {
-		return s.OutlierDetection != nil, s.OutlierDetection != nil && s.OutlierDetection.Disabled
+	{"outlierDetection", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+		b := p.Spec.OutlierDetection
+		return b != nil, b != nil && b.Disabled
 	}},
-}
-
-// tpEval records one route rule's policy evaluation under one listener: the IR route's
-// PolicySources and, per policy, whether something it set took effect and what it lost.
-type tpEval struct {
-	t       *translator
-	r       *ir.Route
-	lv      tpLevels
-	info    tpRuleInfo
-	g       *gatewayCtx
-	l       *listenerCtx
-	sources [len(tpLevels{})]string
-	effect  map[*policyv1a1.TrafficPolicy]bool
-	lost    map[*policyv1a1.TrafficPolicy][]string
-}
-
-func (t *translator) newTPEval(r *ir.Route, lv tpLevels, info tpRuleInfo, g *gatewayCtx, l *listenerCtx) *tpEval {
-	return &tpEval{t: t, r: r, lv: lv, info: info, g: g, l: l,
-		effect: map[*policyv1a1.TrafficPolicy]bool{}, lost: map[*policyv1a1.TrafficPolicy][]string{}}
-}
-
-// source names the policy at level i and the target it reaches this route through:
-// "TrafficPolicy default/g (Gateway default/edge, Override)".
-func (ev *tpEval) source(i int) string {
-	if ev.sources[i] != "" {
-		return ev.sources[i]
-	}
-	o := ev.r.Origin
-	var target string
-	switch i {
-	case 0:
-		target = ev.ruleName()
-	case 1:
-		target = o.Kind + " " + o.Namespace + "/" + o.Name
-	case 2:
-		target = "Gateway " + ev.g.gw.Namespace + "/" + ev.g.gw.Name + " listener " + string(ev.l.spec.Name)
-	default:
-		target = "Gateway " + ev.g.gw.Namespace + "/" + ev.g.gw.Name
-	}
-	s := "TrafficPolicy " + policyKey(ev.lv[i]) + " (" + target
-	if overrides(ev.lv[i]) {
-		s += ", Override"
-	}
-	ev.sources[i] = s + ")"
-	return ev.sources[i]
-}
-
-// ruleName names the route rule: "HTTPRoute default/api rule login", or
-// "HTTPRoute default/api rules[1]" for a rule without a name.
-func (ev *tpEval) ruleName() string {
-	o := ev.r.Origin
-	s := o.Kind + " " + o.Namespace + "/" + o.Name
-	if ev.info.name != "" {
-		return s + " rule " + ev.info.name
-	}
-	return s + " rules[" + strings.TrimPrefix(o.Section, "rule/") + "]"
-}
-
-// add records that a block comes from the policy at level i.
-func (ev *tpEval) add(block string, i int, disabled bool) {
-	ev.r.PolicySources = append(ev.r.PolicySources, ir.PolicySource{Block: block, Source: ev.source(i), Disabled: disabled})
-}
-
-// addOwn records that a field comes from the route rule itself (Rule D).
-func (ev *tpEval) addOwn(block string) {
-	ev.r.PolicySources = append(ev.r.PolicySources, ir.PolicySource{Block: block, Source: ev.ruleName()})
-}
-
-// took records that something policy p sets takes effect on this route.
-func (ev *tpEval) took(p *policyv1a1.TrafficPolicy) { ev.effect[p] = true }
-
-// lose records that something policy p sets is superseded on this route (msg says what and
-// by what). A policy never supersedes itself (one policy may target two levels).
-func (ev *tpEval) lose(p, by *policyv1a1.TrafficPolicy, msg string) {
-	if p != by {
-		ev.lost[p] = append(ev.lost[p], msg)
-	}
 }
 
 // rateLimitSettings records where the rate-limit block's own settings come from (Rule B:
 // failureMode, responseHeaders, response, exempt) and which policies' different settings
 // they supersede. The rules' sources are recorded by effectiveRateLimit.
 func (ev *tpEval) rateLimitSettings() {
-	w := pickLevel(ev.lv, func(s *policyv1a1.TrafficPolicySpec) bool { return s.RateLimit != nil })
+	w := pickLevel(ev.lv, func(p *policyv1a1.TrafficPolicy) bool { return p.Spec.RateLimit != nil })
 	if w < 0 {
 		return
 	}
@@ -173,33 +99,17 @@ func (ev *tpEval) pruneRateLimit() {
 // recordBlocks records the source of every block but rateLimit (Rules B and E), the route
 // rule's own timeouts and retry fields (Rule D), and what each policy lost to them.
 func (ev *tpEval) recordBlocks() {
-	for _, b := range tpBlocks {
-		sets := func(s *policyv1a1.TrafficPolicySpec) bool { set, _ := b.get(s); return set }
-		w := pickLevel(ev.lv, sets)
-		disabled := false
-		if w >= 0 {
-			wp := ev.lv[w]
-			_, disabled = b.get(&wp.Spec)
-			ev.add(b.name, w, disabled)
-			how := " superseded by "
-			if disabled {
-				how = " disabled by "
-			}
-			for _, p := range ev.lv {
-				if p != nil && sets(&p.Spec) {
-					ev.lose(p, wp, b.name+how+ev.source(w))
-				}
-			}
-		}
-		switch {
-		case b.name == "timeouts":
+	ev.policyEval.recordBlocks(tpBlocks, func(name string, w int, disabled bool) bool {
+		switch name {
+		case "timeouts":
 			ev.ownTimeouts(w, disabled)
-		case b.name == "retry":
+		case "retry":
 			ev.ownRetry(w, disabled)
-		case w >= 0:
-			ev.took(ev.lv[w])
+		default:
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // ownTimeouts records the sources of the request and backendRequest timeouts: the route

@@ -10,6 +10,7 @@ import (
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	policyv1a1 "apoxy.dev/apoxy/api/policy/v1alpha1"
 	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/resource"
@@ -58,7 +59,9 @@ type translator struct {
 	// backendGateways records, per Backend key, the Gateways that route to it.
 	backendGateways map[status.Key]map[status.Key]bool
 	// tp indexes the TrafficPolicies by exact target.
-	tp *trafficPolicies
+	tp *policyIndex[*policyv1a1.TrafficPolicy]
+	// rules indexes the route rules policies may target (routeRuleIndex).
+	rules *routeRules
 }
 
 func (t *translator) index() {
