@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -216,7 +218,12 @@ type Route struct {
 	// RateLimit and Fault come from the route's effective TrafficPolicy (nil: none).
 	RateLimit *RateLimit      `json:"rateLimit,omitempty"`
 	Fault     *FaultInjection `json:"fault,omitempty"`
-	// PolicySources say which object each block of the effective TrafficPolicy came from
+	// CORS is a policy's cors block (an AuthPolicy's; nil when none applies or the route rule
+	// has its own CORS filter, which wins). Preflights are answered before authentication.
+	CORS *CORS `json:"cors,omitempty"`
+	// Auth is the route's effective AuthPolicy (nil: none).
+	Auth *Auth `json:"auth,omitempty"`
+	// PolicySources say which object each block of the effective policies came from
 	// (set only when a policy applies). For `apoxy explain` and status; the data plane
 	// ignores them.
 	PolicySources []PolicySource `json:"policySources,omitempty"`
@@ -484,20 +491,95 @@ func (s *Snapshot) SetVersion() {
 	if err != nil {
 		panic(err) // only plain data types
 	}
-	// Secrets print redacted, but a changed key or password is a changed snapshot.
+	// Secrets print redacted, but a changed key, password or htpasswd file is a changed
+	// snapshot.
 	h := sha256.New()
 	h.Write(data)
 	for _, c := range s.Certificates {
 		h.Write(c.KeyPEM)
 	}
-	names := make([]string, 0, len(s.RateLimitStores))
-	for name := range s.RateLimitStores {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		h.Write([]byte(s.RateLimitStores[name].Password))
+	eachSecret(reflect.ValueOf(s), func(v SecretString) {
+		h.Write([]byte(v))
 		h.Write([]byte{0})
-	}
+	})
 	s.Version = hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+var secretStringType = reflect.TypeFor[SecretString]()
+
+// eachSecret calls fn with every SecretString reachable from v, in a deterministic order (map
+// entries by sorted key).
+func eachSecret(v reflect.Value, fn func(SecretString)) {
+	if !holdsSecrets(v.Type(), map[reflect.Type]bool{}) {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			eachSecret(v.Elem(), fn)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				eachSecret(v.Field(i), fn)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			return
+		}
+		for i := range v.Len() {
+			eachSecret(v.Index(i), fn)
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int {
+			return strings.Compare(fmt.Sprint(a.Interface()), fmt.Sprint(b.Interface()))
+		})
+		for _, k := range keys {
+			eachSecret(v.MapIndex(k), fn)
+		}
+	case reflect.String:
+		if v.Type() == secretStringType {
+			fn(SecretString(v.String()))
+		}
+	}
+}
+
+// secretTypes caches whether a type can hold a SecretString.
+var secretTypes sync.Map // reflect.Type -> bool
+
+// holdsSecrets reports whether a value of type t can hold a SecretString (seen breaks cycles).
+func holdsSecrets(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if v, ok := secretTypes.Load(t); ok {
+		return v.(bool)
+	}
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	defer delete(seen, t)
+	var out bool
+	switch t.Kind() {
+	case reflect.String:
+		out = t == secretStringType
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		out = holdsSecrets(t.Elem(), seen)
+	case reflect.Map:
+		out = holdsSecrets(t.Elem(), seen)
+	case reflect.Interface:
+		out = true
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && holdsSecrets(f.Type, seen) {
+				out = true
+				break
+			}
+		}
+	}
+	if len(seen) == 1 {
+		// Only a root's answer is complete: an inner type cut short by a cycle may not be.
+		secretTypes.Store(t, out)
+	}
+	return out
 }

@@ -29,3 +29,20 @@ func TestVersionSeesRedactedSecrets(t *testing.T) {
 		t.Errorf("secret material printed: %s", out)
 	}
 }
+
+// A secret deep in a route (an htpasswd file of an AuthPolicy) changes the version though it
+// prints redacted.
+func TestVersionSeesSecretsInRoutes(t *testing.T) {
+	snap := func(users string) string {
+		s := &Snapshot{Listeners: []*Listener{{Name: "l", VirtualHosts: []*VirtualHost{{Hostname: "*", Routes: []*Route{{Name: "r",
+			Auth: &Auth{Basic: &BasicAuth{Realm: "x", Users: SecretString(users)}}}}}}}}}
+		s.SetVersion()
+		return s.Version
+	}
+	if a, b := snap("alice:$2y$04$a"), snap("alice:$2y$04$b"); a == b {
+		t.Fatalf("version %s did not change with the htpasswd file", a)
+	}
+	if a, b := snap("same"), snap("same"); a != b {
+		t.Fatalf("version not stable: %s %s", a, b)
+	}
+}
