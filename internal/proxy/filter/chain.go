@@ -25,7 +25,7 @@ type Phase uint8
 // stages run as response hooks; the access log and metrics are written by the handler after
 // the exchange. Phases with no stage yet are named so that the policies to come have a place.
 const (
-	PhaseCORS              Phase = iota // CORS preflight answered by a policy
+	PhaseCORS              Phase = iota // CORS preflights answered (a policy's cors block or the route's CORS filter)
 	PhaseRateLimit                      // rate limits that need no identity (before the CPU cost of authentication)
 	PhaseAuthentication                 // ext authz, JWT, OIDC, basic auth
 	PhaseAuthorization                  // who may do what, after authentication
@@ -235,7 +235,11 @@ func Compile(r *ir.Route, env *Env) (Chain, error) {
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, placed{PhaseRouteFilters, s})
+		phase, ok := filterPhases[r.Filters[i].Type]
+		if !ok {
+			phase = PhaseRouteFilters
+		}
+		all = append(all, placed{phase, s})
 	}
 	slices.SortStableFunc(all, func(a, b placed) int { return int(a.phase) - int(b.phase) })
 	out := make(Chain, len(all))

@@ -25,8 +25,15 @@ var filters = map[ir.FilterType]Builder{
 	ir.FilterDirectResponse:  newDirectResponseFilter,
 }
 
+// filterPhases place a filter type's stage in a phase before the route filters' own. The CORS
+// filter answers preflights before authentication, as a policy's cors block does.
+var filterPhases = map[ir.FilterType]Phase{
+	ir.FilterCORS: PhaseCORS,
+}
+
 // routeStages are the stages contributed per phase, in order. One line per contributor.
 var routeStages = []RouteStage{
+	{Phase: PhaseCORS, Name: "cors-policy", Build: newPolicyCORS},
 	{Phase: PhaseRateLimit, Name: "rate-limit", Build: newRateLimitPreAuth},
 	{Phase: PhaseRateLimitPostAuth, Name: "rate-limit-post-auth", Build: newRateLimitPostAuth},
 	{Phase: PhaseFault, Name: "fault-injection", Build: newFault},
