@@ -54,6 +54,8 @@ type accessRecord struct {
 	// decision when a rule applied.
 	Flags     filter.Flags
 	RateLimit string
+	// Auth is the auth phases' decision: who authenticated the client, or what refused it.
+	Auth string
 }
 
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -112,7 +114,7 @@ func (rec *accessRecord) appendJSON(b []byte, now time.Time) []byte {
 		b = append(b, `,"upstream_ms":`...)
 		b = strconv.AppendFloat(b, rec.UpstreamMS, 'f', -1, 64)
 	}
-	for _, f := range [...]struct{ k, v string }{{"route", rec.Route}, {"backend", rec.Backend}, {"upstream_address", rec.Upstream}, {"error", rec.Error}, {"user_agent", rec.UserAgent}, {"ratelimit", rec.RateLimit}} {
+	for _, f := range [...]struct{ k, v string }{{"route", rec.Route}, {"backend", rec.Backend}, {"upstream_address", rec.Upstream}, {"error", rec.Error}, {"user_agent", rec.UserAgent}, {"ratelimit", rec.RateLimit}, {"auth", rec.Auth}} {
 		if f.v != "" {
 			b = appendField(b, f.k, f.v)
 		}

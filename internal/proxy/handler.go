@@ -63,7 +63,7 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // logExchange writes a request's access-log record and observes its metrics.
 func (srv *Server) logExchange(st *requestState, h *routeHandler, start time.Time) {
 	rec, rw := &st.rec, &st.rw
-	rec.Flags, rec.RateLimit = st.x.Flags, st.x.RateLimit
+	rec.Flags, rec.RateLimit, rec.Auth = st.x.Flags, st.x.RateLimit, st.x.Auth
 	rec.Status = rw.status()
 	if st.a.switched {
 		rec.Status = http.StatusSwitchingProtocols // ReverseProxy wrote it on the hijacked connection

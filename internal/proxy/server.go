@@ -129,7 +129,7 @@ func New(opts Options) *Server {
 		stores.process = hs
 	}
 	return &Server{
-		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Global: opts.RateLimitStore, Stores: stores.get, Metrics: m.filters},
+		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Global: opts.RateLimitStore, Stores: stores.get, Metrics: m.filters, Kept: &filter.Kept{}},
 		stores:     stores,
 		conns:      h1.NewConnLimiter(opts.MaxConnections),
 		opts:       opts,
@@ -291,8 +291,13 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 	// Stores the snapshot names are opened (or kept) before routes compile against them;
 	// those it no longer names close after the swap, and new ones close again on failure.
 	s.stores.prepare(snap.RateLimitStores)
+	// What stages keep across swaps (htpasswd verifiers, JWKS caches) likewise.
+	s.env.Kept.Begin()
 	swapped := false
-	defer func() { s.stores.finish(swapped) }()
+	defer func() {
+		s.stores.finish(swapped)
+		s.env.Kept.End(swapped)
+	}()
 	graphs := map[string]*graph{}
 	probePorts := map[string]int32{}
 	counters := map[string]bool{} // Local rate-limit counters in use
@@ -492,5 +497,6 @@ func (s *Server) Close() {
 	}
 	wg.Wait()
 	s.upstreams.Close()
+	s.env.Kept.Close()
 	s.accessLog.Flush()
 }

@@ -99,6 +99,11 @@ type Exchange struct {
 	Flags Flags
 	// RateLimit is the rate limiter's decision for the access log ("" when no rule applied).
 	RateLimit string
+	// Identity is what authentication established about the client (zero: nothing).
+	Identity Identity
+	// Auth is the auth phases' decision for the access log: the method and provider that
+	// authenticated the client, or what refused it ("" when no AuthPolicy applied).
+	Auth string
 
 	url      url.URL
 	client   netip.Addr
@@ -118,6 +123,21 @@ func (x *Exchange) Begin(r *http.Request, w http.ResponseWriter) {
 	x.Req, x.W = r, w
 	x.hooks, x.closers = x.hookBuf[:0], x.closerBuf[:0]
 	x.client = netip.Addr{}
+	x.Identity, x.Auth = Identity{}, ""
+}
+
+// Identity is what the authentication phase established about the client. Later phases
+// (authorization rules, external authorization, rate limits keyed by claims, edge functions)
+// read it; it holds only verified facts.
+type Identity struct {
+	// Authenticated: some authentication method succeeded.
+	Authenticated bool
+	// User is the basic-auth user name.
+	User string
+	// Provider names the JWT provider that verified the token ("oidc" for an OIDC session).
+	Provider string
+	// Claims are the verified token's claims (a JWT, or the OIDC ID token).
+	Claims map[string]any
 }
 
 // ClientAddr is the client's address (after trusted-proxy handling), parsed once.
@@ -198,6 +218,8 @@ type Env struct {
 	Global ratelimit.Store
 	// Stores returns a store a Proxy names (ir.RateLimit.Store), nil when unknown.
 	Stores func(name string) ratelimit.Store
+	// Kept holds what stages build that outlives configuration swaps (nil: nothing is kept).
+	Kept *Kept
 	// Metrics are the stages' Prometheus instruments (nil: not counted).
 	Metrics *Metrics
 	// Now is the clock (default time.Now).

@@ -12,6 +12,12 @@ type Metrics struct {
 	// Evicted counts keys a Local rule stopped tracking at its maxTrackedKeys bound (least
 	// recently used first), by policy and rule: a rule whose keys churn needs a larger bound.
 	Evicted *prometheus.CounterVec
+	// Auth counts authentication and authorization decisions by method (basic, jwt, oidc,
+	// authorization, ext_authz), policy, provider (the JWT provider, or the authorization rule
+	// that decided) and decision (ok, denied, unavailable, ...).
+	Auth *prometheus.CounterVec
+	// ExtAuthz observes external authorization calls by policy and outcome.
+	ExtAuthz *prometheus.HistogramVec
 }
 
 // NewMetrics makes the instruments and registers them with reg.
@@ -26,9 +32,32 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Faults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "apoxy_fault_injections_total", Help: "Faults injected by a TrafficPolicy, by route and kind (delay, abort).",
 		}, []string{"route", "kind"}),
+		Auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apoxy_auth_decisions_total", Help: "Authentication and authorization decisions by method (basic, jwt, oidc, authorization, ext_authz), policy, provider or rule, and decision.",
+		}, []string{"method", "policy", "provider", "decision"}),
+		ExtAuthz: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "apoxy_ext_authz_duration_seconds", Help: "External authorization calls by policy and outcome (allowed, denied, error, timeout).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"policy", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.RateLimit, m.Evicted, m.Faults)
+		reg.MustRegister(m.RateLimit, m.Evicted, m.Faults, m.Auth, m.ExtAuthz)
 	}
 	return m
+}
+
+// authCounter returns the decision counter of (method, policy, provider, decision), resolved
+// once when a stage compiles so that requests do not look labels up (nil: not counted).
+func (e *Env) authCounter(method, policy, provider, decision string) prometheus.Counter {
+	if e == nil || e.Metrics == nil || e.Metrics.Auth == nil {
+		return nil
+	}
+	return e.Metrics.Auth.WithLabelValues(method, policy, provider, decision)
+}
+
+// inc counts one on c unless it is nil.
+func inc(c prometheus.Counter) {
+	if c != nil {
+		c.Inc()
+	}
 }

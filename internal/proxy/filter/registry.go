@@ -35,6 +35,7 @@ var filterPhases = map[ir.FilterType]Phase{
 var routeStages = []RouteStage{
 	{Phase: PhaseCORS, Name: "cors-policy", Build: newPolicyCORS},
 	{Phase: PhaseRateLimit, Name: "rate-limit", Build: newRateLimitPreAuth},
+	{Phase: PhaseAuthentication, Name: "basic-auth", Build: newBasicAuth},
 	{Phase: PhaseRateLimitPostAuth, Name: "rate-limit-post-auth", Build: newRateLimitPostAuth},
 	{Phase: PhaseFault, Name: "fault-injection", Build: newFault},
 	{Phase: PhaseAction, Name: "redirect", Build: newRedirect},
