@@ -239,7 +239,7 @@ func (v *validator) jwtProvider(p *field.Path, pr *JWTProvider, names, issuers m
 	case pr.Issuer == "":
 		v.add(field.Required(ip, `set the issuer exactly as the tokens' "iss" claim has it, e.g. https://example.eu.auth0.com/`))
 	case issuers[pr.Issuer]:
-		v.add(field.Duplicate(ip, pr.Issuer))
+		v.add(field.Invalid(ip, pr.Issuer, "another provider has this issuer: the token's \"iss\" selects the provider, so list each issuer once (one provider may hold several audiences)"))
 	default:
 		issuers[pr.Issuer] = true
 	}
