@@ -69,16 +69,17 @@ func ValidateAuthPolicy(ap *AuthPolicy) field.ErrorList {
 	if b := s.BasicAuth; b != nil && v.enabled(spec.Child("basicAuth"), b.Disabled, b) {
 		v.basicAuth(spec.Child("basicAuth"), b)
 	}
-	// The providers this policy verifies tokens with, for the checks of other blocks.
-	var providers []string
+	// Whether this policy verifies JWTs, and with which providers, for the other blocks' checks.
+	hasJWT, providers := false, []string(nil)
 	if b := s.JWT; b != nil && v.enabled(spec.Child("jwt"), b.Disabled, b) {
 		v.jwt(spec.Child("jwt"), b)
+		hasJWT = true
 		for _, p := range b.Providers {
 			providers = append(providers, p.Name)
 		}
 	}
 	if b := s.OIDC; b != nil && v.enabled(spec.Child("oidc"), b.Disabled, b) {
-		v.oidc(spec.Child("oidc"), b, providers != nil)
+		v.oidc(spec.Child("oidc"), b, hasJWT)
 	}
 	if b := s.Authorization; b != nil && v.enabled(spec.Child("authorization"), b.Disabled, b) {
 		v.authorization(spec.Child("authorization"), b, providers)
@@ -499,6 +500,8 @@ func (v *validator) scopes(p *field.Path, scopes []string, max int) {
 
 // ---- authorization ----
 
+// authorization checks the authorization block; providers are the policy's own jwt providers
+// (nil without a jwt block: a jwt matcher's provider may then come from an inherited one).
 func (v *validator) authorization(p *field.Path, b *Authorization, providers []string) {
 	if b.DefaultAction == "" {
 		v.add(field.Required(p.Child("defaultAction"), "set defaultAction: Allow or Deny (what a request no rule matches gets; there is no implicit deny)"))
@@ -571,7 +574,7 @@ func (v *validator) authzMatch(p *field.Path, m *AuthorizationMatch, providers [
 			for _, msg := range validation.IsDNS1123Label(j.Provider) {
 				v.add(field.Invalid(jp.Child("provider"), j.Provider, msg))
 			}
-			if providers != nil && !slices.Contains(providers, j.Provider) {
+			if len(providers) > 0 && !slices.Contains(providers, j.Provider) {
 				v.add(field.Invalid(jp.Child("provider"), j.Provider, fmt.Sprintf("names no provider of this policy's jwt block: use one of %s", strings.Join(providers, ", "))))
 			}
 		}
