@@ -94,12 +94,7 @@ func ValidateAuthPolicy(ap *AuthPolicy) field.ErrorList {
 
 func (v *validator) cors(p *field.Path, b *CORS) {
 	op := p.Child("allowOrigins")
-	switch n := len(b.AllowOrigins); {
-	case n == 0:
-		v.add(field.Required(op, `list 1 to 64 origins such as https://app.example.com ("*" alone allows every origin)`))
-	case n > MaxCORSOrigins:
-		v.add(field.TooMany(op, n, MaxCORSOrigins))
-	}
+	v.listSize(op, len(b.AllowOrigins), MaxCORSOrigins, `list 1 to 64 origins such as https://app.example.com ("*" alone allows every origin)`)
 	seen := map[string]bool{}
 	for i, o := range b.AllowOrigins {
 		ip := op.Index(i)
@@ -222,12 +217,7 @@ func (v *validator) basicAuth(p *field.Path, b *BasicAuth) {
 
 func (v *validator) jwt(p *field.Path, b *JWT) {
 	pp := p.Child("providers")
-	switch n := len(b.Providers); {
-	case n == 0:
-		v.add(field.Required(pp, "list 1 to 8 providers, each {name, issuer, jwks} (to turn inherited JWT checks off, set disabled: true instead)"))
-	case n > MaxJWTProviders:
-		v.add(field.TooMany(pp, n, MaxJWTProviders))
-	}
+	v.listSize(pp, len(b.Providers), MaxJWTProviders, "list 1 to 8 providers, each {name, issuer, jwks} (to turn inherited JWT checks off, set disabled: true instead)")
 	names, issuers := map[string]bool{}, map[string]bool{}
 	for i := range b.Providers {
 		v.jwtProvider(pp.Index(i), &b.Providers[i], names, issuers)
@@ -509,12 +499,7 @@ func (v *validator) authorization(p *field.Path, b *Authorization, providers []s
 		v.enum(p.Child("defaultAction"), string(b.DefaultAction), authzActions)
 	}
 	rp := p.Child("rules")
-	switch n := len(b.Rules); {
-	case n == 0:
-		v.add(field.Required(rp, "list 1 to 64 rules, each {name, action, match} (to turn inherited rules off, set disabled: true instead)"))
-	case n > MaxAuthorizationRules:
-		v.add(field.TooMany(rp, n, MaxAuthorizationRules))
-	}
+	v.listSize(rp, len(b.Rules), MaxAuthorizationRules, "list 1 to 64 rules, each {name, action, match} (to turn inherited rules off, set disabled: true instead)")
 	names := map[string]bool{}
 	for i := range b.Rules {
 		r, ip := &b.Rules[i], rp.Index(i)
@@ -544,12 +529,7 @@ func (v *validator) authzMatch(p *field.Path, m *AuthorizationMatch, providers [
 	for i, h := range m.Headers {
 		hp := p.Child("headers").Index(i)
 		v.headerName(hp.Child("name"), h.Name)
-		switch {
-		case len(h.Values) == 0:
-			v.add(field.Required(hp.Child("values"), "list the header values that match"))
-		case len(h.Values) > MaxMatchValues:
-			v.add(field.TooMany(hp.Child("values"), len(h.Values), MaxMatchValues))
-		}
+		v.listSize(hp.Child("values"), len(h.Values), MaxMatchValues, "list the header values that match")
 	}
 	v.tooMany(p.Child("users"), len(m.Users), MaxAuthorizationUsers)
 	seen := map[string]bool{}

@@ -3,7 +3,6 @@ package v1alpha1
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
@@ -294,15 +291,7 @@ extAuth: {http: {backendRef: ` + opa + `, pathPrefix: /authz}, headersToAuthz: [
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := ValidateAuthPolicy(decodeAuth(t, tc.spec))
-			if got := paths(errs); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("errors on %v, want %v:\n%v", got, tc.want, errs)
-			}
-			for _, e := range errs {
-				if e.Detail == "" && e.Type != field.ErrorTypeNotSupported && e.Type != field.ErrorTypeDuplicate && e.Type != field.ErrorTypeTooMany {
-					t.Errorf("%s: no message saying how to fix it", e.Field)
-				}
-			}
+			checkErrors(t, ValidateAuthPolicy(decodeAuth(t, tc.spec)), tc.want)
 		})
 	}
 }
@@ -416,15 +405,7 @@ func TestAuthPolicyDefaults(t *testing.T) {
 			if errs := ValidateAuthPolicy(ap); len(errs) > 0 {
 				t.Errorf("defaults do not validate: %v", errs)
 			}
-			// Stored and read back (defaults run again on every decode): nothing changes.
-			again := &AuthPolicy{}
-			if err := json.Unmarshal([]byte(js(ap)), again); err != nil {
-				t.Fatal(err)
-			}
-			SetDefaultsAuthPolicy(again)
-			if !reflect.DeepEqual(again, ap) {
-				t.Errorf("round trip changed the policy:\n%s\n%s", js(again), js(ap))
-			}
+			checkStoredUnchanged(t, ap, SetDefaultsAuthPolicy)
 		})
 	}
 	t.Run("oidc without scopes gets openid", func(t *testing.T) {
@@ -553,32 +534,10 @@ func FuzzValidateAuthPolicy(f *testing.F) {
 	f.Add("spec: {targetRefs: [{kind: HTTPRoute, name: p}], extAuth: {grpc: {backendRef: {group: core.apoxy.dev, kind: Backend, name: opa, port: 9191}, contextExtensions: {package: payments.authz}}, headersToAuthz: [authorization], headersToUpstream: [x-tenant-id], includeBody: {maxBytes: 16384}, timeout: 500ms, failureMode: FailClosed, statusOnError: 503}}")
 	f.Add(`{"spec":{"targetRefs":[{"kind":"Gateway","name":"g"}],"strategy":"Override","jwt":{"disabled":true,"providers":[{}]},"cors":{"allowOrigins":["https://[::1]:0","*"]},"authorization":{"rules":[{"match":{"paths":[{}],"jwt":{}}}]},"extAuth":{"grpc":{"backendRef":{"name":"x"}},"http":{}}}}`)
 	f.Fuzz(func(t *testing.T, in string) {
-		ap := &AuthPolicy{}
-		if yaml.Unmarshal([]byte(in), ap) != nil {
-			return
-		}
-		_ = ValidateAuthPolicy(ap.DeepCopy()) // undefaulted input must not panic either
-		if ap.Spec.OIDC != nil {
-			_ = OIDCCookieNamePrefix(ap.Spec.OIDC)
-		}
-		SetDefaultsAuthPolicy(ap)
-		once := ap.DeepCopy()
-		SetDefaultsAuthPolicy(ap)
-		if !reflect.DeepEqual(once, ap) {
-			t.Fatalf("defaulting not idempotent")
-		}
-		errs := ValidateAuthPolicy(ap)
-		b, err := json.Marshal(ap)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back := &AuthPolicy{}
-		if err := json.Unmarshal(b, back); err != nil {
-			t.Fatalf("stored form does not decode: %v", err)
-		}
-		SetDefaultsAuthPolicy(back)
-		if len(errs) == 0 && !apiequality.Semantic.DeepEqual(back, ap) {
-			t.Fatalf("a valid policy changes through storage:\n%s\n%s", b, js(back))
-		}
+		fuzzPolicy(t, in, SetDefaultsAuthPolicy, ValidateAuthPolicy, func(ap *AuthPolicy) {
+			if ap.Spec.OIDC != nil {
+				_ = OIDCCookieNamePrefix(ap.Spec.OIDC)
+			}
+		})
 	})
 }

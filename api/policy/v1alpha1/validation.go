@@ -355,6 +355,14 @@ func (v *validator) claimPath(p *field.Path, path string) {
 	}
 }
 
+// listSize refuses an empty list (hint says what to list) or one longer than max.
+func (v *validator) listSize(p *field.Path, n, max int, hint string) {
+	if n == 0 {
+		v.add(field.Required(p, hint))
+	}
+	v.tooMany(p, n, max)
+}
+
 // tooMany refuses a list longer than max.
 func (v *validator) tooMany(p *field.Path, n, max int) {
 	if n > max {
@@ -487,12 +495,7 @@ func (v *validator) rateLimit(p *field.Path, b *RateLimit) {
 		v.match(p.Child("exempt").Index(i), &b.Exempt[i], true)
 	}
 	rp := p.Child("rules")
-	switch {
-	case len(b.Rules) == 0:
-		v.add(field.Required(rp, "list 1 to 64 rules (to drop inherited limits, set disabled: true instead)"))
-	case len(b.Rules) > MaxRateLimitRules:
-		v.add(field.TooMany(rp, len(b.Rules), MaxRateLimitRules))
-	}
+	v.listSize(rp, len(b.Rules), MaxRateLimitRules, "list 1 to 64 rules (to drop inherited limits, set disabled: true instead)")
 	names := map[string]bool{}
 	for i := range b.Rules {
 		r, ip := &b.Rules[i], rp.Index(i)
