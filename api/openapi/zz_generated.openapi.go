@@ -71,21 +71,48 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.ProjectList{}.OpenAPIModelName():                                   schema_apoxy_api_platform_v1alpha1_ProjectList(ref),
 		v1alpha1.ProjectSpec{}.OpenAPIModelName():                                   schema_apoxy_api_platform_v1alpha1_ProjectSpec(ref),
 		v1alpha1.ProjectStatus{}.OpenAPIModelName():                                 schema_apoxy_api_platform_v1alpha1_ProjectStatus(ref),
+		policyv1alpha1.AuthPolicy{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_AuthPolicy(ref),
+		policyv1alpha1.AuthPolicyList{}.OpenAPIModelName():                          schema_apoxy_api_policy_v1alpha1_AuthPolicyList(ref),
+		policyv1alpha1.AuthPolicySpec{}.OpenAPIModelName():                          schema_apoxy_api_policy_v1alpha1_AuthPolicySpec(ref),
+		policyv1alpha1.Authorization{}.OpenAPIModelName():                           schema_apoxy_api_policy_v1alpha1_Authorization(ref),
+		policyv1alpha1.AuthorizationMatch{}.OpenAPIModelName():                      schema_apoxy_api_policy_v1alpha1_AuthorizationMatch(ref),
+		policyv1alpha1.AuthorizationRule{}.OpenAPIModelName():                       schema_apoxy_api_policy_v1alpha1_AuthorizationRule(ref),
+		policyv1alpha1.BasicAuth{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_BasicAuth(ref),
+		policyv1alpha1.CORS{}.OpenAPIModelName():                                    schema_apoxy_api_policy_v1alpha1_CORS(ref),
 		policyv1alpha1.CircuitBreaker{}.OpenAPIModelName():                          schema_apoxy_api_policy_v1alpha1_CircuitBreaker(ref),
 		policyv1alpha1.ClaimMatch{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_ClaimMatch(ref),
 		policyv1alpha1.ClaimRef{}.OpenAPIModelName():                                schema_apoxy_api_policy_v1alpha1_ClaimRef(ref),
+		policyv1alpha1.ClaimToHeader{}.OpenAPIModelName():                           schema_apoxy_api_policy_v1alpha1_ClaimToHeader(ref),
 		policyv1alpha1.ClientIPKey{}.OpenAPIModelName():                             schema_apoxy_api_policy_v1alpha1_ClientIPKey(ref),
+		policyv1alpha1.ExtAuth{}.OpenAPIModelName():                                 schema_apoxy_api_policy_v1alpha1_ExtAuth(ref),
+		policyv1alpha1.ExtAuthBody{}.OpenAPIModelName():                             schema_apoxy_api_policy_v1alpha1_ExtAuthBody(ref),
+		policyv1alpha1.ExtAuthGRPC{}.OpenAPIModelName():                             schema_apoxy_api_policy_v1alpha1_ExtAuthGRPC(ref),
+		policyv1alpha1.ExtAuthHTTP{}.OpenAPIModelName():                             schema_apoxy_api_policy_v1alpha1_ExtAuthHTTP(ref),
 		policyv1alpha1.FaultAbort{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_FaultAbort(ref),
 		policyv1alpha1.FaultDelay{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_FaultDelay(ref),
 		policyv1alpha1.FaultInjection{}.OpenAPIModelName():                          schema_apoxy_api_policy_v1alpha1_FaultInjection(ref),
 		policyv1alpha1.HashCookie{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_HashCookie(ref),
 		policyv1alpha1.HashPolicy{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_HashPolicy(ref),
 		policyv1alpha1.HeaderRef{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_HeaderRef(ref),
+		policyv1alpha1.HeaderValuesMatch{}.OpenAPIModelName():                       schema_apoxy_api_policy_v1alpha1_HeaderValuesMatch(ref),
+		policyv1alpha1.JWKS{}.OpenAPIModelName():                                    schema_apoxy_api_policy_v1alpha1_JWKS(ref),
+		policyv1alpha1.JWT{}.OpenAPIModelName():                                     schema_apoxy_api_policy_v1alpha1_JWT(ref),
+		policyv1alpha1.JWTExtractFrom{}.OpenAPIModelName():                          schema_apoxy_api_policy_v1alpha1_JWTExtractFrom(ref),
+		policyv1alpha1.JWTHeaderSource{}.OpenAPIModelName():                         schema_apoxy_api_policy_v1alpha1_JWTHeaderSource(ref),
+		policyv1alpha1.JWTPrincipal{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_JWTPrincipal(ref),
+		policyv1alpha1.JWTProvider{}.OpenAPIModelName():                             schema_apoxy_api_policy_v1alpha1_JWTProvider(ref),
 		policyv1alpha1.KeyPart{}.OpenAPIModelName():                                 schema_apoxy_api_policy_v1alpha1_KeyPart(ref),
 		policyv1alpha1.LeastRequest{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_LeastRequest(ref),
 		policyv1alpha1.LoadBalancer{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_LoadBalancer(ref),
+		policyv1alpha1.LocalJWKS{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_LocalJWKS(ref),
 		policyv1alpha1.Maglev{}.OpenAPIModelName():                                  schema_apoxy_api_policy_v1alpha1_Maglev(ref),
 		policyv1alpha1.MethodKey{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_MethodKey(ref),
+		policyv1alpha1.OIDC{}.OpenAPIModelName():                                    schema_apoxy_api_policy_v1alpha1_OIDC(ref),
+		policyv1alpha1.OIDCCookies{}.OpenAPIModelName():                             schema_apoxy_api_policy_v1alpha1_OIDCCookies(ref),
+		policyv1alpha1.OIDCForwardIDToken{}.OpenAPIModelName():                      schema_apoxy_api_policy_v1alpha1_OIDCForwardIDToken(ref),
+		policyv1alpha1.OIDCLogout{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_OIDCLogout(ref),
+		policyv1alpha1.OIDCProvider{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_OIDCProvider(ref),
+		policyv1alpha1.OIDCSession{}.OpenAPIModelName():                             schema_apoxy_api_policy_v1alpha1_OIDCSession(ref),
 		policyv1alpha1.OutlierDetection{}.OpenAPIModelName():                        schema_apoxy_api_policy_v1alpha1_OutlierDetection(ref),
 		policyv1alpha1.PathKey{}.OpenAPIModelName():                                 schema_apoxy_api_policy_v1alpha1_PathKey(ref),
 		policyv1alpha1.PathMatch{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_PathMatch(ref),
@@ -94,6 +121,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		policyv1alpha1.RateLimitResponse{}.OpenAPIModelName():                       schema_apoxy_api_policy_v1alpha1_RateLimitResponse(ref),
 		policyv1alpha1.RateLimitRule{}.OpenAPIModelName():                           schema_apoxy_api_policy_v1alpha1_RateLimitRule(ref),
 		policyv1alpha1.RateLimitValue{}.OpenAPIModelName():                          schema_apoxy_api_policy_v1alpha1_RateLimitValue(ref),
+		policyv1alpha1.RemoteJWKS{}.OpenAPIModelName():                              schema_apoxy_api_policy_v1alpha1_RemoteJWKS(ref),
 		policyv1alpha1.RequestMatch{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_RequestMatch(ref),
 		policyv1alpha1.Retry{}.OpenAPIModelName():                                   schema_apoxy_api_policy_v1alpha1_Retry(ref),
 		policyv1alpha1.RetryBackoff{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_RetryBackoff(ref),
@@ -101,6 +129,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		policyv1alpha1.RetryOn{}.OpenAPIModelName():                                 schema_apoxy_api_policy_v1alpha1_RetryOn(ref),
 		policyv1alpha1.RetryRate{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_RetryRate(ref),
 		policyv1alpha1.RingHash{}.OpenAPIModelName():                                schema_apoxy_api_policy_v1alpha1_RingHash(ref),
+		policyv1alpha1.SecretRef{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_SecretRef(ref),
 		policyv1alpha1.SlowStart{}.OpenAPIModelName():                               schema_apoxy_api_policy_v1alpha1_SlowStart(ref),
 		policyv1alpha1.SourceIPHash{}.OpenAPIModelName():                            schema_apoxy_api_policy_v1alpha1_SourceIPHash(ref),
 		policyv1alpha1.Timeouts{}.OpenAPIModelName():                                schema_apoxy_api_policy_v1alpha1_Timeouts(ref),
@@ -2399,6 +2428,543 @@ func schema_apoxy_api_platform_v1alpha1_ProjectStatus(ref common.ReferenceCallba
 	}
 }
 
+func schema_apoxy_api_policy_v1alpha1_AuthPolicy(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AuthPolicy authenticates and authorizes the requests of the Gateways, listeners, routes and route rules it targets: CORS, basic auth, JWT, OIDC login, authorization rules and external authorization. Each of those is a block; for a request, each block is taken whole from the most specific policy that sets it (route rule, route, listener, Gateway), as for TrafficPolicy. Within one policy, the authentication blocks are ANDed and run in the order cors, basicAuth, jwt, oidc, authorization, extAuth.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(policyv1alpha1.AuthPolicySpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Status is the upstream Gateway API policy status: one entry per ancestor (the Gateway, with the listener's sectionName for listener targets), written by the translator.",
+							Default:     map[string]interface{}{},
+							Ref:         ref("sigs.k8s.io/gateway-api/apis/v1.PolicyStatus"),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.AuthPolicySpec{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName(), "sigs.k8s.io/gateway-api/apis/v1.PolicyStatus"},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_AuthPolicyList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AuthPolicyList is a list of AuthPolicies.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.AuthPolicy{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.AuthPolicy{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_AuthPolicySpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AuthPolicySpec is the desired state of an AuthPolicy. At least one block must be set. A block that is set gets its defaults filled in (and stored); an absent block stays absent, so it is inherited from a less specific policy.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"targetRefs": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "TargetRefs are the objects the policy attaches to, in the policy's namespace: Gateway (sectionName: a listener name), HTTPRoute or GRPCRoute (sectionName: a rule name). The group defaults to gateway.apoxy.dev; gateway.networking.k8s.io is accepted and stored as gateway.apoxy.dev. 1..16 entries, unique by (kind, name, sectionName).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref("sigs.k8s.io/gateway-api/apis/v1.LocalPolicyTargetReferenceWithSectionName"),
+									},
+								},
+							},
+						},
+					},
+					"strategy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Strategy is Default (the default) or Override (only when every target is a Gateway): an Override policy's blocks cannot be replaced or disabled by more specific policies.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"cors": {
+						SchemaProps: spec.SchemaProps{
+							Description: "CORS answers preflights at the gateway and adds CORS headers to responses.",
+							Ref:         ref(policyv1alpha1.CORS{}.OpenAPIModelName()),
+						},
+					},
+					"basicAuth": {
+						SchemaProps: spec.SchemaProps{
+							Description: "BasicAuth checks user names and passwords against an htpasswd Secret.",
+							Ref:         ref(policyv1alpha1.BasicAuth{}.OpenAPIModelName()),
+						},
+					},
+					"jwt": {
+						SchemaProps: spec.SchemaProps{
+							Description: "JWT verifies bearer tokens from one or more issuers.",
+							Ref:         ref(policyv1alpha1.JWT{}.OpenAPIModelName()),
+						},
+					},
+					"oidc": {
+						SchemaProps: spec.SchemaProps{
+							Description: "OIDC logs browser users in with an OpenID Connect provider (authorization code flow).",
+							Ref:         ref(policyv1alpha1.OIDC{}.OpenAPIModelName()),
+						},
+					},
+					"authorization": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Authorization allows or denies requests by ordered rules; the first that matches decides.",
+							Ref:         ref(policyv1alpha1.Authorization{}.OpenAPIModelName()),
+						},
+					},
+					"extAuth": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ExtAuth asks an external service (gRPC or HTTP) whether to allow each request.",
+							Ref:         ref(policyv1alpha1.ExtAuth{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"targetRefs"},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.Authorization{}.OpenAPIModelName(), policyv1alpha1.BasicAuth{}.OpenAPIModelName(), policyv1alpha1.CORS{}.OpenAPIModelName(), policyv1alpha1.ExtAuth{}.OpenAPIModelName(), policyv1alpha1.JWT{}.OpenAPIModelName(), policyv1alpha1.OIDC{}.OpenAPIModelName(), "sigs.k8s.io/gateway-api/apis/v1.LocalPolicyTargetReferenceWithSectionName"},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_Authorization(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "Authorization is the authorization block: rules in order, the first that matches decides, and defaultAction decides when none does. A denied request gets 403; a rule that fails only because the request is unauthenticated gives 401 with the WWW-Authenticate challenge.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the authorization this policy would inherit (no other field may be set).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"defaultAction": {
+						SchemaProps: spec.SchemaProps{
+							Description: "DefaultAction is Allow or Deny; required when the block is set (no implicit deny).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"rules": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Rules, 1..64 with unique names, in order.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.AuthorizationRule{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.AuthorizationRule{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_AuthorizationMatch(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AuthorizationMatch selects requests: every field that is set must hold (AND); the values within one list are alternatives (OR), except jwt.scopes, which must all be granted.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"authenticated": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Authenticated true matches requests that one of this policy's authentication blocks authenticated; false matches those none did.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"methods": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Methods are HTTP methods (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"paths": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Paths match the normalised request path, type PathPrefix (the default) or Exact; at most 16.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.PathMatch{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"clientCIDRs": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ClientCIDRs match the client address; at most 32.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"headers": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Headers match request headers by value; at most 16. They are client-controlled: not an identity.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.HeaderValuesMatch{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"users": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Users are basicAuth user names; at most 64.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"jwt": {
+						SchemaProps: spec.SchemaProps{
+							Description: "JWT matches the claims of the token this policy verified (a jwt provider's token or the OIDC ID token).",
+							Ref:         ref(policyv1alpha1.JWTPrincipal{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.HeaderValuesMatch{}.OpenAPIModelName(), policyv1alpha1.JWTPrincipal{}.OpenAPIModelName(), policyv1alpha1.PathMatch{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_AuthorizationRule(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AuthorizationRule allows or denies the requests it matches.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name is a DNS label, unique within the policy (for status and logs).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"action": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Action is Allow or Deny; required.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"match": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Match selects requests; required and not empty (use defaultAction for every request).",
+							Ref:         ref(policyv1alpha1.AuthorizationMatch{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.AuthorizationMatch{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_BasicAuth(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "BasicAuth is the basicAuth block: HTTP Basic authentication (RFC 7617) against an htpasswd file in a Secret. bcrypt ($2a$/$2b$/$2y$, cost 4..14), SHA-crypt ($5$/$6$) and APR1 are accepted; {SHA} and {SSHA} too, with a warning in status. A Secret that does not parse is refused whole and reported in status (never at admission).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the basic auth this policy would inherit (no other field may be set).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"usersRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "UsersRef is the Secret holding the htpasswd file; required. Key default \".htpasswd\".",
+							Ref:         ref(policyv1alpha1.SecretRef{}.OpenAPIModelName()),
+						},
+					},
+					"realm": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Realm is the realm of the WWW-Authenticate challenge; default \"Restricted\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"forwardUsernameHeader": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ForwardUsernameHeader, when set, carries the authenticated user name upstream; it is always removed from the client's request first.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"forwardCredentials": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ForwardCredentials keeps the Authorization header on the upstream request (default false: it is removed).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.SecretRef{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_CORS(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CORS is the cors block. It behaves as Gateway API's HTTPRoute CORS filter: preflights are answered by the gateway (204 with the headers, or 403 without CORS headers for a disallowed origin, method or header), never forwarded and never authenticated; Vary: Origin is always added; with credentials, \"*\" is never sent back (the origin is echoed instead).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the CORS handling this policy would inherit (no other field may be set).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"allowOrigins": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "AllowOrigins are the allowed origins, 1..64, each scheme://host[:port]. The host's leftmost label may be \"*\", matching one or more labels (\"https://*.example.com\" matches \"https://a.b.example.com\", not \"https://example.com\"). \"*\" alone allows every origin and must then be the only entry.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"allowMethods": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "AllowMethods are the methods a preflight may ask for, at most 16, or [\"*\"] for any.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"allowHeaders": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "AllowHeaders are the request headers a preflight may ask for, at most 64, or [\"*\"].",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"exposeHeaders": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ExposeHeaders are the response headers scripts may read, at most 64, or [\"*\"].",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"maxAge": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxAge is how long browsers may cache a preflight answer, at most 24h; default 5s (the upstream CORS filter's default).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"allowCredentials": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AllowCredentials lets browsers send cookies and credentials (default false).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
 func schema_apoxy_api_policy_v1alpha1_CircuitBreaker(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2514,6 +3080,36 @@ func schema_apoxy_api_policy_v1alpha1_ClaimRef(ref common.ReferenceCallback) com
 	}
 }
 
+func schema_apoxy_api_policy_v1alpha1_ClaimToHeader(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ClaimToHeader copies one claim of a verified token onto an upstream request header. Strings, numbers and booleans are sent as text and string arrays joined by \",\"; objects are skipped.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"claim": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Claim is a claim path: names separated by \".\" for nested claims (\"realm_access.roles\"), with \"\\.\" for a dot inside one name (\"https://example\\.com/org\").",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"header": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Header is the request header to set. Host, pseudo-headers and hop-by-hop headers are refused.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"claim", "header"},
+			},
+		},
+	}
+}
+
 func schema_apoxy_api_policy_v1alpha1_ClientIPKey(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2538,6 +3134,224 @@ func schema_apoxy_api_policy_v1alpha1_ClientIPKey(ref common.ReferenceCallback) 
 				},
 			},
 		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_ExtAuth(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ExtAuth is the extAuth block: every request (after the other blocks) is checked by an external service, which sees the verified identity headers. Headers in headersToUpstream are removed from the client's request before the check, and the service may never change Host, pseudo-headers or hop-by-hop headers.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the external authorization this policy would inherit (no other field may be set).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"grpc": {
+						SchemaProps: spec.SchemaProps{
+							Description: "GRPC calls an Envoy ext_authz v3 gRPC service. Exactly one of grpc and http.",
+							Ref:         ref(policyv1alpha1.ExtAuthGRPC{}.OpenAPIModelName()),
+						},
+					},
+					"http": {
+						SchemaProps: spec.SchemaProps{
+							Description: "HTTP calls an HTTP service: status 200 allows, any other response is relayed to the client.",
+							Ref:         ref(policyv1alpha1.ExtAuthHTTP{}.OpenAPIModelName()),
+						},
+					},
+					"headersToAuthz": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "HeadersToAuthz is the allowlist of request headers sent to the service; empty (the default) sends all of them, for both protocols. At most 64.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"headersToUpstream": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "HeadersToUpstream are copied from an allowing answer onto the upstream request (overwriting); gRPC header mutations are limited to them when set. At most 64.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"headersToClient": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "HeadersToClient are copied from a denying answer to the client; empty sends all. At most 64.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"includeBody": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IncludeBody buffers request bodies and sends them to the service; absent: no body.",
+							Ref:         ref(policyv1alpha1.ExtAuthBody{}.OpenAPIModelName()),
+						},
+					},
+					"includeRouteMetadata": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IncludeRouteMetadata sends the route, namespace and policy in the gRPC check's metadata_context (grpc only). Default false.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"timeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Timeout bounds one check, > 0; default 2s.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"failureMode": {
+						SchemaProps: spec.SchemaProps{
+							Description: "FailureMode is FailClosed (the default: a failed or timed-out check answers statusOnError) or FailOpen (the request passes, marked in the access log).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"statusOnError": {
+						SchemaProps: spec.SchemaProps{
+							Description: "StatusOnError is the status sent when FailClosed and the check failed, 400..599; default 403.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.ExtAuthBody{}.OpenAPIModelName(), policyv1alpha1.ExtAuthGRPC{}.OpenAPIModelName(), policyv1alpha1.ExtAuthHTTP{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_ExtAuthBody(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ExtAuthBody says how much of a request body the service gets.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"maxBytes": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxBytes buffered and sent, 1..1048576; required.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"allowPartial": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AllowPartial sends the first maxBytes of a larger body, flagged as partial; false (the default) answers 413 to a larger body.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"maxBytes"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_ExtAuthGRPC(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ExtAuthGRPC is an Envoy ext_authz v3 gRPC service (its Backend speaks h2c, or h2 over TLS).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"backendRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "BackendRef is the service's Backend: group core.apoxy.dev, kind Backend, port required.",
+							Ref:         ref("sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference"),
+						},
+					},
+					"contextExtensions": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ContextExtensions are sent in CheckRequest.attributes.context_extensions; at most 16.",
+							Type:        []string{"object"},
+							AdditionalProperties: &spec.SchemaOrBool{
+								Allows: true,
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			"sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference"},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_ExtAuthHTTP(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ExtAuthHTTP is an HTTP authorization service.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"backendRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "BackendRef is the service's Backend: group core.apoxy.dev, kind Backend, port required.",
+							Ref:         ref("sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference"),
+						},
+					},
+					"pathPrefix": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PathPrefix is prepended to the original path to form the check's path; \"\" or \"/\"-rooted.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			"sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference"},
 	}
 }
 
@@ -2769,6 +3583,394 @@ func schema_apoxy_api_policy_v1alpha1_HeaderRef(ref common.ReferenceCallback) co
 	}
 }
 
+func schema_apoxy_api_policy_v1alpha1_HeaderValuesMatch(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "HeaderValuesMatch matches a request header whose value is one of values.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the header (case-insensitive).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"values": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Values, 1..16; the header matches when its value equals one of them.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"name", "values"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_JWKS(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "JWKS says where a provider's JSON Web Key Set comes from; exactly one field is set.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"remote": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Remote fetches the key set over HTTPS and caches it.",
+							Ref:         ref(policyv1alpha1.RemoteJWKS{}.OpenAPIModelName()),
+						},
+					},
+					"local": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Local reads the key set from a Secret.",
+							Ref:         ref(policyv1alpha1.LocalJWKS{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.LocalJWKS{}.OpenAPIModelName(), policyv1alpha1.RemoteJWKS{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_JWT(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "JWT is the jwt block: bearer tokens verified against the keys of one of several providers, chosen by the token's \"iss\" claim. Verified claims are kept for authorization, extAuth and TrafficPolicy jwtClaim keys; unverified tokens are never used.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the JWT verification this policy would inherit (no other field may be set).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"optional": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Optional lets a request WITHOUT a token pass unauthenticated (authorization rules then decide); a token that is present but invalid is still refused with 401. Default false.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"forwardToken": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ForwardToken keeps the token where it was found on the upstream request; false removes it from there. Default true.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"providers": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Providers are the accepted issuers, 1..8, with unique names and issuers.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.JWTProvider{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.JWTProvider{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_JWTExtractFrom(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "JWTExtractFrom lists the places a token is looked for, in order: headers, cookies, query parameters. At least one place; at most 8 of each.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"headers": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Headers holding the token, each with an optional value prefix.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.JWTHeaderSource{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"cookies": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Cookies holding the token, by name.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"queryParams": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "QueryParams holding the token, by name.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.JWTHeaderSource{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_JWTHeaderSource(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "JWTHeaderSource is a request header that carries a token.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the header.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"prefix": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Prefix before the token in the header's value (\"Bearer \"); removed before verification.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_JWTPrincipal(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "JWTPrincipal matches the verified token's issuer and claims.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"provider": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Provider, when set, is the jwt provider that must have verified the token.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"claims": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Claims each match a claim (a claim path) holding, or being a list holding, one of the values; at most 16.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.ClaimMatch{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"scopes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Scopes must all be granted (\"scope\" or \"scp\" claim); at most 16.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.ClaimMatch{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_JWTProvider(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "JWTProvider is one accepted issuer and its keys.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name is a DNS label, unique within the policy; authorization rules name it.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"issuer": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Issuer must equal the token's \"iss\" claim exactly; required and unique across providers (it selects the provider).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"audiences": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Audiences, at most 8: the token's \"aud\" must hold at least one; empty: not checked.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"jwks": {
+						SchemaProps: spec.SchemaProps{
+							Description: "JWKS is where the verification keys come from; required, exactly one of remote and local.",
+							Ref:         ref(policyv1alpha1.JWKS{}.OpenAPIModelName()),
+						},
+					},
+					"extractFrom": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ExtractFrom lists where the token is looked for; the first place holding a value is used. Default (only when extractFrom is absent): header Authorization, prefix \"Bearer \".",
+							Ref:         ref(policyv1alpha1.JWTExtractFrom{}.OpenAPIModelName()),
+						},
+					},
+					"claimToHeaders": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ClaimToHeaders copy claims of a verified token onto upstream request headers, at most 16. Every header named here is removed from the client's request first, token or not.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.ClaimToHeader{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"clockSkew": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ClockSkew is the leeway for exp, nbf and iat, at most 5m; default 60s.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"algorithms": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Algorithms accepted; empty: DefaultJWTAlgorithms (RS*, PS*, ES*, EdDSA). \"none\" is never accepted; HS256/HS384/HS512 only with a local JWKS.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"name", "issuer"},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.ClaimToHeader{}.OpenAPIModelName(), policyv1alpha1.JWKS{}.OpenAPIModelName(), policyv1alpha1.JWTExtractFrom{}.OpenAPIModelName()},
+	}
+}
+
 func schema_apoxy_api_policy_v1alpha1_KeyPart(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2899,6 +4101,27 @@ func schema_apoxy_api_policy_v1alpha1_LoadBalancer(ref common.ReferenceCallback)
 	}
 }
 
+func schema_apoxy_api_policy_v1alpha1_LocalJWKS(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "LocalJWKS is a key set kept in a Secret.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"secretRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SecretRef is the Secret holding the key set (JSON); required. Key default \"jwks\".",
+							Ref:         ref(policyv1alpha1.SecretRef{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.SecretRef{}.OpenAPIModelName()},
+	}
+}
+
 func schema_apoxy_api_policy_v1alpha1_Maglev(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2925,6 +4148,302 @@ func schema_apoxy_api_policy_v1alpha1_MethodKey(ref common.ReferenceCallback) co
 			SchemaProps: spec.SchemaProps{
 				Description: "MethodKey selects the request method as a key part; it has no settings.",
 				Type:        []string{"object"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_OIDC(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OIDC is the oidc block: the OpenID Connect authorization code flow (with PKCE S256), the session kept in encrypted cookies. The callback and logout paths are served by the gateway on every hostname the policy applies to, before route matching.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns off the OIDC login this policy would inherit (no other field may be set).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"provider": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Provider is the OpenID provider; required.",
+							Ref:         ref(policyv1alpha1.OIDCProvider{}.OpenAPIModelName()),
+						},
+					},
+					"clientID": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ClientID is the client registered with the provider; required.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"clientSecretRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ClientSecretRef is the Secret holding the client secret; required. Key default \"client-secret\".",
+							Ref:         ref(policyv1alpha1.SecretRef{}.OpenAPIModelName()),
+						},
+					},
+					"scopes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Scopes requested, at most 16; \"openid\" is added (first) when missing.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"redirectURL": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RedirectURL is the callback: a path (\"/\"-rooted, resolved against the request's scheme and host) or an absolute https URL. Default \"/oauth2/callback\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"logout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Logout is the path that ends the session.",
+							Ref:         ref(policyv1alpha1.OIDCLogout{}.OpenAPIModelName()),
+						},
+					},
+					"cookies": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Cookies are the session cookies' attributes.",
+							Ref:         ref(policyv1alpha1.OIDCCookies{}.OpenAPIModelName()),
+						},
+					},
+					"session": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Session bounds the login's lifetime.",
+							Ref:         ref(policyv1alpha1.OIDCSession{}.OpenAPIModelName()),
+						},
+					},
+					"forwardAccessToken": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ForwardAccessToken sends \"Authorization: Bearer <access token>\" upstream (default false).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"forwardIDToken": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ForwardIDToken, with a header, sends the ID token upstream in that header.",
+							Ref:         ref(policyv1alpha1.OIDCForwardIDToken{}.OpenAPIModelName()),
+						},
+					},
+					"claimToHeaders": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ClaimToHeaders copy claims of the ID token onto upstream request headers, at most 16; each header is removed from the client's request first.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(policyv1alpha1.ClaimToHeader{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"passThroughBearer": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PassThroughBearer skips the login for a request whose bearer token this policy's jwt block accepts (an invalid bearer gets 401, not a redirect). Default false.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"unauthenticatedAction": {
+						SchemaProps: spec.SchemaProps{
+							Description: "UnauthenticatedAction is Auto (the default), Redirect or Deny.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			policyv1alpha1.ClaimToHeader{}.OpenAPIModelName(), policyv1alpha1.OIDCCookies{}.OpenAPIModelName(), policyv1alpha1.OIDCForwardIDToken{}.OpenAPIModelName(), policyv1alpha1.OIDCLogout{}.OpenAPIModelName(), policyv1alpha1.OIDCProvider{}.OpenAPIModelName(), policyv1alpha1.OIDCSession{}.OpenAPIModelName(), policyv1alpha1.SecretRef{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_OIDCCookies(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OIDCCookies are the session cookies' attributes. Their names are derived from (issuer, clientID) unless namePrefix is set, so one login serves every route and policy of a client.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"namePrefix": {
+						SchemaProps: spec.SchemaProps{
+							Description: "NamePrefix of the session cookies (a cookie-name token); default (not stored) \"_apoxy_oidc_\" followed by 8 hex digits of a hash of issuer and clientID, see OIDCCookieNamePrefix.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"domain": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Domain attribute; default host-only. \"example.com\" shares the session with subdomains.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"sameSite": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SameSite is Lax (the default), Strict or None; None requires secure.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"secure": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Secure sets the Secure attribute; default true. false is for plain-HTTP listeners only (reported Invalid in status on an HTTPS listener).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_OIDCForwardIDToken(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OIDCForwardIDToken sends the ID token upstream.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"header": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Header carrying the ID token; empty: not forwarded. Host, pseudo-headers and hop-by-hop headers are refused.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_OIDCLogout(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OIDCLogout is the logout endpoint: it clears the session cookies, then sends the user to the provider's end-session endpoint when it has one.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"path": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Path served by the gateway; \"/\"-rooted, not the redirect path. Default \"/logout\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"postLogoutRedirectURL": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PostLogoutRedirectURL is where the user lands after logout: a path or an absolute https URL. Default \"/\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_OIDCProvider(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OIDCProvider is an OpenID provider. Its endpoints come from discovery (issuer + /.well-known/openid-configuration) unless both authorizationEndpoint and tokenEndpoint are set.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"issuer": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Issuer is the provider's issuer URL; required, https (http only for a loopback host).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"authorizationEndpoint": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AuthorizationEndpoint overrides discovery's; an https URL.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"tokenEndpoint": {
+						SchemaProps: spec.SchemaProps{
+							Description: "TokenEndpoint overrides discovery's; an https URL.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"endSessionEndpoint": {
+						SchemaProps: spec.SchemaProps{
+							Description: "EndSessionEndpoint overrides discovery's (RP-initiated logout); an https URL.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"backendRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "BackendRef, when set, is the Backend the provider is reached through. group core.apoxy.dev, kind Backend, port required.",
+							Ref:         ref("sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference"),
+						},
+					},
+				},
+				Required: []string{"issuer"},
+			},
+		},
+		Dependencies: []string{
+			"sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference"},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_OIDCSession(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OIDCSession bounds a login.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"absoluteTimeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AbsoluteTimeout after which the user logs in again, even with refresh; > 0, default 24h.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"refreshTokens": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RefreshTokens uses the refresh token, when the provider returns one, before the access token expires. Default true.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
 			},
 		},
 	}
@@ -3273,6 +4792,50 @@ func schema_apoxy_api_policy_v1alpha1_RateLimitValue(ref common.ReferenceCallbac
 				Required: []string{"unit"},
 			},
 		},
+	}
+}
+
+func schema_apoxy_api_policy_v1alpha1_RemoteJWKS(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RemoteJWKS is a key set fetched from a URL. On a token with an unknown \"kid\" the set is refetched, at most once per 30s.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"uri": {
+						SchemaProps: spec.SchemaProps{
+							Description: "URI of the key set; https (http only for a loopback host, or through backendRef).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"backendRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "BackendRef, when set, is the Backend the key set is fetched through (a private IdP). group core.apoxy.dev, kind Backend, port required.",
+							Ref:         ref("sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference"),
+						},
+					},
+					"cacheDuration": {
+						SchemaProps: spec.SchemaProps{
+							Description: "CacheDuration is how long a fetched set is used, at least 30s; default 5m.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"timeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Timeout bounds one fetch, > 0; default 5s.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"uri"},
+			},
+		},
+		Dependencies: []string{
+			"sigs.k8s.io/gateway-api/apis/v1.BackendObjectReference"},
 	}
 }
 
@@ -3641,6 +5204,42 @@ func schema_apoxy_api_policy_v1alpha1_RingHash(ref common.ReferenceCallback) com
 	}
 }
 
+func schema_apoxy_api_policy_v1alpha1_SecretRef(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SecretRef names a Secret, and optionally one key of it, that a policy reads credentials or keys from (basicAuth users, a local JWKS, an OIDC client secret). Each field that uses it documents its default key. A Secret in another namespace needs a ReferenceGrant there (from group policy.apoxy.dev, the policy's kind); without one the policy reports ResolvedRefs=False, RefNotPermitted.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the Secret.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Namespace of the Secret; empty means the policy's own namespace.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"key": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Key within the Secret's data; each referring field gives the default.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
 func schema_apoxy_api_policy_v1alpha1_SlowStart(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -3962,12 +5561,12 @@ func schema_apoxy_api_policy_v1alpha1_validator(ref common.ReferenceCallback) co
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "validator collects errors; its helpers each check one kind of rule.",
+				Description: "validator collects errors; its helpers each check one kind of rule. Both policy kinds use it, so a rule they share (targets, disabled blocks, durations, header names, CIDRs, paths, claim paths) is checked, and worded, the same way.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"errs": {
 						SchemaProps: spec.SchemaProps{
-							Description: "validator collects errors; its helpers each check one kind of rule.",
+							Description: "validator collects errors; its helpers each check one kind of rule. Both policy kinds use it, so a rule they share (targets, disabled blocks, durations, header names, CIDRs, paths, claim paths) is checked, and worded, the same way.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

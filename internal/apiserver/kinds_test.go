@@ -51,6 +51,8 @@ var kindSamples = map[string]struct{ object, status string }{
 
 	"TrafficPolicy": {"metadata: {name: kinds-test}\nspec: {targetRefs: [{kind: HTTPRoute, name: kinds-test, sectionName: login}], timeouts: {request: 10s}}",
 		"{ancestors: [{ancestorRef: {name: default}, controllerName: gateway.apoxy.dev/gatewayclass-controller, conditions: [" + condition + "]}]}"},
+	"AuthPolicy": {"metadata: {name: kinds-test}\nspec: {targetRefs: [{kind: HTTPRoute, name: kinds-test}], cors: {allowOrigins: ['https://app.example.com']}}",
+		"{ancestors: [{ancestorRef: {name: default}, controllerName: gateway.apoxy.dev/gatewayclass-controller, conditions: [" + condition + "]}]}"},
 
 	"Project": {"metadata: {name: kinds-test}", "{conditions: [" + condition + "]}"},
 }

@@ -63,8 +63,9 @@ func documents(t *testing.T, path string) []*unstructured.Unstructured {
 	}
 }
 
-// TestPolicyExamplesApply applies every object of the design's TrafficPolicy examples
-// (docs/examples/policy) to a real server with server-side apply and strict field validation:
+// TestPolicyExamplesApply applies every object of the design's policy examples
+// (docs/examples/policy: TrafficPolicy §4.1, §4.2, §4.8-§4.11; AuthPolicy §4.3-§4.7 with their
+// Secrets and Backends) to a real server with server-side apply and strict field validation:
 // all are accepted, defaults are stored inside the blocks a policy sets only, applying the same
 // file again changes nothing (no spurious diffs, §5.109), the upstream target group is stored
 // as ours, and `get` shows the Targets, Accepted and Programmed columns.
@@ -74,13 +75,16 @@ func TestPolicyExamplesApply(t *testing.T) {
 	dc := s.dynamic(t, "default", s.AdminToken())
 	ctx := context.Background()
 	files, err := filepath.Glob("../../docs/examples/policy/*.yaml")
-	if err != nil || len(files) != 6 {
+	if err != nil || len(files) != 11 {
 		t.Fatalf("examples: %v %v", files, err)
 	}
 	apply := func(u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 		return resourceFor(t, dc, u).Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: "examples", Force: true})
 	}
-	stored := map[string]*unstructured.Unstructured{}
+	isPolicy := func(u *unstructured.Unstructured) bool {
+		return u.GetKind() == "TrafficPolicy" || u.GetKind() == "AuthPolicy"
+	}
+	stored, auth := map[string]*unstructured.Unstructured{}, map[string]*unstructured.Unstructured{}
 	for _, f := range files {
 		for _, u := range documents(t, f) {
 			got, err := apply(u)
@@ -88,14 +92,18 @@ func TestPolicyExamplesApply(t *testing.T) {
 				t.Errorf("%s: apply %s %s: %v", filepath.Base(f), u.GetKind(), u.GetName(), err)
 				continue
 			}
-			if u.GetKind() == "TrafficPolicy" {
+			switch u.GetKind() {
+			case "TrafficPolicy":
 				stored[u.GetName()] = got
+			case "AuthPolicy":
+				auth[u.GetName()] = got
 			}
 		}
 	}
-	if len(stored) != 7 {
-		t.Fatalf("stored %d TrafficPolicies, want the 7 of the examples", len(stored))
+	if len(stored) != 7 || len(auth) != 5 {
+		t.Fatalf("stored %d TrafficPolicies and %d AuthPolicies, want the 7 and 5 of the examples", len(stored), len(auth))
 	}
+	checkAuthExamples(t, auth)
 
 	// Defaults are persisted in set blocks; absent blocks stay absent.
 	lt := stored["login-throttle"]
@@ -118,7 +126,7 @@ func TestPolicyExamplesApply(t *testing.T) {
 	// status in between, so the resource version is not compared).
 	for _, f := range files {
 		for _, u := range documents(t, f) {
-			if u.GetKind() != "TrafficPolicy" {
+			if !isPolicy(u) {
 				continue
 			}
 			again, err := apply(u)
@@ -126,6 +134,13 @@ func TestPolicyExamplesApply(t *testing.T) {
 				t.Fatalf("re-apply %s: %v", u.GetName(), err)
 			}
 			before := stored[u.GetName()]
+			if u.GetKind() == "AuthPolicy" {
+				before = auth[u.GetName()]
+				read, err := resourceFor(t, dc, u).Get(ctx, u.GetName(), metav1.GetOptions{})
+				if err != nil || !equality.Semantic.DeepEqual(read.Object["spec"], before.Object["spec"]) {
+					t.Errorf("%s reads back differently (%v): %v -> %v", u.GetName(), err, before.Object["spec"], read.Object["spec"])
+				}
+			}
 			if !equality.Semantic.DeepEqual(again.Object["spec"], before.Object["spec"]) || again.GetGeneration() != 1 {
 				t.Errorf("re-applying %s changed it: generation %d, spec %v -> %v",
 					u.GetName(), again.GetGeneration(), before.Object["spec"], again.Object["spec"])
@@ -189,6 +204,104 @@ func TestPolicyExamplesApply(t *testing.T) {
 	if !slices.Equal(cols, []string{"Name", "Targets", "Accepted", "Programmed", "Strategy", "Age"}) {
 		t.Errorf("columns = %v", cols)
 	}
+
+	// The same for `apoxy get authpolicies` (`kubectl get ap`).
+	ac, err := resourceFor(t, dc, auth["api-cors"]).Get(ctx, "api-cors", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac.Object["status"] = stu
+	if _, err := resourceFor(t, dc, ac).UpdateStatus(ctx, ac, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rows = table(t, s, "/apis/policy.apoxy.dev/v1alpha1/namespaces/default/authpolicies")
+	wantAuth := map[string][]any{
+		"api-cors":    {"api-cors", "HTTPRoute/api", "True", "False", "Default"},
+		"admin-basic": {"admin-basic", "HTTPRoute/site/admin", nil, nil, "Default"},
+	}
+	for _, row := range rows.Rows {
+		name := row.Cells[0].(string)
+		if w, ok := wantAuth[name]; ok {
+			if got := row.Cells[:5]; !slices.Equal(got, w) {
+				t.Errorf("row %s = %v, want %v", name, got, w)
+			}
+			delete(wantAuth, name)
+		}
+	}
+	if len(wantAuth) > 0 || len(rows.Rows) != 5 {
+		t.Errorf("rows missing: %v (table %v)", wantAuth, rows.Rows)
+	}
+	cols = nil
+	for _, c := range rows.ColumnDefinitions {
+		cols = append(cols, c.Name)
+	}
+	if !slices.Equal(cols, []string{"Name", "Targets", "Accepted", "Programmed", "Strategy", "Age"}) {
+		t.Errorf("authpolicies columns = %v", cols)
+	}
+}
+
+// checkAuthExamples checks the AuthPolicy examples as the server stored them: every default
+// inside the blocks each sets (§2.4), nothing in the blocks it does not set, the user's values
+// untouched.
+func checkAuthExamples(t *testing.T, auth map[string]*unstructured.Unstructured) {
+	t.Helper()
+	get := func(name string, path ...string) any {
+		v, _, err := unstructured.NestedFieldNoCopy(auth[name].Object, path...)
+		if err != nil {
+			t.Fatalf("%s %v: %v", name, path, err)
+		}
+		return v
+	}
+	specKeys := func(name string) []string {
+		spec, _, _ := unstructured.NestedMap(auth[name].Object, "spec")
+		var keys []string
+		for k := range spec {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return keys
+	}
+	for name, want := range map[string][]string{
+		"api-jwt":        {"jwt", "strategy", "targetRefs"},
+		"grafana-login":  {"authorization", "oidc", "strategy", "targetRefs"},
+		"admin-basic":    {"basicAuth", "strategy", "targetRefs"},
+		"payments-authz": {"extAuth", "jwt", "strategy", "targetRefs"},
+		"api-cors":       {"cors", "strategy", "targetRefs"},
+	} {
+		if got := specKeys(name); !slices.Equal(got, want) {
+			t.Errorf("%s: spec holds %v, want %v (absent blocks stay absent)", name, got, want)
+		}
+	}
+	providers := get("api-jwt", "spec", "jwt", "providers").([]any)
+	auth0, keycloak := providers[0].(map[string]any), providers[1].(map[string]any)
+	for _, c := range []struct {
+		got, want any
+		what      string
+	}{
+		{get("api-jwt", "spec", "jwt", "forwardToken"), false, "api-jwt forwardToken (the user's)"},
+		{auth0["clockSkew"], "1m", "api-jwt auth0 clockSkew"},
+		{auth0["jwks"].(map[string]any)["remote"], map[string]any{"uri": "https://example.eu.auth0.com/.well-known/jwks.json", "cacheDuration": "10m", "timeout": "5s"}, "api-jwt auth0 jwks"},
+		{auth0["extractFrom"], map[string]any{"headers": []any{map[string]any{"name": "Authorization", "prefix": "Bearer "}}}, "api-jwt auth0 extractFrom (the default)"},
+		{keycloak["extractFrom"], map[string]any{"headers": []any{map[string]any{"name": "Authorization", "prefix": "Bearer "}}, "cookies": []any{"kc_access"}}, "api-jwt keycloak extractFrom (the user's)"},
+		{keycloak["claimToHeaders"].([]any)[0], map[string]any{"claim": "preferred_username", "header": "x-user-id"}, "api-jwt keycloak claimToHeaders"},
+		{get("grafana-login", "spec", "oidc", "clientSecretRef"), map[string]any{"name": "grafana-oidc", "key": "client-secret"}, "grafana-login clientSecretRef"},
+		{get("grafana-login", "spec", "oidc", "cookies"), map[string]any{"domain": "ops.example.com", "sameSite": "Lax", "secure": true}, "grafana-login cookies"},
+		{get("grafana-login", "spec", "oidc", "session"), map[string]any{"absoluteTimeout": "24h", "refreshTokens": true}, "grafana-login session"},
+		{get("grafana-login", "spec", "oidc", "unauthenticatedAction"), "Auto", "grafana-login unauthenticatedAction"},
+		{get("grafana-login", "spec", "oidc", "scopes"), []any{"openid", "email"}, "grafana-login scopes"},
+		{get("grafana-login", "spec", "authorization", "defaultAction"), "Deny", "grafana-login defaultAction"},
+		{get("admin-basic", "spec", "basicAuth"), map[string]any{"usersRef": map[string]any{"name": "admin-users", "key": ".htpasswd"}, "realm": "Admin", "forwardUsernameHeader": "x-auth-user"}, "admin-basic basicAuth"},
+		{get("payments-authz", "spec", "jwt", "forwardToken"), true, "payments-authz forwardToken"},
+		{get("payments-authz", "spec", "extAuth", "includeBody"), map[string]any{"maxBytes": int64(16384), "allowPartial": false}, "payments-authz includeBody"},
+		{get("payments-authz", "spec", "extAuth", "timeout"), "500ms", "payments-authz timeout (the user's)"},
+		{get("payments-authz", "spec", "extAuth", "statusOnError"), int64(503), "payments-authz statusOnError (the user's)"},
+		{get("api-cors", "spec", "cors", "maxAge"), "10m", "api-cors maxAge (the user's)"},
+		{get("api-cors", "spec", "targetRefs"), []any{map[string]any{"group": "gateway.apoxy.dev", "kind": "HTTPRoute", "name": "api"}}, "api-cors targetRefs"},
+	} {
+		if !equality.Semantic.DeepEqual(c.got, c.want) {
+			t.Errorf("%s stored as %v, want %v", c.what, c.got, c.want)
+		}
+	}
 }
 
 // table fetches path of the default project as a Table, as `apoxy get` does.
@@ -223,12 +336,7 @@ func TestInvalidTrafficPoliciesRejected(t *testing.T) {
 		return "apiVersion: policy.apoxy.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {name: bad}\nspec:\n" + spec
 	}
 	const target = "  targetRefs: [{kind: HTTPRoute, name: shop}]\n"
-	tests := []struct {
-		name   string
-		yaml   string
-		code   int
-		fields []string
-	}{
+	checkRejected(t, dc, []rejection{
 		{"no feature", policy(target), 422, []string{"spec"}},
 		{"no targets", policy("  timeouts: {request: 1s}\n"), 422, []string{"spec.targetRefs"}},
 		{"TCPRoute target", policy("  targetRefs: [{kind: TCPRoute, name: t}]\n  timeouts: {request: 1s}\n"), 422, []string{"spec.targetRefs[0].kind"}},
@@ -241,7 +349,50 @@ func TestInvalidTrafficPoliciesRejected(t *testing.T) {
 		{"fraction over one", policy(target + "  faultInjection: {abort: {httpStatus: 503, fraction: {numerator: 3, denominator: 2}}}\n"), 422, []string{"spec.faultInjection.abort.fraction.numerator"}},
 		{"float percent", policy(target + "  faultInjection: {abort: {httpStatus: 503, percent: 2.5}}\n"), 400, []string{"percent"}},
 		{"target in another namespace", policy("  targetRefs: [{kind: HTTPRoute, name: shop, namespace: other}]\n  timeouts: {request: 1s}\n"), 400, []string{`unknown field "spec.targetRefs[0].namespace"`}},
+	})
+}
+
+// TestInvalidAuthPoliciesRejected: the API server answers 422 naming the field for invalid
+// AuthPolicies (design §5.83, §5.101, §5.108), 400 for what the types cannot hold, and stores
+// nothing.
+func TestInvalidAuthPoliciesRejected(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	dc := s.dynamic(t, "default", s.AdminToken())
+	policy := func(spec string) string {
+		return "apiVersion: policy.apoxy.dev/v1alpha1\nkind: AuthPolicy\nmetadata: {name: bad}\nspec:\n  targetRefs: [{kind: HTTPRoute, name: api}]\n" + spec
 	}
+	const oidc = "  oidc: {provider: {issuer: 'https://accounts.google.com'}, clientID: c, clientSecretRef: {name: s}"
+	const remote = "jwks: {remote: {uri: 'https://idp.example.com/keys'}}"
+	checkRejected(t, dc, []rejection{
+		{"no feature", policy(""), 422, []string{"spec"}},
+		{"no defaultAction (5.101)", policy("  authorization: {rules: [{name: r, action: Allow, match: {authenticated: true}}]}\n"), 422, []string{"spec.authorization.defaultAction"}},
+		{"SameSite None without Secure (5.83)", policy(oidc + ", cookies: {sameSite: None, secure: false}}\n"), 422, []string{"spec.oidc.cookies.sameSite"}},
+		{"duplicate issuer", policy("  jwt: {providers: [{name: a, issuer: i, " + remote + "}, {name: b, issuer: i, " + remote + "}]}\n"), 422, []string{"spec.jwt.providers[1].issuer"}},
+		{"alg none", policy("  jwt: {providers: [{name: a, issuer: i, " + remote + ", algorithms: [none]}]}\n"), 422, []string{"spec.jwt.providers[0].algorithms[0]"}},
+		{"override on a route", policy("  strategy: Override\n  cors: {allowOrigins: ['*']}\n"), 422, []string{"spec.strategy"}},
+		{"disabled with settings", policy("  basicAuth: {disabled: true, realm: x}\n"), 422, []string{"spec.basicAuth.realm"}},
+		{"star among origins", policy("  cors: {allowOrigins: ['https://a.example.com', '*']}\n"), 422, []string{"spec.cors.allowOrigins[1]"}},
+		{"ext-authz to a Service", policy("  extAuth: {grpc: {backendRef: {kind: Service, name: opa, port: 9191}}}\n"), 422, []string{"spec.extAuth.grpc.backendRef.kind", "spec.extAuth.grpc.backendRef.group"}},
+		{"claim to Host", policy("  jwt: {providers: [{name: a, issuer: i, " + remote + ", claimToHeaders: [{claim: sub, header: host}]}]}\n"), 422, []string{"spec.jwt.providers[0].claimToHeaders[0].header"}},
+		{"body as text", policy("  extAuth: {grpc: {backendRef: {group: core.apoxy.dev, kind: Backend, name: opa, port: 1}}, includeBody: {maxBytes: 16k}}\n"), 400, []string{"maxBytes"}},
+		{"unknown field", policy("  jwt: {providers: [{name: a, issuer: i, jwksUri: 'https://a'}]}\n"), 400, []string{`unknown field "spec.jwt.providers[0].jwksUri"`}},
+	})
+}
+
+// rejection is an object the API server must refuse: the status code, and the fields the
+// error must name (a cause's field or a part of the message).
+type rejection struct {
+	name   string
+	yaml   string
+	code   int
+	fields []string
+}
+
+// checkRejected creates each object (named "bad") with strict field validation and checks the
+// status code, the fields named, and that nothing was stored.
+func checkRejected(t *testing.T, dc dynamic.Interface, tests []rejection) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			u := obj(t, tc.yaml)

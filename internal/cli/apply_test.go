@@ -43,7 +43,7 @@ metadata: {name: b}
 }
 
 func TestSortByDependency(t *testing.T) {
-	kinds := []string{"TrafficPolicy", "HTTPRoute", "Backend", "Unknown", "Gateway", "Secret", "Namespace", "ReferenceGrant", "GatewayClass", "HTTPRoute"}
+	kinds := []string{"TrafficPolicy", "HTTPRoute", "Backend", "Unknown", "AuthPolicy", "Gateway", "Secret", "Namespace", "ReferenceGrant", "GatewayClass", "HTTPRoute"}
 	var ms []manifest
 	for i, k := range kinds {
 		ms = append(ms, manifest{kind: k, source: string(rune('a' + i))})
@@ -53,7 +53,7 @@ func TestSortByDependency(t *testing.T) {
 	for _, m := range ms {
 		got = append(got, m.kind+"/"+m.source)
 	}
-	want := []string{"Namespace/g", "Secret/f", "GatewayClass/i", "Gateway/e", "Backend/c", "ReferenceGrant/h", "Unknown/d", "HTTPRoute/b", "HTTPRoute/j", "TrafficPolicy/a"}
+	want := []string{"Namespace/h", "Secret/g", "GatewayClass/j", "Gateway/f", "Backend/c", "ReferenceGrant/i", "Unknown/d", "HTTPRoute/b", "HTTPRoute/k", "TrafficPolicy/a", "AuthPolicy/e"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apply order mismatch (-want +got):\n%s", diff)
 	}

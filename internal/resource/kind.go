@@ -80,7 +80,8 @@ const (
 	ApplyUnknown
 	// ApplyRoutes: HTTPRoute, GRPCRoute, TCPRoute, UDPRoute, TLSRoute.
 	ApplyRoutes
-	// ApplyPolicies: policies that attach to Gateways and routes (TrafficPolicy).
+	// ApplyPolicies: policies that attach to Gateways and routes (TrafficPolicy, AuthPolicy),
+	// after the Secrets and Backends they reference.
 	ApplyPolicies
 )
 

@@ -23,6 +23,18 @@ var (
 	gatewayCategories = []string{"gateway-api"}
 )
 
+// policyColumns are the table columns of the policy kinds (TrafficPolicy, AuthPolicy), so
+// `kubectl get tp,ap` lines them up.
+var policyColumns = []Column{
+	{Name: "Targets", Type: "string", Description: "What the policy attaches to: kind/name[/sectionName]",
+		Cell: func(o runtime.Object) any {
+			return policyv1a1.TargetsSummary(o.(policyv1a1.Policy).GetTargetRefs())
+		}},
+	{Name: "Accepted", Type: "string", JSONPath: `.status.ancestors[0].conditions[?(@.type=="Accepted")].status`, Description: "Accepted by the first ancestor (Gateway)"},
+	{Name: "Programmed", Type: "string", JSONPath: `.status.ancestors[0].conditions[?(@.type=="Programmed")].status`, Description: "Programmed in the data plane of the first ancestor (Gateway)"},
+	{Name: "Strategy", Type: "string", JSONPath: ".spec.strategy", Description: "Default, or Override (Gateway baselines)", Priority: 1},
+}
+
 // registry is the one list of API kinds. The API server serves them (internal/apiserver), the
 // controller watches the ones the translator reads and writes their status
 // (internal/controller), Set holds them (Add, Sort), and `apoxy apply` orders them
@@ -200,15 +212,19 @@ var registry = []*Kind{
 			func(o *policyv1a1.TrafficPolicy) *gwapiv1.PolicyStatus { return &o.Status }),
 		Serving: Serving{
 			Validate: validated(policyv1a1.ValidateTrafficPolicy),
-			Columns: []Column{
-				{Name: "Targets", Type: "string", Description: "What the policy attaches to: kind/name[/sectionName]",
-					Cell: func(o runtime.Object) any {
-						return policyv1a1.TargetsSummary(o.(*policyv1a1.TrafficPolicy).Spec.TargetRefs)
-					}},
-				{Name: "Accepted", Type: "string", JSONPath: `.status.ancestors[0].conditions[?(@.type=="Accepted")].status`, Description: "Accepted by the first ancestor (Gateway)"},
-				{Name: "Programmed", Type: "string", JSONPath: `.status.ancestors[0].conditions[?(@.type=="Programmed")].status`, Description: "Programmed in the data plane of the first ancestor (Gateway)"},
-				{Name: "Strategy", Type: "string", JSONPath: ".spec.strategy", Description: "Default, or Override (Gateway baselines)", Priority: 1},
-			},
+			Columns:  policyColumns,
+		},
+	},
+	{
+		GVK: policyv1a1.SchemeGroupVersion.WithKind("AuthPolicy"), Plural: "authpolicies", ShortNames: []string{"ap"},
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyPolicies, Status: StatusByTranslator,
+		goTypes: typesOf[policyv1a1.AuthPolicy, policyv1a1.AuthPolicyList](),
+		set:     inSet(func(s *Set) *[]*policyv1a1.AuthPolicy { return &s.AuthPolicies }),
+		report: inReport(func(r *status.Report) map[status.Key]*gwapiv1.PolicyStatus { return r.AuthPolicies },
+			func(o *policyv1a1.AuthPolicy) *gwapiv1.PolicyStatus { return &o.Status }),
+		Serving: Serving{
+			Validate: validated(policyv1a1.ValidateAuthPolicy),
+			Columns:  policyColumns,
 		},
 	},
 

@@ -43,6 +43,7 @@ type Set struct {
 	DirectResponses    []*extv1a2.DirectResponse   `json:"directResponses,omitempty"`
 	HTTPRouteFilters   []*extv1a2.HTTPRouteFilter  `json:"httpRouteFilters,omitempty"`
 	TrafficPolicies    []*policyv1a1.TrafficPolicy `json:"trafficPolicies,omitempty"`
+	AuthPolicies       []*policyv1a1.AuthPolicy    `json:"authPolicies,omitempty"`
 }
 
 // Add puts an object into its kind's list. Kinds the registry does not know, or that the

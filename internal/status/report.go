@@ -42,6 +42,9 @@ type Report struct {
 	// TrafficPolicies hold one ancestor entry per Gateway (or listener) the policy reaches
 	// through its targets.
 	TrafficPolicies map[Key]*gwapiv1.PolicyStatus `json:"trafficPolicies,omitempty"`
+	// AuthPolicies hold one ancestor entry per Gateway (or listener) the policy reaches through
+	// its targets, as TrafficPolicies. A policy with no entry keeps its stored status.
+	AuthPolicies map[Key]*gwapiv1.PolicyStatus `json:"authPolicies,omitempty"`
 	// GatewayBinds are the addresses each Gateway's listeners bind (spec, pool or the server's
 	// bind address), so the controller can match data-plane bind errors to the Gateway.
 	GatewayBinds map[Key][]string `json:"-"`
@@ -66,6 +69,7 @@ func NewReport() *Report {
 
 		BackendTLSPolicies: map[Key]*gwapiv1.PolicyStatus{},
 		TrafficPolicies:    map[Key]*gwapiv1.PolicyStatus{},
+		AuthPolicies:       map[Key]*gwapiv1.PolicyStatus{},
 		GatewayBinds:       map[Key][]string{},
 	}
 }

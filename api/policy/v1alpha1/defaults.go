@@ -56,14 +56,7 @@ var DefaultRetryMethods = []gwapiv1.HTTPMethod{"GET", "HEAD", "OPTIONS", "PUT", 
 // route's own timeouts win field by field, so the translator applies them, not the stored policy.
 func SetDefaultsTrafficPolicy(tp *TrafficPolicy) {
 	s := &tp.Spec
-	for i := range s.TargetRefs {
-		if g := &s.TargetRefs[i].Group; *g == "" || *g == gatewayv1.UpstreamGroupName {
-			*g = gatewayv1.GroupName
-		}
-	}
-	if s.Strategy == "" {
-		s.Strategy = StrategyDefault
-	}
+	defaultPolicy(s.TargetRefs, &s.Strategy)
 	if b := s.RateLimit; b != nil && !b.Disabled {
 		defaultRateLimit(b)
 	}
@@ -99,6 +92,20 @@ func SetDefaultsTrafficPolicy(tp *TrafficPolicy) {
 		if a := b.Abort; a != nil {
 			defaultPercentage(&a.Percent, a.Fraction)
 		}
+	}
+}
+
+// defaultPolicy fills what every policy kind shares: the targetRefs' group (empty or
+// gateway.networking.k8s.io become gateway.apoxy.dev, so one target has one spelling) and
+// strategy Default.
+func defaultPolicy(refs []gwapiv1.LocalPolicyTargetReferenceWithSectionName, strategy *PolicyStrategy) {
+	for i := range refs {
+		if g := &refs[i].Group; *g == "" || *g == gatewayv1.UpstreamGroupName {
+			*g = gatewayv1.GroupName
+		}
+	}
+	if *strategy == "" {
+		*strategy = StrategyDefault
 	}
 }
 
@@ -215,15 +222,20 @@ func defaultMatch(m *RequestMatch) {
 	if m == nil {
 		return
 	}
-	if m.Path != nil && m.Path.Type == "" {
-		m.Path.Type = PathMatchPathPrefix
-	}
+	defaultPathType(m.Path)
 	for _, l := range [][]ValueMatch{m.Headers, m.QueryParams} {
 		for i := range l {
 			if l[i].Type == "" {
 				l[i].Type = ValueMatchExact
 			}
 		}
+	}
+}
+
+// defaultPathType sets an unset path match type to PathPrefix, as HTTPRoute path matches do.
+func defaultPathType(pm *PathMatch) {
+	if pm != nil && pm.Type == "" {
+		pm.Type = PathMatchPathPrefix
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package v1alpha1 holds the policy.apoxy.dev/v1alpha1 kinds, policies that attach to Gateways,
 // listeners, routes and route rules through targetRefs: TrafficPolicy (rate limits, retries,
-// timeouts, circuit breaking, outlier detection, load balancing, fault injection). Types,
+// timeouts, circuit breaking, outlier detection, load balancing, fault injection) and
+// AuthPolicy (CORS, basic auth, JWT, OIDC, authorization rules, external authorization). Types,
 // defaults and validation only; the translator (internal/translate) merges the policies that
 // apply to a request and reports their status.
 //

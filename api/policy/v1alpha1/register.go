@@ -20,7 +20,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(SchemeGroupVersion, &TrafficPolicy{}, &TrafficPolicyList{})
+	s.AddKnownTypes(SchemeGroupVersion, &TrafficPolicy{}, &TrafficPolicyList{}, &AuthPolicy{}, &AuthPolicyList{})
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil
 }
@@ -31,5 +31,6 @@ func addKnownTypes(s *runtime.Scheme) error {
 // (internal/resource/manifest) applies the same ones.
 func addDefaultingFuncs(s *runtime.Scheme) error {
 	s.AddTypeDefaultingFunc(&TrafficPolicy{}, func(o any) { SetDefaultsTrafficPolicy(o.(*TrafficPolicy)) })
+	s.AddTypeDefaultingFunc(&AuthPolicy{}, func(o any) { SetDefaultsAuthPolicy(o.(*AuthPolicy)) })
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // TargetsSummary renders targetRefs as "Kind/name[/sectionName]" joined by commas, for the
-// Targets column of `apoxy get trafficpolicies`.
+// Targets column of `apoxy get trafficpolicies` and `apoxy get authpolicies`.
 func TargetsSummary(refs []gwapiv1.LocalPolicyTargetReferenceWithSectionName) string {
 	parts := make([]string, len(refs))
 	for i, r := range refs {
@@ -42,12 +42,32 @@ func (p *TrafficPolicy) GetTargetRefs() []gwapiv1.LocalPolicyTargetReferenceWith
 }
 
 // GetStrategy returns spec.strategy, Default when unset.
-func (p *TrafficPolicy) GetStrategy() PolicyStrategy {
-	if p.Spec.Strategy == "" {
-		return StrategyDefault
-	}
-	return p.Spec.Strategy
-}
+func (p *TrafficPolicy) GetStrategy() PolicyStrategy { return strategyOrDefault(p.Spec.Strategy) }
 
 // GetStatus returns the policy's status.
 func (p *TrafficPolicy) GetStatus() *gwapiv1.PolicyStatus { return &p.Status }
+
+// GetTargetRefs returns spec.targetRefs.
+func (p *AuthPolicy) GetTargetRefs() []gwapiv1.LocalPolicyTargetReferenceWithSectionName {
+	return p.Spec.TargetRefs
+}
+
+// GetStrategy returns spec.strategy, Default when unset.
+func (p *AuthPolicy) GetStrategy() PolicyStrategy { return strategyOrDefault(p.Spec.Strategy) }
+
+// strategyOrDefault returns s, or Default when s is unset (a policy not yet defaulted).
+func strategyOrDefault(s PolicyStrategy) PolicyStrategy {
+	if s == "" {
+		return StrategyDefault
+	}
+	return s
+}
+
+// GetStatus returns the policy's status.
+func (p *AuthPolicy) GetStatus() *gwapiv1.PolicyStatus { return &p.Status }
+
+// The policy kinds implement Policy.
+var (
+	_ Policy = (*TrafficPolicy)(nil)
+	_ Policy = (*AuthPolicy)(nil)
+)

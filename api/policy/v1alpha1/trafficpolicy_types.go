@@ -174,14 +174,17 @@ type ClaimRef struct {
 
 // ---- rateLimit ----
 
-// RateLimitFailureMode says what happens when a Global rule's store is unreachable.
+// RateLimitFailureMode says what happens when a service the data plane depends on is
+// unreachable: a Global rate-limit rule's store (rateLimit.failureMode, default FailOpen) or an
+// AuthPolicy's external authorization service (extAuth.failureMode, default FailClosed).
 type RateLimitFailureMode string
 
 // Failure modes.
 const (
-	// FailOpen lets requests through uncounted (the default).
+	// FailOpen lets requests through: uncounted (rate limits) or unchecked (extAuth).
 	FailOpen RateLimitFailureMode = "FailOpen"
-	// FailClosed answers 503 (not 429: the client is not over any limit).
+	// FailClosed refuses them: 503 for rate limits (not 429: the client is not over any
+	// limit), extAuth.statusOnError for external authorization.
 	FailClosed RateLimitFailureMode = "FailClosed"
 )
 

@@ -36,9 +36,6 @@ const (
 // (sectionName: rule name).
 var targetKinds = []string{"Gateway", "HTTPRoute", "GRPCRoute"}
 
-// blocks names the feature blocks, in spec order, for messages.
-const blocks = "rateLimit, retry, timeouts, circuitBreaker, outlierDetection, loadBalancer or faultInjection"
-
 var (
 	strategies      = []string{string(StrategyDefault), string(StrategyOverride)}
 	failureModes    = []string{string(FailOpen), string(FailClosed)}
@@ -81,21 +78,7 @@ func ValidateTrafficPolicy(tp *TrafficPolicy) field.ErrorList {
 	v := &validator{}
 	s := &tp.Spec
 	spec := field.NewPath("spec")
-	v.targetRefs(spec.Child("targetRefs"), s.TargetRefs)
-	v.enum(spec.Child("strategy"), string(s.Strategy), strategies)
-	if s.Strategy == StrategyOverride {
-		for i, r := range s.TargetRefs {
-			if r.Kind != "Gateway" {
-				v.add(field.Invalid(spec.Child("strategy"), s.Strategy, fmt.Sprintf(
-					"Override is allowed only when every targetRef is a Gateway (targetRefs[%d] is %s %s): use Default, or put the route targets in another policy", i, r.Kind, r.Name)))
-				break
-			}
-		}
-	}
-	if s.RateLimit == nil && s.Retry == nil && s.Timeouts == nil && s.CircuitBreaker == nil &&
-		s.OutlierDetection == nil && s.LoadBalancer == nil && s.FaultInjection == nil {
-		v.add(field.Required(spec, "policy sets no feature: set at least one of "+blocks))
-	}
+	v.policy(spec, s.TargetRefs, s.Strategy, s)
 	if b := s.RateLimit; b != nil && v.enabled(spec.Child("rateLimit"), b.Disabled, b) {
 		v.rateLimit(spec.Child("rateLimit"), b)
 	}
@@ -125,10 +108,49 @@ func ValidateTrafficPolicy(tp *TrafficPolicy) field.ErrorList {
 	return v.errs
 }
 
-// validator collects errors; its helpers each check one kind of rule.
+// validator collects errors; its helpers each check one kind of rule. Both policy kinds use
+// it, so a rule they share (targets, disabled blocks, durations, header names, CIDRs, paths,
+// claim paths) is checked, and worded, the same way.
 type validator struct{ errs field.ErrorList }
 
 func (v *validator) add(errs ...*field.Error) { v.errs = append(v.errs, errs...) }
+
+// policy checks what every policy kind's spec shares: targetRefs, strategy (Override only when
+// every target is a Gateway) and that at least one feature block is set. spec points to the
+// kind's spec struct, whose pointer fields are its feature blocks.
+func (v *validator) policy(p *field.Path, refs []gwapiv1.LocalPolicyTargetReferenceWithSectionName, strategy PolicyStrategy, spec any) {
+	v.targetRefs(p.Child("targetRefs"), refs)
+	v.enum(p.Child("strategy"), string(strategy), strategies)
+	if strategy == StrategyOverride {
+		for i, r := range refs {
+			if r.Kind != "Gateway" {
+				v.add(field.Invalid(p.Child("strategy"), strategy, fmt.Sprintf(
+					"Override is allowed only when every targetRef is a Gateway (targetRefs[%d] is %s %s): use Default, or put the route targets in another policy", i, r.Kind, r.Name)))
+				break
+			}
+		}
+	}
+	if names, set := blocksOf(spec); !set {
+		v.add(field.Required(p, "policy sets no feature: set at least one of "+names))
+	}
+}
+
+// blocksOf returns the JSON names of a policy spec's feature blocks (its pointer fields), in
+// spec order for messages ("a, b or c"), and whether any of them is set.
+func blocksOf(spec any) (names string, anySet bool) {
+	rv := reflect.ValueOf(spec).Elem()
+	var list []string
+	for i := range rv.NumField() {
+		if f := rv.Field(i); f.Kind() == reflect.Pointer {
+			list = append(list, jsonName(rv.Type().Field(i)))
+			anySet = anySet || !f.IsNil()
+		}
+	}
+	if len(list) < 2 {
+		return strings.Join(list, ""), anySet
+	}
+	return strings.Join(list[:len(list)-1], ", ") + " or " + list[len(list)-1], anySet
+}
 
 // enabled reports whether a block is to be validated further: a disabled block must set nothing
 // else, and every other field it sets is an error.
@@ -259,47 +281,154 @@ func (v *validator) match(p *field.Path, m *RequestMatch, nonEmpty bool) {
 	if nonEmpty && reflect.ValueOf(*m).IsZero() {
 		v.add(field.Required(p, "an empty match selects every request: set methods, path, headers, queryParams, clientCIDRs or jwtClaims"))
 	}
-	methods := map[gwapiv1.HTTPMethod]bool{}
-	for i, mt := range m.Methods {
-		v.enum(p.Child("methods").Index(i), string(mt), httpMethods)
-		if mt == "" {
-			v.add(field.Required(p.Child("methods").Index(i), "set an HTTP method such as GET"))
-		}
-		if methods[mt] {
-			v.add(field.Duplicate(p.Child("methods").Index(i), mt))
-		}
-		methods[mt] = true
-	}
-	if pm := m.Path; pm != nil {
-		pp := p.Child("path")
-		v.enum(pp.Child("type"), string(pm.Type), pathTypes)
-		switch {
-		case pm.Value == "":
-			v.add(field.Required(pp.Child("value"), "set a path such as /login"))
-		case pm.Type == PathMatchRegularExpression:
-			v.regex(pp.Child("value"), pm.Value)
-		case !strings.HasPrefix(pm.Value, "/"):
-			v.add(field.Invalid(pp.Child("value"), pm.Value, "must start with '/'"))
-		}
+	v.methods(p.Child("methods"), m.Methods)
+	if m.Path != nil {
+		v.path(p.Child("path"), m.Path, pathTypes)
 	}
 	v.valueMatches(p.Child("headers"), m.Headers, true)
 	v.valueMatches(p.Child("queryParams"), m.QueryParams, false)
-	if len(m.ClientCIDRs) > MaxClientCIDRs {
-		v.add(field.TooMany(p.Child("clientCIDRs"), len(m.ClientCIDRs), MaxClientCIDRs))
-	}
-	for i, c := range m.ClientCIDRs {
-		v.cidr(p.Child("clientCIDRs").Index(i), c)
-	}
-	if len(m.JWTClaims) > MaxMatchValues {
-		v.add(field.TooMany(p.Child("jwtClaims"), len(m.JWTClaims), MaxMatchValues))
-	}
-	for i, c := range m.JWTClaims {
-		cp := p.Child("jwtClaims").Index(i)
-		if c.Name == "" {
-			v.add(field.Required(cp.Child("name"), "name the claim (a dot path for nested claims, e.g. org.plan)"))
+	v.cidrs(p.Child("clientCIDRs"), m.ClientCIDRs)
+	v.claimMatches(p.Child("jwtClaims"), m.JWTClaims)
+}
+
+// methods checks a list of HTTP methods: each one of the nine standard ones, none twice.
+func (v *validator) methods(p *field.Path, ms []gwapiv1.HTTPMethod) {
+	seen := map[gwapiv1.HTTPMethod]bool{}
+	for i, mt := range ms {
+		v.enum(p.Index(i), string(mt), httpMethods)
+		if mt == "" {
+			v.add(field.Required(p.Index(i), "set an HTTP method such as GET"))
 		}
+		if seen[mt] {
+			v.add(field.Duplicate(p.Index(i), mt))
+		}
+		seen[mt] = true
+	}
+}
+
+// path checks a path match whose type is one of types: a "/"-rooted path, or a regular
+// expression (RE2) that compiles.
+func (v *validator) path(p *field.Path, pm *PathMatch, types []string) {
+	if pm.Type != "" && !slices.Contains(types, string(pm.Type)) {
+		v.add(field.NotSupported(p.Child("type"), pm.Type, types))
+		return
+	}
+	switch {
+	case pm.Value == "":
+		v.add(field.Required(p.Child("value"), "set a path such as /login"))
+	case pm.Type == PathMatchRegularExpression:
+		v.regex(p.Child("value"), pm.Value)
+	case !strings.HasPrefix(pm.Value, "/"):
+		v.add(field.Invalid(p.Child("value"), pm.Value, "must start with '/'"))
+	}
+}
+
+// cidrs checks a list of client CIDRs: at most 32, each parsing.
+func (v *validator) cidrs(p *field.Path, cidrs []string) {
+	v.tooMany(p, len(cidrs), MaxClientCIDRs)
+	for i, c := range cidrs {
+		v.cidr(p.Index(i), c)
+	}
+}
+
+// claimMatches checks JWT claim matches: at most 16, each a valid claim path with values.
+func (v *validator) claimMatches(p *field.Path, cs []ClaimMatch) {
+	v.tooMany(p, len(cs), MaxMatchValues)
+	for i, c := range cs {
+		cp := p.Index(i)
+		v.claimPath(cp.Child("name"), c.Name)
 		if len(c.Values) == 0 {
 			v.add(field.Required(cp.Child("values"), "list the claim values that match"))
+		}
+	}
+}
+
+// claimPath checks a claim path (see ParseClaimPath), the syntax every field naming a claim
+// uses.
+func (v *validator) claimPath(p *field.Path, path string) {
+	if path == "" {
+		v.add(field.Required(p, `name the claim: a dot path for nested claims (org.plan), "\." for a dot inside a name`))
+		return
+	}
+	if _, err := ParseClaimPath(path); err != nil {
+		v.add(field.Invalid(p, path, err.Error()))
+	}
+}
+
+// listSize refuses an empty list (hint says what to list) or one longer than max.
+func (v *validator) listSize(p *field.Path, n, max int, hint string) {
+	if n == 0 {
+		v.add(field.Required(p, hint))
+	}
+	v.tooMany(p, n, max)
+}
+
+// tooMany refuses a list longer than max.
+func (v *validator) tooMany(p *field.Path, n, max int) {
+	if n > max {
+		v.add(field.TooMany(p, n, max))
+	}
+}
+
+// uniqueName checks the name of a list item that must be a DNS label unique within its list
+// (rate-limit rules, JWT providers, authorization rules); hint says how to fix a missing one.
+func (v *validator) uniqueName(p *field.Path, name string, seen map[string]bool, hint string) {
+	if name == "" {
+		v.add(field.Required(p, hint))
+		return
+	}
+	for _, msg := range validation.IsDNS1123Label(name) {
+		v.add(field.Invalid(p, name, msg))
+	}
+	if seen[name] {
+		v.add(field.Duplicate(p, name))
+	}
+	seen[name] = true
+}
+
+// headerName checks an HTTP header name (an RFC 9110 token) and reports whether it is one.
+func (v *validator) headerName(p *field.Path, name string) bool {
+	if name == "" {
+		v.add(field.Required(p, "name the header, e.g. x-user-id"))
+		return false
+	}
+	if !validHeaderName(name) {
+		v.add(field.Invalid(p, name, "must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~), such as x-user-id"))
+		return false
+	}
+	return true
+}
+
+// hopByHop are the headers that describe one connection, not the request (RFC 9110 §7.6.1,
+// plus the legacy Keep-Alive and Proxy-Connection); the gateway manages them itself.
+var hopByHop = []string{"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
+
+// ownedHeader checks a request header whose value the gateway sets from identity or lets an
+// authorization service set: a valid name, and not Host, a pseudo-header or a hop-by-hop
+// header, which the gateway owns.
+func (v *validator) ownedHeader(p *field.Path, name string) {
+	switch {
+	case strings.HasPrefix(name, ":"):
+		v.add(field.Invalid(p, name, "pseudo-headers (:authority, :path, ...) cannot be set: use a regular header such as x-user-id"))
+	case !v.headerName(p, name):
+	case strings.EqualFold(name, "host"):
+		v.add(field.Invalid(p, name, "Host cannot be set (it selects the route and backend): use a regular header such as x-forwarded-user"))
+	case slices.Contains(hopByHop, strings.ToLower(name)):
+		v.add(field.Invalid(p, name, name+" is a hop-by-hop header, which the gateway manages: use a regular header"))
+	}
+}
+
+// ownedHeaders checks a list of ownedHeader names: at most max, none twice (names compare
+// case-insensitively).
+func (v *validator) ownedHeaders(p *field.Path, names []string, max int) {
+	v.tooMany(p, len(names), max)
+	seen := map[string]bool{}
+	for i, h := range names {
+		v.ownedHeader(p.Index(i), h)
+		if key := strings.ToLower(h); seen[key] {
+			v.add(field.Duplicate(p.Index(i), h))
+		} else {
+			seen[key] = true
 		}
 	}
 }
@@ -366,27 +495,11 @@ func (v *validator) rateLimit(p *field.Path, b *RateLimit) {
 		v.match(p.Child("exempt").Index(i), &b.Exempt[i], true)
 	}
 	rp := p.Child("rules")
-	switch {
-	case len(b.Rules) == 0:
-		v.add(field.Required(rp, "list 1 to 64 rules (to drop inherited limits, set disabled: true instead)"))
-	case len(b.Rules) > MaxRateLimitRules:
-		v.add(field.TooMany(rp, len(b.Rules), MaxRateLimitRules))
-	}
+	v.listSize(rp, len(b.Rules), MaxRateLimitRules, "list 1 to 64 rules (to drop inherited limits, set disabled: true instead)")
 	names := map[string]bool{}
 	for i := range b.Rules {
 		r, ip := &b.Rules[i], rp.Index(i)
-		if r.Name == "" {
-			v.add(field.Required(ip.Child("name"), "name the rule (a DNS label such as per-ip); rules merge by name across policies"))
-		}
-		for _, msg := range validation.IsDNS1123Label(r.Name) {
-			if r.Name != "" {
-				v.add(field.Invalid(ip.Child("name"), r.Name, msg))
-			}
-		}
-		if names[r.Name] && r.Name != "" {
-			v.add(field.Duplicate(ip.Child("name"), r.Name))
-		}
-		names[r.Name] = true
+		v.uniqueName(ip.Child("name"), r.Name, names, "name the rule (a DNS label such as per-ip); rules merge by name across policies")
 		v.rule(ip, r)
 	}
 }
@@ -443,9 +556,7 @@ func (v *validator) keyPart(p *field.Path, k *KeyPart) (string, bool) {
 	}
 	if k.Header != nil {
 		set, key = append(set, "header"), "header "+strings.ToLower(k.Header.Name)
-		if !validHeaderName(k.Header.Name) {
-			v.add(field.Invalid(p.Child("header", "name"), k.Header.Name, "must be an HTTP header name such as x-api-key"))
-		}
+		v.headerName(p.Child("header", "name"), k.Header.Name)
 	}
 	if k.QueryParam != nil {
 		set, key = append(set, "queryParam"), "queryParam "+k.QueryParam.Name
@@ -455,9 +566,7 @@ func (v *validator) keyPart(p *field.Path, k *KeyPart) (string, bool) {
 	}
 	if k.JWTClaim != nil {
 		set, key = append(set, "jwtClaim"), "jwtClaim "+k.JWTClaim.Name
-		if k.JWTClaim.Name == "" {
-			v.add(field.Required(p.Child("jwtClaim", "name"), "name the claim (a dot path for nested claims, e.g. sub)"))
-		}
+		v.claimPath(p.Child("jwtClaim", "name"), k.JWTClaim.Name)
 	}
 	if k.Method != nil {
 		set, key = append(set, "method"), "method"
@@ -627,9 +736,7 @@ func (v *validator) hash(p *field.Path, h *HashPolicy) {
 	}
 	if h.Header != nil {
 		n++
-		if !validHeaderName(h.Header.Name) {
-			v.add(field.Invalid(p.Child("header", "name"), h.Header.Name, "must be an HTTP header name such as x-user-id"))
-		}
+		v.headerName(p.Child("header", "name"), h.Header.Name)
 	}
 	if h.SourceIP != nil {
 		n++

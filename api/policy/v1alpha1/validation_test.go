@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
@@ -231,16 +232,22 @@ faultInjection: {abort: {grpcStatus: Unavailable}}`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := ValidateTrafficPolicy(decode(t, tc.spec))
-			if got := paths(errs); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("errors on %v, want %v:\n%v", got, tc.want, errs)
-			}
-			for _, e := range errs {
-				if e.Detail == "" && e.Type != field.ErrorTypeNotSupported && e.Type != field.ErrorTypeDuplicate && e.Type != field.ErrorTypeTooMany {
-					t.Errorf("%s: no message saying how to fix it", e.Field)
-				}
-			}
+			checkErrors(t, ValidateTrafficPolicy(decode(t, tc.spec)), tc.want)
 		})
+	}
+}
+
+// checkErrors fails unless errs name exactly the fields want, in order, and every error but
+// the self-explaining kinds (unsupported value, duplicate, too many) says how to fix it.
+func checkErrors(t *testing.T, errs field.ErrorList, want []string) {
+	t.Helper()
+	if got := paths(errs); !reflect.DeepEqual(got, want) {
+		t.Errorf("errors on %v, want %v:\n%v", got, want, errs)
+	}
+	for _, e := range errs {
+		if e.Detail == "" && e.Type != field.ErrorTypeNotSupported && e.Type != field.ErrorTypeDuplicate && e.Type != field.ErrorTypeTooMany {
+			t.Errorf("%s: no message saying how to fix it", e.Field)
+		}
 	}
 }
 
@@ -360,16 +367,25 @@ func TestDefaults(t *testing.T) {
 			if errs := ValidateTrafficPolicy(tp); len(errs) > 0 {
 				t.Errorf("defaults do not validate: %v", errs)
 			}
-			// Stored and read back (defaults run again on every decode): nothing changes.
-			again := &TrafficPolicy{}
-			if err := json.Unmarshal([]byte(js(tp)), again); err != nil {
-				t.Fatal(err)
-			}
-			SetDefaultsTrafficPolicy(again)
-			if !reflect.DeepEqual(again, tp) {
-				t.Errorf("round trip changed the policy:\n%s\n%s", js(again), js(tp))
-			}
+			checkStoredUnchanged(t, tp, SetDefaultsTrafficPolicy)
 		})
+	}
+}
+
+// checkStoredUnchanged stores a defaulted policy as JSON and reads it back with the defaults
+// applied again (what every decode does): nothing may change.
+func checkStoredUnchanged[P interface {
+	*T
+	runtime.Object
+}, T any](t *testing.T, p P, setDefaults func(P)) {
+	t.Helper()
+	again := P(new(T))
+	if err := json.Unmarshal([]byte(js(p)), again); err != nil {
+		t.Fatal(err)
+	}
+	setDefaults(again)
+	if !reflect.DeepEqual(again, p) {
+		t.Errorf("round trip changed the policy:\n%s\n%s", js(again), js(p))
 	}
 }
 
@@ -413,32 +429,43 @@ func FuzzValidateTrafficPolicy(f *testing.F) {
 	f.Add("spec: {targetRefs: [{kind: GRPCRoute, name: g}], faultInjection: {abort: {grpcStatus: 14}}, retry: {disabled: true, attempts: 1}}")
 	f.Add("spec: {targetRefs: [{kind: HTTPRoute, name: r}], loadBalancer: {type: RingHash, hash: {}, ringHash: {minRingSize: 2147483647}}, retry: {backoff: {baseInterval: 99999h}}}")
 	f.Fuzz(func(t *testing.T, in string) {
-		tp := &TrafficPolicy{}
-		if yaml.Unmarshal([]byte(in), tp) != nil {
-			return
-		}
-		_ = ValidateTrafficPolicy(tp.DeepCopy()) // undefaulted input must not panic either
-		_ = TargetsSummary(tp.Spec.TargetRefs)
-		SetDefaultsTrafficPolicy(tp)
-		once := tp.DeepCopy()
-		SetDefaultsTrafficPolicy(tp)
-		if !reflect.DeepEqual(once, tp) {
-			t.Fatalf("defaulting not idempotent")
-		}
-		errs := ValidateTrafficPolicy(tp)
-		b, err := json.Marshal(tp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back := &TrafficPolicy{}
-		if err := json.Unmarshal(b, back); err != nil {
-			t.Fatalf("stored form does not decode: %v", err)
-		}
-		SetDefaultsTrafficPolicy(back)
-		if len(errs) == 0 && !apiequality.Semantic.DeepEqual(back, tp) {
-			t.Fatalf("a valid policy changes through storage:\n%s\n%s", b, js(back))
-		}
+		fuzzPolicy(t, in, SetDefaultsTrafficPolicy, ValidateTrafficPolicy, func(tp *TrafficPolicy) { _ = TargetsSummary(tp.Spec.TargetRefs) })
 	})
+}
+
+// fuzzPolicy is the body of the policy fuzz targets: any YAML or JSON that decodes into a
+// policy is validated undefaulted, then defaulted twice (which must change nothing the second
+// time) and validated, and a valid policy must come back unchanged through storage (JSON, and
+// the defaults again). also runs on the undefaulted policy. Nothing may panic.
+func fuzzPolicy[P interface {
+	*T
+	runtime.Object
+}, T any](t *testing.T, in string, setDefaults func(P), validate func(P) field.ErrorList, also func(P)) {
+	p := P(new(T))
+	if yaml.Unmarshal([]byte(in), p) != nil {
+		return
+	}
+	_ = validate(p.DeepCopyObject().(P)) // undefaulted input must not panic either
+	also(p)
+	setDefaults(p)
+	once := p.DeepCopyObject()
+	setDefaults(p)
+	if !reflect.DeepEqual(once, runtime.Object(p)) {
+		t.Fatalf("defaulting not idempotent")
+	}
+	errs := validate(p)
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := P(new(T))
+	if err := json.Unmarshal(b, back); err != nil {
+		t.Fatalf("stored form does not decode: %v", err)
+	}
+	setDefaults(back)
+	if len(errs) == 0 && !apiequality.Semantic.DeepEqual(back, p) {
+		t.Fatalf("a valid policy changes through storage:\n%s\n%s", b, js(back))
+	}
 }
 
 // dups lists the paths of items 1..count of a list whose items all equal the first.

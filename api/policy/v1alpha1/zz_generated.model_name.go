@@ -10,6 +10,46 @@ Copyright The Apoxy Authors.
 package v1alpha1
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AuthPolicy) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.AuthPolicy"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AuthPolicyList) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.AuthPolicyList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AuthPolicySpec) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.AuthPolicySpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in Authorization) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.Authorization"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AuthorizationMatch) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.AuthorizationMatch"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AuthorizationRule) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.AuthorizationRule"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in BasicAuth) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.BasicAuth"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in CORS) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.CORS"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in CircuitBreaker) OpenAPIModelName() string {
 	return "dev.apoxy.policy.v1alpha1.CircuitBreaker"
 }
@@ -25,8 +65,33 @@ func (in ClaimRef) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ClaimToHeader) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.ClaimToHeader"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ClientIPKey) OpenAPIModelName() string {
 	return "dev.apoxy.policy.v1alpha1.ClientIPKey"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ExtAuth) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.ExtAuth"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ExtAuthBody) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.ExtAuthBody"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ExtAuthGRPC) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.ExtAuthGRPC"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ExtAuthHTTP) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.ExtAuthHTTP"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
@@ -60,6 +125,41 @@ func (in HeaderRef) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in HeaderValuesMatch) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.HeaderValuesMatch"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in JWKS) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.JWKS"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in JWT) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.JWT"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in JWTExtractFrom) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.JWTExtractFrom"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in JWTHeaderSource) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.JWTHeaderSource"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in JWTPrincipal) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.JWTPrincipal"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in JWTProvider) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.JWTProvider"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in KeyPart) OpenAPIModelName() string {
 	return "dev.apoxy.policy.v1alpha1.KeyPart"
 }
@@ -75,6 +175,11 @@ func (in LoadBalancer) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in LocalJWKS) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.LocalJWKS"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in Maglev) OpenAPIModelName() string {
 	return "dev.apoxy.policy.v1alpha1.Maglev"
 }
@@ -82,6 +187,36 @@ func (in Maglev) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in MethodKey) OpenAPIModelName() string {
 	return "dev.apoxy.policy.v1alpha1.MethodKey"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OIDC) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.OIDC"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OIDCCookies) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.OIDCCookies"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OIDCForwardIDToken) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.OIDCForwardIDToken"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OIDCLogout) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.OIDCLogout"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OIDCProvider) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.OIDCProvider"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OIDCSession) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.OIDCSession"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
@@ -125,6 +260,11 @@ func (in RateLimitValue) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RemoteJWKS) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.RemoteJWKS"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in RequestMatch) OpenAPIModelName() string {
 	return "dev.apoxy.policy.v1alpha1.RequestMatch"
 }
@@ -157,6 +297,11 @@ func (in RetryRate) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in RingHash) OpenAPIModelName() string {
 	return "dev.apoxy.policy.v1alpha1.RingHash"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SecretRef) OpenAPIModelName() string {
+	return "dev.apoxy.policy.v1alpha1.SecretRef"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

@@ -12,7 +12,8 @@ import (
 	"apoxy.dev/apoxy/internal/resource"
 )
 
-// policyExamples holds the TrafficPolicy examples of the design (§4.1, §4.2, §4.8-§4.11).
+// policyExamples holds the policy examples of the design: TrafficPolicy (§4.1, §4.2,
+// §4.8-§4.11) and AuthPolicy (§4.3-§4.7).
 const policyExamples = "../../../docs/examples/policy"
 
 // validate runs the registry's validation of every Apoxy object in the set (the API server
@@ -45,18 +46,19 @@ func readExample(t *testing.T, name string) string {
 // error, and the defaults land only in the blocks it sets.
 func TestPolicyExamplesLoad(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(policyExamples, "*.yaml"))
-	if err != nil || len(files) != 6 {
-		t.Fatalf("examples: %v, %v (want the six of §4.1, §4.2, §4.8-§4.11)", files, err)
+	if err != nil || len(files) != 11 {
+		t.Fatalf("examples: %v, %v (want the eleven of §4.1-§4.11)", files, err)
 	}
 	policies := map[string]*policyv1a1.TrafficPolicy{}
+	auth := map[string]*policyv1a1.AuthPolicy{}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			s, err := Load(strings.NewReader(readExample(t, filepath.Base(f))))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(s.TrafficPolicies) == 0 {
-				t.Fatal("no TrafficPolicy in the example")
+			if len(s.TrafficPolicies)+len(s.AuthPolicies) == 0 {
+				t.Fatal("no policy in the example")
 			}
 			for _, msg := range validate(s) {
 				t.Error(msg)
@@ -65,6 +67,12 @@ func TestPolicyExamplesLoad(t *testing.T) {
 				policies[tp.Name] = tp
 				if tp.Namespace != "default" {
 					t.Errorf("%s: namespace %q", tp.Name, tp.Namespace)
+				}
+			}
+			for _, ap := range s.AuthPolicies {
+				auth[ap.Name] = ap
+				if ap.Namespace != "default" {
+					t.Errorf("%s: namespace %q", ap.Name, ap.Namespace)
 				}
 			}
 		})
@@ -95,6 +103,37 @@ func TestPolicyExamplesLoad(t *testing.T) {
 	if e := policies["edge-traffic"].Spec; e.Timeouts.Request == nil || *e.Timeouts.Request != "30s" || e.Strategy != policyv1a1.StrategyDefault {
 		t.Errorf("edge-traffic: %+v", e)
 	}
+	if len(auth) != 5 {
+		t.Fatalf("AuthPolicies %d, want the five of §4.3-§4.7", len(auth))
+	}
+	if j := auth["api-jwt"].Spec.JWT; *j.ForwardToken || *j.Providers[0].ClockSkew != "1m" || *j.Providers[1].JWKS.Remote.Timeout != "5s" {
+		t.Errorf("api-jwt defaults: %+v", j.Providers)
+	}
+	if o := auth["grafana-login"].Spec.OIDC; o.UnauthenticatedAction != policyv1a1.UnauthenticatedAuto || o.ClientSecretRef.Key != "client-secret" || !*o.Session.RefreshTokens {
+		t.Errorf("grafana-login defaults: %+v", o)
+	}
+	if a := auth["admin-basic"].Spec; a.BasicAuth.UsersRef.Key != ".htpasswd" || a.JWT != nil || a.CORS != nil {
+		t.Errorf("admin-basic: %+v", a)
+	}
+}
+
+// authVariants are edits of the AuthPolicy examples that break one rule each.
+var authVariants = []struct {
+	file, old, new string
+	want           []string
+}{
+	{"4.3-api-jwt.yaml", "issuer: https://sso.internal.example.com/realms/staff", "issuer: https://example.eu.auth0.com/", []string{"AuthPolicy/api-jwt spec.jwt.providers[1].issuer"}},
+	{"4.3-api-jwt.yaml", "cacheDuration: 10m", "cacheDuration: 10s", []string{"AuthPolicy/api-jwt spec.jwt.providers[0].jwks.remote.cacheDuration"}},
+	{"4.3-api-jwt.yaml", "header: x-roles", "header: host", []string{"AuthPolicy/api-jwt spec.jwt.providers[1].claimToHeaders[1].header"}},
+	{"4.3-api-jwt.yaml", "{claim: realm_access.roles", "{claim: realm_access..roles", []string{"AuthPolicy/api-jwt spec.jwt.providers[1].claimToHeaders[1].claim"}},
+	{"4.4-grafana-login.yaml", "sameSite: Lax}", "sameSite: None, secure: false}", []string{"AuthPolicy/grafana-login spec.oidc.cookies.sameSite"}},
+	{"4.4-grafana-login.yaml", "    defaultAction: Deny\n", "", []string{"AuthPolicy/grafana-login spec.authorization.defaultAction"}},
+	{"4.4-grafana-login.yaml", "issuer: https://accounts.google.com", "issuer: http://accounts.google.com", []string{"AuthPolicy/grafana-login spec.oidc.provider.issuer"}},
+	{"4.5-admin-basic.yaml", "usersRef: {name: admin-users}", "usersRef: {key: .htpasswd}", []string{"AuthPolicy/admin-basic spec.basicAuth.usersRef.name"}},
+	{"4.6-payments-authz.yaml", "maxBytes: 16384", "maxBytes: 0", []string{"AuthPolicy/payments-authz spec.extAuth.includeBody.maxBytes"}},
+	{"4.6-payments-authz.yaml", "kind: Backend, name: opa", "kind: Service, name: opa", []string{"AuthPolicy/payments-authz spec.extAuth.grpc.backendRef.kind"}},
+	{"4.7-api-cors.yaml", "https://app.example.com,", "https://app.example.com/,", []string{"AuthPolicy/api-cors spec.cors.allowOrigins[0]"}},
+	{"4.7-api-cors.yaml", "maxAge: 10m", "maxAge: 48h", []string{"AuthPolicy/api-cors spec.cors.maxAge"}},
 }
 
 // TestPolicyExampleVariantsRefused: edits of the examples that break one rule each are refused
@@ -138,6 +177,7 @@ func TestPolicyExampleVariantsRefused(t *testing.T) {
 		{"4.11-gateway-defaults.yaml", "  timeouts: {request: 30s}\n  rateLimit:\n    rules:\n    - name: per-ip\n      countBy: [{clientIP: {}}]\n      limit: {requests: 50, unit: Second}\n", "",
 			[]string{"TrafficPolicy/edge-traffic spec"}},
 	}
+	tests = append(tests, authVariants...)
 	for _, tc := range tests {
 		t.Run(tc.file+" "+tc.new, func(t *testing.T) {
 			in := readExample(t, tc.file)
