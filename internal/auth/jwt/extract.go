@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -25,8 +26,11 @@ type Extractor struct {
 
 // DefaultExtractor reads "Authorization: Bearer <token>".
 func DefaultExtractor() Extractor {
-	return Extractor{Headers: []HeaderSource{{Name: "Authorization", Prefix: "Bearer "}}}
+	return Extractor{Headers: slices.Clone(defaultExtractor.Headers)}
 }
+
+// defaultExtractor is what the zero Extractor uses (shared, never modified).
+var defaultExtractor = Extractor{Headers: []HeaderSource{{Name: "Authorization", Prefix: "Bearer "}}}
 
 // LocationKind is the kind of place a token was found in.
 type LocationKind uint8
@@ -65,8 +69,7 @@ func (l Location) String() string {
 func (e *Extractor) Extract(r *http.Request) (token string, where Location, ok bool) {
 	x := e
 	if len(e.Headers) == 0 && len(e.Cookies) == 0 && len(e.Query) == 0 {
-		d := DefaultExtractor()
-		x = &d
+		x = &defaultExtractor
 	}
 	for _, h := range x.Headers {
 		for _, v := range r.Header.Values(h.Name) {

@@ -265,8 +265,10 @@ func (r *Remote) run(c *fetchCall) {
 			set = old // same document: keep the set, so cached tokens stay valid
 		}
 		r.docSum = sum
-		r.expireAt.Store(now + r.cacheDur + r.grace)
+		// The set before its deadline: Current, reading the deadline first, may pair the old
+		// deadline with the new set (harmless) but never a new deadline with an old set.
 		r.set.Store(set)
+		r.expireAt.Store(now + r.cacheDur + r.grace)
 		r.staleAt = now + r.cacheDur
 		r.lastErr, r.failures, r.retryAt = nil, 0, 0
 	} else if err != nil {

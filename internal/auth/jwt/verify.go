@@ -56,7 +56,8 @@ type Provider struct {
 	Algorithms []string
 	// ClockSkew is the leeway for exp, nbf and iat: 0 means DefaultClockSkew, negative none.
 	ClockSkew time.Duration
-	// Keys verifies the signatures: a *KeySet from ParseJWKS, or a *Remote.
+	// Keys verifies the signatures: a *KeySet from ParseJWKS, or a *Remote. The caller owns a
+	// Remote (it may serve several Verifiers) and closes it when no Verifier uses it any more.
 	Keys KeySource
 }
 
