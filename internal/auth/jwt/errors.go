@@ -156,6 +156,15 @@ func untrusted(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
+// clip bounds an error from parsing a token (which may quote the token's bytes) for a log.
+func clip(err error) error {
+	const max = 128
+	if msg := err.Error(); len(msg) > max {
+		return fmt.Errorf("%s...", strings.ToValidUTF8(msg[:max], ""))
+	}
+	return err
+}
+
 func newError(r Reason, provider, format string, args ...any) *Error {
 	return &Error{Reason: r, Provider: provider, Detail: fmt.Sprintf(format, args...)}
 }

@@ -159,33 +159,38 @@ func kidSuffix(raw json.RawMessage) string {
 func parseKey(raw json.RawMessage, allowSymmetric bool) (k key, skip bool, err error) {
 	// Look at the type first: go-jose refuses unknown types and curves, which RFC 7517 says to
 	// ignore, while a broken key of a known type is the document's fault.
-	var h struct {
-		Kty string `json:"kty"`
-		Crv string `json:"crv"`
-		Use string `json:"use"`
-		Alg string `json:"alg"`
+	// Members are looked up case-sensitively, as go-jose reads them.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
+		return key{}, false, fmt.Errorf("not a JSON object")
 	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return key{}, false, fmt.Errorf("not a JSON object: %w", err)
+	member := func(name string) string {
+		var s string
+		json.Unmarshal(members[name], &s)
+		return s
 	}
+	kty, crv, use, alg := member("kty"), member("crv"), member("use"), member("alg")
 	switch {
-	case h.Use != "" && h.Use != "sig":
+	case use != "" && use != "sig":
 		return key{}, true, nil
-	case h.Kty == "RSA":
-	case h.Kty == "EC" && (h.Crv == "P-256" || h.Crv == "P-384" || h.Crv == "P-521"):
-	case h.Kty == "OKP" && h.Crv == "Ed25519":
-	case h.Kty == "oct" && allowSymmetric:
-	case h.Kty == "":
+	case kty == "RSA":
+	case kty == "EC" && (crv == "P-256" || crv == "P-384" || crv == "P-521"):
+	case kty == "OKP" && crv == "Ed25519":
+	case kty == "oct" && allowSymmetric:
+	case kty == "":
 		return key{}, false, fmt.Errorf("no \"kty\"")
 	default:
 		return key{}, true, nil
 	}
-	if h.Alg != "" && !knownAlgorithm(h.Alg) {
+	if alg != "" && !knownAlgorithm(alg) {
 		return key{}, true, nil // e.g. RSA-OAEP without "use"
 	}
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(raw); err != nil {
 		return key{}, false, err
+	}
+	if jwk.Use != "" && jwk.Use != "sig" {
+		return key{}, true, nil
 	}
 	k = key{kid: jwk.KeyID, alg: jwk.Algorithm}
 	switch pk := jwk.Key.(type) {
@@ -202,6 +207,9 @@ func parseKey(raw json.RawMessage, allowSymmetric bool) (k key, skip bool, err e
 	case ed25519.PrivateKey:
 		k.pub = pk.Public().(ed25519.PublicKey)
 	case []byte:
+		if !allowSymmetric {
+			return key{}, true, nil
+		}
 		if len(pk) < minHMACBytes {
 			return key{}, false, fmt.Errorf("oct key is %d bits, under the %d-bit minimum", 8*len(pk), 8*minHMACBytes)
 		}

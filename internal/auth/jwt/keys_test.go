@@ -49,6 +49,14 @@ func TestParseJWKS(t *testing.T) {
 	if err != nil || rs.hasSymmetric() || rs.Len() != 5 {
 		t.Errorf("remote parse: %v, %d keys", err, rs.Len())
 	}
+	// Member names are case-sensitive: a "KTY" or "USE" member does not disguise an oct or an
+	// encryption key.
+	oct := `{"kty":"oct","KTY":"RSA","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY","kid":"o"}`
+	encKey := strings.Replace(string(enc), `"use":"enc"`, `"use":"enc","USE":"sig"`, 1)
+	cased, err := parseJWKS([]byte(`{"keys":[`+oct+`,`+encKey+`,`+string(must(json.Marshal(rs256(0, "r").public())))+`]}`), false)
+	if err != nil || cased.Len() != 1 || cased.Skipped != 2 {
+		t.Errorf("case variants: %v, kids %v, skipped %d", err, cased.KeyIDs(), cased.Skipped)
+	}
 	// Private keys: only the public part is kept.
 	priv := must(json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: rsaKey(0), KeyID: "p"}, {Key: ecKey(elliptic.P256()), KeyID: "e"}, {Key: edKey(), KeyID: "d"}}}))
 	ps, err := ParseJWKS(priv)

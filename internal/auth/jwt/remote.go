@@ -148,7 +148,8 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 // Keys returns the fetched set, fetching it first when there is none (waiting at most Timeout,
 // or until ctx ends). When kid is not in the set and no kid-triggered fetch ran in the last
 // MinRefetch, it refetches synchronously (the keys may have rotated); otherwise the set is
-// returned as is and the verifier reports the unknown kid.
+// returned as is and the verifier reports the unknown kid. Keys(ctx, "") at configuration time
+// warms the set, so the first request does not wait for it.
 func (r *Remote) Keys(ctx context.Context, kid string) (*KeySet, error) {
 	now := r.now().UnixNano()
 	r.mu.Lock()
@@ -201,7 +202,7 @@ func (r *Remote) Keys(ctx context.Context, kid string) (*KeySet, error) {
 		err = c.err
 	case <-ctx.Done():
 		err = ctx.Err()
-	case <-t.C: // the fetch is bounded by the same timeout; this covers a client that is not
+	case <-t.C: // the fetch has the same deadline; this covers a client that ignores it
 		err = fmt.Errorf("no JWKS within %s", r.timeout)
 	}
 	if set != nil {
@@ -223,7 +224,7 @@ func (r *Remote) Health() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return errors.New("jwt: key source closed")
+		return r.unavailable(errors.New("key source closed"))
 	}
 	if r.lastErr != nil {
 		return r.unavailable(r.lastErr)

@@ -236,7 +236,7 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*To
 		if errors.As(err, &ua) {
 			return nil, nil, nil, 0, newError(ReasonAlgNotAllowed, "", "alg %s", untrusted(string(ua.Got)))
 		}
-		return nil, nil, nil, 0, &Error{Reason: ReasonMalformed, Detail: "not a JWS", Err: err}
+		return nil, nil, nil, 0, &Error{Reason: ReasonMalformed, Detail: "not a JWS", Err: clip(err)}
 	}
 	if len(jws.Signatures) != 1 {
 		return nil, nil, nil, 0, newError(ReasonMalformed, "", "%d signatures", len(jws.Signatures))
@@ -253,7 +253,7 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*To
 	payload := jws.UnsafePayloadWithoutVerification()
 	claims, err := decodeClaims(payload)
 	if err != nil {
-		return nil, nil, nil, 0, &Error{Reason: ReasonMalformed, Detail: "payload is not a JSON object", Err: err}
+		return nil, nil, nil, 0, &Error{Reason: ReasonMalformed, Detail: "payload is not a JSON object", Err: clip(err)}
 	}
 	iss, ok := claims["iss"].(string)
 	if !ok {

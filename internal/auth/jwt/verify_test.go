@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash"
 	"strings"
 	"testing"
@@ -421,4 +422,42 @@ func hmacToken(h func() hash.Hash, header, payload string, secret []byte) string
 	m := hmac.New(h, secret)
 	m.Write([]byte(input))
 	return input + "." + enc.EncodeToString(m.Sum(nil))
+}
+
+// TestVerifyIgnoresHeaderKeys: keys a token brings itself ("jwk", "jku", "x5u") are never used.
+func TestVerifyIgnoresHeaderKeys(t *testing.T) {
+	v := localVerifier(t, newClock())
+	attacker := genEC(elliptic.P256())
+	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("JWT").
+		WithHeader("jku", "https://evil.example.com/jwks.json").
+		WithHeader("x5u", "https://evil.example.com/cert.pem")
+	sg := must(jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: attacker}, opts))
+	tok := must(must(sg.Sign(must(json.Marshal(claims(issB))))).CompactSerialize())
+	_, err := v.Verify(context.Background(), tok)
+	wantReason(t, err, ReasonBadSignature)
+	// The same with the provider's kid.
+	sg = must(jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: attacker}, opts.WithHeader("kid", "eb")))
+	tok = must(must(sg.Sign(must(json.Marshal(claims(issB))))).CompactSerialize())
+	_, err = v.Verify(context.Background(), tok)
+	wantReason(t, err, ReasonBadSignature)
+}
+
+// TestVerifyDuplicateMembers: JSON with a member twice is read the same way for choosing the
+// provider and for the claims (the last one), and header lookups are case-sensitive.
+func TestVerifyDuplicateMembers(t *testing.T) {
+	hs := signer{alg: jose.HS256, key: hmacSecret, kid: "h"}
+	ks := localKeys(t, hs)
+	v := newVerifier(t, newClock(),
+		Provider{Name: "a", Issuer: issA, Algorithms: []string{"HS256"}, Keys: ks},
+		Provider{Name: "b", Issuer: issB, Algorithms: []string{"HS256"}, Audiences: []string{"only-b"}, Keys: ks},
+	)
+	payload := `{"iss":"` + issB + `","aud":"x","exp":` + fmt.Sprint(t0.Add(time.Hour).Unix()) + `,"iss":"` + issA + `"}`
+	tok := mustVerify(t, v, hmacToken(sha256.New, `{"alg":"HS256","kid":"h"}`, payload, hmacSecret))
+	if tok.Provider != "a" || tok.Claims["iss"] != issA {
+		t.Errorf("provider %s, iss %v", tok.Provider, tok.Claims["iss"])
+	}
+	_, err := v.Verify(context.Background(), hmacToken(sha256.New, `{"alg":"HS256","kid":"h","ALG":"none"}`, payload, hmacSecret))
+	if err != nil {
+		t.Errorf("an extra ALG member changed the algorithm: %v", err)
+	}
 }
