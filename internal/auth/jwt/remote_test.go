@@ -341,3 +341,59 @@ func TestNewRemoteRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteConcurrentRefresh verifies from several goroutines while the clock runs past
+// CacheDuration again and again and the document alternates between two key sets that both
+// hold the signing key: every Verify succeeds and fetches stay bounded.
+func TestRemoteConcurrentRefresh(t *testing.T) {
+	docs := [][]byte{jwks(t, es256("e")), jwks(t, es256("e"), rs256(0, "r"))}
+	s := newJWKSServer(t, docs[0])
+	c := newClock()
+	r := s.remote(t, c, RemoteConfig{CacheDuration: 30 * time.Second})
+	v := newVerifierOpts(t, Options{CacheSize: 16, CacheTTL: time.Second, Now: c.Now}, Provider{Name: "a", Issuer: issA, Keys: r})
+	toks := make([]string, 32)
+	for i := range toks {
+		toks[i] = es256("e").sign(t, with(claims(issA), "jti", i, "exp", t0.Add(24*time.Hour).Unix()))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			c.Advance(5 * time.Second)
+			if i%10 == 0 {
+				s.set(docs[(i/10)%2])
+			}
+		}
+	}()
+	var vg sync.WaitGroup
+	for g := range 4 {
+		vg.Add(1)
+		go func() {
+			defer vg.Done()
+			for i := range 300 {
+				if _, err := v.Verify(context.Background(), toks[(i+g)%len(toks)]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	vg.Wait()
+	close(stop)
+	wg.Wait()
+	r.waitIdle()
+	if r.Health() != nil {
+		t.Errorf("Health = %v", r.Health())
+	}
+	// At most one refresh per CacheDuration of (fake) time, plus the first fetch.
+	if max := int64(c.Now().Sub(t0)/(30*time.Second)) + 2; s.hits.Load() > max {
+		t.Errorf("%d fetches over %s, want at most %d", s.hits.Load(), c.Now().Sub(t0), max)
+	}
+}
