@@ -24,7 +24,7 @@ const (
 	ReasonIssuedInFuture  Reason = "issued_in_future" // "iat" is further in the future than the clock skew
 	ReasonBadAudience     Reason = "bad_audience"     // none of the provider's audiences is in "aud"
 	ReasonJWKSUnavailable Reason = "jwks_unavailable" // the remote key set could not be fetched (or expired)
-	ReasonInvalidConfig   Reason = "invalid_config"   // New refused a provider (never returned by Verify)
+	ReasonInvalidConfig   Reason = "invalid_config"   // New, NewRemote or ParseJWKS refused its input (never from Verify)
 	reasonUnknown         Reason = "unknown"          // not an *Error
 )
 

@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -234,9 +235,9 @@ var (
 	hmacAlgs = []string{"HS256", "HS384", "HS512"}
 )
 
-// DefaultAlgorithms are the algorithms a provider accepts when it lists none: every asymmetric
-// one (HS* needs to be asked for, with a local key set).
-var DefaultAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+// DefaultAlgorithms returns the algorithms a provider accepts when it lists none: every
+// asymmetric one (HS* needs to be asked for, with a local key set).
+func DefaultAlgorithms() []string { return slices.Concat(rsaAlgs, ecAlgs, edAlgs) }
 
 // allJoseAlgs is every algorithm go-jose may parse for us; each provider narrows it.
 var allJoseAlgs = func() []jose.SignatureAlgorithm {

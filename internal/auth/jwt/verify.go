@@ -51,7 +51,7 @@ type Provider struct {
 	Issuer string
 	// Audiences, when not empty, must include one of the token's "aud" values.
 	Audiences []string
-	// Algorithms the provider's tokens may be signed with; empty means DefaultAlgorithms.
+	// Algorithms the provider's tokens may be signed with; empty means DefaultAlgorithms().
 	// "none" is refused, and HS256/384/512 need Keys to be a local *KeySet.
 	Algorithms []string
 	// ClockSkew is the leeway for exp, nbf and iat: 0 means DefaultClockSkew, negative none.
@@ -185,7 +185,7 @@ func checkProvider(p Provider) (*provider, *Error) {
 	}
 	algs := p.Algorithms
 	if len(algs) == 0 {
-		algs = DefaultAlgorithms
+		algs = DefaultAlgorithms()
 	}
 	_, local := p.Keys.(*KeySet)
 	for _, a := range algs {

@@ -229,6 +229,9 @@ func TestVerifyHS256LocalOct(t *testing.T) {
 }
 
 func TestVerifyAlgorithms(t *testing.T) {
+	if got, want := strings.Join(DefaultAlgorithms(), ","), "RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA"; got != want {
+		t.Errorf("DefaultAlgorithms = %s", got)
+	}
 	for _, s := range []signer{
 		{alg: jose.RS256, key: rsaKey(0), kid: "k"},
 		{alg: jose.RS384, key: rsaKey(0), kid: "k"},
