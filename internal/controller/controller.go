@@ -120,6 +120,8 @@ func New(opts Options) (*Controller, error) {
 		opts.Now = time.Now
 	}
 	opts.Translate.Scope = opts.Project
+	// The project's translations remember the last good version of each auth Secret.
+	opts.Translate.Memory = &translate.Memory{}
 	cfg := rest.CopyConfig(opts.Config)
 	cfg.QPS, cfg.Burst = 200, 400
 	client, err := dynamic.NewForConfig(cfg)

@@ -62,8 +62,10 @@ type JWTProvider struct {
 // RemoteJWKS is a key set fetched over HTTPS, directly or through a Backend.
 type RemoteJWKS struct {
 	URI string `json:"uri"`
-	// Backend is the IR backend that reaches the URI's host ("" dials the URI's host).
+	// Backend is the IR backend that reaches the URI's host, on BackendPort ("" dials the
+	// URI's host).
 	Backend       string   `json:"backend,omitempty"`
+	BackendPort   int32    `json:"backendPort,omitempty"`
 	CacheDuration Duration `json:"cacheDuration"`
 	Timeout       Duration `json:"timeout"`
 }
@@ -95,6 +97,7 @@ type OIDCAuth struct {
 	TokenEndpoint         string         `json:"tokenEndpoint,omitempty"`
 	EndSessionEndpoint    string         `json:"endSessionEndpoint,omitempty"`
 	Backend               string         `json:"backend,omitempty"`
+	BackendPort           int32          `json:"backendPort,omitempty"`
 	ClientID              string         `json:"clientID"`
 	ClientSecret          SecretString   `json:"clientSecret"`
 	Scopes                []string       `json:"scopes"`
@@ -132,13 +135,15 @@ type AuthzRule struct {
 
 // AuthzMatch: every set field must hold (AND); within a list, any value (OR).
 type AuthzMatch struct {
-	// Authenticated: some authentication method of the policy succeeded (false: not checked).
-	Authenticated bool         `json:"authenticated,omitempty"`
-	Methods       []string     `json:"methods,omitempty"`
-	Paths         []PathMatch  `json:"paths,omitempty"`
-	ClientCIDRs   []string     `json:"clientCIDRs,omitempty"`
-	Headers       []ValueMatch `json:"headers,omitempty"`
-	Users         []string     `json:"users,omitempty"`
+	// Authenticated, when set, requires that some authentication method of the policy
+	// succeeded (true) or that none did (false).
+	Authenticated *bool       `json:"authenticated,omitempty"`
+	Methods       []string    `json:"methods,omitempty"`
+	Paths         []PathMatch `json:"paths,omitempty"`
+	ClientCIDRs   []string    `json:"clientCIDRs,omitempty"`
+	// Headers: each listed header has one of its values (client-controlled: not an identity).
+	Headers []HeaderValues `json:"headers,omitempty"`
+	Users   []string       `json:"users,omitempty"`
 	// JWTProvider, when set, requires the token to come from that provider.
 	JWTProvider string       `json:"jwtProvider,omitempty"`
 	Claims      []ClaimMatch `json:"claims,omitempty"`
@@ -150,8 +155,9 @@ type ExtAuth struct {
 	AuthBlock `json:",inline"`
 	// GRPC: Envoy's envoy.service.auth.v3.Authorization/Check; otherwise HTTP.
 	GRPC bool `json:"grpc,omitempty"`
-	// Backend is the IR backend of the service.
+	// Backend is the IR backend of the service, on BackendPort.
 	Backend           string            `json:"backend"`
+	BackendPort       int32             `json:"backendPort"`
 	ContextExtensions map[string]string `json:"contextExtensions,omitempty"`
 	PathPrefix        string            `json:"pathPrefix,omitempty"`
 	HeadersToAuthz    []string          `json:"headersToAuthz,omitempty"`
@@ -163,4 +169,10 @@ type ExtAuth struct {
 	Timeout           Duration          `json:"timeout"`
 	FailOpen          bool              `json:"failOpen,omitempty"`
 	StatusOnError     int               `json:"statusOnError"`
+}
+
+// HeaderValues matches a header that has one of the values.
+type HeaderValues struct {
+	Name   string   `json:"name"`
+	Values []string `json:"values"`
 }

@@ -128,7 +128,7 @@ func New(opts Options) *Server {
 	if hs, ok := opts.RateLimitStore.(healthStore); ok {
 		stores.process = hs
 	}
-	return &Server{
+	s := &Server{
 		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Global: opts.RateLimitStore, Stores: stores.get, Metrics: m.filters, Kept: &filter.Kept{}},
 		stores:     stores,
 		conns:      h1.NewConnLimiter(opts.MaxConnections),
@@ -142,6 +142,8 @@ func New(opts Options) *Server {
 		sockets:    map[string]socket{},
 		bindErrors: map[string]error{},
 	}
+	s.env.Clusters = s.upstreams.Cluster
+	return s
 }
 
 // graph is what a socket serves at one moment.

@@ -236,6 +236,43 @@ func pickLevel[P policyObj](lv policyLevels[P], sets func(P) bool) int {
 	return -1
 }
 
+// policyRoutes returns a route's IR routes as served through listener l of Gateway g, each
+// carrying its effective policies of every kind (copies where a policy applies).
+func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listenerCtx) []*ir.Route {
+	if len(t.tp.byTarget) == 0 && len(t.ap.byTarget) == 0 {
+		return routes
+	}
+	var out []*ir.Route
+	for i, r := range routes {
+		tlv, info := t.tp.levelsFor(t, r, g, l)
+		alv, _ := t.ap.levelsFor(t, r, g, l)
+		if tlv.empty() && alv.empty() {
+			if out != nil {
+				out = append(out, r)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]*ir.Route, 0, len(routes)), routes[:i]...)
+		}
+		c := *r
+		if !tlv.empty() {
+			t.trafficPolicyRoute(&c, tlv, info, g, l)
+		}
+		if !alv.empty() {
+			ev := newPolicyEval(t, t.ap, &c, alv, info, g, l)
+			t.applyAuthPolicy(&c, ev)
+			ev.commit()
+		}
+		t.order[&c] = t.order[r]
+		out = append(out, &c)
+	}
+	if out == nil {
+		return routes
+	}
+	return out
+}
+
 // reportHooks are what a kind adds to its status beyond attachment.
 type reportHooks[P policyObj] struct {
 	// ancestorInvalid says why a policy accepted for some target is Invalid under one ancestor
@@ -245,6 +282,9 @@ type reportHooks[P policyObj] struct {
 	// index in status.ancestors) and says whether the entry keeps its stored Healthy
 	// condition (written by the controller from the data plane); nil: it does not.
 	accepted func(p P, ref gwapiv1.ParentReference, i int) (keepHealthy bool)
+	// conditions are further conditions of every ancestor entry the policy is accepted
+	// under (ResolvedRefs); nil: none.
+	conditions func(p P) []metav1.Condition
 }
 
 // reportPolicies writes each policy's status into out: one ancestor per Gateway (or listener)
@@ -310,6 +350,11 @@ func reportPolicies[P policyObj](t *translator, ix *policyIndex[P], policies []P
 			as := gwapiv1.PolicyAncestorStatus{AncestorRef: a.ref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName)}
 			status.Set(&as.Conditions, cond)
 			if cond.Status == metav1.ConditionTrue {
+				if hooks.conditions != nil {
+					for _, c := range hooks.conditions(p) {
+						status.Set(&as.Conditions, c)
+					}
+				}
 				status.Set(&as.Conditions, ix.programmed(t, p, a.ref, a.failed))
 			}
 			for _, old := range p.GetStatus().Ancestors {

@@ -112,6 +112,9 @@ func (ev *policyEval[P]) lose(p, by P, msg string) {
 type policyBlock[P policyObj] struct {
 	name string
 	get  func(P) (set, disabled bool)
+	// ruleOwn, when set, says whether the route rule's own fields replace the whole block
+	// (Rule D: an HTTPRoute CORS filter beats a policy's cors block) and what they are.
+	ruleOwn func(ruleInfo) (what string, ok bool)
 }
 
 // recordBlocks records the source of every listed block (Rules B and E) and what each policy
@@ -121,6 +124,18 @@ type policyBlock[P policyObj] struct {
 func (ev *policyEval[P]) recordBlocks(blocks []policyBlock[P], own func(name string, w int, disabled bool) bool) {
 	for _, b := range blocks {
 		sets := func(p P) bool { set, _ := b.get(p); return set }
+		if b.ruleOwn != nil {
+			if what, ok := b.ruleOwn(ev.info); ok {
+				ev.addOwn(b.name)
+				var none P
+				for _, p := range ev.lv {
+					if present(p) && sets(p) {
+						ev.lose(p, none, b.name+" superseded by "+ev.ruleName()+" ("+what+")")
+					}
+				}
+				continue
+			}
+		}
 		w := pickLevel(ev.lv, sets)
 		disabled := false
 		if w >= 0 {
@@ -287,4 +302,5 @@ func (ix *policyIndex[P]) setAffected(t *translator, conds *[]metav1.Condition, 
 func (t *translator) setPolicyAffected(conds *[]metav1.Condition, old []metav1.Condition, kind, namespace, name, section string, gen int64) {
 	tg := policyTarget{kind, namespace, name, section}
 	t.tp.setAffected(t, conds, old, tg, gen)
+	t.ap.setAffected(t, conds, old, tg, gen)
 }

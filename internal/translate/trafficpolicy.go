@@ -136,50 +136,27 @@ func hasGlobalRules(p *policyv1a1.TrafficPolicy) bool {
 	return p.Spec.RateLimit != nil && slices.ContainsFunc(p.Spec.RateLimit.Rules, func(r policyv1a1.RateLimitRule) bool { return r.Scope == policyv1a1.ScopeGlobal })
 }
 
-// policyRoutes returns a route's IR routes as served through listener l of Gateway g, each
-// carrying its effective TrafficPolicy (copies where a policy applies).
-func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listenerCtx) []*ir.Route {
-	if len(t.tp.byTarget) == 0 {
-		return routes
-	}
-	var out []*ir.Route
-	for i, r := range routes {
-		lv, info := t.tp.levelsFor(t, r, g, l)
-		if lv.empty() {
-			if out != nil {
-				out = append(out, r)
-			}
-			continue
+// trafficPolicyRoute applies the TrafficPolicies of levels lv to c, a copy of an IR route
+// served through listener l of Gateway g.
+func (t *translator) trafficPolicyRoute(c *ir.Route, lv tpLevels, info ruleInfo, g *gatewayCtx, l *listenerCtx) {
+	ev := &tpEval{newPolicyEval(t, t.tp, c, lv, info, g, l)}
+	t.applyTrafficPolicy(c, ev)
+	if c.RateLimit != nil && (g.rateLimitStore != "" || !t.opts.GlobalRateLimitStore) && slices.ContainsFunc(c.RateLimit.Rules, func(rr ir.RateLimitRule) bool { return rr.Global }) {
+		rl := *c.RateLimit
+		if g.rateLimitStore != "" {
+			// Global rules count in the Gateway's Proxy's store (before the process's).
+			rl.Store = g.rateLimitStore
+		} else {
+			// No store under this Gateway (its policy is Invalid here): serve without them.
+			rl.Rules = slices.DeleteFunc(slices.Clone(rl.Rules), func(rr ir.RateLimitRule) bool { return rr.Global })
 		}
-		if out == nil {
-			out = append(make([]*ir.Route, 0, len(routes)), routes[:i]...)
+		c.RateLimit = &rl
+		if len(rl.Rules) == 0 {
+			c.RateLimit = nil
 		}
-		c := *r
-		ev := &tpEval{newPolicyEval(t, t.tp, &c, lv, info, g, l)}
-		t.applyTrafficPolicy(&c, ev)
-		if c.RateLimit != nil && (g.rateLimitStore != "" || !t.opts.GlobalRateLimitStore) && slices.ContainsFunc(c.RateLimit.Rules, func(rr ir.RateLimitRule) bool { return rr.Global }) {
-			rl := *c.RateLimit
-			if g.rateLimitStore != "" {
-				// Global rules count in the Gateway's Proxy's store (before the process's).
-				rl.Store = g.rateLimitStore
-			} else {
-				// No store under this Gateway (its policy is Invalid here): serve without them.
-				rl.Rules = slices.DeleteFunc(slices.Clone(rl.Rules), func(rr ir.RateLimitRule) bool { return rr.Global })
-			}
-			c.RateLimit = &rl
-			if len(rl.Rules) == 0 {
-				c.RateLimit = nil
-			}
-		}
-		ev.pruneRateLimit()
-		ev.commit()
-		t.order[&c] = t.order[r]
-		out = append(out, &c)
 	}
-	if out == nil {
-		return routes
-	}
-	return out
+	ev.pruneRateLimit()
+	ev.commit()
 }
 
 // applyTrafficPolicy sets a route's effective policy from its levels and records where each

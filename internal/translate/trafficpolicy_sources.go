@@ -20,27 +20,27 @@ import (
 // tpBlocks are the feature blocks other than rateLimit (whose rules merge by name, see
 // effectiveRateLimit), in the order `apoxy explain` prints them.
 var tpBlocks = []policyBlock[*policyv1a1.TrafficPolicy]{
-	{"faultInjection", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+	{name: "faultInjection", get: func(p *policyv1a1.TrafficPolicy) (bool, bool) {
 		b := p.Spec.FaultInjection
 		return b != nil, b != nil && b.Disabled
 	}},
-	{"timeouts", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+	{name: "timeouts", get: func(p *policyv1a1.TrafficPolicy) (bool, bool) {
 		b := p.Spec.Timeouts
 		return b != nil, b != nil && b.Disabled
 	}},
-	{"retry", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+	{name: "retry", get: func(p *policyv1a1.TrafficPolicy) (bool, bool) {
 		b := p.Spec.Retry
 		return b != nil, b != nil && b.Disabled
 	}},
-	{"loadBalancer", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+	{name: "loadBalancer", get: func(p *policyv1a1.TrafficPolicy) (bool, bool) {
 		b := p.Spec.LoadBalancer
 		return b != nil, b != nil && b.Disabled
 	}},
-	{"circuitBreaker", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+	{name: "circuitBreaker", get: func(p *policyv1a1.TrafficPolicy) (bool, bool) {
 		b := p.Spec.CircuitBreaker
 		return b != nil, b != nil && b.Disabled
 	}},
-	{"outlierDetection", func(p *policyv1a1.TrafficPolicy) (bool, bool) {
+	{name: "outlierDetection", get: func(p *policyv1a1.TrafficPolicy) (bool, bool) {
 		b := p.Spec.OutlierDetection
 		return b != nil, b != nil && b.Disabled
 	}},

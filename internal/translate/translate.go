@@ -29,6 +29,9 @@ type Options struct {
 	// --redis); without it (and without a Proxy naming one) such rules make their policy
 	// Invalid.
 	GlobalRateLimitStore bool
+	// Memory carries what translations of the same objects remember from one another (the
+	// last version of each auth Secret that parsed); nil: nothing is remembered.
+	Memory *Memory
 	// Scope prefixes backend and certificate names ("project/ns/name") so snapshots of several
 	// projects can be served by one data plane without name clashes.
 	Scope string
@@ -52,12 +55,15 @@ func Translate(set *resource.Set, opts Options) (*ir.Snapshot, *status.Report) {
 	t.translateGatewayClasses()
 	t.translateGateways()
 	t.indexTrafficPolicies()
+	t.indexAuthPolicies()
 	t.translateHTTPRoutes()
 	t.translateGRPCRoutes()
 	t.translateTCPRoutes()
 	t.translateUDPRoutes()
 	t.translateTLSRoutes()
 	t.reportTrafficPolicies()
+	t.reportAuthPolicies()
+	t.opts.Memory.forgetUnused()
 	t.finish()
 	return t.snap, t.report
 }

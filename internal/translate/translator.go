@@ -60,6 +60,9 @@ type translator struct {
 	backendGateways map[status.Key]map[status.Key]bool
 	// tp indexes the TrafficPolicies by exact target.
 	tp *policyIndex[*policyv1a1.TrafficPolicy]
+	// ap indexes the AuthPolicies by exact target; apc holds each one's compiled blocks.
+	ap  *policyIndex[*policyv1a1.AuthPolicy]
+	apc map[*policyv1a1.AuthPolicy]*apCompiled
 	// rules indexes the route rules policies may target (routeRuleIndex).
 	rules *routeRules
 }

@@ -30,7 +30,12 @@ func example(t *testing.T, name, port string) string {
 
 // policyCondition returns a TrafficPolicy's first ancestor's condition of a type.
 func policyCondition(e *edgetest.Env, name, typ string) (status, reason, message string) {
-	p := e.Get("policy.apoxy.dev/v1alpha1", "TrafficPolicy", name)
+	return kindCondition(e, "TrafficPolicy", name, typ)
+}
+
+// kindCondition returns a policy's first ancestor's condition of a type.
+func kindCondition(e *edgetest.Env, kind, name, typ string) (status, reason, message string) {
+	p := e.Get("policy.apoxy.dev/v1alpha1", kind, name)
 	ancestors, _, _ := unstructured.NestedSlice(p.Object, "status", "ancestors")
 	for _, a := range ancestors {
 		conds, _, _ := unstructured.NestedSlice(a.(map[string]any), "conditions")

@@ -218,6 +218,9 @@ type Env struct {
 	Global ratelimit.Store
 	// Stores returns a store a Proxy names (ir.RateLimit.Store), nil when unknown.
 	Stores func(name string) ratelimit.Store
+	// Clusters returns the current cluster of an IR backend (nil when unknown), for the
+	// gateway's own requests to Backends (JWKS, OIDC, external authorization).
+	Clusters func(name string) *upstream.Cluster
 	// Kept holds what stages build that outlives configuration swaps (nil: nothing is kept).
 	Kept *Kept
 	// Metrics are the stages' Prometheus instruments (nil: not counted).

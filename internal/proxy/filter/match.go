@@ -6,8 +6,8 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
-	"strings"
 
+	authjwt "apoxy.dev/apoxy/internal/auth/jwt"
 	"apoxy.dev/apoxy/internal/ir"
 )
 
@@ -19,7 +19,7 @@ type matcher struct {
 	headers []valueMatcher
 	query   []valueMatcher
 	cidrs   []netip.Prefix
-	claims  []ir.ClaimMatch
+	claims  []authzClaim
 }
 
 type valueMatcher struct {
@@ -33,7 +33,10 @@ func compileMatch(m *ir.RequestMatch) (*matcher, error) {
 	if m == nil {
 		return nil, nil
 	}
-	out := &matcher{methods: m.Methods, path: m.Path, claims: m.JWTClaims}
+	out := &matcher{methods: m.Methods, path: m.Path}
+	for _, c := range m.JWTClaims {
+		out.claims = append(out.claims, authzClaim{path: authjwt.SplitClaimPath(c.Name), values: c.Values})
+	}
 	if m.Path != nil && m.Path.Type == ir.PathRegularExpression {
 		re, err := regexp.Compile("^(?:" + m.Path.Value + ")$")
 		if err != nil {
@@ -88,23 +91,8 @@ func (m *matcher) matches(x *Exchange) bool {
 	if len(m.methods) > 0 && !slices.Contains(m.methods, r.Method) {
 		return false
 	}
-	if p := m.path; p != nil {
-		path := r.URL.Path
-		switch p.Type {
-		case ir.PathExact:
-			if path != p.Value {
-				return false
-			}
-		case ir.PathPrefix:
-			prefix := strings.TrimSuffix(p.Value, "/")
-			if !strings.HasPrefix(path, prefix) || (len(path) > len(prefix) && path[len(prefix)] != '/' && prefix != "") {
-				return false
-			}
-		case ir.PathRegularExpression:
-			if !m.pathRE.MatchString(path) {
-				return false
-			}
-		}
+	if m.path != nil && !pathHolds(m.path, m.pathRE, r.URL.Path) {
+		return false
 	}
 	for i := range m.headers {
 		vs, ok := r.Header[m.headers[i].key]
@@ -124,8 +112,12 @@ func (m *matcher) matches(x *Exchange) bool {
 			return false
 		}
 	}
-	if len(m.claims) > 0 {
-		return false // no verified JWT until authentication exists (AuthPolicy)
+	for _, c := range m.claims {
+		// Only verified claims count: without an authenticated token the match fails.
+		v, ok := authjwt.LookupClaim(x.Identity.Claims, c.path)
+		if !ok || !authjwt.ClaimContains(v, c.values) {
+			return false
+		}
 	}
 	return true
 }

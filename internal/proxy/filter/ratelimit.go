@@ -13,6 +13,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	authjwt "apoxy.dev/apoxy/internal/auth/jwt"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 )
@@ -40,7 +41,9 @@ type rlRule struct {
 	window time.Duration
 	seed   uint64
 	// keys are the canonical header names of Header key parts, by part.
-	keys               []string
+	keys []string
+	// claims are the claim paths of JWT-claim key parts, by part.
+	claims             [][]string
 	ok, over, shadowed prometheus.Counter
 	storeErr           prometheus.Counter
 	evicted            prometheus.Counter // keys evicted at maxTrackedKeys
@@ -94,6 +97,11 @@ func newRateLimit(r *ir.Route, env *Env, afterAuth bool) (Stage, error) {
 		}
 		for _, p := range rr.CountBy {
 			c.keys = append(c.keys, http.CanonicalHeaderKey(p.Name))
+			var path []string
+			if p.Kind == ir.KeyJWTClaim {
+				path = authjwt.SplitClaimPath(p.Name)
+			}
+			c.claims = append(c.claims, path)
 		}
 		if !rr.Global && env != nil && env.RateLimits != nil {
 			c.set = env.RateLimits.Set(rr.Counter, rr.MaxTrackedKeys)
@@ -156,8 +164,15 @@ func (c *rlRule) key(x *Exchange) (uint64, bool) {
 			part = xxhash.Sum64String(x.Req.Method)
 		case ir.KeyPath:
 			part = xxhash.Sum64String(x.Req.URL.Path)
-		default: // JWT claims: no verified token until authentication exists
-			found = false
+		case ir.KeyJWTClaim:
+			// Only a verified token's claims: a request without one lacks the part.
+			var v any
+			if v, found = authjwt.LookupClaim(x.Identity.Claims, c.claims[i]); found {
+				var text string
+				if text, found = authjwt.HeaderValue(v); found {
+					part = xxhash.Sum64String(text)
+				}
+			}
 		}
 		if !found {
 			if c.r.SkipMissing {

@@ -36,6 +36,8 @@ var routeStages = []RouteStage{
 	{Phase: PhaseCORS, Name: "cors-policy", Build: newPolicyCORS},
 	{Phase: PhaseRateLimit, Name: "rate-limit", Build: newRateLimitPreAuth},
 	{Phase: PhaseAuthentication, Name: "basic-auth", Build: newBasicAuth},
+	{Phase: PhaseAuthentication, Name: "jwt", Build: newJWTAuth},
+	{Phase: PhaseAuthorization, Name: "authorization", Build: newAuthorization},
 	{Phase: PhaseRateLimitPostAuth, Name: "rate-limit-post-auth", Build: newRateLimitPostAuth},
 	{Phase: PhaseFault, Name: "fault-injection", Build: newFault},
 	{Phase: PhaseAction, Name: "redirect", Build: newRedirect},

@@ -132,6 +132,13 @@ func (m *Manager) Sync(backends []*ir.Backend, probePorts map[string]int32) map[
 	return out
 }
 
+// Cluster returns the current cluster of a backend (nil when none).
+func (m *Manager) Cluster(name string) *Cluster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.clusters[name]
+}
+
 // Close stops every cluster.
 func (m *Manager) Close() {
 	m.Sync(nil, nil)

@@ -1,0 +1,276 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"apoxy.dev/apoxy/internal/edgetest"
+)
+
+// htpasswdLine makes a bcrypt line with Debian's htpasswd (apache2-utils), as users would.
+func htpasswdLine(t *testing.T, user, pw string) string {
+	t.Helper()
+	out, err := exec.Command("htpasswd", "-nbB", "-C", "5", user, pw).Output()
+	if err != nil {
+		t.Skipf("htpasswd (apache2-utils) not installed: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func echoOf(t *testing.T, r *http.Response, body []byte) echo {
+	t.Helper()
+	var e echo
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("%d %s: %v", r.StatusCode, body, err)
+	}
+	return e
+}
+
+func call(t *testing.T, e *edgetest.Env, method, host, path string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+e.HTTPAddr+path, nil)
+	req.Host = host
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s%s: %v", method, host, path, err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp, []byte(b.String())
+}
+
+func basicHeader(user, pw string) string {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(user, pw)
+	return r.Header.Get("Authorization")
+}
+
+// Design §4.5 (htpasswd on /admin) and §5 cases 86-87: the admin rule asks for credentials,
+// the public rule does not; the user name goes upstream, the credentials do not; a Secret
+// updated with a bad line keeps the old users and says which line is bad; a deleted Secret
+// fails closed.
+func TestAuthPolicyBasicAuth(t *testing.T) {
+	ln := echoServer(t, "127.0.0.21:0", "site", nil)
+	e := edgetest.Start(t, edgetest.Options{Hosts: map[string][]string{"site.internal.example.com": {"127.0.0.21"}}})
+	doc := example(t, "4.5-admin-basic.yaml", portOf(ln))
+	alice := htpasswdLine(t, "alice", "wonder land")
+	doc = strings.Replace(doc, "alice:$2y$10$REPLACE_WITH_A_REAL_BCRYPT_HASH_FROM_htpasswd_-B", alice, 1)
+	e.Apply(doc)
+	e.WaitFor("policy accepted", func() error {
+		if st, reason, msg := kindCondition(e, "AuthPolicy", "admin-basic", "ResolvedRefs"); st != "True" {
+			return fmt.Errorf("ResolvedRefs %s %s %q", st, reason, msg)
+		}
+		if r, _ := call(t, e, "GET", "www.example.com", "/admin"); r.StatusCode != 401 {
+			return fmt.Errorf("/admin without credentials: %d", r.StatusCode)
+		}
+		return nil
+	})
+	if st, reason, _ := kindCondition(e, "AuthPolicy", "admin-basic", "Accepted"); st != "True" || reason != "Accepted" {
+		t.Errorf("Accepted %s %s", st, reason)
+	}
+	r, _ := call(t, e, "GET", "www.example.com", "/admin")
+	if got := r.Header.Get("Www-Authenticate"); got != `Basic realm="Admin", charset="UTF-8"` {
+		t.Errorf("challenge %q", got)
+	}
+	if r, _ := call(t, e, "GET", "www.example.com", "/admin", "Authorization", basicHeader("alice", "wrong")); r.StatusCode != 401 {
+		t.Errorf("wrong password: %d", r.StatusCode)
+	}
+	r, body := call(t, e, "GET", "www.example.com", "/admin/x", "Authorization", basicHeader("alice", "wonder land"), "X-Auth-User", "mallory")
+	if r.StatusCode != 200 {
+		t.Fatalf("good credentials: %d %s", r.StatusCode, body)
+	}
+	if ec := echoOf(t, r, body); http.Header(ec.Headers).Get("X-Auth-User") != "alice" || http.Header(ec.Headers).Get("Authorization") != "" {
+		t.Errorf("upstream saw x-auth-user %q, authorization %q", http.Header(ec.Headers).Get("X-Auth-User"), http.Header(ec.Headers).Get("Authorization"))
+	}
+	if r, _ := call(t, e, "GET", "www.example.com", "/public"); r.StatusCode != 200 {
+		t.Errorf("public rule: %d", r.StatusCode)
+	}
+
+	// A bad line: refused whole, the old users stay valid, status names the line.
+	e.Apply(strings.Replace(`apiVersion: v1
+kind: Secret
+metadata: {name: admin-users}
+type: Opaque
+stringData:
+  .htpasswd: |
+    ALICE
+    bob:hunter2
+`, "ALICE", alice, 1))
+	e.WaitFor("InvalidSecret reported", func() error {
+		if st, reason, msg := kindCondition(e, "AuthPolicy", "admin-basic", "ResolvedRefs"); st != "False" || reason != "InvalidSecret" || !strings.Contains(msg, "line 2") {
+			return fmt.Errorf("ResolvedRefs %s %s %q", st, reason, msg)
+		}
+		return nil
+	})
+	if _, _, msg := kindCondition(e, "AuthPolicy", "admin-basic", "ResolvedRefs"); strings.Contains(msg, "hunter2") {
+		t.Errorf("status leaks the file's content: %q", msg)
+	}
+	if r, _ := call(t, e, "GET", "www.example.com", "/admin", "Authorization", basicHeader("alice", "wonder land")); r.StatusCode != 200 {
+		t.Errorf("after a bad update, the last good users: %d", r.StatusCode)
+	}
+
+	// Deleted: SecretNotFound, and the rule fails closed.
+	e.Delete("v1", "Secret", "admin-users")
+	e.WaitFor("fails closed", func() error {
+		if r, _ := call(t, e, "GET", "www.example.com", "/admin", "Authorization", basicHeader("alice", "wonder land")); r.StatusCode != 500 {
+			return fmt.Errorf("%d", r.StatusCode)
+		}
+		return nil
+	})
+	if st, reason, _ := kindCondition(e, "AuthPolicy", "admin-basic", "ResolvedRefs"); st != "False" || reason != "SecretNotFound" {
+		t.Errorf("ResolvedRefs %s %s", st, reason)
+	}
+}
+
+// Design §4.7 and §5 cases 96-99: preflights are answered by the gateway (never forwarded),
+// 403 for a disallowed origin; actual requests are decorated, with the origin echoed when
+// credentials are allowed.
+func TestAuthPolicyCORS(t *testing.T) {
+	var hits atomic.Int64
+	ln := echoServer(t, "127.0.0.22:0", "api", &hits)
+	e := edgetest.Start(t, edgetest.Options{Hosts: map[string][]string{"api.internal.example.com": {"127.0.0.22"}}})
+	e.Apply(example(t, "4.7-api-cors.yaml", portOf(ln)))
+	e.WaitFor("preflight answered", func() error {
+		r, _ := call(t, e, "OPTIONS", "api.example.com", "/v1", "Origin", "https://app.example.com", "Access-Control-Request-Method", "PUT",
+			"Access-Control-Request-Headers", "authorization, content-type")
+		if r.StatusCode != 204 {
+			return fmt.Errorf("%d", r.StatusCode)
+		}
+		return nil
+	})
+	hits.Store(0)
+	r, _ := call(t, e, "OPTIONS", "api.example.com", "/v1", "Origin", "https://pr-7.preview.example.com", "Access-Control-Request-Method", "PATCH")
+	if h := r.Header; r.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "https://pr-7.preview.example.com" || h.Get("Access-Control-Max-Age") != "600" ||
+		h.Get("Access-Control-Allow-Credentials") != "true" || h.Get("Vary") != "Origin" {
+		t.Errorf("preflight: %d %v", r.StatusCode, h)
+	}
+	r, _ = call(t, e, "OPTIONS", "api.example.com", "/v1", "Origin", "https://evil.example.net", "Access-Control-Request-Method", "GET")
+	if r.StatusCode != 403 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("disallowed preflight: %d %v", r.StatusCode, r.Header)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("preflights reached the backend %d times", n)
+	}
+	r, _ = call(t, e, "GET", "api.example.com", "/v1", "Origin", "https://app.example.com")
+	if r.StatusCode != 200 || r.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || r.Header.Get("Access-Control-Expose-Headers") == "" {
+		t.Errorf("actual request: %d %v", r.StatusCode, r.Header)
+	}
+}
+
+type testIssuer struct {
+	iss string
+	key *rsa.PrivateKey
+	kid string
+}
+
+func newIssuer(t *testing.T, iss, kid string) *testIssuer {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testIssuer{iss: iss, key: key, kid: kid}
+}
+
+func (i *testIssuer) jwks() []byte {
+	b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &i.key.PublicKey, KeyID: i.kid, Algorithm: "RS256", Use: "sig"}}})
+	return b
+}
+
+func (i *testIssuer) token(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: i.key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", i.kid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := map[string]any{"iss": i.iss, "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
+	for k, v := range claims {
+		c[k] = v
+	}
+	tok, err := josejwt.Signed(sig).Claims(c).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// Design §4.3 and §5 cases 64, 67, 69, 70: tokens of two issuers (JWKS served over HTTPS,
+// one reached through a Backend), claims to headers (a client-sent one stripped), the token
+// removed (forwardToken: false), and 401 with WWW-Authenticate for a missing, foreign,
+// expired or wrong-audience token.
+func TestAuthPolicyJWT(t *testing.T) {
+	ln := echoServer(t, "127.0.0.23:0", "api", nil)
+	ca := newCA(t)
+	auth0 := newIssuer(t, "https://example.eu.auth0.com/", "a1")
+	kc := newIssuer(t, "https://sso.internal.example.com/realms/staff", "k1")
+	var fetches atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) { fetches.Add(1); w.Write(auth0.jwks()) })
+	mux.HandleFunc("/realms/staff/protocol/openid-connect/certs", func(w http.ResponseWriter, r *http.Request) { w.Write(kc.jwks()) })
+	cert := ca.issue(t, "example.eu.auth0.com", "sso.internal.example.com")
+	serve(t, "127.0.0.24:443", &cert, mux)
+	e := edgetest.Start(t, edgetest.Options{RootCAs: ca.pool, Hosts: map[string][]string{
+		"api.internal.example.com": {"127.0.0.23"}, "example.eu.auth0.com": {"127.0.0.24"}, "sso.internal.example.com": {"127.0.0.24"}}})
+	e.Apply(example(t, "4.3-api-jwt.yaml", portOf(ln)))
+	good := auth0.token(t, map[string]any{"sub": "user-1", "aud": "https://api.example.com", "https://example.com/org": "org-9"})
+	e.WaitFor("token accepted", func() error {
+		if r, b := call(t, e, "GET", "api.example.com", "/x", "Authorization", "Bearer "+good); r.StatusCode != 200 {
+			return fmt.Errorf("%d %s", r.StatusCode, b)
+		}
+		return nil
+	})
+	r, body := call(t, e, "GET", "api.example.com", "/x", "Authorization", "Bearer "+good, "X-User-Id", "spoofed")
+	ec := echoOf(t, r, body)
+	if http.Header(ec.Headers).Get("X-User-Id") != "user-1" || http.Header(ec.Headers).Get("X-Org-Id") != "org-9" || http.Header(ec.Headers).Get("Authorization") != "" {
+		t.Errorf("upstream headers: %v", ec.Headers)
+	}
+	// Keycloak's tokens come in a cookie; its JWKS through the keycloak Backend.
+	kt := kc.token(t, map[string]any{"preferred_username": "bob", "aud": "api", "realm_access": map[string]any{"roles": []string{"a", "b"}}})
+	r, body = call(t, e, "GET", "api.example.com", "/x", "Cookie", "theme=dark; kc_access="+kt)
+	if r.StatusCode != 200 {
+		t.Fatalf("keycloak cookie token: %d %s", r.StatusCode, body)
+	}
+	ec = echoOf(t, r, body)
+	if http.Header(ec.Headers).Get("X-User-Id") != "bob" || http.Header(ec.Headers).Get("X-Roles") != "a,b" || http.Header(ec.Headers).Get("Cookie") != "theme=dark" {
+		t.Errorf("keycloak upstream headers: %v", ec.Headers)
+	}
+	for name, c := range map[string]struct {
+		hdr  []string
+		want string
+	}{
+		"missing":        {[]string{"X-User-Id", "spoofed"}, "Bearer"},
+		"garbage":        {[]string{"Authorization", "Bearer not.a.token"}, `error="invalid_token"`},
+		"wrong audience": {[]string{"Authorization", "Bearer " + auth0.token(t, map[string]any{"sub": "u", "aud": "other"})}, `error="invalid_token"`},
+		"expired":        {[]string{"Authorization", "Bearer " + auth0.token(t, map[string]any{"sub": "u", "aud": "https://api.example.com", "exp": time.Now().Add(-5 * time.Minute).Unix()})}, `error="invalid_token"`},
+		"unknown issuer": {[]string{"Authorization", "Bearer " + newIssuer(t, "https://evil.example/", "a1").token(t, map[string]any{"aud": "https://api.example.com"})}, `error="invalid_token"`},
+	} {
+		r, _ := call(t, e, "GET", "api.example.com", "/x", c.hdr...)
+		if r.StatusCode != 401 || !strings.Contains(r.Header.Get("Www-Authenticate"), c.want) {
+			t.Errorf("%s: %d %q", name, r.StatusCode, r.Header.Get("Www-Authenticate"))
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("auth0 JWKS fetched %d times, want 1 (cached)", n)
+	}
+}
