@@ -37,6 +37,7 @@ var routeStages = []RouteStage{
 	{Phase: PhaseRateLimit, Name: "rate-limit", Build: newRateLimitPreAuth},
 	{Phase: PhaseAuthentication, Name: "basic-auth", Build: newBasicAuth},
 	{Phase: PhaseAuthentication, Name: "jwt", Build: newJWTAuth},
+	{Phase: PhaseAuthentication, Name: "auth-pending", Build: newAuthPending},
 	{Phase: PhaseAuthorization, Name: "authorization", Build: newAuthorization},
 	{Phase: PhaseRateLimitPostAuth, Name: "rate-limit-post-auth", Build: newRateLimitPostAuth},
 	{Phase: PhaseFault, Name: "fault-injection", Build: newFault},
