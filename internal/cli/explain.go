@@ -11,14 +11,14 @@ import (
 	"apoxy.dev/apoxy/internal/ir"
 )
 
-// printPolicy prints a served route's effective TrafficPolicy, one line per block, field or
-// rate-limit rule, each with the object it came from (ir.Route.PolicySources, recorded by
-// the translator). Routes no TrafficPolicy applies to print nothing.
+// printPolicy prints a served route's effective TrafficPolicy and AuthPolicy, one line per
+// block, field or rate-limit rule, each with the object it came from (ir.Route.PolicySources,
+// recorded by the translator). Routes no policy applies to print nothing.
 func printPolicy(out io.Writer, snap *ir.Snapshot, r *ir.Route) error {
 	if len(r.PolicySources) == 0 {
 		return nil
 	}
-	fmt.Fprintln(out, "  Effective TrafficPolicy (blocks no policy sets keep the platform defaults):")
+	fmt.Fprintln(out, "  Effective TrafficPolicy and AuthPolicy (blocks no policy sets keep the platform defaults):")
 	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	backend := policyBackend(snap, r)
 	for _, s := range r.PolicySources {
@@ -27,7 +27,7 @@ func printPolicy(out io.Writer, snap *ir.Snapshot, r *ir.Route) error {
 			name = "rateLimit rule " + strings.TrimSuffix(rule, "]")
 		}
 		from := s.Source
-		if !strings.HasPrefix(from, "TrafficPolicy ") {
+		if !strings.HasPrefix(from, "TrafficPolicy ") && !strings.HasPrefix(from, "AuthPolicy ") {
 			from += " (route's own field)"
 		}
 		fmt.Fprintf(w, "    %s\t%s\tfrom %s\n", name, value, from)
@@ -121,6 +121,9 @@ func policyValue(r *ir.Route, b *ir.Backend, s ir.PolicySource) string {
 			return fmt.Sprintf("eject after %d consecutive 5xx / %d gateway errors, every %s, for %s..%s, at most %d%%", od.Consecutive5xx,
 				od.ConsecutiveGatewayErrors, time.Duration(od.Interval), time.Duration(od.BaseEjectionTime), time.Duration(od.MaxEjectionTime), od.MaxEjectionPercent)
 		}
+	}
+	if v, ok := authValue(r, s.Block); ok {
+		return v
 	}
 	if b == nil && (s.Block == "loadBalancer" || s.Block == "circuitBreaker" || s.Block == "outlierDetection") {
 		return "(no backend: the route answers itself)"
@@ -265,4 +268,47 @@ func ternary[T any](c bool, a, b T) T {
 		return a
 	}
 	return b
+}
+
+// authValue describes an AuthPolicy block a route serves.
+func authValue(r *ir.Route, block string) (string, bool) {
+	a := r.Auth
+	switch {
+	case block == "cors" && r.CORS != nil:
+		return "origins " + strings.Join(r.CORS.AllowOrigins, ", "), true
+	case block == "cors":
+		return "the route's CORS filter", true
+	case a == nil:
+		return "", false
+	case block == "basicAuth" && a.Basic != nil:
+		return fmt.Sprintf("realm %q%s", a.Basic.Realm, unavailable(a.Basic.AuthBlock)), true
+	case block == "jwt" && a.JWT != nil:
+		var ps []string
+		for _, p := range a.JWT.Providers {
+			ps = append(ps, p.Name+" ("+p.Issuer+")")
+		}
+		opt := ""
+		if a.JWT.Optional {
+			opt = ", optional"
+		}
+		return "providers " + strings.Join(ps, ", ") + opt + unavailable(a.JWT.AuthBlock), true
+	case block == "authorization" && a.Authorization != nil:
+		def := "Deny"
+		if a.Authorization.DefaultAllow {
+			def = "Allow"
+		}
+		return fmt.Sprintf("%d rules, first match wins, defaultAction %s", len(a.Authorization.Rules), def), true
+	case block == "oidc" && a.OIDC != nil:
+		return "issuer " + a.OIDC.Issuer + ", client " + a.OIDC.ClientID + " (not enforced yet: requests fail closed)", true
+	case block == "extAuth" && a.ExtAuth != nil:
+		return "service " + a.ExtAuth.Backend + " (not enforced yet: requests fail closed)", true
+	}
+	return "", false
+}
+
+func unavailable(b ir.AuthBlock) string {
+	if b.Unavailable != "" {
+		return " (UNAVAILABLE, fails closed: " + b.Unavailable + ")"
+	}
+	return ""
 }

@@ -156,3 +156,39 @@ func TestExplainWithoutPolicy(t *testing.T) {
 		t.Errorf("explain without policies:\n%s", out)
 	}
 }
+
+// apoxy explain shows which auth applies (issue 14): each AuthPolicy block with its source,
+// a Gateway's jwt inherited and a route's authorization and cors.
+func TestExplainAuthPolicy(t *testing.T) {
+	docs := explainPolicies + `
+---
+apiVersion: policy.apoxy.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: edge-jwt}
+spec:
+  targetRefs: [{kind: Gateway, name: edge}]
+  jwt:
+    providers:
+    - {name: idp, issuer: https://idp.example.com/, jwks: {remote: {uri: https://idp.example.com/jwks.json}}}
+---
+apiVersion: policy.apoxy.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: api-rules}
+spec:
+  targetRefs: [{kind: HTTPRoute, name: api}]
+  cors: {allowOrigins: [https://app.example.com]}
+  authorization:
+    defaultAction: Deny
+    rules: [{name: admins, action: Allow, match: {jwt: {claims: [{name: role, values: [admin]}]}}}]
+`
+	out := explainFor(t, docs, "http://api.example.com/search")
+	for _, want := range []string{
+		`jwt\s+providers idp \(https://idp.example.com/\)\s+from AuthPolicy default/edge-jwt \(Gateway default/edge\)`,
+		`cors\s+origins https://app.example.com\s+from AuthPolicy default/api-rules \(HTTPRoute default/api\)`,
+		`authorization\s+1 rules, first match wins, defaultAction Deny\s+from AuthPolicy default/api-rules`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
