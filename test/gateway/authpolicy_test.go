@@ -137,11 +137,11 @@ stringData:
 		if r, _ := call(t, e, "GET", "www.example.com", "/admin", "Authorization", basicHeader("alice", "wonder land")); r.StatusCode != 500 {
 			return fmt.Errorf("%d", r.StatusCode)
 		}
+		if st, reason, _ := kindCondition(e, "AuthPolicy", "admin-basic", "ResolvedRefs"); st != "False" || reason != "SecretNotFound" {
+			return fmt.Errorf("ResolvedRefs %s %s", st, reason)
+		}
 		return nil
 	})
-	if st, reason, _ := kindCondition(e, "AuthPolicy", "admin-basic", "ResolvedRefs"); st != "False" || reason != "SecretNotFound" {
-		t.Errorf("ResolvedRefs %s %s", st, reason)
-	}
 }
 
 // Design §4.7 and §5 cases 96-99: preflights are answered by the gateway (never forwarded),
@@ -152,7 +152,7 @@ func TestAuthPolicyCORS(t *testing.T) {
 	ln := echoServer(t, "127.0.0.22:0", "api", &hits)
 	e := edgetest.Start(t, edgetest.Options{Hosts: map[string][]string{"api.internal.example.com": {"127.0.0.22"}}})
 	e.Apply(example(t, "4.7-api-cors.yaml", portOf(ln)))
-	e.WaitFor("preflight answered", func() error {
+	e.WaitFor("preflight answered by the policy", func() error {
 		r, _ := call(t, e, "OPTIONS", "api.example.com", "/v1", "Origin", "https://app.example.com", "Access-Control-Request-Method", "PUT",
 			"Access-Control-Request-Headers", "authorization, content-type")
 		if r.StatusCode != 204 {
@@ -235,6 +235,10 @@ func TestAuthPolicyJWT(t *testing.T) {
 	e.Apply(example(t, "4.3-api-jwt.yaml", portOf(ln)))
 	good := auth0.token(t, map[string]any{"sub": "user-1", "aud": "https://api.example.com", "https://example.com/org": "org-9"})
 	e.WaitFor("token accepted", func() error {
+		// The route may serve before the policy does: wait for both.
+		if r, _ := call(t, e, "GET", "api.example.com", "/x"); r.StatusCode != 401 {
+			return fmt.Errorf("no token: %d", r.StatusCode)
+		}
 		if r, b := call(t, e, "GET", "api.example.com", "/x", "Authorization", "Bearer "+good); r.StatusCode != 200 {
 			return fmt.Errorf("%d %s", r.StatusCode, b)
 		}
