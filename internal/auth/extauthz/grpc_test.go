@@ -459,6 +459,25 @@ func TestGRPCUnavailable(t *testing.T) {
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("took %v: an unreachable service should fail fast", el)
 	}
+
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	gs := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(gs, &authzServer{handler: answer(&authv3.CheckResponse{Status: okStatus()})})
+	go gs.Serve(lis)
+	defer gs.Stop()
+	for {
+		d, err := c.Check(ctx, testRequest())
+		if err == nil && d.Allowed {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no recovery within 5s of the service coming up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // A server that is not an Authorization service is a protocol error; a handler's own error
