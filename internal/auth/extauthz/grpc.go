@@ -195,7 +195,7 @@ func headerMap(r *Request) map[string]string {
 		if len(vs) == 0 {
 			continue
 		}
-		k = strings.ToLower(k)
+		k = utf8Safe(strings.ToLower(k))
 		sep := ","
 		if k == "cookie" {
 			sep = "; "
@@ -204,7 +204,7 @@ func headerMap(r *Request) map[string]string {
 		if old, ok := m[k]; ok { // two spellings of one name
 			v = old + sep + v
 		}
-		m[utf8Safe(k)] = utf8Safe(v)
+		m[k] = utf8Safe(v)
 	}
 	m[":authority"] = utf8Safe(r.Host)
 	m[":method"] = utf8Safe(r.Method)
@@ -212,6 +212,8 @@ func headerMap(r *Request) map[string]string {
 	if r.Scheme != "" {
 		m[":scheme"] = utf8Safe(r.Scheme)
 	}
+	// Only the gateway says whether the body is whole; a client's claim is dropped.
+	delete(m, partialBodyHeader)
 	if r.Body != nil {
 		m[partialBodyHeader] = fmt.Sprint(r.BodyPartial)
 	}

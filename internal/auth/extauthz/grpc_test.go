@@ -310,6 +310,8 @@ func TestGRPCCheckRequestFields(t *testing.T) {
 			"Cookie":        {"s=1", "t=2"},
 			"X-Binary":      {"ok\xffok"},
 			"Content-Type":  {"application/json"},
+			// A client's claim that the body is partial is replaced by the gateway's.
+			"X-Envoy-Auth-Partial-Body": {"true"},
 		},
 		ContentLength:     11,
 		Body:              []byte(`{"amt":10}` + "\n"),

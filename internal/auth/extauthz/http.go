@@ -178,6 +178,8 @@ func (c *HTTPClient) newRequest(ctx context.Context, r *Request) (*http.Request,
 	if _, ok := req.Header["User-Agent"]; !ok {
 		req.Header["User-Agent"] = []string{""} // send none rather than Go's
 	}
+	// Only the gateway says whether the body is whole; a client's claim is dropped.
+	req.Header.Del(partialBodyHeader)
 	if r.Body != nil {
 		req.Header.Set(partialBodyHeader, fmt.Sprint(r.BodyPartial))
 	}

@@ -91,6 +91,7 @@ func TestHTTPAllowCopiesHeaders(t *testing.T) {
 	})
 	r := testRequest()
 	r.Method = "DELETE"
+	r.Headers.Set(partialBodyHeader, "false") // a client's claim, with no body included
 	d, err := c.Check(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
