@@ -1,19 +1,30 @@
 // Package extauthz asks an external authorization service whether a request may pass: the
 // AuthPolicy extAuth block (design §2.4). Two clients share one interface:
 //
-//   - GRPCClient speaks Envoy's envoy.service.auth.v3.Authorization/Check, so existing
-//     services written for Envoy (OPA-Envoy, Authorino, ...) work unchanged;
+//   - GRPCClient speaks Envoy's envoy.service.auth.v3.Authorization/Check, so services
+//     written for Envoy (OPA-Envoy, Authorino, ...) work unchanged;
 //   - HTTPClient sends the request's method, pathPrefix + path, chosen headers and body to an
-//     HTTP service, where only a 200 allows (Envoy's HTTP ext_authz semantics).
+//     HTTP service: a 200 allows, a 5xx is a failure of the service, and any other answer is
+//     relayed to the client (Envoy's HTTP ext_authz semantics).
 //
-// The package is a pure library: it knows neither the API types nor the proxy. The caller
-// decides which headers and how much body are sent (FilterHeaders, BufferBody), gives the
-// timeout through the context, applies a Decision to the upstream request or the client's
-// response, and applies its failure mode when Check returns an error.
+// The package is a pure library: it knows neither the API types nor the proxy. A filter
+// stage uses it like this:
+//
+//  1. delete the headersToUpstream names from the client's request (a client must not
+//     pre-set what the service vouches for);
+//  2. fill a Request: headers through a HeaderFilter of headersToAuthz, the body (when
+//     includeBody is set) through BufferBody, answering 413 to a partial body unless
+//     allowPartial;
+//  3. call Check with a context bounded by the block's timeout;
+//  4. on an error, apply failureMode: FailOpen passes (log OutcomeOf), FailClosed answers
+//     statusOnError (or the service's Error.Reply);
+//  5. on a Decision that allows, ApplyUpstream to the upstream request's headers (and
+//     ApplyMutations of Response to the client's response); otherwise answer Status with
+//     HeadersToClient and Body.
 //
 // Whatever the service answers, it can never change pseudo-headers, Host (:authority),
-// :path, the framing headers or hop-by-hop headers: such mutations are dropped and named in
-// Decision.Refused.
+// :path, the framing headers or hop-by-hop headers (see Protected): such mutations are
+// dropped and named in Decision.Refused.
 package extauthz
 
 import (
