@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -48,17 +49,13 @@ func call(t *testing.T, e *edgetest.Env, method, host, path string, hdr ...strin
 	if err != nil {
 		t.Fatalf("%s %s%s: %v", method, host, path, err)
 	}
+	return resp, readAll(resp)
+}
+
+func readAll(resp *http.Response) []byte {
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp, []byte(b.String())
+	b, _ := io.ReadAll(resp.Body)
+	return b
 }
 
 func basicHeader(user, pw string) string {

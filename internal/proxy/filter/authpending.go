@@ -6,8 +6,8 @@ import (
 	"apoxy.dev/apoxy/internal/ir"
 )
 
-// authPending fails closed for an auth block this data plane does not enforce yet (oidc,
-// extAuth while they are being built): a route that asks for them must never pass
+// authPending fails closed for an auth block this data plane does not enforce yet (oidc while
+// it is being built): a route that asks for them must never pass
 // unauthenticated. Remove a block's line from pendingBlocks when its stage exists.
 type authPending struct{ block string }
 
@@ -17,7 +17,6 @@ var pendingBlocks = []struct {
 	set  func(*ir.Auth) bool
 }{
 	{"oidc", func(a *ir.Auth) bool { return a.OIDC != nil }},
-	{"extAuth", func(a *ir.Auth) bool { return a.ExtAuth != nil }},
 }
 
 func newAuthPending(r *ir.Route, _ *Env) (Stage, error) {

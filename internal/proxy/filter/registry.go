@@ -39,6 +39,7 @@ var routeStages = []RouteStage{
 	{Phase: PhaseAuthentication, Name: "jwt", Build: newJWTAuth},
 	{Phase: PhaseAuthentication, Name: "auth-pending", Build: newAuthPending},
 	{Phase: PhaseAuthorization, Name: "authorization", Build: newAuthorization},
+	{Phase: PhaseAuthorization, Name: "ext-authz", Build: newExtAuth},
 	{Phase: PhaseRateLimitPostAuth, Name: "rate-limit-post-auth", Build: newRateLimitPostAuth},
 	{Phase: PhaseFault, Name: "fault-injection", Build: newFault},
 	{Phase: PhaseAction, Name: "redirect", Build: newRedirect},

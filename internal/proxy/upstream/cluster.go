@@ -206,6 +206,36 @@ func (c *Cluster) DialContext(ctx context.Context, network, addr string) (net.Co
 	return c.opts.Dialer.DialContext(ctx, network, addr, c.opts.Destinations.control(c.spec.Name))
 }
 
+// DialEndpoint opens a connection for a protocol the gateway itself speaks to the Backend
+// (gRPC external authorization): to one of the cluster's addresses on port, picked as for a
+// request, through DialContext; then, for tls and h2 Backends, a TLS handshake verified as the
+// cluster's transport verifies (its roots or BackendTLSPolicy, SNI, client certificate),
+// offering alpn.
+func (c *Cluster) DialEndpoint(ctx context.Context, port int32, alpn []string) (net.Conn, error) {
+	a, err := c.Pick(nil)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := c.DialContext(ctx, "tcp", net.JoinHostPort(a.IP.String(), strconv.Itoa(int(port))))
+	if err != nil || (c.spec.Protocol != "tls" && c.spec.Protocol != "h2") {
+		return conn, err
+	}
+	cfg := upstreamTLS(c.spec, c.opts.RootCAs)
+	cfg.NextProtos = alpn
+	if cfg.ServerName == "" {
+		cfg.ServerName = a.IP.String()
+		if a.Hostname != "" {
+			cfg.ServerName = a.Hostname
+		}
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: conn.RemoteAddr(), Err: err}
+	}
+	return tc, nil
+}
+
 // Address is one resolved endpoint address.
 type Address struct {
 	IP       netip.Addr
