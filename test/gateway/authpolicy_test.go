@@ -45,12 +45,15 @@ func call(t *testing.T, e *edgetest.Env, method, host, path string, hdr ...strin
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s%s: %v", method, host, path, err)
 	}
 	return resp, readAll(resp)
 }
+
+// noFollow returns redirects as they are.
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func readAll(resp *http.Response) []byte {
 	defer resp.Body.Close()

@@ -141,3 +141,143 @@ func TestAuthPolicyExtAuthzGRPC(t *testing.T) {
 		t.Errorf("service down: %d, want statusOnError 503", r.StatusCode)
 	}
 }
+
+// §5 cases 90-93 in HTTP mode: only 200 allows; a 302 reaches the client with its Location;
+// pathPrefix is prepended; every header is sent when headersToAuthz is empty; a body of
+// exactly maxBytes is sent, one more byte is 413; FailOpen passes when the service is down
+// and the access log says so.
+func TestAuthPolicyExtAuthzHTTP(t *testing.T) {
+	ln := echoServer(t, "127.0.0.28:0", "app", nil)
+	var mu sync.Mutex
+	var seen *http.Request
+	var seenBody string
+	authz, err := net.Listen("tcp", "127.0.0.29:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	authzSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := readAll(&http.Response{Body: r.Body})
+		mu.Lock()
+		seen, seenBody = r, string(b)
+		mu.Unlock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/login-first"):
+			w.Header().Set("Location", "https://login.example.com/?next=app")
+			w.WriteHeader(302)
+		case r.Header.Get("X-Key") == "ok":
+			w.Header().Set("X-Tenant", "t-9")
+			w.WriteHeader(200)
+		default:
+			w.WriteHeader(401)
+			w.Write([]byte("who are you"))
+		}
+	})}
+	go authzSrv.Serve(authz)
+	t.Cleanup(func() { authzSrv.Close() })
+	var logs strings.Builder
+	var logMu sync.Mutex
+	e := edgetest.Start(t, edgetest.Options{AccessLog: writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), Hosts: map[string][]string{"app.internal.example.com": {"127.0.0.28"}, "authz.internal.example.com": {"127.0.0.29"}}})
+	policy := func(failure string) string {
+		return fmt.Sprintf(`apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: app}
+spec: {endpoints: [{fqdn: app.internal.example.com}]}
+---
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: authz}
+spec: {endpoints: [{fqdn: authz.internal.example.com}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: app}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [app.example.com]
+  rules: [{backendRefs: [{group: core.apoxy.dev, kind: Backend, name: app, port: %s}]}]
+---
+apiVersion: policy.apoxy.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: app-authz}
+spec:
+  targetRefs: [{group: gateway.apoxy.dev, kind: HTTPRoute, name: app}]
+  extAuth:
+    http:
+      backendRef: {group: core.apoxy.dev, kind: Backend, name: authz, port: %s}
+      pathPrefix: /check
+    headersToUpstream: [x-tenant]
+    includeBody: {maxBytes: 8}
+    failureMode: %s
+`, portOf(ln), portOf(authz), failure)
+	}
+	e.Apply(policy("FailClosed"))
+	e.WaitFor("authz in force", func() error {
+		if r, _ := call(t, e, "GET", "app.example.com", "/x"); r.StatusCode != 401 {
+			return fmt.Errorf("%d", r.StatusCode)
+		}
+		return nil
+	})
+	r, b := call(t, e, "GET", "app.example.com", "/x")
+	if string(b) != "who are you" {
+		t.Errorf("denial body %q", b)
+	}
+	r, _ = call(t, e, "GET", "app.example.com", "/login-first")
+	if r.StatusCode != 302 || r.Header.Get("Location") != "https://login.example.com/?next=app" {
+		t.Errorf("302 relayed: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	post := func(body string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("POST", "http://"+e.HTTPAddr+"/a/b?q=1", strings.NewReader(body))
+		req.Host = "app.example.com"
+		req.Header.Set("X-Key", "ok")
+		req.Header.Set("X-Anything", "sent too")
+		req.Header.Set("X-Tenant", "forged")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, readAll(resp)
+	}
+	r, b = post("12345678")
+	if r.StatusCode != 200 {
+		t.Fatalf("allowed POST: %d %s", r.StatusCode, b)
+	}
+	if ec := echoOf(t, r, b); http.Header(ec.Headers).Get("X-Tenant") != "t-9" || ec.Body != 8 {
+		t.Errorf("upstream: %v body %d", ec.Headers, ec.Body)
+	}
+	mu.Lock()
+	if seen.URL.RequestURI() != "/check/a/b?q=1" || seen.Method != "POST" || seen.Header.Get("X-Anything") != "sent too" || seen.Header.Get("X-Tenant") != "" || seenBody != "12345678" {
+		t.Errorf("check request: %s %s %v body %q", seen.Method, seen.URL.RequestURI(), seen.Header, seenBody)
+	}
+	mu.Unlock()
+	if r, _ := post("123456789"); r.StatusCode != 413 {
+		t.Errorf("body over maxBytes: %d, want 413", r.StatusCode)
+	}
+
+	authzSrv.Close() // connections included
+	if r, _ := call(t, e, "GET", "app.example.com", "/x", "X-Key", "ok"); r.StatusCode != 403 {
+		t.Errorf("FailClosed with the service down: %d, want statusOnError 403", r.StatusCode)
+	}
+	e.Apply(policy("FailOpen"))
+	e.WaitFor("fail open", func() error {
+		if r, _ := call(t, e, "GET", "app.example.com", "/open"); r.StatusCode != 200 {
+			return fmt.Errorf("%d", r.StatusCode)
+		}
+		return nil
+	})
+	e.WaitFor("access log marks it", func() error {
+		logMu.Lock()
+		defer logMu.Unlock()
+		if !strings.Contains(logs.String(), `"auth":"ext_authz:fail_open:unavailable"`) {
+			return fmt.Errorf("no fail_open in the access log")
+		}
+		return nil
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
