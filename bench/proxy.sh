@@ -21,7 +21,7 @@ BACKEND=19000
 declare -A H1=([direct]=$BACKEND [nginx]=18071 [haproxy]=18073 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A H2C=([direct]=$BACKEND [nginx]=18061 [haproxy]=18063 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A TLS=([nginx]=18041 [haproxy]=18043 [caddy]=18045 [goproxy]=18046 [apoxy]=18047)
-ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr apoxy-to)
+ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr apoxy-to apoxy-jwt apoxy-basic)
 # apoxy-filters: the same gateway on a route with filters (request and response header
 # modifiers, CORS), so the filter chain's cost is a row of its own.
 H1[apoxy-filters]=18077; H2C[apoxy-filters]=18077; TLS[apoxy-filters]=18047
@@ -30,6 +30,13 @@ declare -A PATHS=([apoxy-filters]=/filters) PROC=([apoxy-filters]=apoxy)
 # RoundRobin against the default LeastRequest ("apoxy"), every TrafficPolicy timeout set ("to":
 # stream idle and max duration, connect, connection idle).
 for t in rl global rr to; do
+  H1[apoxy-$t]=18077; H2C[apoxy-$t]=18077; TLS[apoxy-$t]=18047; PATHS[apoxy-$t]=/$t; PROC[apoxy-$t]=apoxy
+done
+# AuthPolicy rows (issue 14): a JWT verified against a local JWKS (the same token on every
+# request: the verified-token cache), basic auth with a bcrypt user (the verification cache).
+# HDR holds the header each row's requests carry.
+declare -A HDR
+for t in jwt basic; do
   H1[apoxy-$t]=18077; H2C[apoxy-$t]=18077; TLS[apoxy-$t]=18047; PATHS[apoxy-$t]=/$t; PROC[apoxy-$t]=apoxy
 done
 # BASE=<commit>: also run the gateway built from that commit ("base") for a paired A/B.
@@ -51,7 +58,7 @@ RES=$B/res
 echo "== build"
 (cd $ROOT && go build -trimpath -o $B/bin/backend ./bench/backend && go build -trimpath -o $B/bin/goproxy ./bench/goproxy &&
   go build -trimpath -o $B/bin/idleconns ./bench/idleconns &&
-  go build -trimpath -o $B/bin/apoxy ./cmd/apoxy) || exit 1
+  go build -trimpath -o $B/bin/apoxy ./cmd/apoxy && go build -trimpath -o $B/bin/authgen ./bench/authgen) || exit 1
 if [ -n "${BASE:-}" ]; then
   mkdir -p $B/base-src && git -C $ROOT archive "$BASE" | tar -x -C $B/base-src &&
     (cd $B/base-src && go build -trimpath -o $B/bin/apoxy-base ./cmd/apoxy) || { echo "bench: cannot build BASE=$BASE" >&2; exit 1; }
@@ -69,6 +76,7 @@ render $ROOT/bench/proxies/haproxy.cfg 18073 18063 18043 > $B/conf/haproxy.cfg
 render $ROOT/bench/proxies/Caddyfile 18075 18075 18045 > $B/conf/Caddyfile
 render $ROOT/bench/proxies/apoxy.yaml 0 0 0 > $B/conf/apoxy.yaml
 render $ROOT/bench/proxies/apoxy-policies.yaml 0 0 0 > $B/conf/apoxy-policies.yaml
+{ read -r HDR[apoxy-jwt]; read -r HDR[apoxy-basic]; } < <($B/bin/authgen -template $ROOT/bench/proxies/apoxy-auth.yaml -backend $BACKEND -out $B/conf/apoxy-auth.yaml)
 
 declare -A PID
 start() { local n=$1; shift; "$@" > $B/log/$n.out 2> $B/log/$n.err & PID[$n]=$!; }
@@ -83,7 +91,7 @@ start redis redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no
 # The access log (stdout) goes to a file, as a deployment would keep it.
 start apoxy $B/bin/apoxy dev --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443 --redis redis://127.0.0.1:16379
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:19901/readyz >/dev/null && break; sleep 0.2; done
-APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
+APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml -f $B/conf/apoxy-auth.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
 for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18077/)" = 200 ] && break; sleep 0.1; done
 if [ -n "${BASE:-}" ]; then
   render $ROOT/bench/proxies/apoxy.yaml 0 0 0 | sed -e 's/18077/18078/g; s/18047/18048/g' > $B/conf/apoxy-base.yaml
@@ -97,9 +105,9 @@ echo "idle apoxy dev (10 s after the route answered) kB: $(grep -E 'VmRSS|RssAno
 
 echo "== sanity (code/bytes/version; every target must answer 200 with 128 bytes)"
 for t in "${ORDER[@]}"; do
-  a=$(curl -s -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H1[$t]}$(path $t))
-  b=$(curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H2C[$t]}$(path $t))
-  c=-; [ -n "${TLS[$t]:-}" ] && c=$(curl -sk --http2 -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' https://127.0.0.1:${TLS[$t]}$(path $t))
+  a=$(curl -s ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H1[$t]}$(path $t))
+  b=$(curl -s ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} --http2-prior-knowledge -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' http://127.0.0.1:${H2C[$t]}$(path $t))
+  c=-; [ -n "${TLS[$t]:-}" ] && c=$(curl -sk ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} --http2 -o /dev/null -w '%{http_code}/%{size_download}/%{http_version}' https://127.0.0.1:${TLS[$t]}$(path $t))
   echo "$t h1=$a h2c=$b h2=$c"
 done | tee $RES/sanity.txt
 grep -qv "h1=200/128/1.1 h2c=200/128/2 h2=\(200/128/2\|-\)$" $RES/sanity.txt && { echo "bench: a target answered wrongly" >&2; exit 1; }
@@ -113,14 +121,14 @@ usper() { awk -v t=$1 -v n=$2 -v hz=$TCK 'BEGIN{ if (n > 0) printf "%.1f", t*100
 hwm() { local tot=0 k; for q in $1 $(pgrep -P $1); do k=$(awk '/VmHWM/{print $2}' /proc/$q/status 2>/dev/null); tot=$((tot + ${k:-0})); done; echo $tot; }
 
 echo "== warm-up"
-for t in "${ORDER[@]}"; do wrk -t1 -c64 -d2s http://127.0.0.1:${H1[$t]}$(path $t) > /dev/null; done
+for t in "${ORDER[@]}"; do wrk -t1 -c64 -d2s ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} http://127.0.0.1:${H1[$t]}$(path $t) > /dev/null; done
 echo "round,target,rps,p50_ms,p99_ms,errors,cpu_us" > $RES/wrk.csv
 echo "== wrk HTTP/1.1 keep-alive: -t1 -c64 -d$DUR, $ROUNDS interleaved rounds"
 for r in $(seq 1 $ROUNDS); do
   for t in "${ORDER[@]}"; do
     f=$RES/wrk-$t-$r.txt
     c0=$(cpu $(pid $t))
-    wrk -t1 -c64 -d$DUR --latency http://127.0.0.1:${H1[$t]}$(path $t) > $f 2>&1
+    wrk -t1 -c64 -d$DUR --latency ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} http://127.0.0.1:${H1[$t]}$(path $t) > $f 2>&1
     c1=$(cpu $(pid $t))
     err=$(awk '/Socket errors/{gsub(",","");s=$4+$6+$8+$10} /Non-2xx/{n=$NF} END{print s+n}' $f)
     echo "$r,$t,$(awk '/Requests\/sec/{print $2}' $f),$(ms $(awk '$1=="50%"{print $2}' $f)),$(ms $(awk '$1=="99%"{print $2}' $f)),$err,$(usper $((c1-c0)) $(awk '/requests in/{print $1}' $f))" | tee -a $RES/wrk.csv
@@ -134,7 +142,7 @@ for proto in h2c h2; do
       if [ $proto = h2c ]; then url=http://127.0.0.1:${H2C[$t]}$(path $t); else [ -n "${TLS[$t]:-}" ] || continue; url=https://127.0.0.1:${TLS[$t]}$(path $t); fi
       f=$RES/h2load-$proto-$t-$r.txt
       c0=$(cpu $(pid $t))
-      h2load -t1 -c16 -m10 -n$H2N $url > $f 2>&1
+      h2load -t1 -c16 -m10 -n$H2N ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} $url > $f 2>&1
       c1=$(cpu $(pid $t))
       err=$(awk -v n=$H2N '/^requests:/{print n-$8}' $f)
       echo "$proto,$r,$t,$(awk '/^finished in/{print $4}' $f),$(ms $(awk '/^time for request:/{print $6}' $f)),${err:-$H2N},$(usper $((c1-c0)) $H2N)" | tee -a $RES/h2load.csv
