@@ -50,6 +50,9 @@ type Applier interface {
 	// RateLimitStoreHealth reports a global rate-limit store's health ("" the data plane's
 	// own; ok false: no such store).
 	RateLimitStoreHealth(ctx context.Context, name string) (proxy.StoreHealth, bool)
+	// AuthPolicyHealth reports the runtime dependencies of an AuthPolicy's blocks (by
+	// ir.AuthBlock.ID): each one's last error (ok false: none served).
+	AuthPolicyHealth(id string) (map[string]error, bool)
 }
 
 // Options configure a project controller.
@@ -97,6 +100,8 @@ type Controller struct {
 	// policyStores are the last reconcile's report.PolicyStores (read by the status loop,
 	// which runs on the same goroutine).
 	policyStores map[status.Key]map[int]string
+	// authRuntime are the last reconcile's report.AuthRuntime (read by the status loop).
+	authRuntime map[status.Key]status.AuthRuntime
 
 	mu      sync.Mutex
 	applied string // snapshot version last applied
@@ -170,6 +175,9 @@ func (c *Controller) Run(ctx context.Context) {
 			}
 			if err := c.writePolicyHealth(ctx); err != nil && ctx.Err() == nil {
 				c.log.Error("policy health status", "err", err)
+			}
+			if err := c.writeAuthPolicyHealth(ctx); err != nil && ctx.Err() == nil {
+				c.log.Error("auth policy health status", "err", err)
 			}
 			continue
 		case <-c.trigger:
@@ -248,6 +256,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		return err
 	}
 	c.policyStores = report.PolicyStores
+	c.authRuntime = report.AuthRuntime
 	return c.writeDataPlaneStatus(ctx)
 }
 

@@ -17,7 +17,10 @@ type Auth struct {
 // metrics) and, when its referents are unusable, why (the block then fails closed: 500, or
 // 503 for external authorization).
 type AuthBlock struct {
-	Policy      string `json:"policy"`
+	Policy string `json:"policy"`
+	// ID names the policy across projects (its scoped key): the data plane reports the health
+	// of the block's runtime dependencies (JWKS, the external authorization service) under it.
+	ID          string `json:"id,omitempty"`
 	Unavailable string `json:"unavailable,omitempty"`
 }
 

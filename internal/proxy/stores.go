@@ -131,3 +131,10 @@ func (s *Server) RateLimitStoreHealth(ctx context.Context, name string) (h Store
 	h.Err = hs.Healthy()
 	return h, true
 }
+
+// AuthPolicyHealth reports the runtime dependencies (JWKS, external authorization services) of
+// the AuthPolicy blocks with ID id (ir.AuthBlock.ID) in the configuration in force: each one's
+// last error, nil when it works. ok is false when none has any.
+func (s *Server) AuthPolicyHealth(id string) (map[string]error, bool) {
+	return s.env.Kept.Health(id)
+}

@@ -48,6 +48,10 @@ type Report struct {
 	// GatewayBinds are the addresses each Gateway's listeners bind (spec, pool or the server's
 	// bind address), so the controller can match data-plane bind errors to the Gateway.
 	GatewayBinds map[Key][]string `json:"-"`
+	// AuthRuntime names, per AuthPolicy whose blocks depend on something at run time (a
+	// remote JWKS, an external authorization service), what the controller asks the data
+	// plane about for its Healthy condition.
+	AuthRuntime map[Key]AuthRuntime `json:"-"`
 	// PolicyStores name, per TrafficPolicy with Global rate-limit rules, the store each of
 	// its ancestor Gateways counts them in (by the ancestor's index in its status; "" is the
 	// data plane's own store), so the controller can report the policy's Healthy condition.
@@ -114,4 +118,16 @@ func KeepTransitionTimes(next, old []metav1.Condition) {
 			next[i].LastTransitionTime = o.LastTransitionTime
 		}
 	}
+}
+
+// AuthRuntime is what an AuthPolicy's Healthy condition is computed from.
+type AuthRuntime struct {
+	// ID is the blocks' ir.AuthBlock.ID.
+	ID string `json:"id"`
+	// Ancestors are the indexes of status.ancestors the policy is accepted under.
+	Ancestors []int `json:"ancestors"`
+	// ExtAuthFailOpen says an ext authz failure lets requests pass.
+	ExtAuthFailOpen bool `json:"extAuthFailOpen,omitempty"`
+	// ExtAuthStatus is the status a failure answers with otherwise.
+	ExtAuthStatus int `json:"extAuthStatus,omitempty"`
 }

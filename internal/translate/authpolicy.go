@@ -230,12 +230,17 @@ func (t *translator) compileAuthPolicy(p *policyv1a1.AuthPolicy) *apCompiled {
 		c.oidc = t.apOIDC(p, b, c)
 	}
 	if b := s.Authorization; b != nil && !b.Disabled {
-		c.authz = apAuthorization(p, b)
+		c.authz = t.apAuthorization(p, b)
 	}
 	if b := s.ExtAuth; b != nil && !b.Disabled {
 		c.ext = t.apExtAuth(p, b, c)
 	}
 	return c
+}
+
+// authBlock is what every compiled block of p carries.
+func (t *translator) authBlock(p *policyv1a1.AuthPolicy) ir.AuthBlock {
+	return ir.AuthBlock{Policy: policyKey(p), ID: t.scoped(policyKey(p))}
 }
 
 func durOr(d *gwapiv1.Duration, def time.Duration) time.Duration {
@@ -293,7 +298,7 @@ func (t *translator) apParsedSecret(p *policyv1a1.AuthPolicy, field string, ref 
 }
 
 func (t *translator) apBasicAuth(p *policyv1a1.AuthPolicy, b *policyv1a1.BasicAuth, c *apCompiled) *ir.BasicAuth {
-	out := &ir.BasicAuth{AuthBlock: ir.AuthBlock{Policy: policyKey(p)}, Realm: cmp.Or(b.Realm, "Restricted"),
+	out := &ir.BasicAuth{AuthBlock: t.authBlock(p), Realm: cmp.Or(b.Realm, "Restricted"),
 		ForwardUsernameHeader: b.ForwardUsernameHeader, ForwardCredentials: b.ForwardCredentials}
 	var insecure []string
 	data, why := t.apParsedSecret(p, "basicAuth.usersRef", b.UsersRef, ".htpasswd", c, func(d []byte) error {
@@ -315,7 +320,7 @@ func (t *translator) apBasicAuth(p *policyv1a1.AuthPolicy, b *policyv1a1.BasicAu
 }
 
 func (t *translator) apJWT(p *policyv1a1.AuthPolicy, b *policyv1a1.JWT, c *apCompiled) *ir.JWTAuth {
-	out := &ir.JWTAuth{AuthBlock: ir.AuthBlock{Policy: policyKey(p)}, Optional: b.Optional, ForwardToken: deref(b.ForwardToken, true)}
+	out := &ir.JWTAuth{AuthBlock: t.authBlock(p), Optional: b.Optional, ForwardToken: deref(b.ForwardToken, true)}
 	for i, pr := range b.Providers {
 		field := fmt.Sprintf("jwt.providers[%d]", i)
 		ip := ir.JWTProvider{Name: pr.Name, Issuer: pr.Issuer, Audiences: pr.Audiences, ClockSkew: ir.Duration(durOr(pr.ClockSkew, time.Minute))}
@@ -362,7 +367,7 @@ func (t *translator) apJWT(p *policyv1a1.AuthPolicy, b *policyv1a1.JWT, c *apCom
 }
 
 func (t *translator) apOIDC(p *policyv1a1.AuthPolicy, b *policyv1a1.OIDC, c *apCompiled) *ir.OIDCAuth {
-	out := &ir.OIDCAuth{AuthBlock: ir.AuthBlock{Policy: policyKey(p)}, ClientID: b.ClientID, Scopes: b.Scopes,
+	out := &ir.OIDCAuth{AuthBlock: t.authBlock(p), ClientID: b.ClientID, Scopes: b.Scopes,
 		RedirectURL: cmp.Or(b.RedirectURL, "/oauth2/callback"), LogoutPath: "/logout", PostLogoutRedirectURL: "/",
 		CookieSameSite: "Lax", CookieSecure: true, AbsoluteTimeout: ir.Duration(24 * time.Hour), RefreshTokens: true,
 		ForwardAccessToken: b.ForwardAccessToken, PassThroughBearer: b.PassThroughBearer,
@@ -408,8 +413,8 @@ func (t *translator) apOIDC(p *policyv1a1.AuthPolicy, b *policyv1a1.OIDC, c *apC
 	return out
 }
 
-func apAuthorization(p *policyv1a1.AuthPolicy, b *policyv1a1.Authorization) *ir.Authorization {
-	out := &ir.Authorization{AuthBlock: ir.AuthBlock{Policy: policyKey(p)}, DefaultAllow: b.DefaultAction == policyv1a1.AuthorizationAllow}
+func (t *translator) apAuthorization(p *policyv1a1.AuthPolicy, b *policyv1a1.Authorization) *ir.Authorization {
+	out := &ir.Authorization{AuthBlock: t.authBlock(p), DefaultAllow: b.DefaultAction == policyv1a1.AuthorizationAllow}
 	for _, r := range b.Rules {
 		rule := ir.AuthzRule{Name: r.Name, Allow: r.Action == policyv1a1.AuthorizationAllow}
 		if m := r.Match; m != nil {
@@ -437,7 +442,7 @@ func apAuthorization(p *policyv1a1.AuthPolicy, b *policyv1a1.Authorization) *ir.
 }
 
 func (t *translator) apExtAuth(p *policyv1a1.AuthPolicy, b *policyv1a1.ExtAuth, c *apCompiled) *ir.ExtAuth {
-	out := &ir.ExtAuth{AuthBlock: ir.AuthBlock{Policy: policyKey(p)}, HeadersToAuthz: b.HeadersToAuthz, HeadersToUpstream: b.HeadersToUpstream,
+	out := &ir.ExtAuth{AuthBlock: t.authBlock(p), HeadersToAuthz: b.HeadersToAuthz, HeadersToUpstream: b.HeadersToUpstream,
 		HeadersToClient: b.HeadersToClient, RouteMetadata: b.IncludeRouteMetadata, Timeout: ir.Duration(durOr(b.Timeout, 2*time.Second)),
 		FailOpen: b.FailureMode == policyv1a1.FailOpen, StatusOnError: int(deref(b.StatusOnError, 403))}
 	if ib := b.IncludeBody; ib != nil {
@@ -520,6 +525,26 @@ func (t *translator) apBackend(p *policyv1a1.AuthPolicy, field string, ref *gwap
 // condition on every accepted ancestor.
 func (t *translator) reportAuthPolicies() {
 	reportPolicies(t, t.ap, t.set.AuthPolicies, reportHooks[*policyv1a1.AuthPolicy]{
+		accepted: func(p *policyv1a1.AuthPolicy, _ gwapiv1.ParentReference, i int) bool {
+			c := t.apc[p]
+			remote := c.jwt != nil && slices.ContainsFunc(c.jwt.Providers, func(p ir.JWTProvider) bool { return p.RemoteJWKS != nil })
+			if !remote && c.ext == nil {
+				return false
+			}
+			pk := status.KeyOf(p.Namespace, p.Name)
+			if t.report.AuthRuntime == nil {
+				t.report.AuthRuntime = map[status.Key]status.AuthRuntime{}
+			}
+			rt := t.report.AuthRuntime[pk]
+			rt.ID = t.scoped(policyKey(p))
+			rt.Ancestors = append(rt.Ancestors, i)
+			if c.ext != nil {
+				rt.ExtAuthFailOpen, rt.ExtAuthStatus = c.ext.FailOpen, c.ext.StatusOnError
+			}
+			t.report.AuthRuntime[pk] = rt
+			// Healthy comes from the data plane (the controller): kept across these writes.
+			return true
+		},
 		conditions: func(p *policyv1a1.AuthPolicy) []metav1.Condition {
 			c := t.apc[p]
 			cond := status.Condition("ResolvedRefs", true, "ResolvedRefs", "Every referenced Secret and Backend was found and parsed", p.Generation, t.opts.Now)

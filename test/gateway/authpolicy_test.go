@@ -277,4 +277,41 @@ func TestAuthPolicyJWT(t *testing.T) {
 	if n := fetches.Load(); n != 1 {
 		t.Errorf("auth0 JWKS fetched %d times, want 1 (cached)", n)
 	}
+	e.WaitFor("Healthy", func() error {
+		if st, reason, msg := kindCondition(e, "AuthPolicy", "api-jwt", "Healthy"); st != "True" {
+			return fmt.Errorf("Healthy %s %s %q", st, reason, msg)
+		}
+		return nil
+	})
+
+	// Case 66: a JWKS endpoint down from the start: 401 and Healthy=False/JWKSFetchFailed.
+	e.Apply(`apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: orphan}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [orphan.example.com]
+  rules: [{backendRefs: [{group: core.apoxy.dev, kind: Backend, name: api, port: ` + portOf(ln) + `}]}]
+---
+apiVersion: policy.apoxy.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: orphan-jwt}
+spec:
+  targetRefs: [{group: gateway.apoxy.dev, kind: HTTPRoute, name: orphan}]
+  jwt:
+    providers:
+    - name: gone
+      issuer: https://example.eu.auth0.com/
+      jwks: {remote: {uri: "https://gone.example.com/jwks.json", timeout: 1s}}
+`)
+	e.WaitFor("JWKSFetchFailed", func() error {
+		r, _ := call(t, e, "GET", "orphan.example.com", "/", "Authorization", "Bearer "+good)
+		if r.StatusCode != 401 {
+			return fmt.Errorf("orphan: %d", r.StatusCode)
+		}
+		if st, reason, msg := kindCondition(e, "AuthPolicy", "orphan-jwt", "Healthy"); st != "False" || reason != "JWKSFetchFailed" {
+			return fmt.Errorf("Healthy %s %s %q", st, reason, msg)
+		}
+		return nil
+	})
 }

@@ -132,6 +132,12 @@ func TestAuthPolicyExtAuthzGRPC(t *testing.T) {
 	if r.StatusCode != 403 || string(b) != "no payments for you" || r.Header.Get("X-Reason") != "not-alice" {
 		t.Errorf("bob: %d %q %v", r.StatusCode, b, r.Header)
 	}
+	e.WaitFor("Healthy", func() error {
+		if st, reason, msg := kindCondition(e, "AuthPolicy", "payments-authz", "Healthy"); st != "True" {
+			return fmt.Errorf("Healthy %s %s %q", st, reason, msg)
+		}
+		return nil
+	})
 	start := time.Now()
 	if r, _ := call(t, e, "GET", "payments.example.com", "/slow", "Authorization", "Bearer "+alice); r.StatusCode != 503 || time.Since(start) > 1500*time.Millisecond {
 		t.Errorf("slow service: %d after %v, want 503 at the 500ms timeout", r.StatusCode, time.Since(start))
@@ -140,6 +146,13 @@ func TestAuthPolicyExtAuthzGRPC(t *testing.T) {
 	if r, _ := call(t, e, "GET", "payments.example.com", "/", "Authorization", "Bearer "+alice); r.StatusCode != 503 {
 		t.Errorf("service down: %d, want statusOnError 503", r.StatusCode)
 	}
+	// Case 93: Healthy flips, naming the failure mode in force.
+	e.WaitFor("Healthy=False", func() error {
+		if st, reason, msg := kindCondition(e, "AuthPolicy", "payments-authz", "Healthy"); st != "False" || reason != "ExtAuthUnavailable" || !strings.Contains(msg, "fail closed: requests get 503") {
+			return fmt.Errorf("Healthy %s %s %q", st, reason, msg)
+		}
+		return nil
+	})
 }
 
 // §5 cases 90-93 in HTTP mode: only 200 allows; a 302 reaches the client with its Location;

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,13 +70,55 @@ func newExtAuth(r *ir.Route, env *Env) (Stage, error) {
 	}
 	// The client (its connection) is kept across swaps while the settings are unchanged.
 	key, _ := json.Marshal(e)
-	client, err := keep(env, "extauthz/"+string(key), func() (extauthz.Client, error) { return newExtAuthClient(e, env) })
+	client, err := keep(env, "extauthz/"+string(key), func() (*trackedClient, error) {
+		c, err := newExtAuthClient(e, env)
+		if err != nil {
+			return nil, err
+		}
+		return &trackedClient{Client: c}, nil
+	})
 	if err != nil {
 		s.unavailable = err.Error()
 		return s, nil
 	}
+	watch(env, e.ID, "external authorization service "+e.Backend, client.health)
 	s.client = client
 	return s, nil
+}
+
+// trackedClient remembers whether the service's last answer was a failure, for the policy's
+// Healthy condition.
+type trackedClient struct {
+	extauthz.Client
+	last atomic.Pointer[error]
+}
+
+func (c *trackedClient) Check(ctx context.Context, r *extauthz.Request) (*extauthz.Decision, error) {
+	d, err := c.Client.Check(ctx, r)
+	switch o := extauthz.OutcomeOf(d, err); o {
+	case extauthz.OutcomeAllowed, extauthz.OutcomeDenied:
+		c.last.Store(nil)
+	case extauthz.OutcomeCanceled, extauthz.OutcomeInvalidRequest:
+		// the client went away, or the request could not be sent: says nothing of the service
+	default:
+		c.last.Store(&err)
+	}
+	return d, err
+}
+
+func (c *trackedClient) health() error {
+	if p := c.last.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close closes the client's connection.
+func (c *trackedClient) Close() error {
+	if cl, ok := c.Client.(interface{ Close() error }); ok {
+		return cl.Close()
+	}
+	return nil
 }
 
 func newExtAuthClient(e *ir.ExtAuth, env *Env) (extauthz.Client, error) {

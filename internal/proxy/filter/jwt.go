@@ -70,6 +70,9 @@ func newJWTAuth(r *ir.Route, env *Env) (Stage, error) {
 		s.sources.Cookies = appendNew(s.sources.Cookies, jp.sources.Cookies...)
 		s.sources.Query = appendNew(s.sources.Query, jp.sources.Query...)
 		keys, err := jwtKeys(p, env)
+		if r, ok := keys.(*authjwt.Remote); ok && err == nil {
+			watch(env, j.ID, "JWKS "+p.RemoteJWKS.URI+" (provider "+p.Name+")", r.Health)
+		}
 		if err != nil {
 			s.unavailable = fmt.Sprintf("provider %s: %v", p.Name, err)
 			continue

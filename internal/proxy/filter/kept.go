@@ -17,12 +17,16 @@ type Kept struct {
 	mu   sync.Mutex
 	cur  map[string]any
 	next map[string]any // during a compile: what the new configuration asked for
+	// health are the runtime dependencies each auth block reports (a JWKS, an external
+	// authorization service), by block ID and then dependency; nextHealth during a compile.
+	health, nextHealth map[string]map[string]func() error
 }
 
 // Begin starts collecting what the next configuration asks for.
 func (k *Kept) Begin() {
 	k.mu.Lock()
 	k.next = map[string]any{}
+	k.nextHealth = map[string]map[string]func() error{}
 	k.mu.Unlock()
 }
 
@@ -41,6 +45,10 @@ func (k *Kept) End(swapped bool) {
 		}
 	}
 	k.cur, k.next = keep, nil
+	if swapped {
+		k.health = k.nextHealth
+	}
+	k.nextHealth = nil
 	k.mu.Unlock()
 	for _, c := range closing {
 		c.Close()
@@ -83,4 +91,43 @@ func keep[T any](env *Env, key string, build func() (T, error)) (T, error) {
 func (k *Kept) Close() {
 	k.Begin()
 	k.End(true)
+}
+
+// watch records that the block id depends on something at run time (dependency names it, fn
+// says whether it works), for Health.
+func watch(env *Env, id, dependency string, fn func() error) {
+	if env == nil || env.Kept == nil || id == "" {
+		return
+	}
+	k := env.Kept
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m := &k.health
+	if k.nextHealth != nil {
+		m = &k.nextHealth
+	}
+	if *m == nil {
+		*m = map[string]map[string]func() error{}
+	}
+	if (*m)[id] == nil {
+		(*m)[id] = map[string]func() error{}
+	}
+	(*m)[id][dependency] = fn
+}
+
+// Health reports the runtime dependencies of the blocks with ID id in the configuration in
+// force: each dependency's error (nil: working). ok is false when no block with that ID has
+// any.
+func (k *Kept) Health(id string) (deps map[string]error, ok bool) {
+	k.mu.Lock()
+	fns := k.health[id]
+	k.mu.Unlock()
+	if len(fns) == 0 {
+		return nil, false
+	}
+	deps = make(map[string]error, len(fns))
+	for name, fn := range fns {
+		deps[name] = fn()
+	}
+	return deps, true
 }
