@@ -5,6 +5,9 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"net"
+	"sort"
+	"strconv"
 	"io"
 	"net/http"
 	"os/exec"
@@ -17,6 +20,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"apoxy.dev/apoxy/internal/edgetest"
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 )
 
 // htpasswdLine makes a bcrypt line with Debian's htpasswd (apache2-utils), as users would.
@@ -314,4 +318,87 @@ spec:
 		}
 		return nil
 	})
+}
+
+// Design §4.12 with §4.3, and §5 cases 31-32: claim-keyed Global rules count per verified
+// `sub` within each plan (a free user and a pro user each have their own bucket, with their
+// tier's limit), and the pre-auth ip-guard runs before JWT verification, so a flood of bad
+// tokens is cut off with 429 before it costs a signature check.
+func TestAuthPolicyJWTTiers(t *testing.T) {
+	addr := edgetest.StartRedis(t)
+	ln := echoServer(t, "127.0.0.31:0", "api", nil)
+	ca := newCA(t)
+	auth0 := newIssuer(t, "https://example.eu.auth0.com/", "a1")
+	cert := ca.issue(t, "example.eu.auth0.com", "sso.internal.example.com")
+	serve(t, "127.0.0.32:443", &cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(auth0.jwks()) }))
+	e := edgetest.Start(t, edgetest.Options{RootCAs: ca.pool, RateLimitStore: ratelimit.NewRedis(ratelimit.RedisOptions{Address: addr}), Hosts: map[string][]string{
+		"api.internal.example.com": {"127.0.0.31"}, "example.eu.auth0.com": {"127.0.0.32"}, "sso.internal.example.com": {"127.0.0.32"}}})
+	e.Apply(example(t, "4.3-api-jwt.yaml", portOf(ln)) + "\n---\n" + example(t, "4.12-jwt-tiers.yaml", portOf(ln)))
+	tok := func(sub, plan string) string {
+		return auth0.token(t, map[string]any{"sub": sub, "plan": plan, "aud": "https://api.example.com"})
+	}
+	free, pro := tok("f1", "free"), tok("p1", "pro")
+	get := func(token string) int {
+		r, _ := call(t, e, "GET", "api.example.com", "/", "Authorization", "Bearer "+token)
+		return r.StatusCode
+	}
+	e.WaitFor("tiers in force", func() error {
+		if c := get(free); c != 200 {
+			return fmt.Errorf("free: %d", c)
+		}
+		if n := redisCounts(t, addr, "free-daily"); len(n) != 1 {
+			return fmt.Errorf("free-daily keys %v", n)
+		}
+		return nil
+	})
+	before := redisCounts(t, addr, "free-daily")
+	for _, tk := range []string{free, free, pro, tok("f2", "free"), tok("f2", "free")} {
+		if c := get(tk); c != 200 {
+			t.Fatalf("request: %d", c)
+		}
+	}
+	// Each verified sub has its own bucket within its tier, in the real store.
+	freeCounts, proCounts := redisCounts(t, addr, "free-daily"), redisCounts(t, addr, "pro-daily")
+	if len(freeCounts) != 2 || len(proCounts) != 1 || proCounts[0] != 1 {
+		t.Fatalf("buckets: free %v (before %v), pro %v", freeCounts, before, proCounts)
+	}
+	if !(freeCounts[0] == 2 && freeCounts[1] == before[0]+2 || freeCounts[1] == 2 && freeCounts[0] == before[0]+2) {
+		t.Errorf("free buckets %v (f1 had %v): want f1 +2, f2 = 2", freeCounts, before)
+	}
+	// ip-guard: 100 per second per client IP, before authentication.
+	var limited, unauth int
+	for range 150 {
+		r, _ := call(t, e, "GET", "api.example.com", "/", "Authorization", "Bearer not.a.token")
+		switch r.StatusCode {
+		case 429:
+			limited++
+		case 401:
+			unauth++
+		}
+	}
+	if limited == 0 || unauth == 0 || limited+unauth != 150 {
+		t.Errorf("bad-token flood: %d limited, %d refused by JWT", limited, unauth)
+	}
+}
+
+// redisCounts returns the counts of a rate-limit rule's keys in a Redis (in key order).
+func redisCounts(t *testing.T, addr, rule string) []int {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	out, err := exec.Command("redis-cli", "-h", host, "-p", port, "--scan", "--pattern", "*"+rule+"*").Output()
+	if err != nil {
+		t.Fatalf("redis-cli: %v", err)
+	}
+	keys := strings.Fields(string(out))
+	sort.Strings(keys)
+	var counts []int
+	for _, k := range keys {
+		v, err := exec.Command("redis-cli", "-h", host, "-p", port, "GET", k).Output()
+		if err != nil {
+			t.Fatalf("redis-cli GET: %v", err)
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(string(v)))
+		counts = append(counts, n)
+	}
+	return counts
 }
