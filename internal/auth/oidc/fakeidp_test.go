@@ -161,12 +161,16 @@ func TestIDTokenChecked(t *testing.T) {
 			c["exp"] = time.Now().Add(-time.Hour).Unix()
 			return c, nil
 		},
-		"no exp":        func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { delete(c, "exp"); return c, nil },
-		"no sub":        func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { delete(c, "sub"); return c, nil },
-		"azp not us":    func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { c["azp"] = "other"; return c, nil },
-		"foreign key":   func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { return c, other },
-		"unsigned":      func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { return c, nil },
-		"azp us, 2 aud": func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { c["azp"] = testClientID; c["aud"] = []string{testClientID, "x"}; return c, nil },
+		"no exp":      func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { delete(c, "exp"); return c, nil },
+		"no sub":      func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { delete(c, "sub"); return c, nil },
+		"azp not us":  func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { c["azp"] = "other"; return c, nil },
+		"foreign key": func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { return c, other },
+		"unsigned":    func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) { return c, nil },
+		"azp us, 2 aud": func(c map[string]any) (map[string]any, *ecdsa.PrivateKey) {
+			c["azp"] = testClientID
+			c["aud"] = []string{testClientID, "x"}
+			return c, nil
+		},
 	}
 	want := map[string]int{"valid": 302, "azp us, 2 aud": 302}
 	for name, mutate := range cases {
