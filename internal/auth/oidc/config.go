@@ -220,6 +220,14 @@ func checkConfig(c Config) (*checked, error) {
 		return nil, fmt.Errorf("oidc: cookie name prefix %.80q is not a cookie name of at most 64 characters", ck.CookieNamePrefix)
 	}
 	ck.CookieDomain = strings.TrimPrefix(ck.CookieDomain, ".")
+	// Browsers keep a "__Host-" cookie only when it is Secure, host-only and for Path=/;
+	// a "__Secure-" one only when Secure.
+	if strings.HasPrefix(ck.CookieNamePrefix, "__Host-") && (!ck.CookieSecure || ck.CookieDomain != "") {
+		return nil, errors.New("oidc: a __Host- cookie prefix needs secure, host-only cookies")
+	}
+	if strings.HasPrefix(ck.CookieNamePrefix, "__Secure-") && !ck.CookieSecure {
+		return nil, errors.New("oidc: a __Secure- cookie prefix needs secure cookies")
+	}
 	if d := ck.CookieDomain; d != "" && !domainName(d) {
 		return nil, fmt.Errorf("oidc: cookie domain %.80q is not a domain name", d)
 	}

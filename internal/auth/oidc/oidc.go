@@ -438,12 +438,15 @@ func (rp *RP) login(w http.ResponseWriter, r *http.Request, scheme string) Resul
 	return Result{Handled: true, Outcome: OutcomeLogin}
 }
 
-// stateCookie is a login state cookie: sent only to the callback path, and SameSite=Lax
+// stateCookie is a login state cookie: sent only to the callback path (but for a "__Host-"
+// prefix), and SameSite=Lax
 // even when the session's are Strict, because the callback is a navigation from the
 // provider's site (None stays None).
 func (rp *RP) stateCookie(name, value string, maxAge int) *http.Cookie {
 	c := rp.jar.cookie(name, value, maxAge)
-	c.Path = rp.cfg.callbackPath
+	if !strings.HasPrefix(rp.jar.prefix, "__Host-") { // which browsers keep only for Path=/
+		c.Path = rp.cfg.callbackPath
+	}
 	if c.SameSite != http.SameSiteNoneMode {
 		c.SameSite = http.SameSiteLaxMode
 	}

@@ -106,6 +106,9 @@ func (rp *RP) provider(ctx context.Context) (*endpoints, error) {
 			d.lastErr = err
 			d.failures++
 			d.retryAt = rp.now().Add(min(firstDiscoveryBackoff<<min(d.failures-1, 10), maxDiscoveryBackoff))
+		} else if rp.ctx.Err() != nil {
+			ep.keys.Close() // Close ran meanwhile: nobody will close these
+			err = errClosed
 		} else {
 			d.ep, d.lastErr, d.failures = ep, nil, 0
 		}
