@@ -80,6 +80,25 @@ func browserApp(t *testing.T, o *testOP, sameSite string) (base string, rp *RP) 
 	return base, rp
 }
 
+// waitFor evaluates expr until it is true, for up to 20 s. A navigation in progress (a
+// meta refresh, a redirect) destroys the page's context under an evaluation: such errors
+// are retried.
+func waitFor(ctx context.Context, expr string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err == nil {
+		err = fmt.Errorf("%s stayed false", expr)
+	}
+	return err
+}
+
 // fetchStatus runs fetch(path) in the page (a script's request, same origin, with cookies)
 // and returns the status.
 func fetchStatus(ctx context.Context, path string) (int, error) {
@@ -109,13 +128,21 @@ func TestChromiumLoginDance(t *testing.T) {
 				t.Fatalf("script request without a session: %d %v, want 401", st, err)
 			}
 
+			// The provider's login page is a form: the way back to the app starts from the
+			// provider's site, so the redirect chain is cross-site, as in production.
+			o.formLogin.Store(true)
 			if err := chromedp.Do(ctx, chromedp.Navigate(base+"/dash/board?tab=a%20b&x=1")); err != nil {
 				t.Fatal(err)
 			}
+			if err := waitFor(ctx, `document.getElementById("signin") !== null`); err != nil {
+				loc, _ := chromedp.Run(ctx, chromedp.Location())
+				t.Fatalf("no login form at %s: %v", loc, err)
+			}
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("signin").click(), true`)); err != nil {
+				t.Fatal(err)
+			}
 			// (With Strict the callback page continues by itself: wait for the app.)
-			if _, err := chromedp.Run(ctx, chromedp.Poll[bool](
-				`location.pathname === "/dash/board" && document.body && document.body.innerText.includes("alice-id")`,
-				chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			if err := waitFor(ctx, `location.pathname === "/dash/board" && document.body && document.body.innerText.includes("alice-id")`); err != nil {
 				loc, _ := chromedp.Run(ctx, chromedp.Location())
 				body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 				t.Fatalf("did not land on the app: at %s showing %q: %v", loc, body, err)
@@ -142,7 +169,7 @@ func TestChromiumLoginDance(t *testing.T) {
 			if err := chromedp.Do(ctx, chromedp.Navigate(base+"/logout")); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`location.pathname === "/bye"`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			if err := waitFor(ctx, `location.pathname === "/bye"`); err != nil {
 				loc, _ := chromedp.Run(ctx, chromedp.Location())
 				t.Fatalf("logout ended at %s: %v", loc, err)
 			}

@@ -51,6 +51,10 @@ type testOP struct {
 	failTokens atomic.Bool
 	// discoveryHits counts discovery fetches.
 	discoveryHits atomic.Int64
+	// formLogin makes the login page a form the user submits (as at a real provider, the
+	// redirect back to the app then starts from the provider's page) instead of an
+	// immediate redirect.
+	formLogin atomic.Bool
 }
 
 // newTestOP starts an OP. accessTTL and idTTL are the tokens' lifetimes.
@@ -139,6 +143,12 @@ func (o *testOP) revokeAll() {
 // login is the OP's login page: it completes the auth request as o.user, or denies it.
 func (o *testOP) login(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("authRequestID")
+	if o.formLogin.Load() && r.Method != http.MethodPost {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<html><body><form method="post" action="/login?authRequestID=%s"><button id="signin">Sign in</button></form></body></html>`,
+			url.QueryEscape(id))
+		return
+	}
 	u := o.user.Load()
 	s := o.store
 	s.mu.Lock()
