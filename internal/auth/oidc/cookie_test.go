@@ -312,3 +312,21 @@ func TestAbsoluteRedirectURLAcrossHosts(t *testing.T) {
 		})
 	}
 }
+
+func TestSameHost(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"app.example.com", "APP.example.com", true},
+		{"app.example.com:443", "app.example.com", true},
+		{"app.example.com:80", "app.example.com", true},
+		{"app.example.com:8443", "app.example.com", false},
+		{"app.example.com", "app.example.com.evil", false},
+		{"[::1]:443", "[::1]", true},
+	} {
+		if got := sameHost(c.a, c.b); got != c.want {
+			t.Errorf("sameHost(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}

@@ -155,5 +155,16 @@ func safeReturnPath(target string) string {
 	return target
 }
 
-// sameHost reports whether two Host values name the same host and port (case-insensitive).
-func sameHost(a, b string) bool { return strings.EqualFold(a, b) }
+// sameHost reports whether two Host values name the same host and port: case-insensitive,
+// a default port (":443", ":80") the same as none.
+func sameHost(a, b string) bool {
+	trim := func(h string) string {
+		for _, p := range [...]string{":443", ":80"} {
+			if strings.HasSuffix(h, p) {
+				return h[:len(h)-len(p)]
+			}
+		}
+		return h
+	}
+	return strings.EqualFold(trim(a), trim(b))
+}
