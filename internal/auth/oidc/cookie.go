@@ -22,6 +22,9 @@ const (
 	MaxTokenSize = 16 << 10
 )
 
+// Chunk names end in one digit: MaxChunks may not exceed 10.
+var _ [10 - MaxChunks]struct{}
+
 // SessionData is what a session cookie carries. The RP seals it after verifying the ID token
 // (at login or refresh), so a cookie that opens under the KeyRing is trusted without
 // verifying the token again.
@@ -200,30 +203,40 @@ func (j *cookieJar) DecodeSession(values []string) (d SessionData, key int, err 
 
 var errNoSession = errors.New("no session cookie")
 
-// sessionValues collects the chunk values the request carries: for each duplicate rank
-// (a browser may hold two cookies of one name, say a host-only one and one for the domain)
-// one candidate list, the first cookie of each name first. It reads at most MaxChunks chunks.
+// sessionValues collects the chunk values the request carries, reading its Cookie headers
+// once: for each duplicate rank (a browser may hold two cookies of one name, say a
+// host-only one and one for the domain) one candidate list, the first cookie of each name
+// first, at most two ranks and MaxChunks chunks.
 func (j *cookieJar) sessionValues(r *http.Request) [][]string {
-	first := r.CookiesNamed(j.chunkName(0))
-	if len(first) == 0 {
-		return nil
+	var chunks [MaxChunks][2]string
+	var seen [MaxChunks]int
+	p := j.prefix + "_"
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || len(name) != len(p)+1 || !strings.HasPrefix(name, p) {
+				continue
+			}
+			i := int(name[len(p)] - '0')
+			if i < 0 || i >= MaxChunks || seen[i] >= 2 {
+				continue
+			}
+			chunks[i][seen[i]] = val
+			seen[i]++
+		}
 	}
 	var cands [][]string
-	for rank, c0 := range first {
-		if rank >= 2 {
-			break // two sets at most: one stale, one current
-		}
+	for rank := 0; rank < seen[0]; rank++ {
+		v := chunks[0][rank]
 		n := 0
-		if v := c0.Value; len(v) > 1 && v[1] == '.' && v[0] >= '1' && v[0] <= '0'+MaxChunks {
+		if len(v) > 1 && v[1] == '.' && v[0] >= '1' && v[0] <= '0'+MaxChunks {
 			n = int(v[0] - '0')
 		}
-		vals := []string{c0.Value}
-		for i := 1; i < n; i++ {
-			cs := r.CookiesNamed(j.chunkName(i))
-			if len(cs) == 0 {
-				break
-			}
-			vals = append(vals, cs[min(rank, len(cs)-1)].Value)
+		vals := []string{v}
+		for i := 1; i < n && seen[i] > 0; i++ {
+			vals = append(vals, chunks[i][min(rank, seen[i]-1)])
 		}
 		cands = append(cands, vals)
 	}

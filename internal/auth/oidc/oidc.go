@@ -71,6 +71,45 @@ type RP struct {
 
 	refreshMu sync.Mutex
 	refreshes map[string]*refreshCall
+
+	claims claimsCache
+}
+
+// claimsCacheBytes bounds the ID tokens whose decoded claims are kept (keys and values
+// together are a few times this): past it the cache starts afresh.
+const claimsCacheBytes = 4 << 20
+
+// claimsCache keeps the decoded claims of the ID tokens of recent sessions: decoding the
+// JSON is the larger part of a session check, and a user sends the same ID token with
+// every request until it is refreshed.
+type claimsCache struct {
+	mu    sync.Mutex
+	m     map[string]map[string]any
+	bytes int
+}
+
+// get returns the claims of an ID token that was sealed in a cookie the RP opened.
+func (c *claimsCache) get(idToken string) (map[string]any, error) {
+	c.mu.Lock()
+	m, ok := c.m[idToken]
+	c.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m, err := payloadClaims(idToken)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || c.bytes+len(idToken) > claimsCacheBytes {
+		c.m, c.bytes = map[string]map[string]any{}, 0
+	}
+	if _, dup := c.m[idToken]; !dup {
+		c.m[idToken] = m
+		c.bytes += len(idToken)
+	}
+	c.mu.Unlock()
+	return m, nil
 }
 
 // New checks cfg and returns an RP. Nothing is fetched yet: the provider is discovered on
@@ -142,7 +181,8 @@ type Session struct {
 	// Subject is the ID token's "sub".
 	Subject string
 	// Claims are the ID token's claims, numbers as json.Number (as the jwt package gives
-	// them, so jwt.LookupClaim and jwt.HeaderValue apply). The map is the request's own.
+	// them, so jwt.LookupClaim and jwt.HeaderValue apply). Like a jwt.Token's, the map is
+	// shared with other requests of the session and must not be modified.
 	Claims map[string]any
 	// IDToken and AccessToken are the tokens, for forwardIDToken and forwardAccessToken.
 	IDToken     string
@@ -292,7 +332,7 @@ func (rp *RP) session(w http.ResponseWriter, r *http.Request) (*Session, Outcome
 	if !now.Before(d.Expiry) {
 		return nil, OutcomeDenied
 	}
-	claims, err := payloadClaims(d.IDToken)
+	claims, err := rp.claims.get(d.IDToken)
 	if err != nil {
 		return nil, OutcomeDenied
 	}
