@@ -32,8 +32,21 @@
 // same KeyRing honours any other's sessions. A cookie that does not open, or is malformed,
 // expired or past the absolute timeout, is no session (never an error page).
 //
-// The package knows neither the API types nor the proxy: the filter stage builds a Config
-// from ir.OIDCAuth and owns the RP (Close it when the configuration changes).
+// The package knows neither the API types nor the proxy. A filter stage uses it like this:
+//
+//  1. build a Config from ir.OIDCAuth: the resolved client secret, SessionKeys as the
+//     KeyRing (each at least MinKeySize bytes), an HTTPClient that dials the policy's
+//     Backend when it has one, the gateway's error writer as Errors; New it once per
+//     configuration and Close the old RP when the configuration changes;
+//  2. strip the claimToHeaders and forwardIDToken headers from the client's request;
+//  3. with passThroughBearer, let a request whose bearer token the policy's jwt block
+//     verifies skip the RP (an invalid bearer gets the jwt block's 401);
+//  4. call Handle (with the listener's scheme) before route matching; when Handled, stop
+//     (Outcome goes to the access log);
+//  5. otherwise forward with the Session: Claims as the identity (jwt.LookupClaim,
+//     jwt.HeaderValue for claimToHeaders), "Authorization: Bearer " + AccessToken with
+//     forwardAccessToken, IDToken in the forwardIDToken header; keep the Set-Cookie
+//     headers already in w.
 package oidc
 
 import (
