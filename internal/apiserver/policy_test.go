@@ -64,7 +64,7 @@ func documents(t *testing.T, path string) []*unstructured.Unstructured {
 }
 
 // TestPolicyExamplesApply applies every object of the design's policy examples
-// (docs/examples/policy: TrafficPolicy §4.1, §4.2, §4.8-§4.11; AuthPolicy §4.3-§4.7 with their
+// (docs/examples/policy: TrafficPolicy §4.1, §4.2, §4.8-§4.12; AuthPolicy §4.3-§4.7 with their
 // Secrets and Backends) to a real server with server-side apply and strict field validation:
 // all are accepted, defaults are stored inside the blocks a policy sets only, applying the same
 // file again changes nothing (no spurious diffs, §5.109), the upstream target group is stored
@@ -75,7 +75,7 @@ func TestPolicyExamplesApply(t *testing.T) {
 	dc := s.dynamic(t, "default", s.AdminToken())
 	ctx := context.Background()
 	files, err := filepath.Glob("../../docs/examples/policy/*.yaml")
-	if err != nil || len(files) != 11 {
+	if err != nil || len(files) != 12 {
 		t.Fatalf("examples: %v %v", files, err)
 	}
 	apply := func(u *unstructured.Unstructured) (*unstructured.Unstructured, error) {
@@ -100,8 +100,8 @@ func TestPolicyExamplesApply(t *testing.T) {
 			}
 		}
 	}
-	if len(stored) != 7 || len(auth) != 5 {
-		t.Fatalf("stored %d TrafficPolicies and %d AuthPolicies, want the 7 and 5 of the examples", len(stored), len(auth))
+	if len(stored) != 8 || len(auth) != 5 {
+		t.Fatalf("stored %d TrafficPolicies and %d AuthPolicies, want the 8 and 5 of the examples", len(stored), len(auth))
 	}
 	checkAuthExamples(t, auth)
 

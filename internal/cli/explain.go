@@ -299,9 +299,9 @@ func authValue(r *ir.Route, block string) (string, bool) {
 		}
 		return fmt.Sprintf("%d rules, first match wins, defaultAction %s", len(a.Authorization.Rules), def), true
 	case block == "oidc" && a.OIDC != nil:
-		return "issuer " + a.OIDC.Issuer + ", client " + a.OIDC.ClientID + " (not enforced yet: requests fail closed)", true
+		return "issuer " + a.OIDC.Issuer + ", client " + a.OIDC.ClientID + ", callback " + a.OIDC.RedirectURL + unavailable(a.OIDC.AuthBlock), true
 	case block == "extAuth" && a.ExtAuth != nil:
-		return "service " + a.ExtAuth.Backend + " (not enforced yet: requests fail closed)", true
+		return "service " + a.ExtAuth.Backend + unavailable(a.ExtAuth.AuthBlock), true
 	}
 	return "", false
 }

@@ -86,18 +86,24 @@ func authHealthCondition(deps map[string]error, rt status.AuthRuntime) metav1.Co
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	var jwks, ext []string
+	var jwks, ext, idp []string
 	for _, name := range names {
 		if err := deps[name]; err != nil {
 			msg := fmt.Sprintf("%s: %v", name, err)
-			if strings.HasPrefix(name, "JWKS ") {
+			switch {
+			case strings.HasPrefix(name, "JWKS "):
 				jwks = append(jwks, msg)
-			} else {
+			case strings.HasPrefix(name, "OIDC "):
+				idp = append(idp, msg)
+			default:
 				ext = append(ext, msg)
 			}
 		}
 	}
 	switch {
+	case len(idp) > 0:
+		return metav1.Condition{Type: "Healthy", Status: metav1.ConditionFalse, Reason: "OIDCDiscoveryFailed",
+			Message: strings.Join(idp, "; ") + "; requests with a session keep working, logins fail (503)"}
 	case len(jwks) > 0:
 		return metav1.Condition{Type: "Healthy", Status: metav1.ConditionFalse, Reason: "JWKSFetchFailed",
 			Message: strings.Join(jwks, "; ") + "; tokens that need these keys get 401 (cached keys keep working for cacheDuration plus 1h)"}

@@ -223,6 +223,9 @@ type Route struct {
 	CORS *CORS `json:"cors,omitempty"`
 	// Auth is the route's effective AuthPolicy (nil: none).
 	Auth *Auth `json:"auth,omitempty"`
+	// Intercept routes match before every other route of their virtual host (an OIDC
+	// callback or logout path, which no route of the user's may shadow).
+	Intercept bool `json:"intercept,omitempty"`
 	// PolicySources say which object each block of the effective policies came from
 	// (set only when a policy applies). For `apoxy explain` and status; the data plane
 	// ignores them.

@@ -8,10 +8,13 @@ package platform
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +23,7 @@ import (
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
+	"apoxy.dev/apoxy/internal/pki"
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
@@ -103,6 +107,10 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		return nil, err
 	}
 	p.Claims = reg
+	sessionSecret, err := loadOrCreateSecret(opts.API.DataDir, "oidc-session.key")
+	if err != nil {
+		return nil, err
+	}
 	p.Destinations = upstream.NewDestinations(opts.BackendNetworks, opts.Reserved)
 	opts.Upstream.Destinations = p.Destinations
 	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
@@ -117,6 +125,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 			AddressPool:     opts.AddressPool,
 			// Global rate-limit rules count in the process's store (a Proxy's own is to come).
 			GlobalRateLimitStore: opts.RateLimitStore != nil,
+			SessionSecret:        sessionSecret,
 		},
 		log: opts.Logger,
 	}
@@ -217,4 +226,33 @@ func statusAddresses(bind string) []string {
 		out = []string{"127.0.0.1"}
 	}
 	return out
+}
+
+// loadOrCreateSecret reads a 32-byte server secret from dir/name, creating it (mode 0600)
+// the first time; without a data directory it is random for this process. Replicas that
+// share the data directory (or a copy of the file) share the secret, and so the OIDC session
+// keys derived from it.
+func loadOrCreateSecret(dir, name string) ([]byte, error) {
+	if dir == "" {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	}
+	path := filepath.Join(dir, name)
+	if b, err := os.ReadFile(path); err == nil && len(b) >= 32 {
+		return b, nil
+	} else if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := pki.WriteFileAtomic(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return b, nil
 }

@@ -143,6 +143,7 @@ func New(opts Options) *Server {
 		bindErrors: map[string]error{},
 	}
 	s.env.Clusters = s.upstreams.Cluster
+	s.env.Dial, s.env.RootCAs = s.upstreams.Dial, s.upstreams.RootCAs()
 	return s
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -374,9 +375,7 @@ func (t *translator) apOIDC(p *policyv1a1.AuthPolicy, b *policyv1a1.OIDC, c *apC
 		UnauthenticatedAction: string(cmp.Or(b.UnauthenticatedAction, policyv1a1.UnauthenticatedAuto))}
 	if pr := b.Provider; pr != nil {
 		out.Issuer, out.AuthorizationEndpoint, out.TokenEndpoint, out.EndSessionEndpoint = pr.Issuer, pr.AuthorizationEndpoint, pr.TokenEndpoint, pr.EndSessionEndpoint
-		if pr.BackendRef == nil {
-			out.Backend, out.BackendPort = t.urlBackend(p, pr.Issuer)
-		} else {
+		if pr.BackendRef != nil { // otherwise each endpoint's host is dialed under the destination policy
 			name, why := t.apBackend(p, "oidc.provider.backendRef", pr.BackendRef, c)
 			if why != "" {
 				out.Unavailable = why
@@ -410,6 +409,12 @@ func (t *translator) apOIDC(p *policyv1a1.AuthPolicy, b *policyv1a1.OIDC, c *apC
 		out.Unavailable = why
 	}
 	out.ClientSecret = ir.SecretString(secret)
+	if out.CookieNamePrefix == "" {
+		out.CookieNamePrefix = policyv1a1.OIDCCookieNamePrefix(b)
+	}
+	if out.SessionKeys = sessionKeys(t.opts.SessionSecret, t.opts.Scope, t.opts.Now, time.Duration(out.AbsoluteTimeout)); out.SessionKeys == nil && out.Unavailable == "" {
+		out.Unavailable = "the server has no session secret to seal OIDC sessions with"
+	}
 	return out
 }
 
@@ -573,4 +578,39 @@ func irHeaderValues(h policyv1a1.HeaderValuesMatch) ir.HeaderValues {
 
 func irClaimMatch(c policyv1a1.ClaimMatch) ir.ClaimMatch {
 	return ir.ClaimMatch{Name: c.Name, Values: c.Values}
+}
+
+// oidcIntercepts are the routes that bring an OIDC block's callback and logout paths to its
+// relying party before route matching (design §2.4), on every host the route is served on:
+// Exact path routes that match before every other route (ir.Route.Intercept), so no route of
+// the user's, however specific, can shadow them. seen dedupes them within one HTTPRoute.
+func (t *translator) oidcIntercepts(r *ir.Route, seen map[string]bool) []*ir.Route {
+	if r.Auth == nil || r.Auth.OIDC == nil {
+		return nil
+	}
+	o := r.Auth.OIDC
+	var out []*ir.Route
+	for _, p := range []string{callbackPath(o.RedirectURL), o.LogoutPath} {
+		key := o.CookieNamePrefix + " " + p
+		if p == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		ic := &ir.Route{Name: r.Name + "/oidc" + p, Origin: r.Origin, Match: ir.Match{PathType: ir.PathExact, Path: p}, Intercept: true,
+			Auth: &ir.Auth{OIDC: o}, Timeouts: r.Timeouts, DirectResponse: &ir.DirectResponse{StatusCode: http.StatusNotFound}}
+		t.order[ic] = t.order[r]
+		out = append(out, ic)
+	}
+	return out
+}
+
+// callbackPath is the path of a redirectURL: itself, or an absolute URL's path.
+func callbackPath(redirect string) string {
+	if strings.HasPrefix(redirect, "/") {
+		return redirect
+	}
+	if u, err := url.Parse(redirect); err == nil && u.Path != "" {
+		return u.Path
+	}
+	return ""
 }

@@ -585,7 +585,8 @@ type routeOrder struct {
 
 var pathTypeRank = map[ir.PathMatchType]int{ir.PathExact: 0, ir.PathRegularExpression: 1, ir.PathPrefix: 2}
 
-// compareRoutes is Gateway API HTTPRoute precedence: Exact paths, then (implementation
+// compareRoutes is Gateway API HTTPRoute precedence, after the gateway's own intercept routes
+// (OIDC callback and logout): Exact paths, then (implementation
 // specific) regular expressions, then prefixes, longer first; then a method match; then more
 // header matches; then more query matches; then the older route, namespace/name, rule order
 // and match order.
@@ -593,6 +594,7 @@ func (t *translator) compareRoutes(a, b *ir.Route) int {
 	am, bm := a.Match, b.Match
 	ao, bo := t.order[a], t.order[b]
 	return cmp.Or(
+		cmp.Compare(boolRank(!a.Intercept), boolRank(!b.Intercept)),
 		cmp.Compare(pathTypeRank[am.PathType], pathTypeRank[bm.PathType]),
 		cmp.Compare(len(bm.Path), len(am.Path)),
 		cmp.Compare(boolRank(am.Method == ""), boolRank(bm.Method == "")),

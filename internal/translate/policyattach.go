@@ -243,6 +243,7 @@ func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listener
 		return routes
 	}
 	var out []*ir.Route
+	intercepts := map[string]bool{}
 	for i, r := range routes {
 		tlv, info := t.tp.levelsFor(t, r, g, l)
 		alv, _ := t.ap.levelsFor(t, r, g, l)
@@ -266,6 +267,7 @@ func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listener
 		}
 		t.order[&c] = t.order[r]
 		out = append(out, &c)
+		out = append(out, t.oidcIntercepts(&c, intercepts)...)
 	}
 	if out == nil {
 		return routes

@@ -29,6 +29,10 @@ type Options struct {
 	// --redis); without it (and without a Proxy naming one) such rules make their policy
 	// Invalid.
 	GlobalRateLimitStore bool
+	// SessionSecret is the server's secret the OIDC session-cookie keys of every project are
+	// derived from (sessionKeys); without it an oidc block cannot seal sessions and fails
+	// closed.
+	SessionSecret []byte
 	// Memory carries what translations of the same objects remember from one another (the
 	// last version of each auth Secret that parsed); nil: nothing is remembered.
 	Memory *Memory

@@ -1,10 +1,13 @@
 package filter
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 )
@@ -50,10 +53,21 @@ func (e *Env) cluster(name string) *upstream.Cluster {
 }
 
 // httpClient returns a client for the gateway's own requests: through Backend backend on port
-// when it is set, otherwise dialing the URL's host directly.
-func (e *Env) httpClient(backend string, port int32) *http.Client {
-	if backend == "" {
-		return &http.Client{}
+// when it is set, otherwise to each URL's host under the destination policy of scope (the
+// policy's "project/namespace/name").
+func (e *Env) httpClient(backend string, port int32, scope string) *http.Client {
+	if backend != "" {
+		return &http.Client{Transport: backendTransport{env: e, backend: backend, port: port}}
 	}
-	return &http.Client{Transport: backendTransport{env: e, backend: backend, port: port}}
+	t := &http.Transport{Proxy: nil, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second,
+		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+	if e != nil {
+		t.TLSClientConfig.RootCAs = e.RootCAs
+		if e.Dial != nil {
+			t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return e.Dial(ctx, scope, network, addr)
+			}
+		}
+	}
+	return &http.Client{Transport: t}
 }

@@ -1,8 +1,11 @@
 package filter
 
 import (
+	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -221,6 +224,10 @@ type Env struct {
 	// Clusters returns the current cluster of an IR backend (nil when unknown), for the
 	// gateway's own requests to Backends (JWKS, OIDC, external authorization).
 	Clusters func(name string) *upstream.Cluster
+	// Dial connects the gateway's own requests to hosts no Backend names, under the
+	// destination policy of scope (upstream.Manager.Dial); RootCAs verify their TLS.
+	Dial    func(ctx context.Context, scope, network, addr string) (net.Conn, error)
+	RootCAs *x509.CertPool
 	// Kept holds what stages build that outlives configuration swaps (nil: nothing is kept).
 	Kept *Kept
 	// Metrics are the stages' Prometheus instruments (nil: not counted).

@@ -29,6 +29,9 @@ type jwtAuth struct {
 	// headers.
 	byIssuer map[string]*jwtProvider
 	strip    []string // canonical claim header names
+	// passMissing: a request without a token goes on unauthenticated (optional, or the oidc
+	// block logs it in: passThroughBearer).
+	passMissing bool
 	// unavailable: the block cannot verify (its keys or Backend are unusable); requests fail
 	// closed with 500.
 	unavailable string
@@ -53,7 +56,7 @@ func newJWTAuth(r *ir.Route, env *Env) (Stage, error) {
 		return nil, nil
 	}
 	j := r.Auth.JWT
-	s := &jwtAuth{j: j, byIssuer: map[string]*jwtProvider{}, unavailable: j.Unavailable,
+	s := &jwtAuth{j: j, byIssuer: map[string]*jwtProvider{}, unavailable: j.Unavailable, passMissing: j.Optional || r.Auth.OIDC != nil && r.Auth.OIDC.PassThroughBearer,
 		missing: env.authCounter("jwt", j.Policy, "", "missing"), invalid: env.authCounter("jwt", j.Policy, "", "invalid"),
 		down: env.authCounter("jwt", j.Policy, "", "unavailable")}
 	var providers []authjwt.Provider
@@ -125,7 +128,7 @@ func jwtKeys(p *ir.JWTProvider, env *Env) (authjwt.KeySource, error) {
 		key := "jwks/" + r.URI + "|" + r.Backend + "|" + strconv.Itoa(int(r.BackendPort)) + "|" + time.Duration(r.CacheDuration).String() + "|" + time.Duration(r.Timeout).String()
 		return keep(env, key, func() (*authjwt.Remote, error) {
 			return authjwt.NewRemote(authjwt.RemoteConfig{URI: r.URI, CacheDuration: time.Duration(r.CacheDuration), Timeout: time.Duration(r.Timeout),
-				Client: env.httpClient(r.Backend, r.BackendPort)})
+				Client: env.httpClient(r.Backend, r.BackendPort, "")})
 		})
 	}
 	return authjwt.ParseJWKS([]byte(p.LocalJWKS))
@@ -144,7 +147,7 @@ func (s *jwtAuth) Serve(x *Exchange) bool {
 	}
 	token, where, ok := s.sources.Extract(x.Req)
 	if !ok {
-		if s.j.Optional {
+		if s.passMissing {
 			return false
 		}
 		inc(s.missing)

@@ -9,7 +9,7 @@ import (
 // configuration: an htpasswd verifier with its cache of good credentials, a JWKS key cache
 // with its fetch schedule. A stage asks for one by a key naming everything it is built from;
 // the next configuration asking for the same key gets the same object, and objects it no
-// longer asks for are closed (when they are io.Closers) once it is in place.
+// longer asks for are closed (when they have a Close method) once it is in place.
 //
 // The proxy calls Begin before compiling a configuration and End after swapping it in (or
 // failing to). Stages compiled outside Begin/End (tests) get objects that are never closed.
@@ -38,10 +38,10 @@ func (k *Kept) End(swapped bool) {
 	if !swapped {
 		keep, drop = k.cur, k.next
 	}
-	var closing []io.Closer
+	var closing []any
 	for key, v := range drop {
-		if c, ok := v.(io.Closer); ok && keep[key] != v {
-			closing = append(closing, c)
+		if keep[key] != v {
+			closing = append(closing, v)
 		}
 	}
 	k.cur, k.next = keep, nil
@@ -50,8 +50,13 @@ func (k *Kept) End(swapped bool) {
 	}
 	k.nextHealth = nil
 	k.mu.Unlock()
-	for _, c := range closing {
-		c.Close()
+	for _, v := range closing {
+		switch c := v.(type) {
+		case io.Closer:
+			c.Close()
+		case interface{ Close() }:
+			c.Close()
+		}
 	}
 }
 

@@ -37,7 +37,7 @@ var routeStages = []RouteStage{
 	{Phase: PhaseRateLimit, Name: "rate-limit", Build: newRateLimitPreAuth},
 	{Phase: PhaseAuthentication, Name: "basic-auth", Build: newBasicAuth},
 	{Phase: PhaseAuthentication, Name: "jwt", Build: newJWTAuth},
-	{Phase: PhaseAuthentication, Name: "auth-pending", Build: newAuthPending},
+	{Phase: PhaseAuthentication, Name: "oidc", Build: newOIDCAuth},
 	{Phase: PhaseAuthorization, Name: "authorization", Build: newAuthorization},
 	{Phase: PhaseAuthorization, Name: "ext-authz", Build: newExtAuth},
 	{Phase: PhaseRateLimitPostAuth, Name: "rate-limit-post-auth", Build: newRateLimitPostAuth},

@@ -132,6 +132,54 @@ func (m *Manager) Sync(backends []*ir.Backend, probePorts map[string]int32) map[
 	return out
 }
 
+// Dial opens a connection for the gateway's own requests to a host no Backend names (an OIDC
+// provider's endpoints, found in its discovery document): the host is resolved with the
+// manager's Resolver and each address is dialed through its Dialer under the destination
+// policy of scope (a name in the project's "project/namespace/name" form), as a Backend's
+// endpoints are, so a document cannot point the gateway at an address its project may not
+// reach.
+func (m *Manager) Dial(ctx context.Context, scope, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ips = []netip.Addr{ip}
+	} else {
+		var res interface {
+			LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+		} = net.DefaultResolver
+		if m.opts.Resolver != nil {
+			res = m.opts.Resolver
+		}
+		if ips, err = res.LookupNetIP(ctx, "ip", host); err != nil {
+			return nil, err
+		}
+	}
+	dialer := m.opts.Dialer
+	if dialer == nil {
+		dialer = NetDialer{}
+	}
+	var firstErr error
+	for _, ip := range ips {
+		c, err := dialer.DialContext(ctx, network, net.JoinHostPort(ip.Unmap().String(), port), m.opts.Destinations.control(scope))
+		if err == nil {
+			return c, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr == nil {
+		firstErr = fmt.Errorf("%s: no address", host)
+	}
+	return nil, firstErr
+}
+
+// RootCAs are the roots the gateway's own TLS requests verify against (nil: the system's).
+func (m *Manager) RootCAs() *x509.CertPool { return m.opts.RootCAs }
+
 // Cluster returns the current cluster of a backend (nil when none).
 func (m *Manager) Cluster(name string) *Cluster {
 	m.mu.Lock()

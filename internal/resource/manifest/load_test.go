@@ -13,7 +13,7 @@ import (
 )
 
 // policyExamples holds the policy examples of the design: TrafficPolicy (§4.1, §4.2,
-// §4.8-§4.11) and AuthPolicy (§4.3-§4.7).
+// §4.8-§4.12) and AuthPolicy (§4.3-§4.7).
 const policyExamples = "../../../docs/examples/policy"
 
 // validate runs the registry's validation of every Apoxy object in the set (the API server
@@ -46,8 +46,8 @@ func readExample(t *testing.T, name string) string {
 // error, and the defaults land only in the blocks it sets.
 func TestPolicyExamplesLoad(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(policyExamples, "*.yaml"))
-	if err != nil || len(files) != 11 {
-		t.Fatalf("examples: %v, %v (want the eleven of §4.1-§4.11)", files, err)
+	if err != nil || len(files) != 12 {
+		t.Fatalf("examples: %v, %v (want the twelve of §4.1-§4.12)", files, err)
 	}
 	policies := map[string]*policyv1a1.TrafficPolicy{}
 	auth := map[string]*policyv1a1.AuthPolicy{}
