@@ -402,3 +402,64 @@ func redisCounts(t *testing.T, addr, rule string) []int {
 	}
 	return counts
 }
+
+// Bad input (issue 14, §5 case 72): an oversized token is refused (401, malformed) without
+// being decoded, a header past the server's limit gets 431, and a JWKS endpoint that hangs
+// never holds a request beyond its timeout.
+func TestAuthPolicyJWTBadInput(t *testing.T) {
+	ln := echoServer(t, "127.0.0.33:0", "api", nil)
+	ca := newCA(t)
+	cert := ca.issue(t, "hang.example.com")
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	serve(t, "127.0.0.34:443", &cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	e := edgetest.Start(t, edgetest.Options{RootCAs: ca.pool, Hosts: map[string][]string{"api.internal.example.com": {"127.0.0.33"}, "hang.example.com": {"127.0.0.34"}}})
+	e.Apply(`apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: api}
+spec: {endpoints: [{fqdn: api.internal.example.com}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: api}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [api.example.com]
+  rules: [{backendRefs: [{group: core.apoxy.dev, kind: Backend, name: api, port: ` + portOf(ln) + `}]}]
+---
+apiVersion: policy.apoxy.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: hang}
+spec:
+  targetRefs: [{group: gateway.apoxy.dev, kind: HTTPRoute, name: api}]
+  jwt:
+    providers:
+    - name: hang
+      issuer: https://hang.example.com/
+      jwks: {remote: {uri: "https://hang.example.com/jwks", timeout: 1s}}
+`)
+	e.WaitFor("policy in force", func() error {
+		if r, _ := call(t, e, "GET", "api.example.com", "/"); r.StatusCode != 401 {
+			return fmt.Errorf("%d", r.StatusCode)
+		}
+		return nil
+	})
+	tok := newIssuer(t, "https://hang.example.com/", "k").token(t, nil)
+	start := time.Now()
+	r, _ := call(t, e, "GET", "api.example.com", "/", "Authorization", "Bearer "+tok)
+	if took := time.Since(start); r.StatusCode != 401 || took > 3*time.Second {
+		t.Errorf("hanging JWKS: %d after %v, want 401 within the 1s timeout", r.StatusCode, took)
+	}
+	big := "Bearer " + strings.Repeat("a", 20<<10) + "." + strings.Repeat("b", 10) + ".c"
+	if r, _ := call(t, e, "GET", "api.example.com", "/", "Authorization", big); r.StatusCode != 401 || !strings.Contains(r.Header.Get("Www-Authenticate"), "invalid_token") {
+		t.Errorf("20 KiB token: %d %q", r.StatusCode, r.Header.Get("Www-Authenticate"))
+	}
+	if r, _ := call(t, e, "GET", "api.example.com", "/", "Authorization", "Bearer "+strings.Repeat("x", 2<<20)); r.StatusCode != 431 {
+		t.Errorf("2 MiB header: %d, want 431", r.StatusCode)
+	}
+}
