@@ -100,8 +100,8 @@ func TestPolicyExamplesApply(t *testing.T) {
 			}
 		}
 	}
-	if len(stored) != 8 || len(auth) != 5 {
-		t.Fatalf("stored %d TrafficPolicies and %d AuthPolicies, want the 8 and 5 of the examples", len(stored), len(auth))
+	if len(stored) != 8 || len(auth) != 7 {
+		t.Fatalf("stored %d TrafficPolicies and %d AuthPolicies, want the 8 and 7 of the examples", len(stored), len(auth))
 	}
 	checkAuthExamples(t, auth)
 
@@ -228,7 +228,7 @@ func TestPolicyExamplesApply(t *testing.T) {
 			delete(wantAuth, name)
 		}
 	}
-	if len(wantAuth) > 0 || len(rows.Rows) != 5 {
+	if len(wantAuth) > 0 || len(rows.Rows) != 7 {
 		t.Errorf("rows missing: %v (table %v)", wantAuth, rows.Rows)
 	}
 	cols = nil

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -462,4 +463,52 @@ spec:
 	if r, _ := call(t, e, "GET", "api.example.com", "/", "Authorization", "Bearer "+strings.Repeat("x", 2<<20)); r.StatusCode != 431 {
 		t.Errorf("2 MiB header: %d, want 431", r.StatusCode)
 	}
+}
+
+// Design §4.11's AuthPolicies and §5 cases 3, 11, 12: JWT on the https listener only (the
+// same route on http needs none), /healthz exempt by `jwt: {disabled: true}` on its rule;
+// with the listener policy turned into an Override, /healthz needs a JWT again on https and the
+// opt-out is reported superseded there (PartiallyProgrammed rather than the design's
+// Overridden: the route is also served on the http listener, where the opt-out still counts).
+func TestAuthPolicyGatewayListenerAndOptOut(t *testing.T) {
+	ln := echoServer(t, "127.0.0.35:0", "app", nil)
+	e := edgetest.Start(t, edgetest.Options{Hosts: map[string][]string{"app.internal.example.com": {"127.0.0.35"}}})
+	doc := example(t, "4.11-gateway-defaults.yaml", portOf(ln))
+	e.Apply(doc)
+	tlsc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	get := func(c *http.Client, base, path string) int {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Host = "app.example.com"
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s%s: %v", base, path, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	https, plain := "https://"+e.TLSAddr, "http://"+e.HTTPAddr
+	e.WaitFor("edge-auth on https", func() error {
+		if c := get(tlsc, https, "/"); c != 401 {
+			return fmt.Errorf("https /: %d", c)
+		}
+		return nil
+	})
+	if c := get(tlsc, https, "/healthz"); c != 200 {
+		t.Errorf("https /healthz (jwt disabled on the rule): %d", c)
+	}
+	if c := get(http.DefaultClient, plain, "/"); c != 200 {
+		t.Errorf("http / (edge-auth targets the https listener): %d", c)
+	}
+	e.Apply(strings.Replace(doc, "  targetRefs: [{group: gateway.apoxy.dev, kind: Gateway, name: default, sectionName: https}]\n  jwt:",
+		"  targetRefs: [{group: gateway.apoxy.dev, kind: Gateway, name: default, sectionName: https}]\n  strategy: Override\n  jwt:", 1))
+	e.WaitFor("Override beats the opt-out", func() error {
+		if c := get(tlsc, https, "/healthz"); c != 401 {
+			return fmt.Errorf("https /healthz: %d", c)
+		}
+		if st, reason, msg := kindCondition(e, "AuthPolicy", "healthz-public", "Programmed"); st != "True" || reason != "PartiallyProgrammed" ||
+			!strings.Contains(msg, "jwt superseded by AuthPolicy default/edge-auth (Gateway default/default listener https, Override)") {
+			return fmt.Errorf("healthz-public Programmed %s %s %q", st, reason, msg)
+		}
+		return nil
+	})
 }

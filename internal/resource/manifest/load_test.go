@@ -103,8 +103,11 @@ func TestPolicyExamplesLoad(t *testing.T) {
 	if e := policies["edge-traffic"].Spec; e.Timeouts.Request == nil || *e.Timeouts.Request != "30s" || e.Strategy != policyv1a1.StrategyDefault {
 		t.Errorf("edge-traffic: %+v", e)
 	}
-	if len(auth) != 5 {
-		t.Fatalf("AuthPolicies %d, want the five of §4.3-§4.7", len(auth))
+	if len(auth) != 7 {
+		t.Fatalf("AuthPolicies %d, want the seven of §4.3-§4.7 and §4.11", len(auth))
+	}
+	if j := auth["healthz-public"].Spec.JWT; !j.Disabled || j.ForwardToken != nil || len(j.Providers) != 0 {
+		t.Errorf("healthz-public: a disabled block gets no defaults: %+v", j)
 	}
 	if j := auth["api-jwt"].Spec.JWT; *j.ForwardToken || *j.Providers[0].ClockSkew != "1m" || *j.Providers[1].JWKS.Remote.Timeout != "5s" {
 		t.Errorf("api-jwt defaults: %+v", j.Providers)
