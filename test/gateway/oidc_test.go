@@ -620,6 +620,8 @@ spec:
 		}
 	})
 
+	// The reports route serves only /r: the callback (and logout) paths, outside it, are the
+	// gateway's on its host all the same.
 	t.Run("79 refresh, and refresh failure sends to login", func(t *testing.T) {
 		reports := "https://reports.example.com:" + portOfAddr(e.TLSAddr)
 		w.register(reports)
@@ -629,7 +631,7 @@ metadata: {name: reports}
 spec:
   parentRefs: [{name: default}]
   hostnames: [reports.example.com]
-  rules: [{backendRefs: [{group: core.apoxy.dev, kind: Backend, name: grafana, port: %s}]}]
+  rules: [{matches: [{path: {type: PathPrefix, value: /r}}], backendRefs: [{group: core.apoxy.dev, kind: Backend, name: grafana, port: %s}]}]
 ---
 apiVersion: policy.apoxy.dev/v1alpha1
 kind: AuthPolicy
@@ -645,7 +647,7 @@ spec:
 `, portOf(w.app), googleIssuer, grafanaClientID))
 		b := w.browser(t)
 		e.WaitFor("reports-login in force", func() error {
-			if resp, body := b.xhr(reports + "/"); resp.StatusCode != http.StatusUnauthorized {
+			if resp, body := b.xhr(reports + "/r/0"); resp.StatusCode != http.StatusUnauthorized {
 				return fmt.Errorf("%d %s", resp.StatusCode, body)
 			}
 			return nil
@@ -699,6 +701,13 @@ spec:
 		defer w.idp.FailTokens.Store(false)
 		if resp, body := b.xhr(reports + "/r/6"); resp.StatusCode != http.StatusOK {
 			t.Errorf("refresh failing transiently with valid tokens: %d %s, want 200", resp.StatusCode, body)
+		}
+		// Logout, like the callback, is served outside the route's /r.
+		if resp, _ := b.get(reports + "/logout"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), googleIssuer+"/end_session?") {
+			t.Errorf("logout: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if resp, _ := b.xhr(reports + "/r/7"); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("after logout: %d, want 401", resp.StatusCode)
 		}
 	})
 
