@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,11 @@ type Options struct {
 	RateLimitStore ratelimit.Store
 	// AccessLog receives the access log (default: discarded, or stderr with -v).
 	AccessLog io.Writer
+	// SessionSecret, when set (at least 32 bytes), is the server's secret the OIDC session
+	// keys derive from, written to the data directory's oidc-session.key before the product
+	// starts (as an operator copies the file to each replica): two Envs given the same
+	// secret honour each other's logins. Default: a fresh random secret.
+	SessionSecret []byte
 }
 
 // StartRedis runs a real redis-server on a free loopback port for the test (skipped when it
@@ -152,10 +158,16 @@ func Start(t testing.TB, opts Options) *Env {
 		})
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
+	dataDir := t.TempDir()
+	if len(opts.SessionSecret) > 0 {
+		if err := os.WriteFile(filepath.Join(dataDir, "oidc-session.key"), opts.SessionSecret, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := platform.Start(ctx, platform.Options{
 		API: apiserver.Options{
-			DataDir: t.TempDir(), Addr: "127.0.0.1:0", Synchronous: "NORMAL",
+			DataDir: dataDir, Addr: "127.0.0.1:0", Synchronous: "NORMAL",
 			Ports: apiserver.Ports{HTTP: int32(httpPort), HTTPS: int32(httpsPort)},
 		},
 		BindAddress:     "127.0.0.1",

@@ -532,8 +532,10 @@ func (t *translator) reportAuthPolicies() {
 	reportPolicies(t, t.ap, t.set.AuthPolicies, reportHooks[*policyv1a1.AuthPolicy]{
 		accepted: func(p *policyv1a1.AuthPolicy, _ gwapiv1.ParentReference, i int) bool {
 			c := t.apc[p]
+			// Blocks with a runtime dependency: remote JWKS, the OIDC provider (discovery and
+			// keys), the external authorization service.
 			remote := c.jwt != nil && slices.ContainsFunc(c.jwt.Providers, func(p ir.JWTProvider) bool { return p.RemoteJWKS != nil })
-			if !remote && c.ext == nil {
+			if !remote && c.oidc == nil && c.ext == nil {
 				return false
 			}
 			pk := status.KeyOf(p.Namespace, p.Name)

@@ -122,6 +122,28 @@ stringData: {client-secret: s}`,
 	wantCond(t, "secure false", apCond(t, rep, "o", "Accepted"), metav1.ConditionFalse, "Invalid", "listener tls is HTTPS")
 }
 
+// Policies whose blocks depend on something at run time (remote JWKS, an OIDC provider, an
+// external authorization service) are listed for the controller's Healthy condition; others
+// are not.
+func TestAuthPolicyRuntimeDependencies(t *testing.T) {
+	_, _, rep := translateYAML(t, statusBase, usersSecret, `apiVersion: v1
+kind: Secret
+metadata: {name: cid}
+stringData: {client-secret: s}`,
+		ap("login", "2026-01-01T00:00:00Z", "[{kind: HTTPRoute, name: api}]", `  oidc:
+    provider: {issuer: "https://idp.example.com"}
+    clientID: c
+    clientSecretRef: {name: cid}`),
+		ap("basic", "2026-01-01T00:00:00Z", "[{kind: HTTPRoute, name: other}]", "  basicAuth: {usersRef: {name: users}}"))
+	rt, ok := rep.AuthRuntime[status.KeyOf("default", "login")]
+	if !ok || rt.ID == "" || len(rt.Ancestors) != 1 || rt.Ancestors[0] != 0 {
+		t.Errorf("oidc-only policy: runtime %+v (listed %v), want its ID and ancestor 0", rt, ok)
+	}
+	if rt, ok := rep.AuthRuntime[status.KeyOf("default", "basic")]; ok {
+		t.Errorf("basicAuth-only policy listed: %+v", rt)
+	}
+}
+
 // A Secret update that does not parse keeps the last good version in force (Memory), and a
 // deleted Secret is forgotten.
 func TestAuthPolicyLastGoodSecret(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"apoxy.dev/apoxy/internal/auth/oidc/oidctest"
 )
 
 // chromium returns a browser context for the test, skipping it when no Chromium is installed
@@ -48,7 +50,7 @@ func chromium(t *testing.T) context.Context {
 // browserApp is a tiny app behind the RP for a real browser, on https://localhost:port (a
 // different site from the provider on 127.0.0.1, so the provider's redirects are
 // cross-site as they are in production). /bye is public; everything else needs a login.
-func browserApp(t *testing.T, o *testOP, sameSite string) (base string, rp *RP) {
+func browserApp(t *testing.T, o *oidctest.Provider, sameSite string) (base string, rp *RP) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	_, port, _ := strings.Cut(srv.Listener.Addr().String(), ":")
@@ -76,7 +78,7 @@ func browserApp(t *testing.T, o *testOP, sameSite string) (base string, rp *RP) 
 	})
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	o.allowRedirect(base+"/oauth2/callback", base+"/bye")
+	o.AllowRedirect(base+"/oauth2/callback", base+"/bye")
 	return base, rp
 }
 
@@ -130,7 +132,7 @@ func TestChromiumLoginDance(t *testing.T) {
 
 			// The provider's login page is a form: the way back to the app starts from the
 			// provider's site, so the redirect chain is cross-site, as in production.
-			o.formLogin.Store(true)
+			o.FormLogin.Store(true)
 			if err := chromedp.Do(ctx, chromedp.Navigate(base+"/dash/board?tab=a%20b&x=1")); err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +164,7 @@ func TestChromiumLoginDance(t *testing.T) {
 			if c, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie`)); strings.Contains(c, rp.CookieNamePrefix()) {
 				t.Errorf("scripts can read the session cookies: %q", c)
 			}
-			if n := o.codeGrants.Load(); n != 1 {
+			if n := o.CodeGrants.Load(); n != 1 {
 				t.Errorf("%d code grants, want 1", n)
 			}
 
@@ -173,7 +175,7 @@ func TestChromiumLoginDance(t *testing.T) {
 				loc, _ := chromedp.Run(ctx, chromedp.Location())
 				t.Fatalf("logout ended at %s: %v", loc, err)
 			}
-			if o.endSessions.Load() != 1 {
+			if o.EndSessions.Load() != 1 {
 				t.Error("the provider's end_session was not called")
 			}
 			if st, err := fetchStatus(ctx, "/api"); err != nil || st != http.StatusUnauthorized {

@@ -283,7 +283,7 @@ func TestAbsoluteRedirectURLAcrossHosts(t *testing.T) {
 				c.CookieDomain = domain
 				return c
 			})
-			o.allowRedirect("https://auth.example.test:"+port+"/oauth2/callback", "")
+			o.AllowRedirect("https://auth.example.test:"+port+"/oauth2/callback", "")
 			b := newBrowser(t)
 			// Every name resolves to the app, except the provider's own address.
 			appAddr := app.srv.Listener.Addr().String()

@@ -372,7 +372,7 @@ func TestSessionNeedsNoProvider(t *testing.T) {
 	app := newTestApp(t, o, func(string) Config { return baseConfig(o, nil) })
 	b := newBrowser(t)
 	b.login(app.url + "/")
-	o.srv.Close()
+	o.Close()
 	if resp, _ := b.get(app.url + "/x"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("with the provider gone: %d", resp.StatusCode)
 	}

@@ -22,7 +22,7 @@ func TestCodeFlowReturnsToOriginalURL(t *testing.T) {
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	q := loc.Query()
-	if !strings.HasPrefix(loc.String(), o.issuer+"/authorize?") {
+	if !strings.HasPrefix(loc.String(), o.Issuer+"/authorize?") {
 		t.Fatalf("redirected to %s, not the provider's authorization endpoint", loc)
 	}
 	for k, want := range map[string]string{
@@ -64,7 +64,7 @@ func TestCodeFlowReturnsToOriginalURL(t *testing.T) {
 	if strings.Contains(e.Cookie, app.rp.CookieNamePrefix()) {
 		t.Errorf("the upstream saw the RP's cookies: %q", e.Cookie)
 	}
-	if n := o.codeGrants.Load(); n != 1 {
+	if n := o.CodeGrants.Load(); n != 1 {
 		t.Errorf("%d code grants, want 1", n)
 	}
 	// The state cookie is spent; the session cookie is set with the right attributes.
@@ -82,7 +82,7 @@ func TestCodeFlowReturnsToOriginalURL(t *testing.T) {
 	if e := decodeEcho(t, body); e.Path != "/other" || e.Sub != "alice-id" {
 		t.Errorf("echo %+v", e)
 	}
-	if n := o.codeGrants.Load(); n != 1 {
+	if n := o.CodeGrants.Load(); n != 1 {
 		t.Errorf("%d code grants after a second request, want 1", n)
 	}
 }
@@ -194,7 +194,7 @@ func TestOneLoginServesEveryPolicyOfTheClient(t *testing.T) {
 	if e := decodeEcho(t, body); e.Sub != "alice-id" {
 		t.Errorf("second policy sees %q", e.Sub)
 	}
-	if n := o.codeGrants.Load(); n != 1 {
+	if n := o.CodeGrants.Load(); n != 1 {
 		t.Errorf("%d logins, want 1", n)
 	}
 }
@@ -259,7 +259,7 @@ func TestUnauthenticatedActions(t *testing.T) {
 		if c.want == 401 && resp.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s %s %v: 401 without WWW-Authenticate", c.action, c.method, c.hdr)
 		}
-		if c.want == 302 && !strings.HasPrefix(resp.Header.Get("Location"), o.issuer+"/authorize?") {
+		if c.want == 302 && !strings.HasPrefix(resp.Header.Get("Location"), o.Issuer+"/authorize?") {
 			t.Errorf("%s %s %v: Location %q", c.action, c.method, c.hdr, resp.Header.Get("Location"))
 		}
 	}

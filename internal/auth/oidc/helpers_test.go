@@ -16,7 +16,22 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/testr"
+
+	"apoxy.dev/apoxy/internal/auth/oidc/oidctest"
 )
+
+// The test provider's client.
+const (
+	testClientID     = oidctest.DefaultClientID
+	testClientSecret = oidctest.DefaultClientSecret
+)
+
+// newTestOP starts an in-process OpenID provider (oidctest) on loopback with its own issuer
+// URL, logging in oidctest.Alice. accessTTL and idTTL are the tokens' lifetimes.
+func newTestOP(t *testing.T, accessTTL, idTTL time.Duration) *oidctest.Provider {
+	t.Helper()
+	return oidctest.NewProvider(t, oidctest.Options{AccessTTL: accessTTL, IDTokenTTL: idTTL})
+}
 
 // newKey returns a random ring key.
 func newKey() []byte {
@@ -71,7 +86,7 @@ type testApp struct {
 }
 
 // newTestApp starts an app whose RP config is made by mk from the app's base URL.
-func newTestApp(t *testing.T, o *testOP, mk func(base string) Config) *testApp {
+func newTestApp(t *testing.T, o *oidctest.Provider, mk func(base string) Config) *testApp {
 	t.Helper()
 	a := &testApp{}
 	a.srv = httptest.NewUnstartedServer(nil)
@@ -108,15 +123,15 @@ func newTestApp(t *testing.T, o *testOP, mk func(base string) Config) *testApp {
 	a.srv.StartTLS()
 	t.Cleanup(a.srv.Close)
 	if o != nil {
-		o.allowRedirect(a.url+rp.cfg.callbackPath, a.url+"/bye")
+		o.AllowRedirect(a.url+rp.cfg.callbackPath, a.url+"/bye")
 	}
 	return a
 }
 
 // baseConfig is a Config for the test OP with a fresh key ring.
-func baseConfig(o *testOP, clock *testClock) Config {
+func baseConfig(o *oidctest.Provider, clock *testClock) Config {
 	c := Config{
-		Issuer:        o.issuer,
+		Issuer:        o.Issuer,
 		ClientID:      testClientID,
 		ClientSecret:  testClientSecret,
 		Scopes:        []string{"email", "profile", "offline_access"},

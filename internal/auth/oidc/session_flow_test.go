@@ -58,7 +58,7 @@ func TestRefreshNearExpiry(t *testing.T) {
 			t.Errorf("request %d: %d, new cookies %v", i, codes[i], refreshed[i])
 		}
 	}
-	if n := o.refreshGrants.Load(); n != 1 {
+	if n := o.RefreshGrants.Load(); n != 1 {
 		t.Errorf("%d refresh grants for 8 concurrent requests, want 1", n)
 	}
 
@@ -71,11 +71,11 @@ func TestRefreshNearExpiry(t *testing.T) {
 		t.Error("the session cookies did not change after the refresh")
 	}
 	clock.Advance(10 * time.Second)
-	n := o.refreshGrants.Load()
+	n := o.RefreshGrants.Load()
 	if resp, _ := b.get(app.url + "/r"); resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
 		t.Errorf("after the refresh: %d, %d cookies", resp.StatusCode, len(resp.Cookies()))
 	}
-	if o.refreshGrants.Load() != n {
+	if o.RefreshGrants.Load() != n {
 		t.Error("refreshed again with fresh tokens")
 	}
 }
@@ -90,7 +90,7 @@ func TestRefreshFailureSendsToLogin(t *testing.T) {
 	b.login(app.url + "/")
 
 	// Provider down, tokens still valid for 50 s: served with them.
-	o.failTokens.Store(true)
+	o.FailTokens.Store(true)
 	clock.Advance(70 * time.Second)
 	if resp, _ := b.get(app.url + "/a"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("transient refresh failure with valid tokens: %d, want 200", resp.StatusCode)
@@ -100,15 +100,15 @@ func TestRefreshFailureSendsToLogin(t *testing.T) {
 	if resp, _ := b.get(app.url + "/b"); resp.StatusCode != http.StatusFound {
 		t.Fatalf("expired, provider down: %d, want 302", resp.StatusCode)
 	}
-	o.failTokens.Store(false)
+	o.FailTokens.Store(false)
 
 	// A fresh login, then the provider revokes the refresh token: login at once.
 	b2 := newBrowser(t)
 	b2.login(app.url + "/")
-	o.revokeAll()
+	o.RevokeAll()
 	clock.Advance(70 * time.Second)
 	resp, _ := b2.get(app.url + "/c")
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), o.issuer) {
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), o.Issuer) {
 		t.Fatalf("revoked refresh token: %d %s, want 302 to the provider", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if resp, _ := b2.do("GET", app.url+"/c", http.Header{"Accept": {"application/json"}}); resp.StatusCode != http.StatusUnauthorized {
@@ -139,7 +139,7 @@ func TestNoRefreshEndsWithTokens(t *testing.T) {
 	if resp, _ := b.get(app.url + "/b"); resp.StatusCode != http.StatusFound {
 		t.Fatalf("after expiry: %d, want 302", resp.StatusCode)
 	}
-	if n := o.refreshGrants.Load(); n != 0 {
+	if n := o.RefreshGrants.Load(); n != 0 {
 		t.Errorf("%d refresh grants with RefreshTokens off", n)
 	}
 }
@@ -161,7 +161,7 @@ func TestAbsoluteTimeout(t *testing.T) {
 			t.Fatalf("refresh %d: %d", i, resp.StatusCode)
 		}
 	}
-	if n := o.refreshGrants.Load(); n != 3 {
+	if n := o.RefreshGrants.Load(); n != 3 {
 		t.Errorf("%d refreshes, want 3", n)
 	}
 	clock.Advance(4 * time.Minute) // 61 min after the login, tokens fresh
@@ -194,7 +194,7 @@ func TestLogoutEndsSessionAtProvider(t *testing.T) {
 	}
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	q := loc.Query()
-	if !strings.HasPrefix(loc.String(), o.issuer+"/end_session?") || q.Get("id_token_hint") == "" ||
+	if !strings.HasPrefix(loc.String(), o.Issuer+"/end_session?") || q.Get("id_token_hint") == "" ||
 		q.Get("post_logout_redirect_uri") != app.url+"/bye" || q.Get("client_id") != testClientID {
 		t.Fatalf("logout went to %s", loc)
 	}
@@ -206,7 +206,7 @@ func TestLogoutEndsSessionAtProvider(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != app.url+"/bye" {
 		t.Fatalf("end_session: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if o.endSessions.Load() != 1 {
+	if o.EndSessions.Load() != 1 {
 		t.Error("end_session not called")
 	}
 	if resp, _ := b.do("GET", app.url+"/", http.Header{"Accept": {"application/json"}}); resp.StatusCode != http.StatusUnauthorized {
@@ -220,9 +220,9 @@ func TestLogoutWithoutEndSession(t *testing.T) {
 	app := newTestApp(t, o, func(string) Config {
 		c := baseConfig(o, nil)
 		// Every endpoint configured: no discovery, so no end_session_endpoint.
-		c.AuthorizationEndpoint = o.issuer + "/authorize"
-		c.TokenEndpoint = o.issuer + "/oauth/token"
-		c.JWKSURI = o.issuer + "/keys"
+		c.AuthorizationEndpoint = o.Issuer + "/authorize"
+		c.TokenEndpoint = o.Issuer + "/oauth/token"
+		c.JWKSURI = o.Issuer + "/keys"
 		c.PostLogoutRedirectURL = "/bye"
 		return c
 	})
@@ -232,7 +232,7 @@ func TestLogoutWithoutEndSession(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/bye" {
 		t.Fatalf("logout: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if o.discoveryHits.Load() != 0 {
+	if o.DiscoveryHits.Load() != 0 {
 		t.Error("discovery ran although every endpoint was configured")
 	}
 }
@@ -329,7 +329,7 @@ func TestTwoReplicas(t *testing.T) {
 	if resp, _ := br.get(a.url + "/"); resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
 		t.Fatalf("A after B refreshed: %d, %d cookies (want 200, no refresh)", resp.StatusCode, len(resp.Cookies()))
 	}
-	if n := o.codeGrants.Load(); n != 1 {
+	if n := o.CodeGrants.Load(); n != 1 {
 		t.Errorf("%d logins, want 1", n)
 	}
 }

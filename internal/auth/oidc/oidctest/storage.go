@@ -1,173 +1,22 @@
-package oidc
-
-// An in-process OpenID provider for the tests: zitadel/oidc's op package (a certified OP
-// implementation) over an httptest TLS server, backed by a small in-memory storage written
-// here. Its login page logs in whichever user the test chose, without a form.
+package oidctest
 
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
+	"maps"
 	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
-
-const (
-	testClientID     = "dashboard"
-	testClientSecret = "s3cret with spaces&symbols"
-)
-
-// testUser is a user of the test OP.
-type testUser struct {
-	sub, email, name string
-}
-
-// testOP is an OpenID provider for one test.
-type testOP struct {
-	t      *testing.T
-	srv    *httptest.Server
-	issuer string
-	op     *op.Provider
-	store  *opStore
-
-	// user is who the login page logs in; nil makes it deny the login (access_denied).
-	user atomic.Pointer[testUser]
-	// counters of token endpoint grants and end_session calls.
-	codeGrants, refreshGrants, endSessions atomic.Int64
-	// failTokens makes the token endpoint answer 503.
-	failTokens atomic.Bool
-	// discoveryHits counts discovery fetches.
-	discoveryHits atomic.Int64
-	// formLogin makes the login page a form the user submits (as at a real provider, the
-	// redirect back to the app then starts from the provider's page) instead of an
-	// immediate redirect.
-	formLogin atomic.Bool
-}
-
-// newTestOP starts an OP. accessTTL and idTTL are the tokens' lifetimes.
-func newTestOP(t *testing.T, accessTTL, idTTL time.Duration) *testOP {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &testOP{t: t}
-	o.user.Store(&testUser{sub: "alice-id", email: "alice@example.com", name: "Alice"})
-	o.store = &opStore{
-		o:         o,
-		key:       key,
-		kid:       "k1",
-		accessTTL: accessTTL,
-		requests:  map[string]*authRequest{},
-		codes:     map[string]string{},
-		tokens:    map[string]*accessToken{},
-		refresh:   map[string]*refreshToken{},
-		client: &testClient{
-			idTTL: idTTL,
-		},
-	}
-	o.srv = httptest.NewUnstartedServer(nil)
-	o.issuer = "https://" + o.srv.Listener.Addr().String()
-	var cryptoKey [32]byte
-	rand.Read(cryptoKey[:])
-	o.op, err = op.NewProvider(&op.Config{
-		CryptoKey:                cryptoKey,
-		DefaultLogoutRedirectURI: "/logged-out",
-		CodeMethodS256:           true,
-		GrantTypeRefreshToken:    true,
-	}, o.store, op.StaticIssuer(o.issuer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/login", o.login)
-	mux.HandleFunc("/logged-out", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "logged out at the provider") })
-	mux.Handle("/", o.op)
-	o.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/.well-known/openid-configuration":
-			o.discoveryHits.Add(1)
-		case "/oauth/token":
-			if o.failTokens.Load() {
-				http.Error(w, "down", http.StatusServiceUnavailable)
-				return
-			}
-			r.ParseForm()
-			switch r.PostForm.Get("grant_type") {
-			case "authorization_code":
-				o.codeGrants.Add(1)
-			case "refresh_token":
-				o.refreshGrants.Add(1)
-			}
-		case "/end_session":
-			o.endSessions.Add(1)
-		}
-		mux.ServeHTTP(w, r)
-	})
-	o.srv.StartTLS()
-	t.Cleanup(o.srv.Close)
-	return o
-}
-
-// allowRedirect registers a callback URL (redirect_uri) and a post-logout URL for the client.
-func (o *testOP) allowRedirect(callback, postLogout string) {
-	c := o.store.client
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.redirects = append(c.redirects, callback)
-	if postLogout != "" {
-		c.postLogout = append(c.postLogout, postLogout)
-	}
-}
-
-// revokeAll makes every refresh token invalid (refresh then fails with invalid_grant).
-func (o *testOP) revokeAll() {
-	o.store.mu.Lock()
-	defer o.store.mu.Unlock()
-	clear(o.store.refresh)
-}
-
-// login is the OP's login page: it completes the auth request as o.user, or denies it.
-func (o *testOP) login(w http.ResponseWriter, r *http.Request) {
-	id := r.URL.Query().Get("authRequestID")
-	if o.formLogin.Load() && r.Method != http.MethodPost {
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(w, `<html><body><form method="post" action="/login?authRequestID=%s"><button id="signin">Sign in</button></form></body></html>`,
-			url.QueryEscape(id))
-		return
-	}
-	u := o.user.Load()
-	s := o.store
-	s.mu.Lock()
-	req, ok := s.requests[id]
-	if ok && u != nil {
-		req.sub, req.done, req.authTime = u.sub, true, time.Now()
-	}
-	s.mu.Unlock()
-	if !ok {
-		http.Error(w, "unknown auth request", http.StatusBadRequest)
-		return
-	}
-	if u == nil {
-		q := url.Values{"error": {"access_denied"}, "state": {req.oidc.State}}
-		http.Redirect(w, r, req.oidc.RedirectURI+"?"+q.Encode(), http.StatusFound)
-		return
-	}
-	http.Redirect(w, r, o.op.AuthorizationEndpoint().Absolute(o.issuer)+"/callback?id="+url.QueryEscape(id), http.StatusFound)
-}
 
 // authRequest is an auth request in the OP's storage.
 type authRequest struct {
@@ -212,25 +61,29 @@ type refreshToken struct {
 }
 
 // refreshRequest is a refresh token presented at the token endpoint.
-type refreshRequest struct{ r *refreshToken }
+type refreshRequest struct {
+	r        *refreshToken
+	clientID string
+}
 
 func (r *refreshRequest) GetAMR() []string            { return []string{"pwd"} }
-func (r *refreshRequest) GetAudience() []string       { return []string{testClientID} }
+func (r *refreshRequest) GetAudience() []string       { return []string{r.clientID} }
 func (r *refreshRequest) GetAuthTime() time.Time      { return r.r.authTime }
-func (r *refreshRequest) GetClientID() string         { return testClientID }
+func (r *refreshRequest) GetClientID() string         { return r.clientID }
 func (r *refreshRequest) GetScopes() []string         { return r.r.scopes }
 func (r *refreshRequest) GetSubject() string          { return r.r.sub }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.r.scopes = s }
 
 // opStore is the OP's storage: one client, the test's users, tokens in memory.
 type opStore struct {
-	o         *testOP
+	p         *Provider
 	key       *ecdsa.PrivateKey
 	kid       string
-	accessTTL time.Duration
-	client    *testClient
+	accessTTL atomic.Int64 // time.Duration
+	client    *client
 
 	mu       sync.Mutex
+	users    map[string]*User // by subject
 	seq      int
 	requests map[string]*authRequest
 	codes    map[string]string // code -> request id
@@ -292,7 +145,7 @@ func (s *opStore) DeleteAuthRequest(_ context.Context, id string) error {
 }
 
 func (s *opStore) newAccessToken(sub, refreshID string, scopes []string) *accessToken {
-	t := &accessToken{id: s.nextID("at"), sub: sub, refreshID: refreshID, scopes: scopes, expires: time.Now().Add(s.accessTTL)}
+	t := &accessToken{id: s.nextID("at"), sub: sub, refreshID: refreshID, scopes: scopes, expires: time.Now().Add(time.Duration(s.accessTTL.Load()))}
 	s.tokens[t.id] = t
 	return t
 }
@@ -334,7 +187,7 @@ func (s *opStore) TokenRequestByRefreshToken(_ context.Context, token string) (o
 		return nil, op.ErrInvalidRefreshToken
 	}
 	cp := *rt
-	return &refreshRequest{&cp}, nil
+	return &refreshRequest{&cp, s.client.id}, nil
 }
 
 func (s *opStore) TerminateSession(_ context.Context, sub, _ string) error {
@@ -391,14 +244,14 @@ func (s *opStore) KeySet(context.Context) ([]op.Key, error) {
 }
 
 func (s *opStore) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
-	if id != testClientID {
+	if id != s.client.id {
 		return nil, errors.New("no such client")
 	}
 	return s.client, nil
 }
 
 func (s *opStore) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
-	if id != testClientID || secret != testClientSecret {
+	if id != s.client.id || secret != s.p.ClientSecret {
 		return errors.New("bad client credentials")
 	}
 	return nil
@@ -406,30 +259,48 @@ func (s *opStore) AuthorizeClientIDSecret(_ context.Context, id, secret string) 
 
 func (s *opStore) SetUserinfoFromScopes(_ context.Context, ui *zoidc.UserInfo, sub, _ string, scopes []string) error {
 	ui.Subject = sub
-	u := s.o.user.Load()
-	if u == nil || u.sub != sub {
+	s.mu.Lock()
+	u := s.users[sub]
+	s.mu.Unlock()
+	if u == nil {
 		return nil
 	}
-	if slices.Contains(scopes, zoidc.ScopeEmail) {
-		ui.Email = u.email
+	if slices.Contains(scopes, zoidc.ScopeEmail) && u.Email != "" {
+		ui.Email = u.Email
 		ui.EmailVerified = true
 	}
 	if slices.Contains(scopes, zoidc.ScopeProfile) {
-		ui.Name = u.name
+		ui.Name = u.Name
+	}
+	for k, v := range u.Claims { // into the ID token (and userinfo) whatever the scopes
+		ui.AppendClaims(k, v)
 	}
 	return nil
 }
 
-func (s *opStore) SetUserinfoFromToken(context.Context, *zoidc.UserInfo, string, string, string) error {
-	return nil
+// SetUserinfoFromToken answers the userinfo endpoint for an access token.
+func (s *opStore) SetUserinfoFromToken(ctx context.Context, ui *zoidc.UserInfo, tokenID, _, _ string) error {
+	s.mu.Lock()
+	t, ok := s.tokens[tokenID]
+	s.mu.Unlock()
+	if !ok || time.Now().After(t.expires) {
+		return errors.New("invalid access token")
+	}
+	return s.SetUserinfoFromScopes(ctx, ui, t.sub, "", t.scopes)
 }
 
 func (s *opStore) SetIntrospectionFromToken(context.Context, *zoidc.IntrospectionResponse, string, string, string) error {
 	return nil
 }
 
-func (s *opStore) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
-	return map[string]any{"groups": []string{"staff", "ops"}}, nil
+// GetPrivateClaimsFromScopes gives the claims of JWT access tokens (the client's are opaque).
+func (s *opStore) GetPrivateClaimsFromScopes(_ context.Context, sub, _ string, _ []string) (map[string]any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.users[sub]; u != nil {
+		return maps.Clone(u.Claims), nil
+	}
+	return nil, nil
 }
 
 func (s *opStore) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
@@ -442,43 +313,44 @@ func (s *opStore) ValidateJWTProfileScopes(_ context.Context, _ string, scopes [
 
 func (s *opStore) Health(context.Context) error { return nil }
 
-// testClient is the RP's registration at the OP.
-type testClient struct {
+// client is the RP's registration at the OP.
+type client struct {
+	id         string
 	idTTL      time.Duration
 	mu         sync.Mutex
 	redirects  []string
 	postLogout []string
 }
 
-func (c *testClient) GetID() string { return testClientID }
-func (c *testClient) RedirectURIs() []string {
+func (c *client) GetID() string { return c.id }
+func (c *client) RedirectURIs() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.redirects)
 }
-func (c *testClient) PostLogoutRedirectURIs() []string {
+func (c *client) PostLogoutRedirectURIs() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.postLogout)
 }
-func (c *testClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
-func (c *testClient) AuthMethod() zoidc.AuthMethod        { return zoidc.AuthMethodBasic }
-func (c *testClient) ResponseTypes() []zoidc.ResponseType {
+func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
+func (c *client) AuthMethod() zoidc.AuthMethod        { return zoidc.AuthMethodBasic }
+func (c *client) ResponseTypes() []zoidc.ResponseType {
 	return []zoidc.ResponseType{zoidc.ResponseTypeCode}
 }
-func (c *testClient) GrantTypes() []zoidc.GrantType {
+func (c *client) GrantTypes() []zoidc.GrantType {
 	return []zoidc.GrantType{zoidc.GrantTypeCode, zoidc.GrantTypeRefreshToken}
 }
-func (c *testClient) LoginURL(id string) string            { return "/login?authRequestID=" + url.QueryEscape(id) }
-func (c *testClient) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
-func (c *testClient) IDTokenLifetime() time.Duration       { return c.idTTL }
-func (c *testClient) DevMode() bool                        { return false }
-func (c *testClient) IsScopeAllowed(string) bool           { return false }
-func (c *testClient) IDTokenUserinfoClaimsAssertion() bool { return true }
-func (c *testClient) ClockSkew() time.Duration             { return 0 }
-func (c *testClient) RestrictAdditionalIdTokenScopes() func([]string) []string {
+func (c *client) LoginURL(id string) string            { return "/login?authRequestID=" + url.QueryEscape(id) }
+func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
+func (c *client) IDTokenLifetime() time.Duration       { return c.idTTL }
+func (c *client) DevMode() bool                        { return false }
+func (c *client) IsScopeAllowed(string) bool           { return false }
+func (c *client) IDTokenUserinfoClaimsAssertion() bool { return true }
+func (c *client) ClockSkew() time.Duration             { return 0 }
+func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
-func (c *testClient) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
