@@ -21,6 +21,18 @@ type Verifier struct {
 
 	mu sync.Mutex
 	ok map[[sha256.Size]byte]int64 // key -> expiry (unix ns)
+	// pending are the verifications running, by key: concurrent requests with the same
+	// credentials wait for the first one's result instead of each paying for the hash (a
+	// burst of keep-alive clients right after an entry expired would otherwise run one bcrypt
+	// each).
+	pending map[[sha256.Size]byte]*pendingVerify
+	// verify, when set, replaces the check against the file (a test counts the calls).
+	verify func(user, password string) bool
+}
+
+type pendingVerify struct {
+	done chan struct{}
+	ok   bool
 }
 
 // NewVerifier caches up to max successes for ttl (defaults: 60 s, 10,000 entries).
@@ -31,7 +43,7 @@ func NewVerifier(f *File, ttl time.Duration, max int) *Verifier {
 	if max <= 0 {
 		max = 10000
 	}
-	v := &Verifier{file: f, ttl: ttl, max: max, now: time.Now, ok: map[[sha256.Size]byte]int64{}}
+	v := &Verifier{file: f, ttl: ttl, max: max, now: time.Now, ok: map[[sha256.Size]byte]int64{}, pending: map[[sha256.Size]byte]*pendingVerify{}}
 	rand.Read(v.salt[:])
 	return v
 }
@@ -48,14 +60,30 @@ func (v *Verifier) Verify(user, password string) bool {
 	now := v.now().UnixNano()
 	v.mu.Lock()
 	exp, hit := v.ok[key]
-	v.mu.Unlock()
 	if hit && now < exp {
+		v.mu.Unlock()
 		return true
 	}
-	if !v.file.Verify(user, password) {
-		return false
+	if p := v.pending[key]; p != nil {
+		v.mu.Unlock()
+		<-p.done
+		return p.ok
+	}
+	p := &pendingVerify{done: make(chan struct{})}
+	v.pending[key] = p
+	v.mu.Unlock()
+	if v.verify != nil {
+		p.ok = v.verify(user, password)
+	} else {
+		p.ok = v.file.Verify(user, password)
 	}
 	v.mu.Lock()
+	delete(v.pending, key)
+	close(p.done)
+	if !p.ok {
+		v.mu.Unlock()
+		return false
+	}
 	if len(v.ok) >= v.max {
 		for k, e := range v.ok { // drop the expired; if none, start over
 			if e <= now {

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -183,5 +186,42 @@ func TestVerifierCachesSuccessesOnly(t *testing.T) {
 		if len(v.ok) > 2 {
 			t.Fatalf("cache holds %d entries, bound 2", len(v.ok))
 		}
+	}
+}
+
+// Concurrent requests with the same credentials share one verification: a burst of clients
+// right after the cache entry expired costs one bcrypt, not one each.
+func TestVerifierCoalescesConcurrentMisses(t *testing.T) {
+	f, err := Parse([]byte("alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(f, time.Minute, 0)
+	var calls atomic.Int64
+	release := make(chan struct{})
+	v.verify = func(u, p string) bool {
+		calls.Add(1)
+		<-release
+		return f.Verify(u, p)
+	}
+	var wg sync.WaitGroup
+	results := make(chan bool, 50)
+	for range 50 {
+		wg.Go(func() { results <- v.Verify("alice", "password") })
+	}
+	for calls.Load() == 0 {
+		runtime.Gosched()
+	}
+	time.Sleep(20 * time.Millisecond) // let the others queue behind the first
+	close(release)
+	wg.Wait()
+	close(results)
+	for ok := range results {
+		if !ok {
+			t.Fatal("a waiter got false for good credentials")
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d verifications for one credential, want 1", n)
 	}
 }
