@@ -53,7 +53,7 @@ func TestSortByDependency(t *testing.T) {
 	for _, m := range ms {
 		got = append(got, m.kind+"/"+m.source)
 	}
-	want := []string{"Namespace/h", "Secret/g", "GatewayClass/j", "Gateway/f", "Backend/c", "ReferenceGrant/i", "Unknown/d", "HTTPRoute/b", "HTTPRoute/k", "TrafficPolicy/a", "AuthPolicy/e"}
+	want := []string{"Namespace/h", "Secret/g", "GatewayClass/j", "Gateway/f", "Backend/c", "ReferenceGrant/i", "Unknown/d", "TrafficPolicy/a", "AuthPolicy/e", "HTTPRoute/b", "HTTPRoute/k"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apply order mismatch (-want +got):\n%s", diff)
 	}

@@ -265,14 +265,16 @@ func (e *Env) Project(name string) *Env {
 	return &pe
 }
 
-// Apply server-side-applies every document of a YAML stream to the default project.
+// Apply server-side-applies every document of a YAML stream to the default project, in the
+// order `apoxy apply` uses (each kind's apply rank: policies before the routes they target).
 func (e *Env) Apply(docs string) {
 	e.t.Helper()
 	yr := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(docs)))
+	var objs []*unstructured.Unstructured
 	for {
 		doc, err := yr.Read()
 		if err == io.EOF {
-			return
+			break
 		}
 		if err != nil {
 			e.t.Fatal(err)
@@ -281,9 +283,12 @@ func (e *Env) Apply(docs string) {
 		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
 			e.t.Fatal(err)
 		}
-		if len(u.Object) == 0 {
-			continue
+		if len(u.Object) != 0 {
+			objs = append(objs, u)
 		}
+	}
+	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int { return cmp.Compare(e.kind(a).Apply, e.kind(b).Apply) })
+	for _, u := range objs {
 		ns := u.GetNamespace()
 		k := e.kind(u)
 		if ns == "" && k.Namespaced {

@@ -78,11 +78,13 @@ const (
 	// ApplyUnknown is the rank of a kind the registry does not know: after everything it might
 	// need, before routes and policies that might need it.
 	ApplyUnknown
+	// ApplyPolicies: policies that attach to Gateways and routes (TrafficPolicy, AuthPolicy),
+	// after the Secrets and Backends they reference and BEFORE the routes they target: a
+	// route created with its AuthPolicy in one apply is never served without it (its policy is
+	// already there, TargetNotFound for a moment, when the route appears).
+	ApplyPolicies
 	// ApplyRoutes: HTTPRoute, GRPCRoute, TCPRoute, UDPRoute, TLSRoute.
 	ApplyRoutes
-	// ApplyPolicies: policies that attach to Gateways and routes (TrafficPolicy, AuthPolicy),
-	// after the Secrets and Backends they reference.
-	ApplyPolicies
 )
 
 // StatusWriter says whether a kind has a /status subresource and who writes it. Writes through

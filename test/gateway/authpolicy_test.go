@@ -495,15 +495,18 @@ func TestAuthPolicyGatewayListenerAndOptOut(t *testing.T) {
 		return resp.StatusCode
 	}
 	https, plain := "https://"+e.TLSAddr, "http://"+e.HTTPAddr
-	e.WaitFor("edge-auth on https", func() error {
+	e.WaitFor("edge-auth on https, healthz-public on /healthz", func() error {
 		if c := get(tlsc, https, "/"); c != 401 {
 			return fmt.Errorf("https /: %d", c)
 		}
+		if st, _, _ := kindCondition(e, "AuthPolicy", "healthz-public", "Accepted"); st != "True" {
+			return fmt.Errorf("healthz-public not accepted yet")
+		}
+		if c := get(tlsc, https, "/healthz"); c != 200 {
+			return fmt.Errorf("https /healthz (jwt disabled on the rule): %d", c)
+		}
 		return nil
 	})
-	if c := get(tlsc, https, "/healthz"); c != 200 {
-		t.Errorf("https /healthz (jwt disabled on the rule): %d", c)
-	}
 	if c := get(http.DefaultClient, plain, "/"); c != 200 {
 		t.Errorf("http / (edge-auth targets the https listener): %d", c)
 	}

@@ -753,6 +753,9 @@ spec:
 		good := ci.token(t, map[string]any{"sub": "deploy-bot", "aud": "grafana-api"})
 		b := w.browser(t)
 		e.WaitFor("api-login in force", func() error {
+			if resp, _ := b.xhr(api + "/api/annotations"); resp.StatusCode != http.StatusUnauthorized {
+				return fmt.Errorf("no bearer, no session: %d", resp.StatusCode)
+			}
 			if resp, body := b.do("GET", api+"/api/annotations", "Authorization", "Bearer "+good); resp.StatusCode != http.StatusOK {
 				return fmt.Errorf("%d %s", resp.StatusCode, body)
 			}

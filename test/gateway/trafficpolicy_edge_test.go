@@ -175,9 +175,19 @@ func TestTrafficPolicyObservedGenerationAfterTheDataPlane(t *testing.T) {
 		}
 	}
 	e.WaitFor("generation 1 observed", observed(1))
-	if r := request(t, e, "GET", "shop.example.com", "/"); r.StatusCode != 418 {
-		t.Fatalf("generation 1 observed, traffic %d, want 418", r.StatusCode)
-	}
+	// The policy is applied before its route (apoxy apply's order): wait for the route, which
+	// is served with the policy from its first request.
+	e.WaitFor("route served", func() error {
+		switch r := request(t, e, "GET", "shop.example.com", "/"); r.StatusCode {
+		case 418:
+			return nil
+		case 404:
+			return fmt.Errorf("route not served yet")
+		default:
+			t.Fatalf("the route was served without its policy: %d", r.StatusCode)
+		}
+		return nil
+	})
 	for _, step := range []struct {
 		gen  int64
 		code int
