@@ -183,3 +183,16 @@ stringData:
 		t.Error("after the Secret was deleted, a bad version revived the forgotten one")
 	}
 }
+
+// Design §5 case 31: a rule keyed by a JWT claim where no AuthPolicy verifies tokens is
+// reported (its requests share one bucket); with a jwt block on the route it is not.
+func TestClaimRuleWithoutIdentityReported(t *testing.T) {
+	rule := tp("tiers", "2026-01-01T00:00:00Z", "[{kind: HTTPRoute, name: api}]", `  rateLimit:
+    rules: [{name: per-user, countBy: [{jwtClaim: {name: sub}}], limit: {requests: 10, unit: Minute}}]`)
+	_, _, rep := translateYAML(t, statusBase, rule)
+	wantCond(t, "without jwt", policyCond(t, rep, "tiers", "", "Programmed"), metav1.ConditionTrue, "PartiallyProgrammed",
+		"rateLimit rule per-user keys or matches on JWT claims, but no AuthPolicy with jwt or oidc applies")
+	_, _, rep = translateYAML(t, statusBase, rule, ap("jwt", "2026-01-01T00:00:00Z", "[{kind: HTTPRoute, name: api}]", `  jwt:
+    providers: [{name: idp, issuer: "https://idp.example.com/", jwks: {remote: {uri: "https://idp.example.com/jwks"}}}]`))
+	wantCond(t, "with jwt", policyCond(t, rep, "tiers", "", "Programmed"), metav1.ConditionTrue, "Programmed")
+}

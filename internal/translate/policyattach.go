@@ -257,13 +257,14 @@ func (t *translator) policyRoutes(routes []*ir.Route, g *gatewayCtx, l *listener
 			out = append(make([]*ir.Route, 0, len(routes)), routes[:i]...)
 		}
 		c := *r
-		if !tlv.empty() {
-			t.trafficPolicyRoute(&c, tlv, info, g, l)
-		}
+		// Auth first: TrafficPolicy rules keyed by JWT claims check that something verifies them.
 		if !alv.empty() {
 			ev := newPolicyEval(t, t.ap, &c, alv, info, g, l)
 			t.applyAuthPolicy(&c, ev)
 			ev.commit()
+		}
+		if !tlv.empty() {
+			t.trafficPolicyRoute(&c, tlv, info, g, l)
 		}
 		t.order[&c] = t.order[r]
 		out = append(out, &c)

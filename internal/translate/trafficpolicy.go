@@ -156,7 +156,31 @@ func (t *translator) trafficPolicyRoute(c *ir.Route, lv tpLevels, info ruleInfo,
 		}
 	}
 	ev.pruneRateLimit()
+	ev.claimsWithoutIdentity()
 	ev.commit()
+}
+
+// claimsWithoutIdentity reports rate-limit rules that match or count by JWT claims on a route
+// where no AuthPolicy verifies a token (design §5 case 31): such a rule's requests all lack the
+// claim, so they share one bucket (or are skipped with missingKey: Skip); the policy says so
+// (PartiallyProgrammed).
+func (ev *tpEval) claimsWithoutIdentity() {
+	rl := ev.r.RateLimit
+	if rl == nil || ev.r.Auth != nil && (ev.r.Auth.JWT != nil || ev.r.Auth.OIDC != nil) {
+		return
+	}
+	for _, rr := range rl.Rules {
+		if !rr.AfterAuth {
+			continue
+		}
+		for _, p := range ev.lv {
+			if p != nil && policyKey(p) == rr.Policy {
+				ev.lose(p, nil, "rateLimit rule "+rr.Name+" keys or matches on JWT claims, but no AuthPolicy with jwt or oidc applies to "+
+					ev.ruleName()+": its requests have no verified claims and share one bucket")
+				break
+			}
+		}
+	}
 }
 
 // applyTrafficPolicy sets a route's effective policy from its levels and records where each
