@@ -13,7 +13,9 @@ import (
 
 type checkFunc func(context.Context, *extauthz.Request) (*extauthz.Decision, error)
 
-func (f checkFunc) Check(ctx context.Context, r *extauthz.Request) (*extauthz.Decision, error) { return f(ctx, r) }
+func (f checkFunc) Check(ctx context.Context, r *extauthz.Request) (*extauthz.Decision, error) {
+	return f(ctx, r)
+}
 
 // Design §5 case 92: without includeBody the stage never reads the request body, so a
 // streaming body is not stalled waiting for the check; the service is told nothing of it.
