@@ -336,7 +336,7 @@ func check(reg []*Kind) []error {
 			}
 			shorts[s] = true
 		}
-		if k.Apply <= 0 || k.Apply > ApplyPolicies || k.Apply == ApplyUnknown {
+		if k.Apply <= 0 || k.Apply > ApplyRoutes || k.Apply == ApplyUnknown { // ApplyRoutes is the last rank
 			bad(k, "no apply order")
 		}
 		if k.goTypes.typ == nil {
