@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -62,17 +60,7 @@ func (c *Controller) writeAuthPolicyHealth(ctx context.Context) error {
 			}
 			status.Set(&as.Conditions, cond)
 		}
-		if apiequality.Semantic.DeepEqual(p.Status, next) {
-			continue
-		}
-		st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&next)
-		if err != nil {
-			return err
-		}
-		up := u.DeepCopy()
-		up.Object["status"] = st
-		if _, err := c.client.Resource(gvr).Namespace(p.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: "apoxy-controller"}); err != nil &&
-			!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && firstErr == nil {
+		if err := c.writePolicyStatus(ctx, gvr, u, &p.Status, &next); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}

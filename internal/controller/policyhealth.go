@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	policyv1a1 "apoxy.dev/apoxy/api/policy/v1alpha1"
 	"apoxy.dev/apoxy/internal/resource"
@@ -68,19 +70,28 @@ func (c *Controller) writePolicyHealth(ctx context.Context) error {
 			}
 			status.Set(&as.Conditions, cond)
 		}
-		if apiequality.Semantic.DeepEqual(p.Status, next) {
-			continue
-		}
-		st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&next)
-		if err != nil {
-			return err
-		}
-		up := u.DeepCopy()
-		up.Object["status"] = st
-		if _, err := c.client.Resource(gvr).Namespace(p.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: "apoxy-controller"}); err != nil &&
-			!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && firstErr == nil {
+		if err := c.writePolicyStatus(ctx, gvr, u, &p.Status, &next); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
 	return firstErr
+}
+
+// writePolicyStatus writes a policy's status next over old (u is its stored object) when they
+// differ; a conflict or a deleted object is left to the next round.
+func (c *Controller) writePolicyStatus(ctx context.Context, gvr schema.GroupVersionResource, u *unstructured.Unstructured, old, next *gwapiv1.PolicyStatus) error {
+	if apiequality.Semantic.DeepEqual(old, next) {
+		return nil
+	}
+	st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(next)
+	if err != nil {
+		return err
+	}
+	up := u.DeepCopy()
+	up.Object["status"] = st
+	if _, err := c.client.Resource(gvr).Namespace(u.GetNamespace()).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: "apoxy-controller"}); err != nil &&
+		!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
 }
