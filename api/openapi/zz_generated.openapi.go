@@ -27,19 +27,28 @@ import (
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
 		v1alpha2.APIKey{}.OpenAPIModelName():                                        schema_apoxy_api_core_v1alpha2_APIKey(ref),
+		v1alpha2.AccessLogFilter{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha2_AccessLogFilter(ref),
 		v1alpha2.AccessLogs{}.OpenAPIModelName():                                    schema_apoxy_api_core_v1alpha2_AccessLogs(ref),
+		v1alpha2.AxiomCredentials{}.OpenAPIModelName():                              schema_apoxy_api_core_v1alpha2_AxiomCredentials(ref),
 		v1alpha2.Backend{}.OpenAPIModelName():                                       schema_apoxy_api_core_v1alpha2_Backend(ref),
 		v1alpha2.BackendEndpoint{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha2_BackendEndpoint(ref),
 		v1alpha2.BackendEndpointStatus{}.OpenAPIModelName():                         schema_apoxy_api_core_v1alpha2_BackendEndpointStatus(ref),
 		v1alpha2.BackendList{}.OpenAPIModelName():                                   schema_apoxy_api_core_v1alpha2_BackendList(ref),
 		v1alpha2.BackendSpec{}.OpenAPIModelName():                                   schema_apoxy_api_core_v1alpha2_BackendSpec(ref),
 		v1alpha2.BackendStatus{}.OpenAPIModelName():                                 schema_apoxy_api_core_v1alpha2_BackendStatus(ref),
+		v1alpha2.CloudMonitoringIntegration{}.OpenAPIModelName():                    schema_apoxy_api_core_v1alpha2_CloudMonitoringIntegration(ref),
+		v1alpha2.CloudMonitoringIntegrationList{}.OpenAPIModelName():                schema_apoxy_api_core_v1alpha2_CloudMonitoringIntegrationList(ref),
+		v1alpha2.CloudMonitoringIntegrationSpec{}.OpenAPIModelName():                schema_apoxy_api_core_v1alpha2_CloudMonitoringIntegrationSpec(ref),
+		v1alpha2.CloudMonitoringIntegrationStatus{}.OpenAPIModelName():              schema_apoxy_api_core_v1alpha2_CloudMonitoringIntegrationStatus(ref),
 		v1alpha2.ContentLogs{}.OpenAPIModelName():                                   schema_apoxy_api_core_v1alpha2_ContentLogs(ref),
 		v1alpha2.DNSCacheConfig{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_DNSCacheConfig(ref),
+		v1alpha2.DatadogCredentials{}.OpenAPIModelName():                            schema_apoxy_api_core_v1alpha2_DatadogCredentials(ref),
 		v1alpha2.DynamicProxySpec{}.OpenAPIModelName():                              schema_apoxy_api_core_v1alpha2_DynamicProxySpec(ref),
+		v1alpha2.GrafanaCredentials{}.OpenAPIModelName():                            schema_apoxy_api_core_v1alpha2_GrafanaCredentials(ref),
 		v1alpha2.HTTPHealthCheck{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha2_HTTPHealthCheck(ref),
 		v1alpha2.HealthCheck{}.OpenAPIModelName():                                   schema_apoxy_api_core_v1alpha2_HealthCheck(ref),
 		v1alpha2.LocalObjectReference{}.OpenAPIModelName():                          schema_apoxy_api_core_v1alpha2_LocalObjectReference(ref),
+		v1alpha2.OTLPIntegration{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha2_OTLPIntegration(ref),
 		v1alpha2.OpenTelemetrySink{}.OpenAPIModelName():                             schema_apoxy_api_core_v1alpha2_OpenTelemetrySink(ref),
 		v1alpha2.Proxy{}.OpenAPIModelName():                                         schema_apoxy_api_core_v1alpha2_Proxy(ref),
 		v1alpha2.ProxyList{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha2_ProxyList(ref),
@@ -51,6 +60,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha2.RedisStore{}.OpenAPIModelName():                                    schema_apoxy_api_core_v1alpha2_RedisStore(ref),
 		v1alpha2.ReplicaAddress{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_ReplicaAddress(ref),
 		v1alpha2.SecretKeyRef{}.OpenAPIModelName():                                  schema_apoxy_api_core_v1alpha2_SecretKeyRef(ref),
+		v1alpha2.SecretValue{}.OpenAPIModelName():                                   schema_apoxy_api_core_v1alpha2_SecretValue(ref),
 		v1alpha2.ShutdownConfig{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_ShutdownConfig(ref),
 		v1alpha2.TCPHealthCheck{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_TCPHealthCheck(ref),
 		v1alpha2.ThirdPartySinks{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha2_ThirdPartySinks(ref),
@@ -572,9 +582,70 @@ func schema_apoxy_api_core_v1alpha2_APIKey(ref common.ReferenceCallback) common.
 							Format: "byte",
 						},
 					},
+					"dataset": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Dataset is the Axiom dataset written to (Axiom sinks; required there).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"site": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Site is the Datadog site (Datadog sinks; default datadoghq.com).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 				},
 			},
 		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha2_AccessLogFilter(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AccessLogFilter chooses which exchanges are logged. Without statusCodes and minDuration, samplingRate percent of all exchanges are logged (default 100). With either, the exchanges they match are always logged, and samplingRate percent of the others (default 0).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"statusCodes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "StatusCodes are statuses always logged: \"404\", a class \"5xx\", or a range \"400-499\".",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"minDuration": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MinDuration logs every exchange lasting at least this long.",
+							Ref:         ref(metav1.Duration{}.OpenAPIModelName()),
+						},
+					},
+					"samplingRate": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SamplingRate is the percentage (0-100) of the other exchanges logged.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			metav1.Duration{}.OpenAPIModelName()},
 	}
 }
 
@@ -582,12 +653,12 @@ func schema_apoxy_api_core_v1alpha2_AccessLogs(ref common.ReferenceCallback) com
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "AccessLogs configures the per-request access log. Access logs cannot be disabled.",
+				Description: "AccessLogs configures the per-request access log. Access logs cannot be disabled; a filter can make them sparse.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"json": {
 						SchemaProps: spec.SchemaProps{
-							Description: "JSON adds fields to the JSON access log; values are Envoy command operators such as \"%REQ(:METHOD)%\".",
+							Description: "JSON adds fields to the JSON access log, or replaces default ones; values are Envoy command operators such as \"%REQ(:METHOD)%\" mixed with text. A field given \"\" is removed from the line.",
 							Type:        []string{"object"},
 							AdditionalProperties: &spec.SchemaOrBool{
 								Allows: true,
@@ -602,14 +673,60 @@ func schema_apoxy_api_core_v1alpha2_AccessLogs(ref common.ReferenceCallback) com
 					},
 					"format": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Format switches to a text line in Envoy command-operator format.",
+							Description: "Format switches to a text line in Envoy command-operator format, e.g. `%START_TIME% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %DURATION%ms`. It cannot be combined with json.",
 							Type:        []string{"string"},
 							Format:      "",
+						},
+					},
+					"filter": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Filter chooses which exchanges are logged.",
+							Ref:         ref(v1alpha2.AccessLogFilter{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
+		Dependencies: []string{
+			v1alpha2.AccessLogFilter{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha2_AxiomCredentials(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AxiomCredentials sends to an Axiom dataset.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"apiToken": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIToken is an Axiom API token with ingest rights on the dataset.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1alpha2.SecretValue{}.OpenAPIModelName()),
+						},
+					},
+					"region": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Region is us (default) or eu.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"datasetName": {
+						SchemaProps: spec.SchemaProps{
+							Description: "DatasetName is the dataset written to.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"apiToken", "datasetName"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.SecretValue{}.OpenAPIModelName()},
 	}
 }
 
@@ -878,11 +995,253 @@ func schema_apoxy_api_core_v1alpha2_BackendStatus(ref common.ReferenceCallback) 
 	}
 }
 
+func schema_apoxy_api_core_v1alpha2_CloudMonitoringIntegration(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CloudMonitoringIntegration sends the telemetry of the Proxies in its namespace (or the ones it names) to a monitoring service: Datadog, Grafana Cloud, Axiom or any OTLP endpoint. It becomes exporters in each Proxy's OpenTelemetry Collector pipeline; its status says whether exports succeed.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1alpha2.CloudMonitoringIntegrationSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1alpha2.CloudMonitoringIntegrationStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.CloudMonitoringIntegrationSpec{}.OpenAPIModelName(), v1alpha2.CloudMonitoringIntegrationStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha2_CloudMonitoringIntegrationList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CloudMonitoringIntegrationList is a list of CloudMonitoringIntegrations.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha2.CloudMonitoringIntegration{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.CloudMonitoringIntegration{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha2_CloudMonitoringIntegrationSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CloudMonitoringIntegrationSpec is one monitoring service. Exactly one of datadogCredentials, grafanaCredentials, axiomCredentials and otlp is set.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"enabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Enabled turns the integration on (the default) or off without deleting it.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"proxyRefs": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ProxyRefs limits the integration to these Proxies of its namespace (default: all).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"signals": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Signals are the telemetry signals sent (default: all the service accepts).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"datadogCredentials": {
+						SchemaProps: spec.SchemaProps{
+							Ref: ref(v1alpha2.DatadogCredentials{}.OpenAPIModelName()),
+						},
+					},
+					"grafanaCredentials": {
+						SchemaProps: spec.SchemaProps{
+							Ref: ref(v1alpha2.GrafanaCredentials{}.OpenAPIModelName()),
+						},
+					},
+					"axiomCredentials": {
+						SchemaProps: spec.SchemaProps{
+							Ref: ref(v1alpha2.AxiomCredentials{}.OpenAPIModelName()),
+						},
+					},
+					"otlp": {
+						SchemaProps: spec.SchemaProps{
+							Description: "OTLP is any OTLP-compatible endpoint.",
+							Ref:         ref(v1alpha2.OTLPIntegration{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.AxiomCredentials{}.OpenAPIModelName(), v1alpha2.DatadogCredentials{}.OpenAPIModelName(), v1alpha2.GrafanaCredentials{}.OpenAPIModelName(), v1alpha2.OTLPIntegration{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha2_CloudMonitoringIntegrationStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CloudMonitoringIntegrationStatus says whether the integration exports.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"observedGeneration": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Conditions: Connected (reasons Ready, Disabled, ValidationFailed, ConfigPending, CollectorUnhealthy).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(metav1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"lastSyncTime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LastSyncTime is when the integration's exporters were last (re)configured.",
+							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"lastExportTime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LastExportTime is the last successful export.",
+							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"lastError": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LastError is the last export error, and LastErrorTime when it happened.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"lastErrorTime": {
+						SchemaProps: spec.SchemaProps{
+							Ref: ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			metav1.Condition{}.OpenAPIModelName(), metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
 func schema_apoxy_api_core_v1alpha2_ContentLogs(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "ContentLogs enables capturing request and response bodies. Off by default.",
+				Description: "ContentLogs captures request and response bodies into the access log. Off by default.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"requestBodyEnabled": {
@@ -895,6 +1254,70 @@ func schema_apoxy_api_core_v1alpha2_ContentLogs(ref common.ReferenceCallback) co
 						SchemaProps: spec.SchemaProps{
 							Type:   []string{"boolean"},
 							Format: "",
+						},
+					},
+					"maxBodyBytes": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxBodyBytes is the most bytes captured from each body (default 4096, at most 1 MiB); a longer body is logged cut, and marked truncated.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"contentTypes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ContentTypes are the media types whose bodies are captured: \"application/json\", or a whole type \"text/*\". Defaults: text/*, application/json, application/xml, application/x-www-form-urlencoded, application/graphql.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"paths": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Paths are path prefixes whose exchanges are captured (default: all).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"redactHeaders": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "RedactHeaders are header names whose values never reach the content log (they are logged as \"[redacted]\"). Authorization, Proxy-Authorization, Cookie, Set-Cookie and X-Api-Key are always redacted.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
 						},
 					},
 				},
@@ -956,6 +1379,36 @@ func schema_apoxy_api_core_v1alpha2_DNSCacheConfig(ref common.ReferenceCallback)
 	}
 }
 
+func schema_apoxy_api_core_v1alpha2_DatadogCredentials(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DatadogCredentials sends to Datadog's OTLP intake.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"apiKey": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIKey is a Datadog API key.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1alpha2.SecretValue{}.OpenAPIModelName()),
+						},
+					},
+					"site": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Site is datadoghq.com (default), datadoghq.eu, us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com or ddog-gov.com.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"apiKey"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.SecretValue{}.OpenAPIModelName()},
+	}
+}
+
 func schema_apoxy_api_core_v1alpha2_DynamicProxySpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -973,6 +1426,45 @@ func schema_apoxy_api_core_v1alpha2_DynamicProxySpec(ref common.ReferenceCallbac
 		},
 		Dependencies: []string{
 			v1alpha2.DNSCacheConfig{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha2_GrafanaCredentials(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "GrafanaCredentials sends to a Grafana Cloud stack's OTLP gateway.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"apiKey": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIKey is a Grafana Cloud access policy token.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1alpha2.SecretValue{}.OpenAPIModelName()),
+						},
+					},
+					"instanceId": {
+						SchemaProps: spec.SchemaProps{
+							Description: "InstanceID is the stack's OTLP instance ID (the basic-auth user).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"endpoint": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Endpoint is the stack's OTLP endpoint, https://otlp-gateway-<zone>.grafana.net/otlp.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"apiKey", "instanceId", "endpoint"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.SecretValue{}.OpenAPIModelName()},
 	}
 }
 
@@ -1116,18 +1608,78 @@ func schema_apoxy_api_core_v1alpha2_LocalObjectReference(ref common.ReferenceCal
 	}
 }
 
-func schema_apoxy_api_core_v1alpha2_OpenTelemetrySink(ref common.ReferenceCallback) common.OpenAPIDefinition {
+func schema_apoxy_api_core_v1alpha2_OTLPIntegration(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "OpenTelemetrySink is an OTLP/HTTP export target.",
+				Description: "OTLPIntegration is a generic OTLP endpoint.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"endpoint": {
 						SchemaProps: spec.SchemaProps{
-							Default: "",
-							Type:    []string{"string"},
-							Format:  "",
+							Description: "Endpoint: for http, the base URL (\"/v1/traces\" and the others are appended); for grpc, http(s)://host:port.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"protocol": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Protocol is http (the default) or grpc.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"headers": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Headers are sent with every export, each value inline or from a Secret.",
+							Type:        []string{"object"},
+							AdditionalProperties: &spec.SchemaOrBool{
+								Allows: true,
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha2.SecretValue{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"compression": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Compression is \"\" (gzip for grpc, none for http), gzip or none.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"endpoint"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.SecretValue{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha2_OpenTelemetrySink(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OpenTelemetrySink is an OTLP export target.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"endpoint": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Endpoint is the collector's URL: for http, the base URL (\"/v1/traces\" and the others are appended); for grpc, http(s)://host:port.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"protocol": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Protocol is http (OTLP/HTTP, protobuf; the default) or grpc.",
+							Type:        []string{"string"},
+							Format:      "",
 						},
 					},
 					"headers": {
@@ -1146,9 +1698,28 @@ func schema_apoxy_api_core_v1alpha2_OpenTelemetrySink(ref common.ReferenceCallba
 					},
 					"compression": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Compression is \"\" or gzip.",
+							Description: "Compression is \"\" (gzip for grpc, none for http), gzip or none.",
 							Type:        []string{"string"},
 							Format:      "",
+						},
+					},
+					"signals": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Signals are the telemetry signals sent: logs, traces, metrics (default all three).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
 						},
 					},
 				},
@@ -1447,7 +2018,7 @@ func schema_apoxy_api_core_v1alpha2_ProxyTelemetry(ref common.ReferenceCallback)
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "ProxyTelemetry configures what a data plane reports.",
+				Description: "ProxyTelemetry configures what a data plane reports about the traffic it serves: access logs (always on), content logs, traces, and where they go (an OpenTelemetry Collector configuration, third-party sinks; CloudMonitoringIntegration objects add more sinks).",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"accessLogs": {
@@ -1467,7 +2038,7 @@ func schema_apoxy_api_core_v1alpha2_ProxyTelemetry(ref common.ReferenceCallback)
 					},
 					"otelCollectorConfig": {
 						SchemaProps: spec.SchemaProps{
-							Description: "OtelCollectorConfig points at an object holding a custom OpenTelemetry Collector config.",
+							Description: "OtelCollectorConfig names a ConfigMap in the Proxy's namespace whose key \"config.yaml\" (or its only key) holds an OpenTelemetry Collector configuration, as written for the upstream collector. Its pipelines receive the Proxy's logs, traces and metrics: an `otlp` receiver stands for this data plane's own telemetry (its endpoints are not opened).",
 							Ref:         ref(v1alpha2.LocalObjectReference{}.OpenAPIModelName()),
 						},
 					},
@@ -1585,6 +2156,32 @@ func schema_apoxy_api_core_v1alpha2_SecretKeyRef(ref common.ReferenceCallback) c
 	}
 }
 
+func schema_apoxy_api_core_v1alpha2_SecretValue(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SecretValue is a credential: inline, or (better: it is then not readable with the object) from a Secret in the integration's namespace. Exactly one is set.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"value": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"secretKeyRef": {
+						SchemaProps: spec.SchemaProps{
+							Ref: ref(v1alpha2.SecretKeyRef{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.SecretKeyRef{}.OpenAPIModelName()},
+	}
+}
+
 func schema_apoxy_api_core_v1alpha2_ShutdownConfig(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1657,7 +2254,7 @@ func schema_apoxy_api_core_v1alpha2_ThirdPartySinks(ref common.ReferenceCallback
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "OpenTelemetrySinks are OTLP/HTTP endpoints.",
+							Description: "OpenTelemetrySinks are OTLP endpoints.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1680,7 +2277,7 @@ func schema_apoxy_api_core_v1alpha2_Tracing(ref common.ReferenceCallback) common
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "Tracing configures distributed tracing. Off by default.",
+				Description: "Tracing configures distributed tracing (OpenTelemetry). Off by default.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"enabled": {
@@ -1691,7 +2288,7 @@ func schema_apoxy_api_core_v1alpha2_Tracing(ref common.ReferenceCallback) common
 					},
 					"tags": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Tags adds span attributes, each from a literal value or a request header.",
+							Description: "Tags adds span attributes, each from a literal value, a request header or an environment variable of the data plane.",
 							Type:        []string{"object"},
 							AdditionalProperties: &spec.SchemaOrBool{
 								Allows: true,
@@ -1705,9 +2302,42 @@ func schema_apoxy_api_core_v1alpha2_Tracing(ref common.ReferenceCallback) common
 					},
 					"samplingRate": {
 						SchemaProps: spec.SchemaProps{
-							Description: "SamplingRate is the percentage (0-100) of requests traced; defaults to 100.",
+							Description: "SamplingRate is the percentage (0-100) of new traces sampled; defaults to 100.",
 							Type:        []string{"integer"},
 							Format:      "int32",
+						},
+					},
+					"parentBased": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ParentBased follows the sampling decision of an incoming trace context when there is one (the default); false samples every request by samplingRate alone.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"propagation": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Propagation lists the trace-context formats read from requests and written upstream: tracecontext (W3C), b3 (single header), b3multi (X-B3-* headers). Defaults to [tracecontext, b3]; incoming contexts are read in this order.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"serviceName": {
+						SchemaProps: spec.SchemaProps{
+							Description: "ServiceName is the service.name of the spans (default \"apoxy-gateway\").",
+							Type:        []string{"string"},
+							Format:      "",
 						},
 					},
 				},
@@ -1722,7 +2352,7 @@ func schema_apoxy_api_core_v1alpha2_TracingTag(ref common.ReferenceCallback) com
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "TracingTag is a span attribute value. Exactly one field is set.",
+				Description: "TracingTag is a span attribute value. Exactly one of value, header and environment is set.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"value": {
@@ -1735,6 +2365,20 @@ func schema_apoxy_api_core_v1alpha2_TracingTag(ref common.ReferenceCallback) com
 						SchemaProps: spec.SchemaProps{
 							Type:   []string{"string"},
 							Format: "",
+						},
+					},
+					"environment": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Environment names an environment variable of the data plane.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"default": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Default is used when the header or environment variable is absent (else no attribute).",
+							Type:        []string{"string"},
+							Format:      "",
 						},
 					},
 				},

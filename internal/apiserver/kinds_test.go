@@ -32,10 +32,11 @@ var kindSamples = map[string]struct{ object, status string }{
 	"Secret":    {"metadata: {name: kinds-test}\ntype: Opaque\ndata: {key: dmFsdWU=}", ""},
 	"ConfigMap": {"metadata: {name: kinds-test}\ndata: {key: value}", ""},
 
-	"Backend":         {"metadata: {name: kinds-test}\nspec: {protocol: h2, endpoints: [{fqdn: api.example.com}]}", "{observedGeneration: 1, conditions: [" + condition + "]}"},
-	"Proxy":           {"metadata: {name: kinds-test}\nspec: {provider: unmanaged}", "{addresses: [192.0.2.1]}"},
-	"DirectResponse":  {"metadata: {name: kinds-test}\nspec: {statusCode: 204}", "{observedGeneration: 1}"},
-	"HTTPRouteFilter": {"metadata: {name: kinds-test}\nspec: {compressor: {algorithms: [gzip]}}", "{observedGeneration: 1}"},
+	"Backend":                    {"metadata: {name: kinds-test}\nspec: {protocol: h2, endpoints: [{fqdn: api.example.com}]}", "{observedGeneration: 1, conditions: [" + condition + "]}"},
+	"Proxy":                      {"metadata: {name: kinds-test}\nspec: {provider: unmanaged}", "{addresses: [192.0.2.1]}"},
+	"DirectResponse":             {"metadata: {name: kinds-test}\nspec: {statusCode: 204}", "{observedGeneration: 1}"},
+	"CloudMonitoringIntegration": {"metadata: {name: kinds-test}\nspec: {otlp: {endpoint: 'https://otlp.example.com'}}", "{observedGeneration: 1, conditions: [" + condition + "]}"},
+	"HTTPRouteFilter":            {"metadata: {name: kinds-test}\nspec: {compressor: {algorithms: [gzip]}}", "{observedGeneration: 1}"},
 
 	"GatewayClass":   {"metadata: {name: kinds-test}\nspec: {controllerName: example.com/kinds-test}", "{conditions: [" + condition + "]}"},
 	"Gateway":        {"metadata: {name: kinds-test}\nspec: {gatewayClassName: apoxy, listeners: [{name: http, protocol: HTTP, port: 9080}]}", "{conditions: [" + condition + "]}"},

@@ -53,6 +53,9 @@ type Applier interface {
 	// AuthPolicyHealth reports the runtime dependencies of an AuthPolicy's blocks (by
 	// ir.AuthBlock.ID): each one's last error (ok false: none served).
 	AuthPolicyHealth(id string) (map[string]error, bool)
+	// SinkStatus reports a telemetry sink's export state (telemetry: a Snapshot.Telemetry
+	// key; ok false: the data plane runs no such sink).
+	SinkStatus(telemetry, sink string) (proxy.SinkStatus, bool)
 }
 
 // Options configure a project controller.
@@ -87,7 +90,8 @@ func watched() []*resource.Kind {
 // state (resource.StatusByDataPlane), keyed by kind; the controller runs them every second.
 // TestStatusWriters fails when a registered kind has none.
 var dataPlaneStatus = map[schema.GroupKind]func(c *Controller, ctx context.Context, k *resource.Kind) error{
-	resource.MustKindOf(&corev1a2.Backend{}).GVK.GroupKind(): (*Controller).writeBackendStatus,
+	resource.MustKindOf(&corev1a2.Backend{}).GVK.GroupKind():                    (*Controller).writeBackendStatus,
+	resource.MustKindOf(&corev1a2.CloudMonitoringIntegration{}).GVK.GroupKind(): (*Controller).writeIntegrationStatus,
 }
 
 // Controller reconciles one project.
@@ -102,6 +106,8 @@ type Controller struct {
 	policyStores map[status.Key]map[int]string
 	// authRuntime are the last reconcile's report.AuthRuntime (read by the status loop).
 	authRuntime map[status.Key]status.AuthRuntime
+	// integrations are the last reconcile's report.Integrations (read by the status loop).
+	integrations map[status.Key]status.Integration
 
 	mu      sync.Mutex
 	applied string // snapshot version last applied
@@ -257,6 +263,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	c.policyStores = report.PolicyStores
 	c.authRuntime = report.AuthRuntime
+	c.integrations = report.Integrations
 	return c.writeDataPlaneStatus(ctx)
 }
 

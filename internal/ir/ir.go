@@ -31,6 +31,9 @@ type Snapshot struct {
 	// RateLimitStores are the global rate-limit stores Proxies name (spec.rateLimit.redis),
 	// by name ("project/namespace/proxy"); routes name theirs in RateLimit.Store.
 	RateLimitStores map[string]*RedisStore `json:"rateLimitStores,omitempty"`
+	// Telemetry are the telemetry settings routes name (Route.Telemetry), by key:
+	// "project/namespace/proxy", or "project/-" for Gateways without a Proxy.
+	Telemetry map[string]*Telemetry `json:"telemetry,omitempty"`
 }
 
 // RedisStore is how the data plane reaches a Redis that counts Global rate-limit rules.
@@ -101,9 +104,11 @@ func SocketName(proto Protocol, addr string, port int32) string {
 // L4Route is what a TCP listener does with a connection: pick a backend by weight and splice
 // bytes both ways until either side closes or the connection idles past IdleTimeout.
 type L4Route struct {
-	Name     string            `json:"name"`
-	Origin   Origin            `json:"origin"`
-	Backends []WeightedBackend `json:"backends,omitempty"`
+	Name   string `json:"name"`
+	Origin Origin `json:"origin"`
+	// Telemetry names the route's entry in Snapshot.Telemetry ("" the data plane's defaults).
+	Telemetry string            `json:"telemetry,omitempty"`
+	Backends  []WeightedBackend `json:"backends,omitempty"`
 	// IdleTimeout closes a connection (TCP) or session (UDP) with no bytes either way for that
 	// long (0: 1 hour for TCP, 1 minute for UDP).
 	IdleTimeout Duration `json:"idleTimeout,omitempty"`
@@ -199,7 +204,9 @@ type VirtualHost struct {
 type Route struct {
 	Name   string `json:"name"`
 	Origin Origin `json:"origin"`
-	Match  Match  `json:"match"`
+	// Telemetry names the route's entry in Snapshot.Telemetry ("" the data plane's defaults).
+	Telemetry string `json:"telemetry,omitempty"`
+	Match     Match  `json:"match"`
 	// Filters run in order before the action.
 	Filters []Filter `json:"filters,omitempty"`
 	// Exactly one action: Backends (weighted), Redirect or DirectResponse. A route whose
@@ -418,6 +425,9 @@ func (s *Snapshot) Validate() error {
 					return fmt.Errorf("ir: listener %q: unknown backend %q", l.Name, b.Backend)
 				}
 			}
+			if t := l.L4.Telemetry; t != "" && s.Telemetry[t] == nil {
+				return fmt.Errorf("ir: listener %q: unknown telemetry %q", l.Name, t)
+			}
 		}
 		for _, sr := range l.SNIRoutes {
 			if l.Protocol != ProtocolTLS {
@@ -428,6 +438,9 @@ func (s *Snapshot) Validate() error {
 					return fmt.Errorf("ir: listener %q: unknown backend %q", l.Name, b.Backend)
 				}
 			}
+			if t := sr.Route.Telemetry; t != "" && s.Telemetry[t] == nil {
+				return fmt.Errorf("ir: listener %q: unknown telemetry %q", l.Name, t)
+			}
 		}
 		for _, vh := range l.VirtualHosts {
 			for _, r := range vh.Routes {
@@ -436,6 +449,9 @@ func (s *Snapshot) Validate() error {
 				}
 				if rl := r.RateLimit; rl != nil && rl.Store != "" && s.RateLimitStores[rl.Store] == nil {
 					return fmt.Errorf("ir: listener %q host %q route %q: unknown rate-limit store %q", l.Name, vh.Hostname, r.Name, rl.Store)
+				}
+				if r.Telemetry != "" && s.Telemetry[r.Telemetry] == nil {
+					return fmt.Errorf("ir: listener %q host %q route %q: unknown telemetry %q", l.Name, vh.Hostname, r.Name, r.Telemetry)
 				}
 			}
 		}

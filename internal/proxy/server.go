@@ -275,6 +275,12 @@ func merge(snaps map[string]*ir.Snapshot, current map[string]ir.Protocol) (*ir.S
 			}
 			out.RateLimitStores[name] = st
 		}
+		for name, t := range snap.Telemetry { // keys are scoped by project too
+			if out.Telemetry == nil {
+				out.Telemetry = map[string]*ir.Telemetry{}
+			}
+			out.Telemetry[name] = t
+		}
 	}
 	if err := out.Validate(); err != nil {
 		return nil, err

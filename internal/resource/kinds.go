@@ -81,14 +81,31 @@ var registry = []*Kind{
 	},
 	{
 		GVK: corev1a2.SchemeGroupVersion.WithKind("Proxy"), Plural: "proxies", ShortNames: []string{"px"},
-		Categories: apoxyCategories, Namespaced: true, Apply: ApplyClasses, Status: StatusByClients,
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyClasses, Status: StatusByTranslator,
 		goTypes: typesOf[corev1a2.Proxy, corev1a2.ProxyList](),
 		set:     inSet(func(s *Set) *[]*corev1a2.Proxy { return &s.Proxies }),
+		report: inReport(func(r *status.Report) map[status.Key]*corev1a2.ProxyStatus { return r.Proxies },
+			func(p *corev1a2.Proxy) *corev1a2.ProxyStatus { return &p.Status }),
 		Serving: Serving{
 			Validate: validated(corev1a2.ValidateProxy),
 			Columns: []Column{
 				{Name: "Provider", Type: "string", JSONPath: ".spec.provider", Description: "Who runs the data plane"},
 				{Name: "Addresses", Type: "string", JSONPath: ".status.addresses[*]", Description: "Addresses the data plane serves on"},
+			},
+		},
+	},
+	{
+		GVK: corev1a2.SchemeGroupVersion.WithKind("CloudMonitoringIntegration"), Plural: "cloudmonitoringintegrations", ShortNames: []string{"cmi"},
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyClasses, Status: StatusByDataPlane,
+		goTypes: typesOf[corev1a2.CloudMonitoringIntegration, corev1a2.CloudMonitoringIntegrationList](),
+		set:     inSet(func(s *Set) *[]*corev1a2.CloudMonitoringIntegration { return &s.CloudMonitoringIntegrations }),
+		Serving: Serving{
+			Validate: validated(corev1a2.ValidateCloudMonitoringIntegration),
+			Columns: []Column{
+				{Name: "Enabled", Type: "boolean", JSONPath: ".spec.enabled", Description: "Whether telemetry is sent"},
+				{Name: "Connected", Type: "string", JSONPath: `.status.conditions[?(@.type=="Connected")].status`, Description: "Whether the last export succeeded"},
+				{Name: "Last-Export", Type: "date", JSONPath: ".status.lastExportTime", Description: "When telemetry was last exported"},
+				{Name: "Last-Error", Type: "string", JSONPath: ".status.lastError", Description: "The last export error", Priority: 1},
 			},
 		},
 	},

@@ -40,10 +40,12 @@ type Set struct {
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy `json:"backendTLSPolicies,omitempty"`
 	Backends           []*corev1a2.Backend         `json:"backends,omitempty"`
 	Proxies            []*corev1a2.Proxy           `json:"proxies,omitempty"`
-	DirectResponses    []*extv1a2.DirectResponse   `json:"directResponses,omitempty"`
-	HTTPRouteFilters   []*extv1a2.HTTPRouteFilter  `json:"httpRouteFilters,omitempty"`
-	TrafficPolicies    []*policyv1a1.TrafficPolicy `json:"trafficPolicies,omitempty"`
-	AuthPolicies       []*policyv1a1.AuthPolicy    `json:"authPolicies,omitempty"`
+	// CloudMonitoringIntegrations add telemetry sinks to the Proxies of their namespace.
+	CloudMonitoringIntegrations []*corev1a2.CloudMonitoringIntegration `json:"cloudMonitoringIntegrations,omitempty"`
+	DirectResponses             []*extv1a2.DirectResponse              `json:"directResponses,omitempty"`
+	HTTPRouteFilters            []*extv1a2.HTTPRouteFilter             `json:"httpRouteFilters,omitempty"`
+	TrafficPolicies             []*policyv1a1.TrafficPolicy            `json:"trafficPolicies,omitempty"`
+	AuthPolicies                []*policyv1a1.AuthPolicy               `json:"authPolicies,omitempty"`
 }
 
 // Add puts an object into its kind's list. Kinds the registry does not know, or that the

@@ -36,6 +36,7 @@ type Report struct {
 	UDPRoutes      map[Key]*gwapiv1.UDPRouteStatus     `json:"udpRoutes,omitempty"`
 	TLSRoutes      map[Key]*gwapiv1.TLSRouteStatus     `json:"tlsRoutes,omitempty"`
 	Backends       map[Key]*corev1a2.BackendStatus     `json:"backends,omitempty"`
+	Proxies        map[Key]*corev1a2.ProxyStatus       `json:"proxies,omitempty"`
 	// BackendTLSPolicies hold ancestor entries for the Gateways that reach the policy's
 	// Backends through routes.
 	BackendTLSPolicies map[Key]*gwapiv1.PolicyStatus `json:"backendTLSPolicies,omitempty"`
@@ -56,6 +57,26 @@ type Report struct {
 	// its ancestor Gateways counts them in (by the ancestor's index in its status; "" is the
 	// data plane's own store), so the controller can report the policy's Healthy condition.
 	PolicyStores map[Key]map[int]string `json:"-"`
+	// Integrations say, per CloudMonitoringIntegration, what became of it: disabled, refused
+	// (Error), or the sinks it became, whose export state the controller reads from the data
+	// plane for its Connected condition.
+	Integrations map[Key]Integration `json:"-"`
+}
+
+// Integration is what the translator made of a CloudMonitoringIntegration.
+type Integration struct {
+	Generation int64
+	Disabled   bool
+	// Error says why it could not become a sink ("" it could).
+	Error string
+	// Sinks are the sinks it became, one per Proxy it applies to.
+	Sinks []IntegrationSink
+}
+
+// IntegrationSink names one sink in the data plane: the telemetry entry (Snapshot.Telemetry
+// key) and the sink's name in it.
+type IntegrationSink struct {
+	Telemetry, Sink string
 }
 
 // NewReport returns an empty report.
@@ -70,6 +91,8 @@ func NewReport() *Report {
 		UDPRoutes:      map[Key]*gwapiv1.UDPRouteStatus{},
 		TLSRoutes:      map[Key]*gwapiv1.TLSRouteStatus{},
 		Backends:       map[Key]*corev1a2.BackendStatus{},
+		Proxies:        map[Key]*corev1a2.ProxyStatus{},
+		Integrations:   map[Key]Integration{},
 
 		BackendTLSPolicies: map[Key]*gwapiv1.PolicyStatus{},
 		TrafficPolicies:    map[Key]*gwapiv1.PolicyStatus{},

@@ -51,6 +51,9 @@ type gatewayCtx struct {
 	// rateLimitStore names the snapshot's store of the Gateway's Proxy ("" none);
 	// rateLimitStoreErr says why the Proxy's store is unusable.
 	rateLimitStore, rateLimitStoreErr string
+	// telemetry names the Gateway's telemetry settings in the snapshot (its Proxy's, or the
+	// project's defaults).
+	telemetry string
 }
 
 type listenerCtx struct {
@@ -183,6 +186,8 @@ func (t *translator) allocate(gw *gwapiv1.Gateway) []string {
 // several) and its global rate-limit store.
 func (t *translator) proxySettings(g *gatewayCtx) {
 	gw := g.gw
+	var proxy *corev1a2.Proxy
+	defer func() { g.telemetry = t.useTelemetry(proxy) }()
 	infra := gw.Spec.Infrastructure
 	if infra == nil || infra.ParametersRef == nil || infra.ParametersRef.Kind != "Proxy" {
 		return
@@ -191,6 +196,7 @@ func (t *translator) proxySettings(g *gatewayCtx) {
 		if p.Namespace != gw.Namespace || p.Name != infra.ParametersRef.Name {
 			continue
 		}
+		proxy = p
 		if p.Spec.Shutdown != nil && p.Spec.Shutdown.DrainTimeout != nil {
 			if d := ir.Duration(p.Spec.Shutdown.DrainTimeout.Duration); d > t.snap.DrainTimeout {
 				t.snap.DrainTimeout = d

@@ -158,7 +158,7 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 						h = ""
 					}
 					if !slices.ContainsFunc(s.SNIRoutes, func(r *ir.SNIRoute) bool { return r.Hostname == h }) {
-						s.SNIRoutes = append(s.SNIRoutes, &ir.SNIRoute{Hostname: h, Route: rc.l4, Terminate: l.terminates()}) // the oldest route keeps a name
+						s.SNIRoutes = append(s.SNIRoutes, &ir.SNIRoute{Hostname: h, Route: t.telemetryL4(rc.l4, g), Terminate: l.terminates()}) // the oldest route keeps a name
 					}
 				}
 			}
@@ -171,7 +171,7 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 			// counted in attachedRoutes (as upstream Gateway API requires), but get no traffic.
 			for _, s := range l.sockets {
 				if s.L4 == nil {
-					s.L4 = rc.l4
+					s.L4 = t.telemetryL4(rc.l4, g)
 				}
 			}
 			l.attached++
@@ -185,7 +185,7 @@ func (t *translator) attach(rc *routeCtx, ref gwapiv1.ParentReference) (gwapiv1.
 		}
 		l.attached++ // only routes the listener accepts count
 		accepted = true
-		routes := t.policyRoutes(t.gatewayRoutes(rc, g), g, l)
+		routes := t.telemetryRoutes(t.policyRoutes(t.gatewayRoutes(rc, g), g, l), g)
 		for _, s := range l.sockets {
 			for _, h := range hosts {
 				vh := l.virtualHost(s, h)

@@ -39,6 +39,9 @@ type Options struct {
 	// Scope prefixes backend and certificate names ("project/ns/name") so snapshots of several
 	// projects can be served by one data plane without name clashes.
 	Scope string
+	// ValidateCollectorConfig checks a Proxy's OpenTelemetry Collector configuration (the
+	// data plane's collector knows what it accepts); nil accepts any.
+	ValidateCollectorConfig func(yaml []byte) error
 }
 
 const (
@@ -56,6 +59,7 @@ func Translate(set *resource.Set, opts Options) (*ir.Snapshot, *status.Report) {
 	}
 	t := &translator{set: set, opts: opts, report: status.NewReport(), snap: &ir.Snapshot{}}
 	t.index()
+	t.translateTelemetry()
 	t.translateGatewayClasses()
 	t.translateGateways()
 	t.indexTrafficPolicies()
@@ -67,6 +71,7 @@ func Translate(set *resource.Set, opts Options) (*ir.Snapshot, *status.Report) {
 	t.translateTLSRoutes()
 	t.reportTrafficPolicies()
 	t.reportAuthPolicies()
+	t.finishTelemetry()
 	t.opts.Memory.forgetUnused()
 	t.finish()
 	return t.snap, t.report

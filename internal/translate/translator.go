@@ -65,6 +65,12 @@ type translator struct {
 	apc map[*policyv1a1.AuthPolicy]*apCompiled
 	// rules indexes the route rules policies may target (routeRuleIndex).
 	rules *routeRules
+	// telemetry are the Proxies' translated telemetry settings; integrationErrors say why a
+	// CloudMonitoringIntegration could not become a sink.
+	telemetry         map[status.Key]*proxyTelemetry
+	integrationErrors map[status.Key]string
+	// telemetryCopies are routes copied for a Gateway with other telemetry (telemetryRoutes).
+	telemetryCopies map[routeCopyKey]*ir.Route
 }
 
 func (t *translator) index() {
@@ -86,6 +92,7 @@ func (t *translator) index() {
 	t.usedBackends = map[string]*ir.Backend{}
 	t.order = map[*ir.Route]routeOrder{}
 	t.backendGateways = map[status.Key]map[status.Key]bool{}
+	t.integrationErrors = map[status.Key]string{}
 	t.indexTLSPolicies()
 }
 

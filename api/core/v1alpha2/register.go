@@ -20,7 +20,8 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(SchemeGroupVersion, &Backend{}, &BackendList{}, &Proxy{}, &ProxyList{})
+	s.AddKnownTypes(SchemeGroupVersion, &Backend{}, &BackendList{}, &Proxy{}, &ProxyList{},
+		&CloudMonitoringIntegration{}, &CloudMonitoringIntegrationList{})
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil
 }

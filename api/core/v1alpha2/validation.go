@@ -131,28 +131,7 @@ func ValidateProxy(px *Proxy) field.ErrorList {
 		errs = append(errs, validateProxyRateLimit(spec.Child("rateLimit"), rl)...)
 	}
 	if t := px.Spec.Telemetry; t != nil {
-		p := spec.Child("telemetry")
-		if tr := t.Tracing; tr != nil {
-			if tr.SamplingRate != nil && (*tr.SamplingRate < 0 || *tr.SamplingRate > 100) {
-				errs = append(errs, field.Invalid(p.Child("tracing", "samplingRate"), *tr.SamplingRate, "must be a percentage between 0 and 100"))
-			}
-			for name, tag := range tr.Tags {
-				if (tag.Value == "") == (tag.Header == "") {
-					errs = append(errs, field.Invalid(p.Child("tracing", "tags").Key(name), tag, "set exactly one of value or header"))
-				}
-			}
-		}
-		if s := t.ThirdPartySinks; s != nil {
-			for i, sink := range s.OpenTelemetrySinks {
-				sp := p.Child("thirdPartySinks", "openTelemetrySinks").Index(i)
-				if !strings.HasPrefix(sink.Endpoint, "http://") && !strings.HasPrefix(sink.Endpoint, "https://") {
-					errs = append(errs, field.Invalid(sp.Child("endpoint"), sink.Endpoint, "must be an http:// or https:// URL"))
-				}
-				if sink.Compression != "" && sink.Compression != "gzip" {
-					errs = append(errs, field.NotSupported(sp.Child("compression"), sink.Compression, []string{"gzip"}))
-				}
-			}
-		}
+		errs = append(errs, validateTelemetry(spec.Child("telemetry"), t)...)
 	}
 	return errs
 }

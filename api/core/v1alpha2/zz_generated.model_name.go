@@ -15,8 +15,18 @@ func (in APIKey) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AccessLogFilter) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.AccessLogFilter"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in AccessLogs) OpenAPIModelName() string {
 	return "dev.apoxy.core.v1alpha2.AccessLogs"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AxiomCredentials) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.AxiomCredentials"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
@@ -50,6 +60,26 @@ func (in BackendStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in CloudMonitoringIntegration) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.CloudMonitoringIntegration"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in CloudMonitoringIntegrationList) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.CloudMonitoringIntegrationList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in CloudMonitoringIntegrationSpec) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.CloudMonitoringIntegrationSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in CloudMonitoringIntegrationStatus) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.CloudMonitoringIntegrationStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ContentLogs) OpenAPIModelName() string {
 	return "dev.apoxy.core.v1alpha2.ContentLogs"
 }
@@ -60,8 +90,18 @@ func (in DNSCacheConfig) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in DatadogCredentials) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.DatadogCredentials"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in DynamicProxySpec) OpenAPIModelName() string {
 	return "dev.apoxy.core.v1alpha2.DynamicProxySpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GrafanaCredentials) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.GrafanaCredentials"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
@@ -77,6 +117,11 @@ func (in HealthCheck) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in LocalObjectReference) OpenAPIModelName() string {
 	return "dev.apoxy.core.v1alpha2.LocalObjectReference"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OTLPIntegration) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.OTLPIntegration"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
@@ -132,6 +177,11 @@ func (in ReplicaAddress) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in SecretKeyRef) OpenAPIModelName() string {
 	return "dev.apoxy.core.v1alpha2.SecretKeyRef"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SecretValue) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.SecretValue"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
