@@ -53,9 +53,9 @@ type Applier interface {
 	// AuthPolicyHealth reports the runtime dependencies of an AuthPolicy's blocks (by
 	// ir.AuthBlock.ID): each one's last error (ok false: none served).
 	AuthPolicyHealth(id string) (map[string]error, bool)
-	// SinkStatus reports a telemetry sink's export state (telemetry: a Snapshot.Telemetry
-	// key; ok false: the data plane runs no such sink).
-	SinkStatus(telemetry, sink string) (proxy.SinkStatus, bool)
+	// SinkStatus reports a telemetry sink's export state (collector: an ir.Collector Name;
+	// ok false: the data plane runs no such sink).
+	SinkStatus(collector, sink string) (proxy.SinkStatus, bool)
 }
 
 // Options configure a project controller.

@@ -61,7 +61,7 @@ func (c *Controller) writeIntegrationStatus(ctx context.Context, k *resource.Kin
 			var failing []string
 			exported, pending := false, 0
 			for _, s := range rep.Sinks {
-				st, ok := c.opts.Data.SinkStatus(s.Telemetry, s.Sink)
+				st, ok := c.opts.Data.SinkStatus(s.Collector, s.Sink)
 				if !ok {
 					pending++
 					continue

@@ -31,8 +31,8 @@ type Snapshot struct {
 	// RateLimitStores are the global rate-limit stores Proxies name (spec.rateLimit.redis),
 	// by name ("project/namespace/proxy"); routes name theirs in RateLimit.Store.
 	RateLimitStores map[string]*RedisStore `json:"rateLimitStores,omitempty"`
-	// Telemetry are the telemetry settings routes name (Route.Telemetry), by key:
-	// "project/namespace/proxy", or "project/-" for Gateways without a Proxy.
+	// Telemetry are the telemetry settings routes name (Route.Telemetry), one per Gateway,
+	// by key "project/namespace/gateway".
 	Telemetry map[string]*Telemetry `json:"telemetry,omitempty"`
 }
 

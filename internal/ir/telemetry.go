@@ -1,12 +1,15 @@
 package ir
 
-// Telemetry is what the data plane reports for the exchanges of one Proxy's Gateways (or of a
-// project's Gateways that name no Proxy): how access-log lines look and which are written,
-// content logs, tracing, and the collector pipeline that carries it all to sinks. Routes name
-// theirs (Route.Telemetry, L4Route.Telemetry) by its key in Snapshot.Telemetry.
+// Telemetry is what the data plane reports for the exchanges of one Gateway, from its Proxy
+// (or the defaults, for a Gateway that names none): how access-log lines look and which are
+// written, content logs, tracing, and the collector pipeline that carries it all to sinks.
+// Routes name theirs (Route.Telemetry, L4Route.Telemetry) by its key in Snapshot.Telemetry.
+// Gateways sharing a Proxy share its Collector (the data plane runs one pipeline per Proxy).
 type Telemetry struct {
 	// Project is the tenant the exchanges belong to (metrics label, `apoxy logs` stream).
 	Project string `json:"project,omitempty"`
+	// Gateway is the Gateway ("namespace/name") whose exchanges these are.
+	Gateway string `json:"gateway"`
 	// Proxy is "namespace/name", or "" for Gateways without a Proxy.
 	Proxy      string      `json:"proxy,omitempty"`
 	AccessLog  AccessLog   `json:"accessLog"`
@@ -75,6 +78,8 @@ type TracingTag struct {
 
 // Collector is one Proxy's OpenTelemetry Collector pipeline.
 type Collector struct {
+	// Name identifies the pipeline ("project/namespace/proxy"): Gateways of one Proxy share it.
+	Name string `json:"name"`
 	// Config is the user's collector YAML (it may hold credentials, hence secret).
 	Config SecretString `json:"config,omitempty"`
 	// Sinks are exporters added from CloudMonitoringIntegrations and thirdPartySinks.

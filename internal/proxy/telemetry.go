@@ -14,8 +14,8 @@ type SinkStatus struct {
 	LastErrorTime time.Time
 }
 
-// SinkStatus reports the export state of sink in the pipeline of the telemetry settings named
-// telemetry (a Snapshot.Telemetry key). ok is false when no such sink runs.
-func (s *Server) SinkStatus(telemetry, sink string) (SinkStatus, bool) {
+// SinkStatus reports the export state of sink in the collector pipeline named collector (an
+// ir.Collector Name). ok is false when no such sink runs.
+func (s *Server) SinkStatus(collector, sink string) (SinkStatus, bool) {
 	return SinkStatus{}, false
 }

@@ -73,10 +73,10 @@ type Integration struct {
 	Sinks []IntegrationSink
 }
 
-// IntegrationSink names one sink in the data plane: the telemetry entry (Snapshot.Telemetry
-// key) and the sink's name in it.
+// IntegrationSink names one sink in the data plane: the collector pipeline (ir.Collector
+// Name) and the sink's name in it.
 type IntegrationSink struct {
-	Telemetry, Sink string
+	Collector, Sink string
 }
 
 // NewReport returns an empty report.

@@ -187,7 +187,7 @@ func (t *translator) allocate(gw *gwapiv1.Gateway) []string {
 func (t *translator) proxySettings(g *gatewayCtx) {
 	gw := g.gw
 	var proxy *corev1a2.Proxy
-	defer func() { g.telemetry = t.useTelemetry(proxy) }()
+	defer func() { g.telemetry = t.useTelemetry(g, proxy) }()
 	infra := gw.Spec.Infrastructure
 	if infra == nil || infra.ParametersRef == nil || infra.ParametersRef.Kind != "Proxy" {
 		return

@@ -63,26 +63,25 @@ func (t *translator) translateTelemetry() {
 	}
 }
 
-// defaultTelemetryKey names the settings of Gateways without a Proxy.
-func (t *translator) defaultTelemetryKey() string { return t.scoped("-") }
-
-// useTelemetry puts the telemetry of a Proxy (nil: the defaults) into the snapshot and returns
-// its key.
-func (t *translator) useTelemetry(p *corev1a2.Proxy) string {
+// useTelemetry puts the telemetry of Gateway g, from its Proxy (nil: the project's
+// defaults), into the snapshot and returns its key. Each Gateway has its own entry (metrics
+// and logs say which Gateway served); the entries of Gateways sharing a Proxy share its
+// settings and its collector pipeline.
+func (t *translator) useTelemetry(g *gatewayCtx, p *corev1a2.Proxy) string {
 	if t.snap.Telemetry == nil {
 		t.snap.Telemetry = map[string]*ir.Telemetry{}
 	}
-	if p == nil {
-		key := t.defaultTelemetryKey()
-		if t.snap.Telemetry[key] == nil {
-			t.snap.Telemetry[key] = &ir.Telemetry{Project: t.opts.Scope, AccessLog: ir.AccessLog{SamplingRate: 100}}
-		}
-		return key
+	base := &ir.Telemetry{Project: t.opts.Scope, AccessLog: ir.AccessLog{SamplingRate: 100}}
+	if p != nil {
+		pt := t.telemetry[status.KeyOf(p.Namespace, p.Name)]
+		pt.used = true
+		base = pt.tel
 	}
-	pt := t.telemetry[status.KeyOf(p.Namespace, p.Name)]
-	pt.used = true
-	t.snap.Telemetry[pt.key] = pt.tel
-	return pt.key
+	tel := *base
+	tel.Gateway = string(g.key)
+	key := t.scoped(string(g.key))
+	t.snap.Telemetry[key] = &tel
+	return key
 }
 
 func (t *translator) proxyTelemetry(p *corev1a2.Proxy) *proxyTelemetry {
@@ -143,7 +142,7 @@ func (t *translator) proxyTelemetry(p *corev1a2.Proxy) *proxyTelemetry {
 		}
 		tel.Tracing = it
 	}
-	col := &ir.Collector{}
+	col := &ir.Collector{Name: pt.key}
 	if ref := spec.OtelCollectorConfig; ref != nil {
 		cfg, reason, msg := t.collectorConfig(p.Namespace, ref.Name)
 		if reason != "" {
@@ -362,7 +361,7 @@ func (t *translator) finishTelemetry() {
 			}
 			for _, so := range pt.sinks {
 				if so.integration == key {
-					in.Sinks = append(in.Sinks, status.IntegrationSink{Telemetry: pt.key, Sink: so.sink})
+					in.Sinks = append(in.Sinks, status.IntegrationSink{Collector: pt.key, Sink: so.sink})
 				}
 			}
 		}
