@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"io"
 	"strconv"
 	"sync"
@@ -9,27 +8,23 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"apoxy.dev/apoxy/internal/accesslog"
 	"apoxy.dev/apoxy/internal/proxy/filter"
 )
 
-// flushDelay bounds how long an access-log line waits in the buffer: lines are batched into
-// one write per interval under load (a write per request costs a syscall on the hot path),
-// and `tail -f` still sees each line within this delay.
-const flushDelay = 50 * time.Millisecond
-
-// accessLogger writes one JSON object per request. Lines are encoded into a per-request
-// buffer, then appended under a lock, so lines never interleave.
+// accessLogger writes each exchange's line to the server's access log (stdout or a file,
+// through a Writer that never blocks requests on it) and to the tenant's stream (`apoxy
+// logs`), after the exchange's telemetry settings decided it is logged.
 type accessLogger struct {
-	mu      sync.Mutex
-	w       *bufio.Writer
-	pending bool // a flush is scheduled
+	w *accesslog.Writer // nil: no server access log
 }
 
-func newAccessLogger(w io.Writer) *accessLogger {
-	if w == nil {
-		return nil
+func newAccessLogger(w io.Writer, dropped func()) *accessLogger {
+	l := &accessLogger{}
+	if w != nil {
+		l.w = accesslog.NewWriter(w, accesslog.WriterOptions{OnDrop: dropped})
 	}
-	return &accessLogger{w: bufio.NewWriterSize(w, 64<<10)}
+	return l
 }
 
 // accessRecord is one access-log line.
@@ -56,36 +51,43 @@ type accessRecord struct {
 	RateLimit string
 	// Auth is the auth phases' decision: who authenticated the client, or what refused it.
 	Auth string
+	// tel is the telemetry of the route that served the exchange (nil: none matched); not
+	// part of the line.
+	tel *telemetryState
 }
 
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-func (l *accessLogger) log(rec *accessRecord, now time.Time) {
-	if l == nil {
+// log writes the exchange's line if its route's telemetry settings (nil: the defaults) keep it.
+func (l *accessLogger) log(rec *accessRecord, now time.Time, d time.Duration) {
+	ts := rec.tel
+	if !ts.keeps(rec.Status, d) {
 		return
 	}
 	bp := lineBuffers.Get().(*[]byte)
 	b := rec.appendJSON((*bp)[:0], now)
-	l.mu.Lock()
-	l.w.Write(b)
-	if !l.pending {
-		l.pending = true
-		time.AfterFunc(flushDelay, l.Flush)
+	if l.w != nil {
+		l.w.Write(b)
 	}
-	l.mu.Unlock()
+	if ts != nil && ts.stream != nil {
+		ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: b})
+	}
 	*bp = b
 	lineBuffers.Put(bp)
 }
 
 // Flush writes out buffered lines.
 func (l *accessLogger) Flush() {
-	if l == nil {
-		return
+	if l.w != nil {
+		l.w.Flush()
 	}
-	l.mu.Lock()
-	l.w.Flush()
-	l.pending = false
-	l.mu.Unlock()
+}
+
+// Close flushes and stops the writer.
+func (l *accessLogger) Close() {
+	if l.w != nil {
+		l.w.Close()
+	}
 }
 
 // appendJSON encodes the record as one JSON line (fields in a fixed order; optional ones

@@ -54,7 +54,7 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case h == nil:
 		httpError(rw, "no route matches this request", http.StatusNotFound)
 	default:
-		rec.Route = h.route.Name
+		rec.Route, rec.tel = h.route.Name, h.tel
 		st.a.trailers = st.in.trailers
 		h.serve(g, st, r, start)
 	}
@@ -77,7 +77,7 @@ func (srv *Server) logExchange(st *requestState, h *routeHandler, start time.Tim
 		obs = &h.obs
 	}
 	obs.observe(srv.metrics, rec.Status, d)
-	srv.accessLog.log(rec, start) // after the metrics: a reader of the line finds them counted
+	srv.accessLog.log(rec, start, d) // after the metrics: a reader of the line finds them counted
 }
 
 // routeHandler serves one IR route: its compiled chain, then (for a route that forwards) a
@@ -97,10 +97,12 @@ type routeHandler struct {
 	obs           routeMetrics
 	// stream are the route's stream timeouts (idle, max duration).
 	stream streamTimeouts
+	// tel is the route's Gateway's telemetry (nil: the defaults).
+	tel *telemetryState
 }
 
-func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener) (*routeHandler, error) {
-	h := &routeHandler{s: s, route: r, listenerPort: l.Port, listenerScheme: "http", obs: routeMetrics{route: r.Name}}
+func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener, tels map[string]*telemetryState) (*routeHandler, error) {
+	h := &routeHandler{s: s, route: r, listenerPort: l.Port, listenerScheme: "http", obs: routeMetrics{route: r.Name}, tel: tels[r.Telemetry]}
 	if l.Protocol == ir.ProtocolHTTPS {
 		h.listenerScheme = "https"
 	}

@@ -12,10 +12,11 @@ type l4Route struct {
 	route *ir.L4Route
 	total int32
 	idle  time.Duration
+	tel   *telemetryState
 }
 
-func newL4Route(r *ir.L4Route) *l4Route {
-	out := &l4Route{route: r, idle: time.Duration(r.IdleTimeout)}
+func newL4Route(r *ir.L4Route, tels map[string]*telemetryState) *l4Route {
+	out := &l4Route{route: r, idle: time.Duration(r.IdleTimeout), tel: tels[r.Telemetry]}
 	if out.idle <= 0 {
 		out.idle = time.Hour
 	}
@@ -61,5 +62,5 @@ func (s *Server) l4Done(rec *accessRecord, start time.Time) {
 	m.l4Bytes.WithLabelValues(route, "sent").Add(float64(rec.BytesSent))
 	m.l4Duration.WithLabelValues(route).Observe(d.Seconds())
 	// Logged after it is counted: whoever reads the line finds the metrics up to date.
-	s.accessLog.log(rec, start)
+	s.accessLog.log(rec, start, d)
 }

@@ -29,6 +29,8 @@ type metrics struct {
 	budgetExhausted *prometheus.CounterVec
 	// filters are the filter stages' instruments (rate-limit decisions, injected faults).
 	filters *filter.Metrics
+	// accessLogDropped counts access-log lines the server's log sink could not take in time.
+	accessLogDropped prometheus.Counter
 }
 
 var (
@@ -66,6 +68,10 @@ func defaultMetrics() *metrics {
 			Buckets: []float64{.001, .01, .1, 1, 10, 60, 300, 1800, 3600},
 		}, []string{"route"})
 		procMetrics.filters = filter.NewMetrics(registry)
+		procMetrics.accessLogDropped = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "apoxy_access_log_dropped_lines_total", Help: "Access-log lines dropped because the log sink (stdout or file) did not keep up; requests never wait for it.",
+		})
+		registry.MustRegister(procMetrics.accessLogDropped)
 		procMetrics.ejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "apoxy_upstream_ejections_total", Help: "Endpoint addresses ejected by outlier detection, by backend.",
 		}, []string{"backend"})

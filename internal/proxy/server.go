@@ -14,6 +14,7 @@ import (
 	"apoxy.dev/apoxy/internal/proxy/h1"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 
+	"apoxy.dev/apoxy/internal/accesslog"
 	"apoxy.dev/apoxy/internal/hostname"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/route"
@@ -81,6 +82,9 @@ type Server struct {
 	env *filter.Env
 	// stores are the global rate-limit stores the served snapshots name.
 	stores *rateLimitStores
+	// streams are the projects' access-log streams (Logs), kept while the process runs.
+	streamsMu sync.Mutex
+	streams   map[string]*accesslog.Stream
 
 	mu        sync.Mutex
 	drain     time.Duration
@@ -134,7 +138,8 @@ func New(opts Options) *Server {
 		conns:      h1.NewConnLimiter(opts.MaxConnections),
 		opts:       opts,
 		log:        opts.Logger,
-		accessLog:  newAccessLogger(opts.AccessLog),
+		accessLog:  newAccessLogger(opts.AccessLog, m.accessLogDropped.Inc),
+		streams:    map[string]*accesslog.Stream{},
 		metrics:    defaultMetrics(),
 		unrouted:   routeMetrics{route: "none"},
 		upstreams:  upstream.NewManager(opts.Upstream),
@@ -308,6 +313,7 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 		s.env.Kept.End(swapped)
 	}()
 	graphs := map[string]*graph{}
+	tels := s.compileTelemetry(snap)
 	probePorts := map[string]int32{}
 	counters := map[string]bool{} // Local rate-limit counters in use
 	for _, l := range snap.Listeners {
@@ -322,14 +328,14 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 					probePorts[b.Backend] = b.Port
 				}
 			}
-			return s.newRouteHandler(r, l)
+			return s.newRouteHandler(r, l, tels)
 		})
 		if err != nil {
 			return fmt.Errorf("proxy: listener %s: %w", l.Name, err)
 		}
 		g := &graph{table: table}
 		for _, r := range l.SNIRoutes {
-			g.sni = append(g.sni, sniRoute{hostname: r.Hostname, route: newL4Route(r.Route), terminate: r.Terminate})
+			g.sni = append(g.sni, sniRoute{hostname: r.Hostname, route: newL4Route(r.Route, tels), terminate: r.Terminate})
 			for _, b := range r.Route.Backends {
 				if !b.Invalid && probePorts[b.Backend] == 0 {
 					probePorts[b.Backend] = b.Port
@@ -337,7 +343,7 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 			}
 		}
 		if l.L4 != nil {
-			g.l4 = newL4Route(l.L4)
+			g.l4 = newL4Route(l.L4, tels)
 			for _, b := range l.L4.Backends {
 				if !b.Invalid && probePorts[b.Backend] == 0 {
 					probePorts[b.Backend] = b.Port
@@ -507,5 +513,5 @@ func (s *Server) Close() {
 	wg.Wait()
 	s.upstreams.Close()
 	s.env.Kept.Close()
-	s.accessLog.Flush()
+	s.accessLog.Close() // writes out what is pending; lines logged later are dropped
 }

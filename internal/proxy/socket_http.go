@@ -108,7 +108,7 @@ func (s *Server) rejected(remote net.Addr, status int, reason string) {
 	if remote != nil {
 		rec.ClientIP, _, _ = net.SplitHostPort(remote.String())
 	}
-	s.accessLog.log(&rec, time.Now())
+	s.accessLog.log(&rec, time.Now(), 0)
 	s.unrouted.observe(s.metrics, status, 0)
 }
 

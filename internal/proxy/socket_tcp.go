@@ -174,7 +174,7 @@ func (sk *tcpSocket) splice(s *Server, c net.Conn, start time.Time) {
 		rec.Error = "no route"
 		return
 	}
-	rec.Route = route.route.Name
+	rec.Route, rec.tel = route.route.Name, route.tel
 	wb := route.pick()
 	if wb == nil || wb.Invalid {
 		rec.Error = "the route's backend is not available (invalid reference)"

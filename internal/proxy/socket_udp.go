@@ -138,7 +138,7 @@ func (sk *udpSocket) newUDPSession(s *Server, pc *net.UDPConn, client netip.Addr
 	if g == nil || g.l4 == nil {
 		return fail("no route")
 	}
-	rec.Route = g.l4.route.Name
+	rec.Route, rec.tel = g.l4.route.Name, g.l4.tel
 	wb := g.l4.pick()
 	if wb == nil || wb.Invalid {
 		return fail("the route's backend is not available (invalid reference)")
