@@ -72,11 +72,11 @@ func (srv *Server) logExchange(st *requestState, h *routeHandler, start time.Tim
 	rec.BytesReceived = st.a.body.n // bytes actually read from the client, not the declared length
 	d := time.Since(start)
 	rec.DurationMS = float64(d.Microseconds()) / 1000
-	obs := &srv.unrouted
 	if h != nil {
-		obs = &h.obs
+		h.obs.observe(srv.metrics, h.backendIndex(rec.Backend), rec.Status, d)
+	} else {
+		srv.unrouted.observe(srv.metrics, -1, rec.Status, d)
 	}
-	obs.observe(srv.metrics, rec.Status, d)
 	srv.accessLog.log(rec, start, d) // after the metrics: a reader of the line finds them counted
 }
 
@@ -94,7 +94,7 @@ type routeHandler struct {
 	retry         *retryPolicy
 	totalWeight   int32
 	proxy         *httputil.ReverseProxy
-	obs           routeMetrics
+	obs           *routeMetrics
 	// stream are the route's stream timeouts (idle, max duration).
 	stream streamTimeouts
 	// tel is the route's Gateway's telemetry (nil: the defaults).
@@ -102,7 +102,8 @@ type routeHandler struct {
 }
 
 func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener, tels map[string]*telemetryState) (*routeHandler, error) {
-	h := &routeHandler{s: s, route: r, listenerPort: l.Port, listenerScheme: "http", obs: routeMetrics{route: r.Name}, tel: tels[r.Telemetry]}
+	h := &routeHandler{s: s, route: r, listenerPort: l.Port, listenerScheme: "http", tel: tels[r.Telemetry]}
+	h.obs = newRouteMetrics(r, h.tel)
 	if l.Protocol == ir.ProtocolHTTPS {
 		h.listenerScheme = "https"
 	}
@@ -133,6 +134,19 @@ func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener, tels map[string]*t
 		BufferPool:    bufferPool{},
 	}
 	return h, nil
+}
+
+// backendIndex finds the backendRef named backend (-1: none).
+func (h *routeHandler) backendIndex(backend string) int {
+	if backend == "" {
+		return -1
+	}
+	for i := range h.route.Backends {
+		if h.route.Backends[i].Backend == backend {
+			return i
+		}
+	}
+	return -1
 }
 
 // requestState is what one request needs, allocated in one piece.

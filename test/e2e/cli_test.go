@@ -78,7 +78,7 @@ func TestApoxyCLI(t *testing.T) {
 		resp.Body.Close()
 	}
 	metrics := must(t, run(t, "", nil, "curl", "-sf", "http://"+d.adminAddr+"/metrics")).stdout
-	if !strings.Contains(metrics, `apoxy_http_requests_total{code_class="5xx",route="default/httproute/default/api-route/rule/0/match/0"} 1`) {
+	if !strings.Contains(metrics, `apoxy_http_requests_total{backend="default/api-backend",code_class="5xx",gateway="default/default",project="default",route="httproute/default/api-route/rule/0"} 1`) {
 		t.Errorf("metrics lack the request:\n%s", grepLines(metrics, "apoxy_"))
 	}
 	waitFor(t, func() bool {
