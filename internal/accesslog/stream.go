@@ -14,6 +14,9 @@ type Entry struct {
 	Function string
 	// Line is the formatted line, ending in "\n". Entries handed out by a Stream own it.
 	Line []byte
+	// Seq numbers the stream's lines in the order they were added (set by Add), so a reader
+	// of kept lines that then follows can skip what it already has.
+	Seq uint64
 }
 
 // Stream is one tenant's recent access-log lines and its followers: `apoxy logs` reads the
@@ -31,6 +34,7 @@ type Stream struct {
 	head   int
 	n      int
 	subs   map[*Follower]struct{}
+	seq    uint64
 }
 
 const (
@@ -40,6 +44,7 @@ const (
 )
 
 type streamEntry struct {
+	seq      uint64
 	time     time.Time
 	route    string
 	function string
@@ -53,6 +58,8 @@ type streamEntry struct {
 func (s *Stream) Add(e Entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.seq++
+	e.Seq = s.seq
 	if len(e.Line) <= streamChunkSize {
 		s.keep(e)
 	}
@@ -80,7 +87,7 @@ func (s *Stream) keep(e Entry) {
 	}
 	off := len(c)
 	s.chunks[s.cur] = append(c, e.Line...)
-	se := streamEntry{time: e.Time, route: e.Route, function: e.Function, status: e.Status, gen: s.gen, chunk: uint8(s.cur), off: int32(off), len: int32(len(e.Line))}
+	se := streamEntry{seq: e.Seq, time: e.Time, route: e.Route, function: e.Function, status: e.Status, gen: s.gen, chunk: uint8(s.cur), off: int32(off), len: int32(len(e.Line))}
 	if s.n < len(s.ring) {
 		s.ring[(s.head+s.n)%len(s.ring)] = se
 		s.n++
@@ -100,7 +107,7 @@ func (s *Stream) Recent(since time.Time, max int, match func(*Entry) bool) []Ent
 		if s.gens[se.chunk] != se.gen || se.time.Before(since) {
 			continue // its bytes were reused
 		}
-		e := Entry{Time: se.time, Route: se.route, Function: se.function, Status: se.status}
+		e := Entry{Time: se.time, Route: se.route, Function: se.function, Status: se.status, Seq: se.seq}
 		if match != nil && !match(&e) {
 			continue
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	apiopenapi "k8s.io/apiserver/pkg/endpoints/openapi"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -67,6 +70,10 @@ type genericConfig struct {
 	// extra adds storage beyond the resources' own (e.g. projects/credentials), keyed by
 	// version then path; it sees the built stores.
 	extra func(g *genericServer) map[schema.GroupVersion]map[string]rest.Storage
+	// handlers are served at non-resource paths behind the same authentication and
+	// authorization; longRunning names those that stream (no request timeout).
+	handlers    map[string]http.Handler
+	longRunning []string
 }
 
 // genericServer is a built, not yet started, GenericAPIServer and its stores.
@@ -113,6 +120,15 @@ func newGenericServer(c genericConfig) (*genericServer, error) {
 	})
 	getter := &restOptionsGetter{client: c.storage, prefix: c.storagePrefix}
 	cfg.RESTOptionsGetter = getter
+	if len(c.longRunning) > 0 {
+		base := cfg.LongRunningFunc
+		cfg.LongRunningFunc = func(r *http.Request, ri *apirequest.RequestInfo) bool {
+			if ri != nil && !ri.IsResourceRequest && slices.Contains(c.longRunning, ri.Path) {
+				return true
+			}
+			return base != nil && base(r, ri)
+		}
+	}
 
 	s, err := cfg.Complete().New(c.name, genericapiserver.NewEmptyDelegate())
 	if err != nil {

@@ -64,6 +64,11 @@ type Options struct {
 	// deleted), so whatever watches its API (its controller) can stop first instead of seeing
 	// its watches fail.
 	OnProjectStopping func(name string)
+	// ProjectHandlers, if set, returns handlers a project's API serves at non-resource paths
+	// (behind its authentication: the project's key or the admin's), e.g. its live access
+	// log. LongRunningPaths are those that stream.
+	ProjectHandlers  func(project string) map[string]http.Handler
+	LongRunningPaths []string
 }
 
 // Server is the running API server. Create it with New, then Start.
@@ -446,9 +451,15 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 		externalAddress: strings.TrimPrefix(s.url, "https://"),
 		loopback:        s.loopback(projectPath(name)),
 		maxInFlight:     400, maxMutatingInFlight: 200,
+		longRunning:     s.opts.LongRunningPaths,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.opts.ProjectHandlers != nil {
+		for path, h := range s.opts.ProjectHandlers(name) {
+			gs.Handler.NonGoRestfulMux.Handle(path, h)
+		}
 	}
 	lifecycle.namespaces = gs.stores[namespacesGR]
 	gs.stores[namespacesGR].AfterDelete = func(obj runtime.Object, _ *metav1.DeleteOptions) {

@@ -66,6 +66,8 @@ Start a local server with 'apoxy dev', then point the CLI at it with --config DI
 		newTranslateCommand(streams),
 		newProjectCommand(getter, streams),
 		newVersionCommand(getter, streams),
+		newLogsCommand(getter, streams),
+		newTopCommand(getter, streams),
 	)
 	return root
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
+	"apoxy.dev/apoxy/internal/observe"
 	"apoxy.dev/apoxy/internal/pki"
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
@@ -132,6 +134,14 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	apiOpts := opts.API
 	apiOpts.Logger = opts.Logger
 	apiOpts.OnProjectStopping = ctrls.stopProject
+	// Each project's API serves its live telemetry: `apoxy logs` and `apoxy top`.
+	apiOpts.ProjectHandlers = func(project string) map[string]http.Handler {
+		return map[string]http.Handler{
+			observe.LogsPath: observe.LogsHandler(p.Proxy, project),
+			observe.TopPath:  observe.TopHandler(proxy.MetricsGatherer(), project),
+		}
+	}
+	apiOpts.LongRunningPaths = []string{observe.LogsPath}
 	userHook := opts.OnProjectsChanged
 	apiOpts.OnProjectsChanged = func() {
 		ctrls.sync()
