@@ -451,7 +451,7 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 		externalAddress: strings.TrimPrefix(s.url, "https://"),
 		loopback:        s.loopback(projectPath(name)),
 		maxInFlight:     400, maxMutatingInFlight: 200,
-		longRunning:     s.opts.LongRunningPaths,
+		longRunning: s.opts.LongRunningPaths,
 	})
 	if err != nil {
 		return nil, err

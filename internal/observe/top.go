@@ -87,7 +87,9 @@ func Figures(g prometheus.Gatherer, project string, now time.Time) (*TopSnapshot
 	for _, rf := range routes {
 		snap.Routes = append(snap.Routes, *rf)
 	}
-	slices.SortFunc(snap.Routes, func(a, b RouteFigures) int { return cmp.Or(cmp.Compare(a.Gateway, b.Gateway), cmp.Compare(a.Route, b.Route)) })
+	slices.SortFunc(snap.Routes, func(a, b RouteFigures) int {
+		return cmp.Or(cmp.Compare(a.Gateway, b.Gateway), cmp.Compare(a.Route, b.Route))
+	})
 	return snap, nil
 }
 
