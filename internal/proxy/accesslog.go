@@ -51,6 +51,8 @@ type accessRecord struct {
 	RateLimit string
 	// Auth is the auth phases' decision: who authenticated the client, or what refused it.
 	Auth string
+	// TraceID is the request's trace ("" when not traced).
+	TraceID string
 	// tel is the telemetry of the route that served the exchange (nil: none matched); not
 	// part of the line.
 	tel *telemetryState
@@ -116,7 +118,7 @@ func (rec *accessRecord) appendJSON(b []byte, now time.Time) []byte {
 		b = append(b, `,"upstream_ms":`...)
 		b = strconv.AppendFloat(b, rec.UpstreamMS, 'f', -1, 64)
 	}
-	for _, f := range [...]struct{ k, v string }{{"route", rec.Route}, {"backend", rec.Backend}, {"upstream_address", rec.Upstream}, {"error", rec.Error}, {"user_agent", rec.UserAgent}, {"ratelimit", rec.RateLimit}, {"auth", rec.Auth}} {
+	for _, f := range [...]struct{ k, v string }{{"route", rec.Route}, {"backend", rec.Backend}, {"upstream_address", rec.Upstream}, {"error", rec.Error}, {"user_agent", rec.UserAgent}, {"ratelimit", rec.RateLimit}, {"auth", rec.Auth}, {"trace_id", rec.TraceID}} {
 		if f.v != "" {
 			b = appendField(b, f.k, f.v)
 		}

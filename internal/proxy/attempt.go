@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"apoxy.dev/apoxy/internal/proxy/filter"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 )
@@ -45,6 +47,10 @@ type attempt struct {
 	// headIn: the final attempt's response head arrived (the request timeout no longer
 	// applies; read by the full transport's timer).
 	headIn atomic.Bool
+	// trace and span are the route's tracing and the request's span (nil: not traced):
+	// each try gets a child span, and its context goes upstream.
+	trace *tracing
+	span  trace.Span
 }
 
 type attemptKey struct{}
@@ -165,8 +171,19 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		if a.upgrade {
 			client = a.cluster.Transport()
 		}
+		var tspan trace.Span
+		if a.trace != nil {
+			tspan = a.trace.startAttempt(a.span, out, i, hostport)
+		}
 		addr.Begin()
 		resp, err := client.RoundTrip(out)
+		if tspan != nil {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			endAttempt(tspan, status, err)
+		}
 		a.rec.Upstream = hostport
 		a.rec.UpstreamMS = float64(time.Since(start).Microseconds()) / 1000
 		if err != nil {

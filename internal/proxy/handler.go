@@ -56,6 +56,9 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		rec.Route, rec.tel = h.route.Name, h.tel
 		st.a.trailers = st.in.trailers
+		if h.tel != nil && h.tel.trace != nil {
+			r = h.startSpan(st, r)
+		}
 		h.serve(g, st, r, start)
 	}
 }
@@ -76,6 +79,9 @@ func (srv *Server) logExchange(st *requestState, h *routeHandler, start time.Tim
 		h.obs.observe(srv.metrics, h.backendIndex(rec.Backend), rec.Status, d)
 	} else {
 		srv.unrouted.observe(srv.metrics, -1, rec.Status, d)
+	}
+	if st.a.span != nil {
+		endRequest(st.a.span, rec)
 	}
 	srv.accessLog.log(rec, start, d) // after the metrics: a reader of the line finds them counted
 }
@@ -134,6 +140,19 @@ func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener, tels map[string]*t
 		BufferPool:    bufferPool{},
 	}
 	return h, nil
+}
+
+// startSpan starts the request's span; a sampled request's context carries it (for the
+// stages that call out: external authorization, JWKS, Redis) from here on.
+func (h *routeHandler) startSpan(st *requestState, r *http.Request) *http.Request {
+	tr := h.tel.trace
+	ctx, span := tr.startRequest(r, h.obs.route, h.tel.gateway)
+	st.a.trace, st.a.span = tr, span
+	st.rec.TraceID = span.SpanContext().TraceID().String()
+	if span.IsRecording() {
+		r = r.WithContext(ctx)
+	}
+	return r
 }
 
 // backendIndex finds the backendRef named backend (-1: none).

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"apoxy.dev/apoxy/internal/proxy/filter"
 	"apoxy.dev/apoxy/internal/proxy/h1"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
@@ -26,7 +28,10 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessLog receives one JSON line per request (default: discarded).
 	AccessLog io.Writer
-	Upstream  upstream.Options
+	// SpanExporter, if set, returns where the spans of a collector pipeline (an ir.Collector
+	// Name; "" for Gateways whose Proxy has none) go; nil exporters drop them.
+	SpanExporter func(collector string) sdktrace.SpanExporter
+	Upstream     upstream.Options
 	// DrainTimeout bounds graceful shutdown of sockets (default 30 s).
 	DrainTimeout time.Duration
 	// Requests is how inbound requests are cleaned before routing (path normalisation,
@@ -85,6 +90,8 @@ type Server struct {
 	// streams are the projects' access-log streams (Logs), kept while the process runs.
 	streamsMu sync.Mutex
 	streams   map[string]*accesslog.Stream
+	// tracers are the Gateways' tracer providers, kept across swaps.
+	tracers *tracers
 
 	mu        sync.Mutex
 	drain     time.Duration
@@ -140,6 +147,7 @@ func New(opts Options) *Server {
 		log:        opts.Logger,
 		accessLog:  newAccessLogger(opts.AccessLog, m.accessLogDropped.Inc),
 		streams:    map[string]*accesslog.Stream{},
+		tracers:    &tracers{exporter: opts.SpanExporter},
 		metrics:    defaultMetrics(),
 		unrouted:   routeMetrics{route: "none"},
 		upstreams:  upstream.NewManager(opts.Upstream),
@@ -309,6 +317,7 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 	s.env.Kept.Begin()
 	swapped := false
 	defer func() {
+		s.tracers.finish(swapped)
 		s.stores.finish(swapped)
 		s.env.Kept.End(swapped)
 	}()
@@ -513,5 +522,6 @@ func (s *Server) Close() {
 	wg.Wait()
 	s.upstreams.Close()
 	s.env.Kept.Close()
+	s.tracers.close()
 	s.accessLog.Close() // writes out what is pending; lines logged later are dropped
 }

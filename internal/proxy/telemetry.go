@@ -19,6 +19,8 @@ type telemetryState struct {
 	minDur   time.Duration
 	sample   int32
 	stream   *accesslog.Stream
+	// trace is the Gateway's tracing (nil: off).
+	trace *tracing
 }
 
 // keeps says whether an exchange with this status, lasting d, gets a line.
@@ -43,7 +45,8 @@ func (s *Server) compileTelemetry(snap *ir.Snapshot) map[string]*telemetryState 
 	out := make(map[string]*telemetryState, len(snap.Telemetry))
 	for key, t := range snap.Telemetry {
 		out[key] = &telemetryState{project: t.Project, gateway: t.Gateway, statuses: t.AccessLog.StatusCodes,
-			minDur: time.Duration(t.AccessLog.MinDuration), sample: t.AccessLog.SamplingRate, stream: s.Logs(t.Project)}
+			minDur: time.Duration(t.AccessLog.MinDuration), sample: t.AccessLog.SamplingRate, stream: s.Logs(t.Project),
+			trace: s.tracers.get(key, t)}
 	}
 	return out
 }
