@@ -61,7 +61,7 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for k := n; k > 0 && n-k < utf8.UTFMax; k-- {
+	for k := n; k >= 0 && n-k < utf8.UTFMax; k-- {
 		if utf8.RuneStart(s[k]) {
 			if _, size := utf8.DecodeRuneInString(s[k:]); size > 1 && size > n-k {
 				return s[:k]
