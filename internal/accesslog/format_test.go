@@ -214,9 +214,13 @@ func TestOperators(t *testing.T) {
 		{format: "%DYNAMIC_METADATA(com.test.my_filter:test_key):2%", text: "fo", json: `"fo"`},
 		{format: "%DYNAMIC_METADATA(com.test.my_filter)%", text: `{"test_key":"foo","other":"bar"}`, json: `{"test_key":"foo","other":"bar"}`},
 		{format: "%DYNAMIC_METADATA(com.test.my_filter):2%", text: `{"test_key":"foo","other":"bar"}`, json: `{"test_key":"foo","other":"bar"}`},
-		{format: "%DYNAMIC_METADATA(apoxy.ratelimit:decision)%", rec: func(r *Record) { r.Metadata = append(r.Metadata, Metadata{"apoxy.ratelimit", "decision", "over_limit"}) },
+		{format: "%DYNAMIC_METADATA(apoxy.ratelimit:decision)%", rec: func(r *Record) {
+			r.Metadata = append(r.Metadata, Metadata{"apoxy.ratelimit", "decision", "over_limit"})
+		},
 			text: "over_limit", json: `"over_limit"`}, // the last entry counts
-		{format: "%DYNAMIC_METADATA(apoxy.ratelimit)%", rec: func(r *Record) { r.Metadata = append(r.Metadata, Metadata{"apoxy.ratelimit", "decision", "over_limit"}) },
+		{format: "%DYNAMIC_METADATA(apoxy.ratelimit)%", rec: func(r *Record) {
+			r.Metadata = append(r.Metadata, Metadata{"apoxy.ratelimit", "decision", "over_limit"})
+		},
 			text: `{"decision":"over_limit"}`, json: `{"decision":"over_limit"}`},
 		{format: "%DYNAMIC_METADATA(apoxy.auth)%", rec: func(r *Record) { r.Metadata = []Metadata{{"apoxy.auth", "identity", "al\"ice\n"}} },
 			text: `{"identity":"al\"ice\n"}`, json: `{"identity":"al\"ice\n"}`},
