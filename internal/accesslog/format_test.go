@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -322,5 +323,21 @@ func TestEnvoyJSONExample(t *testing.T) {
 	f, _ = ParseJSON([]JSONField{{Key: "status", Format: "%RESPONSE_CODE%"}}, JSONOptions{})
 	if got := string(f.Append(nil, &Record{Status: 500})); got != `{"status":500}`+"\n" {
 		t.Errorf("got %s", got)
+	}
+}
+
+// TestFloatMillis: the _MS operators write what strconv writes for the float the gateway's
+// line always had.
+func TestFloatMillis(t *testing.T) {
+	us := []int64{0, 1, 9, 10, 100, 999, 1000, 1001, 1010, 1100, 12345, 999999, 1 << 40, 1<<50 - 1, 1 << 50, 1<<53 + 1, -1, -1500, -(1 << 51)}
+	for i := int64(1); i < 3000000; i = i*3 + i%7 {
+		us = append(us, i, -i)
+	}
+	for _, u := range us {
+		d := time.Duration(u) * time.Microsecond
+		want := strconv.AppendFloat(nil, float64(d.Microseconds())/1000, 'f', -1, 64)
+		if got := appendFloatMillis(nil, d); string(got) != string(want) {
+			t.Errorf("%dµs: %s, want %s", u, got, want)
+		}
 	}
 }
