@@ -80,12 +80,15 @@ func appendString(b []byte, s string, m mode, max int) ([]byte, bool) {
 	if max > 0 {
 		s = truncate(s, max)
 	}
-	if m == modeJSON {
+	switch m {
+	case modeJSON:
 		b = append(b, '"')
-		b = appendEsc(b, s, m)
+		b = appendJSONContent(b, s)
 		return append(b, '"'), false
+	case modeStr:
+		return appendJSONContent(b, s), false
 	}
-	return appendEsc(b, s, m), false
+	return appendTextContent(b, s), false
 }
 
 func appendInt(b []byte, v int64) ([]byte, bool) { return strconv.AppendInt(b, v, 10), false }
@@ -239,40 +242,37 @@ func (o *op) append(b []byte, r *Record, m mode) ([]byte, bool) {
 	return b, true
 }
 
-// lookup returns a header's value: one string (a Record field) or a header map's values.
-func (h *hdrRef) lookup(r *Record) (one string, many []string, ok bool) {
-	switch h.src {
-	case srcReqMap:
-		many = r.ReqHeader[h.key]
-	case srcRespMap:
-		many = r.RespHeader[h.key]
-	case srcTrailerMap:
-		many = r.Trailer[h.key]
-	case srcMethod:
-		one = r.Method
-	case srcPath:
-		one = r.Path
-	case srcAuthority:
-		one = r.Authority
-	case srcScheme:
-		one = r.Scheme
-	case srcOriginalPath:
-		one = r.OriginalPath
-	case srcStatus:
-		if r.Status != 0 {
-			one = strconv.Itoa(r.Status) // rare: %RESP(:STATUS)%
-		}
-	}
-	return one, many, one != "" || len(many) > 0
-}
-
 // appendHeader appends the first of the operator's headers that is there: its values joined
 // with ",", cut at the query (REQ_WITHOUT_QUERY, PATH(NQ)) and at the max length.
 func (o *op) appendHeader(b []byte, r *Record, m mode) ([]byte, bool) {
 	for i := range o.hdr {
-		one, many, ok := o.hdr[i].lookup(r)
-		if !ok {
-			continue
+		h := &o.hdr[i]
+		var one string
+		var many []string
+		switch h.src {
+		case srcReqMap:
+			many = r.ReqHeader[h.key]
+		case srcRespMap:
+			many = r.RespHeader[h.key]
+		case srcTrailerMap:
+			many = r.Trailer[h.key]
+		case srcMethod:
+			one = r.Method
+		case srcPath:
+			one = r.Path
+		case srcAuthority:
+			one = r.Authority
+		case srcScheme:
+			one = r.Scheme
+		case srcOriginalPath:
+			one = r.OriginalPath
+		case srcStatus:
+			if r.Status != 0 {
+				one = strconv.Itoa(r.Status) // rare: %RESP(:STATUS)%
+			}
+		}
+		if one == "" && len(many) == 0 {
+			continue // not there: the fallback, if any
 		}
 		if o.max == 0 && len(many) <= 1 { // the usual case: one value, whole
 			if many != nil {

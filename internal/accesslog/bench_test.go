@@ -302,6 +302,33 @@ func BenchmarkAppendDefaultJSON(b *testing.B) {
 	})
 }
 
+// BenchmarkDefaultJSONVsOld runs the two encoders in alternating slices of the same loop, so
+// that a busy machine slows both alike, and reports the ratio of their times (new/old).
+func BenchmarkDefaultJSONVsOld(b *testing.B) {
+	r := benchRecord()
+	f, _ := ParseJSON(DefaultJSON(), JSONOptions{})
+	old := toOld(r)
+	buf := make([]byte, 0, 1024)
+	var tNew, tOld time.Duration
+	const slice = 200
+	for done := 0; done < b.N; done += slice {
+		t0 := time.Now()
+		for i := 0; i < slice; i++ {
+			buf = f.Append(buf[:0], r)
+		}
+		t1 := time.Now()
+		for i := 0; i < slice; i++ {
+			buf = old.appendJSON(buf[:0], r.Start)
+		}
+		t2 := time.Now()
+		tNew += t1.Sub(t0)
+		tOld += t2.Sub(t1)
+	}
+	b.ReportMetric(float64(tNew)/float64(tOld), "new/old")
+	b.ReportMetric(float64(tNew.Nanoseconds())/float64(b.N), "new-ns/op")
+	b.ReportMetric(float64(tOld.Nanoseconds())/float64(b.N), "old-ns/op")
+}
+
 // BenchmarkAppendEnvoyDefaultText: Envoy's default text line.
 func BenchmarkAppendEnvoyDefaultText(b *testing.B) {
 	f, _ := ParseText("")

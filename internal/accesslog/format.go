@@ -54,9 +54,14 @@ type JSONOptions struct {
 	OmitEmpty bool
 }
 
+const keyArrLen = 32
+
 // jsonField is a compiled JSONField.
 type jsonField struct {
-	key    string // `"key":`, escaped
+	key    string // `,"key":`, escaped (the first field written drops the comma)
+	// keyArr holds key when it fits, for a fixed-size copy (a few moves; a string of any
+	// length costs a call to memmove, a visible share of a line of short fields).
+	keyArr [keyArrLen]byte
 	empty  Empty
 	op     *op     // a format of one operator: a typed value
 	pieces []piece // otherwise: the parts of a string
@@ -104,7 +109,8 @@ func ParseJSON(fields []JSONField, opts JSONOptions) (*Format, error) {
 			err.Key, err.JSON = fl.Key, true
 			return nil, err
 		}
-		jf := jsonField{key: string(AppendJSONString(nil, fl.Key)) + ":", empty: fl.Empty}
+		jf := jsonField{key: "," + string(AppendJSONString(nil, fl.Key)) + ":", empty: fl.Empty}
+		copy(jf.keyArr[:], jf.key)
 		if opts.OmitEmpty && jf.empty == EmptyNull {
 			jf.empty = EmptyOmit
 		}
@@ -181,14 +187,20 @@ func (f *Format) Append(b []byte, r *Record) []byte {
 		return append(b, '\n')
 	}
 	b = append(b, '{')
-	first := true
+	skip := 1 // the first field written has no comma
 	for i := range f.fields {
 		fl := &f.fields[i]
 		mark := len(b)
-		if !first {
-			b = append(b, ',')
+		if n := len(fl.key); n <= keyArrLen && cap(b)-mark >= keyArrLen {
+			b = b[:mark+keyArrLen]
+			*(*[keyArrLen]byte)(b[mark:]) = fl.keyArr
+			if skip == 1 {
+				copy(b[mark:], b[mark+1:mark+n])
+			}
+			b = b[:mark+n-skip]
+		} else {
+			b = append(b, fl.key[skip:]...)
 		}
-		b = append(b, fl.key...)
 		if fl.op != nil {
 			start := len(b)
 			var empty bool
@@ -218,7 +230,7 @@ func (f *Format) Append(b []byte, r *Record) []byte {
 			}
 			b = append(b, '"')
 		}
-		first = false
+		skip = 0
 	}
 	return append(b, '}', '\n')
 }
