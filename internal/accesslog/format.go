@@ -58,7 +58,7 @@ const keyArrLen = 32
 
 // jsonField is a compiled JSONField.
 type jsonField struct {
-	key    string // `,"key":`, escaped (the first field written drops the comma)
+	key string // `,"key":`, escaped (the first field written drops the comma)
 	// keyArr holds key when it fits, for a fixed-size copy (a few moves; a string of any
 	// length costs a call to memmove, a visible share of a line of short fields).
 	keyArr [keyArrLen]byte
