@@ -266,10 +266,22 @@ func (o *op) appendHeader(b []byte, r *Record, m mode) ([]byte, bool) {
 			one = r.Scheme
 		case srcOriginalPath:
 			one = r.OriginalPath
-		case srcStatus:
-			if r.Status != 0 {
-				one = strconv.Itoa(r.Status) // rare: %RESP(:STATUS)%
+		case srcStatus: // %RESP(:STATUS)%: the status as a string, written in place
+			if r.Status == 0 {
+				continue
 			}
+			if m == modeJSON {
+				b = append(b, '"')
+			}
+			start := len(b)
+			b = strconv.AppendInt(b, int64(r.Status), 10)
+			if o.max > 0 && len(b)-start > o.max {
+				b = b[:start+o.max]
+			}
+			if m == modeJSON {
+				b = append(b, '"')
+			}
+			return b, false
 		}
 		if one == "" && len(many) == 0 {
 			continue // not there: the fallback, if any

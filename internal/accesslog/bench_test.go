@@ -248,7 +248,19 @@ func TestAppendAllocs(t *testing.T) {
 	r := benchRecord()
 	r.Metadata = append(r.Metadata, Metadata{MetaAuth, "identity", "alice\n"})
 	r.Flags = FlagRateLimited
-	for name, f := range map[string]*Format{"DefaultJSON": dj, "default text": dt, "custom JSON": cj} {
+	all, err := ParseText(everyOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields []JSONField
+	for _, op := range everyOperatorList {
+		fields = append(fields, JSONField{Key: op, Format: op}, JSONField{Key: "s" + op, Format: "<" + op + ">"})
+	}
+	allJSON, err := ParseJSON(fields, JSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]*Format{"DefaultJSON": dj, "default text": dt, "custom JSON": cj, "every operator": all, "every operator, JSON": allJSON} {
 		buf := make([]byte, 0, 4096)
 		f.Append(buf, r) // warm the time cache
 		if n := testing.AllocsPerRun(100, func() { buf = f.Append(buf[:0], r) }); n != 0 {

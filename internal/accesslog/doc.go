@@ -70,8 +70,9 @@
 //     "-"). %REQ(X-ENVOY-ORIGINAL-PATH)% is Record.OriginalPath, never a client's own header.
 //   - Unknown pseudo-headers (%REQ(:foo)%) and nested metadata keys (NS:KEY:SUBKEY: the
 //     gateway's metadata values are strings) are refused rather than printing "-".
-//   - In typed JSON, PROTOCOL and RESPONSE_FLAGS print null when missing (Envoy: "-"); with
-//     %DYNAMIC_METADATA(NS)% the object is compact JSON.
+//   - As a JSON value of its own every missing value is null, PROTOCOL's included (Envoy
+//     documents "-" for it); %DYNAMIC_METADATA(NS)% is compact JSON (Envoy's examples show
+//     spaces after ":" and ",").
 //   - IPv4-mapped IPv6 addresses print as IPv4; a mask longer than the address is the whole
 //     address.
 //   - Response flags print in bit order (Flags), not Envoy's table order.

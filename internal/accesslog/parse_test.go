@@ -2,7 +2,9 @@ package accesslog
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -287,6 +289,37 @@ func TestTruncate(t *testing.T) {
 	} {
 		if got := truncate(tc.s, tc.n); got != tc.want {
 			t.Errorf("truncate(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestConcurrentAppend: one Format serves many goroutines (run with -race); lines of many
+// seconds interleave without mixing up their time.
+func TestConcurrentAppend(t *testing.T) {
+	f, err := ParseJSON([]JSONField{{Key: "t", Format: "%START_TIME(%s.%6f)%"}, {Key: "p", Format: "%REQ(:PATH)%"}}, JSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var buf []byte
+			for i := 0; i < 2000; i++ {
+				start := base.Add(time.Duration((i*7+g)%5)*time.Second + time.Duration(i)*time.Microsecond)
+				buf = f.Append(buf[:0], &Record{Start: start, Path: "/" + strconv.Itoa(i)})
+				want := `{"t":"` + strconv.FormatInt(start.Unix(), 10) + "." + fmt.Sprintf("%06d", start.Nanosecond()/1000) + `","p":"/` + strconv.Itoa(i) + `"}` + "\n"
+				if string(buf) != want {
+					done <- fmt.Errorf("got %s want %s", buf, want)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	}
 }
