@@ -12,12 +12,8 @@ func assertJSONLine(t *testing.T, line []byte) {
 	if !bytes.HasSuffix(line, []byte("}\n")) || bytes.Count(line, []byte("\n")) != 1 {
 		t.Fatalf("not one line ending the object: %q", line)
 	}
-	if !json.Valid(line) {
-		t.Fatalf("invalid JSON: %q", line)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(line, &m); err != nil {
-		t.Fatalf("not an object: %q: %v", line, err)
+	if line[0] != '{' || !json.Valid(line) {
+		t.Fatalf("not a valid JSON object: %q", line)
 	}
 }
 
