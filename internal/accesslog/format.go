@@ -180,7 +180,9 @@ func (f *Format) Headers() (req, resp, trailer []string) {
 // JSON reports whether f writes JSON lines.
 func (f *Format) JSON() bool { return f.json }
 
-// Append appends r's line to b: the text line, or one JSON object, ending in one "\n".
+// Append appends r's line to b: the text line, or one JSON object, ending in one "\n". It
+// allocates only to grow b, and once a second per START_TIME operator (the second's cached
+// rendering).
 func (f *Format) Append(b []byte, r *Record) []byte {
 	if !f.json {
 		b = appendPieces(b, f.pieces, r, modeText)
