@@ -25,6 +25,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 
+	"apoxy.dev/apoxy/internal/accesslog"
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/proxy"
@@ -51,6 +52,9 @@ type serverFlags struct {
 	keepSlashes     bool
 	maxConns        int
 	maxConnsPerLn   int
+	// The server's access log: where (stdout, off or a file) and, if forced, its format.
+	accessLog       string
+	accessLogFormat string
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
@@ -91,6 +95,8 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.BoolVar(&f.keepSlashes, "keep-duplicate-slashes", false, "do not merge duplicate slashes in request paths before routing")
 	fl.IntVar(&f.maxConns, "max-connections", 0, "downstream connections of all listeners together (0: three quarters of the open-file limit left after a reserve for the API and admin listener)")
 	fl.IntVar(&f.maxConnsPerLn, "max-connections-per-listener", 0, "downstream connections of each listener (0: only --max-connections)")
+	fl.StringVar(&f.accessLog, "access-log", "stdout", "where the server writes every project's access-log lines: stdout, off, or a file path (reopened on SIGHUP, for logrotate)")
+	fl.StringVar(&f.accessLogFormat, "access-log-format", "", `format of the server's access log: "" (each Gateway's, from its Proxy's spec.telemetry.accessLogs; JSON by default), json, or an Envoy command-operator format ("%START_TIME% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%")`)
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
@@ -129,6 +135,10 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		}
 		store = ratelimit.NewRedis(ro)
 	}
+	accessLog, err := f.openAccessLog(ctx, streams.Out, log)
+	if err != nil {
+		return err
+	}
 	log.Info("starting apoxy", "version", version.String(), "data_dir", dataDir)
 	p, err := platform.Start(ctx, platform.Options{
 		API: apiserver.Options{
@@ -144,7 +154,8 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		DrainAccept:         true,
 		MaxConnections:      f.maxConns,
 		MaxConnsPerListener: f.maxConnsPerLn,
-		AccessLog:           streams.Out,
+		AccessLog:           accessLog,
+		AccessLogFormat:     f.accessLogFormat,
 		Logger:              log,
 		OnProjectsChanged:   writeConfigs,
 	})
@@ -397,4 +408,43 @@ func parseAddressPool(s string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// openAccessLog opens the server's access log: stdout, nothing, or a file reopened on SIGHUP
+// (logrotate moves it, then signals). The format is checked here, so a typo stops the start
+// with the offending operator rather than being ignored.
+func (f *serverFlags) openAccessLog(ctx context.Context, stdout io.Writer, log *slog.Logger) (io.Writer, error) {
+	if f.accessLogFormat != "" && f.accessLogFormat != "json" {
+		if _, err := accesslog.ParseText(f.accessLogFormat); err != nil {
+			return nil, fmt.Errorf("--access-log-format: %w", err)
+		}
+	}
+	switch f.accessLog {
+	case "stdout", "-", "":
+		return stdout, nil
+	case "off", "none":
+		return nil, nil
+	}
+	file, err := accesslog.OpenFile(f.accessLog)
+	if err != nil {
+		return nil, fmt.Errorf("--access-log: %w", err)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := file.Reopen(); err != nil {
+					log.Error("reopen the access log", "path", f.accessLog, "err", err)
+				} else {
+					log.Info("access log reopened", "path", f.accessLog)
+				}
+			}
+		}
+	}()
+	return file, nil
 }

@@ -45,6 +45,8 @@ type Options struct {
 	AddressPool []string
 	// AccessLog receives JSON access-log lines (nil: none).
 	AccessLog io.Writer
+	// AccessLogFormat forces AccessLog's format (proxy.Options.AccessLogFormat).
+	AccessLogFormat string
 	Upstream  upstream.Options
 	Logger    *slog.Logger
 	// OnProjectsChanged runs after a project starts or stops (e.g. to rewrite kubeconfigs).
@@ -115,7 +117,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	}
 	p.Destinations = upstream.NewDestinations(opts.BackendNetworks, opts.Reserved)
 	opts.Upstream.Destinations = p.Destinations
-	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
+	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, AccessLogFormat: opts.AccessLogFormat, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
 		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener, RateLimitStore: opts.RateLimitStore})
 	ctrls = &controllers{
 		data:   p.Proxy,

@@ -1,11 +1,15 @@
 package proxy
 
 import (
+	"log/slog"
 	"io"
-	"strconv"
+	"net/http"
+	"net/netip"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"apoxy.dev/apoxy/internal/ir"
 
 	"apoxy.dev/apoxy/internal/accesslog"
 	"apoxy.dev/apoxy/internal/proxy/filter"
@@ -13,20 +17,87 @@ import (
 
 // accessLogger writes each exchange's line to the server's access log (stdout or a file,
 // through a Writer that never blocks requests on it) and to the tenant's stream (`apoxy
-// logs`), after the exchange's telemetry settings decided it is logged.
+// logs`), after the exchange's telemetry settings decided it is logged. Lines are formatted
+// by the route's Gateway's format (its Proxy's spec.telemetry.accessLogs; the default JSON
+// line without one); the server's own log may force its format (server).
 type accessLogger struct {
 	w *accesslog.Writer // nil: no server access log
+	// def formats exchanges of routes without telemetry settings; server, when set, formats
+	// every line the server's log gets (apoxy --access-log-format).
+	def, server *accesslog.Format
 }
 
-func newAccessLogger(w io.Writer, dropped func()) *accessLogger {
-	l := &accessLogger{}
+// defaultFormat is the default JSON line.
+var defaultFormat = func() *accesslog.Format {
+	f, err := accesslog.ParseJSON(defaultJSONFields(nil), accesslog.JSONOptions{})
+	if err != nil {
+		panic(err)
+	}
+	return f
+}()
+
+// defaultJSONFields are the default line's fields, with a Proxy's json additions: a key it
+// sets replaces the default's operator (in place), a new key is added (in key order), a key
+// set to "" is removed.
+func defaultJSONFields(extra map[string]string) []accesslog.JSONField {
+	fields := append(accesslog.DefaultJSON(), accesslog.JSONField{Key: "trace_id", Format: "%TRACE_ID%", Empty: accesslog.EmptyOmit})
+	if len(extra) == 0 {
+		return fields
+	}
+	out := fields[:0:0]
+	for _, f := range fields {
+		if v, ok := extra[f.Key]; ok {
+			if v == "" {
+				continue
+			}
+			f.Format, f.Empty = v, accesslog.EmptyNull
+		}
+		out = append(out, f)
+	}
+	for _, f := range accesslog.JSONFieldsFromMap(extra) {
+		if f.Format != "" && !slices.ContainsFunc(fields, func(d accesslog.JSONField) bool { return d.Key == f.Key }) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// compileFormat builds a telemetry entry's line format.
+func compileFormat(al ir.AccessLog) (*accesslog.Format, error) {
+	if al.Format != "" {
+		return accesslog.ParseText(al.Format)
+	}
+	if len(al.JSON) == 0 {
+		return defaultFormat, nil
+	}
+	return accesslog.ParseJSON(defaultJSONFields(al.JSON), accesslog.JSONOptions{})
+}
+
+// serverFormat compiles the server log's own format ("" none: each Gateway's).
+func serverFormat(spec string, log *slog.Logger) *accesslog.Format {
+	switch spec {
+	case "":
+		return nil
+	case "json":
+		return defaultFormat
+	}
+	f, err := accesslog.ParseText(spec)
+	if err != nil {
+		log.Error("access-log format refused; each Gateway's format is used", "err", err)
+		return nil
+	}
+	return f
+}
+
+func newAccessLogger(w io.Writer, server *accesslog.Format, dropped func()) *accessLogger {
+	l := &accessLogger{def: defaultFormat, server: server}
 	if w != nil {
 		l.w = accesslog.NewWriter(w, accesslog.WriterOptions{OnDrop: dropped})
 	}
 	return l
 }
 
-// accessRecord is one access-log line.
+// accessRecord is what an exchange leaves for its access-log line.
 type accessRecord struct {
 	RequestID     string
 	ClientIP      string
@@ -55,6 +126,49 @@ type accessRecord struct {
 	// tel is the telemetry of the route that served the exchange (nil: none matched); not
 	// part of the line.
 	tel *telemetryState
+	// req and resp are the HTTP request (its headers as filters left them) and the response
+	// head, for the format's header operators (nil for L4 and refused requests); remote is
+	// the client's address and port, sni the TLS server name.
+	req    *http.Request
+	resp   http.Header
+	remote netip.AddrPort
+	sni    string
+	meta   [2]accesslog.Metadata
+}
+
+// fill turns the record into the formatter's input.
+func (rec *accessRecord) fill(out *accesslog.Record, start time.Time, d time.Duration) {
+	*out = accesslog.Record{Start: start, Method: rec.Method, Authority: rec.Host, Path: rec.Path, Protocol: rec.Protocol,
+		Status: rec.Status, Flags: rec.Flags, Duration: d, RequestDuration: -1, ResponseDuration: -1, ResponseTxDuration: -1,
+		BytesReceived: rec.BytesReceived, BytesSent: rec.BytesSent, UpstreamHost: rec.Upstream, UpstreamCluster: rec.Backend,
+		RouteName: rec.Route, TraceID: rec.TraceID, Error: rec.Error, ServerName: rec.sni, DownstreamRemote: rec.remote,
+		UpstreamDuration: time.Duration(rec.UpstreamMS * float64(time.Millisecond))}
+	if !out.DownstreamRemote.IsValid() && rec.ClientIP != "" {
+		if a, err := netip.ParseAddr(rec.ClientIP); err == nil {
+			out.DownstreamRemote = netip.AddrPortFrom(a, 0)
+		}
+	}
+	if rec.Flags&(filter.FlagUpstreamConnectFailure) != 0 {
+		out.UpstreamTransportFailureReason = rec.Error
+	}
+	if r := rec.req; r != nil {
+		out.ReqHeader, out.RespHeader, out.Trailer = r.Header, rec.resp, nil
+		if r.TLS != nil {
+			out.Scheme = "https"
+		} else {
+			out.Scheme = "http"
+		}
+	}
+	n := 0
+	if rec.RateLimit != "" {
+		rec.meta[n] = accesslog.Metadata{Namespace: accesslog.MetaRateLimit, Key: accesslog.MetaDecision, Value: rec.RateLimit}
+		n++
+	}
+	if rec.Auth != "" {
+		rec.meta[n] = accesslog.Metadata{Namespace: accesslog.MetaAuth, Key: accesslog.MetaDecision, Value: rec.Auth}
+		n++
+	}
+	out.Metadata = rec.meta[:n]
 }
 
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -65,10 +179,23 @@ func (l *accessLogger) log(rec *accessRecord, now time.Time, d time.Duration) {
 	if !ts.keeps(rec.Status, d) {
 		return
 	}
+	f := l.def
+	if ts != nil && ts.format != nil {
+		f = ts.format
+	}
+	var r accesslog.Record
+	rec.fill(&r, now, d)
 	bp := lineBuffers.Get().(*[]byte)
-	b := rec.appendJSON((*bp)[:0], now)
+	b := f.Append((*bp)[:0], &r)
 	if l.w != nil {
-		l.w.Write(b)
+		if l.server == nil || l.server == f {
+			l.w.Write(b)
+		} else {
+			n := len(b)
+			b = l.server.Append(b, &r)
+			l.w.Write(b[n:])
+			b = b[:n]
+		}
 	}
 	if ts != nil && ts.stream != nil {
 		ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: b})
@@ -91,75 +218,3 @@ func (l *accessLogger) Close() {
 	}
 }
 
-// appendJSON encodes the record as one JSON line (fields in a fixed order; optional ones
-// only when set).
-func (rec *accessRecord) appendJSON(b []byte, now time.Time) []byte {
-	b = append(b, `{"time":"`...)
-	b = appendTime(b, now)
-	b = append(b, '"')
-	b = appendField(b, "request_id", rec.RequestID)
-	b = appendField(b, "client_ip", rec.ClientIP)
-	b = appendField(b, "method", rec.Method)
-	b = appendField(b, "host", rec.Host)
-	b = appendField(b, "path", rec.Path)
-	b = appendField(b, "protocol", rec.Protocol)
-	if rec.Status != 0 { // TCP, TLS and UDP lines have none
-		b = append(b, `,"status":`...)
-		b = strconv.AppendInt(b, int64(rec.Status), 10)
-	}
-	b = append(b, `,"bytes_received":`...)
-	b = strconv.AppendInt(b, rec.BytesReceived, 10)
-	b = append(b, `,"bytes_sent":`...)
-	b = strconv.AppendInt(b, rec.BytesSent, 10)
-	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, rec.DurationMS, 'f', -1, 64)
-	if rec.UpstreamMS != 0 {
-		b = append(b, `,"upstream_ms":`...)
-		b = strconv.AppendFloat(b, rec.UpstreamMS, 'f', -1, 64)
-	}
-	for _, f := range [...]struct{ k, v string }{{"route", rec.Route}, {"backend", rec.Backend}, {"upstream_address", rec.Upstream}, {"error", rec.Error}, {"user_agent", rec.UserAgent}, {"ratelimit", rec.RateLimit}, {"auth", rec.Auth}, {"trace_id", rec.TraceID}} {
-		if f.v != "" {
-			b = appendField(b, f.k, f.v)
-		}
-	}
-	if rec.Flags != 0 {
-		b = append(b, `,"response_flags":"`...)
-		b = rec.Flags.Append(b)
-		b = append(b, '"')
-	}
-	return append(b, '}', '\n')
-}
-
-// secondPrefix caches "2006-01-02T15:04:05." for the current second: formatting a date per
-// line was a visible share of the request path.
-var secondPrefix atomic.Pointer[struct {
-	unix   int64
-	prefix []byte
-}]
-
-// appendTime appends t in UTC as RFC 3339 with microseconds ("2026-01-02T03:04:05.000006Z").
-func appendTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	sec := t.Unix()
-	p := secondPrefix.Load()
-	if p == nil || p.unix != sec {
-		p = &struct {
-			unix   int64
-			prefix []byte
-		}{sec, t.AppendFormat(nil, "2006-01-02T15:04:05.")}
-		secondPrefix.Store(p)
-	}
-	b = append(b, p.prefix...)
-	us := t.Nanosecond() / 1000
-	for div := 100000; div > 0; div /= 10 {
-		b = append(b, byte('0'+us/div%10))
-	}
-	return append(b, 'Z')
-}
-
-func appendField(b []byte, key, v string) []byte {
-	b = append(b, ',', '"')
-	b = append(b, key...)
-	b = append(b, '"', ':')
-	return accesslog.AppendJSONString(b, v)
-}

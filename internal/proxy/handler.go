@@ -25,7 +25,13 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.ResponseWriter = w
 	rw.grpc = filter.IsGRPC(r)
 	rec := &st.rec
-	*rec = accessRecord{Method: r.Method, Host: r.Host, Path: r.URL.Path, Protocol: r.Proto, UserAgent: r.UserAgent(), ClientIP: clientIP(r)}
+	*rec = accessRecord{Method: r.Method, Host: r.Host, Path: r.RequestURI, Protocol: protocolName(r), UserAgent: r.UserAgent(), ClientIP: clientIP(r)}
+	if rec.Path == "" {
+		rec.Path = r.URL.RequestURI()
+	}
+	if r.TLS != nil {
+		rec.sni = r.TLS.ServerName
+	}
 	srv := sk.owner
 	refused, why := srv.opts.Requests.cleanInbound(r, &st.in)
 	rec.RequestID = r.Header.Get("X-Request-Id")
@@ -36,7 +42,7 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var h *routeHandler
 	// The exchange is logged and measured also when a stream is broken off mid-body (the
 	// handler then panics with http.ErrAbortHandler to abort the client's response).
-	defer func() { srv.logExchange(st, h, start) }()
+	defer func() { srv.logExchange(st, h, r, start) }()
 	misdirected := false
 	if g != nil && refused == 0 {
 		host := hostname.FromHostHeader(r.Host)
@@ -64,8 +70,9 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // logExchange writes a request's access-log record and observes its metrics.
-func (srv *Server) logExchange(st *requestState, h *routeHandler, start time.Time) {
+func (srv *Server) logExchange(st *requestState, h *routeHandler, r *http.Request, start time.Time) {
 	rec, rw := &st.rec, &st.rw
+	rec.req, rec.resp = r, rw.Header()
 	rec.Flags, rec.RateLimit, rec.Auth = st.x.Flags, st.x.RateLimit, st.x.Auth
 	rec.Status = rw.status()
 	if st.a.switched {
@@ -153,6 +160,17 @@ func (h *routeHandler) startSpan(st *requestState, r *http.Request) *http.Reques
 		r = r.WithContext(ctx)
 	}
 	return r
+}
+
+// protocolName names a request's protocol as Envoy's %PROTOCOL% does.
+func protocolName(r *http.Request) string {
+	switch {
+	case r.ProtoMajor == 2:
+		return "HTTP/2"
+	case r.ProtoMajor == 3:
+		return "HTTP/3"
+	}
+	return r.Proto
 }
 
 // backendIndex finds the backendRef named backend (-1: none).

@@ -31,6 +31,10 @@ type Options struct {
 	// SpanExporter, if set, returns where the spans of a collector pipeline (an ir.Collector
 	// Name; "" for Gateways whose Proxy has none) go; nil exporters drop them.
 	SpanExporter func(collector string) sdktrace.SpanExporter
+	// AccessLogFormat, if set, is the format of every line AccessLog gets ("json": the
+	// default JSON line, or an Envoy command-operator text format), whatever the Gateways'
+	// own formats; "" writes each line in its Gateway's format.
+	AccessLogFormat string
 	Upstream     upstream.Options
 	// DrainTimeout bounds graceful shutdown of sockets (default 30 s).
 	DrainTimeout time.Duration
@@ -145,7 +149,7 @@ func New(opts Options) *Server {
 		conns:      h1.NewConnLimiter(opts.MaxConnections),
 		opts:       opts,
 		log:        opts.Logger,
-		accessLog:  newAccessLogger(opts.AccessLog, m.accessLogDropped.Inc),
+		accessLog:  newAccessLogger(opts.AccessLog, serverFormat(opts.AccessLogFormat, opts.Logger), m.accessLogDropped.Inc),
 		streams:    map[string]*accesslog.Stream{},
 		tracers:    &tracers{exporter: opts.SpanExporter},
 		metrics:    defaultMetrics(),

@@ -21,6 +21,8 @@ type telemetryState struct {
 	stream   *accesslog.Stream
 	// trace is the Gateway's tracing (nil: off).
 	trace *tracing
+	// format is the Gateway's access-log line.
+	format *accesslog.Format
 }
 
 // keeps says whether an exchange with this status, lasting d, gets a line.
@@ -44,7 +46,12 @@ func (ts *telemetryState) keeps(status int, d time.Duration) bool {
 func (s *Server) compileTelemetry(snap *ir.Snapshot) map[string]*telemetryState {
 	out := make(map[string]*telemetryState, len(snap.Telemetry))
 	for key, t := range snap.Telemetry {
-		out[key] = &telemetryState{project: t.Project, gateway: t.Gateway, statuses: t.AccessLog.StatusCodes,
+		f, err := compileFormat(t.AccessLog)
+		if err != nil { // the API refuses such formats; never let one stop a snapshot
+			s.log.Error("access-log format refused; the default line is used", "telemetry", key, "err", err)
+			f = defaultFormat
+		}
+		out[key] = &telemetryState{format: f, project: t.Project, gateway: t.Gateway, statuses: t.AccessLog.StatusCodes,
 			minDur: time.Duration(t.AccessLog.MinDuration), sample: t.AccessLog.SamplingRate, stream: s.Logs(t.Project),
 			trace: s.tracers.get(key, t)}
 	}
