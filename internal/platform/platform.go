@@ -47,8 +47,8 @@ type Options struct {
 	AccessLog io.Writer
 	// AccessLogFormat forces AccessLog's format (proxy.Options.AccessLogFormat).
 	AccessLogFormat string
-	Upstream  upstream.Options
-	Logger    *slog.Logger
+	Upstream        upstream.Options
+	Logger          *slog.Logger
 	// OnProjectsChanged runs after a project starts or stops (e.g. to rewrite kubeconfigs).
 	OnProjectsChanged func()
 	// BackendNetworks are the internal ranges every project's Backends may reach (apoxy dev:

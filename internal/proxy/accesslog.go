@@ -1,8 +1,8 @@
 package proxy
 
 import (
-	"log/slog"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -217,4 +217,3 @@ func (l *accessLogger) Close() {
 		l.w.Close()
 	}
 }
-

@@ -35,7 +35,7 @@ type Options struct {
 	// default JSON line, or an Envoy command-operator text format), whatever the Gateways'
 	// own formats; "" writes each line in its Gateway's format.
 	AccessLogFormat string
-	Upstream     upstream.Options
+	Upstream        upstream.Options
 	// DrainTimeout bounds graceful shutdown of sockets (default 30 s).
 	DrainTimeout time.Duration
 	// Requests is how inbound requests are cleaned before routing (path normalisation,
