@@ -141,6 +141,20 @@ func TestLogsAndTop(t *testing.T) {
 	if row[1] == "0.0" || row[5] == "-" {
 		t.Errorf("route row without rate or p99: %q\n%s", row[0], out)
 	}
+
+	// The default Proxy's own text format: refused with the operator when wrong, then applied
+	// to the project's lines.
+	proxy := "apiVersion: core.apoxy.dev/v1alpha2\nkind: Proxy\nmetadata: {name: default}\nspec:\n  telemetry:\n    accessLogs: {format: '%s'}\n"
+	r := d.apoxy(t, fmt.Sprintf(proxy, "%REQ(:METHOD)% %REQ_HEADERS%"), "apply", "-f", "-")
+	if r.err == nil || !strings.Contains(r.stderr, "spec.telemetry.accessLogs.format") || !strings.Contains(r.stderr, "%REQ_HEADERS%") {
+		t.Errorf("a bad format: %v\n%s", r.err, r.stderr)
+	}
+	must(t, d.apoxy(t, fmt.Sprintf(proxy, "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %ROUTE_NAME%"), "apply", "-f", "-"))
+	waitFor(t, func() bool {
+		request(t, d, "/formatted?x=1")
+		out := must(t, d.apoxy(t, "", "logs", "--tail", "1")).stdout
+		return out == "GET /formatted?x=1 200 default/httproute/default/api/rule/1/match/0\n"
+	})
 }
 
 // TestTopInATerminal runs `apoxy top` full-screen in a real terminal (tmux) and reads the
