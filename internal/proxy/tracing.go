@@ -97,6 +97,16 @@ func (ts *tracers) finish(swapped bool) {
 	}
 }
 
+// flush exports what every provider has batched (tests, shutdown).
+func (ts *tracers) flush() {
+	ts.mu.Lock()
+	live := ts.live
+	ts.mu.Unlock()
+	for _, tr := range live {
+		tr.tp.ForceFlush(context.Background())
+	}
+}
+
 // close shuts every provider down, flushing what is batched.
 func (ts *tracers) close() {
 	ts.mu.Lock()
