@@ -21,7 +21,7 @@ BACKEND=19000
 declare -A H1=([direct]=$BACKEND [nginx]=18071 [haproxy]=18073 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A H2C=([direct]=$BACKEND [nginx]=18061 [haproxy]=18063 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A TLS=([nginx]=18041 [haproxy]=18043 [caddy]=18045 [goproxy]=18046 [apoxy]=18047)
-ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr apoxy-to apoxy-jwt apoxy-basic)
+ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr apoxy-to apoxy-jwt apoxy-basic apoxy-quiet apoxy-trace1 apoxy-trace100)
 # apoxy-filters: the same gateway on a route with filters (request and response header
 # modifiers, CORS), so the filter chain's cost is a row of its own.
 H1[apoxy-filters]=18077; H2C[apoxy-filters]=18077; TLS[apoxy-filters]=18047
@@ -39,6 +39,11 @@ declare -A HDR
 for t in jwt basic; do
   H1[apoxy-$t]=18077; H2C[apoxy-$t]=18077; TLS[apoxy-$t]=18047; PATHS[apoxy-$t]=/$t; PROC[apoxy-$t]=apoxy
 done
+# Telemetry rows (issue 15): Gateways of their own (bench/proxies/apoxy-telemetry.yaml), HTTP
+# only: no access-log line, then tracing at 1 % and at 100 %.
+H1[apoxy-quiet]=18079; H2C[apoxy-quiet]=18079; PROC[apoxy-quiet]=apoxy
+H1[apoxy-trace1]=18080; H2C[apoxy-trace1]=18080; PROC[apoxy-trace1]=apoxy
+H1[apoxy-trace100]=18081; H2C[apoxy-trace100]=18081; PROC[apoxy-trace100]=apoxy
 # BASE=<commit>: also run the gateway built from that commit ("base") for a paired A/B.
 if [ -n "${BASE:-}" ]; then
   H1[base]=18078; H2C[base]=18078; TLS[base]=18048; ORDER+=(base)
@@ -47,7 +52,7 @@ if [ -n "${BASE:-}" ]; then
 fi
 pid() { echo "${PID[${PROC[$1]:-$1}]}"; }
 path() { echo "${PATHS[$1]:-/}"; }
-for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 19901 16443 16379; do
+for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 18079 18080 18081 19901 16443 16379; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "bench: port $p is in use" >&2; exit 2; fi
 done
 
@@ -76,6 +81,7 @@ render $ROOT/bench/proxies/haproxy.cfg 18073 18063 18043 > $B/conf/haproxy.cfg
 render $ROOT/bench/proxies/Caddyfile 18075 18075 18045 > $B/conf/Caddyfile
 render $ROOT/bench/proxies/apoxy.yaml 0 0 0 > $B/conf/apoxy.yaml
 render $ROOT/bench/proxies/apoxy-policies.yaml 0 0 0 > $B/conf/apoxy-policies.yaml
+render $ROOT/bench/proxies/apoxy-telemetry.yaml 0 0 0 > $B/conf/apoxy-telemetry.yaml
 { read -r HDR[apoxy-jwt]; read -r HDR[apoxy-basic]; } < <($B/bin/authgen -template $ROOT/bench/proxies/apoxy-auth.yaml -backend $BACKEND -out $B/conf/apoxy-auth.yaml)
 
 declare -A PID
@@ -91,8 +97,10 @@ start redis redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no
 # The access log (stdout) goes to a file, as a deployment would keep it.
 start apoxy $B/bin/apoxy dev --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443 --redis redis://127.0.0.1:16379
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:19901/readyz >/dev/null && break; sleep 0.2; done
-APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml -f $B/conf/apoxy-auth.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
-for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18077/)" = 200 ] && break; sleep 0.1; done
+APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml -f $B/conf/apoxy-auth.yaml -f $B/conf/apoxy-telemetry.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
+for p in 18077 18079 18080 18081; do
+  for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:$p/)" = 200 ] && break; sleep 0.1; done
+done
 if [ -n "${BASE:-}" ]; then
   render $ROOT/bench/proxies/apoxy.yaml 0 0 0 | sed -e 's/18077/18078/g; s/18047/18048/g' > $B/conf/apoxy-base.yaml
   start base $B/bin/apoxy-base dev --data-dir $B/apoxy-base --http-port 18078 --https-port 18048 --admin-addr 127.0.0.1:19902 --api-addr 127.0.0.1:16444

@@ -80,3 +80,17 @@ if os.path.exists(p):
             errs = sum(int(float(r["errors"] or 0)) for r in rs)
             print(f"| {t} | {st.median(rps):,.0f} [{min(rps):,.0f}-{max(rps):,.0f}] | {st.median(float(r['mean_ms'] or 0) for r in rs):.2f} | "
                   f"{errs}{' ERRORS' if errs else ''} | " + " | ".join(paired(rows, "round", t, ref) for ref in REFS) + f" | {cpu(rs)} |")
+
+# Issue 15's target: access log + metrics + 1 % tracing against no telemetry line, paired in
+# each round (>= 0.90), and 100 % tracing for the record. Rows relative to apoxy-quiet.
+wrk_rows = list(csv.DictReader(open(os.path.join(d, "wrk.csv"))))
+if any(r["target"] == "apoxy-quiet" for r in wrk_rows):
+    print("\n### Telemetry rows, paired against apoxy-quiet (no access-log line, no tracing)\n")
+    print("| target | wrk HTTP/1.1 x apoxy-quiet | h2load h2c x apoxy-quiet |")
+    print("|---|---:|---:|")
+    h2 = []
+    p = os.path.join(d, "h2load.csv")
+    if os.path.exists(p):
+        h2 = [r for r in csv.DictReader(open(p)) if r["proto"] == "h2c"]
+    for t in ("apoxy", "apoxy-trace1", "apoxy-trace100"):
+        print(f"| {t} | {paired(wrk_rows, 'round', t, 'apoxy-quiet')} | {paired(h2, 'round', t, 'apoxy-quiet') if h2 else '-'} |")
