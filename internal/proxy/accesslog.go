@@ -133,6 +133,8 @@ type accessRecord struct {
 	resp   http.Header
 	remote netip.AddrPort
 	sni    string
+	// cap is what the exchange's content log captured (nil: none).
+	cap *capture
 	meta   [2]accesslog.Metadata
 }
 
@@ -199,6 +201,16 @@ func (l *accessLogger) log(rec *accessRecord, now time.Time, d time.Duration) {
 	}
 	if ts != nil && ts.stream != nil {
 		ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: b})
+	}
+	if rec.cap != nil { // the content line follows its access line, wherever it goes
+		n := len(b)
+		b = appendContentLine(b, rec.cap, rec, now)
+		if l.w != nil {
+			l.w.Write(b[n:])
+		}
+		if ts != nil && ts.stream != nil {
+			ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: b[n:]})
+		}
 	}
 	*bp = b
 	lineBuffers.Put(bp)

@@ -70,11 +70,16 @@ type clientBody struct {
 	err error
 	// guard sees uploads as stream activity (nil: the route has no stream timeouts).
 	guard *streamGuard
+	// cap copies the first bytes for the content log (nil: not captured).
+	cap *capture
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
+	if n > 0 && b.cap != nil {
+		b.cap.add(&b.cap.req, &b.cap.reqTrunc, p[:n])
+	}
 	if n > 0 && b.guard != nil {
 		b.guard.touch()
 	}

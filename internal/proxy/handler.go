@@ -73,6 +73,9 @@ func (sk *httpSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (srv *Server) logExchange(st *requestState, h *routeHandler, r *http.Request, start time.Time) {
 	rec, rw := &st.rec, &st.rw
 	rec.req, rec.resp = r, rw.Header()
+	if st.cap.cl != nil {
+		rec.cap = &st.cap
+	}
 	rec.Flags, rec.RateLimit, rec.Auth = st.x.Flags, st.x.RateLimit, st.x.Auth
 	rec.Status = rw.status()
 	if st.a.switched {
@@ -149,6 +152,16 @@ func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener, tels map[string]*t
 	return h, nil
 }
 
+// startCapture starts capturing an exchange for the content log: the request body now (when
+// its type is logged), the response once its head shows its type.
+func (st *requestState) startCapture(cl *contentLog, r *http.Request) {
+	st.cap.cl = cl
+	if cl.req && st.a.body.ReadCloser != nil && cl.wantsType(r.Header.Get("Content-Type")) {
+		st.cap.reqOn = true
+		st.a.body.cap = &st.cap
+	}
+}
+
 // startSpan starts the request's span; a sampled request's context carries it (for the
 // stages that call out: external authorization, JWKS, Redis) from here on.
 func (h *routeHandler) startSpan(st *requestState, r *http.Request) *http.Request {
@@ -193,6 +206,9 @@ type requestState struct {
 	a   attempt
 	in  inbound
 	x   filter.Exchange
+	// cap and cw capture bodies for the content log (cap.cl nil: off).
+	cap capture
+	cw  captureWriter
 }
 
 // serve runs the route's chain and, when no stage answered, forwards to a backendRef.
@@ -216,8 +232,15 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	x.Route, x.Scheme, x.Port, x.Upstreams, x.Errors, x.Start = h.route, h.listenerScheme, h.listenerPort, g, httpError, start
 	w.x = x
 	defer x.Finish()
+	if h.tel != nil && h.tel.content != nil && h.tel.content.wantsPath(r.URL.Path) {
+		st.startCapture(h.tel.content, r)
+	}
 	if h.chain.Run(x) {
 		return
+	}
+	if st.cap.cl != nil && st.cap.cl.resp { // above the compression the chain may have put on
+		st.cw = captureWriter{ResponseWriter: x.W, c: &st.cap}
+		x.W = &st.cw
 	}
 	i := h.pickBackend()
 	if i < 0 || h.route.Backends[i].Invalid {

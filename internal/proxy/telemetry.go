@@ -23,6 +23,8 @@ type telemetryState struct {
 	trace *tracing
 	// format is the Gateway's access-log line.
 	format *accesslog.Format
+	// content captures bodies for content logs (nil: off).
+	content *contentLog
 }
 
 // keeps says whether an exchange with this status, lasting d, gets a line.
@@ -51,7 +53,7 @@ func (s *Server) compileTelemetry(snap *ir.Snapshot) map[string]*telemetryState 
 			s.log.Error("access-log format refused; the default line is used", "telemetry", key, "err", err)
 			f = defaultFormat
 		}
-		out[key] = &telemetryState{format: f, project: t.Project, gateway: t.Gateway, statuses: t.AccessLog.StatusCodes,
+		out[key] = &telemetryState{format: f, content: newContentLog(t.ContentLog), project: t.Project, gateway: t.Gateway, statuses: t.AccessLog.StatusCodes,
 			minDur: time.Duration(t.AccessLog.MinDuration), sample: t.AccessLog.SamplingRate, stream: s.Logs(t.Project),
 			trace: s.tracers.get(key, t)}
 	}
