@@ -134,8 +134,8 @@ type accessRecord struct {
 	remote netip.AddrPort
 	sni    string
 	// cap is what the exchange's content log captured (nil: none).
-	cap *capture
-	meta   [2]accesslog.Metadata
+	cap  *capture
+	meta [2]accesslog.Metadata
 }
 
 // fill turns the record into the formatter's input.
