@@ -68,7 +68,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("/readyz", s.readyz)
 	// One scrape sees the whole process: the API server's metrics (component-base registry)
 	// and the data plane's.
-	mux.Handle("/metrics", promhttp.HandlerFor(append(prometheus.Gatherers{legacyregistry.DefaultGatherer}, opts.Gatherers...), promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(append(prometheus.Gatherers{legacyregistry.DefaultGatherer}, opts.Gatherers...), promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	// Go profiles of the whole process (CPU, heap, allocs, goroutines), as Envoy's admin offers
 	// its own: the admin listener is loopback-only by default.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
