@@ -145,6 +145,7 @@ func New(opts Options) (*Controller, error) {
 // Run watches until ctx ends. It returns after the informers synced and the first snapshot
 // was applied is not guaranteed; use Synced.
 func (c *Controller) Run(ctx context.Context) {
+	defer forgetProjectMetrics(c.opts.Project)
 	factory := dynamicinformer.NewDynamicSharedInformerFactory(c.client, 0)
 	c.informers = map[schema.GroupVersionResource]cache.SharedIndexInformer{}
 	handler := cache.ResourceEventHandlerFuncs{
@@ -224,6 +225,7 @@ func (c *Controller) Applied() (string, error) {
 }
 
 func (c *Controller) reconcile(ctx context.Context) error {
+	began := time.Now()
 	set, err := c.snapshotSet()
 	if err != nil {
 		return err
@@ -241,6 +243,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	c.decision = decision
 	c.mu.Unlock()
 	applyErr := c.opts.Data.Apply(c.opts.Project, snap)
+	observeApply(c.opts.Project, snap.Version, time.Since(began), applyErr)
 	c.mu.Lock()
 	c.lastErr = applyErr
 	if applyErr == nil {

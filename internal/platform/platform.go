@@ -24,6 +24,7 @@ import (
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
+	"apoxy.dev/apoxy/internal/controller"
 	"apoxy.dev/apoxy/internal/observe"
 	"apoxy.dev/apoxy/internal/pki"
 	"apoxy.dev/apoxy/internal/proxy"
@@ -163,7 +164,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		// The admin listener comes first, so /readyz answers (503) while the rest starts
 		// and while it stops.
 		if p.Admin, err = admin.New(admin.Options{Addr: opts.AdminAddr, Readiness: p.Status,
-			Gatherers: []prometheus.Gatherer{proxy.MetricsGatherer()}, Logger: opts.Logger}); err != nil {
+			Gatherers: []prometheus.Gatherer{proxy.MetricsGatherer(), controller.MetricsGatherer()}, Logger: opts.Logger}); err != nil {
 			return nil, err
 		}
 		if ap, err := netip.ParseAddrPort(p.Admin.Addr()); err == nil {

@@ -78,7 +78,7 @@ func defaultMetrics() *metrics {
 		procMetrics.accessLogDropped = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "apoxy_access_log_dropped_lines_total", Help: "Access-log lines dropped because the log sink (stdout or file) did not keep up; requests never wait for it.",
 		})
-		registry.MustRegister(procMetrics.accessLogDropped)
+		registry.MustRegister(procMetrics.accessLogDropped, scraped)
 		procMetrics.ejections = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "apoxy_upstream_ejections_total", Help: "Endpoint addresses ejected by outlier detection, by backend.",
 		}, []string{"backend"})

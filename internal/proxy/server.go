@@ -159,6 +159,7 @@ func New(opts Options) *Server {
 		sockets:    map[string]socket{},
 		bindErrors: map[string]error{},
 	}
+	scraped.add(s)
 	s.env.Clusters = s.upstreams.Cluster
 	s.env.Dial, s.env.RootCAs = s.upstreams.Dial, s.upstreams.RootCAs()
 	return s
@@ -526,6 +527,7 @@ func (s *Server) Close() {
 	wg.Wait()
 	s.upstreams.Close()
 	s.env.Kept.Close()
+	scraped.remove(s)
 	s.tracers.close()
 	s.accessLog.Close() // writes out what is pending; lines logged later are dropped
 }

@@ -81,6 +81,12 @@ func TestApoxyCLI(t *testing.T) {
 	if !strings.Contains(metrics, `apoxy_http_requests_total{backend="default/api-backend",code_class="5xx",gateway="default/default",project="default",route="httproute/default/api-route/rule/0"} 1`) {
 		t.Errorf("metrics lack the request:\n%s", grepLines(metrics, "apoxy_"))
 	}
+	for _, want := range []string{`apoxy_config_last_apply_error{project="default"} 0`, `apoxy_config_applies_total{project="default",result="ok"}`,
+		`apoxy_config_info{project="default",version="`, `apoxy_downstream_active_connections `, `apoxy_upstream_active_requests{backend="default/default/api-backend"} 0`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics, "apoxy_"))
+		}
+	}
 	waitFor(t, func() bool {
 		return strings.Contains(d.log.String(), `"route":"default/httproute/default/api-route/rule/0/match/0"`)
 	})

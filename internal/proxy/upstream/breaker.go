@@ -125,6 +125,8 @@ type BreakerStats struct {
 	// Counters of refusals: Admit over MaxParallelRequests, over MaxParallelRetries, a
 	// transport dial over MaxConnections, a request over MaxPendingRequests.
 	RequestOverflows, RetryOverflows, ConnectionOverflows, PendingOverflows uint64
+	// The limits (0: none).
+	MaxRequests, MaxRetries, MaxConnections, MaxPending int64
 }
 
 // BreakerStats returns the circuit breaker's counters (zero without a breaker).
@@ -137,6 +139,7 @@ func (c *Cluster) BreakerStats() BreakerStats {
 		Requests: st.requests.Load(), Retries: st.retries.Load(), Connections: st.conns.Load(), Pending: st.pending.Load(),
 		RequestOverflows: st.requestOverflows.Load(), RetryOverflows: st.retryOverflows.Load(),
 		ConnectionOverflows: st.connOverflows.Load(), PendingOverflows: st.pendingOverflows.Load(),
+		MaxRequests: c.breaker.maxRequests, MaxRetries: c.breaker.maxRetries, MaxConnections: c.breaker.maxConns, MaxPending: c.breaker.maxPending,
 	}
 }
 

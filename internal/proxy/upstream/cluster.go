@@ -187,6 +187,17 @@ func (m *Manager) Cluster(name string) *Cluster {
 	return m.clusters[name]
 }
 
+// Clusters lists the clusters in use (for metrics read at scrape time).
+func (m *Manager) Clusters() []*Cluster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Cluster, 0, len(m.clusters))
+	for _, c := range m.clusters {
+		out = append(out, c)
+	}
+	return out
+}
+
 // Close stops every cluster.
 func (m *Manager) Close() {
 	m.Sync(nil, nil)
