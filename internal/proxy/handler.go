@@ -86,9 +86,9 @@ func (srv *Server) logExchange(st *requestState, h *routeHandler, r *http.Reques
 	d := time.Since(start)
 	rec.DurationMS = float64(d.Microseconds()) / 1000
 	if h != nil {
-		h.obs.observe(srv.metrics, h.backendIndex(rec.Backend), rec.Status, d)
+		h.obs.observe(srv.metrics, h.backendIndex(rec.Backend), rec.Status, d, rec.BytesReceived, rec.BytesSent)
 	} else {
-		srv.unrouted.observe(srv.metrics, -1, rec.Status, d)
+		srv.unrouted.observe(srv.metrics, -1, rec.Status, d, rec.BytesReceived, rec.BytesSent)
 	}
 	if st.a.span != nil {
 		endRequest(st.a.span, rec)

@@ -16,7 +16,9 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	healthy  *prometheus.GaugeVec
+	// bytes counts HTTP body bytes by route and direction (received from clients, sent).
+	bytes   *prometheus.CounterVec
+	healthy *prometheus.GaugeVec
 	// TCP and TLS connections and UDP sessions, counted when they end.
 	l4Conns    *prometheus.CounterVec
 	l4Bytes    *prometheus.CounterVec
@@ -60,6 +62,9 @@ func defaultMetrics() *metrics {
 				NativeHistogramMaxBucketNumber:  160,
 				NativeHistogramMinResetDuration: time.Hour,
 			}, []string{"project", "gateway", "route"}),
+			bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "apoxy_http_body_bytes_total", Help: "HTTP body bytes by project, Gateway, route rule and direction (received from clients, sent to them).",
+			}, []string{"project", "gateway", "route", "direction"}),
 			healthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 				Name: "apoxy_upstream_healthy_endpoints", Help: "Healthy endpoint addresses per backend.",
 			}, []string{"backend"}),
@@ -95,6 +100,7 @@ func defaultMetrics() *metrics {
 			Name: "apoxy_upstream_retry_budget_exhausted_total", Help: "Retries a retry budget refused, by route.",
 		}, []string{"route"})
 		registry.MustRegister(procMetrics.ejections, procMetrics.ejected, procMetrics.overloaded, procMetrics.retries, procMetrics.budgetExhausted)
+		registry.MustRegister(procMetrics.bytes)
 		registry.MustRegister(procMetrics.requests, procMetrics.duration, procMetrics.healthy, procMetrics.l4Conns, procMetrics.l4Bytes, procMetrics.l4Duration)
 	})
 	return procMetrics
@@ -109,6 +115,7 @@ type routeMetrics struct {
 	once                    sync.Once
 	codes                   [][len(codeClasses)]prometheus.Counter
 	dur                     prometheus.Observer
+	rx, tx                  prometheus.Counter
 }
 
 // newRouteMetrics labels a route's metrics: its project and Gateway from its telemetry
@@ -148,7 +155,7 @@ func unscoped(name, project string) string {
 
 // observe counts an exchange: backend is the index of the backendRef that served it
 // (len(backends) or -1: none).
-func (rm *routeMetrics) observe(m *metrics, backend, code int, d time.Duration) {
+func (rm *routeMetrics) observe(m *metrics, backend, code int, d time.Duration, rx, tx int64) {
 	rm.once.Do(func() {
 		rm.codes = make([][len(codeClasses)]prometheus.Counter, len(rm.backends)+1)
 		for b := range rm.codes {
@@ -161,6 +168,8 @@ func (rm *routeMetrics) observe(m *metrics, backend, code int, d time.Duration) 
 			}
 		}
 		rm.dur = m.duration.WithLabelValues(rm.project, rm.gateway, rm.route)
+		rm.rx = m.bytes.WithLabelValues(rm.project, rm.gateway, rm.route, "received")
+		rm.tx = m.bytes.WithLabelValues(rm.project, rm.gateway, rm.route, "sent")
 	})
 	if backend < 0 || backend > len(rm.backends) {
 		backend = len(rm.backends)
@@ -175,6 +184,12 @@ func (rm *routeMetrics) observe(m *metrics, backend, code int, d time.Duration) 
 		m.requests.WithLabelValues(rm.project, rm.gateway, rm.route, name, codeClass(code)).Inc()
 	}
 	rm.dur.Observe(d.Seconds())
+	if rx > 0 {
+		rm.rx.Add(float64(rx))
+	}
+	if tx > 0 {
+		rm.tx.Add(float64(tx))
+	}
 }
 
 var codeClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}

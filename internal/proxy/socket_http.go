@@ -109,7 +109,7 @@ func (s *Server) rejected(remote net.Addr, status int, reason string) {
 		rec.ClientIP, _, _ = net.SplitHostPort(remote.String())
 	}
 	s.accessLog.log(&rec, time.Now(), 0)
-	s.unrouted.observe(s.metrics, -1, status, 0)
+	s.unrouted.observe(s.metrics, -1, status, 0, 0, 0)
 }
 
 // listenHTTP3 binds the UDP port of the listener's number and prepares an HTTP/3 server with
