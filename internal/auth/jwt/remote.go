@@ -11,6 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"apoxy.dev/apoxy/internal/telemetry/span"
 )
 
 // Defaults and bounds of a RemoteConfig.
@@ -191,9 +195,11 @@ func (r *Remote) Keys(ctx context.Context, kid string) (*KeySet, error) {
 	}
 	r.mu.Unlock()
 
+	_, end := span.Start(ctx, "jwks.fetch", attribute.String("url.full", r.uri))
 	t := time.NewTimer(r.timeout)
 	defer t.Stop()
 	var err error
+	defer func() { end(err) }()
 	select {
 	case <-c.done:
 		if c.set != nil {

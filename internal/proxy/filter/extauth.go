@@ -3,6 +3,7 @@ package filter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -11,9 +12,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 
 	"apoxy.dev/apoxy/internal/auth/extauthz"
 	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/telemetry/span"
 )
 
 // extAuth asks an external authorization service whether a request may pass (an
@@ -180,9 +183,15 @@ func (s *extAuth) Serve(x *Exchange) bool {
 		req.Body, req.BodyPartial = buf, partial
 	}
 	ctx, cancel := context.WithTimeout(x.Req.Context(), s.timeout)
+	ctx, end := span.Start(ctx, "ext_authz", attribute.String("apoxy.policy", s.e.Policy))
 	start := time.Now()
 	d, err := s.client.Check(ctx, req)
 	cancel()
+	if err == nil && !d.Allowed {
+		end(errors.New("denied"))
+	} else {
+		end(err)
+	}
 	outcome := extauthz.OutcomeOf(d, err)
 	if o := s.latency[outcome]; o != nil {
 		o.Observe(time.Since(start).Seconds())

@@ -12,10 +12,12 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 
 	authjwt "apoxy.dev/apoxy/internal/auth/jwt"
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
+	"apoxy.dev/apoxy/internal/telemetry/span"
 )
 
 // rateLimit enforces a route's effective rate-limit rules (TrafficPolicy rateLimit). Two
@@ -253,7 +255,9 @@ func (s *rateLimit) Serve(x *Exchange) bool {
 		err := errNoStore
 		if s.store != nil {
 			ctx, cancel := context.WithTimeout(x.Req.Context(), time.Second)
+			ctx, end := span.Start(ctx, "ratelimit.store", attribute.Int("apoxy.ratelimit.keys", len(keys)))
 			counts, err = s.store.Hit(ctx, keys, ttls)
+			end(err)
 			cancel()
 		}
 		if err != nil {
