@@ -150,6 +150,9 @@ func (rec *accessRecord) fill(out *accesslog.Record, start time.Time, d time.Dur
 			out.DownstreamRemote = netip.AddrPortFrom(a, 0)
 		}
 	}
+	if rec.req == nil && out.ServerName == "" && rec.Protocol == "TLS" {
+		out.ServerName = rec.Host // a TLS connection's host is its server name
+	}
 	if rec.Flags&(filter.FlagUpstreamConnectFailure) != 0 {
 		out.UpstreamTransportFailureReason = rec.Error
 	}
