@@ -74,6 +74,8 @@ type genericConfig struct {
 	// authorization; longRunning names those that stream (no request timeout).
 	handlers    map[string]http.Handler
 	longRunning []string
+	// onCreate, if set, is told the resource of every object created (after it is stored).
+	onCreate func(schema.GroupResource)
 }
 
 // genericServer is a built, not yet started, GenericAPIServer and its stores.
@@ -142,6 +144,10 @@ func newGenericServer(c genericConfig) (*genericServer, error) {
 		store, status, err := newStores(r, getter)
 		if err != nil {
 			return nil, err
+		}
+		if c.onCreate != nil {
+			gr := r.GroupResource()
+			store.AfterCreate = func(runtime.Object, *metav1.CreateOptions) { c.onCreate(gr) }
 		}
 		gs.stores[r.GroupResource()] = store
 		gs.kinds[r.GVK.GroupKind()] = store

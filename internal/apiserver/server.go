@@ -69,6 +69,10 @@ type Options struct {
 	// log. LongRunningPaths are those that stream.
 	ProjectHandlers  func(project string) map[string]http.Handler
 	LongRunningPaths []string
+	// OnObjectCreated, if set, is told (synchronously: keep it quick) each time an object of a
+	// resource is created in a project, after it is stored: a controller then watches kinds
+	// only once they have objects.
+	OnObjectCreated func(project string, gr schema.GroupResource)
 }
 
 // Server is the running API server. Create it with New, then Start.
@@ -452,6 +456,11 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 		loopback:        s.loopback(projectPath(name)),
 		maxInFlight:     400, maxMutatingInFlight: 200,
 		longRunning: s.opts.LongRunningPaths,
+		onCreate: func(gr schema.GroupResource) {
+			if s.opts.OnObjectCreated != nil {
+				s.opts.OnObjectCreated(name, gr)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err

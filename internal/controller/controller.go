@@ -109,6 +109,12 @@ type Controller struct {
 	// integrations are the last reconcile's report.Integrations (read by the status loop).
 	integrations map[status.Key]status.Integration
 
+	// wanted are kinds an object was created of (Want), for Run to start watching; wantSig
+	// wakes it.
+	wantMu  sync.Mutex
+	wanted  map[schema.GroupResource]bool
+	wantSig chan struct{}
+
 	mu      sync.Mutex
 	applied string // snapshot version last applied
 	lastErr error
@@ -139,7 +145,8 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Controller{opts: opts, log: opts.Logger.With("project", opts.Project), client: client, trigger: make(chan struct{}, 1)}, nil
+	return &Controller{opts: opts, log: opts.Logger.With("project", opts.Project), client: client, trigger: make(chan struct{}, 1),
+		wanted: map[schema.GroupResource]bool{}, wantSig: make(chan struct{}, 1)}, nil
 }
 
 // Run watches until ctx ends. It returns after the informers synced and the first snapshot
@@ -148,24 +155,19 @@ func (c *Controller) Run(ctx context.Context) {
 	defer forgetProjectMetrics(c.opts.Project)
 	factory := dynamicinformer.NewDynamicSharedInformerFactory(c.client, 0)
 	c.informers = map[schema.GroupVersionResource]cache.SharedIndexInformer{}
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.kick() },
-		UpdateFunc: func(any, any) { c.kick() },
-		DeleteFunc: func(any) { c.kick() },
-	}
+	// A kind is watched once the project has an object of it: a watch costs the project's API
+	// server and this controller goroutines and memory, and most projects use few kinds. Kinds
+	// without objects now wait for Want (the API server calls it on every create).
+	lazy := map[schema.GroupResource]*resource.Kind{}
 	for _, k := range watched() {
-		inf := factory.ForResource(k.GVR()).Informer()
-		if _, err := inf.AddEventHandler(handler); err != nil {
-			c.log.Error("informer", "resource", k.Plural, "err", err)
+		if c.hasObjects(ctx, k) {
+			c.watch(factory, k)
+		} else {
+			lazy[k.GVR().GroupResource()] = k
 		}
-		c.informers[k.GVR()] = inf
 	}
-	factory.Start(ctx.Done())
-	for gvr, inf := range c.informers {
-		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-			c.log.Warn("cache not synced", "resource", gvr.Resource)
-			return
-		}
+	if !c.startWatches(ctx, factory) {
+		return
 	}
 	c.kick()
 	// Backend health changes in the data plane, not the API: poll it for status.
@@ -176,6 +178,12 @@ func (c *Controller) Run(ctx context.Context) {
 		case <-ctx.Done():
 			factory.Shutdown()
 			return
+		case <-c.wantSig:
+			if !c.watchWanted(ctx, factory, lazy) {
+				factory.Shutdown()
+				return
+			}
+			continue
 		case <-health.C:
 			if err := c.writeDataPlaneStatus(ctx); err != nil && ctx.Err() == nil {
 				c.log.Error("data plane status", "err", err)
@@ -207,6 +215,79 @@ func (c *Controller) Run(ctx context.Context) {
 			time.AfterFunc(time.Second, c.kick)
 		}
 	}
+}
+
+// Want tells the controller an object of gr was created, so it watches that kind from now on
+// (see Run). Cheap and non-blocking: the API server calls it on every create.
+func (c *Controller) Want(gr schema.GroupResource) {
+	c.wantMu.Lock()
+	if c.wanted[gr] {
+		c.wantMu.Unlock()
+		return
+	}
+	c.wanted[gr] = true
+	c.wantMu.Unlock()
+	select {
+	case c.wantSig <- struct{}{}:
+	default:
+	}
+}
+
+// hasObjects reports whether the project has an object of kind k (true when it cannot tell).
+func (c *Controller) hasObjects(ctx context.Context, k *resource.Kind) bool {
+	l, err := c.client.Resource(k.GVR()).List(ctx, metav1.ListOptions{Limit: 1})
+	return err != nil || len(l.Items) > 0
+}
+
+// watch adds kind k's informer to the factory (started by startWatches).
+func (c *Controller) watch(factory dynamicinformer.DynamicSharedInformerFactory, k *resource.Kind) {
+	inf := factory.ForResource(k.GVR()).Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.kick() },
+		UpdateFunc: func(any, any) { c.kick() },
+		DeleteFunc: func(any) { c.kick() },
+	}); err != nil {
+		c.log.Error("informer", "resource", k.Plural, "err", err)
+	}
+	c.informers[k.GVR()] = inf
+}
+
+// startWatches starts the informers added since the last call and waits until they synced
+// (false: ctx ended first).
+func (c *Controller) startWatches(ctx context.Context, factory dynamicinformer.DynamicSharedInformerFactory) bool {
+	factory.Start(ctx.Done())
+	for gvr, inf := range c.informers {
+		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			c.log.Warn("cache not synced", "resource", gvr.Resource)
+			return false
+		}
+	}
+	return true
+}
+
+// watchWanted starts watching the kinds Want asked for that are not watched yet, then
+// reconciles (false: ctx ended).
+func (c *Controller) watchWanted(ctx context.Context, factory dynamicinformer.DynamicSharedInformerFactory, lazy map[schema.GroupResource]*resource.Kind) bool {
+	c.wantMu.Lock()
+	var add []*resource.Kind
+	for gr := range c.wanted {
+		if k, ok := lazy[gr]; ok {
+			add = append(add, k)
+			delete(lazy, gr)
+		}
+	}
+	c.wantMu.Unlock()
+	if len(add) == 0 {
+		return true
+	}
+	for _, k := range add {
+		c.watch(factory, k)
+	}
+	if !c.startWatches(ctx, factory) {
+		return false
+	}
+	c.kick()
+	return true
 }
 
 func (c *Controller) kick() {
@@ -433,7 +514,11 @@ func (c *Controller) writeBackendStatus(ctx context.Context, k *resource.Kind) e
 	gvr := k.GVR()
 	now := metav1.NewTime(c.opts.Now())
 	var firstErr error
-	for _, o := range c.informers[gvr].GetStore().List() {
+	inf := c.informers[gvr]
+	if inf == nil {
+		return nil
+	}
+	for _, o := range inf.GetStore().List() {
 		u := o.(*unstructured.Unstructured)
 		var b corev1a2.Backend
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b); err != nil {
@@ -504,7 +589,11 @@ func (c *Controller) writeBackendStatus(ctx context.Context, k *resource.Kind) e
 func (c *Controller) snapshotSet() (*resource.Set, error) {
 	set := &resource.Set{}
 	for _, k := range watched() {
-		for _, o := range c.informers[k.GVR()].GetStore().List() {
+		inf := c.informers[k.GVR()]
+		if inf == nil {
+			continue // no object of the kind yet (Run)
+		}
+		for _, o := range inf.GetStore().List() {
 			u, ok := o.(*unstructured.Unstructured)
 			if !ok {
 				continue

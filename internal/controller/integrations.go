@@ -35,7 +35,11 @@ func (c *Controller) writeIntegrationStatus(ctx context.Context, k *resource.Kin
 	gvr := k.GVR()
 	now := metav1.NewTime(c.opts.Now())
 	var firstErr error
-	for _, o := range c.informers[gvr].GetStore().List() {
+	inf := c.informers[gvr]
+	if inf == nil {
+		return nil
+	}
+	for _, o := range inf.GetStore().List() {
 		u := o.(*unstructured.Unstructured)
 		var in corev1a2.CloudMonitoringIntegration
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &in); err != nil {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
@@ -159,6 +161,17 @@ func (c *controllers) applyProjectSpec(name string) {
 		}
 	}
 	c.dest.SetProject(name, nets)
+}
+
+// objectCreated tells a project's controller that an object of gr now exists, so it watches
+// that kind (the API server calls it on every create).
+func (c *controllers) objectCreated(project string, gr schema.GroupResource) {
+	c.mu.Lock()
+	r := c.running[project]
+	c.mu.Unlock()
+	if r != nil {
+		r.ctrl.Want(gr)
+	}
 }
 
 // kick asks a project's controller to reconcile (its claims decision changed).

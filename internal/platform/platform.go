@@ -137,6 +137,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	apiOpts := opts.API
 	apiOpts.Logger = opts.Logger
 	apiOpts.OnProjectStopping = ctrls.stopProject
+	apiOpts.OnObjectCreated = ctrls.objectCreated
 	// Each project's API serves its live telemetry: `apoxy logs` and `apoxy top`.
 	apiOpts.ProjectHandlers = func(project string) map[string]http.Handler {
 		return map[string]http.Handler{

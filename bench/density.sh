@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# bench/density.sh [BIN] [N]: what idle projects cost. Starts `apoxy dev` (BIN, default: built
+# from this tree) on its own ports and data directory, creates projects until there are N
+# (default 20), lets it settle, then prints RSS, goroutines (admin /debug/pprof) and CPU used
+# over 30 idle seconds, in total and per project. Compare two binaries (BASE and HEAD) run one
+# after the other on a quiet machine.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${1:-}
+N=${2:-20}
+if [ -z "$BIN" ]; then BIN=/tmp/apoxy-density; (cd "$ROOT" && go build -o "$BIN" ./cmd/apoxy); fi
+D=$(mktemp -d)
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$D"' EXIT
+"$BIN" dev --data-dir "$D" --api-addr 127.0.0.1:26443 --admin-addr 127.0.0.1:29901 --http-port 28080 --https-port 28443 > "$D/log" 2>&1 &
+PID=$!
+for i in $(seq 1 300); do curl -sf http://127.0.0.1:29901/readyz >/dev/null && break; sleep 0.2; done
+export APOXY_CONFIG=$D/config.yaml
+for i in $(seq 2 "$N"); do "$BIN" project create "p$i" >/dev/null; done
+for i in $(seq 1 300); do curl -sf http://127.0.0.1:29901/readyz >/dev/null && break; sleep 0.2; done
+sleep 30
+ticks() { awk '{print $14+$15}' /proc/$PID/stat; }
+t0=$(ticks); sleep 30; t1=$(ticks)
+rss=$(awk '/VmRSS/{print $2}' /proc/$PID/status)
+gor=$(curl -s 'http://127.0.0.1:29901/debug/pprof/goroutine?debug=1' | head -1 | awk '{print $NF}')
+hz=$(getconf CLK_TCK)
+awk -v n="$N" -v rss="$rss" -v g="$gor" -v t=$((t1 - t0)) -v hz="$hz" -v bin="$BIN" 'BEGIN{
+  printf "%s: %d projects idle: RSS %.0f MiB (%.1f MiB/project), %d goroutines (%.0f/project), CPU %.1f%% of a core\n",
+    bin, n, rss/1024, rss/1024/n, g, g/n, t/hz/30*100 }'
