@@ -39,6 +39,10 @@ type Config struct {
 	FileDir string
 	// Logger receives the collector's logs (its Info as Debug); nil discards them.
 	Logger *slog.Logger
+	// AllowPrivateEndpoints lets exporters reach loopback, private and link-local addresses
+	// (tests; a single-tenant install exporting to its own network). By default a tenant's
+	// exporter may only dial public addresses.
+	AllowPrivateEndpoints bool
 	// QueueSize is the per-signal queue in front of the pipelines, in Consume* calls; zero
 	// means DefaultQueueSize.
 	QueueSize int
@@ -55,6 +59,7 @@ type Collector struct {
 	logs    *queue[plog.Logs]
 	metrics *queue[pmetric.Metrics]
 
+	guard    *egressGuard
 	redact   func(string) string
 	recMu    sync.Mutex
 	recs     map[component.ID]*recorder
@@ -76,6 +81,7 @@ func Start(ctx context.Context, cfg Config) (*Collector, error) {
 		logs:    logsQueue(),
 		metrics: metricsQueue(),
 		recs:    map[component.ID]*recorder{},
+		guard:   &egressGuard{allowPrivate: cfg.AllowPrivateEndpoints},
 		// Components report fatal errors here; ours do not, and the buffer keeps one that does
 		// from blocking (Stop logs what arrived).
 		fatal: make(chan error, 8),
@@ -163,7 +169,11 @@ func (c *Collector) recorder(id component.ID) *recorder {
 	defer c.recMu.Unlock()
 	r, ok := c.recs[id]
 	if !ok {
-		r = &recorder{redact: func(s string) string { return c.redact(s) }, st: ExporterStatus{Name: id.String()}}
+		r = &recorder{
+			redact:     func(s string) string { return c.redact(s) },
+			spanPrefix: "exporter/" + id.String() + "/",
+			st:         ExporterStatus{Name: id.String()},
+		}
 		c.recs[id] = r
 	}
 	return r
@@ -191,6 +201,7 @@ func (c *Collector) Stop(ctx context.Context) error {
 		}
 		c.cancel()
 		c.stopErr = c.svc.Shutdown(ctx)
+		c.guard.closeIdle()
 		if c.stopErr != nil {
 			c.stopErr = fmt.Errorf("collector: %s", c.redact(c.stopErr.Error()))
 		}

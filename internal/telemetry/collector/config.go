@@ -362,7 +362,7 @@ func compileYAML(raw map[string]any, fileDir string, f *factorySet, pl *plan, p 
 			}
 			pl.secrets = append(pl.secrets, collectSecrets(m)...)
 			cfg := fac.CreateDefaultConfig()
-			if !unmarshalInto(m, cfg, path, p) {
+			if !unmarshalInto(guarded(id.Type().String(), m), cfg, path, p) {
 				continue
 			}
 			if fc, isFile := cfg.(*fileexporter.Config); isFile {
@@ -674,7 +674,7 @@ func addSinks(sinks []Sink, f *factorySet, pl *plan, p *problems) {
 		fac := f.exporters[id.Type()]
 		cfg := fac.CreateDefaultConfig()
 		path := "sink " + strconv.Quote(s.Name)
-		if !unmarshalInto(se.Config, cfg, path, p) {
+		if !unmarshalInto(guarded(id.Type().String(), se.Config), cfg, path, p) {
 			continue
 		}
 		pl.exporters[id] = cfg

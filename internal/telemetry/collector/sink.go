@@ -308,6 +308,10 @@ func (s Sink) exporter() (sinkExporter, error) {
 	if s.Compression != "" {
 		cfg["compression"] = s.Compression
 	}
+	if typ == "otlp" && strings.HasPrefix(endpoint, "http://") {
+		// gRPC over plaintext: configgrpc takes TLS unless told otherwise.
+		cfg["tls"] = map[string]any{"insecure": true}
+	}
 	return sinkExporter{
 		ID:      typ + "/" + reservedPrefix + "-" + s.Name,
 		Config:  cfg,

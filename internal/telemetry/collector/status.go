@@ -50,6 +50,9 @@ type ExporterStatus struct {
 // (queue full, or no queue configured) are recorded too.
 type recorder struct {
 	redact func(string) string
+	// spanPrefix starts the names of the exporter's send spans: "exporter/<id>/" (its queue has
+	// spans of its own, "exporter/enqueue", which say nothing of delivery).
+	spanPrefix string
 
 	mu sync.Mutex
 	st ExporterStatus
@@ -91,9 +94,6 @@ func (r *recorder) instrument(set exporter.Settings) exporter.Settings {
 	return set
 }
 
-// exportSpanPrefix starts the names of exporterhelper's per-send spans.
-const exportSpanPrefix = "exporter/"
-
 // statusTracerProvider hands out tracers whose export spans report to a recorder; every other
 // span is a no-op.
 type statusTracerProvider struct {
@@ -113,7 +113,7 @@ type statusTracer struct {
 
 // Start implements trace.Tracer.
 func (t statusTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
-	if !strings.HasPrefix(name, exportSpanPrefix) {
+	if !strings.HasPrefix(name, t.rec.spanPrefix) {
 		return t.Tracer.Start(ctx, name, opts...)
 	}
 	s := &statusSpan{rec: t.rec}
@@ -200,17 +200,25 @@ func (c statusCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 type (
 	tracesExporter struct {
 		exporter.Traces
-		rec *recorder
+		rec   *recorder
+		guard *egressGuard
 	}
 	logsExporter struct {
 		exporter.Logs
-		rec *recorder
+		rec   *recorder
+		guard *egressGuard
 	}
 	metricsExporter struct {
 		exporter.Metrics
-		rec *recorder
+		rec   *recorder
+		guard *egressGuard
 	}
 )
+
+// Start starts the exporter with the egress guard as its only extension.
+func (e tracesExporter) Start(ctx context.Context, host component.Host) error {
+	return e.Traces.Start(ctx, guardedHost{host: host, guard: e.guard})
+}
 
 func (e tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	err := e.Traces.ConsumeTraces(ctx, td)
@@ -220,12 +228,22 @@ func (e tracesExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) err
 	return err
 }
 
+// Start starts the exporter with the egress guard as its only extension.
+func (e logsExporter) Start(ctx context.Context, host component.Host) error {
+	return e.Logs.Start(ctx, guardedHost{host: host, guard: e.guard})
+}
+
 func (e logsExporter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	err := e.Logs.ConsumeLogs(ctx, ld)
 	if err != nil {
 		e.rec.failure(time.Now(), err.Error())
 	}
 	return err
+}
+
+// Start starts the exporter with the egress guard as its only extension.
+func (e metricsExporter) Start(ctx context.Context, host component.Host) error {
+	return e.Metrics.Start(ctx, guardedHost{host: host, guard: e.guard})
 }
 
 func (e metricsExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
@@ -247,7 +265,7 @@ func wrapExporter(typ component.Type, inner exporter.Factory, c *Collector) expo
 			if err != nil {
 				return nil, err
 			}
-			return tracesExporter{Traces: e, rec: rec}, nil
+			return tracesExporter{Traces: e, rec: rec, guard: c.guard}, nil
 		}, sl))
 	}
 	if sl := inner.LogsStability(); sl != component.StabilityLevelUndefined {
@@ -257,7 +275,7 @@ func wrapExporter(typ component.Type, inner exporter.Factory, c *Collector) expo
 			if err != nil {
 				return nil, err
 			}
-			return logsExporter{Logs: e, rec: rec}, nil
+			return logsExporter{Logs: e, rec: rec, guard: c.guard}, nil
 		}, sl))
 	}
 	if sl := inner.MetricsStability(); sl != component.StabilityLevelUndefined {
@@ -267,7 +285,7 @@ func wrapExporter(typ component.Type, inner exporter.Factory, c *Collector) expo
 			if err != nil {
 				return nil, err
 			}
-			return metricsExporter{Metrics: e, rec: rec}, nil
+			return metricsExporter{Metrics: e, rec: rec, guard: c.guard}, nil
 		}, sl))
 	}
 	return exporter.NewFactory(typ, inner.CreateDefaultConfig, opts...)

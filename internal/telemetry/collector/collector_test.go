@@ -1,0 +1,469 @@
+package collector_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/goleak"
+
+	"apoxy.dev/apoxy/internal/telemetry/collector"
+	"apoxy.dev/apoxy/internal/telemetry/collector/collectortest"
+)
+
+// Fixtures: n spans, log records or gauge points of one resource.
+
+func traces(n int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "gateway")
+	ss := rs.ScopeSpans().AppendEmpty()
+	for i := range n {
+		s := ss.Spans().AppendEmpty()
+		s.SetName("GET /")
+		s.SetTraceID(pcommon.TraceID{1, byte(i)})
+		s.SetSpanID(pcommon.SpanID{2, byte(i)})
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	}
+	return td
+}
+
+func logs(n int) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "gateway")
+	sl := rl.ScopeLogs().AppendEmpty()
+	for range n {
+		r := sl.LogRecords().AppendEmpty()
+		r.Body().SetStr("GET / 200")
+		r.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	}
+	return ld
+}
+
+func metrics(n int) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "gateway")
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("requests")
+	g := m.SetEmptyGauge()
+	for i := range n {
+		dp := g.DataPoints().AppendEmpty()
+		dp.SetIntValue(int64(i))
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	}
+	return md
+}
+
+// testLogger collects the collector's log lines.
+type testLogger struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *testLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *testLogger) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *testLogger) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func start(t *testing.T, cfg collector.Config) *collector.Collector {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := collector.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return c
+}
+
+func pushAll(t *testing.T, c *collector.Collector) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.ConsumeTraces(ctx, traces(3)); err != nil {
+		t.Fatalf("ConsumeTraces: %v", err)
+	}
+	if err := c.ConsumeLogs(ctx, logs(4)); err != nil {
+		t.Fatalf("ConsumeLogs: %v", err)
+	}
+	if err := c.ConsumeMetrics(ctx, metrics(5)); err != nil {
+		t.Fatalf("ConsumeMetrics: %v", err)
+	}
+}
+
+func waitAll(t *testing.T, r *collectortest.Receiver) {
+	t.Helper()
+	r.WaitForSpans(t, 3, 10*time.Second)
+	r.WaitForLogRecords(t, 4, 10*time.Second)
+	r.WaitForDataPoints(t, 5, 10*time.Second)
+}
+
+// waitStatus waits until the exporter's status satisfies ok.
+func waitStatus(t *testing.T, c *collector.Collector, name string, ok func(collector.ExporterStatus) bool) collector.ExporterStatus {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		for _, s := range c.Status() {
+			if s.Name == name && ok(s) {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status of %s never matched: %+v", name, c.Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGeneratedPipelineOTLPHTTP(t *testing.T) {
+	r := collectortest.StartReceiver(t)
+	var lg testLogger
+	c := start(t, collector.Config{AllowPrivateEndpoints: true,
+		Logger: lg.logger(),
+		Sinks: []collector.Sink{{
+			Name:     "backend",
+			Kind:     collector.OTLPHTTP,
+			Endpoint: r.HTTPEndpoint,
+			Headers:  map[string]string{"X-Tenant": "team-a", "Authorization": "Bearer s3cr3t-token"},
+		}},
+	})
+	for _, s := range collector.AllSignals {
+		if !c.Wants(s) {
+			t.Errorf("Wants(%s) = false", s)
+		}
+	}
+	pushAll(t, c)
+	waitAll(t, r)
+	if got := r.HeaderValues("x-tenant"); len(got) < 3 || got[0] != "team-a" {
+		t.Errorf("x-tenant header: got %q, want team-a on each of the 3 requests", got)
+	}
+	if got := r.HeaderValues("authorization"); len(got) == 0 || got[0] != "Bearer s3cr3t-token" {
+		t.Errorf("authorization header: got %q", got)
+	}
+	st := waitStatus(t, c, "otlphttp/apoxy-backend", func(s collector.ExporterStatus) bool { return !s.LastSuccess.IsZero() })
+	if st.Sink != "backend" || st.LastError != "" {
+		t.Errorf("status: %+v", st)
+	}
+	if strings.Contains(lg.String(), "s3cr3t-token") {
+		t.Errorf("the token reached the log:\n%s", lg.String())
+	}
+}
+
+func TestGeneratedPipelineOTLPGRPC(t *testing.T) {
+	r := collectortest.StartReceiver(t)
+	c := start(t, collector.Config{AllowPrivateEndpoints: true,
+		Sinks: []collector.Sink{{
+			Name:     "grpc",
+			Kind:     collector.OTLPGRPC,
+			Endpoint: "http://" + r.GRPCEndpoint, // http:// is plaintext gRPC
+			Headers:  map[string]string{"x-tenant": "team-b"},
+		}},
+	})
+	pushAll(t, c)
+	waitAll(t, r)
+	if got := r.HeaderValues("X-Tenant"); len(got) < 3 || got[0] != "team-b" {
+		t.Errorf("x-tenant metadata: got %q", got)
+	}
+	waitStatus(t, c, "otlp/apoxy-grpc", func(s collector.ExporterStatus) bool { return !s.LastSuccess.IsZero() && s.LastError == "" })
+}
+
+// userYAML is a configuration as users write it for a standalone collector: an otlp receiver
+// on the usual ports, extensions, self-telemetry settings.
+const userYAML = `
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 0.0.0.0:4317
+      http:
+        endpoint: 0.0.0.0:4318
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 4000
+    spike_limit_mib: 800
+  batch:
+    timeout: 100ms
+exporters:
+  otlphttp/backend:
+    endpoint: ENDPOINT
+    headers:
+      x-honeycomb-team: abc123
+  debug:
+    verbosity: basic
+extensions:
+  health_check:
+    endpoint: 0.0.0.0:13133
+  pprof: {}
+service:
+  extensions: [health_check, pprof]
+  telemetry:
+    logs:
+      level: debug
+    metrics:
+      address: 0.0.0.0:8888
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [otlphttp/backend, debug]
+    logs:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [otlphttp/backend]
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [otlphttp/backend]
+`
+
+func TestUserYAMLUnchanged(t *testing.T) {
+	r := collectortest.StartReceiver(t)
+	yaml := []byte(strings.ReplaceAll(userYAML, "ENDPOINT", r.HTTPEndpoint))
+	warnings, err := collector.ValidateWithWarnings(yaml, "")
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	for _, want := range []string{"receivers.otlp: protocols and endpoints are ignored", "extensions: ignored", "service.telemetry: ignored", "service.extensions: ignored"} {
+		if !slices.ContainsFunc(warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			t.Errorf("no warning %q in %q", want, warnings)
+		}
+	}
+	c := start(t, collector.Config{AllowPrivateEndpoints: true, YAML: yaml})
+	pushAll(t, c)
+	waitAll(t, r)
+	if got := r.HeaderValues("x-honeycomb-team"); len(got) == 0 || got[0] != "abc123" {
+		t.Errorf("x-honeycomb-team: got %q", got)
+	}
+	// Nothing listens where the YAML asked.
+	for _, addr := range []string{"127.0.0.1:4317", "127.0.0.1:4318", "127.0.0.1:13133", "127.0.0.1:8888"} {
+		if conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			conn.Close()
+			t.Logf("note: something listens on %s (not this collector: it opens no port)", addr)
+		}
+	}
+	waitStatus(t, c, "otlphttp/backend", func(s collector.ExporterStatus) bool { return !s.LastSuccess.IsZero() })
+	if s := c.Status(); len(s) != 2 || s[0].Name != "debug" || s[1].Name != "otlphttp/backend" || s[1].Sink != "" {
+		t.Errorf("Status: %+v", s)
+	}
+}
+
+func TestUserYAMLAndSinks(t *testing.T) {
+	user := collectortest.StartReceiver(t)
+	sink := collectortest.StartReceiver(t)
+	// The YAML has traces only; the sink takes traces (joins the YAML's pipeline) and logs
+	// (gets a generated pipeline).
+	yaml := `
+receivers:
+  otlp:
+exporters:
+  otlphttp:
+    endpoint: ` + user.HTTPEndpoint + `
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlphttp]
+`
+	c := start(t, collector.Config{AllowPrivateEndpoints: true,
+		YAML: []byte(yaml),
+		Sinks: []collector.Sink{{
+			Name: "extra", Kind: collector.OTLPHTTP, Endpoint: sink.HTTPEndpoint,
+			Signals: []collector.Signal{collector.Traces, collector.Logs},
+		}},
+	})
+	if c.Wants(collector.Metrics) {
+		t.Errorf("Wants(metrics) with no metrics pipeline")
+	}
+	pushAll(t, c)
+	user.WaitForSpans(t, 3, 10*time.Second)
+	sink.WaitForSpans(t, 3, 10*time.Second)
+	sink.WaitForLogRecords(t, 4, 10*time.Second)
+	if n := user.LogRecordCount(); n != 0 {
+		t.Errorf("the YAML's exporter got %d log records; it is in no logs pipeline", n)
+	}
+	if n := c.Dropped(collector.Metrics); n != 0 {
+		t.Errorf("metrics with no pipeline counted as dropped: %d", n)
+	}
+}
+
+// deadAddr returns an address where nothing listens.
+func deadAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// silentServer accepts connections and never answers.
+func silentServer(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+func TestUnreachableSinksDoNotBlock(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sink collector.Sink
+	}{
+		{"down-http", collector.Sink{Name: "down", Kind: collector.OTLPHTTP, Endpoint: "http://" + deadAddr(t)}},
+		{"down-grpc", collector.Sink{Name: "down", Kind: collector.OTLPGRPC, Endpoint: "http://" + deadAddr(t), Timeout: 500 * time.Millisecond}},
+		{"slow-http", collector.Sink{Name: "slow", Kind: collector.OTLPHTTP, Endpoint: "http://" + silentServer(t), Timeout: 500 * time.Millisecond}},
+		{"slow-grpc", collector.Sink{Name: "slow", Kind: collector.OTLPGRPC, Endpoint: "http://" + silentServer(t), Timeout: 500 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := start(t, collector.Config{AllowPrivateEndpoints: true, Sinks: []collector.Sink{tc.sink}})
+			ctx := context.Background()
+			begin := time.Now()
+			var dropped int
+			for i := range 10000 {
+				var err error
+				switch i % 3 {
+				case 0:
+					err = c.ConsumeTraces(ctx, traces(1))
+				case 1:
+					err = c.ConsumeLogs(ctx, logs(1))
+				default:
+					err = c.ConsumeMetrics(ctx, metrics(1))
+				}
+				if err != nil {
+					dropped++
+				}
+			}
+			if took := time.Since(begin); took > time.Second {
+				t.Errorf("10000 pushes took %v, want under a second", took)
+			}
+			var counted uint64
+			for _, s := range collector.AllSignals {
+				counted += c.Dropped(s)
+			}
+			if counted != uint64(dropped) {
+				t.Errorf("Dropped() = %d, Consume* said %d", counted, dropped)
+			}
+			name := "otlphttp/apoxy-" + tc.sink.Name
+			if tc.sink.Kind == collector.OTLPGRPC {
+				name = "otlp/apoxy-" + tc.sink.Name
+			}
+			st := waitStatus(t, c, name, func(s collector.ExporterStatus) bool { return s.LastError != "" })
+			if st.LastErrorTime.Before(begin) || st.LastErrorTime.After(time.Now()) || !st.LastSuccess.IsZero() {
+				t.Errorf("status: %+v", st)
+			}
+			t.Logf("%s: %s (dropped %d of 10000)", name, st.LastError, dropped)
+		})
+	}
+}
+
+func TestStopLeavesNoGoroutines(t *testing.T) {
+	r := collectortest.StartReceiver(t)
+	opts := []goleak.Option{goleak.IgnoreCurrent()}
+	for _, sink := range []collector.Sink{
+		{Name: "h", Kind: collector.OTLPHTTP, Endpoint: r.HTTPEndpoint},
+		{Name: "g", Kind: collector.OTLPGRPC, Endpoint: "http://" + r.GRPCEndpoint},
+		{Name: "down", Kind: collector.OTLPHTTP, Endpoint: "http://" + deadAddr(t)},
+	} {
+		c, err := collector.Start(context.Background(), collector.Config{AllowPrivateEndpoints: true, Sinks: []collector.Sink{sink}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pushAll(t, c)
+		time.Sleep(300 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := c.Stop(ctx); err != nil {
+			t.Errorf("Stop %s: %v", sink.Name, err)
+		}
+		cancel()
+	}
+	goleak.VerifyNone(t, opts...)
+}
+
+func TestFileExporterWritesInsideFileDir(t *testing.T) {
+	dir := t.TempDir()
+	yaml := `
+receivers:
+  otlp:
+exporters:
+  file:
+    path: project/traces.jsonl
+    flush_interval: 10ms
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [file]
+`
+	c := start(t, collector.Config{AllowPrivateEndpoints: true, YAML: []byte(yaml), FileDir: dir})
+	if err := c.ConsumeTraces(context.Background(), traces(2)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "project", "traces.jsonl")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if bytes.Contains(b, []byte(`"GET /"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %q", path, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
