@@ -23,7 +23,7 @@ import (
 
 // DefaultQueueSize is how many Consume* calls per signal wait for the pipelines before
 // further ones are dropped.
-const DefaultQueueSize = 1024
+const DefaultQueueSize = 512
 
 // Config is what one project's collector runs.
 type Config struct {

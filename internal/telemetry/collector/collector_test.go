@@ -7,7 +7,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -466,4 +469,155 @@ service:
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestKnownBackendsOverTheWire sends through the Datadog, Grafana Cloud and Axiom mappings
+// (their intake URL replaced by a local receiver) and checks the credentials arrive as each
+// backend documents them.
+func TestKnownBackendsOverTheWire(t *testing.T) {
+	r := collectortest.StartReceiver(t)
+	c := start(t, collector.Config{AllowPrivateEndpoints: true, Sinks: []collector.Sink{
+		{Name: "dd", Kind: collector.Datadog, Site: "datadoghq.eu", APIKey: "dd-key", Endpoint: r.HTTPEndpoint, Signals: []collector.Signal{collector.Traces}},
+		{Name: "grafana", Kind: collector.GrafanaCloud, Endpoint: r.HTTPEndpoint + "/otlp", InstanceID: "42", APIKey: "glc", Signals: []collector.Signal{collector.Metrics}},
+		{Name: "axiom", Kind: collector.Axiom, APIKey: "xaat", Dataset: "edge", Endpoint: r.HTTPEndpoint, Signals: []collector.Signal{collector.Logs}},
+	}})
+	pushAll(t, c)
+	r.WaitForSpans(t, 3, 10*time.Second)
+	r.WaitForLogRecords(t, 4, 10*time.Second)
+	for header, want := range map[string]string{
+		"dd-api-key":      "dd-key",
+		"authorization":   "Bearer xaat",
+		"x-axiom-dataset": "edge",
+	} {
+		if got := r.HeaderValues(header); !slices.Contains(got, want) {
+			t.Errorf("%s: got %q, want %q", header, got, want)
+		}
+	}
+	// Grafana's gateway path is /otlp/v1/metrics: the local receiver serves /v1/metrics only,
+	// so the export fails with 404, which Status shows.
+	st := waitStatus(t, c, "otlphttp/apoxy-grafana", func(s collector.ExporterStatus) bool { return s.LastError != "" })
+	if !strings.Contains(st.LastError, "404") {
+		t.Errorf("grafana status: %+v", st)
+	}
+}
+
+func TestEgressGuardRefusesPrivateAddresses(t *testing.T) {
+	r := collectortest.StartReceiver(t)
+	c := start(t, collector.Config{Sinks: []collector.Sink{
+		{Name: "h", Kind: collector.OTLPHTTP, Endpoint: r.HTTPEndpoint, Signals: []collector.Signal{collector.Traces}},
+		{Name: "g", Kind: collector.OTLPGRPC, Endpoint: "http://" + r.GRPCEndpoint, Signals: []collector.Signal{collector.Traces}},
+	}})
+	if err := c.ConsumeTraces(context.Background(), traces(1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"otlphttp/apoxy-h", "otlp/apoxy-g"} {
+		st := waitStatus(t, c, name, func(s collector.ExporterStatus) bool { return s.LastError != "" })
+		if !strings.Contains(st.LastError, "is not a public address: refused") {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+	if n := r.SpanCount(); n != 0 {
+		t.Errorf("%d spans reached a loopback receiver", n)
+	}
+}
+
+func TestStoppedCollectorDrops(t *testing.T) {
+	r := collectortest.StartReceiver(t)
+	c, err := collector.Start(context.Background(), collector.Config{AllowPrivateEndpoints: true, Sinks: []collector.Sink{
+		{Name: "h", Kind: collector.OTLPHTTP, Endpoint: r.HTTPEndpoint, Signals: []collector.Signal{collector.Logs}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Wants(collector.Traces) || !c.Wants(collector.Logs) {
+		t.Errorf("Wants: traces %v logs %v", c.Wants(collector.Traces), c.Wants(collector.Logs))
+	}
+	if err := c.ConsumeTraces(context.Background(), traces(5)); err != nil || c.Dropped(collector.Traces) != 0 {
+		t.Errorf("traces without a pipeline: %v, dropped %d", err, c.Dropped(collector.Traces))
+	}
+	// What was queued before Stop is delivered by Stop.
+	if err := c.ConsumeLogs(context.Background(), logs(7)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.LogRecordCount(); n != 7 {
+		t.Errorf("%d log records delivered by Stop, want 7", n)
+	}
+	if c.Wants(collector.Logs) {
+		t.Error("Wants(logs) after Stop")
+	}
+	if err := c.ConsumeLogs(context.Background(), logs(2)); err != collector.ErrDropped || c.Dropped(collector.Logs) != 2 {
+		t.Errorf("after Stop: %v, dropped %d", err, c.Dropped(collector.Logs))
+	}
+	if err := c.Stop(context.Background()); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+}
+
+func TestStartRefusesWithoutAnythingToRun(t *testing.T) {
+	if _, err := collector.Start(context.Background(), collector.Config{YAML: []byte("# empty\n")}); err == nil {
+		t.Error("Start with no pipelines and no sinks succeeded")
+	}
+	if _, err := collector.Start(context.Background(), collector.Config{YAML: []byte("receivers:\n  hostmetrics:\n")}); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("Start with a refused receiver: %v", err)
+	}
+}
+
+// TestCostOfACollector measures what one project with one sink costs while idle: the
+// goroutines and the heap of a started collector (one OTLP/HTTP sink taking all three
+// signals, the generated pipelines), averaged over several.
+func TestCostOfACollector(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures")
+	}
+	r := collectortest.StartReceiver(t)
+	const n = 20
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap0, g0 := ms.HeapAlloc, runtime.NumGoroutine()
+	var cs []*collector.Collector
+	for i := range n {
+		c, err := collector.Start(context.Background(), collector.Config{AllowPrivateEndpoints: true, Sinks: []collector.Sink{
+			{Name: "s" + strconv.Itoa(i), Kind: collector.OTLPHTTP, Endpoint: r.HTTPEndpoint},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap1, g1 := ms.HeapAlloc, runtime.NumGoroutine()
+	// And after each exported once (HTTP connections, batch buffers).
+	for _, c := range cs {
+		pushAll(t, c)
+	}
+	r.WaitForSpans(t, 3*n, 10*time.Second)
+	r.WaitForLogRecords(t, 4*n, 10*time.Second)
+	r.WaitForDataPoints(t, 5*n, 10*time.Second)
+	r.Reset() // what the test receiver kept is not the collectors' cost
+	time.Sleep(500 * time.Millisecond)
+	// Twice: the first GC moves sync.Pool contents (gzip writers shared by every exporter of
+	// the process) to the victim cache, the second frees them.
+	runtime.GC()
+	runtime.GC()
+	if p := os.Getenv("COLLECTOR_HEAP_PROFILE"); p != "" {
+		f, _ := os.Create(p)
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	runtime.ReadMemStats(&ms)
+	heap2, g2 := ms.HeapAlloc, runtime.NumGoroutine()
+	for _, c := range cs {
+		if err := c.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("per collector (1 sink, 3 signals), idle: %d goroutines, %d KiB heap; after exporting: %d goroutines, %d KiB heap",
+		(g1-g0)/n, (int64(heap1)-int64(heap0))/n/1024, (g2-g0)/n, (int64(heap2)-int64(heap0))/n/1024)
 }

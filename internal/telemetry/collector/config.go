@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -294,6 +295,9 @@ func compileYAML(raw map[string]any, fileDir string, f *factorySet, pl *plan, p 
 			if !ok {
 				continue
 			}
+			// Defined even when refused below: the problem is reported here, not again at each
+			// pipeline naming it.
+			defined["receivers"][name] = id
 			if id.Type().String() != "otlp" {
 				p.add(path, "receiver type %q is refused: a project's collector runs inside the gateway and takes telemetry only from it; declare an \"otlp\" receiver (the gateway feeds it in-process)", id.Type().String())
 				continue
@@ -305,7 +309,6 @@ func compileYAML(raw map[string]any, fileDir string, f *factorySet, pl *plan, p 
 				pl.warnings = append(pl.warnings, path+": protocols and endpoints are ignored: the gateway feeds this receiver in-process and no port is opened")
 			}
 			pl.receivers[id] = &inprocConfig{}
-			defined["receivers"][name] = id
 		}
 	}
 
@@ -316,6 +319,7 @@ func compileYAML(raw map[string]any, fileDir string, f *factorySet, pl *plan, p 
 			if !ok {
 				continue
 			}
+			defined["processors"][name] = id
 			fac, ok := f.processors[id.Type()]
 			if !ok {
 				p.add(path, "unknown processor type %q (supported: %s)", id.Type().String(), strings.Join(typeNames(f.processors), ", "))
@@ -337,7 +341,6 @@ func compileYAML(raw map[string]any, fileDir string, f *factorySet, pl *plan, p 
 				continue
 			}
 			pl.processors[id] = cfg
-			defined["processors"][name] = id
 		}
 	}
 
@@ -348,6 +351,7 @@ func compileYAML(raw map[string]any, fileDir string, f *factorySet, pl *plan, p 
 			if !ok {
 				continue
 			}
+			defined["exporters"][name] = id
 			fac, ok := f.exporters[id.Type()]
 			if !ok {
 				p.add(path, "unknown exporter type %q (supported: %s)", id.Type().String(), strings.Join(typeNames(f.exporters), ", "))
@@ -374,7 +378,6 @@ func compileYAML(raw map[string]any, fileDir string, f *factorySet, pl *plan, p 
 				pl.files[id] = abs
 			}
 			pl.exporters[id] = cfg
-			defined["exporters"][name] = id
 		}
 	}
 
@@ -434,15 +437,14 @@ func compileYAML(raw map[string]any, fileDir string, f *factorySet, pl *plan, p 
 		pc.Receivers = refs(body, "receivers", path, defined, p, nil)
 		pc.Processors = refs(body, "processors", path, defined, p, nil)
 		pc.Exporters = refs(body, "exporters", path, defined, p, func(id component.ID, at string) {
-			if !f.exporterSupports(id.Type(), sig) {
+			if _, known := f.exporters[id.Type()]; known && !f.exporterSupports(id.Type(), sig) {
 				p.add(at, "%q does not take %s", id.String(), sig)
 			}
 		})
-		if len(pc.Receivers) == 0 {
-			p.add(path+".receivers", "at least one receiver is required")
-		}
-		if len(pc.Exporters) == 0 {
-			p.add(path+".exporters", "at least one exporter is required")
+		for _, k := range []string{"receivers", "exporters"} {
+			if l, isList := body[k].([]any); body[k] == nil || isList && len(l) == 0 {
+				p.add(path+"."+k, "at least one %s is required", strings.TrimSuffix(k, "s"))
+			}
 		}
 		seen := map[component.ID]bool{}
 		for i, id := range pc.Processors {
@@ -622,7 +624,18 @@ func collectSecrets(m map[string]any) []string {
 // keys are errors) and runs the config's own validation.
 func unmarshalInto(m map[string]any, cfg component.Config, path string, p *problems) bool {
 	if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
-		p.add(path, "%s", cleanDecodeError(err))
+		for _, line := range decodeErrorLines(err) {
+			at, msg := path, line
+			if sm := decodeErrorRE.FindStringSubmatch(line); sm != nil {
+				msg = sm[2]
+				// The decoder names a nested key ("tls", "sending_queue.batch") or, at the top,
+				// the Go type ("otlphttpexporter.Config"), which means the component itself.
+				if sm[1] != "" && !strings.ContainsAny(sm[1], "ABCDEFGHIJKLMNOPQRSTUVWXYZ*") {
+					at = path + "." + sm[1]
+				}
+			}
+			p.add(at, "%s", strings.Replace(msg, "has invalid keys:", "unknown keys:", 1))
+		}
 		return false
 	}
 	errs := validateConfig(reflect.ValueOf(cfg), nil, 0)
@@ -632,12 +645,22 @@ func unmarshalInto(m map[string]any, cfg component.Config, path string, p *probl
 	return len(errs) == 0
 }
 
-// cleanDecodeError flattens the decoder's multi-line error into one line.
-func cleanDecodeError(err error) string {
+// decodeErrorRE splits one decoder error into the key it names and the message.
+var decodeErrorRE = regexp.MustCompile(`^'([^']*)' (.*)$`)
+
+// decodeErrorLines flattens the decoder's error into one line per problem.
+func decodeErrorLines(err error) []string {
 	s := strings.ReplaceAll(err.Error(), confmap.KeyDelimiter, ".")
 	s = strings.TrimPrefix(s, "decoding failed due to the following error(s):")
-	fields := strings.Fields(s)
-	return strings.Join(fields, " ")
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.Join(strings.Fields(l), " ")
+		l = strings.TrimPrefix(l, "error decoding ")
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func joinPath(base string, segs []string) string {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,15 +20,49 @@ import (
 type slogCore struct {
 	h      slog.Handler
 	redact func(string) string
+	limit  *logLimit
 	attrs  []slog.Attr
 }
 
-// newZapLogger returns the zap logger the collector's components log to: sampled (a sink that
-// is down logs per batch; the first 5 identical messages a second pass, then 1 in 100) and
-// bridged to h.
+// newZapLogger returns the zap logger the collector's components log to, bridged to h and
+// rate-limited: a sink that is down logs for every batch, and a thousand tenants' collectors
+// must not flood the server log. (zap's sampler would do, but costs 450 KiB of counters per
+// logger.)
 func newZapLogger(h slog.Handler, redact func(string) string) *zap.Logger {
-	core := zapcore.NewSamplerWithOptions(&slogCore{h: h, redact: redact}, time.Second, 5, 100)
-	return zap.New(core)
+	return zap.New(&slogCore{h: h, redact: redact, limit: &logLimit{}})
+}
+
+// logLimit lets logBurst entries through, then one per logEvery, shared by every core derived
+// from one logger (With).
+type logLimit struct {
+	mu      sync.Mutex
+	tokens  float64
+	last    time.Time
+	dropped int
+}
+
+const (
+	logBurst = 20
+	logEvery = 100 * time.Millisecond
+)
+
+// allow takes a token; when it lets an entry through after dropping some, it says how many.
+func (l *logLimit) allow(now time.Time) (ok bool, dropped int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last.IsZero() {
+		l.tokens = logBurst
+	} else {
+		l.tokens = min(logBurst, l.tokens+float64(now.Sub(l.last))/float64(logEvery))
+	}
+	l.last = now
+	if l.tokens < 1 {
+		l.dropped++
+		return false, 0
+	}
+	l.tokens--
+	dropped, l.dropped = l.dropped, 0
+	return true, dropped
 }
 
 func slogLevel(l zapcore.Level) slog.Level {
@@ -48,7 +83,7 @@ func (c *slogCore) Enabled(l zapcore.Level) bool {
 
 // With implements zapcore.Core.
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{h: c.h, redact: c.redact, attrs: append(cloneAttrs(c.attrs), c.convert(fields)...)}
+	return &slogCore{h: c.h, redact: c.redact, limit: c.limit, attrs: append(cloneAttrs(c.attrs), c.convert(fields)...)}
 }
 
 // Check implements zapcore.Core.
@@ -61,7 +96,14 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 
 // Write implements zapcore.Core.
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	ok, dropped := c.limit.allow(e.Time)
+	if !ok {
+		return nil
+	}
 	r := slog.NewRecord(e.Time, slogLevel(e.Level), c.redact(e.Message), 0)
+	if dropped > 0 {
+		r.AddAttrs(slog.Int("dropped_log_entries", dropped))
+	}
 	r.AddAttrs(c.attrs...)
 	if e.LoggerName != "" {
 		r.AddAttrs(slog.String("logger", e.LoggerName))

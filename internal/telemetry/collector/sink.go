@@ -88,6 +88,8 @@ const (
 	// sinkQueueSize is the exporterhelper sending queue of a generated exporter, in requests
 	// (batches of up to 8192 items from the batch processor).
 	sinkQueueSize = 64
+	// sinkWriteBuffer is the HTTP write buffer of a generated exporter's connections.
+	sinkWriteBuffer = 32 << 10
 	// sinkRetryMaxElapsed bounds the retries of one batch; a sink down for longer loses it.
 	sinkRetryMaxElapsed = time.Minute
 )
@@ -307,6 +309,11 @@ func (s Sink) exporter() (sinkExporter, error) {
 	}
 	if s.Compression != "" {
 		cfg["compression"] = s.Compression
+	}
+	if typ == "otlphttp" {
+		// The exporter's default is a 512 KiB write buffer per connection (one connection per
+		// signal): 1.5 MiB a sink, for batches that compress to tens of KiB.
+		cfg["write_buffer_size"] = sinkWriteBuffer
 	}
 	if typ == "otlp" && strings.HasPrefix(endpoint, "http://") {
 		// gRPC over plaintext: configgrpc takes TLS unless told otherwise.
