@@ -25,6 +25,9 @@ import (
 // maxYAMLSize bounds the collector YAML a tenant may store: a real configuration is a few KiB.
 const maxYAMLSize = 256 << 10
 
+// maxNodes bounds the values of the YAML once aliases are expanded.
+const maxNodes = 20000
+
 // maxDepth bounds the nesting of the YAML (fuzzed input must not exhaust the stack).
 const maxDepth = 64
 
@@ -139,7 +142,8 @@ func parseYAML(text []byte, p *problems) (map[string]any, bool) {
 	if doc == nil {
 		return nil, true
 	}
-	norm, ok := normalize(doc, "", 0, p)
+	budget := maxNodes
+	norm, ok := normalize(doc, "", 0, &budget, p)
 	if !ok {
 		return nil, false
 	}
@@ -154,9 +158,15 @@ func parseYAML(text []byte, p *problems) (map[string]any, bool) {
 // normalize turns what the YAML decoder gives into the types confmap takes (maps with string
 // keys, slices, scalars) and refuses what the upstream collector would expand: ${env:X},
 // ${file:/path} and the like would read the server's environment and files.
-func normalize(v any, path string, depth int, p *problems) (any, bool) {
+func normalize(v any, path string, depth int, budget *int, p *problems) (any, bool) {
 	if depth > maxDepth {
 		p.add(path, "nested more than %d levels", maxDepth)
+		return nil, false
+	}
+	if *budget--; *budget < 0 {
+		if *budget == -1 {
+			p.add("", "the YAML has more than %d values (after expanding aliases)", maxNodes)
+		}
 		return nil, false
 	}
 	switch t := v.(type) {
@@ -168,7 +178,7 @@ func normalize(v any, path string, depth int, p *problems) (any, bool) {
 				ok = false
 				continue
 			}
-			n, good := normalize(e, join(path, k), depth+1, p)
+			n, good := normalize(e, join(path, k), depth+1, budget, p)
 			ok = ok && good
 			out[k] = n
 		}
@@ -182,7 +192,7 @@ func normalize(v any, path string, depth int, p *problems) (any, bool) {
 				ok = false
 				continue
 			}
-			n, good := normalize(e, join(path, ks), depth+1, p)
+			n, good := normalize(e, join(path, ks), depth+1, budget, p)
 			ok = ok && good
 			out[ks] = n
 		}
@@ -191,7 +201,7 @@ func normalize(v any, path string, depth int, p *problems) (any, bool) {
 		out := make([]any, len(t))
 		ok := true
 		for i, e := range t {
-			n, good := normalize(e, path+"["+strconv.Itoa(i)+"]", depth+1, p)
+			n, good := normalize(e, path+"["+strconv.Itoa(i)+"]", depth+1, budget, p)
 			ok = ok && good
 			out[i] = n
 		}
