@@ -102,9 +102,11 @@ func Start(ctx context.Context, cfg Config) (*Collector, error) {
 		}
 		pl.exporters[id].(*fileexporter.Config).Path = abs
 	}
-	for id := range pl.exporters {
-		r := c.recorder(id)
-		r.st.Sink = pl.sinkOf[id]
+	// Status lists the exporters some pipeline uses (the others are never built).
+	for _, pc := range pl.pipelines {
+		for _, id := range pc.Exporters {
+			c.recorder(id).st.Sink = pl.sinkOf[id]
+		}
 	}
 	for _, w := range pl.warnings {
 		log.Warn("collector configuration: " + w)
@@ -191,12 +193,14 @@ func (c *Collector) Stop(ctx context.Context) error {
 		for _, q := range queues {
 			q.close()
 		}
+		// Wait for the queued data to reach the pipelines; once ctx ends, stop delivering
+		// (a delivery blocked in a pipeline is freed when its exporter shuts down below).
+	wait:
 		for _, q := range queues {
 			select {
 			case <-q.finished():
 			case <-ctx.Done():
-				c.cancel()
-				<-q.finished()
+				break wait
 			}
 		}
 		c.cancel()

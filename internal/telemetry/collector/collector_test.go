@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel"
 	"go.uber.org/goleak"
 
 	"apoxy.dev/apoxy/internal/telemetry/collector"
@@ -620,4 +621,57 @@ func TestCostOfACollector(t *testing.T) {
 	}
 	t.Logf("per collector (1 sink, 3 signals), idle: %d goroutines, %d KiB heap; after exporting: %d goroutines, %d KiB heap",
 		(g1-g0)/n, (int64(heap1)-int64(heap0))/n/1024, (g2-g0)/n, (int64(heap2)-int64(heap0))/n/1024)
+}
+
+// TestStopIsBoundedByContext: an exporter without a sending queue, stuck on a server that
+// never answers, holds a delivery in the pipeline; Stop still returns once its context ends.
+func TestStopIsBoundedByContext(t *testing.T) {
+	yaml := `
+receivers:
+  otlp:
+exporters:
+  otlphttp:
+    endpoint: http://` + silentServer(t) + `
+    timeout: 30s
+    sending_queue:
+      enabled: false
+    retry_on_failure:
+      enabled: false
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlphttp]
+`
+	c, err := collector.Start(context.Background(), collector.Config{YAML: []byte(yaml), AllowPrivateEndpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := c.ConsumeTraces(context.Background(), traces(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the first export is in flight
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	_ = c.Stop(ctx)
+	if took := time.Since(begin); took > 3*time.Second {
+		t.Errorf("Stop took %v with a 500ms context", took)
+	}
+}
+
+// TestNoGlobals: a collector leaves the process's OpenTelemetry globals alone.
+func TestNoGlobals(t *testing.T) {
+	tp, mp, prop := otel.GetTracerProvider(), otel.GetMeterProvider(), otel.GetTextMapPropagator()
+	r := collectortest.StartReceiver(t)
+	c := start(t, collector.Config{AllowPrivateEndpoints: true, Sinks: []collector.Sink{
+		{Name: "h", Kind: collector.OTLPHTTP, Endpoint: r.HTTPEndpoint},
+	}})
+	pushAll(t, c)
+	waitAll(t, r)
+	if otel.GetTracerProvider() != tp || otel.GetMeterProvider() != mp || otel.GetTextMapPropagator() != prop {
+		t.Error("the collector changed the OpenTelemetry globals")
+	}
 }

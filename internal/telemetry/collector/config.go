@@ -712,6 +712,7 @@ func addSinks(sinks []Sink, f *factorySet, pl *plan, p *problems) {
 		}
 		pl.exporters[id] = cfg
 		pl.sinkOf[id] = s.Name
+		pl.secrets = append(pl.secrets, se.Secrets...)
 		for _, sig := range se.Signals {
 			joined := false
 			for pid, pc := range pl.pipelines {
@@ -721,7 +722,7 @@ func addSinks(sinks []Sink, f *factorySet, pl *plan, p *problems) {
 				}
 			}
 			if !joined {
-				pc := generated(pl, f, sig)
+				pc := generated(pl, f, sig, p)
 				pc.Exporters = append(pc.Exporters, id)
 			}
 		}
@@ -729,7 +730,7 @@ func addSinks(sinks []Sink, f *factorySet, pl *plan, p *problems) {
 }
 
 // generated returns the pipeline <signal>/apoxy, creating it and its components.
-func generated(pl *plan, f *factorySet, sig Signal) *pipelines.PipelineConfig {
+func generated(pl *plan, f *factorySet, sig Signal, p *problems) *pipelines.PipelineConfig {
 	var s pipeline.Signal
 	switch sig {
 	case Traces:
@@ -748,9 +749,7 @@ func generated(pl *plan, f *factorySet, sig Signal) *pipelines.PipelineConfig {
 		lim := f.processors[genLimiter.Type()].CreateDefaultConfig()
 		m := cloneMap(generatedLimiterConfig)
 		m["garbage_collector"] = map[string]any{"enabled": false}
-		if err := confmap.NewFromStringMap(m).Unmarshal(lim); err != nil {
-			panic("collector: generated memory_limiter config: " + err.Error())
-		}
+		unmarshalInto(m, lim, "generated "+genLimiter.String(), p)
 		pl.processors[genLimiter] = lim
 		pl.processors[genBatch] = f.processors[genBatch.Type()].CreateDefaultConfig()
 	}
