@@ -89,13 +89,14 @@ func TestKindRegistryImports(t *testing.T) {
 	}
 }
 
-// TestTestSupportNotInBinary: the packages that exist for tests (the in-process product and
-// OpenID provider) are never linked into the apoxy binary.
+// TestTestSupportNotInBinary: the packages that exist for tests (the in-process product, the
+// OpenID provider, the OTLP backend) are never linked into the apoxy binary.
 func TestTestSupportNotInBinary(t *testing.T) {
 	const pkg = "apoxy.dev/apoxy/cmd/apoxy"
 	for _, d := range deps(t, pkg) {
 		switch d {
-		case "apoxy.dev/apoxy/internal/auth/oidc/oidctest", "apoxy.dev/apoxy/internal/edgetest", "github.com/zitadel/oidc/v3/pkg/op":
+		case "apoxy.dev/apoxy/internal/auth/oidc/oidctest", "apoxy.dev/apoxy/internal/edgetest", "github.com/zitadel/oidc/v3/pkg/op",
+			"apoxy.dev/apoxy/internal/telemetry/collector/collectortest", "go.opentelemetry.io/collector/consumer/consumertest":
 			t.Errorf("%s imports %s: test support only", pkg, d)
 		}
 	}
