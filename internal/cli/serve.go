@@ -55,6 +55,8 @@ type serverFlags struct {
 	// The server's access log: where (stdout, off or a file) and, if forced, its format.
 	accessLog       string
 	accessLogFormat string
+	// telemetryPrivate lets projects' telemetry sinks reach private addresses.
+	telemetryPrivate bool
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
@@ -67,6 +69,7 @@ func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bo
 		f.dataDir = filepath.Join(home, ".apoxy", "dev")
 		f.apiAddr, f.httpPort, f.httpsPort = "127.0.0.1:6443", 8080, 8443
 		f.backendNetworks = "internal"
+		f.telemetryPrivate = true
 		use, short = "dev", "Run a local Apoxy server on high ports with a local data directory"
 	}
 	c := &cobra.Command{
@@ -97,6 +100,7 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.IntVar(&f.maxConnsPerLn, "max-connections-per-listener", 0, "downstream connections of each listener (0: only --max-connections)")
 	fl.StringVar(&f.accessLog, "access-log", "stdout", "where the server writes every project's access-log lines: stdout, off, or a file path (reopened on SIGHUP, for logrotate)")
 	fl.StringVar(&f.accessLogFormat, "access-log-format", "", `format of the server's access log: "" (each Gateway's, from its Proxy's spec.telemetry.accessLogs; JSON by default), json, or an Envoy command-operator format ("%START_TIME% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%")`)
+	fl.BoolVar(&f.telemetryPrivate, "telemetry-private-endpoints", f.telemetryPrivate, "let projects' telemetry sinks (collector exporters, CloudMonitoringIntegrations) reach loopback and private addresses; off, they reach only public ones")
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
@@ -146,18 +150,19 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 			Addr:    f.apiAddr,
 			Ports:   apiserver.Ports{HTTP: f.httpPort, HTTPS: f.httpsPort},
 		},
-		AddressPool:         pool,
-		AdminAddr:           f.adminAddr,
-		BackendNetworks:     networks,
-		RateLimitStore:      store,
-		Requests:            requests,
-		DrainAccept:         true,
-		MaxConnections:      f.maxConns,
-		MaxConnsPerListener: f.maxConnsPerLn,
-		AccessLog:           accessLog,
-		AccessLogFormat:     f.accessLogFormat,
-		Logger:              log,
-		OnProjectsChanged:   writeConfigs,
+		AddressPool:               pool,
+		AdminAddr:                 f.adminAddr,
+		BackendNetworks:           networks,
+		RateLimitStore:            store,
+		Requests:                  requests,
+		DrainAccept:               true,
+		MaxConnections:            f.maxConns,
+		MaxConnsPerListener:       f.maxConnsPerLn,
+		AccessLog:                 accessLog,
+		AccessLogFormat:           f.accessLogFormat,
+		TelemetryPrivateEndpoints: f.telemetryPrivate,
+		Logger:                    log,
+		OnProjectsChanged:         writeConfigs,
 	})
 	if err != nil {
 		return err

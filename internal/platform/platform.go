@@ -30,6 +30,8 @@ import (
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
+	"apoxy.dev/apoxy/internal/telemetry/collector"
+	"apoxy.dev/apoxy/internal/telemetry/pipeline"
 	"apoxy.dev/apoxy/internal/translate"
 )
 
@@ -48,8 +50,12 @@ type Options struct {
 	AccessLog io.Writer
 	// AccessLogFormat forces AccessLog's format (proxy.Options.AccessLogFormat).
 	AccessLogFormat string
-	Upstream        upstream.Options
-	Logger          *slog.Logger
+	// TelemetryPrivateEndpoints lets telemetry sinks reach loopback and private addresses
+	// (apoxy dev; a single-tenant server exporting to its own network). By default a
+	// project's exporters reach only public addresses.
+	TelemetryPrivateEndpoints bool
+	Upstream                  upstream.Options
+	Logger                    *slog.Logger
 	// OnProjectsChanged runs after a project starts or stops (e.g. to rewrite kubeconfigs).
 	OnProjectsChanged func()
 	// BackendNetworks are the internal ranges every project's Backends may reach (apoxy dev:
@@ -118,7 +124,18 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	}
 	p.Destinations = upstream.NewDestinations(opts.BackendNetworks, opts.Reserved)
 	opts.Upstream.Destinations = p.Destinations
-	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, AccessLog: opts.AccessLog, AccessLogFormat: opts.AccessLogFormat, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
+	pipes := pipeline.New(pipeline.Options{
+		FileDir: func(project string) string {
+			if opts.API.DataDir == "" {
+				return ""
+			}
+			return filepath.Join(opts.API.DataDir, "projects", project, "telemetry")
+		},
+		AllowPrivateEndpoints: opts.TelemetryPrivateEndpoints,
+		Gatherer:              proxy.MetricsGatherer(),
+		Logger:                opts.Logger,
+	})
+	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, Pipelines: pipes, AccessLog: opts.AccessLog, AccessLogFormat: opts.AccessLogFormat, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
 		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener, RateLimitStore: opts.RateLimitStore})
 	ctrls = &controllers{
 		data:   p.Proxy,
@@ -131,6 +148,9 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 			// Global rate-limit rules count in the process's store (a Proxy's own is to come).
 			GlobalRateLimitStore: opts.RateLimitStore != nil,
 			SessionSecret:        sessionSecret,
+			ValidateCollectorConfig: func(yaml []byte) error {
+				return collector.Validate(yaml, filepath.Join(opts.API.DataDir, "projects"))
+			},
 		},
 		log: opts.Logger,
 	}

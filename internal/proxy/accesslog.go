@@ -25,6 +25,8 @@ type accessLogger struct {
 	// def formats exchanges of routes without telemetry settings; server, when set, formats
 	// every line the server's log gets (apoxy --access-log-format).
 	def, server *accesslog.Format
+	// pipes take the lines of Gateways whose Proxy has a collector pipeline (nil: none).
+	pipes Pipelines
 }
 
 // defaultFormat is the default JSON line.
@@ -205,6 +207,9 @@ func (l *accessLogger) log(rec *accessRecord, now time.Time, d time.Duration) {
 	if ts != nil && ts.stream != nil {
 		ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: b})
 	}
+	if ts != nil && ts.pipeline != "" && l.pipes != nil {
+		l.pipes.Log(ts.pipeline, LogLine{Type: "access", Project: ts.project, Gateway: ts.gateway, Route: rec.Route, Status: rec.Status, TraceID: rec.TraceID, Time: now, Line: b})
+	}
 	if rec.cap != nil { // the content line follows its access line, wherever it goes
 		n := len(b)
 		b = appendContentLine(b, rec.cap, rec, now)
@@ -213,6 +218,9 @@ func (l *accessLogger) log(rec *accessRecord, now time.Time, d time.Duration) {
 		}
 		if ts != nil && ts.stream != nil {
 			ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: b[n:]})
+		}
+		if ts != nil && ts.pipeline != "" && l.pipes != nil {
+			l.pipes.Log(ts.pipeline, LogLine{Type: "content", Project: ts.project, Gateway: ts.gateway, Route: rec.Route, Status: rec.Status, TraceID: rec.TraceID, Time: now, Line: b[n:]})
 		}
 	}
 	*bp = b

@@ -35,6 +35,8 @@ type Options struct {
 	// default JSON line, or an Envoy command-operator text format), whatever the Gateways'
 	// own formats; "" writes each line in its Gateway's format.
 	AccessLogFormat string
+	// Pipelines carry the Proxies' telemetry to their collectors (nil: nothing is exported).
+	Pipelines Pipelines
 	Upstream        upstream.Options
 	// DrainTimeout bounds graceful shutdown of sockets (default 30 s).
 	DrainTimeout time.Duration
@@ -96,6 +98,8 @@ type Server struct {
 	streams   map[string]*accesslog.Stream
 	// tracers are the Gateways' tracer providers, kept across swaps.
 	tracers *tracers
+	// pipes are the Proxies' collector pipelines (nil: none).
+	pipes Pipelines
 
 	mu        sync.Mutex
 	drain     time.Duration
@@ -152,6 +156,7 @@ func New(opts Options) *Server {
 		accessLog:  newAccessLogger(opts.AccessLog, serverFormat(opts.AccessLogFormat, opts.Logger), m.accessLogDropped.Inc),
 		streams:    map[string]*accesslog.Stream{},
 		tracers:    &tracers{exporter: opts.SpanExporter},
+		pipes:      opts.Pipelines,
 		metrics:    defaultMetrics(),
 		unrouted:   routeMetrics{route: "none"},
 		upstreams:  upstream.NewManager(opts.Upstream),
@@ -159,6 +164,10 @@ func New(opts Options) *Server {
 		sockets:    map[string]socket{},
 		bindErrors: map[string]error{},
 	}
+	if s.tracers.exporter == nil && s.pipes != nil {
+		s.tracers.exporter = s.pipes.SpanExporter
+	}
+	s.accessLog.pipes = s.pipes
 	scraped.add(s)
 	s.env.Clusters = s.upstreams.Cluster
 	s.env.Dial, s.env.RootCAs = s.upstreams.Dial, s.upstreams.RootCAs()
@@ -321,7 +330,13 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 	// What stages keep across swaps (htpasswd verifiers, JWKS caches) likewise.
 	s.env.Kept.Begin()
 	swapped := false
+	if s.pipes != nil {
+		s.pipes.Prepare(snap.Telemetry) // before the tracers that export to them
+	}
 	defer func() {
+		if s.pipes != nil {
+			s.pipes.Finish(swapped)
+		}
 		s.tracers.finish(swapped)
 		s.stores.finish(swapped)
 		s.env.Kept.End(swapped)
@@ -529,5 +544,8 @@ func (s *Server) Close() {
 	s.env.Kept.Close()
 	scraped.remove(s)
 	s.tracers.close()
-	s.accessLog.Close() // writes out what is pending; lines logged later are dropped
+	s.accessLog.Close()
+	if s.pipes != nil {
+		s.pipes.Close()
+	} // writes out what is pending; lines logged later are dropped
 }

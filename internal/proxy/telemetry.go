@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"apoxy.dev/apoxy/internal/accesslog"
 	"apoxy.dev/apoxy/internal/ir"
 )
@@ -25,6 +27,8 @@ type telemetryState struct {
 	format *accesslog.Format
 	// content captures bodies for content logs (nil: off).
 	content *contentLog
+	// pipeline names the Proxy's collector pipeline lines go to ("" none).
+	pipeline string
 }
 
 // keeps says whether an exchange with this status, lasting d, gets a line.
@@ -53,7 +57,7 @@ func (s *Server) compileTelemetry(snap *ir.Snapshot) map[string]*telemetryState 
 			s.log.Error("access-log format refused; the default line is used", "telemetry", key, "err", err)
 			f = defaultFormat
 		}
-		out[key] = &telemetryState{format: f, content: newContentLog(t.ContentLog), project: t.Project, gateway: t.Gateway, statuses: t.AccessLog.StatusCodes,
+		out[key] = &telemetryState{format: f, content: newContentLog(t.ContentLog), pipeline: collectorName(t), project: t.Project, gateway: t.Gateway, statuses: t.AccessLog.StatusCodes,
 			minDur: time.Duration(t.AccessLog.MinDuration), sample: t.AccessLog.SamplingRate, stream: s.Logs(t.Project),
 			trace: s.tracers.get(key, t)}
 	}
@@ -72,6 +76,34 @@ func (s *Server) Logs(project string) *accesslog.Stream {
 	return st
 }
 
+// Pipelines carry each Proxy's telemetry to its OpenTelemetry Collector pipeline
+// (ir.Collector; implemented by internal/telemetry/pipeline, which the data plane does not
+// import: the collector modules bring Kubernetes libraries). Apply calls Prepare with the
+// snapshot's telemetry before compiling, and Finish after the swap (or failure).
+type Pipelines interface {
+	Prepare(tels map[string]*ir.Telemetry)
+	Finish(swapped bool)
+	// SpanExporter is where a pipeline's spans go (nil: nowhere).
+	SpanExporter(collector string) sdktrace.SpanExporter
+	// Log hands a pipeline one access-log or content-log line; it must not block.
+	Log(collector string, l LogLine)
+	SinkStatus(collector, sink string) (SinkStatus, bool)
+	Close()
+}
+
+// LogLine is a line for a pipeline's logs signal.
+type LogLine struct {
+	// Type is "access" or "content".
+	Type             string
+	Project, Gateway string
+	Route            string
+	Status           int
+	TraceID          string
+	Time             time.Time
+	// Line is the formatted line; valid only during the call.
+	Line []byte
+}
+
 // SinkStatus is a telemetry sink's export state, for the status of the object it came from
 // (a CloudMonitoringIntegration's Connected condition).
 type SinkStatus struct {
@@ -87,5 +119,8 @@ type SinkStatus struct {
 // SinkStatus reports the export state of sink in the collector pipeline named collector (an
 // ir.Collector Name). ok is false when no such sink runs.
 func (s *Server) SinkStatus(collector, sink string) (SinkStatus, bool) {
-	return SinkStatus{}, false
+	if s.pipes == nil {
+		return SinkStatus{}, false
+	}
+	return s.pipes.SinkStatus(collector, sink)
 }

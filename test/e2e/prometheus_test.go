@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -102,18 +103,28 @@ spec:
 	}
 	waitFor(t, func() bool { v, ok := query(`up{job="apoxy"}`); return ok && v == 1 })
 
-	// 400 requests, 20 at a time, while Prometheus scrapes every second.
+	// 400 requests, 20 at a time, while Prometheus scrapes every second; the client keeps
+	// its own measure of each, the truth the quantiles are checked against.
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var seen []time.Duration
 	for w := 0; w < 20; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 20; i++ {
+				t0 := time.Now()
 				get()
+				d := time.Since(t0)
+				mu.Lock()
+				seen = append(seen, d)
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
+	slices.Sort(seen)
+	truth := func(q float64) float64 { return seen[int(q*float64(len(seen)-1))].Seconds() }
 	const sel = `{project="default",gateway="default/default",route="httproute/default/timed/rule/0"}`
 	var total, p50, p99 float64
 	deadline := time.Now().Add(30 * time.Second)
@@ -130,11 +141,13 @@ spec:
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Logf("prometheus: %v requests, p50 %.1f ms, p99 %.1f ms", total, p50*1000, p99*1000)
-	if p50 < 0.009 || p50 > 0.013 {
-		t.Errorf("p50 = %.2f ms, want about 10 ms", p50*1000)
+	t.Logf("prometheus: %v requests, p50 %.1f ms, p99 %.1f ms; the client measured p50 %.1f ms, p99 %.1f ms", total, p50*1000, p99*1000, truth(0.5)*1000, truth(0.99)*1000)
+	// The gateway measures a little less than the client (no client-side overhead); its
+	// quantiles must land in the right population and near the client's figures.
+	if p50 < 0.009 || p50 > truth(0.5)*1.3 {
+		t.Errorf("p50 = %.2f ms, want between 9 ms and the client's %.2f ms (+30%%)", p50*1000, truth(0.5)*1000)
 	}
-	if p99 < 0.18 || p99 > 0.24 {
-		t.Errorf("p99 = %.2f ms, want about 200 ms", p99*1000)
+	if p99 < 0.18 || p99 > truth(0.99)*1.3 {
+		t.Errorf("p99 = %.2f ms, want between 180 ms and the client's %.2f ms (+30%%)", p99*1000, truth(0.99)*1000)
 	}
 }
