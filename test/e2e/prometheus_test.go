@@ -67,41 +67,7 @@ spec:
 	}
 	waitFor(t, func() bool { return get() == 200 })
 
-	dir := t.TempDir()
-	promAddr := freePort(t)
-	cfg := fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n- job_name: apoxy\n  static_configs: [{targets: ['%s']}]\n", d.adminAddr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	prom := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+promAddr, "--enable-feature=native-histograms")
-	var plog syncBuffer
-	prom.Stdout, prom.Stderr = &plog, &plog
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { prom.Process.Kill(); prom.Wait() }()
-	query := func(q string) (float64, bool) {
-		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
-		if err != nil {
-			return 0, false
-		}
-		defer resp.Body.Close()
-		var out struct {
-			Data struct {
-				Result []struct {
-					Value [2]any `json:"value"`
-				} `json:"result"`
-			} `json:"data"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&out) != nil || len(out.Data.Result) != 1 {
-			return 0, false
-		}
-		s, _ := out.Data.Result[0].Value[1].(string)
-		v, err := strconv.ParseFloat(s, 64)
-		return v, err == nil
-	}
-	waitFor(t, func() bool { v, ok := query(`up{job="apoxy"}`); return ok && v == 1 })
+	query := startPrometheus(t, bin, d.adminAddr)
 
 	// 400 requests, 20 at a time, while Prometheus scrapes every second; the client keeps
 	// its own measure of each, the truth the quantiles are checked against.
@@ -137,7 +103,7 @@ spec:
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("prometheus: total %v p50 %v p99 %v (%v %v %v)\n%s", total, p50, p99, ok1, ok2, ok3, plog.String())
+			t.Fatalf("prometheus: total %v p50 %v p99 %v (%v %v %v)", total, p50, p99, ok1, ok2, ok3)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -150,4 +116,52 @@ spec:
 	if p99 < 0.18 || p99 > truth(0.99)*1.3 {
 		t.Errorf("p99 = %.2f ms, want between 180 ms and the client's %.2f ms (+30%%)", p99*1000, truth(0.99)*1000)
 	}
+}
+
+// startPrometheus runs a Prometheus (native histograms on) scraping target every second and
+// returns a function that runs an instant query and gives its single value.
+func startPrometheus(t *testing.T, bin, target string) func(q string) (float64, bool) {
+	t.Helper()
+	dir := t.TempDir()
+	promAddr := freePort(t)
+	cfg := fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n- job_name: apoxy\n  static_configs: [{targets: ['%s']}]\n", target)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prom := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+promAddr, "--enable-feature=native-histograms")
+	var plog syncBuffer
+	prom.Stdout, prom.Stderr = &plog, &plog
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		prom.Process.Kill()
+		prom.Wait()
+		if t.Failed() {
+			t.Logf("prometheus log:\n%s", plog.String())
+		}
+	})
+	query := func(q string) (float64, bool) {
+		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return 0, false
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Data struct {
+				Result []struct {
+					Value [2]any `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&out) != nil || len(out.Data.Result) != 1 {
+			return 0, false
+		}
+		s, _ := out.Data.Result[0].Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		return v, err == nil
+	}
+	waitFor(t, func() bool { v, ok := query(`up{job="apoxy"}`); return ok && v == 1 })
+	return query
 }
