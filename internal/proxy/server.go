@@ -37,7 +37,7 @@ type Options struct {
 	AccessLogFormat string
 	// Pipelines carry the Proxies' telemetry to their collectors (nil: nothing is exported).
 	Pipelines Pipelines
-	Upstream        upstream.Options
+	Upstream  upstream.Options
 	// DrainTimeout bounds graceful shutdown of sockets (default 30 s).
 	DrainTimeout time.Duration
 	// Requests is how inbound requests are cleaned before routing (path normalisation,
