@@ -568,21 +568,31 @@ func (c *Controller) writeBackendStatus(ctx context.Context, k *resource.Kind) e
 		if apiequality.Semantic.DeepEqual(b.Status, next) {
 			continue
 		}
-		st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&next)
-		if err != nil {
-			return err
-		}
-		up := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": gvr.GroupVersion().String(), "kind": k.GVK.Kind,
-			"metadata": map[string]any{"name": b.Name, "namespace": b.Namespace, "resourceVersion": b.ResourceVersion},
-			"status":   st,
-		}}
-		if _, err := c.client.Resource(gvr).Namespace(b.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: "apoxy-controller"}); err != nil &&
-			!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && firstErr == nil {
+		if err := c.updateStatus(ctx, k, &b.ObjectMeta, &next); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
 	return firstErr
+}
+
+// updateStatus writes an object's status (a conflict or a deleted object is not an error:
+// the next pass writes it again).
+func (c *Controller) updateStatus(ctx context.Context, k *resource.Kind, m *metav1.ObjectMeta, status any) error {
+	gvr := k.GVR()
+	st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(status)
+	if err != nil {
+		return err
+	}
+	up := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": gvr.GroupVersion().String(), "kind": k.GVK.Kind,
+		"metadata": map[string]any{"name": m.Name, "namespace": m.Namespace, "resourceVersion": m.ResourceVersion},
+		"status":   st,
+	}}
+	if _, err := c.client.Resource(gvr).Namespace(m.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: "apoxy-controller"}); err != nil &&
+		!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
 }
 
 // snapshotSet converts every cached object to its Go type.

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -99,17 +98,7 @@ func (c *Controller) writeIntegrationStatus(ctx context.Context, k *resource.Kin
 		if apiequality.Semantic.DeepEqual(&in.Status, next) {
 			continue
 		}
-		st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(next)
-		if err != nil {
-			return err
-		}
-		up := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": gvr.GroupVersion().String(), "kind": k.GVK.Kind,
-			"metadata": map[string]any{"name": in.Name, "namespace": in.Namespace, "resourceVersion": in.ResourceVersion},
-			"status":   st,
-		}}
-		if _, err := c.client.Resource(gvr).Namespace(in.Namespace).UpdateStatus(ctx, up, metav1.UpdateOptions{FieldManager: "apoxy-controller"}); err != nil &&
-			!apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && firstErr == nil {
+		if err := c.updateStatus(ctx, k, &in.ObjectMeta, next); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
