@@ -204,27 +204,30 @@ func (l *accessLogger) log(rec *accessRecord, now time.Time, d time.Duration) {
 			b = b[:n]
 		}
 	}
-	if ts != nil && ts.stream != nil {
-		ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: b})
-	}
-	if ts != nil && ts.pipeline != "" && l.pipes != nil {
-		l.pipes.Log(ts.pipeline, LogLine{Type: "access", Project: ts.project, Gateway: ts.gateway, Route: rec.Route, Status: rec.Status, TraceID: rec.TraceID, Time: now, Line: b})
-	}
+	l.toTenant(ts, rec, now, "access", b)
 	if rec.cap != nil { // the content line follows its access line, wherever it goes
 		n := len(b)
 		b = appendContentLine(b, rec.cap, rec, now)
 		if l.w != nil {
 			l.w.Write(b[n:])
 		}
-		if ts != nil && ts.stream != nil {
-			ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: b[n:]})
-		}
-		if ts != nil && ts.pipeline != "" && l.pipes != nil {
-			l.pipes.Log(ts.pipeline, LogLine{Type: "content", Project: ts.project, Gateway: ts.gateway, Route: rec.Route, Status: rec.Status, TraceID: rec.TraceID, Time: now, Line: b[n:]})
-		}
+		l.toTenant(ts, rec, now, "content", b[n:])
 	}
 	*bp = b
 	lineBuffers.Put(bp)
+}
+
+// toTenant hands a line to the project's stream and its Proxy's collector pipeline.
+func (l *accessLogger) toTenant(ts *telemetryState, rec *accessRecord, now time.Time, typ string, line []byte) {
+	if ts == nil {
+		return
+	}
+	if ts.stream != nil {
+		ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: line})
+	}
+	if ts.pipeline != "" && l.pipes != nil {
+		l.pipes.Log(ts.pipeline, LogLine{Type: typ, Project: ts.project, Gateway: ts.gateway, Route: rec.Route, Status: rec.Status, TraceID: rec.TraceID, Time: now, Line: line})
+	}
 }
 
 // Flush writes out buffered lines.

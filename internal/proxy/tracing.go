@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -228,17 +229,10 @@ func endRequest(span trace.Span, rec *accessRecord) {
 			span.SetAttributes(attribute.String("apoxy.response_flags", f.String()))
 		}
 		if rec.Status >= 500 {
-			span.SetStatus(codes.Error, cmpOr(rec.Error, http.StatusText(rec.Status)))
+			span.SetStatus(codes.Error, cmp.Or(rec.Error, http.StatusText(rec.Status)))
 		}
 	}
 	span.End()
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // startAttempt starts the span of one upstream attempt (try i, 0 first) under the request's

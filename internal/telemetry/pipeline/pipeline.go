@@ -295,7 +295,7 @@ func (ps *Pipelines) pushMetrics(p *pipeline) {
 	}
 }
 
-// spanExporter sends a pipeline's spans to its collector (looked up per batch, so a pipeline
+// spanClient sends a pipeline's spans to its collector (looked up per batch, so a pipeline
 // restarted with new settings gets the spans from then on).
 type spanClient struct {
 	ps   *Pipelines
