@@ -51,6 +51,7 @@ type attempt struct {
 	// each try gets a child span, and its context goes upstream.
 	trace *tracing
 	span  trace.Span
+	tc    traceContext
 }
 
 type attemptKey struct{}
@@ -173,7 +174,7 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		var tspan trace.Span
 		if a.trace != nil {
-			tspan = a.trace.startAttempt(a.span, out, i, hostport)
+			tspan = a.trace.startAttempt(a.span, &a.tc, out, i, hostport)
 		}
 		addr.Begin()
 		resp, err := client.RoundTrip(out)

@@ -44,10 +44,17 @@ func BenchmarkServeHTTP(b *testing.B) {
 						{Type: ir.FilterResponseHeaders, ResponseHeaders: &ir.HeaderModifier{Set: []ir.HeaderPair{{Name: "X-Served-By", Value: "apoxy"}}}},
 						{Type: ir.FilterCORS, CORS: &ir.CORS{AllowOrigins: []string{"https://app.example.com"}, AllowMethods: []string{"GET"}}},
 					}},
+				// Tracing at 1 % (most requests unsampled: the cost every request pays) and at 100 %.
+				{Name: "trace1", Telemetry: "t1", Match: ir.Match{PathType: ir.PathPrefix, Path: "/trace1"}, Backends: []ir.WeightedBackend{{Backend: "b", Port: p, Weight: 1}}},
+				{Name: "trace100", Telemetry: "t100", Match: ir.Match{PathType: ir.PathPrefix, Path: "/trace100"}, Backends: []ir.WeightedBackend{{Backend: "b", Port: p, Weight: 1}}},
 				{Name: "upstream", Match: ir.Match{PathType: ir.PathPrefix, Path: "/"}, Backends: []ir.WeightedBackend{{Backend: "b", Port: p, Weight: 1}}},
 			},
 		}}}},
 		Backends: []*ir.Backend{{Name: "b", Protocol: "plain", Endpoints: []ir.Endpoint{{IP: ip}}}},
+		Telemetry: map[string]*ir.Telemetry{
+			"t1":   {Project: "p", Gateway: "g", AccessLog: ir.AccessLog{SamplingRate: 100}, Tracing: &ir.Tracing{SamplingRate: 1, ParentBased: true, Propagation: []string{"tracecontext", "b3"}, ServiceName: "apoxy"}},
+			"t100": {Project: "p", Gateway: "g", AccessLog: ir.AccessLog{SamplingRate: 100}, Tracing: &ir.Tracing{SamplingRate: 100, ParentBased: true, Propagation: []string{"tracecontext", "b3"}, ServiceName: "apoxy"}},
+		},
 	}
 	if err := s.Apply("p", snap); err != nil {
 		b.Fatal(err)
@@ -56,8 +63,8 @@ func BenchmarkServeHTTP(b *testing.B) {
 	sk := s.sockets["127.0.0.1:0"].(*httpSocket)
 	s.mu.Unlock()
 	deadline := time.Now().Add(5 * time.Second)
-	for _, path := range []string{"/direct", "/up", "/filters"} {
-		b.Run(map[string]string{"/direct": "direct-response", "/up": "upstream", "/filters": "upstream-filters"}[path], func(b *testing.B) {
+	for _, path := range []string{"/direct", "/up", "/filters", "/trace1", "/trace100"} {
+		b.Run(map[string]string{"/direct": "direct-response", "/up": "upstream", "/filters": "upstream-filters", "/trace1": "upstream-trace1", "/trace100": "upstream-trace100"}[path], func(b *testing.B) {
 			req := httptest.NewRequest("GET", "http://api.example.com"+path, nil)
 			req.RemoteAddr = "127.0.0.1:5000"
 			for {

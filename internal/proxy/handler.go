@@ -166,12 +166,13 @@ func (st *requestState) startCapture(cl *contentLog, r *http.Request) {
 // stages that call out: external authorization, JWKS, Redis) from here on.
 func (h *routeHandler) startSpan(st *requestState, r *http.Request) *http.Request {
 	tr := h.tel.trace
-	ctx, span := tr.startRequest(r, h.obs.route, h.tel.gateway)
-	st.a.trace, st.a.span = tr, span
-	st.rec.TraceID = span.SpanContext().TraceID().String()
-	if span.IsRecording() {
+	ctx, span, tc := tr.startRequest(r, h.obs.route, h.tel.gateway)
+	st.a.trace, st.a.span, st.a.tc = tr, span, tc
+	if span != nil {
 		r = r.WithContext(ctx)
 	}
+	st.a.tc.encode()
+	st.rec.TraceID = st.a.tc.traceIDHex()
 	return r
 }
 
