@@ -47,6 +47,10 @@ var (
 // healthy endpoints by backend) for the admin listener.
 func MetricsGatherer() prometheus.Gatherer { return registry }
 
+// MetricsRegisterer is the same registry, for parts of the data plane that live outside
+// this package (the collector pipelines) to add their series to /metrics.
+func MetricsRegisterer() prometheus.Registerer { return registry }
+
 func defaultMetrics() *metrics {
 	metricsOnce.Do(func() {
 		procMetrics = &metrics{

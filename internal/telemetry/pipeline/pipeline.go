@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -53,8 +51,12 @@ type pipeline struct {
 	c             *collector.Collector
 	startErr      error
 	since         time.Time
-	stop          chan struct{}
-	done          chan struct{}
+	// logs gathers the lines of a pipeline with a logs signal (nil: none).
+	logs *logBatch
+	// stop ends the pipeline's goroutines (the metrics pusher, the log flusher); wg waits
+	// for them.
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
 // Pipelines keeps the collectors of the served snapshots, started before the graphs that
@@ -62,7 +64,7 @@ type pipeline struct {
 type Pipelines struct {
 	opts Options
 	log  *slog.Logger
-	mu   sync.Mutex
+	mu   sync.RWMutex
 	live map[string]*pipeline // by ir.Collector Name
 	next map[string]*pipeline
 }
@@ -72,7 +74,9 @@ func New(opts Options) *Pipelines {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Pipelines{opts: opts, log: opts.Logger}
+	ps := &Pipelines{opts: opts, log: opts.Logger}
+	dropped.add(ps)
+	return ps
 }
 
 var _ proxy.Pipelines = (*Pipelines)(nil)
@@ -132,9 +136,15 @@ func (ps *Pipelines) start(col *ir.Collector, project, sum string) *pipeline {
 		ps.log.Error("telemetry pipeline did not start; its telemetry is dropped", "collector", col.Name, "err", p.startErr)
 		return p
 	}
+	p.stop = make(chan struct{})
 	if p.c.Wants(collector.Metrics) {
-		p.stop, p.done = make(chan struct{}), make(chan struct{})
+		p.wg.Add(1)
 		go ps.pushMetrics(p)
+	}
+	if p.c.Wants(collector.Logs) {
+		p.logs = newLogBatch()
+		p.wg.Add(1)
+		go p.flushLogs()
 	}
 	return p
 }
@@ -162,7 +172,7 @@ func (ps *Pipelines) Finish(swapped bool) {
 func (p *pipeline) close() {
 	if p.stop != nil {
 		close(p.stop)
-		<-p.done
+		p.wg.Wait()
 	}
 	if p.c != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -173,6 +183,7 @@ func (p *pipeline) close() {
 
 // Close stops every collector (server shutdown).
 func (ps *Pipelines) Close() {
+	dropped.remove(ps)
 	ps.mu.Lock()
 	live := ps.live
 	ps.live = nil
@@ -187,8 +198,8 @@ func (ps *Pipelines) Close() {
 
 // get returns the running collector of a pipeline (nil: none).
 func (ps *Pipelines) get(name string) *collector.Collector {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
+	ps.mu.RLock()
+	defer ps.mu.RUnlock()
 	if p := ps.live[name]; p != nil {
 		return p.c
 	}
@@ -266,7 +277,7 @@ func collectorSink(s ir.Sink) collector.Sink {
 // pushMetrics hands the project's series to the pipeline every interval: only series
 // labelled with the project, so a tenant's collector never sees another tenant's figures.
 func (ps *Pipelines) pushMetrics(p *pipeline) {
-	defer close(p.done)
+	defer p.wg.Done()
 	every := ps.opts.MetricsInterval
 	if every <= 0 {
 		every = 10 * time.Second
@@ -332,40 +343,12 @@ func (ps *Pipelines) SpanExporter(name string) sdktrace.SpanExporter {
 	return otlptrace.NewUnstarted(spanClient{ps: ps, name: name})
 }
 
-// Log sends one access-log (or content-log) line to a pipeline as an OTLP log record: the
-// line as the body, and the route, status, project, Gateway and trace as attributes.
+// Log adds an access or content line to a pipeline's next batch of OTLP log records.
 func (ps *Pipelines) Log(name string, l proxy.LogLine) {
-	col := ps.get(name)
-	if col == nil || !col.Wants(collector.Logs) {
-		return
+	ps.mu.RLock()
+	p := ps.live[name]
+	ps.mu.RUnlock()
+	if p != nil && p.logs != nil {
+		p.logs.add(l)
 	}
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	ra := rl.Resource().Attributes()
-	ra.PutStr("service.name", "apoxy-gateway")
-	ra.PutStr("apoxy.project", l.Project)
-	ra.PutStr("apoxy.gateway", l.Gateway)
-	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(l.Time))
-	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))
-	lr.Body().SetStr(strings.TrimSuffix(string(l.Line), "\n"))
-	lr.SetSeverityNumber(plog.SeverityNumberInfo)
-	if l.Status >= 500 {
-		lr.SetSeverityNumber(plog.SeverityNumberError)
-	}
-	a := lr.Attributes()
-	a.PutStr("log.type", l.Type)
-	if l.Route != "" {
-		a.PutStr("apoxy.route", l.Route)
-	}
-	if l.Status != 0 {
-		a.PutInt("http.response.status_code", int64(l.Status))
-	}
-	if l.TraceID != "" {
-		var tid pcommon.TraceID
-		if n, err := hex.Decode(tid[:], []byte(l.TraceID)); err == nil && n == len(tid) {
-			lr.SetTraceID(tid)
-		}
-	}
-	col.ConsumeLogs(context.Background(), ld)
 }
