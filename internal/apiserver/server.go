@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/admission"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/features"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -73,6 +74,10 @@ type Options struct {
 	// resource is created in a project, after it is stored: a controller then watches kinds
 	// only once they have objects.
 	OnObjectCreated func(project string, gr schema.GroupResource)
+	// ValidateCollectorConfig, if set, checks an OpenTelemetry Collector configuration as the
+	// data plane will, so that a Proxy's otelCollectorConfig the data plane would refuse is
+	// refused when stored (collectorConfigs).
+	ValidateCollectorConfig func(yaml []byte) error
 }
 
 // Server is the running API server. Create it with New, then Start.
@@ -444,6 +449,7 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 		return nil, err
 	}
 	lifecycle := &namespaceLifecycle{}
+	collectorCfgs := &collectorConfigs{validate: s.opts.ValidateCollectorConfig}
 	gs, err := newGenericServer(genericConfig{
 		name:            "apoxy-project-" + name,
 		storagePrefix:   projectPath(name) + "/registry",
@@ -451,7 +457,7 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 		resources:       resources,
 		authn:           s.authn.requestAuthenticator(),
 		authz:           projectAuthorizer(name),
-		admission:       lifecycle,
+		admission:       admission.NewChainHandler(lifecycle, collectorCfgs),
 		externalAddress: strings.TrimPrefix(s.url, "https://"),
 		loopback:        s.loopback(projectPath(name)),
 		maxInFlight:     400, maxMutatingInFlight: 200,
@@ -471,6 +477,7 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 		}
 	}
 	lifecycle.namespaces = gs.stores[namespacesGR]
+	collectorCfgs.configMaps, collectorCfgs.proxies = gs.stores[configMapsGR], gs.stores[proxiesGR]
 	gs.stores[namespacesGR].AfterDelete = func(obj runtime.Object, _ *metav1.DeleteOptions) {
 		go gs.deleteNamespaceContents(context.WithoutCancel(ctx), obj.(*corev1.Namespace).Name, s.log)
 	}

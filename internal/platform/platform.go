@@ -124,6 +124,9 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	}
 	p.Destinations = upstream.NewDestinations(opts.BackendNetworks, opts.Reserved)
 	opts.Upstream.Destinations = p.Destinations
+	validateCollectorConfig := func(yaml []byte) error {
+		return collector.Validate(yaml, filepath.Join(opts.API.DataDir, "projects"))
+	}
 	pipes := pipeline.New(pipeline.Options{
 		FileDir: func(project string) string {
 			if opts.API.DataDir == "" {
@@ -148,9 +151,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 			// Global rate-limit rules count in the process's store (a Proxy's own is to come).
 			GlobalRateLimitStore: opts.RateLimitStore != nil,
 			SessionSecret:        sessionSecret,
-			ValidateCollectorConfig: func(yaml []byte) error {
-				return collector.Validate(yaml, filepath.Join(opts.API.DataDir, "projects"))
-			},
+			ValidateCollectorConfig: validateCollectorConfig,
 		},
 		log: opts.Logger,
 	}
@@ -158,6 +159,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	apiOpts.Logger = opts.Logger
 	apiOpts.OnProjectStopping = ctrls.stopProject
 	apiOpts.OnObjectCreated = ctrls.objectCreated
+	apiOpts.ValidateCollectorConfig = validateCollectorConfig
 	// Each project's API serves its live telemetry: `apoxy logs` and `apoxy top`.
 	apiOpts.ProjectHandlers = func(project string) map[string]http.Handler {
 		return map[string]http.Handler{

@@ -34,10 +34,6 @@ var (
 	alwaysRedactedHeader = []string{"Authorization", "Cookie", "Proxy-Authorization", "Set-Cookie", "X-Api-Key"}
 )
 
-// collectorConfigKey is the ConfigMap key a collector configuration is read from (else the
-// ConfigMap's only key).
-const collectorConfigKey = "config.yaml"
-
 // proxyTelemetry holds one Proxy's translated telemetry and what its status says.
 type proxyTelemetry struct {
 	key   string
@@ -166,15 +162,9 @@ func (t *translator) collectorConfig(ns, name string) (cfg, reason, msg string) 
 	if !ok {
 		return "", ProxyReasonCollectorConfigMissing, fmt.Sprintf("%s: ConfigMap %s/%s not found", field, ns, name)
 	}
-	key := collectorConfigKey
-	data, ok := cm.Data[key]
-	if !ok && len(cm.Data) == 1 {
-		for k, v := range cm.Data {
-			key, data, ok = k, v, true
-		}
-	}
+	key, data, ok := corev1a2.CollectorConfigData(cm.Data)
 	if !ok {
-		return "", ProxyReasonCollectorConfigMissing, fmt.Sprintf("%s: ConfigMap %s/%s has no key %q (nor exactly one key)", field, ns, name, collectorConfigKey)
+		return "", ProxyReasonCollectorConfigMissing, fmt.Sprintf("%s: ConfigMap %s/%s has no key %q (nor exactly one key)", field, ns, name, corev1a2.CollectorConfigKey)
 	}
 	id := fmt.Sprintf("configmap:%s/%s#%s", ns, name, key)
 	if v := t.opts.ValidateCollectorConfig; v != nil {

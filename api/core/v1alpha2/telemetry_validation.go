@@ -342,3 +342,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// CollectorConfigKey is the ConfigMap key an otelCollectorConfig is read from.
+const CollectorConfigKey = "config.yaml"
+
+// CollectorConfigData picks the collector configuration out of a ConfigMap's data: the key
+// "config.yaml", else its only key (ok false: neither).
+func CollectorConfigData(data map[string]string) (key, config string, ok bool) {
+	if v, ok := data[CollectorConfigKey]; ok {
+		return CollectorConfigKey, v, true
+	}
+	if len(data) == 1 {
+		for k, v := range data {
+			return k, v, true
+		}
+	}
+	return "", "", false
+}
