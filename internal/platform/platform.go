@@ -149,8 +149,8 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 			StatusAddresses: opts.StatusAddresses,
 			AddressPool:     opts.AddressPool,
 			// Global rate-limit rules count in the process's store (a Proxy's own is to come).
-			GlobalRateLimitStore: opts.RateLimitStore != nil,
-			SessionSecret:        sessionSecret,
+			GlobalRateLimitStore:    opts.RateLimitStore != nil,
+			SessionSecret:           sessionSecret,
 			ValidateCollectorConfig: validateCollectorConfig,
 		},
 		log: opts.Logger,
