@@ -71,11 +71,34 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		extensionsv1alpha2.DirectResponseBody{}.OpenAPIModelName():                  schema_apoxy_api_extensions_v1alpha2_DirectResponseBody(ref),
 		extensionsv1alpha2.DirectResponseList{}.OpenAPIModelName():                  schema_apoxy_api_extensions_v1alpha2_DirectResponseList(ref),
 		extensionsv1alpha2.DirectResponseSpec{}.OpenAPIModelName():                  schema_apoxy_api_extensions_v1alpha2_DirectResponseSpec(ref),
+		extensionsv1alpha2.EdgeFunction{}.OpenAPIModelName():                        schema_apoxy_api_extensions_v1alpha2_EdgeFunction(ref),
+		extensionsv1alpha2.EdgeFunctionCodeSource{}.OpenAPIModelName():              schema_apoxy_api_extensions_v1alpha2_EdgeFunctionCodeSource(ref),
+		extensionsv1alpha2.EdgeFunctionList{}.OpenAPIModelName():                    schema_apoxy_api_extensions_v1alpha2_EdgeFunctionList(ref),
+		extensionsv1alpha2.EdgeFunctionRevision{}.OpenAPIModelName():                schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRevision(ref),
+		extensionsv1alpha2.EdgeFunctionRevisionList{}.OpenAPIModelName():            schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRevisionList(ref),
+		extensionsv1alpha2.EdgeFunctionRevisionSpec{}.OpenAPIModelName():            schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRevisionSpec(ref),
+		extensionsv1alpha2.EdgeFunctionRevisionStatus{}.OpenAPIModelName():          schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRevisionStatus(ref),
+		extensionsv1alpha2.EdgeFunctionRuntime{}.OpenAPIModelName():                 schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRuntime(ref),
+		extensionsv1alpha2.EdgeFunctionSpec{}.OpenAPIModelName():                    schema_apoxy_api_extensions_v1alpha2_EdgeFunctionSpec(ref),
+		extensionsv1alpha2.EdgeFunctionStatus{}.OpenAPIModelName():                  schema_apoxy_api_extensions_v1alpha2_EdgeFunctionStatus(ref),
+		extensionsv1alpha2.EnvVar{}.OpenAPIModelName():                              schema_apoxy_api_extensions_v1alpha2_EnvVar(ref),
 		extensionsv1alpha2.ExtensionStatus{}.OpenAPIModelName():                     schema_apoxy_api_extensions_v1alpha2_ExtensionStatus(ref),
+		extensionsv1alpha2.FunctionArtifact{}.OpenAPIModelName():                    schema_apoxy_api_extensions_v1alpha2_FunctionArtifact(ref),
+		extensionsv1alpha2.GitSource{}.OpenAPIModelName():                           schema_apoxy_api_extensions_v1alpha2_GitSource(ref),
+		extensionsv1alpha2.GoPluginSource{}.OpenAPIModelName():                      schema_apoxy_api_extensions_v1alpha2_GoPluginSource(ref),
 		extensionsv1alpha2.HTTPHeader{}.OpenAPIModelName():                          schema_apoxy_api_extensions_v1alpha2_HTTPHeader(ref),
 		extensionsv1alpha2.HTTPRouteFilter{}.OpenAPIModelName():                     schema_apoxy_api_extensions_v1alpha2_HTTPRouteFilter(ref),
 		extensionsv1alpha2.HTTPRouteFilterList{}.OpenAPIModelName():                 schema_apoxy_api_extensions_v1alpha2_HTTPRouteFilterList(ref),
 		extensionsv1alpha2.HTTPRouteFilterSpec{}.OpenAPIModelName():                 schema_apoxy_api_extensions_v1alpha2_HTTPRouteFilterSpec(ref),
+		extensionsv1alpha2.JavaScriptSource{}.OpenAPIModelName():                    schema_apoxy_api_extensions_v1alpha2_JavaScriptSource(ref),
+		extensionsv1alpha2.LocalObjectReference{}.OpenAPIModelName():                schema_apoxy_api_extensions_v1alpha2_LocalObjectReference(ref),
+		extensionsv1alpha2.NpmSource{}.OpenAPIModelName():                           schema_apoxy_api_extensions_v1alpha2_NpmSource(ref),
+		extensionsv1alpha2.OCICredentials{}.OpenAPIModelName():                      schema_apoxy_api_extensions_v1alpha2_OCICredentials(ref),
+		extensionsv1alpha2.OCIImageRef{}.OpenAPIModelName():                         schema_apoxy_api_extensions_v1alpha2_OCIImageRef(ref),
+		extensionsv1alpha2.RuntimeCapabilities{}.OpenAPIModelName():                 schema_apoxy_api_extensions_v1alpha2_RuntimeCapabilities(ref),
+		extensionsv1alpha2.SourceAssets{}.OpenAPIModelName():                        schema_apoxy_api_extensions_v1alpha2_SourceAssets(ref),
+		extensionsv1alpha2.SourceFile{}.OpenAPIModelName():                          schema_apoxy_api_extensions_v1alpha2_SourceFile(ref),
+		extensionsv1alpha2.WasmSource{}.OpenAPIModelName():                          schema_apoxy_api_extensions_v1alpha2_WasmSource(ref),
 		v1alpha1.Project{}.OpenAPIModelName():                                       schema_apoxy_api_platform_v1alpha1_Project(ref),
 		v1alpha1.ProjectCredentials{}.OpenAPIModelName():                            schema_apoxy_api_platform_v1alpha1_ProjectCredentials(ref),
 		v1alpha1.ProjectList{}.OpenAPIModelName():                                   schema_apoxy_api_platform_v1alpha1_ProjectList(ref),
@@ -2626,6 +2649,502 @@ func schema_apoxy_api_extensions_v1alpha2_DirectResponseSpec(ref common.Referenc
 	}
 }
 
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunction(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunction is custom code the gateway runs per request: JavaScript (or TypeScript), raw WebAssembly, or Go compiled to WebAssembly. Each change of spec.template becomes an immutable EdgeFunctionRevision once its code is fetched and built; the live revision serves (the newest built one, or the one spec.liveRevision pins), so a failed build never replaces a working one and a rollback is a one-field change. A route uses a function in filter mode with an ExtensionRef filter (group extensions.apoxy.dev, kind EdgeFunction), in backend mode as a backendRef of that kind.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(extensionsv1alpha2.EdgeFunctionSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(extensionsv1alpha2.EdgeFunctionStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.EdgeFunctionSpec{}.OpenAPIModelName(), extensionsv1alpha2.EdgeFunctionStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunctionCodeSource(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunctionCodeSource holds exactly one source of code.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"jsSource": {
+						SchemaProps: spec.SchemaProps{
+							Description: "JSSource is JavaScript or TypeScript (bundled with esbuild when built).",
+							Ref:         ref(extensionsv1alpha2.JavaScriptSource{}.OpenAPIModelName()),
+						},
+					},
+					"wasmSource": {
+						SchemaProps: spec.SchemaProps{
+							Description: "WasmSource is a WebAssembly module speaking the http-wasm handler ABI.",
+							Ref:         ref(extensionsv1alpha2.WasmSource{}.OpenAPIModelName()),
+						},
+					},
+					"goPluginSource": {
+						SchemaProps: spec.SchemaProps{
+							Description: "GoPluginSource is Go: source compiled to wasip1 when built, or a module already built.",
+							Ref:         ref(extensionsv1alpha2.GoPluginSource{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.GoPluginSource{}.OpenAPIModelName(), extensionsv1alpha2.JavaScriptSource{}.OpenAPIModelName(), extensionsv1alpha2.WasmSource{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunctionList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunctionList is a list of EdgeFunctions.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(extensionsv1alpha2.EdgeFunction{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.EdgeFunction{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRevision(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunctionRevision is one immutable, content-addressed version of an EdgeFunction: its template when the revision was made, and (in status) the built artifact's digest. It is named <function>-<hash of the template>, owned by its function, and made by Apoxy.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(extensionsv1alpha2.EdgeFunctionRevisionSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(extensionsv1alpha2.EdgeFunctionRevisionStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.EdgeFunctionRevisionSpec{}.OpenAPIModelName(), extensionsv1alpha2.EdgeFunctionRevisionStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRevisionList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunctionRevisionList is a list of EdgeFunctionRevisions.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(extensionsv1alpha2.EdgeFunctionRevision{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.EdgeFunctionRevision{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRevisionSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunctionRevisionSpec is one version of a function: its code, mode, environment and limits. A revision's spec never changes.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"mode": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Mode is filter or backend (default backend).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"code": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Code says where the code comes from: exactly one source.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(extensionsv1alpha2.EdgeFunctionCodeSource{}.OpenAPIModelName()),
+						},
+					},
+					"env": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Env are environment variables the function reads (env in JavaScript, WASI environ in WebAssembly).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(extensionsv1alpha2.EnvVar{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"runtime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Runtime are the function's limits and capabilities.",
+							Ref:         ref(extensionsv1alpha2.EdgeFunctionRuntime{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"code"},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.EdgeFunctionCodeSource{}.OpenAPIModelName(), extensionsv1alpha2.EdgeFunctionRuntime{}.OpenAPIModelName(), extensionsv1alpha2.EnvVar{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRevisionStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunctionRevisionStatus is a revision's build.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"phase": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"artifact": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Artifact is the built code's digest (sha256:...) and runtime (js or wasm).",
+							Ref:         ref(extensionsv1alpha2.FunctionArtifact{}.OpenAPIModelName()),
+						},
+					},
+					"source": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Source records what the source resolved to (a Git commit, an npm tarball's integrity, an OCI digest).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(metav1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.FunctionArtifact{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunctionRuntime(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunctionRuntime are a function's limits and capabilities.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"timeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Timeout preempts one invocation (default 30s; at most 5m).",
+							Ref:         ref(metav1.Duration{}.OpenAPIModelName()),
+						},
+					},
+					"port": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Port is accepted for compatibility with functions that listen on a port (default 8080); functions here are invoked directly and do not listen.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"capabilities": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Capabilities are what the function may use (each defaults to true).",
+							Ref:         ref(extensionsv1alpha2.RuntimeCapabilities{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.RuntimeCapabilities{}.OpenAPIModelName(), metav1.Duration{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunctionSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunctionSpec is a function's code and how it runs.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"template": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Template is what each revision is made from: changing it makes a new revision.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(extensionsv1alpha2.EdgeFunctionRevisionSpec{}.OpenAPIModelName()),
+						},
+					},
+					"revisionHistoryLimit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RevisionHistoryLimit is how many revisions are kept besides the live one (default 10; 0-100). Older ones are deleted, oldest first.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"liveRevision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LiveRevision pins the revision that serves, by name (an EdgeFunctionRevision of this function). Empty: the newest revision that built. `apoxy edgefunction rollback` sets it.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"dynamicPluginConfig": {
+						SchemaProps: spec.SchemaProps{
+							Description: "DynamicPluginConfig is configuration handed to a Go function at run time (a JSON or YAML object as a string); changing it makes no new revision.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"template"},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.EdgeFunctionRevisionSpec{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EdgeFunctionStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EdgeFunctionStatus is what serves and why.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"observedGeneration": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+					"liveRevision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LiveRevision is the revision serving requests.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"latestRevision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LatestRevision is the revision of the current template (building, built or failed).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Conditions: Ready (a revision serves), Built (the latest revision built; its message is the build error, with file and line).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(metav1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			metav1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_EnvVar(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EnvVar is one environment variable.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"value": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+				},
+				Required: []string{"name", "value"},
+			},
+		},
+	}
+}
+
 func schema_apoxy_api_extensions_v1alpha2_ExtensionStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2664,6 +3183,144 @@ func schema_apoxy_api_extensions_v1alpha2_ExtensionStatus(ref common.ReferenceCa
 		},
 		Dependencies: []string{
 			metav1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_FunctionArtifact(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "FunctionArtifact is a built function.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"digest": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"runtime": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"size": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int64",
+						},
+					},
+				},
+				Required: []string{"digest", "runtime", "size"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_GitSource(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "GitSource is a Git repository at a branch, a tag or a commit (at most one; none: the default branch). The ref is resolved to a commit when built; the revision records it.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"repository": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Repository is the clone URL (https://, http://, ssh://, git@host:path or file://).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"branch": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"tag": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"commit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Commit is a full or abbreviated (7+) commit hash.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"path": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Path is the directory inside the repository the function's files are in.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"credentialsRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "CredentialsRef names a Secret with username and password (or token) keys.",
+							Ref:         ref(extensionsv1alpha2.LocalObjectReference{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"repository"},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.LocalObjectReference{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_GoPluginSource(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "GoPluginSource is a Go function: source to compile to wasip1 (assets or git), or a built module (url or oci).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"url": {
+						SchemaProps: spec.SchemaProps{
+							Description: "URL is a built module to download.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"oci": {
+						SchemaProps: spec.SchemaProps{
+							Description: "OCI is a built module in an OCI registry, resolved once to a digest.",
+							Ref:         ref(extensionsv1alpha2.OCIImageRef{}.OpenAPIModelName()),
+						},
+					},
+					"assets": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Assets are Go source files (a main package using apoxy.dev/apoxy/pkg/edgefunc).",
+							Ref:         ref(extensionsv1alpha2.SourceAssets{}.OpenAPIModelName()),
+						},
+					},
+					"git": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Git is a repository holding the Go source.",
+							Ref:         ref(extensionsv1alpha2.GitSource{}.OpenAPIModelName()),
+						},
+					},
+					"pluginConfig": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PluginConfig is configuration handed to the plugin (a JSON or YAML object as a string).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.GitSource{}.OpenAPIModelName(), extensionsv1alpha2.OCIImageRef{}.OpenAPIModelName(), extensionsv1alpha2.SourceAssets{}.OpenAPIModelName()},
 	}
 }
 
@@ -2808,6 +3465,297 @@ func schema_apoxy_api_extensions_v1alpha2_HTTPRouteFilterSpec(ref common.Referen
 		},
 		Dependencies: []string{
 			extensionsv1alpha2.Compressor{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_JavaScriptSource(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "JavaScriptSource is a JavaScript (or TypeScript) function from exactly one of inline assets, a Git repository or an npm package. The entrypoint module's default export is the handler: `export default { async fetch(request, env, ctx) {...} }`, or, as in the seed, `request(req)` returning a Response to answer or null to pass through.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"entrypoint": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Entrypoint is the module to run, a path among the files (default index.js; for npm, the package's \"main\").",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"assets": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Assets are the files, inline.",
+							Ref:         ref(extensionsv1alpha2.SourceAssets{}.OpenAPIModelName()),
+						},
+					},
+					"git": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Git is a repository holding the files.",
+							Ref:         ref(extensionsv1alpha2.GitSource{}.OpenAPIModelName()),
+						},
+					},
+					"npm": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Npm is a package on an npm registry.",
+							Ref:         ref(extensionsv1alpha2.NpmSource{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.GitSource{}.OpenAPIModelName(), extensionsv1alpha2.NpmSource{}.OpenAPIModelName(), extensionsv1alpha2.SourceAssets{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_LocalObjectReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "LocalObjectReference names an object in the same namespace.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_NpmSource(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NpmSource is a package version on an npm registry; its tarball's integrity is checked against the registry's record.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"package": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Package is the package name (scoped names like @acme/edge allowed).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"version": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Version is an exact version (1.2.3) or a dist-tag (latest), resolved when built.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"registry": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Registry is the registry's base URL (default https://registry.npmjs.org).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"package", "version"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_OCICredentials(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OCICredentials are a registry's username and password (or passwordData, base64).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"username": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"password": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"passwordData": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "byte",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_OCIImageRef(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "OCIImageRef is an artifact in an OCI registry.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"repo": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Repo is the repository (registry.example.com/team/fn).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"tag": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Tag defaults to latest; resolved to a digest when built.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"credentials": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Credentials for the registry, inline.",
+							Ref:         ref(extensionsv1alpha2.OCICredentials{}.OpenAPIModelName()),
+						},
+					},
+					"credentialsRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "CredentialsRef names a Secret with username and password keys.",
+							Ref:         ref(extensionsv1alpha2.LocalObjectReference{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"repo"},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.LocalObjectReference{}.OpenAPIModelName(), extensionsv1alpha2.OCICredentials{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_RuntimeCapabilities(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RuntimeCapabilities turn a function's access to outbound fetch and its key-value store on or off.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"fetchAPI": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"boolean"},
+							Format: "",
+						},
+					},
+					"kv": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"boolean"},
+							Format: "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_SourceAssets(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SourceAssets are source files given inline.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"files": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"path",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Files are the files (paths relative, unique; at most 1 MiB in all).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(extensionsv1alpha2.SourceFile{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"files"},
+			},
+		},
+		Dependencies: []string{
+			extensionsv1alpha2.SourceFile{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_SourceFile(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SourceFile is one inline file.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"path": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"content": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+				},
+				Required: []string{"path", "content"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_extensions_v1alpha2_WasmSource(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "WasmSource is a raw WebAssembly module.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"url": {
+						SchemaProps: spec.SchemaProps{
+							Description: "URL is where the module is downloaded from (https:// or http://).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"sha256": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SHA256 is the module's expected digest (hex); a download that differs is refused.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"url"},
+			},
+		},
 	}
 }
 

@@ -37,6 +37,8 @@ var kindSamples = map[string]struct{ object, status string }{
 	"DirectResponse":             {"metadata: {name: kinds-test}\nspec: {statusCode: 204}", "{observedGeneration: 1}"},
 	"CloudMonitoringIntegration": {"metadata: {name: kinds-test}\nspec: {otlp: {endpoint: 'https://otlp.example.com'}}", "{observedGeneration: 1, conditions: [" + condition + "]}"},
 	"HTTPRouteFilter":            {"metadata: {name: kinds-test}\nspec: {compressor: {algorithms: [gzip]}}", "{observedGeneration: 1}"},
+	"EdgeFunction":               {"metadata: {name: kinds-test}\nspec: {template: {mode: filter, code: {jsSource: {assets: {files: [{path: index.js, content: 'export default {}'}]}}}}}", "{observedGeneration: 1, liveRevision: kinds-test-abc, conditions: [" + condition + "]}"},
+	"EdgeFunctionRevision":       {"metadata: {name: kinds-test}\nspec: {code: {wasmSource: {url: 'https://example.com/f.wasm'}}}", "{phase: Ready, artifact: {digest: 'sha256:00', runtime: wasm, size: 1}}"},
 
 	"GatewayClass":   {"metadata: {name: kinds-test}\nspec: {controllerName: example.com/kinds-test}", "{conditions: [" + condition + "]}"},
 	"Gateway":        {"metadata: {name: kinds-test}\nspec: {gatewayClassName: apoxy, listeners: [{name: http, protocol: HTTP, port: 9080}]}", "{conditions: [" + condition + "]}"},

@@ -26,6 +26,9 @@ func TestInvalidObjectsRejected(t *testing.T) {
 		return "apiVersion: gateway.apoxy.dev/v1\nkind: HTTPRoute\nmetadata: {name: bad}\nspec:\n  parentRefs: [{name: default}]\n" + spec
 	}
 	rule := func(r string) string { return route("  rules:\n  - " + r + "\n") }
+	edgeFunction := func(template string) string {
+		return "apiVersion: extensions.apoxy.dev/v1alpha2\nkind: EdgeFunction\nmetadata: {name: bad}\nspec:\n  template:\n" + template
+	}
 	gateway := func(listeners string) string {
 		return "apiVersion: gateway.apoxy.dev/v1\nkind: Gateway\nmetadata: {name: bad}\nspec:\n  gatewayClassName: apoxy\n  listeners:\n" + listeners
 	}
@@ -38,6 +41,15 @@ func TestInvalidObjectsRejected(t *testing.T) {
 		fields []string
 	}{
 		{"backend without endpoints", backend("  protocol: h2\n"), 422, []string{"spec.endpoints"}},
+		{"edge function with two sources", edgeFunction("    code: {jsSource: {assets: {files: [{path: index.js, content: x}]}}, wasmSource: {url: 'https://e.com/f.wasm'}}\n"), 422, []string{"spec.template.code"}},
+		{"edge function with no source", edgeFunction("    code: {}\n"), 422, []string{"spec.template.code"}},
+		{"edge function entrypoint not among the files", edgeFunction("    code: {jsSource: {entrypoint: main.js, assets: {files: [{path: index.js, content: x}]}}}\n"), 422, []string{"spec.template.code.jsSource.entrypoint"}},
+		{"edge function file outside its tree", edgeFunction("    code: {jsSource: {entrypoint: ../x.js, assets: {files: [{path: ../x.js, content: x}]}}}\n"), 422, []string{"spec.template.code.jsSource.assets.files[0].path", "spec.template.code.jsSource.entrypoint"}},
+		{"edge function git with branch and commit", edgeFunction("    code: {jsSource: {git: {repository: 'https://git.example.com/f.git', branch: main, commit: abcdef1}}}\n"), 422, []string{"spec.template.code.jsSource.git"}},
+		{"edge function bad npm name", edgeFunction("    code: {jsSource: {npm: {package: 'Not A Name', version: 1.0.0}}}\n"), 422, []string{"spec.template.code.jsSource.npm.package"}},
+		{"edge function timeout too long", edgeFunction("    code: {wasmSource: {url: 'https://e.com/f.wasm'}}\n    runtime: {timeout: 1h}\n"), 422, []string{"spec.template.runtime.timeout"}},
+		{"edge function unknown mode", edgeFunction("    mode: sidecar\n    code: {wasmSource: {url: 'https://e.com/f.wasm'}}\n"), 422, []string{"spec.template.mode"}},
+		{"edge function bad env name", edgeFunction("    code: {wasmSource: {url: 'https://e.com/f.wasm'}}\n    env: [{name: 1X, value: v}]\n"), 422, []string{"spec.template.env[0].name"}},
 		{"backend endpoint with fqdn and ip", backend("  endpoints: [{fqdn: a.example.com, ip: 10.0.0.1}]\n"), 422, []string{"spec.endpoints[0]"}},
 		{"backend empty endpoint", backend("  endpoints: [{}]\n"), 422, []string{"spec.endpoints[0]"}},
 		{"backend bad hostname", backend("  endpoints: [{fqdn: 'not a host'}]\n"), 422, []string{"spec.endpoints[0].fqdn"}},

@@ -1,9 +1,12 @@
 package resource
 
 import (
+	"context"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
@@ -132,6 +135,39 @@ var registry = []*Kind{
 			Columns: []Column{
 				{Name: "Compression-Disabled", Type: "boolean", JSONPath: ".spec.compressor.disabled", Description: "Compression turned off"},
 				{Name: "Algorithms", Type: "string", JSONPath: ".spec.compressor.algorithms[*]", Description: "Algorithms offered"},
+			},
+		},
+	},
+	{
+		GVK: extv1a2.SchemeGroupVersion.WithKind("EdgeFunction"), Plural: "edgefunctions", ShortNames: []string{"ef"},
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyBackends, Status: StatusByClients,
+		goTypes: typesOf[extv1a2.EdgeFunction, extv1a2.EdgeFunctionList](),
+		Serving: Serving{
+			Validate: validated(extv1a2.ValidateEdgeFunction),
+			Columns: []Column{
+				{Name: "Mode", Type: "string", JSONPath: ".spec.template.mode", Description: "filter (before the backend) or backend (replaces it)"},
+				{Name: "Live-Revision", Type: "string", JSONPath: ".status.liveRevision", Description: "The revision serving requests"},
+				{Name: "Ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`, Description: "A revision serves"},
+				{Name: "Built", Type: "string", JSONPath: `.status.conditions[?(@.type=="Built")].reason`, Description: "The latest revision's build", Priority: 1},
+			},
+		},
+	},
+	{
+		GVK: extv1a2.SchemeGroupVersion.WithKind("EdgeFunctionRevision"), Plural: "edgefunctionrevisions", ShortNames: []string{"efr"},
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyBackends, Status: StatusByClients,
+		goTypes: typesOf[extv1a2.EdgeFunctionRevision, extv1a2.EdgeFunctionRevisionList](),
+		Serving: Serving{
+			Validate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
+				var o *extv1a2.EdgeFunctionRevision
+				if old != nil {
+					o = old.(*extv1a2.EdgeFunctionRevision)
+				}
+				return extv1a2.ValidateEdgeFunctionRevision(obj.(*extv1a2.EdgeFunctionRevision), o)
+			},
+			Columns: []Column{
+				{Name: "Mode", Type: "string", JSONPath: ".spec.mode", Description: "filter or backend"},
+				{Name: "Phase", Type: "string", JSONPath: ".status.phase", Description: "Pending, Building, Ready or Failed"},
+				{Name: "Digest", Type: "string", JSONPath: ".status.artifact.digest", Description: "The built code's digest", Priority: 1},
 			},
 		},
 	},

@@ -20,7 +20,8 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(SchemeGroupVersion, &DirectResponse{}, &DirectResponseList{}, &HTTPRouteFilter{}, &HTTPRouteFilterList{})
+	s.AddKnownTypes(SchemeGroupVersion, &DirectResponse{}, &DirectResponseList{}, &HTTPRouteFilter{}, &HTTPRouteFilterList{},
+		&EdgeFunction{}, &EdgeFunctionList{}, &EdgeFunctionRevision{}, &EdgeFunctionRevisionList{})
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil
 }
@@ -28,5 +29,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 func addDefaultingFuncs(s *runtime.Scheme) error {
 	s.AddTypeDefaultingFunc(&DirectResponse{}, func(o any) { SetDefaultsDirectResponse(o.(*DirectResponse)) })
 	s.AddTypeDefaultingFunc(&HTTPRouteFilter{}, func(o any) { SetDefaultsHTTPRouteFilter(o.(*HTTPRouteFilter)) })
+	s.AddTypeDefaultingFunc(&EdgeFunction{}, func(o any) { SetDefaultsEdgeFunction(o.(*EdgeFunction)) })
+	s.AddTypeDefaultingFunc(&EdgeFunctionRevision{}, func(o any) { SetDefaultsEdgeFunctionRevision(o.(*EdgeFunctionRevision)) })
 	return nil
 }

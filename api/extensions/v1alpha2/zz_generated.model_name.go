@@ -35,8 +35,78 @@ func (in DirectResponseSpec) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunction) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunction"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunctionCodeSource) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunctionCodeSource"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunctionList) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunctionList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunctionRevision) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunctionRevision"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunctionRevisionList) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunctionRevisionList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunctionRevisionSpec) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunctionRevisionSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunctionRevisionStatus) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunctionRevisionStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunctionRuntime) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunctionRuntime"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunctionSpec) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunctionSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EdgeFunctionStatus) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EdgeFunctionStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in EnvVar) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.EnvVar"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ExtensionStatus) OpenAPIModelName() string {
 	return "dev.apoxy.extensions.v1alpha2.ExtensionStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in FunctionArtifact) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.FunctionArtifact"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GitSource) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.GitSource"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GoPluginSource) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.GoPluginSource"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
@@ -57,4 +127,49 @@ func (in HTTPRouteFilterList) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in HTTPRouteFilterSpec) OpenAPIModelName() string {
 	return "dev.apoxy.extensions.v1alpha2.HTTPRouteFilterSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in JavaScriptSource) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.JavaScriptSource"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in LocalObjectReference) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.LocalObjectReference"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NpmSource) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.NpmSource"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OCICredentials) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.OCICredentials"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in OCIImageRef) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.OCIImageRef"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RuntimeCapabilities) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.RuntimeCapabilities"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SourceAssets) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.SourceAssets"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SourceFile) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.SourceFile"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in WasmSource) OpenAPIModelName() string {
+	return "dev.apoxy.extensions.v1alpha2.WasmSource"
 }
