@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,50 @@ func TestFilterRewritesRequest(t *testing.T) {
 	}
 	if got := readAll(t, req.Body); got != "new body" {
 		t.Errorf("body = %q", got)
+	}
+}
+
+func TestFilterReadsBodyAndPassesIt(t *testing.T) {
+	f := load(t, "guest", function.ModeFilter, function.Limits{})
+	body := strings.Repeat("b", 5000) // over the guest's buffer: read in chunks
+	req := newRequest("POST", "/", mode("peek"), body)
+	res, err := f.Invoke(context.Background(), req, &function.Host{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pass || req.Header.Get("X-Body-Len") != "5000" {
+		t.Fatalf("result %+v, X-Body-Len %q", res, req.Header.Get("X-Body-Len"))
+	}
+	if got := readAll(t, req.Body); got != body {
+		t.Fatalf("the body passed on is %d bytes, want the 5000 read", len(got))
+	}
+}
+
+func TestCompilationCacheDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the guest twice")
+	}
+	dir := t.TempDir()
+	code := guest(t, "guest")
+	for i := range 2 {
+		start := time.Now()
+		f, err := Load(context.Background(), code, function.ModeFilter, function.Limits{},
+			WithCompilationCacheDir(dir), WithConfig([]byte("pass")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("load %d: %v", i, time.Since(start))
+		res, err := f.Invoke(context.Background(), newRequest("GET", "/", nil, ""), &function.Host{})
+		if err != nil || !res.Pass {
+			t.Fatalf("load %d: %v %+v", i, err, res)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("cache dir: %v %v", entries, err)
 	}
 }
 

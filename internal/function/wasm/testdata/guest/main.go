@@ -41,6 +41,9 @@ func handle(w edgefunc.ResponseWriter, r *edgefunc.Request) bool {
 		r.DelHeader("X-Remove")
 		r.SetBody([]byte("new body"))
 		return true
+	case "peek":
+		r.SetHeader("X-Body-Len", fmt.Sprint(len(r.Body())))
+		return true
 	case "auth":
 		if r.Header("Authorization") == "" {
 			w.SetHeader("WWW-Authenticate", `Bearer realm="edge"`)
