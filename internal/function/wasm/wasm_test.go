@@ -227,6 +227,28 @@ func TestFetch(t *testing.T) {
 	if res.Status != 502 || string(res.Body) != "edgefunc: limit reached" {
 		t.Fatalf("over MaxFetchBytes: %d %q", res.Status, res.Body)
 	}
+
+	// MaxFetches counts per invocation.
+	f = load(t, "guest", function.ModeBackend, function.Limits{MaxFetches: 1})
+	h.Set("X-Mode", "fetch-twice")
+	h.Set("X-Target", srv.URL)
+	fetches := 0
+	host.Fetch = func(ctx context.Context, req *http.Request) (*http.Response, error) {
+		fetches++
+		return srv.Client().Do(req)
+	}
+	for range 2 {
+		res, err = f.Invoke(context.Background(), newRequest("GET", "/", h, ""), host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != 502 || string(res.Body) != "fetch 1: edgefunc: limit reached" {
+			t.Fatalf("over MaxFetches: %d %q", res.Status, res.Body)
+		}
+	}
+	if fetches != 2 {
+		t.Errorf("%d fetches reached the host, want one per invocation", fetches)
+	}
 }
 
 // memKV is a map-backed function.KV.

@@ -73,6 +73,16 @@ func handle(w edgefunc.ResponseWriter, r *edgefunc.Request) bool {
 		w.WriteHeader(resp.Status)
 		w.Write(resp.Body)
 		return false
+	case "fetch-twice":
+		for i := range 2 {
+			if _, err := edgefunc.Fetch("GET", r.Header("X-Target"), nil, nil); err != nil {
+				w.WriteHeader(502)
+				fmt.Fprintf(w, "fetch %d: %v", i, err)
+				return false
+			}
+		}
+		w.Write([]byte("fetched twice"))
+		return false
 	case "kv":
 		key, value := r.Header("X-Key"), r.Header("X-Value")
 		if err := edgefunc.KVPut(key, []byte(value), time.Minute); err != nil {
