@@ -218,6 +218,9 @@ func (inv *invocation) headers(kind uint32) http.Header {
 		if inv.phase == phaseResponse {
 			return inv.upHeader
 		}
+		if inv.header == nil {
+			inv.header = http.Header{}
+		}
 		return inv.header
 	case kindRequestTrailers, kindResponseTrailers:
 		return nil

@@ -40,7 +40,7 @@ type invocation struct {
 
 	// The response the guest writes in handle_request.
 	status int
-	header http.Header
+	header http.Header // made when the guest first touches it
 	body   bytes.Buffer
 
 	// The request body, read (at most Limits.MaxBodyBytes) when the guest first asks.
@@ -75,7 +75,7 @@ func newInvocation(f *Function, inst *instance, req *function.Request, host *fun
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
-	return &invocation{f: f, inst: inst, req: req, host: host, status: http.StatusOK, header: http.Header{}}
+	return &invocation{f: f, inst: inst, req: req, host: host, status: http.StatusOK}
 }
 
 // invocationFrom is the invocation a host function is serving (while _initialize runs, an
@@ -118,6 +118,9 @@ func (inv *invocation) call(parent context.Context, fn api.Function, params ...u
 
 // answer is the Result of a guest that wrote the response.
 func (inv *invocation) answer() *function.Result {
+	if inv.header == nil {
+		inv.header = http.Header{}
+	}
 	return &function.Result{Status: inv.status, Header: inv.header, Body: bytes.Clone(inv.body.Bytes())}
 }
 

@@ -180,6 +180,14 @@ func memoryPages(b int64) uint32 {
 }
 
 // Invoke runs the function on req with the capabilities of host. See function.Function.
+//
+// It waits for an instance while ctx allows (the wait is not part of Limits.Timeout, which
+// bounds handle_request itself, and then handle_response on its own). Host.Env is the
+// instance's environ, fixed when it is made, so an idle instance made with another Env is
+// replaced. A passing filter's edits are made on req itself. The Result of a guest that
+// answers carries what it set and wrote; a passing filter's has Response when the guest
+// exports handle_response or enabled buffer_response, and then the instance stays checked
+// out until Response is called. In backend mode a guest that passes yields a 502 Result.
 func (f *Function) Invoke(ctx context.Context, req *function.Request, host *function.Host) (*function.Result, error) {
 	if host == nil {
 		host = &function.Host{}
