@@ -451,6 +451,23 @@ func TestResponseHook(t *testing.T) {
 	}
 }
 
+func TestBufferResponseFeatureOffersResponse(t *testing.T) {
+	f := load(t, "guest", function.ModeFilter, function.Limits{MaxInstances: 1}, WithConfig([]byte("features")))
+	for range 2 {
+		res, err := f.Invoke(context.Background(), newRequest("GET", "/", nil, ""), &function.Host{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Pass || res.Response == nil {
+			t.Fatalf("result %+v, want a pass with a response hook", res)
+		}
+		status := 204
+		if err := res.Response(context.Background(), &status, http.Header{}, false); err != nil || status != 204 {
+			t.Fatalf("Response: %v, status %d", err, status)
+		}
+	}
+}
+
 func TestClose(t *testing.T) {
 	f, err := Load(context.Background(), guest(t, "guest"), function.ModeFilter,
 		function.Limits{Timeout: 10 * time.Second}, WithCompilationCache(guestCache))

@@ -22,6 +22,12 @@ var (
 
 func init() {
 	defaultMode = string(edgefunc.Config())
+	if defaultMode == "features" {
+		// Enabled once, in init, as http-wasm guests do: it lasts for the instance.
+		if got := edgefunc.EnableFeatures(2 | 4); got != 2 {
+			panic(fmt.Sprintf("features enabled: %d, want buffer_response only", got))
+		}
+	}
 	edgefunc.Handle(handle)
 }
 
@@ -31,7 +37,7 @@ func handle(w edgefunc.ResponseWriter, r *edgefunc.Request) bool {
 		mode = defaultMode
 	}
 	switch mode {
-	case "pass":
+	case "pass", "features":
 		r.SetHeader("X-Edge", "seen")
 		return true
 	case "rewrite":
