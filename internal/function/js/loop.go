@@ -89,8 +89,10 @@ func fullURL(req *function.Request) string {
 	return u.String()
 }
 
-// invoke runs one request. keep reports whether the VM may serve another.
-func (inst *instance) invoke(ctx context.Context, req *function.Request, host *function.Host) (_ *function.Result, keep bool, _ error) {
+// invoke runs one request. keep reports whether the VM may serve another. When the function
+// left ctx.waitUntil promises, rest is non-nil: the caller runs it, after answering, to
+// settle them, and it reports keep.
+func (inst *instance) invoke(ctx context.Context, req *function.Request, host *function.Host) (_ *function.Result, keep bool, rest func() bool, _ error) {
 	if host == nil {
 		host = &function.Host{}
 	}
@@ -108,15 +110,20 @@ func (inst *instance) invoke(ctx context.Context, req *function.Request, host *f
 		completions: make(chan func()), pending: map[*quickjs.PromiseCapability]struct{}{}}
 	inv.fetchBudget.Store(limits.MaxFetchBytes)
 	inst.inv = inv
-	defer func() {
+	end := func(keep bool) bool {
 		// An interrupt that fired, or is firing, could land in the VM's next invocation:
 		// such a VM goes.
 		if !stopIntr() {
 			keep = false
 		}
-		if inst.inv != nil {
-			inst.inv.release()
-			inst.inv = nil
+		inv.release()
+		inst.inv = nil
+		return keep
+	}
+	ended := false
+	defer func() {
+		if !ended {
+			keep = end(keep)
 		}
 	}()
 
@@ -132,50 +139,58 @@ func (inst *instance) invoke(ctx context.Context, req *function.Request, host *f
 	}
 	wire, err := json.Marshal(w)
 	if err != nil {
-		return nil, true, fmt.Errorf("js: encoding the request: %w", err)
+		return nil, true, nil, fmt.Errorf("js: encoding the request: %w", err)
 	}
 	if err := inst.arm(); err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	if _, err := inst.dispatch.Call(quickjs.UndefinedValue, string(wire)); err != nil {
-		return nil, false, inst.failure(err.Error())
+		return nil, false, nil, inst.failure(err.Error())
 	}
 	if err := inst.run(func() bool { return inv.settled }); err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	stopParent()
 
 	var r wireResult
 	if err := json.Unmarshal([]byte(inv.result), &r); err != nil {
-		return nil, false, fmt.Errorf("js: decoding the result: %w", err)
+		return nil, false, nil, fmt.Errorf("js: decoding the result: %w", err)
 	}
 	if r.Error != nil {
 		msg := *r.Error
 		if r.OOM {
-			return nil, false, fmt.Errorf("%w: %s", function.ErrMemory, msg)
+			return nil, false, nil, fmt.Errorf("%w: %s", function.ErrMemory, msg)
 		}
 		if k := errorKind(ictx, msg); k != nil {
-			return nil, false, fmt.Errorf("%w: %s", k, msg)
+			return nil, false, nil, fmt.Errorf("%w: %s", k, msg)
 		}
 		if r.Stack != "" {
 			msg += "\n" + r.Stack
 		}
-		return nil, false, fmt.Errorf("js: %s", msg)
+		return nil, false, nil, fmt.Errorf("js: %s", msg)
 	}
 	res, err := inst.result(&r, req)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	if inv.waits {
-		if err := inst.run(func() bool { return inv.waitsDone }); err != nil {
-			// The answer stands; the VM that could not finish its waitUntil goes.
-			if host.Log != nil {
+		// The caller now owns req: a body the function did not read stays unread.
+		frozen := *req
+		if !inv.bodyRead {
+			frozen.Body = nil
+		}
+		inv.req = &frozen
+		ended = true
+		return res, true, func() bool {
+			err := inst.run(func() bool { return inv.waitsDone })
+			if err != nil && host.Log != nil {
+				// The answer stands; the VM that could not finish its waitUntil goes.
 				host.Log(slog.LevelWarn, "ctx.waitUntil: "+err.Error())
 			}
-			return res, false, nil
-		}
+			return end(err == nil)
+		}, nil
 	}
-	return res, true, nil
+	return res, true, nil, nil
 }
 
 // result turns the settled wire result into a function.Result, applying a passing filter's

@@ -97,9 +97,14 @@ func (f *fn) Invoke(ctx context.Context, req *function.Request, host *function.H
 	if err != nil {
 		return nil, err
 	}
-	res, keep, err := inst.invoke(ctx, req, host)
+	res, keep, rest, err := inst.invoke(ctx, req, host)
 	if f.pool.isClosed() && err != nil {
 		err = function.ErrClosed
+	}
+	if rest != nil {
+		// ctx.waitUntil: answer now, keep the VM until its promises settle.
+		go func() { f.pool.put(inst, rest()) }()
+		return res, err
 	}
 	f.pool.put(inst, keep)
 	return res, err
