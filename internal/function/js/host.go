@@ -82,15 +82,13 @@ func (inst *instance) readBody() string {
 	}
 	if !inv.bodyRead {
 		b, err := io.ReadAll(io.LimitReader(inv.req.Body, inv.limits.MaxBodyBytes+1))
-		inv.bodyRead = true
-		inv.body = b
-		if err != nil {
-			return mustJSON(map[string]any{"s": "", "error": err.Error()})
+		inv.bodyRead, inv.body, inv.bodyErr = true, b, err
+		if err == nil && int64(len(b)) > inv.limits.MaxBodyBytes {
+			inv.bodyErr = function.ErrTooLarge
 		}
-		if int64(len(b)) > inv.limits.MaxBodyBytes {
-			inv.body = b
-			return mustJSON(map[string]any{"s": "", "error": function.ErrTooLarge.Error()})
-		}
+	}
+	if inv.bodyErr != nil {
+		return mustJSON(map[string]any{"s": "", "error": inv.bodyErr.Error()})
 	}
 	if utf8.Valid(inv.body) {
 		return mustJSON(map[string]any{"s": string(inv.body)})
@@ -105,9 +103,6 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
-
-// bytesReader replaces a request body the function read, so the backend still gets it.
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // hostCall runs call on its own goroutine and returns a promise the event loop resolves
 // with its result, as JSON ({error} on failure), on the VM's goroutine.

@@ -1,10 +1,12 @@
 package js
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/textproto"
@@ -39,6 +41,7 @@ type invocation struct {
 
 	body        []byte
 	bodyRead    bool
+	bodyErr     error
 	fetchCount  atomic.Int64
 	fetchBudget atomic.Int64 // response bytes the fetches may still read
 }
@@ -221,7 +224,8 @@ func (inst *instance) result(r *wireResult, req *function.Request) (*function.Re
 			req.Header = h
 		}
 		if inst.inv.bodyRead && req.Body != nil {
-			req.Body = bytesReader(inst.inv.body)
+			// What the function read, then what it did not (past the limit).
+			req.Body = io.MultiReader(bytes.NewReader(inst.inv.body), req.Body)
 		}
 		return &function.Result{Pass: true}, nil
 	}

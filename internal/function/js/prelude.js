@@ -312,7 +312,7 @@
     const w = JSON.parse(wire);
     const req = new Request(w.url, { method: w.method });
     req.headers._m = new Map(Object.entries(w.headers));
-    req._lazy = w.hasBody ? () => JSON.parse(__host_body()) : null;
+    req._lazy = w.hasBody ? () => { const b = JSON.parse(__host_body()); if (b.error) throw new Error(b.error); return b; } : null;
     if (!w.hasBody) req._null = true;
     const env = Object.assign({}, w.env || {});
     env.KV = kv;

@@ -500,3 +500,69 @@ func BenchmarkInvoke(b *testing.B) {
 		}
 	}
 }
+
+func TestLimits(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Repeat("y", 1000))
+	}))
+	defer up.Close()
+	host := &function.Host{Env: map[string]string{"UP": up.URL},
+		Fetch: func(ctx context.Context, req *http.Request) (*http.Response, error) { return up.Client().Do(req) }}
+	f := load(t, `export default {
+  async fetch(req, env) {
+    const out = [];
+    for (let i = 0; i < 3; i++) {
+      try { out.push((await (await fetch(env.UP)).text()).length); } catch (e) { out.push(e.message); }
+    }
+    return new Response(out.join("|"));
+  }
+}`, function.ModeBackend, function.Limits{MaxFetches: 2, MaxFetchBytes: 1500})
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Body); !strings.HasPrefix(got, "1000|fetch ") || !strings.Contains(got, "over 1500 bytes") || !strings.Contains(got, "more than 2 fetches") {
+		t.Fatalf("body %q", got)
+	}
+
+	// The request body is read up to MaxBodyBytes; a filter that read it passes it on intact.
+	g := load(t, `export default {
+  async request(req) {
+    try { const t = await req.text(); req.headers.set("x-len", String(t.length)); return null; }
+    catch (e) { return new Response(e.message.includes("body over the limit") ? "big" : e.message, { status: 413 }); }
+  }
+}`, function.ModeFilter, function.Limits{MaxBodyBytes: 10})
+	req := newReq("POST", "/", nil)
+	req.Body = strings.NewReader("0123456789")
+	res, err = g.Invoke(context.Background(), req, nil)
+	if err != nil || !res.Pass || req.Header.Get("X-Len") != "10" {
+		t.Fatalf("small body: %v %+v %v", err, res, req.Header)
+	}
+	if b, _ := io.ReadAll(req.Body); string(b) != "0123456789" {
+		t.Fatalf("body passed on: %q", b)
+	}
+	req = newReq("POST", "/", nil)
+	req.Body = strings.NewReader("0123456789x")
+	res, err = g.Invoke(context.Background(), req, nil)
+	if err != nil || res.Status != 413 || string(res.Body) != "big" {
+		t.Fatalf("large body: %v %+v", err, res)
+	}
+}
+
+// BenchmarkNewInstance measures a new VM: host functions, the prelude from bytecode, the
+// module from source.
+func BenchmarkNewInstance(b *testing.B) {
+	f, err := Load(context.Background(), []byte(seedAuth), function.ModeFilter, function.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		inst, err := f.(*fn).newInstance()
+		if err != nil {
+			b.Fatal(err)
+		}
+		inst.close()
+	}
+}
