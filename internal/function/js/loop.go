@@ -22,11 +22,12 @@ import (
 // invocation is the state of one request on an instance: what the host functions lend it,
 // and the event loop's bookkeeping.
 type invocation struct {
-	ctx    context.Context // ends at the invocation's deadline or when it is over
-	cancel context.CancelFunc
-	req    *function.Request
-	host   *function.Host
-	limits function.Limits
+	ctx        context.Context // ends at the invocation's deadline or when it is over
+	cancel     context.CancelFunc
+	stopParent func() bool // detaches ctx from the caller's
+	req        *function.Request
+	host       *function.Host
+	limits     function.Limits
 
 	// completions carries the results of host calls (fetch, KV) finished on other
 	// goroutines back to the VM's goroutine, as closures to run there.
@@ -49,6 +50,7 @@ type invocation struct {
 // release frees the promises whose host calls are still in flight and ends the
 // invocation's context, so that their goroutines give up.
 func (inv *invocation) release() {
+	inv.stopParent()
 	inv.cancel()
 	for pc := range inv.pending {
 		pc.Resolve.Free()
@@ -109,7 +111,7 @@ func (inst *instance) invoke(ctx context.Context, req *function.Request, host *f
 	ictx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	stopParent := context.AfterFunc(ctx, cancel)
 	stopIntr := context.AfterFunc(ictx, inst.interrupt)
-	inv := &invocation{ctx: ictx, cancel: cancel, req: req, host: host, limits: limits,
+	inv := &invocation{ctx: ictx, cancel: cancel, stopParent: stopParent, req: req, host: host, limits: limits,
 		completions: make(chan func()), pending: map[*quickjs.PromiseCapability]struct{}{}}
 	inv.fetchBudget.Store(limits.MaxFetchBytes)
 	inst.inv = inv
@@ -221,6 +223,11 @@ func (inst *instance) result(r *wireResult, req *function.Request) (*function.Re
 			for k, v := range r.Headers {
 				h[textproto.CanonicalMIMEHeaderKey(k)] = v
 			}
+			// A Host header the function set is the request's authority.
+			if host := h.Get("Host"); host != "" {
+				req.Host = host
+			}
+			delete(h, "Host")
 			req.Header = h
 		}
 		if inst.inv.bodyRead && req.Body != nil {

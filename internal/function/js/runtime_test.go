@@ -74,6 +74,7 @@ func TestFilterSetsHeader(t *testing.T) {
   async request(req) {
     req.headers.set("X-User", "alice");
     req.headers.delete("cookie");
+    req.headers.set("host", "internal.example");
     return null;
   }
 }`, function.ModeFilter, function.Limits{})
@@ -90,6 +91,9 @@ func TestFilterSetsHeader(t *testing.T) {
 	}
 	if req.Header.Get("Cookie") != "" || req.Header.Get("Accept") != "text/html" {
 		t.Fatalf("headers: %v", req.Header)
+	}
+	if req.Host != "internal.example" || req.Header.Get("Host") != "" {
+		t.Fatalf("host: %q %v", req.Host, req.Header)
 	}
 	if req.Method != "POST" || req.URL.RawQuery != "b=1" {
 		t.Fatalf("request: %s %s", req.Method, req.URL)
