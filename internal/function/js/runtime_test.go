@@ -570,3 +570,43 @@ func BenchmarkNewInstance(b *testing.B) {
 		inst.close()
 	}
 }
+
+func TestPoolWaitsHonouringCtx(t *testing.T) {
+	release := make(chan struct{})
+	host := &function.Host{Fetch: func(ctx context.Context, req *http.Request) (*http.Response, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, errors.New("released")
+	}}
+	f := load(t, `export default { async fetch() { try { await fetch("http://x.invalid/"); } catch (e) {} return new Response("ok"); } }`,
+		function.ModeBackend, function.Limits{MaxInstances: 1, Timeout: 5 * time.Second})
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Invoke(context.Background(), newReq("GET", "/", nil), host)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := f.Invoke(ctx, newReq("GET", "/", nil), host); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second invocation: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), host); err != nil || string(res.Body) != "ok" {
+		t.Fatalf("after: %v", err)
+	}
+}
+
+func TestStackOverflow(t *testing.T) {
+	f := load(t, `function r(n) { return r(n + 1) + 1; }
+export default { async fetch() { r(0); } }`, function.ModeBackend, function.Limits{})
+	_, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err == nil || !strings.Contains(err.Error(), "stack overflow") {
+		t.Fatalf("err = %v", err)
+	}
+}
