@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -100,6 +101,10 @@ func (f *fn) Invoke(ctx context.Context, req *function.Request, host *function.H
 	res, keep, rest, err := inst.invoke(ctx, req, host)
 	if f.pool.isClosed() && err != nil {
 		err = function.ErrClosed
+	}
+	if err != nil && host != nil && host.Log != nil {
+		// The runtime's own errors go to the function's log too, for `apoxy logs`.
+		host.Log(slog.LevelError, err.Error())
 	}
 	if rest != nil {
 		// ctx.waitUntil: answer now, keep the VM until its promises settle.

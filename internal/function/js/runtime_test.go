@@ -293,6 +293,16 @@ func TestConsoleLog(t *testing.T) {
 	if strings.Join(got, "\n") != "INFO hello {\"a\":1} 2\nERROR bad" {
 		t.Fatalf("logs: %q", got)
 	}
+
+	// A failed invocation is logged too.
+	g := load(t, `export default { async fetch() { throw new Error("oops"); } }`, function.ModeBackend, function.Limits{})
+	got = nil
+	if _, err := g.Invoke(context.Background(), newReq("GET", "/", nil), host); err == nil {
+		t.Fatal("no error")
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], "ERROR js: Error: oops") {
+		t.Fatalf("logs: %q", got)
+	}
 }
 
 func TestLoadErrors(t *testing.T) {
