@@ -52,6 +52,25 @@ func (inst *instance) registerHost() error {
 		{"__host_fetch", func(wire string) quickjs.Value {
 			return inst.hostCall(func(inv *invocation) (any, error) { return inv.fetch(wire) })
 		}},
+		{"__host_sleep", func(ms any) quickjs.Value {
+			d := time.Duration(0)
+			switch ms := ms.(type) {
+			case int:
+				d = time.Duration(ms) * time.Millisecond
+			case float64:
+				// Beyond a day is beyond any timeout; it also keeps the product in range.
+				d = time.Duration(min(ms, float64(24*time.Hour/time.Millisecond)) * float64(time.Millisecond))
+			}
+			return inst.hostCall(func(inv *invocation) (any, error) {
+				t := time.NewTimer(d)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-inv.ctx.Done():
+				}
+				return map[string]any{}, nil
+			})
+		}},
 		{"__host_kv", func(op, wire string) quickjs.Value {
 			return inst.hostCall(func(inv *invocation) (any, error) { return inv.kv(op, wire) })
 		}},

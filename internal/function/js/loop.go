@@ -84,6 +84,9 @@ type wireResult struct {
 
 // fullURL is the request's absolute URL, as Request.url shows it.
 func fullURL(req *function.Request) string {
+	if req.URL == nil {
+		return "http://" + req.Host + "/"
+	}
 	u := *req.URL
 	if u.Scheme == "" {
 		u.Scheme = "http"

@@ -284,6 +284,22 @@
     },
   };
 
+  // Timers: a host sleep per timer, so a pending one keeps the event loop waiting (within the
+  // invocation's timeout) and a cleared one simply does not run.
+  let timerSeq = 0;
+  const timers = new Map();
+  const arm = (id, f, ms, args, repeat) => {
+    __host_sleep(Math.max(0, Number(ms) || 0)).then(() => {
+      if (!timers.has(id)) return;
+      if (repeat) arm(id, f, ms, args, true); else timers.delete(id);
+      if (typeof f === "function") f(...args);
+    });
+  };
+  g.setTimeout = (f, ms, ...args) => { const id = ++timerSeq; timers.set(id, true); arm(id, f, ms, args, false); return id; };
+  g.setInterval = (f, ms, ...args) => { const id = ++timerSeq; timers.set(id, true); arm(id, f, Math.max(1, Number(ms) || 0), args, true); return id; };
+  g.clearTimeout = g.clearInterval = (id) => { timers.delete(id); };
+  g.queueMicrotask = (f) => { Promise.resolve().then(f); };
+
   g.Headers = Headers; g.Request = Request; g.Response = Response; g.URL = URL; g.URLSearchParams = URLSearchParams;
   g.TextEncoder = TextEncoder; g.TextDecoder = TextDecoder;
 

@@ -620,3 +620,32 @@ export default { async fetch() { r(0); } }`, function.ModeBackend, function.Limi
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestTimers(t *testing.T) {
+	f := load(t, `export default {
+  async fetch() {
+    const out = [];
+    const cleared = setTimeout(() => out.push("cleared"), 5);
+    clearTimeout(cleared);
+    await new Promise((r) => setTimeout(() => { out.push("a"); r(); }, 20));
+    queueMicrotask(() => out.push("micro"));
+    let n = 0;
+    await new Promise((r) => { const id = setInterval(() => { out.push("tick" + ++n); if (n === 3) { clearInterval(id); r(); } }, 5); });
+    return new Response(out.join(","));
+  }
+}`, function.ModeBackend, function.Limits{Timeout: 2 * time.Second})
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Body); got != "a,micro,tick1,tick2,tick3" {
+		t.Fatalf("got %q", got)
+	}
+
+	// A timer longer than the timeout ends with ErrTimeout.
+	g := load(t, `export default { async fetch() { await new Promise((r) => setTimeout(r, 60000)); return new Response("late"); } }`,
+		function.ModeBackend, function.Limits{Timeout: 100 * time.Millisecond})
+	if _, err := g.Invoke(context.Background(), newReq("GET", "/", nil), nil); !errors.Is(err, function.ErrTimeout) {
+		t.Fatalf("long timer: %v", err)
+	}
+}
