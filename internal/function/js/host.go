@@ -18,69 +18,86 @@ import (
 	"apoxy.dev/apoxy/internal/function"
 )
 
-// registerHost defines the __host_* functions the prelude builds its surface on. They reach
-// the running invocation through inst.inv.
+// registerHost defines __host(op, ...args), the one Go function the prelude builds its
+// surface on; the prelude keeps it private. One function per VM, not one per operation:
+// the engine's registry of Go functions is process-wide and bounded (32767).
 func (inst *instance) registerHost() error {
-	vm := inst.vm
-	reg := []struct {
-		name string
-		f    any
-	}{
-		{"__host_log", func(level int, msg string) {
-			if inv := inst.inv; inv != nil && inv.host.Log != nil {
-				inv.host.Log(slog.Level(level), msg)
-			}
-		}},
-		{"__host_random", func(n int) string {
-			b := make([]byte, max(0, min(n, 65536)))
-			rand.Read(b)
-			return latin1String(b)
-		}},
-		{"__host_uuid", func() string { return uuid() }},
-		{"__host_body", func() string { return inst.readBody() }},
-		{"__host_settle", func(result any, waits int) {
-			inv := inst.inv
-			if inv == nil {
-				return
-			}
-			if s, ok := result.(string); ok {
-				inv.settled, inv.result, inv.waits = true, s, waits > 0
-			} else {
-				inv.waitsDone = true
-			}
-		}},
-		{"__host_fetch", func(wire string) quickjs.Value {
-			return inst.hostCall(func(inv *invocation) (any, error) { return inv.fetch(wire) })
-		}},
-		{"__host_sleep", func(ms any) quickjs.Value {
-			d := time.Duration(0)
-			switch ms := ms.(type) {
-			case int:
-				d = time.Duration(ms) * time.Millisecond
-			case float64:
-				// Beyond a day is beyond any timeout; it also keeps the product in range.
-				d = time.Duration(min(ms, float64(24*time.Hour/time.Millisecond)) * float64(time.Millisecond))
-			}
-			return inst.hostCall(func(inv *invocation) (any, error) {
-				t := time.NewTimer(d)
-				defer t.Stop()
-				select {
-				case <-t.C:
-				case <-inv.ctx.Done():
-				}
-				return map[string]any{}, nil
-			})
-		}},
-		{"__host_kv", func(op, wire string) quickjs.Value {
-			return inst.hostCall(func(inv *invocation) (any, error) { return inv.kv(op, wire) })
-		}},
-	}
-	for _, r := range reg {
-		if err := vm.RegisterFunc(r.name, r.f, false); err != nil {
-			return err
+	return inst.vm.RegisterFunc("__host", inst.host, false)
+}
+
+// host runs one host operation for the prelude. It reaches the running invocation through
+// inst.inv, which is nil while the module loads.
+func (inst *instance) host(op string, args ...any) quickjs.Value {
+	arg := func(i int) any {
+		if i < len(args) {
+			return args[i]
 		}
+		return nil
 	}
-	return nil
+	str := func(i int) string { s, _ := arg(i).(string); return s }
+	num := func(i int) float64 {
+		switch n := arg(i).(type) {
+		case int:
+			return float64(n)
+		case float64:
+			return n
+		}
+		return 0
+	}
+	inv := inst.inv
+	switch op {
+	case "log":
+		if inv != nil && inv.host.Log != nil {
+			inv.host.Log(slog.Level(num(0)), str(1))
+		}
+	case "random":
+		b := make([]byte, int(max(0, min(num(0), 65536))))
+		rand.Read(b)
+		return inst.str(latin1String(b))
+	case "uuid":
+		return inst.str(uuid())
+	case "body":
+		return inst.str(inst.readBody())
+	case "settle":
+		if inv == nil {
+			break
+		}
+		if s, ok := arg(0).(string); ok {
+			inv.settled, inv.result, inv.waits = true, s, num(1) > 0
+		} else {
+			inv.waitsDone = true
+		}
+	case "loadFailed":
+		inst.loadErr = str(0)
+	case "fetch":
+		wire := str(0)
+		return inst.hostCall(func(inv *invocation) (any, error) { return inv.fetch(wire) })
+	case "kv":
+		kop, wire := str(0), str(1)
+		return inst.hostCall(func(inv *invocation) (any, error) { return inv.kv(kop, wire) })
+	case "sleep":
+		// Beyond a day is beyond any timeout; it also keeps the product in range.
+		d := time.Duration(max(0, min(num(0), float64(24*time.Hour/time.Millisecond))) * float64(time.Millisecond))
+		return inst.hostCall(func(inv *invocation) (any, error) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-inv.ctx.Done():
+			}
+			return map[string]any{}, nil
+		})
+	}
+	return quickjs.UndefinedValue
+}
+
+// str makes a JS string the caller hands to the engine.
+func (inst *instance) str(s string) quickjs.Value {
+	v, err := inst.vm.NewString(s)
+	if err != nil {
+		return quickjs.UndefinedValue
+	}
+	return v
 }
 
 // uuid is a random (version 4) UUID.
@@ -127,6 +144,9 @@ func mustJSON(v any) string {
 // with its result, as JSON ({error} on failure), on the VM's goroutine.
 func (inst *instance) hostCall(call func(inv *invocation) (any, error)) quickjs.Value {
 	inv := inst.inv
+	if inv == nil {
+		return inst.str(`{"error":"host calls are not available while the module loads"}`)
+	}
 	pc, err := inst.vm.NewPromiseCapability()
 	if err != nil {
 		// Out of the engine's memory: awaiting undefined then fails in the function.

@@ -1,8 +1,10 @@
 // The Workers-compatible surface of the JS runtime. It runs once per VM, before the
 // function's module; the Go side calls __dispatch per request and reads the outcome from
-// __host_settle. Host functions (__host_*) are registered by runtime.go and host.go.
+// host("settle", …). The one host function, __host (host.go), is taken private here.
 "use strict";
 (function (g) {
+  const host = g.__host;
+  delete g.__host;
   const enc = (s) => unescape(encodeURIComponent(s)); // UTF-8 bytes as a latin1 string
   const dec = (b) => { try { return decodeURIComponent(escape(b)); } catch (e) { return b; } };
   const bin2u8 = (b) => { const u = new Uint8Array(b.length); for (let i = 0; i < b.length; i++) u[i] = b.charCodeAt(i) & 255; return u; };
@@ -219,7 +221,7 @@
     if (a instanceof Error) return a.stack ? a.name + ": " + a.message + "\n" + a.stack : String(a);
     try { const s = JSON.stringify(a); return s === undefined ? String(a) : s; } catch (e) { return String(a); }
   }).join(" ");
-  const log = (lvl) => (...args) => __host_log(lvl, fmt(args));
+  const log = (lvl) => (...args) => host("log", lvl, fmt(args));
   g.console = { log: log(0), info: log(0), debug: log(-4), warn: log(4), error: log(8), trace: log(-4) };
 
   g.crypto = {
@@ -227,11 +229,11 @@
       const u = toU8(a);
       if (!u) throw new TypeError("getRandomValues: an integer typed array is required");
       if (u.length > 65536) throw new Error("getRandomValues: at most 65536 bytes");
-      const r = __host_random(u.length);
+      const r = host("random", u.length);
       for (let i = 0; i < u.length; i++) u[i] = r.charCodeAt(i);
       return a;
     },
-    randomUUID() { return __host_uuid(); },
+    randomUUID() { return host("uuid"); },
   };
 
   // A host promise resolves with a JSON string: {error} or the call's result.
@@ -249,13 +251,13 @@
     req._take();
     const w = { method: req.method, url: String(req.url), headers: req.headers._wire() };
     if (req._bin !== null) { w.body = req._bin; w.bin = true; } else if (req._text) w.body = req._text;
-    return respFromWire(await hostCall(__host_fetch(JSON.stringify(w))));
+    return respFromWire(await hostCall(host("fetch", JSON.stringify(w))));
   };
 
   const kv = {
     async get(key, opts) {
       const type = typeof opts === "string" ? opts : (opts && opts.type) || "text";
-      const r = await hostCall(__host_kv("get", JSON.stringify({ key: String(key) })));
+      const r = await hostCall(host("kv", "get", JSON.stringify({ key: String(key) })));
       if (!r.found) return null;
       const v = r.bin ? r.value : r.value;
       if (type === "json") return JSON.parse(r.bin ? dec(v) : v);
@@ -263,7 +265,7 @@
       return r.bin ? dec(v) : v;
     },
     async getWithMetadata(key, opts) {
-      const r = await hostCall(__host_kv("get", JSON.stringify({ key: String(key) })));
+      const r = await hostCall(host("kv", "get", JSON.stringify({ key: String(key) })));
       const value = r.found ? await kv.get(key, opts) : null;
       return { value, metadata: r.found && r.metadata ? JSON.parse(r.metadata) : null };
     },
@@ -274,12 +276,12 @@
       if (opts.expirationTtl) w.ttl = Number(opts.expirationTtl);
       if (opts.expiration) w.ttl = Math.max(1, Number(opts.expiration) - Date.now() / 1000);
       if (opts.metadata !== undefined) w.metadata = JSON.stringify(opts.metadata);
-      await hostCall(__host_kv("put", JSON.stringify(w)));
+      await hostCall(host("kv", "put", JSON.stringify(w)));
     },
-    async delete(key) { await hostCall(__host_kv("delete", JSON.stringify({ key: String(key) }))); },
+    async delete(key) { await hostCall(host("kv", "delete", JSON.stringify({ key: String(key) }))); },
     async list(opts) {
       opts = opts || {};
-      const r = await hostCall(__host_kv("list", JSON.stringify({ prefix: String(opts.prefix || ""), cursor: String(opts.cursor || ""), limit: Number(opts.limit || 1000) })));
+      const r = await hostCall(host("kv", "list", JSON.stringify({ prefix: String(opts.prefix || ""), cursor: String(opts.cursor || ""), limit: Number(opts.limit || 1000) })));
       return { keys: r.keys.map((k) => { const o = { name: k.name }; if (k.expiration) o.expiration = k.expiration; if (k.metadata) o.metadata = JSON.parse(k.metadata); return o; }), list_complete: !r.cursor, cursor: r.cursor || undefined };
     },
   };
@@ -289,7 +291,7 @@
   let timerSeq = 0;
   const timers = new Map();
   const arm = (id, f, ms, args, repeat) => {
-    __host_sleep(Math.max(0, Number(ms) || 0)).then(() => {
+    host("sleep", Math.max(0, Number(ms) || 0)).then(() => {
       if (!timers.has(id)) return;
       if (repeat) arm(id, f, ms, args, true); else timers.delete(id);
       if (typeof f === "function") f(...args);
@@ -315,11 +317,17 @@
   };
 
   // __dispatch runs one request through the module's default export and reports the outcome
-  // with __host_settle(json), then the settling of ctx.waitUntil promises with __host_settle(null).
+  // with host("settle", json), then the settling of ctx.waitUntil promises with host("settle", null).
   let mod = null;
+  g.__loadFailed = (e) => {
+    let s = e instanceof Error ? e.name + ": " + e.message : "Uncaught " + String(e);
+    if (e && e.lineNumber) s += " (" + e.fileName + ":" + e.lineNumber + ":" + e.columnNumber + ")";
+    if (e && e.stack) s += "\n" + String(e.stack).trimEnd();
+    host("loadFailed", s);
+  };
   g.__setModule = (m) => {
     if (m == null || (typeof m.fetch !== "function" && typeof m.request !== "function")) {
-      __loadFailed(new TypeError("the module has no default export with a fetch(request, env, ctx) or request(req) method"));
+      g.__loadFailed(new TypeError("the module has no default export with a fetch(request, env, ctx) or request(req) method"));
       return;
     }
     mod = m;
@@ -328,7 +336,7 @@
     const w = JSON.parse(wire);
     const req = new Request(w.url, { method: w.method });
     req.headers._m = new Map(Object.entries(w.headers));
-    req._lazy = w.hasBody ? () => { const b = JSON.parse(__host_body()); if (b.error) throw new Error(b.error); return b; } : null;
+    req._lazy = w.hasBody ? () => { const b = JSON.parse(host("body")); if (b.error) throw new Error(b.error); return b; } : null;
     if (!w.hasBody) req._null = true;
     const env = Object.assign({}, w.env || {});
     env.KV = kv;
@@ -348,7 +356,7 @@
       const o = { status: r.status, headers: r.headers._wire() };
       bodyWire(o, r);
       return o;
-    })().then((o) => __host_settle(JSON.stringify(o), waits.length), (e) => __host_settle(JSON.stringify(errWire(e)), waits.length))
-      .then(() => waits.length ? Promise.allSettled(waits).then(() => __host_settle(null, 0)) : undefined);
+    })().then((o) => host("settle", JSON.stringify(o), waits.length), (e) => host("settle", JSON.stringify(errWire(e)), waits.length))
+      .then(() => waits.length ? Promise.allSettled(waits).then(() => host("settle", null, 0)) : undefined);
   };
 })(globalThis);

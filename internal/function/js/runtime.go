@@ -129,6 +129,7 @@ type instance struct {
 	vm       *quickjs.VM
 	dispatch quickjs.Value
 	inv      *invocation // the invocation running, nil between them
+	loadErr  string      // why the module did not load
 	mu       sync.Mutex  // guards closed against Interrupt from Close
 	closed   bool
 }
@@ -163,18 +164,14 @@ func (inst *instance) init() error {
 		}
 		return f.module, nil
 	}, nil)
-	var loadErr string
-	if err := vm.RegisterFunc("__loadFailed", func(e quickjs.Value) { loadErr = describe(e) }, false); err != nil {
-		return err
-	}
 	if _, err := vm.Eval(loadScript, quickjs.EvalGlobal); err != nil {
 		return fmt.Errorf("js: load: %w", err)
 	}
 	if _, err := vm.ExecutePendingJobs(); err != nil {
 		return fmt.Errorf("js: load: %w", err)
 	}
-	if loadErr != "" {
-		return fmt.Errorf("js: load: %s", loadErr)
+	if inst.loadErr != "" {
+		return fmt.Errorf("js: load: %s", inst.loadErr)
 	}
 	g := vm.GlobalObject()
 	defer g.Free()
@@ -184,21 +181,6 @@ func (inst *instance) init() error {
 	}
 	inst.dispatch, err = g.GetPropertyValue(atom)
 	return err
-}
-
-// describe renders a thrown value as "Name: message (file:line)" plus its stack.
-func describe(e quickjs.Value) string {
-	qe := quickjs.ErrorFromValue(e)
-	var b strings.Builder
-	b.WriteString(qe.Error())
-	if qe.LineNumber > 0 {
-		fmt.Fprintf(&b, " (%s:%d:%d)", qe.FileName, qe.LineNumber, qe.ColumnNumber)
-	}
-	if s := strings.TrimRight(qe.Stack, "\n"); s != "" {
-		b.WriteString("\n")
-		b.WriteString(s)
-	}
-	return b.String()
 }
 
 // close frees the VM. Promises still owned by Go (host calls in flight) are released first,

@@ -649,3 +649,19 @@ func TestTimers(t *testing.T) {
 		t.Fatalf("long timer: %v", err)
 	}
 }
+
+func TestModuleTopLevel(t *testing.T) {
+	// Host calls while the module loads fail in the function, not in Load; the host
+	// function itself is private to the prelude.
+	f := load(t, `console.log("loading");
+let early = "none";
+fetch("http://x.invalid/").catch((e) => { early = e.message; });
+export default { async fetch() { return new Response(early + "|" + typeof __host); } }`, function.ModeBackend, function.Limits{})
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Body); got != "host calls are not available while the module loads|undefined" {
+		t.Fatalf("got %q", got)
+	}
+}
