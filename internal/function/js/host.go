@@ -69,6 +69,8 @@ func (inst *instance) host(op string, args ...any) quickjs.Value {
 		}
 	case "loadFailed":
 		inst.loadErr = str(0)
+	case "loaded":
+		inst.loaded = true
 	case "fetch":
 		wire := str(0)
 		return inst.hostCall(func(inv *invocation) (any, error) { return inv.fetch(wire) })

@@ -331,6 +331,7 @@
       return;
     }
     mod = m;
+    host("loaded");
   };
   g.__dispatch = (wire) => {
     const w = JSON.parse(wire);

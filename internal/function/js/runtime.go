@@ -41,8 +41,8 @@ type fn struct {
 
 // Load compiles a revision's bundled ES module and checks that it loads: a syntax error, a
 // throw at the module's top level or a default export without a fetch or request method is
-// an error here, with the engine's message and line. The VM that checked it is the first
-// of the pool.
+// an error here, with the engine's message and line. The module's top level runs within
+// limits.Timeout, and ctx can stop it too. The VM that checked it is the first of the pool.
 func Load(ctx context.Context, module []byte, mode function.Mode, limits function.Limits) (function.Function, error) {
 	if mode != function.ModeFilter && mode != function.ModeBackend {
 		return nil, fmt.Errorf("js: unknown mode %q", mode)
@@ -59,7 +59,7 @@ func Load(ctx context.Context, module []byte, mode function.Mode, limits functio
 		return nil, fmt.Errorf("js: compiling the prelude: %w", err)
 	}
 	f.pool = newPool(limits.MaxInstances, f.newInstance)
-	inst, err := f.newInstance()
+	inst, err := f.newInstanceCtx(ctx)
 	if err != nil {
 		f.pool.Close()
 		return nil, err
@@ -130,18 +130,25 @@ type instance struct {
 	dispatch quickjs.Value
 	inv      *invocation // the invocation running, nil between them
 	loadErr  string      // why the module did not load
+	loaded   bool        // the prelude has the module's default export
 	mu       sync.Mutex  // guards closed against Interrupt from Close
 	closed   bool
 }
 
 // newInstance makes a VM: limits, host functions, prelude, module.
-func (f *fn) newInstance() (*instance, error) {
+func (f *fn) newInstance() (*instance, error) { return f.newInstanceCtx(context.Background()) }
+
+// newInstanceCtx is newInstance whose loading ctx can interrupt.
+func (f *fn) newInstanceCtx(ctx context.Context) (*instance, error) {
 	vm, err := quickjs.NewVM()
 	if err != nil {
 		return nil, fmt.Errorf("js: new VM: %w", err)
 	}
 	inst := &instance{f: f, vm: vm}
-	if err := inst.init(); err != nil {
+	stop := context.AfterFunc(ctx, inst.interrupt)
+	err = inst.init()
+	stop()
+	if err != nil {
 		vm.Close()
 		return nil, err
 	}
@@ -172,6 +179,9 @@ func (inst *instance) init() error {
 	}
 	if inst.loadErr != "" {
 		return fmt.Errorf("js: load: %s", inst.loadErr)
+	}
+	if !inst.loaded {
+		return errors.New("js: load: the module's top level awaits a promise that can never settle")
 	}
 	g := vm.GlobalObject()
 	defer g.Free()

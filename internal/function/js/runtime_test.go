@@ -318,6 +318,21 @@ func TestLoadErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "boom at load") {
 		t.Fatalf("throw at load: %v", err)
 	}
+	_, err = Load(context.Background(), []byte("await new Promise(() => {});\nexport default { fetch() {} }\n"), function.ModeBackend, function.Limits{})
+	if err == nil || !strings.Contains(err.Error(), "can never settle") {
+		t.Fatalf("top-level await: %v", err)
+	}
+	start := time.Now()
+	_, err = Load(context.Background(), []byte("for (;;) {}\nexport default { fetch() {} }\n"), function.ModeBackend, function.Limits{Timeout: 100 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || time.Since(start) > time.Second {
+		t.Fatalf("loop at load: %v after %v", err, time.Since(start))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = Load(ctx, []byte("for (;;) {}\nexport default { fetch() {} }\n"), function.ModeBackend, function.Limits{})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("loop at load, ctx: %v", err)
+	}
 }
 
 func TestTimeoutWhileHealthyServe(t *testing.T) {
