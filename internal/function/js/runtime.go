@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"modernc.org/quickjs"
 
@@ -146,7 +147,7 @@ func (f *fn) newInstanceCtx(ctx context.Context) (*instance, error) {
 	}
 	inst := &instance{f: f, vm: vm}
 	stop := context.AfterFunc(ctx, inst.interrupt)
-	err = inst.init()
+	err = inst.init(ctx)
 	stop()
 	if err != nil {
 		vm.Close()
@@ -155,12 +156,26 @@ func (f *fn) newInstanceCtx(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
-func (inst *instance) init() error {
+func (inst *instance) init(ctx context.Context) error {
 	vm, f := inst.vm, inst.f
 	vm.SetMemoryLimit(uintptr(f.limits.MemoryBytes))
-	vm.SetEvalTimeout(f.limits.Timeout)
+	deadline := time.Now().Add(f.limits.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	// arm is checked before each call into the engine, which clears an interrupt that came
+	// before the call: the eval timeout covers the rest.
+	arm := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("js: load: %w", err)
+		}
+		return vm.SetEvalTimeout(max(time.Until(deadline), time.Millisecond))
+	}
 	if err := inst.registerHost(); err != nil {
 		return fmt.Errorf("js: host functions: %w", err)
+	}
+	if err := arm(); err != nil {
+		return err
 	}
 	if _, err := vm.EvalBytecode(f.prelude); err != nil {
 		return fmt.Errorf("js: prelude: %w", err)
@@ -171,8 +186,14 @@ func (inst *instance) init() error {
 		}
 		return f.module, nil
 	}, nil)
+	if err := arm(); err != nil {
+		return err
+	}
 	if _, err := vm.Eval(loadScript, quickjs.EvalGlobal); err != nil {
 		return fmt.Errorf("js: load: %w", err)
+	}
+	if err := arm(); err != nil {
+		return err
 	}
 	if _, err := vm.ExecutePendingJobs(); err != nil {
 		return fmt.Errorf("js: load: %w", err)

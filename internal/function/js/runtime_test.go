@@ -329,9 +329,10 @@ func TestLoadErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
+	start = time.Now()
 	_, err = Load(ctx, []byte("for (;;) {}\nexport default { fetch() {} }\n"), function.ModeBackend, function.Limits{})
-	if err == nil || !strings.Contains(err.Error(), "interrupted") {
-		t.Fatalf("loop at load, ctx: %v", err)
+	if err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("loop at load, ctx: %v after %v", err, time.Since(start))
 	}
 }
 
