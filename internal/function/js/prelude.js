@@ -1,0 +1,363 @@
+// The Workers-compatible surface of the JS runtime. It runs once per VM, before the
+// function's module; the Go side calls __dispatch per request and reads the outcome from
+// host("settle", …). The one host function, __host (host.go), is taken private here.
+"use strict";
+(function (g) {
+  const host = g.__host;
+  delete g.__host;
+  const enc = (s) => unescape(encodeURIComponent(s)); // UTF-8 bytes as a latin1 string
+  const dec = (b) => { try { return decodeURIComponent(escape(b)); } catch (e) { return b; } };
+  const bin2u8 = (b) => { const u = new Uint8Array(b.length); for (let i = 0; i < b.length; i++) u[i] = b.charCodeAt(i) & 255; return u; };
+  const u82bin = (u) => { let s = ""; for (let i = 0; i < u.length; i += 8192) s += String.fromCharCode.apply(null, u.subarray(i, i + 8192)); return s; };
+  const toU8 = (x) => x instanceof Uint8Array ? x : x instanceof ArrayBuffer ? new Uint8Array(x) : ArrayBuffer.isView(x) ? new Uint8Array(x.buffer, x.byteOffset, x.byteLength) : null;
+
+  class Headers {
+    constructor(init) {
+      this._m = new Map();
+      this._dirty = false;
+      if (init == null) return;
+      if (init instanceof Headers) { for (const [k, v] of init._m) this._m.set(k, v.slice()); return; }
+      if (Array.isArray(init)) { for (const [k, v] of init) this.append(k, v); return; }
+      for (const k of Object.keys(init)) this.append(k, init[k]);
+    }
+    get(k) { const v = this._m.get(String(k).toLowerCase()); return v === undefined ? null : v.join(", "); }
+    getSetCookie() { return (this._m.get("set-cookie") || []).slice(); }
+    has(k) { return this._m.has(String(k).toLowerCase()); }
+    set(k, v) { this._dirty = true; this._m.set(String(k).toLowerCase(), [String(v)]); }
+    append(k, v) { this._dirty = true; k = String(k).toLowerCase(); const a = this._m.get(k); if (a) a.push(String(v)); else this._m.set(k, [String(v)]); }
+    delete(k) { this._dirty = true; this._m.delete(String(k).toLowerCase()); }
+    forEach(f, self) { for (const [k, v] of this) f.call(self, v, k, this); }
+    *entries() { for (const k of [...this._m.keys()].sort()) yield [k, this.get(k)]; }
+    *keys() { for (const [k] of this.entries()) yield k; }
+    *values() { for (const [, v] of this.entries()) yield v; }
+    [Symbol.iterator]() { return this.entries(); }
+    _wire() { const o = {}; for (const [k, v] of this._m) o[k] = v; return o; }
+  }
+
+  // Body holds text (a JS string) or bin (a latin1 string of bytes) or a lazy host source.
+  class Body {
+    _initBody(b) {
+      this._text = null; this._bin = null; this._lazy = null; this.bodyUsed = false;
+      if (b == null) { this._text = ""; this._null = true; return; }
+      if (typeof b === "string") { this._text = b; return; }
+      if (b instanceof URLSearchParams) { this._text = b.toString(); return; }
+      const u = toU8(b);
+      if (u) { this._bin = u82bin(u); return; }
+      this._text = String(b);
+    }
+    get body() { return this._null ? null : {}; }
+    _take() {
+      if (this._lazy) { const t = this._lazy(); this._lazy = null; if (t.bin) this._bin = t.s; else this._text = t.s; }
+      this.bodyUsed = true;
+    }
+    async text() { this._take(); return this._text !== null ? this._text : dec(this._bin); }
+    async json() { return JSON.parse(await this.text()); }
+    async arrayBuffer() { this._take(); const b = this._bin !== null ? this._bin : enc(this._text); return bin2u8(b).buffer; }
+    async bytes() { return new Uint8Array(await this.arrayBuffer()); }
+  }
+
+  class Request extends Body {
+    constructor(input, init) {
+      super();
+      init = init || {};
+      if (input instanceof Request) {
+        this.url = input.url; this.method = input.method; this.headers = new Headers(input.headers);
+        this._text = input._text; this._bin = input._bin; this._lazy = input._lazy;
+      } else {
+        this.url = String(input); this.method = "GET"; this.headers = new Headers(); this._text = "";
+      }
+      if (init.method) this.method = String(init.method).toUpperCase();
+      if (init.headers) this.headers = new Headers(init.headers);
+      if ("body" in init) this._initBody(init.body);
+      this.redirect = init.redirect || "follow";
+    }
+    clone() { return new Request(this); }
+  }
+
+  const statusText = { 200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found", 304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable" };
+  class Response extends Body {
+    constructor(body, init) {
+      super();
+      init = init || {};
+      this._initBody(body);
+      this.status = init.status === undefined ? 200 : init.status | 0;
+      if (this.status < 200 || this.status > 599) throw new RangeError("Response status must be in 200-599, got " + init.status);
+      this.statusText = init.statusText !== undefined ? String(init.statusText) : (statusText[this.status] || "");
+      this.headers = new Headers(init.headers);
+      if (typeof body === "string" && !this.headers.has("content-type")) this.headers.set("content-type", "text/plain;charset=UTF-8");
+      this.url = "";
+      this.redirected = false;
+    }
+    get ok() { return this.status >= 200 && this.status < 300; }
+    clone() { const r = new Response(null, this); r._text = this._text; r._bin = this._bin; r._null = this._null; return r; }
+    static json(data, init) {
+      const r = new Response(JSON.stringify(data), init);
+      r.headers.set("content-type", "application/json");
+      return r;
+    }
+    static redirect(url, status) { return new Response(null, { status: status || 302, headers: { location: String(url) } }); }
+  }
+
+  class URLSearchParams {
+    constructor(init) {
+      this._l = [];
+      if (init == null) return;
+      if (typeof init === "string") {
+        if (init[0] === "?") init = init.slice(1);
+        for (const p of init.split("&")) {
+          if (!p) continue;
+          const i = p.indexOf("=");
+          const d = (s) => { try { return decodeURIComponent(s.replace(/\+/g, " ")); } catch (e) { return s; } };
+          this._l.push(i < 0 ? [d(p), ""] : [d(p.slice(0, i)), d(p.slice(i + 1))]);
+        }
+      } else if (Array.isArray(init)) { for (const [k, v] of init) this._l.push([String(k), String(v)]); }
+      else if (init instanceof URLSearchParams) { this._l = init._l.map((e) => e.slice()); }
+      else { for (const k of Object.keys(init)) this._l.push([k, String(init[k])]); }
+    }
+    get(k) { const e = this._l.find((e) => e[0] === k); return e ? e[1] : null; }
+    getAll(k) { return this._l.filter((e) => e[0] === k).map((e) => e[1]); }
+    has(k) { return this._l.some((e) => e[0] === k); }
+    set(k, v) { const i = this._l.findIndex((e) => e[0] === k); if (i < 0) { this._l.push([k, String(v)]); return; } this._l[i][1] = String(v); this._l = this._l.filter((e, j) => j <= i || e[0] !== k); this._u && this._u._sync(); }
+    append(k, v) { this._l.push([String(k), String(v)]); this._u && this._u._sync(); }
+    delete(k) { this._l = this._l.filter((e) => e[0] !== k); this._u && this._u._sync(); }
+    sort() { this._l.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)); this._u && this._u._sync(); }
+    forEach(f, self) { for (const [k, v] of this._l) f.call(self, v, k, this); }
+    *entries() { for (const e of this._l) yield e.slice(); }
+    *keys() { for (const e of this._l) yield e[0]; }
+    *values() { for (const e of this._l) yield e[1]; }
+    [Symbol.iterator]() { return this.entries(); }
+    get size() { return this._l.length; }
+    toString() {
+      const e = (s) => encodeURIComponent(s).replace(/%20/g, "+");
+      return this._l.map(([k, v]) => e(k) + "=" + e(v)).join("&");
+    }
+  }
+
+  // URL: a subset of WHATWG URL for absolute http(s)-like URLs and relative references.
+  const urlRE = /^([a-zA-Z][a-zA-Z0-9+.-]*:)(?:\/\/(?:([^:@\/?#]*)(?::([^@\/?#]*))?@)?(\[[^\]]*\]|[^:\/?#]*)(?::(\d*))?)?([^?#]*)(\?[^#]*)?(#.*)?$/;
+  const defaultPorts = { "http:": "80", "https:": "443", "ws:": "80", "wss:": "443" };
+  const normPath = (p) => {
+    const out = [];
+    for (const s of p.split("/").slice(1)) { if (s === "..") { out.pop(); } else if (s !== ".") out.push(s); }
+    const last = p.split("/").pop();
+    return "/" + out.join("/") + (last === "." || last === ".." ? "/" : "");
+  };
+  class URL {
+    constructor(input, base) {
+      input = String(input).trim();
+      let m = urlRE.exec(input);
+      if (!m) {
+        if (base === undefined) throw new TypeError("Invalid URL: " + input);
+        const b = base instanceof URL ? base : new URL(base);
+        let path = b.pathname, search = b.search, hash = "";
+        const h = input.indexOf("#"); if (h >= 0) { hash = input.slice(h); input = input.slice(0, h); }
+        const q = input.indexOf("?"); if (q >= 0) { search = input.slice(q); input = input.slice(0, q); } else if (input) search = "";
+        if (input.startsWith("//")) return new URL(b.protocol + input + search + hash);
+        if (input.startsWith("/")) path = input;
+        else if (input) path = path.slice(0, path.lastIndexOf("/") + 1) + input;
+        input = b.protocol + "//" + b.host + normPath(path) + search + hash;
+        m = urlRE.exec(input);
+      }
+      this.protocol = m[1].toLowerCase();
+      this.username = m[2] || ""; this.password = m[3] || "";
+      this.hostname = (m[4] || "").toLowerCase();
+      this.port = m[5] && m[5] !== defaultPorts[this.protocol] ? m[5] : "";
+      let p = m[6] || "";
+      if (m[4] !== undefined) p = normPath(p || "/");
+      this.pathname = p.replace(/[ "<>`{}]/g, (c) => encodeURIComponent(c));
+      this.hash = m[8] && m[8] !== "#" ? m[8] : "";
+      this._sp = new URLSearchParams(m[7] || "");
+      this._sp._u = this;
+      this._search = m[7] && m[7] !== "?" ? m[7] : "";
+    }
+    _sync() { const s = this._sp.toString(); this._search = s ? "?" + s : ""; }
+    get search() { return this._search; }
+    set search(v) { v = String(v); if (v && v[0] !== "?") v = "?" + v; this._search = v === "?" ? "" : v; this._sp._l = new URLSearchParams(v)._l; }
+    get searchParams() { return this._sp; }
+    get host() { return this.hostname + (this.port ? ":" + this.port : ""); }
+    set host(v) { const i = String(v).lastIndexOf(":"); if (i > 0 && !String(v).endsWith("]")) { this.hostname = v.slice(0, i); this.port = v.slice(i + 1); } else { this.hostname = String(v); this.port = ""; } }
+    get origin() { return this.protocol + "//" + this.host; }
+    get href() {
+      const auth = this.username ? this.username + (this.password ? ":" + this.password : "") + "@" : "";
+      const sp = this.protocol === "http:" || this.protocol === "https:" || this.hostname ? "//" + auth + this.host : "";
+      return this.protocol + sp + this.pathname + this.search + this.hash;
+    }
+    set href(v) { Object.assign(this, new URL(v)); this._sp._u = this; }
+    toString() { return this.href; }
+    toJSON() { return this.href; }
+  }
+
+  class TextEncoder {
+    get encoding() { return "utf-8"; }
+    encode(s) { return bin2u8(enc(String(s === undefined ? "" : s))); }
+  }
+  class TextDecoder {
+    constructor(label) { if (label && !/^utf-?8$/i.test(label)) throw new RangeError("TextDecoder: only utf-8 is supported"); }
+    get encoding() { return "utf-8"; }
+    decode(b) { if (b === undefined) return ""; return dec(u82bin(toU8(b))); }
+  }
+
+  const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  g.btoa = (s) => {
+    s = String(s); let o = "";
+    for (let i = 0; i < s.length; i += 3) {
+      const a = s.charCodeAt(i), b = s.charCodeAt(i + 1), c = s.charCodeAt(i + 2);
+      if (a > 255 || b > 255 || c > 255) throw new Error("btoa: the string has characters outside of Latin1");
+      const n = (a << 16) | ((b || 0) << 8) | (c || 0);
+      o += b64[n >> 18] + b64[(n >> 12) & 63] + (i + 1 < s.length ? b64[(n >> 6) & 63] : "=") + (i + 2 < s.length ? b64[n & 63] : "=");
+    }
+    return o;
+  };
+  g.atob = (s) => {
+    s = String(s).replace(/[\t\n\f\r ]/g, "").replace(/=+$/, "");
+    if (/[^A-Za-z0-9+/]/.test(s) || s.length % 4 === 1) throw new Error("atob: invalid base64");
+    let o = "", n = 0, bits = 0;
+    for (let i = 0; i < s.length; i++) { n = (n << 6) | b64.indexOf(s[i]); bits += 6; if (bits >= 8) { bits -= 8; o += String.fromCharCode((n >> bits) & 255); } }
+    return o;
+  };
+
+  const fmt = (args) => args.map((a) => {
+    if (typeof a === "string") return a;
+    if (a instanceof Error) return a.stack ? a.name + ": " + a.message + "\n" + a.stack : String(a);
+    try { const s = JSON.stringify(a); return s === undefined ? String(a) : s; } catch (e) { return String(a); }
+  }).join(" ");
+  const log = (lvl) => (...args) => host("log", lvl, fmt(args));
+  g.console = { log: log(0), info: log(0), debug: log(-4), warn: log(4), error: log(8), trace: log(-4) };
+
+  g.crypto = {
+    getRandomValues(a) {
+      const u = toU8(a);
+      if (!u) throw new TypeError("getRandomValues: an integer typed array is required");
+      if (u.length > 65536) throw new Error("getRandomValues: at most 65536 bytes");
+      const r = host("random", u.length);
+      for (let i = 0; i < u.length; i++) u[i] = r.charCodeAt(i);
+      return a;
+    },
+    randomUUID() { return host("uuid"); },
+  };
+
+  // A host promise resolves with a JSON string: {error} or the call's result.
+  const hostCall = async (p) => { const r = JSON.parse(await p); if (r.error !== undefined) throw new Error(r.error); return r; };
+
+  const respFromWire = (w) => {
+    const r = new Response(null, { status: w.status < 200 ? 200 : w.status, statusText: w.statusText, headers: w.headers });
+    r.status = w.status; r._null = false;
+    if (w.bin) r._bin = w.body; else r._text = w.body;
+    r.url = w.url; r.redirected = !!w.redirected;
+    return r;
+  };
+  g.fetch = async (input, init) => {
+    const req = new Request(input, init);
+    req._take();
+    const w = { method: req.method, url: String(req.url), headers: req.headers._wire() };
+    if (req._bin !== null) { w.body = req._bin; w.bin = true; } else if (req._text) w.body = req._text;
+    return respFromWire(await hostCall(host("fetch", JSON.stringify(w))));
+  };
+
+  const kv = {
+    async get(key, opts) {
+      const type = typeof opts === "string" ? opts : (opts && opts.type) || "text";
+      const r = await hostCall(host("kv", "get", JSON.stringify({ key: String(key) })));
+      if (!r.found) return null;
+      const v = r.bin ? r.value : r.value;
+      if (type === "json") return JSON.parse(r.bin ? dec(v) : v);
+      if (type === "arrayBuffer") return bin2u8(r.bin ? v : enc(v)).buffer;
+      return r.bin ? dec(v) : v;
+    },
+    async getWithMetadata(key, opts) {
+      const r = await hostCall(host("kv", "get", JSON.stringify({ key: String(key) })));
+      const value = r.found ? await kv.get(key, opts) : null;
+      return { value, metadata: r.found && r.metadata ? JSON.parse(r.metadata) : null };
+    },
+    async put(key, value, opts) {
+      opts = opts || {};
+      const w = { key: String(key) };
+      if (typeof value === "string") w.value = value; else { const u = toU8(value); if (!u) throw new TypeError("KV put: value must be a string, ArrayBuffer or typed array"); w.value = u82bin(u); w.bin = true; }
+      if (opts.expirationTtl) w.ttl = Number(opts.expirationTtl);
+      if (opts.expiration) w.ttl = Math.max(1, Number(opts.expiration) - Date.now() / 1000);
+      if (opts.metadata !== undefined) w.metadata = JSON.stringify(opts.metadata);
+      await hostCall(host("kv", "put", JSON.stringify(w)));
+    },
+    async delete(key) { await hostCall(host("kv", "delete", JSON.stringify({ key: String(key) }))); },
+    async list(opts) {
+      opts = opts || {};
+      const r = await hostCall(host("kv", "list", JSON.stringify({ prefix: String(opts.prefix || ""), cursor: String(opts.cursor || ""), limit: Number(opts.limit || 1000) })));
+      return { keys: r.keys.map((k) => { const o = { name: k.name }; if (k.expiration) o.expiration = k.expiration; if (k.metadata) o.metadata = JSON.parse(k.metadata); return o; }), list_complete: !r.cursor, cursor: r.cursor || undefined };
+    },
+  };
+
+  // Timers: a host sleep per timer, so a pending one keeps the event loop waiting (within the
+  // invocation's timeout) and a cleared one simply does not run.
+  let timerSeq = 0;
+  const timers = new Map();
+  const arm = (id, f, ms, args, repeat) => {
+    host("sleep", Math.max(0, Number(ms) || 0)).then(() => {
+      if (!timers.has(id)) return;
+      if (repeat) arm(id, f, ms, args, true); else timers.delete(id);
+      if (typeof f === "function") f(...args);
+    });
+  };
+  g.setTimeout = (f, ms, ...args) => { const id = ++timerSeq; timers.set(id, true); arm(id, f, ms, args, false); return id; };
+  g.setInterval = (f, ms, ...args) => { const id = ++timerSeq; timers.set(id, true); arm(id, f, Math.max(1, Number(ms) || 0), args, true); return id; };
+  g.clearTimeout = g.clearInterval = (id) => { timers.delete(id); };
+  g.queueMicrotask = (f) => { Promise.resolve().then(f); };
+
+  g.Headers = Headers; g.Request = Request; g.Response = Response; g.URL = URL; g.URLSearchParams = URLSearchParams;
+  g.TextEncoder = TextEncoder; g.TextDecoder = TextDecoder;
+
+  const errWire = (e) => {
+    if (e instanceof Error) return { error: e.name + ": " + e.message, stack: e.stack || "" };
+    // The engine throws null when its heap is too full to make an InternalError.
+    if (e === null) return { error: "Uncaught null (out of memory?)", oom: true, stack: "" };
+    return { error: "Uncaught " + (typeof e === "string" ? e : JSON.stringify(e)), stack: "" };
+  };
+  const bodyWire = (w, r) => {
+    r._take();
+    if (r._bin !== null) { w.body = r._bin; w.bin = true; } else if (r._text) w.body = r._text;
+  };
+
+  // __dispatch runs one request through the module's default export and reports the outcome
+  // with host("settle", json), then the settling of ctx.waitUntil promises with host("settle", null).
+  let mod = null;
+  g.__loadFailed = (e) => {
+    let s = e instanceof Error ? e.name + ": " + e.message : "Uncaught " + String(e);
+    if (e && e.lineNumber) s += " (" + e.fileName + ":" + e.lineNumber + ":" + e.columnNumber + ")";
+    if (e && e.stack) s += "\n" + String(e.stack).trimEnd();
+    host("loadFailed", s);
+  };
+  g.__setModule = (m) => {
+    if (m == null || (typeof m.fetch !== "function" && typeof m.request !== "function")) {
+      g.__loadFailed(new TypeError("the module has no default export with a fetch(request, env, ctx) or request(req) method"));
+      return;
+    }
+    mod = m;
+    host("loaded");
+  };
+  g.__dispatch = (wire) => {
+    const w = JSON.parse(wire);
+    const req = new Request(w.url, { method: w.method });
+    req.headers._m = new Map(Object.entries(w.headers));
+    req._lazy = w.hasBody ? () => { const b = JSON.parse(host("body")); if (b.error) throw new Error(b.error); return b; } : null;
+    if (!w.hasBody) req._null = true;
+    const env = Object.assign({}, w.env || {});
+    env.KV = kv;
+    const waits = [];
+    const ctx = { waitUntil(p) { waits.push(Promise.resolve(p)); }, passThroughOnException() {} };
+    (async () => {
+      let r;
+      if (typeof mod.fetch === "function") r = await mod.fetch(req, env, ctx);
+      else r = await mod.request(req, env, ctx);
+      if (r === null || r === undefined) {
+        const o = { pass: true, method: req.method };
+        if (req.url !== w.url) o.url = req.url;
+        if (req.headers._dirty) o.headers = req.headers._wire();
+        return o;
+      }
+      if (!(r instanceof Response)) throw new TypeError("the handler must return a Response, null or undefined, got " + (typeof r === "object" ? JSON.stringify(r) : typeof r));
+      const o = { status: r.status, headers: r.headers._wire() };
+      bodyWire(o, r);
+      return o;
+    })().then((o) => host("settle", JSON.stringify(o), waits.length), (e) => host("settle", JSON.stringify(errWire(e)), waits.length))
+      .then(() => waits.length ? Promise.allSettled(waits).then(() => host("settle", null, 0)) : undefined);
+  };
+})(globalThis);

@@ -1,0 +1,255 @@
+// Package js runs JavaScript edge functions on QuickJS (modernc.org/quickjs, pure Go): one
+// bundled ES module per revision, whose default export handles requests with a
+// Workers-compatible surface (Request, Response, Headers, fetch, env.KV, …) defined by an
+// embedded prelude. Each VM has its own heap, capped by Limits.MemoryBytes and kept off the Go
+// GC, and is preempted at Limits.Timeout; VMs are pooled per revision.
+package js
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/quickjs"
+
+	"apoxy.dev/apoxy/internal/function"
+)
+
+//go:embed prelude.js
+var preludeSource string
+
+// moduleName is the one module name the loader serves: the function's bundle. Other
+// imports are refused, as the bundle is meant to be self-contained.
+const moduleName = "user:fn"
+
+// loadScript imports the bundle and hands its default export to the prelude, which
+// checks that it has a fetch or request handler.
+const loadScript = `import("` + moduleName + `").then((m) => __setModule(m.default), (e) => __loadFailed(e));`
+
+// fn is a loaded revision: its source, its compiled prelude and a pool of VMs.
+type fn struct {
+	mode    function.Mode
+	limits  function.Limits
+	module  string
+	prelude []byte // bytecode of prelude.js, compiled once per Load
+	pool    *pool
+}
+
+// Load compiles a revision's bundled ES module and checks that it loads: a syntax error, a
+// throw at the module's top level or a default export without a fetch or request method is
+// an error here, with the engine's message and line. The module's top level runs within
+// limits.Timeout, and ctx can stop it too. The VM that checked it is the first of the pool.
+func Load(ctx context.Context, module []byte, mode function.Mode, limits function.Limits) (function.Function, error) {
+	if mode != function.ModeFilter && mode != function.ModeBackend {
+		return nil, fmt.Errorf("js: unknown mode %q", mode)
+	}
+	limits = withDefaults(limits)
+	f := &fn{mode: mode, limits: limits, module: string(module)}
+	vm, err := quickjs.NewVM()
+	if err != nil {
+		return nil, fmt.Errorf("js: new VM: %w", err)
+	}
+	f.prelude, err = vm.Compile(preludeSource, quickjs.EvalGlobal)
+	vm.Close()
+	if err != nil {
+		return nil, fmt.Errorf("js: compiling the prelude: %w", err)
+	}
+	f.pool = newPool(limits.MaxInstances, f.newInstance)
+	inst, err := f.newInstanceCtx(ctx)
+	if err != nil {
+		f.pool.Close()
+		return nil, err
+	}
+	f.pool.add(inst)
+	return f, nil
+}
+
+// withDefaults fills the limits a revision left at zero from function.DefaultLimits.
+func withDefaults(l function.Limits) function.Limits {
+	d := function.DefaultLimits
+	if l.Timeout <= 0 {
+		l.Timeout = d.Timeout
+	}
+	if l.MemoryBytes <= 0 {
+		l.MemoryBytes = d.MemoryBytes
+	}
+	if l.MaxInstances <= 0 {
+		l.MaxInstances = d.MaxInstances
+	}
+	if l.MaxFetches <= 0 {
+		l.MaxFetches = d.MaxFetches
+	}
+	if l.MaxFetchBytes <= 0 {
+		l.MaxFetchBytes = d.MaxFetchBytes
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = d.MaxBodyBytes
+	}
+	return l
+}
+
+// Invoke runs one request on a pooled VM. A VM whose invocation failed is discarded.
+func (f *fn) Invoke(ctx context.Context, req *function.Request, host *function.Host) (*function.Result, error) {
+	inst, err := f.pool.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, keep, rest, err := inst.invoke(ctx, req, host)
+	if f.pool.isClosed() && err != nil {
+		err = function.ErrClosed
+	}
+	if err != nil && host != nil && host.Log != nil {
+		// The runtime's own errors go to the function's log too, for `apoxy logs`.
+		host.Log(slog.LevelError, err.Error())
+	}
+	if rest != nil {
+		// ctx.waitUntil: answer now, keep the VM until its promises settle.
+		go func() { f.pool.put(inst, rest()) }()
+		return res, err
+	}
+	f.pool.put(inst, keep)
+	return res, err
+}
+
+// Close frees the idle VMs and interrupts the busy ones, whose invocations end with
+// function.ErrClosed; it waits for them to be freed.
+func (f *fn) Close() error {
+	f.pool.Close()
+	return nil
+}
+
+// instance is one VM with the prelude and the module loaded. It runs one invocation at a
+// time, on the goroutine of Invoke.
+type instance struct {
+	f        *fn
+	vm       *quickjs.VM
+	dispatch quickjs.Value
+	inv      *invocation // the invocation running, nil between them
+	loadErr  string      // why the module did not load
+	loaded   bool        // the prelude has the module's default export
+	mu       sync.Mutex  // guards closed against Interrupt from Close
+	closed   bool
+}
+
+// newInstance makes a VM: limits, host functions, prelude, module.
+func (f *fn) newInstance() (*instance, error) { return f.newInstanceCtx(context.Background()) }
+
+// newInstanceCtx is newInstance whose loading ctx can interrupt.
+func (f *fn) newInstanceCtx(ctx context.Context) (*instance, error) {
+	vm, err := quickjs.NewVM()
+	if err != nil {
+		return nil, fmt.Errorf("js: new VM: %w", err)
+	}
+	inst := &instance{f: f, vm: vm}
+	stop := context.AfterFunc(ctx, inst.interrupt)
+	err = inst.init(ctx)
+	stop()
+	if err != nil {
+		vm.Close()
+		return nil, err
+	}
+	return inst, nil
+}
+
+func (inst *instance) init(ctx context.Context) error {
+	vm, f := inst.vm, inst.f
+	vm.SetMemoryLimit(uintptr(f.limits.MemoryBytes))
+	deadline := time.Now().Add(f.limits.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	// arm is checked before each call into the engine, which clears an interrupt that came
+	// before the call: the eval timeout covers the rest.
+	arm := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("js: load: %w", err)
+		}
+		return vm.SetEvalTimeout(max(time.Until(deadline), time.Millisecond))
+	}
+	if err := inst.registerHost(); err != nil {
+		return fmt.Errorf("js: host functions: %w", err)
+	}
+	if err := arm(); err != nil {
+		return err
+	}
+	if _, err := vm.EvalBytecode(f.prelude); err != nil {
+		return fmt.Errorf("js: prelude: %w", err)
+	}
+	vm.SetModuleLoader(func(_ *quickjs.VM, name string) (string, error) {
+		if name != moduleName {
+			return "", fmt.Errorf("cannot import %q: a function is one bundled module", name)
+		}
+		return f.module, nil
+	}, nil)
+	if err := arm(); err != nil {
+		return err
+	}
+	if _, err := vm.Eval(loadScript, quickjs.EvalGlobal); err != nil {
+		return fmt.Errorf("js: load: %w", err)
+	}
+	if err := arm(); err != nil {
+		return err
+	}
+	if _, err := vm.ExecutePendingJobs(); err != nil {
+		return fmt.Errorf("js: load: %w", err)
+	}
+	if inst.loadErr != "" {
+		return fmt.Errorf("js: load: %s", inst.loadErr)
+	}
+	if !inst.loaded {
+		return errors.New("js: load: the module's top level awaits a promise that can never settle")
+	}
+	g := vm.GlobalObject()
+	defer g.Free()
+	atom, err := vm.NewAtom("__dispatch")
+	if err != nil {
+		return err
+	}
+	inst.dispatch, err = g.GetPropertyValue(atom)
+	return err
+}
+
+// close frees the VM. Promises still owned by Go (host calls in flight) are released first,
+// as the engine must not be torn down with references it does not know about.
+func (inst *instance) close() {
+	inst.mu.Lock()
+	inst.closed = true
+	inst.mu.Unlock()
+	if inst.inv != nil {
+		inst.inv.release()
+		inst.inv = nil
+	}
+	if inst.dispatch.VM() != nil {
+		inst.dispatch.Free()
+	}
+	inst.vm.Close()
+}
+
+// interrupt stops the JavaScript running on inst, from any goroutine.
+func (inst *instance) interrupt() {
+	inst.mu.Lock()
+	if !inst.closed {
+		inst.vm.Interrupt()
+	}
+	inst.mu.Unlock()
+}
+
+// errorKind maps an engine error to the function errors the gateway knows.
+func errorKind(ctx context.Context, msg string) error {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return function.ErrTimeout
+	case strings.Contains(msg, "out of memory"):
+		return function.ErrMemory
+	case strings.HasPrefix(msg, "InternalError: interrupted"):
+		// The engine's eval timeout, armed to the same deadline, fired a moment before
+		// the context's.
+		return function.ErrTimeout
+	}
+	return nil
+}

@@ -1,0 +1,683 @@
+package js
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"apoxy.dev/apoxy/internal/function"
+)
+
+// seedAuth is the seed's function, verbatim.
+const seedAuth = `export default {
+  async request(req) {
+    const token = req.headers.get("authorization");
+    if (!token) return new Response("Unauthorized", { status: 401 });
+    return null; // pass through to backend
+  }
+}
+`
+
+func load(t testing.TB, src string, mode function.Mode, limits function.Limits) function.Function {
+	t.Helper()
+	f, err := Load(context.Background(), []byte(src), mode, limits)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func newReq(method, target string, h http.Header) *function.Request {
+	u, _ := url.ParseRequestURI(target)
+	if h == nil {
+		h = http.Header{}
+	}
+	return &function.Request{Method: method, URL: u, Host: "example.com", Header: h, Proto: "HTTP/1.1", RemoteAddr: "10.0.0.1:1234"}
+}
+
+func TestSeedAuthCheck(t *testing.T) {
+	f := load(t, seedAuth, function.ModeFilter, function.Limits{})
+	res, err := f.Invoke(context.Background(), newReq("GET", "/x", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pass || res.Status != 401 || string(res.Body) != "Unauthorized" {
+		t.Fatalf("without authorization: %+v body %q", res, res.Body)
+	}
+	req := newReq("GET", "/x", http.Header{"Authorization": {"Bearer t"}})
+	res, err = f.Invoke(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pass {
+		t.Fatalf("with authorization: %+v", res)
+	}
+	if req.Header.Get("Authorization") != "Bearer t" || req.Method != "GET" || req.URL.Path != "/x" {
+		t.Fatalf("request changed: %+v", req)
+	}
+}
+
+func TestFilterSetsHeader(t *testing.T) {
+	f := load(t, `export default {
+  async request(req) {
+    req.headers.set("X-User", "alice");
+    req.headers.delete("cookie");
+    req.headers.set("host", "internal.example");
+    return null;
+  }
+}`, function.ModeFilter, function.Limits{})
+	req := newReq("POST", "/a?b=1", http.Header{"Cookie": {"c=1"}, "Accept": {"text/html"}})
+	res, err := f.Invoke(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Pass {
+		t.Fatalf("not passed: %+v", res)
+	}
+	if got := req.Header.Get("X-User"); got != "alice" {
+		t.Fatalf("X-User = %q", got)
+	}
+	if req.Header.Get("Cookie") != "" || req.Header.Get("Accept") != "text/html" {
+		t.Fatalf("headers: %v", req.Header)
+	}
+	if req.Host != "internal.example" || req.Header.Get("Host") != "" {
+		t.Fatalf("host: %q %v", req.Host, req.Header)
+	}
+	if req.Method != "POST" || req.URL.RawQuery != "b=1" {
+		t.Fatalf("request: %s %s", req.Method, req.URL)
+	}
+}
+
+func TestWorkersBackend(t *testing.T) {
+	f := load(t, `export default {
+  async fetch(request, env, ctx) {
+    const u = new URL(request.url);
+    const body = await request.text();
+    return Response.json({ path: u.pathname, name: u.searchParams.get("name"), host: u.host,
+      agent: request.headers.get("user-agent"), method: request.method, body, greeting: env.GREETING },
+      { status: 201, headers: { "x-powered-by": "quickjs" } });
+  }
+}`, function.ModeBackend, function.Limits{})
+	req := newReq("PUT", "/hello/world?name=Ada%20L", http.Header{"User-Agent": {"test/1"}})
+	req.Body = strings.NewReader("payload ✓")
+	res, err := f.Invoke(context.Background(), req, &function.Host{Env: map[string]string{"GREETING": "hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"path":"/hello/world","name":"Ada L","host":"example.com","agent":"test/1","method":"PUT","body":"payload ✓","greeting":"hi"}`
+	if res.Pass || res.Status != 201 || string(res.Body) != want {
+		t.Fatalf("got %d %s, want 201 %s", res.Status, res.Body, want)
+	}
+	if res.Header.Get("Content-Type") != "application/json" || res.Header.Get("X-Powered-By") != "quickjs" {
+		t.Fatalf("headers: %v", res.Header)
+	}
+}
+
+func TestBackendNullIsError(t *testing.T) {
+	f := load(t, seedAuth, function.ModeBackend, function.Limits{})
+	_, err := f.Invoke(context.Background(), newReq("GET", "/", http.Header{"Authorization": {"x"}}), nil)
+	if err == nil || !strings.Contains(err.Error(), "must return a Response") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestThrownError(t *testing.T) {
+	f := load(t, `export default {
+  async fetch(req) { throw new TypeError("bad things"); }
+}`, function.ModeBackend, function.Limits{})
+	_, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err == nil || !strings.Contains(err.Error(), "TypeError: bad things") || !strings.Contains(err.Error(), "user:fn") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestFetch(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Up", "yes")
+		w.WriteHeader(202)
+		io.WriteString(w, r.Method+" "+r.URL.Path+" "+r.Header.Get("X-Token")+" "+string(b))
+	}))
+	defer up.Close()
+	src := `export default {
+  async fetch(req, env) {
+    const r = await fetch(env.UP + "/echo", { method: "POST", headers: { "x-token": "t1" }, body: "hello" });
+    return new Response((await r.text()) + "|" + r.status + "|" + r.headers.get("x-up") + "|" + r.ok);
+  }
+}`
+	f := load(t, src, function.ModeBackend, function.Limits{})
+	host := &function.Host{Env: map[string]string{"UP": up.URL},
+		Fetch: func(ctx context.Context, req *http.Request) (*http.Response, error) { return up.Client().Do(req) }}
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Body); got != "POST /echo t1 hello|202|yes|true" {
+		t.Fatalf("body %q", got)
+	}
+
+	// Without the capability the fetch rejects, inside the function.
+	f2 := load(t, `export default {
+  async fetch(req, env) {
+    try { await fetch(env.UP); return new Response("fetched"); }
+    catch (e) { return new Response(e.message, { status: 500 }); }
+  }
+}`, function.ModeBackend, function.Limits{})
+	res, err = f2.Invoke(context.Background(), newReq("GET", "/", nil), &function.Host{Env: map[string]string{"UP": up.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != 500 || string(res.Body) != function.ErrNoFetch.Error() {
+		t.Fatalf("got %d %q", res.Status, res.Body)
+	}
+}
+
+// mapKV is a small in-memory function.KV.
+type mapKV struct {
+	mu sync.Mutex
+	m  map[string]function.KVValue
+}
+
+func (k *mapKV) Get(ctx context.Context, key string) (function.KVValue, bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[key]
+	return v, ok, nil
+}
+
+func (k *mapKV) Put(ctx context.Context, key string, value []byte, opts function.KVPut) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v := function.KVValue{Value: value, Metadata: opts.Metadata}
+	if opts.TTL > 0 {
+		v.Expires = time.Now().Add(opts.TTL)
+	}
+	k.m[key] = v
+	return nil
+}
+
+func (k *mapKV) Delete(ctx context.Context, key string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, key)
+	return nil
+}
+
+func (k *mapKV) List(ctx context.Context, prefix, cursor string, limit int) ([]function.KVKey, string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var names []string
+	for n := range k.m {
+		if strings.HasPrefix(n, prefix) && n > cursor {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	next := ""
+	if len(names) > limit {
+		names = names[:limit]
+		next = names[limit-1]
+	}
+	var keys []function.KVKey
+	for _, n := range names {
+		keys = append(keys, function.KVKey{Name: n, Metadata: k.m[n].Metadata, Expires: k.m[n].Expires})
+	}
+	return keys, next, nil
+}
+
+func TestKV(t *testing.T) {
+	f := load(t, `export default {
+  async fetch(req, env) {
+    await env.KV.put("user:1", JSON.stringify({ name: "ada" }), { metadata: { v: 1 }, expirationTtl: 60 });
+    await env.KV.put("user:2", "bob");
+    await env.KV.put("other", "x");
+    const one = await env.KV.get("user:1", { type: "json" });
+    const two = await env.KV.get("user:2");
+    const missing = await env.KV.get("nope");
+    const page1 = await env.KV.list({ prefix: "user:", limit: 1 });
+    const page2 = await env.KV.list({ prefix: "user:", cursor: page1.cursor });
+    await env.KV.delete("user:2");
+    const gone = await env.KV.get("user:2");
+    return Response.json({ one, two, missing, page1, page2: page2.keys.map((k) => k.name), complete: page2.list_complete, gone });
+  }
+}`, function.ModeBackend, function.Limits{})
+	kv := &mapKV{m: map[string]function.KVValue{}}
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), &function.Host{KV: kv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(res.Body)
+	for _, want := range []string{`"one":{"name":"ada"}`, `"two":"bob"`, `"missing":null`, `"keys":[{"name":"user:1"`, `"metadata":{"v":1}`,
+		`"list_complete":false,"cursor":"user:1"`, `"page2":["user:2"]`, `"complete":true`, `"gone":null`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body %s lacks %s", body, want)
+		}
+	}
+	if _, ok := kv.m["other"]; !ok || kv.m["user:1"].Expires.IsZero() {
+		t.Errorf("store: %+v", kv.m)
+	}
+
+	f2 := load(t, `export default { async fetch(req, env) { await env.KV.get("a"); return new Response("x"); } }`, function.ModeBackend, function.Limits{})
+	_, err = f2.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err == nil || !strings.Contains(err.Error(), function.ErrNoKV.Error()) {
+		t.Fatalf("without KV: %v", err)
+	}
+}
+
+func TestConsoleLog(t *testing.T) {
+	f := load(t, `export default {
+  async request(req) { console.log("hello", { a: 1 }, 2); console.error("bad"); return null; }
+}`, function.ModeFilter, function.Limits{})
+	var mu sync.Mutex
+	var got []string
+	host := &function.Host{Log: func(level slog.Level, msg string) {
+		mu.Lock()
+		got = append(got, level.String()+" "+msg)
+		mu.Unlock()
+	}}
+	if _, err := f.Invoke(context.Background(), newReq("GET", "/", nil), host); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "\n") != "INFO hello {\"a\":1} 2\nERROR bad" {
+		t.Fatalf("logs: %q", got)
+	}
+
+	// A failed invocation is logged too.
+	g := load(t, `export default { async fetch() { throw new Error("oops"); } }`, function.ModeBackend, function.Limits{})
+	got = nil
+	if _, err := g.Invoke(context.Background(), newReq("GET", "/", nil), host); err == nil {
+		t.Fatal("no error")
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], "ERROR js: Error: oops") {
+		t.Fatalf("logs: %q", got)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	_, err := Load(context.Background(), []byte("export default {\n  async fetch(req) {\n    return new Response(;\n  }\n}\n"), function.ModeBackend, function.Limits{})
+	if err == nil || !strings.Contains(err.Error(), "SyntaxError") || !strings.Contains(err.Error(), "user:fn:3") {
+		t.Fatalf("syntax error: %v", err)
+	}
+	_, err = Load(context.Background(), []byte("export const x = 1;\n"), function.ModeBackend, function.Limits{})
+	if err == nil || !strings.Contains(err.Error(), "no default export") {
+		t.Fatalf("no default export: %v", err)
+	}
+	_, err = Load(context.Background(), []byte("throw new Error('boom at load');\nexport default {}\n"), function.ModeBackend, function.Limits{})
+	if err == nil || !strings.Contains(err.Error(), "boom at load") {
+		t.Fatalf("throw at load: %v", err)
+	}
+	_, err = Load(context.Background(), []byte("await new Promise(() => {});\nexport default { fetch() {} }\n"), function.ModeBackend, function.Limits{})
+	if err == nil || !strings.Contains(err.Error(), "can never settle") {
+		t.Fatalf("top-level await: %v", err)
+	}
+	start := time.Now()
+	_, err = Load(context.Background(), []byte("for (;;) {}\nexport default { fetch() {} }\n"), function.ModeBackend, function.Limits{Timeout: 100 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") || time.Since(start) > time.Second {
+		t.Fatalf("loop at load: %v after %v", err, time.Since(start))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = Load(ctx, []byte("for (;;) {}\nexport default { fetch() {} }\n"), function.ModeBackend, function.Limits{})
+	if err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("loop at load, ctx: %v after %v", err, time.Since(start))
+	}
+}
+
+func TestTimeoutWhileHealthyServe(t *testing.T) {
+	spin := load(t, `export default { async fetch() { for (;;) {} } }`, function.ModeBackend,
+		function.Limits{Timeout: 200 * time.Millisecond, MaxInstances: 2})
+	healthy := load(t, seedAuth, function.ModeFilter, function.Limits{MaxInstances: 2})
+
+	stop := make(chan struct{})
+	var ok, bad atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := healthy.Invoke(context.Background(), newReq("GET", "/", http.Header{"Authorization": {"x"}}), nil)
+				if err != nil || !res.Pass {
+					t.Errorf("healthy: %v", err)
+					bad.Add(1)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		_, err := spin.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+		if !errors.Is(err, function.ErrTimeout) {
+			t.Fatalf("spin: %v", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("spin stopped after %v", d)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if bad.Load() != 0 || ok.Load() == 0 {
+		t.Fatalf("healthy: %d ok, %d errors", ok.Load(), bad.Load())
+	}
+}
+
+func TestMemoryCap(t *testing.T) {
+	f := load(t, `export default { async fetch() { const a = []; for (;;) a.push("x".repeat(1024) + a.length); } }`,
+		function.ModeBackend, function.Limits{MemoryBytes: 16 << 20, Timeout: 10 * time.Second})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if !errors.Is(err, function.ErrMemory) {
+		t.Fatalf("hog: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 8<<20 {
+		t.Errorf("Go heap grew by %d bytes", grew)
+	}
+	// The pool replaces the VM.
+	f2 := load(t, `export default { async fetch() { return new Response("fine"); } }`, function.ModeBackend, function.Limits{MemoryBytes: 16 << 20})
+	if res, err := f2.Invoke(context.Background(), newReq("GET", "/", nil), nil); err != nil || string(res.Body) != "fine" {
+		t.Fatalf("after: %v", err)
+	}
+}
+
+func TestNeverSettles(t *testing.T) {
+	f := load(t, `export default { async fetch() { await new Promise(() => {}); } }`, function.ModeBackend,
+		function.Limits{Timeout: 5 * time.Second})
+	start := time.Now()
+	_, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err == nil || !strings.Contains(err.Error(), "can never settle") {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %v", d)
+	}
+
+	// A promise that waits on a slow host call is stopped by the timeout.
+	slow := load(t, `export default { async fetch(req, env) { await fetch("http://slow.invalid/"); return new Response("x"); } }`,
+		function.ModeBackend, function.Limits{Timeout: 200 * time.Millisecond})
+	host := &function.Host{Fetch: func(ctx context.Context, req *http.Request) (*http.Response, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	_, err = slow.Invoke(context.Background(), newReq("GET", "/", nil), host)
+	if !errors.Is(err, function.ErrTimeout) {
+		t.Fatalf("slow fetch: %v", err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	f, err := Load(context.Background(), []byte(seedAuth), function.ModeFilter, function.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil); !errors.Is(err, function.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+
+	// An invocation in flight ends with ErrClosed.
+	g, err := Load(context.Background(), []byte(`export default { async fetch() { for (;;) {} } }`), function.ModeBackend, function.Limits{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := g.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	g.Close()
+	if err := <-errc; !errors.Is(err, function.ErrClosed) {
+		t.Fatalf("in flight: %v", err)
+	}
+}
+
+func TestSurface(t *testing.T) {
+	f := load(t, `export default {
+  async fetch(req) {
+    const out = [];
+    const h = new Headers({ "Content-Type": "a" });
+    h.append("x-a", "1"); h.append("X-A", "2");
+    out.push(h.get("CONTENT-TYPE"), h.get("x-a"), h.has("x-b"), [...h].map(([k, v]) => k + "=" + v).join(","));
+    const u = new URL("https://user@Example.com:443/a/../b/c?x=1&y=two%20words#frag");
+    out.push(u.href, u.host, u.pathname, u.searchParams.get("y"), u.hash);
+    u.searchParams.set("x", "2");
+    out.push(u.search, new URL("d?q", "http://h/a/b").href);
+    out.push(btoa("hello"), atob("aGVsbG8="));
+    out.push(new TextDecoder().decode(new TextEncoder().encode("héllo ✓")), new TextEncoder().encode("é").length);
+    const b = new Uint8Array(8); crypto.getRandomValues(b);
+    out.push(b.length, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(crypto.randomUUID()));
+    const r = Response.redirect("https://x/", 301);
+    out.push(r.status, r.headers.get("location"));
+    const bin = new Response(new Uint8Array([0, 255, 1]));
+    out.push(new Uint8Array(await bin.arrayBuffer()).join("."));
+    return new Response(out.join("|"));
+  }
+}`, function.ModeBackend, function.Limits{})
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "a|1, 2|false|content-type=a,x-a=1, 2|https://user@example.com/b/c?x=1&y=two%20words#frag|example.com|/b/c|two words|#frag|?x=2&y=two+words|http://h/a/d?q|aGVsbG8=|hello|héllo ✓|2|8|true|301|https://x/|0.255.1"
+	if got := string(res.Body); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestBinaryResponseAndWaitUntil(t *testing.T) {
+	f := load(t, `export default {
+  async fetch(req, env, ctx) {
+    ctx.waitUntil(env.KV.put("after", "done"));
+    return new Response(new Uint8Array([0, 200, 255]));
+  }
+}`, function.ModeBackend, function.Limits{})
+	kv := &mapKV{m: map[string]function.KVValue{}}
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), &function.Host{KV: kv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Body) != "\x00\xc8\xff" {
+		t.Fatalf("body %q", res.Body)
+	}
+	// The answer does not wait for ctx.waitUntil; the VM finishes it afterwards.
+	for start := time.Now(); ; time.Sleep(5 * time.Millisecond) {
+		v, _, _ := kv.Get(context.Background(), "after")
+		if string(v.Value) == "done" {
+			break
+		}
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("waitUntil did not finish")
+		}
+	}
+}
+
+func BenchmarkInvoke(b *testing.B) {
+	f := load(b, seedAuth, function.ModeFilter, function.Limits{})
+	h := http.Header{"Authorization": {"Bearer t"}, "Accept": {"*/*"}, "User-Agent": {"bench"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		req := newReq("GET", "/x?y=1", h)
+		res, err := f.Invoke(context.Background(), req, nil)
+		if err != nil || !res.Pass {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Repeat("y", 1000))
+	}))
+	defer up.Close()
+	host := &function.Host{Env: map[string]string{"UP": up.URL},
+		Fetch: func(ctx context.Context, req *http.Request) (*http.Response, error) { return up.Client().Do(req) }}
+	f := load(t, `export default {
+  async fetch(req, env) {
+    const out = [];
+    for (let i = 0; i < 3; i++) {
+      try { out.push((await (await fetch(env.UP)).text()).length); } catch (e) { out.push(e.message); }
+    }
+    return new Response(out.join("|"));
+  }
+}`, function.ModeBackend, function.Limits{MaxFetches: 2, MaxFetchBytes: 1500})
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Body); !strings.HasPrefix(got, "1000|fetch ") || !strings.Contains(got, "over 1500 bytes") || !strings.Contains(got, "more than 2 fetches") {
+		t.Fatalf("body %q", got)
+	}
+
+	// The request body is read up to MaxBodyBytes; a filter that read it passes it on intact.
+	g := load(t, `export default {
+  async request(req) {
+    try { const t = await req.text(); req.headers.set("x-len", String(t.length)); return null; }
+    catch (e) { return new Response(e.message.includes("body over the limit") ? "big" : e.message, { status: 413 }); }
+  }
+}`, function.ModeFilter, function.Limits{MaxBodyBytes: 10})
+	req := newReq("POST", "/", nil)
+	req.Body = strings.NewReader("0123456789")
+	res, err = g.Invoke(context.Background(), req, nil)
+	if err != nil || !res.Pass || req.Header.Get("X-Len") != "10" {
+		t.Fatalf("small body: %v %+v %v", err, res, req.Header)
+	}
+	if b, _ := io.ReadAll(req.Body); string(b) != "0123456789" {
+		t.Fatalf("body passed on: %q", b)
+	}
+	req = newReq("POST", "/", nil)
+	req.Body = strings.NewReader("0123456789x")
+	res, err = g.Invoke(context.Background(), req, nil)
+	if err != nil || res.Status != 413 || string(res.Body) != "big" {
+		t.Fatalf("large body: %v %+v", err, res)
+	}
+}
+
+// BenchmarkNewInstance measures a new VM: host functions, the prelude from bytecode, the
+// module from source.
+func BenchmarkNewInstance(b *testing.B) {
+	f, err := Load(context.Background(), []byte(seedAuth), function.ModeFilter, function.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		inst, err := f.(*fn).newInstance()
+		if err != nil {
+			b.Fatal(err)
+		}
+		inst.close()
+	}
+}
+
+func TestPoolWaitsHonouringCtx(t *testing.T) {
+	release := make(chan struct{})
+	host := &function.Host{Fetch: func(ctx context.Context, req *http.Request) (*http.Response, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, errors.New("released")
+	}}
+	f := load(t, `export default { async fetch() { try { await fetch("http://x.invalid/"); } catch (e) {} return new Response("ok"); } }`,
+		function.ModeBackend, function.Limits{MaxInstances: 1, Timeout: 5 * time.Second})
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Invoke(context.Background(), newReq("GET", "/", nil), host)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := f.Invoke(ctx, newReq("GET", "/", nil), host); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second invocation: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), host); err != nil || string(res.Body) != "ok" {
+		t.Fatalf("after: %v", err)
+	}
+}
+
+func TestStackOverflow(t *testing.T) {
+	f := load(t, `function r(n) { return r(n + 1) + 1; }
+export default { async fetch() { r(0); } }`, function.ModeBackend, function.Limits{})
+	_, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err == nil || !strings.Contains(err.Error(), "stack overflow") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestTimers(t *testing.T) {
+	f := load(t, `export default {
+  async fetch() {
+    const out = [];
+    const cleared = setTimeout(() => out.push("cleared"), 5);
+    clearTimeout(cleared);
+    await new Promise((r) => setTimeout(() => { out.push("a"); r(); }, 20));
+    queueMicrotask(() => out.push("micro"));
+    let n = 0;
+    await new Promise((r) => { const id = setInterval(() => { out.push("tick" + ++n); if (n === 3) { clearInterval(id); r(); } }, 5); });
+    return new Response(out.join(","));
+  }
+}`, function.ModeBackend, function.Limits{Timeout: 2 * time.Second})
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Body); got != "a,micro,tick1,tick2,tick3" {
+		t.Fatalf("got %q", got)
+	}
+
+	// A timer longer than the timeout ends with ErrTimeout.
+	g := load(t, `export default { async fetch() { await new Promise((r) => setTimeout(r, 60000)); return new Response("late"); } }`,
+		function.ModeBackend, function.Limits{Timeout: 100 * time.Millisecond})
+	if _, err := g.Invoke(context.Background(), newReq("GET", "/", nil), nil); !errors.Is(err, function.ErrTimeout) {
+		t.Fatalf("long timer: %v", err)
+	}
+}
+
+func TestModuleTopLevel(t *testing.T) {
+	// Host calls while the module loads fail in the function, not in Load; the host
+	// function itself is private to the prelude.
+	f := load(t, `console.log("loading");
+let early = "none";
+fetch("http://x.invalid/").catch((e) => { early = e.message; });
+export default { async fetch() { return new Response(early + "|" + typeof __host); } }`, function.ModeBackend, function.Limits{})
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Body); got != "host calls are not available while the module loads|undefined" {
+		t.Fatalf("got %q", got)
+	}
+}
