@@ -141,3 +141,28 @@ var (
 	ErrNoKV     = errors.New("function: kv is not enabled (spec.template.runtime.capabilities.kv)")
 	ErrTooLarge = errors.New("function: body over the limit")
 )
+
+// WithDefaults returns l with its zero (or negative) fields taken from DefaultLimits, so every
+// runtime reads a revision's limits the same way.
+func (l Limits) WithDefaults() Limits {
+	d := DefaultLimits
+	if l.Timeout <= 0 {
+		l.Timeout = d.Timeout
+	}
+	if l.MemoryBytes <= 0 {
+		l.MemoryBytes = d.MemoryBytes
+	}
+	if l.MaxInstances <= 0 {
+		l.MaxInstances = d.MaxInstances
+	}
+	if l.MaxFetches <= 0 {
+		l.MaxFetches = d.MaxFetches
+	}
+	if l.MaxFetchBytes <= 0 {
+		l.MaxFetchBytes = d.MaxFetchBytes
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = d.MaxBodyBytes
+	}
+	return l
+}

@@ -48,7 +48,7 @@ func Load(ctx context.Context, module []byte, mode function.Mode, limits functio
 	if mode != function.ModeFilter && mode != function.ModeBackend {
 		return nil, fmt.Errorf("js: unknown mode %q", mode)
 	}
-	limits = withDefaults(limits)
+	limits = limits.WithDefaults()
 	f := &fn{mode: mode, limits: limits, module: string(module)}
 	vm, err := quickjs.NewVM()
 	if err != nil {
@@ -67,30 +67,6 @@ func Load(ctx context.Context, module []byte, mode function.Mode, limits functio
 	}
 	f.pool.add(inst)
 	return f, nil
-}
-
-// withDefaults fills the limits a revision left at zero from function.DefaultLimits.
-func withDefaults(l function.Limits) function.Limits {
-	d := function.DefaultLimits
-	if l.Timeout <= 0 {
-		l.Timeout = d.Timeout
-	}
-	if l.MemoryBytes <= 0 {
-		l.MemoryBytes = d.MemoryBytes
-	}
-	if l.MaxInstances <= 0 {
-		l.MaxInstances = d.MaxInstances
-	}
-	if l.MaxFetches <= 0 {
-		l.MaxFetches = d.MaxFetches
-	}
-	if l.MaxFetchBytes <= 0 {
-		l.MaxFetchBytes = d.MaxFetchBytes
-	}
-	if l.MaxBodyBytes <= 0 {
-		l.MaxBodyBytes = d.MaxBodyBytes
-	}
-	return l
 }
 
 // Invoke runs one request on a pooled VM. A VM whose invocation failed is discarded.

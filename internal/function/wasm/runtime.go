@@ -80,7 +80,7 @@ func Load(ctx context.Context, code []byte, mode function.Mode, limits function.
 	for _, opt := range opts {
 		opt(&o)
 	}
-	limits = withDefaults(limits)
+	limits = limits.WithDefaults()
 	f := &Function{mode: mode, limits: limits, config: o.config}
 	f.closeCtx, f.closeCancel = context.WithCancel(context.Background())
 
@@ -140,30 +140,6 @@ func Load(ctx context.Context, code []byte, mode function.Mode, limits function.
 	f.compiled = compiled
 	f.pool = newPool(f, limits.MaxInstances)
 	return f, nil
-}
-
-// withDefaults fills the zero fields of l from function.DefaultLimits.
-func withDefaults(l function.Limits) function.Limits {
-	d := function.DefaultLimits
-	if l.Timeout <= 0 {
-		l.Timeout = d.Timeout
-	}
-	if l.MemoryBytes <= 0 {
-		l.MemoryBytes = d.MemoryBytes
-	}
-	if l.MaxInstances <= 0 {
-		l.MaxInstances = d.MaxInstances
-	}
-	if l.MaxFetches <= 0 {
-		l.MaxFetches = d.MaxFetches
-	}
-	if l.MaxFetchBytes <= 0 {
-		l.MaxFetchBytes = d.MaxFetchBytes
-	}
-	if l.MaxBodyBytes <= 0 {
-		l.MaxBodyBytes = d.MaxBodyBytes
-	}
-	return l
 }
 
 // memoryPages turns a byte cap into 64 KiB Wasm pages (rounded up, at most 4 GiB).
