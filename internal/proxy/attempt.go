@@ -117,12 +117,17 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 	if pol.budget != nil {
 		pol.budget.request(start)
 	}
-	// retry reports whether another attempt may follow this one, taking it from the budget.
-	retry := func(i int, ok bool) bool {
+	// retry reports whether another attempt may follow this one, taking it from the budget
+	// unless free: a connection that could not be opened, retried on an endpoint this request
+	// has not tried, sent nothing to any backend and sends it nothing twice — it spreads the
+	// request rather than amplifying it, which is what the budget bounds. (Before, an endpoint
+	// refusing connections that outlier detection could not eject, its ejection slots taken,
+	// failed requests beyond the budget's percent though healthy endpoints were idle.)
+	retry := func(i int, ok, free bool) bool {
 		if i >= pol.attempts || !ok || !replayable || req.Context().Err() != nil {
 			return false
 		}
-		if pol.budget != nil && !pol.budget.allow(time.Now()) {
+		if pol.budget != nil && !free && !pol.budget.allow(time.Now()) {
 			a.flag(filter.FlagRetryLimitExceeded)
 			a.handler.s.metrics.budgetExhausted.WithLabelValues(rt.Name).Inc()
 			return false
@@ -201,7 +206,7 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 				a.cluster.Report(addr, 0, err)
 			}
 			f := classify(err, perTry)
-			if retry(i, pol.retryError(req.Method, f)) {
+			if retry(i, pol.retryError(req.Method, f), f == failConnect && a.cluster.Untried(tried)) {
 				sleep(req.Context(), pol.backoff(i))
 				continue
 			}
@@ -212,7 +217,7 @@ func (a *attempt) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 		a.cluster.Report(addr, resp.StatusCode, nil)
 		if pol.retryStatus(req.Method, resp.StatusCode) || pol.retryGRPC(resp) {
-			if retry(i, true) {
+			if retry(i, true, false) {
 				io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 				resp.Body.Close()
 				addr.End()

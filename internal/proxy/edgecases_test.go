@@ -580,6 +580,39 @@ func TestRetryBudgetUnderFullOutage(t *testing.T) {
 	}
 }
 
+// A connection refused by one endpoint is retried on an untried one without drawing on the
+// retry budget: the request never reached a backend, so the retry spreads it rather than
+// amplifying it. With the budget spent (0 %, no minimum), every request still succeeds though
+// the refusing endpoint gets its share of first picks; a 503 is not retried.
+func TestRetryBudgetSparesConnectFailures(t *testing.T) {
+	be := &counted{fn: func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(503)
+		}
+	}}
+	port := serveOn(t, "127.0.0.41:0", be)
+	// 127.0.0.42 has nothing listening on port: connections are refused.
+	rt := plainRoute("r", "/", "b", port)
+	rt.Retry = &ir.Retry{Attempts: 2, Codes: []int{503}, Conditions: []string{"ConnectFailure"},
+		Budget: &ir.RetryBudget{Percent: 0, Interval: ir.Duration(time.Minute), MinRetries: 0, MinInterval: ir.Duration(time.Minute)}}
+	base, _, _ := edgeServer(t, Options{}, map[string][]*ir.Route{"*": {rt}}, backendAt("b", "127.0.0.41", "127.0.0.42"))
+	const requests = 50
+	for range requests {
+		if c, _, _, _ := do(t, "GET", base+"/", "", nil); c != 200 {
+			t.Fatalf("status %d: a refused connection was not retried on the other endpoint", c)
+		}
+	}
+	if n := be.n.Load(); n != requests {
+		t.Fatalf("backend saw %d requests, want %d", n, requests)
+	}
+	if c, _, _, _ := do(t, "GET", base+"/fail", "", nil); c != 503 {
+		t.Fatalf("status %d, want the 503 unretried", c)
+	}
+	if n := be.n.Load(); n != requests+1 {
+		t.Errorf("backend saw %d requests after a 503 with the budget spent, want %d (no retry)", n, requests+1)
+	}
+}
+
 // Case 44: a body larger than the replay buffer is streamed once and not retried; a small
 // one is replayed byte for byte on every attempt.
 func TestRetryBodyReplayLimit(t *testing.T) {

@@ -506,6 +506,17 @@ func (c *Cluster) PickKey(exclude []netip.Addr, key Key) (*Address, error) {
 	return a, nil
 }
 
+// Untried reports whether the pick set holds an address not in exclude: whether PickKey
+// would send a retry to an endpoint this request has not tried yet.
+func (c *Cluster) Untried(exclude []netip.Addr) bool {
+	for _, a := range *c.healthy.Load() {
+		if !slices.Contains(exclude, a.IP) {
+			return true
+		}
+	}
+	return false
+}
+
 // Addresses returns a copy of the resolved addresses (for status and tests).
 func (c *Cluster) Addresses() []*Address {
 	c.mu.RLock()
