@@ -145,7 +145,8 @@ func JSONFieldsFromMap(m map[string]string) []JSONField {
 // (without the query, before any rewrite), protocol, status (left out for none), bytes_received,
 // bytes_sent, duration_ms, then, each left out when empty, upstream_ms, route, backend,
 // upstream_address, error, user_agent, ratelimit and auth (the MetaRateLimit and MetaAuth
-// decisions) and response_flags. Compile it with ParseJSON(DefaultJSON(), JSONOptions{}).
+// decisions), function and function_error (MetaFunction's revision and error) and
+// response_flags. Compile it with ParseJSON(DefaultJSON(), JSONOptions{}).
 func DefaultJSON() []JSONField {
 	return []JSONField{
 		{Key: "time", Format: "%START_TIME(%Y-%m-%dT%H:%M:%S.%6fZ)%"},
@@ -167,6 +168,8 @@ func DefaultJSON() []JSONField {
 		{Key: "user_agent", Format: "%REQ(USER-AGENT)%", Empty: EmptyOmit},
 		{Key: "ratelimit", Format: "%DYNAMIC_METADATA(" + MetaRateLimit + ":" + MetaDecision + ")%", Empty: EmptyOmit},
 		{Key: "auth", Format: "%DYNAMIC_METADATA(" + MetaAuth + ":" + MetaDecision + ")%", Empty: EmptyOmit},
+		{Key: "function", Format: "%DYNAMIC_METADATA(" + MetaFunction + ":" + MetaRevision + ")%", Empty: EmptyOmit},
+		{Key: "function_error", Format: "%DYNAMIC_METADATA(" + MetaFunction + ":" + MetaError + ")%", Empty: EmptyOmit},
 		{Key: "response_flags", Format: "%RESPONSE_FLAGS%", Empty: EmptyOmit},
 	}
 }

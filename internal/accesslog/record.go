@@ -75,4 +75,9 @@ const (
 	MetaAuth = "apoxy.auth"
 	// MetaDecision is the key of a namespace's decision.
 	MetaDecision = "decision"
+	// MetaFunction is the edge functions' namespace: MetaRevision names the revision that
+	// filtered or answered the exchange (function@revision), MetaError why it failed.
+	MetaFunction = "apoxy.function"
+	MetaRevision = "revision"
+	MetaError    = "error"
 )

@@ -58,6 +58,14 @@ type Applier interface {
 	SinkStatus(collector, sink string) (proxy.SinkStatus, bool)
 }
 
+// Reconciler is a part of the project controller that acts on the project's objects beyond
+// translating them (the EdgeFunction builder): called after every change with the objects,
+// it writes through the project's API (the change comes back as another pass) and may ask
+// for a pass with kick. Its errors are logged and retried; they never hold up translation.
+type Reconciler interface {
+	Reconcile(ctx context.Context, set *resource.Set, api dynamic.Interface, kick func()) error
+}
+
 // Options configure a project controller.
 type Options struct {
 	Project   string
@@ -72,6 +80,9 @@ type Options struct {
 	// Claims arbitrates sockets and hostnames between projects (nil: this project is alone,
 	// as in tests). Its denials are removed from the snapshot and reported in status.
 	Claims *claims.Registry
+	// Reconcilers run on every pass, before translation (their status writes are what the
+	// kinds with resource.StatusByReconciler show).
+	Reconcilers []Reconciler
 }
 
 // watched returns the kinds the translator reads: the controller watches them, builds each
@@ -310,6 +321,12 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	set, err := c.snapshotSet()
 	if err != nil {
 		return err
+	}
+	for _, r := range c.opts.Reconcilers {
+		if err := r.Reconcile(ctx, set, c.client, c.kick); err != nil && ctx.Err() == nil {
+			c.log.Error("reconcile", "reconciler", fmt.Sprintf("%T", r), "err", err)
+			time.AfterFunc(time.Second, c.kick)
+		}
 	}
 	topts := c.opts.Translate
 	topts.Now = c.opts.Now()

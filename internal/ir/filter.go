@@ -15,6 +15,10 @@ const (
 	// response as their action; this filter is how a backendRef's ExtensionRef to a
 	// DirectResponse answers for that backend's share of traffic.
 	FilterDirectResponse FilterType = "DirectResponse"
+	// FilterEdgeFunction runs an EdgeFunction's live revision: in filter mode it may answer
+	// or pass the request on (edited); in backend mode (a backendRef of kind EdgeFunction)
+	// it answers for that backend's share of traffic.
+	FilterEdgeFunction FilterType = "EdgeFunction"
 )
 
 // Filter is one filter; the field named by Type is set.
@@ -27,6 +31,32 @@ type Filter struct {
 	CORS            *CORS           `json:"cors,omitempty"`
 	Compression     *Compression    `json:"compression,omitempty"`
 	DirectResponse  *DirectResponse `json:"directResponse,omitempty"`
+	Function        *Function       `json:"function,omitempty"`
+}
+
+// Function is one EdgeFunction revision as the data plane runs it: the built artifact (by
+// digest, in the project's artifact store) and how to run it.
+type Function struct {
+	// Name is the EdgeFunction's namespace/name; Revision its live EdgeFunctionRevision.
+	Name     string `json:"name"`
+	Revision string `json:"revision"`
+	// Scope is the project whose artifact store holds the code.
+	Scope string `json:"scope,omitempty"`
+	// Digest ("sha256:...") and Runtime ("js" or "wasm") name the built code.
+	Digest  string `json:"digest"`
+	Runtime string `json:"runtime"`
+	// Mode is "filter" or "backend".
+	Mode string `json:"mode"`
+	// Env are the revision's environment variables.
+	Env map[string]string `json:"env,omitempty"`
+	// Timeout preempts one invocation (0: the runtime's default).
+	Timeout Duration `json:"timeout,omitempty"`
+	// Fetch and KV are the capabilities the revision was given.
+	Fetch bool `json:"fetch,omitempty"`
+	KV    bool `json:"kv,omitempty"`
+	// Config is a Go function's plugin configuration (the revision's pluginConfig, or the
+	// function's dynamicPluginConfig when set).
+	Config string `json:"config,omitempty"`
 }
 
 // HeaderModifier sets, adds and removes headers.

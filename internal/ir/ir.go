@@ -286,6 +286,22 @@ type WeightedBackend struct {
 	Filters []Filter `json:"filters,omitempty"`
 }
 
+// Answers reports whether the backendRef's own filters answer every request sent to it (it
+// names an EdgeFunction in backend mode, or a reference to one that failed), so it needs no
+// Backend.
+func (b *WeightedBackend) Answers() bool {
+	if len(b.Filters) == 0 || b.Backend != "" {
+		return false
+	}
+	switch f := b.Filters[len(b.Filters)-1]; f.Type {
+	case FilterEdgeFunction:
+		return f.Function != nil && f.Function.Mode == "backend"
+	case FilterDirectResponse:
+		return true
+	}
+	return false
+}
+
 // Timeouts bound a request. Zero means no timeout, for each.
 type Timeouts struct {
 	// Request bounds the wait for the response head from the request's arrival (retries
@@ -493,7 +509,7 @@ func (r *Route) validate(backends map[string]bool) error {
 		}
 	}
 	for _, b := range r.Backends {
-		if !b.Invalid && !backends[b.Backend] {
+		if !b.Invalid && !backends[b.Backend] && !b.Answers() {
 			return fmt.Errorf("unknown backend %q", b.Backend)
 		}
 		if b.Weight < 0 {

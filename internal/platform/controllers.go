@@ -16,6 +16,8 @@ import (
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
 	"apoxy.dev/apoxy/internal/controller"
+	"apoxy.dev/apoxy/internal/function/builder"
+	"apoxy.dev/apoxy/internal/function/loader"
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/translate"
@@ -35,6 +37,10 @@ type controllers struct {
 	dest      *upstream.Destinations
 	translate translate.Options
 	log       *slog.Logger
+	// dataDir holds the projects' built edge functions; builds bound concurrent builds
+	// across projects (one at a time: a build takes a core).
+	dataDir string
+	builds  chan struct{}
 
 	mu sync.Mutex
 	// ctx is the parent of every controller's context, cancelled by Stop.
@@ -90,6 +96,7 @@ func (c *controllers) sync() {
 		if _, ok := c.running[name]; ok {
 			continue
 		}
+		ctx, cancel := context.WithCancel(c.ctx)
 		ctrl, err := controller.New(controller.Options{
 			Project:   name,
 			Config:    c.api.ProjectConfig(name),
@@ -97,12 +104,15 @@ func (c *controllers) sync() {
 			Translate: c.translate,
 			Logger:    c.log,
 			Claims:    c.claims,
+			Reconcilers: []controller.Reconciler{builder.New(ctx, builder.Options{
+				Project: name, Store: loader.StoreAt(c.dataDir, name), Slots: c.builds, Logger: c.log,
+			})},
 		})
 		if err != nil {
+			cancel()
 			c.log.Error("start controller", "project", name, "err", err)
 			continue
 		}
-		ctx, cancel := context.WithCancel(c.ctx)
 		r := &running{ctrl: ctrl, cancel: cancel, done: make(chan struct{})}
 		c.running[name] = r
 		go func() { defer close(r.done); ctrl.Run(ctx) }()

@@ -25,6 +25,7 @@ import (
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
 	"apoxy.dev/apoxy/internal/controller"
+	"apoxy.dev/apoxy/internal/function/loader"
 	"apoxy.dev/apoxy/internal/observe"
 	"apoxy.dev/apoxy/internal/pki"
 	"apoxy.dev/apoxy/internal/proxy"
@@ -138,12 +139,18 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		Gatherer:              proxy.MetricsGatherer(),
 		Logger:                opts.Logger,
 	})
+	// Edge functions: the builder (per project, in its controller) writes artifacts where the
+	// loader (the data plane's) reads them.
+	functions := &loader.Loader{Dir: opts.API.DataDir, Logger: opts.Logger}
 	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, Pipelines: pipes, AccessLog: opts.AccessLog, AccessLogFormat: opts.AccessLogFormat, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
-		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener, RateLimitStore: opts.RateLimitStore})
+		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener, RateLimitStore: opts.RateLimitStore, Functions: functions})
+	functions.Dial, functions.Logs = p.Proxy.Dial, p.Proxy.Logs
 	ctrls = &controllers{
-		data:   p.Proxy,
-		claims: p.Claims,
-		dest:   p.Destinations,
+		data:    p.Proxy,
+		dataDir: opts.API.DataDir,
+		builds:  make(chan struct{}, 1),
+		claims:  p.Claims,
+		dest:    p.Destinations,
 		translate: translate.Options{
 			BindAddress:     opts.BindAddress,
 			StatusAddresses: opts.StatusAddresses,

@@ -123,6 +123,9 @@ type accessRecord struct {
 	RateLimit string
 	// Auth is the auth phases' decision: who authenticated the client, or what refused it.
 	Auth string
+	// Function is the edge function revision that filtered or answered the exchange
+	// (function@revision), FunctionError why it failed.
+	Function, FunctionError string
 	// TraceID is the request's trace ("" when not traced).
 	TraceID string
 	// tel is the telemetry of the route that served the exchange (nil: none matched); not
@@ -137,7 +140,7 @@ type accessRecord struct {
 	sni    string
 	// cap is what the exchange's content log captured (nil: none).
 	cap  *capture
-	meta [2]accesslog.Metadata
+	meta [4]accesslog.Metadata
 }
 
 // fill turns the record into the formatter's input.
@@ -174,6 +177,14 @@ func (rec *accessRecord) fill(out *accesslog.Record, start time.Time, d time.Dur
 	if rec.Auth != "" {
 		rec.meta[n] = accesslog.Metadata{Namespace: accesslog.MetaAuth, Key: accesslog.MetaDecision, Value: rec.Auth}
 		n++
+	}
+	if rec.Function != "" {
+		rec.meta[n] = accesslog.Metadata{Namespace: accesslog.MetaFunction, Key: accesslog.MetaRevision, Value: rec.Function}
+		n++
+		if rec.FunctionError != "" {
+			rec.meta[n] = accesslog.Metadata{Namespace: accesslog.MetaFunction, Key: accesslog.MetaError, Value: rec.FunctionError}
+			n++
+		}
 	}
 	out.Metadata = rec.meta[:n]
 }
@@ -223,7 +234,7 @@ func (l *accessLogger) toTenant(ts *telemetryState, rec *accessRecord, now time.
 		return
 	}
 	if ts.stream != nil {
-		ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Status: rec.Status, Line: line})
+		ts.stream.Add(accesslog.Entry{Time: now, Route: rec.Route, Function: functionName(rec.Function), Status: rec.Status, Line: line})
 	}
 	if ts.pipeline != "" && l.pipes != nil {
 		l.pipes.Log(ts.pipeline, LogLine{Type: typ, Project: ts.project, Gateway: ts.gateway, Route: rec.Route, Status: rec.Status, TraceID: rec.TraceID, Time: now, Line: line})
@@ -242,4 +253,15 @@ func (l *accessLogger) Close() {
 	if l.w != nil {
 		l.w.Close()
 	}
+}
+
+// functionName is the function part of "namespace/name@revision" (the stream's entries are
+// kept by function, whatever revision served).
+func functionName(label string) string {
+	for i := len(label) - 1; i >= 0; i-- {
+		if label[i] == '@' {
+			return label[:i]
+		}
+	}
+	return label
 }

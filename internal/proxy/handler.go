@@ -77,6 +77,7 @@ func (srv *Server) logExchange(st *requestState, h *routeHandler, r *http.Reques
 		rec.cap = &st.cap
 	}
 	rec.Flags, rec.RateLimit, rec.Auth = st.x.Flags, st.x.RateLimit, st.x.Auth
+	rec.Function, rec.FunctionError = st.x.Function, st.x.FunctionError
 	rec.Status = rw.status()
 	if st.a.switched {
 		rec.Status = http.StatusSwitchingProtocols // ReverseProxy wrote it on the hijacked connection
@@ -132,7 +133,7 @@ func (s *Server) newRouteHandler(r *ir.Route, l *ir.Listener, tels map[string]*t
 	h.backendChains = make([]filter.Chain, len(r.Backends))
 	for i := range r.Backends {
 		h.totalWeight += r.Backends[i].Weight
-		if h.backendChains[i], err = filter.CompileBackend(r, &r.Backends[i]); err != nil {
+		if h.backendChains[i], err = filter.CompileBackend(r, &r.Backends[i], s.env); err != nil {
 			return nil, err
 		}
 	}

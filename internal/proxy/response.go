@@ -25,10 +25,10 @@ func (w *responseWriter) WriteHeader(code int) {
 		if w.wroteHeader.Swap(true) {
 			return
 		}
-		w.code = code
 		if w.x != nil {
-			w.x.ResponseHead(w.Header(), code)
+			code = w.x.ResponseHead(w.Header(), code)
 		}
+		w.code = code
 		// A proxy passes the upstream's headers as they are: no Content-Type means none, not
 		// one net/http would guess from the body.
 		if h := w.Header(); h.Get("Content-Type") == "" {

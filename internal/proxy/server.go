@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -56,6 +58,8 @@ type Options struct {
 	// RateLimitStore counts Global rate-limit rules (apoxy dev --redis); nil: none, and
 	// such rules follow their policy's failure mode.
 	RateLimitStore ratelimit.Store
+	// Functions loads and hosts edge functions (nil: routes that use one answer 503).
+	Functions filter.Functions
 	// DrainAccept keeps listeners accepting during the final drain (Close): new connections
 	// are served with Connection: close until the drain goes quiet, instead of being refused
 	// while in-flight requests finish (apoxy server and dev set it).
@@ -76,6 +80,12 @@ func connectionBudget() int {
 	}
 	n := (int64(rl.Cur) - reservedFDs) * 3 / 4
 	return int(max(min(n, 1<<20), 64))
+}
+
+// Dial connects the gateway's own outbound requests (edge functions' fetches) under the
+// destination policy of scope, as requests to Backends are.
+func (s *Server) Dial(ctx context.Context, scope, network, addr string) (net.Conn, error) {
+	return s.upstreams.Dial(ctx, scope, network, addr)
 }
 
 // Server is the data plane. Create with New; feed with Apply; stop with Close.
@@ -148,7 +158,7 @@ func New(opts Options) *Server {
 		stores.process = hs
 	}
 	s := &Server{
-		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Global: opts.RateLimitStore, Stores: stores.get, Metrics: m.filters, Kept: &filter.Kept{}},
+		env:        &filter.Env{RateLimits: ratelimit.NewLocal(), Global: opts.RateLimitStore, Stores: stores.get, Metrics: m.filters, Kept: &filter.Kept{}, Functions: opts.Functions},
 		stores:     stores,
 		conns:      h1.NewConnLimiter(opts.MaxConnections),
 		opts:       opts,

@@ -106,6 +106,10 @@ const (
 	StatusByDataPlane
 	// StatusByClients: /status is served, but nothing in Apoxy writes it yet.
 	StatusByClients
+	// StatusByReconciler: one of the project controller's reconcilers writes it
+	// (controller.Options.Reconcilers: the EdgeFunction builder writes functions' and
+	// revisions' status).
+	StatusByReconciler
 )
 
 // Serving is what the API server needs beyond names for one of Apoxy's own kinds: its validation,

@@ -140,8 +140,9 @@ var registry = []*Kind{
 	},
 	{
 		GVK: extv1a2.SchemeGroupVersion.WithKind("EdgeFunction"), Plural: "edgefunctions", ShortNames: []string{"ef"},
-		Categories: apoxyCategories, Namespaced: true, Apply: ApplyBackends, Status: StatusByClients,
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyBackends, Status: StatusByReconciler,
 		goTypes: typesOf[extv1a2.EdgeFunction, extv1a2.EdgeFunctionList](),
+		set:     inSet(func(s *Set) *[]*extv1a2.EdgeFunction { return &s.EdgeFunctions }),
 		Serving: Serving{
 			Validate: validated(extv1a2.ValidateEdgeFunction),
 			Columns: []Column{
@@ -154,8 +155,9 @@ var registry = []*Kind{
 	},
 	{
 		GVK: extv1a2.SchemeGroupVersion.WithKind("EdgeFunctionRevision"), Plural: "edgefunctionrevisions", ShortNames: []string{"efr"},
-		Categories: apoxyCategories, Namespaced: true, Apply: ApplyBackends, Status: StatusByClients,
+		Categories: apoxyCategories, Namespaced: true, Apply: ApplyBackends, Status: StatusByReconciler,
 		goTypes: typesOf[extv1a2.EdgeFunctionRevision, extv1a2.EdgeFunctionRevisionList](),
+		set:     inSet(func(s *Set) *[]*extv1a2.EdgeFunctionRevision { return &s.EdgeFunctionRevisions }),
 		Serving: Serving{
 			Validate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
 				var o *extv1a2.EdgeFunctionRevision

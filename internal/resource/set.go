@@ -44,8 +44,11 @@ type Set struct {
 	CloudMonitoringIntegrations []*corev1a2.CloudMonitoringIntegration `json:"cloudMonitoringIntegrations,omitempty"`
 	DirectResponses             []*extv1a2.DirectResponse              `json:"directResponses,omitempty"`
 	HTTPRouteFilters            []*extv1a2.HTTPRouteFilter             `json:"httpRouteFilters,omitempty"`
-	TrafficPolicies             []*policyv1a1.TrafficPolicy            `json:"trafficPolicies,omitempty"`
-	AuthPolicies                []*policyv1a1.AuthPolicy               `json:"authPolicies,omitempty"`
+	// EdgeFunctions and their EdgeFunctionRevisions: routes run a function's live revision.
+	EdgeFunctions         []*extv1a2.EdgeFunction         `json:"edgeFunctions,omitempty"`
+	EdgeFunctionRevisions []*extv1a2.EdgeFunctionRevision `json:"edgeFunctionRevisions,omitempty"`
+	TrafficPolicies       []*policyv1a1.TrafficPolicy     `json:"trafficPolicies,omitempty"`
+	AuthPolicies          []*policyv1a1.AuthPolicy        `json:"authPolicies,omitempty"`
 }
 
 // Add puts an object into its kind's list. Kinds the registry does not know, or that the

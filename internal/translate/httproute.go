@@ -347,11 +347,13 @@ func (t *translator) ruleFilters(rc *routeCtx, in []gwapiv1.HTTPRouteFilter) ([]
 			if f.ExtensionRef == nil {
 				continue
 			}
-			switch c, d := t.extensionRef(rc, f.ExtensionRef); {
-			case d != nil:
-				act.direct = d
-			case c != nil:
-				compression = c
+			switch x := t.extensionRef(rc, f.ExtensionRef); {
+			case x.direct != nil:
+				act.direct = x.direct
+			case x.compression != nil:
+				compression = x.compression
+			case x.function != nil:
+				out = append(out, ir.Filter{Type: ir.FilterEdgeFunction, Function: x.function})
 			}
 		default:
 			rc.refError(string(gwapiv1.RouteReasonIncompatibleFilters), "filter type %s is not supported", f.Type)
@@ -362,14 +364,22 @@ func (t *translator) ruleFilters(rc *routeCtx, in []gwapiv1.HTTPRouteFilter) ([]
 	return out, act
 }
 
+// extRef is what an ExtensionRef filter resolved to (at most one field set).
+type extRef struct {
+	compression *ir.Compression
+	direct      *ir.DirectResponse
+	function    *ir.Function
+}
+
 // extensionRef resolves an ExtensionRef filter: a DirectResponse answers, an HTTPRouteFilter
-// replaces the default compression. An unresolvable reference makes the rule answer 500, as
-// Gateway API requires for filters that cannot be applied.
-func (t *translator) extensionRef(rc *routeCtx, ref *gwapiv1.LocalObjectReference) (*ir.Compression, *ir.DirectResponse) {
+// replaces the default compression, an EdgeFunction (mode filter) runs its live revision. An
+// unresolvable reference makes the rule answer 500, as Gateway API requires for filters that
+// cannot be applied.
+func (t *translator) extensionRef(rc *routeCtx, ref *gwapiv1.LocalObjectReference) extRef {
 	group := string(ref.Group)
 	if group != "" && group != extensionsGroup {
 		rc.refError(string(gwapiv1.RouteReasonInvalidKind), "extensionRef group %q is not supported; use %s", group, extensionsGroup)
-		return nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+		return extRef{direct: &ir.DirectResponse{StatusCode: http.StatusInternalServerError}}
 	}
 	key := status.KeyOf(rc.namespace, string(ref.Name))
 	switch ref.Kind {
@@ -377,7 +387,7 @@ func (t *translator) extensionRef(rc *routeCtx, ref *gwapiv1.LocalObjectReferenc
 		d, ok := t.directResponses[key]
 		if !ok {
 			rc.refError(string(gwapiv1.RouteReasonBackendNotFound), "DirectResponse %s not found", key)
-			return nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+			return extRef{direct: &ir.DirectResponse{StatusCode: http.StatusInternalServerError}}
 		}
 		out := &ir.DirectResponse{StatusCode: int(d.Spec.StatusCode), ContentType: d.Spec.ContentType}
 		if out.StatusCode == 0 {
@@ -389,16 +399,16 @@ func (t *translator) extensionRef(rc *routeCtx, ref *gwapiv1.LocalObjectReferenc
 		if d.Spec.Body != nil && d.Spec.Body.Inline != nil {
 			out.Body = *d.Spec.Body.Inline
 		}
-		return nil, out
+		return extRef{direct: out}
 	case "HTTPRouteFilter":
 		f, ok := t.routeFilters[key]
 		if !ok {
 			rc.refError(string(gwapiv1.RouteReasonBackendNotFound), "HTTPRouteFilter %s not found", key)
-			return nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+			return extRef{direct: &ir.DirectResponse{StatusCode: http.StatusInternalServerError}}
 		}
 		c := f.Spec.Compressor
 		if c == nil {
-			return nil, nil
+			return extRef{}
 		}
 		out := &ir.Compression{Disabled: deref(c.Disabled, false), MinContentLength: int(deref(c.MinContentLength, extv1a2.DefaultMinContentLength)), ContentTypes: c.ContentType}
 		if !out.Disabled {
@@ -411,10 +421,13 @@ func (t *translator) extensionRef(rc *routeCtx, ref *gwapiv1.LocalObjectReferenc
 		} else {
 			out.MinContentLength = 0
 		}
-		return out, nil
+		return extRef{compression: out}
+	case "EdgeFunction":
+		f, d := t.edgeFunction(rc, string(ref.Name), extv1a2.EdgeFunctionModeFilter)
+		return extRef{function: f, direct: d}
 	}
-	rc.refError(string(gwapiv1.RouteReasonInvalidKind), "extensionRef kind %q is not supported; use DirectResponse or HTTPRouteFilter", ref.Kind)
-	return nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+	rc.refError(string(gwapiv1.RouteReasonInvalidKind), "extensionRef kind %q is not supported; use DirectResponse, HTTPRouteFilter or EdgeFunction", ref.Kind)
+	return extRef{direct: &ir.DirectResponse{StatusCode: http.StatusInternalServerError}}
 }
 
 // backendRefs resolves a rule's backendRefs. An unresolvable one stays in the list as Invalid
@@ -423,6 +436,23 @@ func (t *translator) backendRefs(rc *routeCtx, refs []gwapiv1.HTTPBackendRef) []
 	var out []ir.WeightedBackend
 	for _, ref := range refs {
 		wb := ir.WeightedBackend{Weight: deref(ref.Weight, 1)}
+		if isEdgeFunctionRef(ref.BackendObjectReference) {
+			// A function in backend mode answers for this backendRef's share: its filters run,
+			// then the function, which ends the chain.
+			wb.Filters = t.backendFilters(rc, ref.Filters)
+			f, d := t.edgeFunction(rc, string(ref.Name), extv1a2.EdgeFunctionModeBackend)
+			if ref.Namespace != nil && string(*ref.Namespace) != rc.namespace {
+				rc.refError(string(gwapiv1.RouteReasonRefNotPermitted), "EdgeFunction %s/%s: a route runs only functions of its own namespace", *ref.Namespace, ref.Name)
+				f, d = nil, &ir.DirectResponse{StatusCode: http.StatusInternalServerError}
+			}
+			if f != nil {
+				wb.Filters = append(wb.Filters, ir.Filter{Type: ir.FilterEdgeFunction, Function: f})
+			} else {
+				wb.Filters = append(wb.Filters, ir.Filter{Type: ir.FilterDirectResponse, DirectResponse: d})
+			}
+			out = append(out, wb)
+			continue
+		}
 		if b, port, ok := t.resolveBackend(rc, ref.BackendObjectReference); ok {
 			wb.Backend, wb.Port = b.Name, port
 		} else {
@@ -456,11 +486,13 @@ func (t *translator) backendFilters(rc *routeCtx, in []gwapiv1.HTTPRouteFilter) 
 			if f.ExtensionRef == nil {
 				continue
 			}
-			switch c, d := t.extensionRef(rc, f.ExtensionRef); {
-			case d != nil:
-				out = append(out, ir.Filter{Type: ir.FilterDirectResponse, DirectResponse: d})
-			case c != nil:
-				out = append(out, ir.Filter{Type: ir.FilterCompression, Compression: c})
+			switch x := t.extensionRef(rc, f.ExtensionRef); {
+			case x.direct != nil:
+				out = append(out, ir.Filter{Type: ir.FilterDirectResponse, DirectResponse: x.direct})
+			case x.compression != nil:
+				out = append(out, ir.Filter{Type: ir.FilterCompression, Compression: x.compression})
+			case x.function != nil:
+				out = append(out, ir.Filter{Type: ir.FilterEdgeFunction, Function: x.function})
 			}
 		default:
 			filters, act := t.ruleFilters(rc, []gwapiv1.HTTPRouteFilter{f})

@@ -30,6 +30,8 @@ type translator struct {
 	backends        map[status.Key]*corev1a2.Backend
 	directResponses map[status.Key]*extv1a2.DirectResponse
 	routeFilters    map[status.Key]*extv1a2.HTTPRouteFilter
+	functions       map[status.Key]*extv1a2.EdgeFunction
+	revisions       map[status.Key]*extv1a2.EdgeFunctionRevision
 
 	// classes are the accepted GatewayClasses (ours).
 	classes  map[string]bool
@@ -83,6 +85,8 @@ func (t *translator) index() {
 	t.backends = indexBy(t.set.Backends)
 	t.directResponses = indexBy(t.set.DirectResponses)
 	t.routeFilters = indexBy(t.set.HTTPRouteFilters)
+	t.functions = indexBy(t.set.EdgeFunctions)
+	t.revisions = indexBy(t.set.EdgeFunctionRevisions)
 	t.classes = map[string]bool{}
 	t.gateways = map[status.Key]*gatewayCtx{}
 	t.sockets = map[string]*ir.Listener{}

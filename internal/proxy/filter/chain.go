@@ -107,11 +107,15 @@ type Exchange struct {
 	// Auth is the auth phases' decision for the access log: the method and provider that
 	// authenticated the client, or what refused it ("" when no AuthPolicy applied).
 	Auth string
+	// Function names the edge function revision that filtered or answered the request, and
+	// FunctionError why it failed, for the access log and `apoxy logs --function` ("": none).
+	Function, FunctionError string
 
 	url      url.URL
 	client   netip.Addr
 	rl       rateLimitState
 	headDone bool
+	headCode int
 	// hooks and closers start in the exchange's own arrays (no allocation for the usual few).
 	hooks     []ResponseHook
 	closers   []io.Closer
@@ -127,6 +131,7 @@ func (x *Exchange) Begin(r *http.Request, w http.ResponseWriter) {
 	x.hooks, x.closers = x.hookBuf[:0], x.closerBuf[:0]
 	x.client = netip.Addr{}
 	x.Identity, x.Auth = Identity{}, ""
+	x.Function, x.FunctionError = "", ""
 }
 
 // Identity is what the authentication phase established about the client. Later phases
@@ -162,16 +167,28 @@ func (x *Exchange) SetClientAddr(a netip.Addr) { x.client = a }
 // OnResponse registers a hook to run on the response head.
 func (x *Exchange) OnResponse(h ResponseHook) { x.hooks = append(x.hooks, h) }
 
-// ResponseHead runs the registered hooks on a final response head (status >= 200, or 101).
-// Writers call it just before the head goes out; it runs the hooks only the first time, so
-// every writer in a wrapped stack may call it.
-func (x *Exchange) ResponseHead(h http.Header, code int) {
+// ResponseHead runs the registered hooks on a final response head (status >= 200, or 101)
+// and returns the status to write (a hook may change it with SetResponseStatus). Writers
+// call it just before the head goes out; it runs the hooks only the first time, so every
+// writer in a wrapped stack may call it.
+func (x *Exchange) ResponseHead(h http.Header, code int) int {
 	if x.headDone || (code < 200 && code != http.StatusSwitchingProtocols) {
-		return
+		return code
 	}
 	x.headDone = true
+	x.headCode = code
 	for _, hk := range x.hooks {
-		hk.Response(x, h, code)
+		hk.Response(x, h, x.headCode)
+	}
+	return x.headCode
+}
+
+// SetResponseStatus, called by a response hook, changes the status the head is written with
+// (an edge function's response hook may). A switching-protocols head keeps its status, and
+// only final statuses (200-599) are taken.
+func (x *Exchange) SetResponseStatus(code int) {
+	if x.headCode != http.StatusSwitchingProtocols && code >= 200 && code <= 599 {
+		x.headCode = code
 	}
 }
 
@@ -232,6 +249,8 @@ type Env struct {
 	Kept *Kept
 	// Metrics are the stages' Prometheus instruments (nil: not counted).
 	Metrics *Metrics
+	// Functions loads and hosts edge functions (nil: routes using one answer 503).
+	Functions Functions
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -263,7 +282,7 @@ func Compile(r *ir.Route, env *Env) (Chain, error) {
 		}
 	}
 	for i := range r.Filters {
-		s, err := build(&r.Filters[i], r)
+		s, err := build(&r.Filters[i], r, env)
 		if err != nil {
 			return nil, err
 		}
@@ -283,10 +302,10 @@ func Compile(r *ir.Route, env *Env) (Chain, error) {
 
 // CompileBackend builds the chain of one backendRef's own filters, which run only for
 // requests sent to that backend.
-func CompileBackend(r *ir.Route, b *ir.WeightedBackend) (Chain, error) {
+func CompileBackend(r *ir.Route, b *ir.WeightedBackend, env *Env) (Chain, error) {
 	var out Chain
 	for i := range b.Filters {
-		s, err := build(&b.Filters[i], r)
+		s, err := build(&b.Filters[i], r, env)
 		if err != nil {
 			return nil, fmt.Errorf("backend %s: %w", b.Backend, err)
 		}
@@ -295,12 +314,12 @@ func CompileBackend(r *ir.Route, b *ir.WeightedBackend) (Chain, error) {
 	return out, nil
 }
 
-func build(f *ir.Filter, r *ir.Route) (Stage, error) {
+func build(f *ir.Filter, r *ir.Route, env *Env) (Stage, error) {
 	b, ok := filters[f.Type]
 	if !ok {
 		return nil, fmt.Errorf("unknown filter %q", f.Type)
 	}
-	s, err := b(f, r)
+	s, err := b(f, r, env)
 	if err != nil {
 		return nil, fmt.Errorf("filter %s: %w", f.Type, err)
 	}

@@ -29,7 +29,7 @@ var defaultCompressible = []string{
 // an earlier one's settings rather than encoding twice.
 type compression struct{ cfg *ir.Compression }
 
-func newCompression(f *ir.Filter, _ *ir.Route) (Stage, error) {
+func newCompression(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	if f.Compression == nil {
 		return nil, errors.New("compression is not set")
 	}
@@ -119,9 +119,9 @@ func (c *compressWriter) WriteHeader(code int) {
 	if c.state != stateNoHeader {
 		return
 	}
-	c.code = code
 	h := c.Header()
-	c.x.ResponseHead(h, code) // the response stages edit the head before it is judged
+	code = c.x.ResponseHead(h, code) // the response stages edit the head before it is judged
+	c.code = code
 	if c.encoding == "" || code == http.StatusNoContent || code == http.StatusNotModified || code == http.StatusSwitchingProtocols ||
 		h.Get("Content-Encoding") != "" || !c.compressible(h.Get("Content-Type")) || strings.Contains(h.Get("Cache-Control"), "no-transform") {
 		c.pass()

@@ -59,7 +59,7 @@ func TestBackendCompressionReplacesTheRoutes(t *testing.T) {
 	rt := prefixRoute("/", gzipRoute(64))
 	rt.Backends = []ir.WeightedBackend{{Backend: "b", Weight: 1, Filters: []ir.Filter{{Type: ir.FilterCompression, Compression: &ir.Compression{Disabled: true}}}}}
 	c, _ := Compile(rt, nil)
-	bc, err := CompileBackend(rt, &rt.Backends[0])
+	bc, err := CompileBackend(rt, &rt.Backends[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ type cors struct {
 	maxAge     string
 }
 
-func newCORS(f *ir.Filter, _ *ir.Route) (Stage, error) {
+func newCORS(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	if f.CORS == nil {
 		return nil, errors.New("cors is not set")
 	}

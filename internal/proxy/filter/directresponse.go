@@ -19,7 +19,7 @@ func newDirectResponse(r *ir.Route, _ *Env) (Stage, error) {
 	return &directResponse{r.DirectResponse}, nil
 }
 
-func newDirectResponseFilter(f *ir.Filter, _ *ir.Route) (Stage, error) {
+func newDirectResponseFilter(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	if f.DirectResponse == nil {
 		return nil, errors.New("directResponse is not set")
 	}

@@ -21,7 +21,7 @@ func TestDirectResponse(t *testing.T) {
 func TestDirectResponseOnBackend(t *testing.T) {
 	rt := prefixRoute("/")
 	rt.Backends = []ir.WeightedBackend{{Backend: "b", Weight: 1, Filters: []ir.Filter{{Type: ir.FilterDirectResponse, DirectResponse: &ir.DirectResponse{StatusCode: 503}}}}}
-	c, err := CompileBackend(rt, &rt.Backends[0])
+	c, err := CompileBackend(rt, &rt.Backends[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}

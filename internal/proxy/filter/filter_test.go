@@ -16,8 +16,7 @@ type headWriter struct {
 }
 
 func (w *headWriter) WriteHeader(code int) {
-	w.x.ResponseHead(w.Header(), code)
-	w.ResponseRecorder.WriteHeader(code)
+	w.ResponseRecorder.WriteHeader(w.x.ResponseHead(w.Header(), code))
 }
 
 // exchange readies an exchange for r on a route, answering into a recorder.

@@ -10,7 +10,7 @@ import (
 // requestHeaders is Gateway API's RequestHeaderModifier: it edits what the upstream sees.
 type requestHeaders struct{ e headerEdit }
 
-func newRequestHeaders(f *ir.Filter, _ *ir.Route) (Stage, error) {
+func newRequestHeaders(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	if f.RequestHeaders == nil {
 		return nil, errors.New("requestHeaders is not set")
 	}
@@ -26,7 +26,7 @@ func (s *requestHeaders) Serve(x *Exchange) bool {
 // answered with, once the response head is known.
 type responseHeaders struct{ e headerEdit }
 
-func newResponseHeaders(f *ir.Filter, _ *ir.Route) (Stage, error) {
+func newResponseHeaders(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	if f.ResponseHeaders == nil {
 		return nil, errors.New("responseHeaders is not set")
 	}

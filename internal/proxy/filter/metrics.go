@@ -18,6 +18,9 @@ type Metrics struct {
 	Auth *prometheus.CounterVec
 	// ExtAuthz observes external authorization calls by policy and outcome.
 	ExtAuthz *prometheus.HistogramVec
+	// Functions observes edge-function invocations by project, function, revision and
+	// result (pass, answer, error, timeout, unavailable).
+	Functions *prometheus.HistogramVec
 }
 
 // NewMetrics makes the instruments and registers them with reg.
@@ -39,9 +42,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "apoxy_ext_authz_duration_seconds", Help: "External authorization calls by policy and outcome (allowed, denied, error, timeout).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"policy", "outcome"}),
+		Functions: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "apoxy_function_invocation_duration_seconds", Help: "Edge-function invocations by project, function, revision and result (pass, answer, error, timeout, unavailable).",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30},
+		}, []string{"project", "function", "revision", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.RateLimit, m.Evicted, m.Faults, m.Auth, m.ExtAuthz)
+		reg.MustRegister(m.RateLimit, m.Evicted, m.Faults, m.Auth, m.ExtAuthz, m.Functions)
 	}
 	return m
 }

@@ -26,7 +26,7 @@ const mirrorTimeout = 30 * time.Second
 // body. The mirror's answer is discarded and never delays the request.
 type mirror struct{ m *ir.Mirror }
 
-func newMirror(f *ir.Filter, _ *ir.Route) (Stage, error) {
+func newMirror(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	if f.Mirror == nil {
 		return nil, errors.New("mirror is not set")
 	}

@@ -2,8 +2,9 @@ package filter
 
 import "apoxy.dev/apoxy/internal/ir"
 
-// Builder compiles one IR filter of a route (or of one of its backendRefs) into its stage.
-type Builder func(f *ir.Filter, r *ir.Route) (Stage, error)
+// Builder compiles one IR filter of a route (or of one of its backendRefs) into its stage,
+// with the process's shared services (env may be nil in tests of filters that need none).
+type Builder func(f *ir.Filter, r *ir.Route, env *Env) (Stage, error)
 
 // RouteStage contributes a stage to a phase from the route as a whole (its action today;
 // policies attached to the route tomorrow). Build returns a nil Stage when the route does
@@ -23,12 +24,14 @@ var filters = map[ir.FilterType]Builder{
 	ir.FilterCORS:            newCORS,
 	ir.FilterCompression:     newCompression,
 	ir.FilterDirectResponse:  newDirectResponseFilter,
+	ir.FilterEdgeFunction:    newEdgeFunction,
 }
 
 // filterPhases place a filter type's stage in a phase before the route filters' own. The CORS
 // filter answers preflights before authentication, as a policy's cors block does.
 var filterPhases = map[ir.FilterType]Phase{
-	ir.FilterCORS: PhaseCORS,
+	ir.FilterCORS:         PhaseCORS,
+	ir.FilterEdgeFunction: PhaseEdgeFunction,
 }
 
 // routeStages are the stages contributed per phase, in order. One line per contributor.

@@ -13,7 +13,7 @@ type urlRewrite struct {
 	match *ir.Match
 }
 
-func newURLRewrite(f *ir.Filter, r *ir.Route) (Stage, error) {
+func newURLRewrite(f *ir.Filter, r *ir.Route, _ *Env) (Stage, error) {
 	if f.URLRewrite == nil {
 		return nil, errors.New("urlRewrite is not set")
 	}

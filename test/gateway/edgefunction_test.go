@@ -1,0 +1,214 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"apoxy.dev/apoxy/internal/edgetest"
+)
+
+// functionReady returns nil once an EdgeFunction's Ready condition is True with the live
+// revision it reports.
+func functionReady(e *edgetest.Env, name string) func() error {
+	return func() error {
+		st, reason, msg, live := functionStatus(e, name, "Ready")
+		if st != "True" || live == "" {
+			return fmt.Errorf("Ready %s %s %q live %q", st, reason, msg, live)
+		}
+		return nil
+	}
+}
+
+// functionStatus returns an EdgeFunction's condition of a type and its live revision.
+func functionStatus(e *edgetest.Env, name, typ string) (status, reason, message, live string) {
+	u := e.Get("extensions.apoxy.dev/v1alpha2", "EdgeFunction", name)
+	if u == nil {
+		return "", "", "not found", ""
+	}
+	st, _ := u.Object["status"].(map[string]any)
+	live, _ = st["liveRevision"].(string)
+	conds, _ := st["conditions"].([]any)
+	for _, c := range conds {
+		m := c.(map[string]any)
+		if m["type"] == typ {
+			return fmt.Sprint(m["status"]), fmt.Sprint(m["reason"]), fmt.Sprint(m["message"]), live
+		}
+	}
+	return "", "", "no " + typ + " condition", live
+}
+
+func body(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(b)
+}
+
+func send(t *testing.T, e *edgetest.Env, host, path string, hdr ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+e.HTTPAddr+path, nil)
+	req.Host = host
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", host, path, err)
+	}
+	return resp.StatusCode, body(t, resp)
+}
+
+// The seed's auth-check, applied unchanged, as an ExtensionRef filter: 401 without an
+// Authorization header, the backend's answer with one; the access line names the revision.
+func TestEdgeFunctionSeedFilter(t *testing.T) {
+	ln := echoServer(t, "127.0.0.21:0", "app", nil)
+	var accessLog lockedBuffer
+	e := edgetest.Start(t, edgetest.Options{AccessLog: &accessLog})
+	seed, err := os.ReadFile("../../docs/examples/seed/edgefunction.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Apply(string(seed))
+	e.Apply(`
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: app}
+spec:
+  endpoints: [{ip: 127.0.0.21}]
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: app}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [app.example.com]
+  rules:
+  - filters:
+    - type: ExtensionRef
+      extensionRef: {group: extensions.apoxy.dev, kind: EdgeFunction, name: auth-check}
+    backendRefs: [{group: core.apoxy.dev, kind: Backend, name: app, port: ` + portOf(ln) + `}]
+`)
+	e.WaitFor("auth-check ready", functionReady(e, "auth-check"))
+	e.WaitFor("route accepted", e.RouteAccepted("app"))
+	e.WaitFor("401 without Authorization", func() error {
+		if code, b := send(t, e, "app.example.com", "/"); code != 401 || b != "Unauthorized" {
+			return fmt.Errorf("%d %q", code, b)
+		}
+		return nil
+	})
+	code, b := send(t, e, "app.example.com", "/x", "Authorization", "Bearer t")
+	if code != 200 || !strings.Contains(b, `"backend":"app"`) || !strings.Contains(b, `"Authorization":["Bearer t"]`) {
+		t.Fatalf("with Authorization: %d %s", code, b)
+	}
+	_, _, _, live := functionStatus(e, "auth-check", "Ready")
+	if !strings.HasPrefix(live, "auth-check-") {
+		t.Fatalf("live revision %q", live)
+	}
+	rev := e.Get("extensions.apoxy.dev/v1alpha2", "EdgeFunctionRevision", live)
+	if rev == nil {
+		t.Fatalf("revision %s not found", live)
+	}
+	if st := rev.Object["status"].(map[string]any); st["phase"] != "Ready" || !strings.HasPrefix(fmt.Sprint(st["artifact"].(map[string]any)["digest"]), "sha256:") {
+		t.Fatalf("revision status %v", st)
+	}
+	e.WaitFor("the access line naming the revision", func() error { // lines are written asynchronously
+		if !strings.Contains(accessLog.String(), `"function":"default/auth-check@`+live+`"`) {
+			return fmt.Errorf("no line names it:\n%s", accessLog.String())
+		}
+		return nil
+	})
+}
+
+// A JavaScript function as a backend; a change that does not compile fails its build with
+// the compiler's message (file:line:column) and the previous revision keeps serving; a fixed
+// change then serves.
+func TestEdgeFunctionBackendAndFailedBuild(t *testing.T) {
+	e := edgetest.Start(t, edgetest.Options{})
+	fn := func(code string) string {
+		return `
+apiVersion: extensions.apoxy.dev/v1alpha2
+kind: EdgeFunction
+metadata: {name: hello}
+spec:
+  template:
+    mode: backend
+    code:
+      jsSource:
+        entrypoint: index.ts
+        assets:
+          files:
+          - path: index.ts
+            content: |
+` + indent(code, "              ")
+	}
+	e.Apply(fn(`export default {
+  async fetch(request: Request, env: any): Promise<Response> {
+    const u = new URL(request.url);
+    return Response.json({ v: 1, path: u.pathname });
+  },
+};`) + `
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: hello}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [hello.example.com]
+  rules:
+  - backendRefs: [{group: extensions.apoxy.dev, kind: EdgeFunction, name: hello}]
+`)
+	e.WaitFor("hello ready", functionReady(e, "hello"))
+	e.WaitFor("v1 answers", func() error {
+		if code, b := send(t, e, "hello.example.com", "/a"); code != 200 || b != `{"v":1,"path":"/a"}` {
+			return fmt.Errorf("%d %q", code, b)
+		}
+		return nil
+	})
+	_, _, _, v1 := functionStatus(e, "hello", "Ready")
+
+	e.Apply(fn(`export default {
+  async fetch(request: Request): Promise<Response> {
+    return new Response("v2" +;
+  },
+};`))
+	e.WaitFor("build failure reported", func() error {
+		st, reason, msg, live := functionStatus(e, "hello", "Built")
+		if st != "False" || reason != "BuildFailed" || !strings.Contains(msg, "index.ts:3:") {
+			return fmt.Errorf("Built %s %s %q", st, reason, msg)
+		}
+		if live != v1 {
+			return fmt.Errorf("live %q, want %q kept", live, v1)
+		}
+		return nil
+	})
+	if code, b := send(t, e, "hello.example.com", "/b"); code != 200 || b != `{"v":1,"path":"/b"}` {
+		t.Fatalf("after a failed build: %d %q, want v1 serving", code, b)
+	}
+
+	e.Apply(fn(`export default {
+  async fetch(request: Request): Promise<Response> {
+    return new Response("v3", { headers: { "x-version": "3" } });
+  },
+};`))
+	e.WaitFor("v3 answers", func() error {
+		if code, b := send(t, e, "hello.example.com", "/c"); code != 200 || b != "v3" {
+			return fmt.Errorf("%d %q", code, b)
+		}
+		return nil
+	})
+	if st, _, msg, live := functionStatus(e, "hello", "Built"); st != "True" || live == v1 {
+		t.Fatalf("after the fix: Built %s %q live %s", st, msg, live)
+	}
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(s, "\n")
+	for i := range lines {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
