@@ -63,6 +63,7 @@ Start a local server with 'apoxy dev', then point the CLI at it with --config DI
 		newDiffCommand(f, streams),
 		newExplainCommand(getter, f, streams),
 		newGatewayCommand(getter, streams),
+		newEdgeFunctionCommand(getter, streams),
 		newTranslateCommand(streams),
 		newProjectCommand(getter, streams),
 		newVersionCommand(getter, streams),

@@ -34,7 +34,8 @@ type LogQuery struct {
 	Route string
 	// Status keeps lines whose status is in one of these ranges.
 	Status []string
-	// Function keeps lines of this edge function.
+	// Function keeps lines of this edge function: its requests' access lines and its console
+	// output (NAME in any namespace, or NAMESPACE/NAME).
 	Function string
 	// JSON: each line as a JSON object; a JSON access-log line is passed as is, a text line is
 	// wrapped as {"time","route","status","line"}.
@@ -126,7 +127,7 @@ func (q LogQuery) matcher(project string) func(*accesslog.Entry) bool {
 		if len(ranges) > 0 && !slices.ContainsFunc(ranges, func(r rng) bool { return e.Status >= r.lo && e.Status <= r.hi }) {
 			return false
 		}
-		if q.Function != "" && e.Function != q.Function {
+		if q.Function != "" && e.Function != q.Function && !strings.HasSuffix(e.Function, "/"+q.Function) {
 			return false
 		}
 		return route == nil || hasSegments(strings.Split(strings.TrimPrefix(e.Route, project+"/"), "/"), route)

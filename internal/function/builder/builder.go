@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,27 @@ import (
 
 // LabelFunction names a revision's EdgeFunction.
 const LabelFunction = "extensions.apoxy.dev/edgefunction"
+
+// AnnotationNumber numbers a function's revisions in the order they were made (1, 2, ...):
+// creation timestamps have only second resolution.
+const AnnotationNumber = "extensions.apoxy.dev/revision-number"
+
+// Number is a revision's AnnotationNumber (0 when absent).
+func Number(r *extv1a2.EdgeFunctionRevision) int {
+	n, _ := strconv.Atoi(r.Annotations[AnnotationNumber])
+	return n
+}
+
+// NewestFirst orders revisions newest first: by number, then creation time, then name.
+func NewestFirst(a, b *extv1a2.EdgeFunctionRevision) int {
+	if c := Number(b) - Number(a); c != 0 {
+		return c
+	}
+	if c := b.CreationTimestamp.Compare(a.CreationTimestamp.Time); c != 0 {
+		return c
+	}
+	return strings.Compare(b.Name, a.Name)
+}
 
 // DefaultRevisionHistoryLimit is how many revisions are kept besides the live and latest.
 const DefaultRevisionHistoryLimit = 10
@@ -161,7 +183,11 @@ func (b *Builder) reconcileFunction(ctx context.Context, api dynamic.Interface, 
 		}
 	}
 	if latestRev == nil {
-		r, err := b.create(ctx, api, ef, latest)
+		n := 0
+		for _, r := range revs {
+			n = max(n, Number(r))
+		}
+		r, err := b.create(ctx, api, ef, latest, n+1)
 		if err != nil {
 			return err
 		}
@@ -260,11 +286,12 @@ func findCondition(cs []metav1.Condition, typ string) *metav1.Condition {
 }
 
 // create makes the revision of ef's current template.
-func (b *Builder) create(ctx context.Context, api dynamic.Interface, ef *extv1a2.EdgeFunction, name string) (*extv1a2.EdgeFunctionRevision, error) {
+func (b *Builder) create(ctx context.Context, api dynamic.Interface, ef *extv1a2.EdgeFunction, name string, number int) (*extv1a2.EdgeFunctionRevision, error) {
 	yes := true
 	r := &extv1a2.EdgeFunctionRevision{
 		TypeMeta: metav1.TypeMeta{APIVersion: extv1a2.SchemeGroupVersion.String(), Kind: "EdgeFunctionRevision"},
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ef.Namespace, Labels: map[string]string{LabelFunction: ef.Name},
+			Annotations:     map[string]string{AnnotationNumber: strconv.Itoa(number)},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: extv1a2.SchemeGroupVersion.String(), Kind: "EdgeFunction", Name: ef.Name, UID: ef.UID, Controller: &yes}}},
 		Spec: *ef.Spec.Template.DeepCopy(),
 	}
@@ -315,12 +342,7 @@ func (b *Builder) prune(ctx context.Context, api dynamic.Interface, ef *extv1a2.
 	if len(old) <= limit {
 		return nil
 	}
-	slices.SortFunc(old, func(x, y *extv1a2.EdgeFunctionRevision) int {
-		if c := y.CreationTimestamp.Compare(x.CreationTimestamp.Time); c != 0 {
-			return c // newest first
-		}
-		return strings.Compare(y.Name, x.Name)
-	})
+	slices.SortFunc(old, NewestFirst)
 	var errs []error
 	for _, r := range old[limit:] {
 		b.log.Info("edge function revision pruned", "function", ef.Name, "revision", r.Name)
