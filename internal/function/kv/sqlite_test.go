@@ -106,7 +106,7 @@ func TestSQLitePurgeTimer(t *testing.T) {
 	}
 }
 
-// Keys outlive the process; a closed store refuses calls.
+// Keys outlive the process, the file is in WAL mode, and a closed store refuses calls.
 func TestSQLiteReopenAndClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kv.db")
 	s, err := Open(path)
@@ -128,6 +128,10 @@ func TestSQLiteReopenAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
+	var mode string
+	if err := s2.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal mode %q %v, want wal", mode, err)
+	}
 	if v := mustGet(t, s2.Namespace("fn"), "k"); string(v.Value) != "v" || v.Metadata != `{"a":1}` {
 		t.Fatalf("after reopening: %q %q", v.Value, v.Metadata)
 	}
