@@ -129,7 +129,7 @@ func checkGoFiles(files []File) error {
 	var goFiles, rootGo int
 	for _, f := range files {
 		p := path.Clean(f.Path)
-		if f.Path == "" || path.IsAbs(f.Path) || p == ".." || strings.HasPrefix(p, "../") {
+		if p == "." || path.IsAbs(f.Path) || p == ".." || strings.HasPrefix(p, "../") {
 			return &Error{Messages: []string{fmt.Sprintf("%q: a file's path must be relative and inside the function", f.Path)}}
 		}
 		if p == sdkDir || strings.HasPrefix(p, sdkDir+"/") {
@@ -188,7 +188,8 @@ func toolchainVersion(ctx context.Context, goBin string, env []string) (string, 
 	if v, ok := goVersions.Load(goBin); ok {
 		return v.(string), nil
 	}
-	out, err := runGo(ctx, goBin, "", env, "env", "GOVERSION")
+	// Run where no go.mod is (os.TempDir), so that none chooses the toolchain or fails to parse.
+	out, err := runGo(ctx, goBin, os.TempDir(), env, "env", "GOVERSION")
 	if err != nil {
 		return "", fmt.Errorf("build: asking %s its version: %w: %s", goBin, err, bytes.TrimSpace(out))
 	}
@@ -201,13 +202,14 @@ func toolchainVersion(ctx context.Context, goBin string, env []string) (string, 
 	return v, nil
 }
 
-// writeSDK writes the embedded pkg/edgefunc as the module apoxy.dev/apoxy into dir.
+// writeSDK writes the embedded pkg/edgefunc (without its tests) as the module
+// apoxy.dev/apoxy into dir.
 func writeSDK(dir, goVersion string) error {
 	if err := writeFile(filepath.Join(dir, "go.mod"), []byte("module apoxy.dev/apoxy\n\ngo "+goVersion+"\n")); err != nil {
 		return err
 	}
 	return fs.WalkDir(edgefunc.Source, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
 			return err
 		}
 		b, err := edgefunc.Source.ReadFile(p)
