@@ -124,11 +124,11 @@ func (s *Store) Purge(ctx context.Context) (int64, error) {
 
 // purgeOnce deletes one batch of expired rows.
 func (s *Store) purgeOnce(ctx context.Context) (int64, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	res, err := s.purge.ExecContext(ctx, s.opts.now().UnixMilli(), purgeBatch)
 	if err != nil {
 		return 0, fmt.Errorf("kv: purging expired keys: %w", err)
@@ -154,10 +154,11 @@ func (s *Store) purgeLoop() {
 // write runs one write statement under the process's write lock, and every
 // purgeEveryWrites writes one purge batch after it.
 func (s *Store) write(ctx context.Context, st *sql.Stmt, args ...any) error {
-	if s.closed.Load() {
+	s.writeMu.Lock()
+	if s.closed.Load() { // checked under the lock: Close takes it before closing the database
+		s.writeMu.Unlock()
 		return ErrClosed
 	}
-	s.writeMu.Lock()
 	_, err := st.ExecContext(ctx, args...)
 	s.writeMu.Unlock()
 	if err != nil {
