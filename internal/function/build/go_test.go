@@ -3,11 +3,13 @@ package build
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -236,20 +238,57 @@ func TestGoWasmCompileError(t *testing.T) {
 	}
 }
 
-// Cancelling the context kills the build (and its compilers) promptly.
+// Cancelling the context kills the build promptly, the compilers it started included.
 func TestGoWasmCancel(t *testing.T) {
 	needGo(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	start := time.Now()
-	// An empty cache makes the build compile the runtime: far longer than 300 ms.
-	_, err := GoWasm(ctx, []File{file("main.go", filterSrc)}, GoOptions{CacheDir: t.TempDir()})
+	defer cancel()
+	// The marker in the environment finds the build's processes. The cancel comes once the go
+	// command has started a compiler (on Linux; elsewhere after 300 ms). An empty cache makes
+	// the build compile the runtime, which takes far longer.
+	marker := fmt.Sprintf("APOXY_BUILD_TEST=%d", time.Now().UnixNano())
+	cancelledAt := make(chan time.Time, 1)
+	go func() {
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if runtime.GOOS != "linux" || len(processesWith(marker)) >= 2 {
+				break
+			}
+		}
+		if runtime.GOOS != "linux" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		cancelledAt <- time.Now()
+		cancel()
+	}()
+	_, err := GoWasm(ctx, []File{file("main.go", filterSrc)}, GoOptions{CacheDir: t.TempDir(), Env: []string{marker}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(<-cancelledAt); d > 3*time.Second {
 		t.Fatalf("GoWasm returned %v after the cancel", d)
 	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	time.Sleep(100 * time.Millisecond) // SIGKILL is delivered at once, the exit shortly after
+	if left := processesWith(marker); len(left) > 0 {
+		t.Fatalf("processes of the cancelled build still run: %q", left)
+	}
+}
+
+// processesWith lists the command lines of the processes whose environment holds kv.
+func processesWith(kv string) []string {
+	var found []string
+	envs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, p := range envs {
+		env, err := os.ReadFile(p)
+		if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), kv) {
+			continue
+		}
+		cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
+		found = append(found, strings.ReplaceAll(string(cmd), "\x00", " "))
+	}
+	return found
 }
 
 // What is not a Go function is refused before the toolchain runs, in words a user follows.
