@@ -84,6 +84,27 @@ func TestSQLitePurge(t *testing.T) {
 	}
 }
 
+// Without the timer, writes purge as they go: a few hundred writes delete a batch.
+func TestSQLitePurgeOnWrites(t *testing.T) {
+	c := &clock{now: time.Now()}
+	s := openSQLite(t, WithClock(c.Now), WithPurgeInterval(-1))
+	kv := s.Namespace("fn")
+	for i := range 300 {
+		mustPut(t, kv, time.Duration(i).String(), "x", function.KVPut{TTL: time.Minute})
+	}
+	c.Advance(time.Hour)
+	for range purgeEveryWrites {
+		mustPut(t, kv, "busy", "x", function.KVPut{})
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT count(*) FROM kv`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d rows after %d writes, want the expired 300 purged", n, purgeEveryWrites)
+	}
+}
+
 // The timer purges on its own.
 func TestSQLitePurgeTimer(t *testing.T) {
 	c := &clock{now: time.Now()}
