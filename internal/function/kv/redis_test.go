@@ -83,6 +83,27 @@ func TestRedisLayout(t *testing.T) {
 	}
 }
 
+// Two gateway replicas, each with its own client and store, share the keys.
+func TestRedisSharedByReplicas(t *testing.T) {
+	c := redisServer(t)
+	other := redis.NewClient(&redis.Options{Addr: c.Options().Addr})
+	defer other.Close()
+	a, b := NewRedis(c, "proj").Namespace("fn"), NewRedis(other, "proj").Namespace("fn")
+	mustPut(t, a, "k", "from a", function.KVPut{Metadata: `"m"`})
+	if v := mustGet(t, b, "k"); string(v.Value) != "from a" || v.Metadata != `"m"` {
+		t.Fatalf("replica b reads %q %q", v.Value, v.Metadata)
+	}
+	if got := names(listAll(t, b, "", 0)); got != "k" {
+		t.Fatalf("replica b lists %s", got)
+	}
+	if err := b.Delete(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := a.Get(context.Background(), "k"); ok || err != nil {
+		t.Fatalf("replica a still reads the key b deleted: %v %v", ok, err)
+	}
+}
+
 // Expired keys leave the index: a later Put reclaims them, a List skips and removes them.
 func TestRedisIndexReclaimed(t *testing.T) {
 	c := redisServer(t)
