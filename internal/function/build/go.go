@@ -190,6 +190,9 @@ func toolchainVersion(ctx context.Context, goBin string, env []string) (string, 
 	}
 	// Run where no go.mod is (os.TempDir), so that none chooses the toolchain or fails to parse.
 	out, err := runGo(ctx, goBin, os.TempDir(), env, "env", "GOVERSION")
+	if ctx.Err() != nil {
+		return "", fmt.Errorf("build: compiling the Go function: %w", ctx.Err())
+	}
 	if err != nil {
 		return "", fmt.Errorf("build: asking %s its version: %w: %s", goBin, err, bytes.TrimSpace(out))
 	}
@@ -265,13 +268,19 @@ func compileError(ctx context.Context, err error, out []byte, tmp string) error 
 // its indented continuation lines), paths relative to the function's root, without the
 // "# package" headers.
 func goMessages(out, tmp string) []string {
-	src := filepath.Join(tmp, "src")
+	tmps := []string{tmp}
+	if real, err := filepath.EvalSymlinks(tmp); err == nil && real != tmp {
+		tmps = append(tmps, real) // the go command may print either
+	}
 	var msgs []string
 	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimRight(line, " \r")
-		line = strings.ReplaceAll(line, src+string(filepath.Separator), "")
-		line = strings.ReplaceAll(line, src, ".")
-		line = strings.ReplaceAll(line, tmp+string(filepath.Separator), "")
+		for _, t := range tmps {
+			src := filepath.Join(t, "src")
+			line = strings.ReplaceAll(line, src+string(filepath.Separator), "")
+			line = strings.ReplaceAll(line, src, ".")
+			line = strings.ReplaceAll(line, t+string(filepath.Separator), "")
+		}
 		switch {
 		case line == "" || strings.HasPrefix(line, "# "):
 		case strings.HasPrefix(line, "\t") && len(msgs) > 0:
