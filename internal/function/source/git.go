@@ -78,7 +78,7 @@ func (f *Fetcher) Git(ctx context.Context, ref GitRef) (files []build.File, comm
 	)
 	switch ep.Protocol {
 	case "http", "https":
-		tr = githttp.NewClient(f.client())
+		tr = githttp.NewClient(f.boundedClient("git: a response of " + repo))
 		if ref.Username != "" || ref.Password != "" {
 			auth = &githttp.BasicAuth{Username: ref.Username, Password: ref.Password}
 		}

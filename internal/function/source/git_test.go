@@ -441,3 +441,23 @@ func TestGitLimits(t *testing.T) {
 	_, _, err = (&Fetcher{AllowFile: true}).Git(context.Background(), GitRef{Repository: repo, Path: "fn"})
 	wantErr(t, err, ErrInvalid, `symbolic link "fn/evil" of `+repo+` points outside the repository (to "../../../etc/passwd")`)
 }
+
+// TestGitEndlessAdvertisement: a server that never ends its list of refs fails the fetch
+// with ErrTooLarge instead of filling memory.
+func TestGitEndlessAdvertisement(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
+		enc := pktline.NewEncoder(w)
+		enc.EncodeString("# service=git-upload-pack\n")
+		enc.Flush()
+		enc.EncodeString(strings.Repeat("a", 40) + " HEAD\x00ofs-delta\n")
+		for i := 0; r.Context().Err() == nil; i++ {
+			if err := enc.Encodef("%s refs/heads/b%d\n", strings.Repeat("a", 40), i); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	_, _, err := (&Fetcher{MaxBytes: 1 << 20}).Git(context.Background(), GitRef{Repository: srv.URL + "/fn.git"})
+	wantErr(t, err, ErrTooLarge, "git: a response of "+srv.URL+"/fn.git is larger than the limit")
+}

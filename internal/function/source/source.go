@@ -12,6 +12,7 @@ package source
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,39 @@ func (f *Fetcher) client() *http.Client {
 	return defaultClient
 }
 
+// boundedClient is f.client() with every response body bounded by MaxBytes (plus room for
+// framing), for protocols whose bodies are read by a library rather than by readAll: a
+// server that never stops sending then fails with ErrTooLarge instead of filling memory.
+func (f *Fetcher) boundedClient(what string) *http.Client {
+	c := *f.client()
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	max := f.maxBytes()
+	c.Transport = &boundedBodies{rt: rt, max: max + max/64 + 1<<20, what: what}
+	return &c
+}
+
+// boundedBodies is a RoundTripper whose response bodies fail past max bytes.
+type boundedBodies struct {
+	rt   http.RoundTripper
+	max  int64
+	what string
+}
+
+func (b *boundedBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := b.rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{newLimitedReader(resp.Body, b.max, b.what), resp.Body}
+	return resp, nil
+}
+
 func (f *Fetcher) maxBytes() int64 {
 	if f != nil && f.MaxBytes > 0 {
 		return f.MaxBytes
@@ -128,6 +162,10 @@ func transportError(ctx context.Context, err error, what, host string) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return fail(ErrUnreachable, err, "%s: timed out talking to %s", what, host)
+	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return fail(ErrDenied, err, "%s: the TLS certificate of %s is not trusted: %v", what, host, certErr.Err)
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
