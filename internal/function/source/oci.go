@@ -70,10 +70,9 @@ func (f *Fetcher) OCI(ctx context.Context, repo, tag string, username, password 
 	}
 	o := &ociFetch{f: f, repo: r.Name(), registry: r.RegistryStr(), what: what}
 
-	rt := http.DefaultTransport
-	if c := f.client(); c.Transport != nil {
-		rt = c.Transport
-	}
+	// The client's transport, with bodies bounded: manifests and indexes are read whole by
+	// the library. (The client's own Timeout does not apply; ctx does.)
+	rt := f.boundedClient("oci: a response of " + r.RegistryStr()).Transport
 	var auth authn.Authenticator = authn.Anonymous
 	if username != "" || password != "" {
 		auth = &authn.Basic{Username: username, Password: password}

@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +29,7 @@ import (
 // host:port. With user set, every request needs that basic auth.
 func newRegistry(t *testing.T, user, password string) string {
 	t.Helper()
-	h := registry.New()
+	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	if user != "" {
 		inner := h
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +133,13 @@ func TestOCI(t *testing.T) {
 
 	_, _, err = (&Fetcher{MaxBytes: 4}).OCI(ctx, repo, "v1", "", "")
 	wantErr(t, err, ErrTooLarge, "oci: the layer sha256:", "of "+repo+" is larger than the limit of 4 bytes")
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, err = f.OCI(cctx, repo, "v1", "", "")
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrUnreachable) {
+		t.Errorf("cancelled fetch: got %v, want context.Canceled and ErrUnreachable", err)
+	}
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -35,8 +35,8 @@ var (
 	ErrIntegrity = errors.New("integrity check failed")
 	// ErrTooLarge: the source is larger than Fetcher.MaxBytes.
 	ErrTooLarge = errors.New("too large")
-	// ErrUnreachable: the host could not be reached or answered with a server error; retrying
-	// later may succeed.
+	// ErrUnreachable: the host could not be reached, answered with a server error or took
+	// too long, or the context ended; retrying later may succeed.
 	ErrUnreachable = errors.New("unreachable")
 	// ErrDenied: the server refused the credentials (or asked for some).
 	ErrDenied = errors.New("access denied")
