@@ -51,6 +51,9 @@ func TestGitHTTPBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := r.CreateTag("v1", c1, &git.CreateTagOptions{Tagger: sig, Message: "one"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := wt.Remove("big.bin"); err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +108,14 @@ func TestGitHTTPBackend(t *testing.T) {
 	}
 	if commit != c1.String() || len(files) != 2 {
 		t.Errorf("commit %s with %d files, want %s with 2", commit, len(files), c1)
+	}
+	// An annotated tag: the tag object is wanted, shallow, and peeled to its commit.
+	files, commit, err = f.Git(ctx, GitRef{Repository: repo, Tag: "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if commit != c1.String() || len(files) != 2 {
+		t.Errorf("tag v1: commit %s with %d files, want %s with 2", commit, len(files), c1)
 	}
 	// An abbreviated one: the history of every branch and tag is fetched and searched.
 	files, commit, err = f.Git(ctx, GitRef{Repository: repo, Commit: c1.String()[:8]})

@@ -48,7 +48,8 @@ var (
 // Fetcher fetches function sources. The zero value is usable; a Fetcher is safe for concurrent
 // use as long as its fields are not changed.
 type Fetcher struct {
-	// HTTPClient makes the HTTP requests of npm, URL, Git over HTTP(S) and OCI fetches. Nil
+	// HTTPClient makes the HTTP requests of npm, URL, Git over HTTP(S) and OCI fetches (OCI
+	// uses only its Transport, so its Timeout does not bound those; the context does). Nil
 	// means a client with connect, TLS and header timeouts and a 5-minute overall bound.
 	HTTPClient *http.Client
 	// MaxBytes bounds the total size of any one fetch (a packument, a tarball and its
