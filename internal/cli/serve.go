@@ -57,6 +57,8 @@ type serverFlags struct {
 	accessLogFormat string
 	// telemetryPrivate lets projects' telemetry sinks reach private addresses.
 	telemetryPrivate bool
+	// functionSourcesPrivate lets edge-function builds fetch from private addresses and file://.
+	functionSourcesPrivate bool
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
@@ -70,6 +72,7 @@ func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bo
 		f.apiAddr, f.httpPort, f.httpsPort = "127.0.0.1:6443", 8080, 8443
 		f.backendNetworks = "internal"
 		f.telemetryPrivate = true
+		f.functionSourcesPrivate = true
 		use, short = "dev", "Run a local Apoxy server on high ports with a local data directory"
 	}
 	c := &cobra.Command{
@@ -100,6 +103,7 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.IntVar(&f.maxConnsPerLn, "max-connections-per-listener", 0, "downstream connections of each listener (0: only --max-connections)")
 	fl.StringVar(&f.accessLog, "access-log", "stdout", "where the server writes every project's access-log lines: stdout, off, or a file path (reopened on SIGHUP, for logrotate)")
 	fl.StringVar(&f.accessLogFormat, "access-log-format", "", `format of the server's access log: "" (each Gateway's, from its Proxy's spec.telemetry.accessLogs; JSON by default), json, or an Envoy command-operator format ("%START_TIME% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%")`)
+	fl.BoolVar(&f.functionSourcesPrivate, "function-sources-private", f.functionSourcesPrivate, "let EdgeFunction builds fetch code from loopback and private addresses and file:// Git repositories; off, only from public addresses")
 	fl.BoolVar(&f.telemetryPrivate, "telemetry-private-endpoints", f.telemetryPrivate, "let projects' telemetry sinks (collector exporters, CloudMonitoringIntegrations) reach loopback and private addresses; off, they reach only public ones")
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
@@ -161,6 +165,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		AccessLog:                 accessLog,
 		AccessLogFormat:           f.accessLogFormat,
 		TelemetryPrivateEndpoints: f.telemetryPrivate,
+		FunctionSourcesPrivate:    f.functionSourcesPrivate,
 		Logger:                    log,
 		OnProjectsChanged:         writeConfigs,
 	})

@@ -177,6 +177,8 @@ func Start(t testing.TB, opts Options) *Env {
 		AccessLog:       cmp.Or[io.Writer](opts.AccessLog, logOut),
 		RateLimitStore:  opts.RateLimitStore,
 		Logger:          log,
+		// Tests serve function sources (Git, npm, OCI) on loopback.
+		FunctionSourcesPrivate: true,
 	})
 	if err != nil {
 		cancel()

@@ -39,8 +39,9 @@ type controllers struct {
 	log       *slog.Logger
 	// dataDir holds the projects' built edge functions; builds bound concurrent builds
 	// across projects (one at a time: a build takes a core).
-	dataDir string
-	builds  chan struct{}
+	dataDir  string
+	builds   chan struct{}
+	compiler *builder.Compiler
 
 	mu sync.Mutex
 	// ctx is the parent of every controller's context, cancelled by Stop.
@@ -105,7 +106,7 @@ func (c *controllers) sync() {
 			Logger:    c.log,
 			Claims:    c.claims,
 			Reconcilers: []controller.Reconciler{builder.New(ctx, builder.Options{
-				Project: name, Store: loader.StoreAt(c.dataDir, name), Slots: c.builds, Logger: c.log,
+				Project: name, Store: loader.StoreAt(c.dataDir, name), Slots: c.builds, Logger: c.log, Compile: c.compiler.Compile,
 			})},
 		})
 		if err != nil {

@@ -25,6 +25,8 @@ import (
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
 	"apoxy.dev/apoxy/internal/controller"
+	"apoxy.dev/apoxy/internal/function/build"
+	"apoxy.dev/apoxy/internal/function/builder"
 	"apoxy.dev/apoxy/internal/function/loader"
 	"apoxy.dev/apoxy/internal/observe"
 	"apoxy.dev/apoxy/internal/pki"
@@ -55,6 +57,10 @@ type Options struct {
 	// (apoxy dev; a single-tenant server exporting to its own network). By default a
 	// project's exporters reach only public addresses.
 	TelemetryPrivateEndpoints bool
+	// FunctionSourcesPrivate lets EdgeFunction sources be fetched from loopback and private
+	// addresses and file:// Git repositories (apoxy dev, tests). By default builds fetch
+	// from public addresses only.
+	FunctionSourcesPrivate bool
 	Upstream                  upstream.Options
 	Logger                    *slog.Logger
 	// OnProjectsChanged runs after a project starts or stops (e.g. to rewrite kubeconfigs).
@@ -92,6 +98,8 @@ type Platform struct {
 	Destinations *upstream.Destinations
 
 	components *component.Runner
+	// kv are the projects' edge-function KV stores (nil without a data directory).
+	kv *loader.SQLiteKV
 }
 
 // Start builds the components and starts them in order; it returns once all serve (their
@@ -142,6 +150,11 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	// Edge functions: the builder (per project, in its controller) writes artifacts where the
 	// loader (the data plane's) reads them.
 	functions := &loader.Loader{Dir: opts.API.DataDir, Logger: opts.Logger}
+	if opts.API.DataDir != "" {
+		kvs := &loader.SQLiteKV{Dir: opts.API.DataDir}
+		functions.KV = kvs.Namespace
+		p.kv = kvs
+	}
 	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, Pipelines: pipes, AccessLog: opts.AccessLog, AccessLogFormat: opts.AccessLogFormat, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
 		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener, RateLimitStore: opts.RateLimitStore, Functions: functions})
 	functions.Dial, functions.Logs = p.Proxy.Dial, p.Proxy.Logs
@@ -149,6 +162,8 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		data:    p.Proxy,
 		dataDir: opts.API.DataDir,
 		builds:  make(chan struct{}, 1),
+		compiler: &builder.Compiler{Fetch: builder.NewFetcher(opts.FunctionSourcesPrivate),
+			Go: build.GoOptions{CacheDir: goCache(opts.API.DataDir)}},
 		claims:  p.Claims,
 		dest:    p.Destinations,
 		translate: translate.Options{
@@ -239,6 +254,9 @@ func (p *Platform) Ready() error { return p.components.Ready() }
 // stopped; it may be called more than once.
 func (p *Platform) Close() {
 	_ = p.components.Stop(context.Background()) // the runner logs each component's error
+	if p.kv != nil {
+		p.kv.Close()
+	}
 }
 
 // statusAddresses are the addresses Gateways without their own report: the bind address, or
@@ -298,4 +316,13 @@ func loadOrCreateSecret(dir, name string) ([]byte, error) {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// goCache is the Go build cache of function builds (under the data directory, so rebuilds
+// compile only the function; "" the toolchain's default).
+func goCache(dataDir string) string {
+	if dataDir == "" {
+		return ""
+	}
+	return filepath.Join(dataDir, "cache", "gobuild")
 }

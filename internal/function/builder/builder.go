@@ -76,8 +76,9 @@ type Options struct {
 	Project string
 	// Store holds the project's built artifacts.
 	Store *artifact.Store
-	// Compile builds a revision's code (default: Compiler{}.Compile).
-	Compile func(ctx context.Context, namespace string, spec *extv1a2.EdgeFunctionRevisionSpec) (*Output, error)
+	// Compile builds a revision's code, reading credentials from secrets (default:
+	// (&Compiler{}).Compile, which fetches from public addresses only).
+	Compile func(ctx context.Context, spec *extv1a2.EdgeFunctionRevisionSpec, secrets Secrets) (*Output, error)
 	// Slots bound concurrent builds across every project of the process (a channel used as
 	// a semaphore; nil: one build at a time in this builder).
 	Slots chan struct{}
@@ -112,6 +113,8 @@ type Builder struct {
 	finished map[status.Key]bool
 	// pruned remembers the artifacts digest set last pruned against, to skip unchanged sets.
 	pruned string
+	// secrets are the project's Secrets as of the last pass (credentialsRef).
+	secrets map[status.Key]map[string][]byte
 }
 
 // New makes a builder whose builds run until ctx ends.
@@ -167,6 +170,13 @@ func (b *Builder) Reconcile(ctx context.Context, set *resource.Set, api dynamic.
 		}
 		byFunction[key] = append(byFunction[key], r)
 	}
+	secrets := map[status.Key]map[string][]byte{}
+	for _, s := range set.Secrets {
+		secrets[status.KeyOf(s.Namespace, s.Name)] = s.Data
+	}
+	b.mu.Lock()
+	b.secrets = secrets
+	b.mu.Unlock()
 	for _, ef := range set.EdgeFunctions {
 		errs = append(errs, b.reconcileFunction(ctx, api, ef, byFunction[status.KeyOf(ef.Namespace, ef.Name)], kick))
 	}
@@ -442,7 +452,12 @@ func (b *Builder) run(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision) bo
 	}
 	began := time.Now()
 	bctx, cancel := context.WithTimeout(ctx, b.opts.BuildTimeout)
-	out, err := b.opts.Compile(bctx, r.Namespace, &r.Spec)
+	out, err := b.opts.Compile(bctx, &r.Spec, func(name string) (map[string][]byte, bool) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		d, ok := b.secrets[status.KeyOf(r.Namespace, name)]
+		return d, ok
+	})
 	cancel()
 	if ctx.Err() != nil {
 		return false // stopping: the next start builds it again
