@@ -61,8 +61,8 @@ type Options struct {
 	// addresses and file:// Git repositories (apoxy dev, tests). By default builds fetch
 	// from public addresses only.
 	FunctionSourcesPrivate bool
-	Upstream                  upstream.Options
-	Logger                    *slog.Logger
+	Upstream               upstream.Options
+	Logger                 *slog.Logger
 	// OnProjectsChanged runs after a project starts or stops (e.g. to rewrite kubeconfigs).
 	OnProjectsChanged func()
 	// BackendNetworks are the internal ranges every project's Backends may reach (apoxy dev:
@@ -164,8 +164,8 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		builds:  make(chan struct{}, 1),
 		compiler: &builder.Compiler{Fetch: builder.NewFetcher(opts.FunctionSourcesPrivate),
 			Go: build.GoOptions{CacheDir: goCache(opts.API.DataDir)}},
-		claims:  p.Claims,
-		dest:    p.Destinations,
+		claims: p.Claims,
+		dest:   p.Destinations,
 		translate: translate.Options{
 			BindAddress:     opts.BindAddress,
 			StatusAddresses: opts.StatusAddresses,

@@ -45,7 +45,6 @@ func (s *SQLiteKV) Namespace(project, fn string) function.KV {
 	return st.Namespace(fn)
 }
 
-
 // Close closes every store.
 func (s *SQLiteKV) Close() error {
 	s.mu.Lock()
