@@ -25,8 +25,10 @@ import (
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
 	"apoxy.dev/apoxy/internal/controller"
+	"apoxy.dev/apoxy/internal/function"
 	"apoxy.dev/apoxy/internal/function/build"
 	"apoxy.dev/apoxy/internal/function/builder"
+	"apoxy.dev/apoxy/internal/function/kv"
 	"apoxy.dev/apoxy/internal/function/loader"
 	"apoxy.dev/apoxy/internal/observe"
 	"apoxy.dev/apoxy/internal/pki"
@@ -184,10 +186,14 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	apiOpts.ValidateCollectorConfig = validateCollectorConfig
 	// Each project's API serves its live telemetry: `apoxy logs` and `apoxy top`.
 	apiOpts.ProjectHandlers = func(project string) map[string]http.Handler {
-		return map[string]http.Handler{
+		hs := map[string]http.Handler{
 			observe.LogsPath: observe.LogsHandler(p.Proxy, project),
 			observe.TopPath:  observe.TopHandler(proxy.MetricsGatherer(), project),
 		}
+		if p.kv != nil {
+			hs[kv.Path] = kv.Handler(func(fn string) function.KV { return p.kv.Namespace(project, fn) })
+		}
+		return hs
 	}
 	apiOpts.LongRunningPaths = []string{observe.LogsPath}
 	userHook := opts.OnProjectsChanged
