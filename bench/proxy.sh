@@ -21,7 +21,7 @@ BACKEND=19000
 declare -A H1=([direct]=$BACKEND [nginx]=18071 [haproxy]=18073 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A H2C=([direct]=$BACKEND [nginx]=18061 [haproxy]=18063 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A TLS=([nginx]=18041 [haproxy]=18043 [caddy]=18045 [goproxy]=18046 [apoxy]=18047)
-ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr apoxy-to apoxy-jwt apoxy-basic apoxy-quiet apoxy-trace1 apoxy-trace100)
+ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr apoxy-to apoxy-jwt apoxy-basic apoxy-quiet apoxy-trace1 apoxy-trace100 apoxy-fnjs apoxy-fnwasm)
 # apoxy-filters: the same gateway on a route with filters (request and response header
 # modifiers, CORS), so the filter chain's cost is a row of its own.
 H1[apoxy-filters]=18077; H2C[apoxy-filters]=18077; TLS[apoxy-filters]=18047
@@ -44,6 +44,10 @@ done
 H1[apoxy-quiet]=18079; H2C[apoxy-quiet]=18079; PROC[apoxy-quiet]=apoxy
 H1[apoxy-trace1]=18080; H2C[apoxy-trace1]=18080; PROC[apoxy-trace1]=apoxy
 H1[apoxy-trace100]=18081; H2C[apoxy-trace100]=18081; PROC[apoxy-trace100]=apoxy
+# Edge-function rows (issue 16): a pass-through JavaScript filter and a pass-through Go filter
+# compiled to WebAssembly (bench/proxies/apoxy-functions.yaml).
+H1[apoxy-fnjs]=18077; H2C[apoxy-fnjs]=18077; TLS[apoxy-fnjs]=18047; PATHS[apoxy-fnjs]=/fn-js; PROC[apoxy-fnjs]=apoxy
+H1[apoxy-fnwasm]=18077; H2C[apoxy-fnwasm]=18077; TLS[apoxy-fnwasm]=18047; PATHS[apoxy-fnwasm]=/fn-wasm; PROC[apoxy-fnwasm]=apoxy
 # BASE=<commit>: also run the gateway built from that commit ("base") for a paired A/B.
 if [ -n "${BASE:-}" ]; then
   H1[base]=18078; H2C[base]=18078; TLS[base]=18048; ORDER+=(base)
@@ -82,6 +86,7 @@ render $ROOT/bench/proxies/Caddyfile 18075 18075 18045 > $B/conf/Caddyfile
 render $ROOT/bench/proxies/apoxy.yaml 0 0 0 > $B/conf/apoxy.yaml
 render $ROOT/bench/proxies/apoxy-policies.yaml 0 0 0 > $B/conf/apoxy-policies.yaml
 render $ROOT/bench/proxies/apoxy-telemetry.yaml 0 0 0 > $B/conf/apoxy-telemetry.yaml
+render $ROOT/bench/proxies/apoxy-functions.yaml 0 0 0 > $B/conf/apoxy-functions.yaml
 { read -r HDR[apoxy-jwt]; read -r HDR[apoxy-basic]; } < <($B/bin/authgen -template $ROOT/bench/proxies/apoxy-auth.yaml -backend $BACKEND -out $B/conf/apoxy-auth.yaml)
 
 declare -A PID
@@ -97,9 +102,13 @@ start redis redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no
 # The access log (stdout) goes to a file, as a deployment would keep it.
 start apoxy $B/bin/apoxy dev --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443 --redis redis://127.0.0.1:16379
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:19901/readyz >/dev/null && break; sleep 0.2; done
-APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml -f $B/conf/apoxy-auth.yaml -f $B/conf/apoxy-telemetry.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
+APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml -f $B/conf/apoxy-auth.yaml -f $B/conf/apoxy-telemetry.yaml -f $B/conf/apoxy-functions.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
 for p in 18077 18079 18080 18081; do
   for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:$p/)" = 200 ] && break; sleep 0.1; done
+done
+# The Go function compiles on first use of the build cache (up to a minute or two).
+for f in fn-js fn-wasm; do
+  for i in $(seq 1 1800); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18077/$f)" = 200 ] && break; sleep 0.1; done
 done
 if [ -n "${BASE:-}" ]; then
   render $ROOT/bench/proxies/apoxy.yaml 0 0 0 | sed -e 's/18077/18078/g; s/18047/18048/g' > $B/conf/apoxy-base.yaml

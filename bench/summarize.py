@@ -94,3 +94,21 @@ if any(r["target"] == "apoxy-quiet" for r in wrk_rows):
         h2 = [r for r in csv.DictReader(open(p)) if r["proto"] == "h2c"]
     for t in ("apoxy", "apoxy-trace1", "apoxy-trace100"):
         print(f"| {t} | {paired(wrk_rows, 'round', t, 'apoxy-quiet')} | {paired(h2, 'round', t, 'apoxy-quiet') if h2 else '-'} |")
+
+# Issue 16's rows: a pass-through JavaScript filter and a Wasm (Go) filter against the same
+# gateway without one, paired in each round, and the p50 latency each adds (wrk, 64
+# connections: queueing included, so the per-invocation cost is the CPU column's difference).
+if any(r["target"] == "apoxy-fnjs" for r in wrk_rows):
+    print("\n### Edge-function rows, paired against apoxy (the same route without a function)\n")
+    print("| target | wrk HTTP/1.1 x apoxy | h2load h2c x apoxy | p50 added (wrk, ms) | CPU us/req added (wrk) |")
+    print("|---|---:|---:|---:|---:|")
+    h2 = []
+    p = os.path.join(d, "h2load.csv")
+    if os.path.exists(p):
+        h2 = [r for r in csv.DictReader(open(p)) if r["proto"] == "h2c"]
+    def med(t, k):
+        v = [float(r[k]) for r in wrk_rows if r["target"] == t and r[k]]
+        return st.median(v) if v else float("nan")
+    for t in ("apoxy-fnjs", "apoxy-fnwasm"):
+        print(f"| {t} | {paired(wrk_rows, 'round', t, 'apoxy')} | {paired(h2, 'round', t, 'apoxy') if h2 else '-'} | "
+              f"{med(t, 'p50_ms') - med('apoxy', 'p50_ms'):.3f} | {med(t, 'cpu_us') - med('apoxy', 'cpu_us'):.1f} |")
