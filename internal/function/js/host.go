@@ -3,9 +3,13 @@ package js
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"net/http"
@@ -56,6 +60,22 @@ func (inst *instance) host(op string, args ...any) quickjs.Value {
 		return inst.str(latin1String(b))
 	case "uuid":
 		return inst.str(uuid())
+	case "digest":
+		var h hash.Hash
+		switch str(0) {
+		case "SHA-1":
+			h = sha1.New()
+		case "SHA-256":
+			h = sha256.New()
+		case "SHA-384":
+			h = sha512.New384()
+		case "SHA-512":
+			h = sha512.New()
+		default:
+			return quickjs.UndefinedValue
+		}
+		h.Write(latin1Bytes(str(1)))
+		return inst.str(latin1String(h.Sum(nil)))
 	case "body":
 		return inst.str(inst.readBody())
 	case "settle":

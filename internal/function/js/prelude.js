@@ -234,6 +234,18 @@
       return a;
     },
     randomUUID() { return host("uuid"); },
+    subtle: {
+      // digest(algorithm, data): SHA-1, SHA-256, SHA-384 or SHA-512 of a BufferSource (or a
+      // string, as UTF-8), resolving to an ArrayBuffer, as WebCrypto's does.
+      async digest(algorithm, data) {
+        const name = String(typeof algorithm === "object" && algorithm !== null ? algorithm.name : algorithm).toUpperCase();
+        const u = typeof data === "string" ? bin2u8(enc(data)) : toU8(data);
+        if (!u) throw new TypeError("crypto.subtle.digest: data must be a BufferSource");
+        const r = host("digest", name, u82bin(u));
+        if (r === undefined) throw new Error("crypto.subtle.digest: unsupported algorithm " + name + " (use SHA-1, SHA-256, SHA-384 or SHA-512)");
+        return bin2u8(r).buffer;
+      },
+    },
   };
 
   // A host promise resolves with a JSON string: {error} or the call's result.

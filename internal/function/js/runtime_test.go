@@ -478,6 +478,11 @@ func TestSurface(t *testing.T) {
     out.push(r.status, r.headers.get("location"));
     const bin = new Response(new Uint8Array([0, 255, 1]));
     out.push(new Uint8Array(await bin.arrayBuffer()).join("."));
+    const hex = (buf) => [...new Uint8Array(buf)].map((x) => x.toString(16).padStart(2, "0")).join("");
+    out.push(hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc"))));
+    out.push(hex(await crypto.subtle.digest({ name: "sha-1" }, new Uint8Array([0x61, 0x62, 0x63]))));
+    out.push((await crypto.subtle.digest("SHA-512", "")).byteLength);
+    try { await crypto.subtle.digest("MD5", "x"); out.push("md5?"); } catch (e) { out.push(e.message.includes("unsupported algorithm MD5")); }
     return new Response(out.join("|"));
   }
 }`, function.ModeBackend, function.Limits{})
@@ -485,7 +490,9 @@ func TestSurface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "a|1, 2|false|content-type=a,x-a=1, 2|https://user@example.com/b/c?x=1&y=two%20words#frag|example.com|/b/c|two words|#frag|?x=2&y=two+words|http://h/a/d?q|aGVsbG8=|hello|héllo ✓|2|8|true|301|https://x/|0.255.1"
+	// The digests are FIPS 180's "abc" examples.
+	want := "a|1, 2|false|content-type=a,x-a=1, 2|https://user@example.com/b/c?x=1&y=two%20words#frag|example.com|/b/c|two words|#frag|?x=2&y=two+words|http://h/a/d?q|aGVsbG8=|hello|héllo ✓|2|8|true|301|https://x/|0.255.1" +
+		"|ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad|a9993e364706816aba3e25717850c26c9cd0d89d|64|true"
 	if got := string(res.Body); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
