@@ -102,6 +102,8 @@ type Platform struct {
 	components *component.Runner
 	// kv are the projects' edge-function KV stores (nil without a data directory).
 	kv *loader.SQLiteKV
+	// kvNamespace is a function's KV namespace (nil: no store).
+	kvNamespace func(project, fn string) function.KV
 }
 
 // Start builds the components and starts them in order; it returns once all serve (their
@@ -152,11 +154,17 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	// Edge functions: the builder (per project, in its controller) writes artifacts where the
 	// loader (the data plane's) reads them.
 	functions := &loader.Loader{Dir: opts.API.DataDir, Logger: opts.Logger}
-	if opts.API.DataDir != "" {
-		kvs := &loader.SQLiteKV{Dir: opts.API.DataDir}
-		functions.KV = kvs.Namespace
-		p.kv = kvs
+	// KV: in the Redis the process shares with its replicas (--redis) when it has one, so
+	// every gateway replica sees the same keys; else in each project's own SQLite file.
+	if r, ok := opts.RateLimitStore.(*ratelimit.Redis); ok {
+		client := r.Client()
+		p.kvNamespace = func(project, fn string) function.KV { return kv.NewRedis(client, project).Namespace(fn) }
+	} else if opts.API.DataDir != "" {
+		p.kv = &loader.SQLiteKV{Dir: opts.API.DataDir}
+		p.kvNamespace = p.kv.Namespace
 	}
+	functions.KV = p.kvNamespace
+
 	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, Pipelines: pipes, AccessLog: opts.AccessLog, AccessLogFormat: opts.AccessLogFormat, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
 		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener, RateLimitStore: opts.RateLimitStore, Functions: functions})
 	functions.Dial, functions.Logs = p.Proxy.Dial, p.Proxy.Logs
@@ -190,8 +198,8 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 			observe.LogsPath: observe.LogsHandler(p.Proxy, project),
 			observe.TopPath:  observe.TopHandler(proxy.MetricsGatherer(), project),
 		}
-		if p.kv != nil {
-			hs[kv.Path] = kv.Handler(func(fn string) function.KV { return p.kv.Namespace(project, fn) })
+		if p.kvNamespace != nil {
+			hs[kv.Path] = kv.Handler(func(fn string) function.KV { return p.kvNamespace(project, fn) })
 		}
 		return hs
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"apoxy.dev/apoxy/internal/edgetest"
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 )
 
 // functionReady returns nil once an EdgeFunction's Ready condition is True with the live
@@ -211,4 +212,66 @@ func indent(s, prefix string) string {
 		lines[i] = prefix + lines[i]
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// Two gateway replicas given one Redis (--redis) share their functions' KV: a counter
+// function's visits count across both.
+func TestEdgeFunctionKVSharedByReplicas(t *testing.T) {
+	addr := edgetest.StartRedis(t)
+	counter := `
+apiVersion: extensions.apoxy.dev/v1alpha2
+kind: EdgeFunction
+metadata: {name: counter}
+spec:
+  template:
+    mode: backend
+    code:
+      jsSource:
+        assets:
+          files:
+          - path: index.js
+            content: |
+              export default {
+                async fetch(request, env) {
+                  const n = parseInt((await env.KV.get("visits")) || "0") + 1;
+                  await env.KV.put("visits", String(n), { expirationTtl: 3600 });
+                  return new Response("visit " + n);
+                }
+              };
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: counter}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [counter.example.com]
+  rules:
+  - backendRefs: [{group: extensions.apoxy.dev, kind: EdgeFunction, name: counter}]
+`
+	var envs []*edgetest.Env
+	for range 2 {
+		e := edgetest.Start(t, edgetest.Options{RateLimitStore: ratelimit.NewRedis(ratelimit.RedisOptions{Address: addr})})
+		e.Apply(counter)
+		e.WaitFor("counter ready", functionReady(e, "counter"))
+		e.WaitFor("route accepted", e.RouteAccepted("counter"))
+		envs = append(envs, e)
+	}
+	// Until both serve the function, a request may meet the rule's 500.
+	for _, e := range envs {
+		e.WaitFor("function serves", func() error {
+			if code, _ := send(t, e, "counter.example.com", "/warm"); code != 200 {
+				return fmt.Errorf("status %d", code)
+			}
+			return nil
+		})
+	}
+	_, first := send(t, envs[0], "counter.example.com", "/")
+	var n int
+	fmt.Sscanf(first, "visit %d", &n)
+	for i, e := range []*edgetest.Env{envs[1], envs[0], envs[1]} {
+		want := fmt.Sprintf("visit %d", n+i+1)
+		if code, b := send(t, e, "counter.example.com", "/"); code != 200 || b != want {
+			t.Fatalf("replica %d: %d %q, want %q (the replicas do not share KV)", i%2, code, b, want)
+		}
+	}
 }

@@ -57,6 +57,10 @@ func NewRedis(o RedisOptions) *Redis {
 	return &Redis{c: redis.NewClient(opts)}
 }
 
+// Client is the store's Redis client, for other state the gateway's replicas share (edge
+// functions' KV).
+func (r *Redis) Client() *redis.Client { return r.c }
+
 // ErrStoreBackoff is returned while the store is left alone after a failure.
 var ErrStoreBackoff = errors.New("rate-limit store unavailable (retrying after a backoff)")
 
