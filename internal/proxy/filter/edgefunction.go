@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 
 	"apoxy.dev/apoxy/internal/function"
 	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/telemetry/span"
 )
 
 // Functions is what the edge-function stage needs from the process: the code of a revision
@@ -50,6 +52,9 @@ type edgeFunction struct {
 	backend bool
 	// obs observe invocations by result (nil: not measured).
 	obs map[string]prometheus.Observer
+	// attrs are the invocation span's attributes (made once: an unsampled request pays
+	// nothing for them).
+	attrs []attribute.KeyValue
 }
 
 // functionResults are the result label's values.
@@ -66,7 +71,9 @@ func newEdgeFunction(fl *ir.Filter, _ *ir.Route, env *Env) (Stage, error) {
 	if f == nil {
 		return nil, errors.New("edge function filter without a function")
 	}
-	s := &edgeFunction{f: f, label: f.Name + "@" + f.Revision, backend: f.Mode == string(function.ModeBackend)}
+	s := &edgeFunction{f: f, label: f.Name + "@" + f.Revision, backend: f.Mode == string(function.ModeBackend),
+		attrs: []attribute.KeyValue{attribute.String("apoxy.function", f.Name), attribute.String("apoxy.function.revision", f.Revision),
+			attribute.String("apoxy.function.runtime", f.Runtime), attribute.String("apoxy.function.mode", f.Mode)}}
 	if env != nil && env.Metrics != nil && env.Metrics.Functions != nil {
 		s.obs = map[string]prometheus.Observer{}
 		for _, r := range functionResults {
@@ -114,7 +121,9 @@ func (s *edgeFunction) Serve(x *Exchange) bool {
 		req.Body = nil
 	}
 	k.begin()
-	res, err := k.fn.Invoke(r.Context(), &req, s.host)
+	ctx, end := span.Start(r.Context(), "edgefunction", s.attrs...)
+	res, err := k.fn.Invoke(ctx, &req, s.host)
+	end(err)
 	if err != nil {
 		k.end()
 		x.FunctionError = err.Error()
