@@ -71,9 +71,15 @@ func TestEdgeFunctionStage(t *testing.T) {
 		"answer": {fn: func(context.Context, *function.Request, *function.Host) (*function.Result, error) {
 			return &function.Result{Status: 418, Header: http.Header{"X-A": {"b"}}, Body: []byte("teapot")}, nil
 		}},
-		"throws":  {fn: func(context.Context, *function.Request, *function.Host) (*function.Result, error) { return nil, errors.New("js: boom") }},
-		"timeout": {fn: func(context.Context, *function.Request, *function.Host) (*function.Result, error) { return nil, function.ErrTimeout }},
-		"passes":  {fn: func(context.Context, *function.Request, *function.Host) (*function.Result, error) { return &function.Result{Pass: true}, nil }},
+		"throws": {fn: func(context.Context, *function.Request, *function.Host) (*function.Result, error) {
+			return nil, errors.New("js: boom")
+		}},
+		"timeout": {fn: func(context.Context, *function.Request, *function.Host) (*function.Result, error) {
+			return nil, function.ErrTimeout
+		}},
+		"passes": {fn: func(context.Context, *function.Request, *function.Host) (*function.Result, error) {
+			return &function.Result{Pass: true}, nil
+		}},
 	}}
 	env := &Env{Functions: fns}
 	compile := func(rt *ir.Route) Chain {
