@@ -38,7 +38,7 @@ spec:
 	}
 	bad := map[string]string{
 		"loop":    `for (;;) {}`,
-		"memhog":  `const a = []; for (;;) a.push(new Array(100000).fill(Math.random()));`,
+		"memhog":  `const keep = []; for (;;) keep.push("x".repeat(1 << 20) + Math.random());`,
 		"never":   `await new Promise(() => {}); return new Response("x");`,
 		"pending": `await new Promise((r) => setTimeout(r, 60000)); return new Response("x");`,
 		"throws":  `throw new Error("boom");`,
@@ -72,6 +72,9 @@ spec:
 	for _, name := range []string{"healthy", "loop", "memhog", "never", "pending", "throws", "garbage"} {
 		e.WaitFor(name+" ready", functionReady(e, name))
 	}
+	// ResolvedRefs turns True once every function's live revision is in the data plane (the
+	// status is written after the configuration is applied).
+	e.WaitFor("route accepted", e.RouteAccepted("fns"))
 	e.WaitFor("healthy serves", func() error {
 		if code, b := send(t, e, "fns.example.com", "/healthy"); code != 200 || b != "ok /healthy" {
 			return fmt.Errorf("%d %q", code, b)
@@ -127,6 +130,13 @@ spec:
 		}
 	}
 	bwg.Wait()
+	if t.Failed() {
+		for _, l := range strings.Split(accessLog.String(), "\n") {
+			if strings.Contains(l, "function_error") {
+				t.Log(l)
+			}
+		}
+	}
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
 	wg.Wait()

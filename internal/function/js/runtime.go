@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -69,13 +70,75 @@ func Load(ctx context.Context, module []byte, mode function.Mode, limits functio
 	return f, nil
 }
 
-// Invoke runs one request on a pooled VM. A VM whose invocation failed is discarded.
+// abandonAfter is how long past an invocation's deadline Invoke waits for the engine to
+// notice its interrupt. QuickJS polls for interrupts every few thousand bytecode steps, so a
+// loop whose every step is a long native call (filling a large array, parsing a large JSON
+// text) can run well past its deadline; the caller is answered at the deadline plus this
+// grace, and the VM is discarded whenever it stops.
+const abandonAfter = 100 * time.Millisecond
+
+// outcome is what an invocation's goroutine hands back to Invoke.
+type outcome struct {
+	res  *function.Result
+	keep bool
+	rest func() bool
+	err  error
+}
+
+// Invoke runs one request on a pooled VM. A VM whose invocation failed is discarded. The
+// engine runs on a goroutine of its own so that the caller is answered by the deadline even
+// when the engine is slow to notice it (abandonAfter); it sees a copy of req, copied back
+// when it finishes in time, so an abandoned invocation never touches the caller's request.
 func (f *fn) Invoke(ctx context.Context, req *function.Request, host *function.Host) (*function.Result, error) {
 	inst, err := f.pool.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res, keep, rest, err := inst.invoke(ctx, req, host)
+	deadline := time.Now().Add(f.limits.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	own := *req
+	var body *guardedBody
+	if req.Body != nil {
+		body = &guardedBody{r: req.Body}
+		own.Body = body
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, keep, rest, err := inst.invoke(ctx, &own, host)
+		done <- outcome{res, keep, rest, err}
+	}()
+	timer := time.NewTimer(time.Until(deadline) + abandonAfter)
+	var o outcome
+	select {
+	case o = <-done:
+		timer.Stop()
+	case <-timer.C:
+		if body == nil || body.mu.TryLock() {
+			if body != nil {
+				body.dead = true // a later read by the VM fails; the caller owns the body again
+				body.mu.Unlock()
+			}
+			go func() {
+				<-done
+				f.pool.put(inst, false)
+			}()
+			err := fmt.Errorf("%w: the engine did not stop at the deadline; its VM is discarded", function.ErrTimeout)
+			if host != nil && host.Log != nil {
+				host.Log(slog.LevelError, err.Error())
+			}
+			return nil, err
+		}
+		// The VM is reading the request body from the client: the read ends with the
+		// connection's own body timeout, then the invocation does.
+		o = <-done
+	}
+	res, keep, rest, err := o.res, o.keep, o.rest, o.err
+	req.Method, req.URL, req.Host, req.Header = own.Method, own.URL, own.Host, own.Header
+	if own.Body != io.Reader(body) {
+		req.Body = own.Body // what the function read, then the rest
+	}
 	if f.pool.isClosed() && err != nil {
 		err = function.ErrClosed
 	}
@@ -90,6 +153,23 @@ func (f *fn) Invoke(ctx context.Context, req *function.Request, host *function.H
 	}
 	f.pool.put(inst, keep)
 	return res, err
+}
+
+// guardedBody is the request body as an invocation's goroutine reads it: once Invoke has
+// abandoned the invocation, reads fail rather than race with the caller's.
+type guardedBody struct {
+	mu   sync.Mutex
+	r    io.Reader
+	dead bool
+}
+
+func (g *guardedBody) Read(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.dead {
+		return 0, errors.New("js: the invocation was abandoned at its deadline")
+	}
+	return g.r.Read(p)
 }
 
 // Close frees the idle VMs and interrupts the busy ones, whose invocations end with
