@@ -65,6 +65,10 @@ spec:
 		out := d.apoxy(t, "", "get", "edgefunctions").stdout
 		return strings.Count(out, "True") >= 2 && strings.Contains(out, "counter-") && strings.Contains(out, "auth-check-")
 	})
+	// ResolvedRefs turns True once both functions' live revisions are in the data plane.
+	waitFor(t, func() bool {
+		return d.apoxy(t, "", "get", "httproute", "fns", "-o", `jsonpath={.status.parents[0].conditions[?(@.type=="ResolvedRefs")].status}`).stdout == "True"
+	})
 	waitFor(t, func() bool { code, _ := get("/private"); return code == 401 })
 	if code, b := get("/private", "Authorization", "Bearer x"); code != 200 || !strings.HasPrefix(b, "visit ") {
 		t.Fatalf("through auth-check with a token: %d %q", code, b)
