@@ -212,13 +212,20 @@ func (f *fn) newInstanceCtx(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
-func (inst *instance) init(ctx context.Context) error {
+func (inst *instance) init(ctx context.Context) (err error) {
 	vm, f := inst.vm, inst.f
 	vm.SetMemoryLimit(uintptr(f.limits.MemoryBytes))
 	deadline := time.Now().Add(f.limits.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	defer func() {
+		// A load the deadline interrupted (a slow top level, or a new VM made for a request
+		// on a starved machine) is a timeout, not the function's error.
+		if err != nil && !errors.Is(err, function.ErrTimeout) && !time.Now().Before(deadline) {
+			err = fmt.Errorf("%w: %v", function.ErrTimeout, err)
+		}
+	}()
 	// arm is checked before each call into the engine, which clears an interrupt that came
 	// before the call: the eval timeout covers the rest.
 	arm := func() error {
