@@ -105,10 +105,10 @@ func (f *fn) Invoke(ctx context.Context, req *function.Request, host *function.H
 		own.Body = body
 	}
 	done := make(chan outcome, 1)
-	go func() {
+	inst.submit(func() {
 		res, keep, rest, err := inst.invoke(ctx, &own, host)
 		done <- outcome{res, keep, rest, err}
-	}()
+	})
 	timer := time.NewTimer(time.Until(deadline) + abandonAfter)
 	var o outcome
 	select {
@@ -190,6 +190,9 @@ type instance struct {
 	loaded   bool        // the prelude has the module's default export
 	mu       sync.Mutex  // guards closed against Interrupt from Close
 	closed   bool
+	// work feeds the instance's goroutine (submit); nil until the first invocation. Only
+	// the goroutine holding the instance (from the pool) touches it.
+	work chan func()
 }
 
 // newInstance makes a VM: limits, host functions, prelude, module.
@@ -279,10 +282,29 @@ func (inst *instance) init(ctx context.Context) (err error) {
 
 // close frees the VM. Promises still owned by Go (host calls in flight) are released first,
 // as the engine must not be torn down with references it does not know about.
+// submit runs job on the instance's own goroutine, started on first use and kept for the
+// VM's life: the interpreter needs a deep stack, which a fresh goroutine per invocation
+// would grow again each time (that doubled an invocation's cost).
+func (inst *instance) submit(job func()) {
+	if inst.work == nil {
+		inst.work = make(chan func())
+		go func(work chan func()) {
+			for job := range work {
+				job()
+			}
+		}(inst.work)
+	}
+	inst.work <- job
+}
+
 func (inst *instance) close() {
 	inst.mu.Lock()
 	inst.closed = true
 	inst.mu.Unlock()
+	if inst.work != nil {
+		close(inst.work)
+		inst.work = nil
+	}
 	if inst.inv != nil {
 		inst.inv.release()
 		inst.inv = nil
