@@ -90,7 +90,7 @@ func (inst *instance) host(op string, args ...any) quickjs.Value {
 	case "loadFailed":
 		inst.loadErr = str(0)
 	case "loaded":
-		inst.loaded = true
+		inst.loaded, inst.hasResponse = true, num(0) != 0
 	case "fetch":
 		wire := str(0)
 		return inst.hostCall(func(inv *invocation) (any, error) { return inv.fetch(wire) })
@@ -174,8 +174,13 @@ func (inst *instance) hostCall(call func(inv *invocation) (any, error)) quickjs.
 		// Out of the engine's memory: awaiting undefined then fails in the function.
 		return quickjs.UndefinedValue
 	}
+	if inv.pending == nil {
+		inv.pending = map[*quickjs.PromiseCapability]struct{}{}
+		inv.completions = make(chan func())
+	}
 	inv.pending[pc] = struct{}{}
 	inv.inflight++
+	completions := inv.completions
 	go func() {
 		v, err := call(inv)
 		var s string
@@ -194,7 +199,7 @@ func (inst *instance) hostCall(call func(inv *invocation) (any, error)) quickjs.
 			pc.Reject.Free()
 		}
 		select {
-		case inv.completions <- complete:
+		case completions <- complete:
 		case <-inv.ctx.Done():
 		}
 	}()

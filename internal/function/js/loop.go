@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"reflect"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +32,8 @@ type invocation struct {
 	limits     function.Limits
 
 	// completions carries the results of host calls (fetch, KV) finished on other
-	// goroutines back to the VM's goroutine, as closures to run there.
+	// goroutines back to the VM's goroutine, as closures to run there. It and pending are
+	// made by the first host call, as most invocations make none.
 	completions chan func()
 	inflight    int
 	pending     map[*quickjs.PromiseCapability]struct{}
@@ -57,15 +60,6 @@ func (inv *invocation) release() {
 		pc.Reject.Free()
 	}
 	inv.pending = nil
-}
-
-// wireRequest is the request as __dispatch reads it.
-type wireRequest struct {
-	Method  string              `json:"method"`
-	URL     string              `json:"url"`
-	Headers map[string][]string `json:"headers"`
-	HasBody bool                `json:"hasBody,omitempty"`
-	Env     map[string]string   `json:"env,omitempty"`
 }
 
 // wireResult is what __dispatch settles with.
@@ -104,6 +98,43 @@ func (inst *instance) invoke(ctx context.Context, req *function.Request, host *f
 	if host == nil {
 		host = &function.Host{}
 	}
+	return inst.phase(ctx, req, host, func() error {
+		if err := inst.setEnv(host.Env); err != nil {
+			return err
+		}
+		_, err := inst.dispatch.Call(quickjs.UndefinedValue, req.Method, fullURL(req), wireHeaders(req.Header), req.Body != nil)
+		return err
+	}, func(r *wireResult) (*function.Result, error) { return inst.result(r, req) })
+}
+
+// respond runs the module's response handler on the upstream's response head, after a
+// passing invoke on the same VM. The Result's Status and Header are the head to send, or
+// zero and nil when the handler left it as it was.
+func (inst *instance) respond(ctx context.Context, req *function.Request, status int, header http.Header, host *function.Host) (_ *function.Result, keep bool, rest func() bool, _ error) {
+	if host == nil {
+		host = &function.Host{}
+	}
+	head := *req
+	head.Body = nil // gone upstream
+	return inst.phase(ctx, &head, host, func() error {
+		_, err := inst.respondFn.Call(quickjs.UndefinedValue, status, wireHeaders(header))
+		return err
+	}, func(r *wireResult) (*function.Result, error) {
+		if r.Pass {
+			return &function.Result{}, nil
+		}
+		if r.Status < 100 || r.Status > 999 {
+			return nil, fmt.Errorf("js: the response handler set status %d", r.Status)
+		}
+		return &function.Result{Status: r.Status, Header: canonicalHeader(r.Headers)}, nil
+	})
+}
+
+// phase runs one call into the module (start) and the event loop until it settles, then
+// decodes its outcome. The engine's own failures, timeouts and memory exhaustion come back as
+// the errors of package function.
+func (inst *instance) phase(ctx context.Context, req *function.Request, host *function.Host, start func() error,
+	decode func(*wireResult) (*function.Result, error)) (_ *function.Result, keep bool, rest func() bool, _ error) {
 	limits := inst.f.limits
 	deadline := time.Now().Add(limits.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -114,8 +145,7 @@ func (inst *instance) invoke(ctx context.Context, req *function.Request, host *f
 	ictx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	stopParent := context.AfterFunc(ctx, cancel)
 	stopIntr := context.AfterFunc(ictx, inst.interrupt)
-	inv := &invocation{ctx: ictx, cancel: cancel, stopParent: stopParent, req: req, host: host, limits: limits,
-		completions: make(chan func()), pending: map[*quickjs.PromiseCapability]struct{}{}}
+	inv := &invocation{ctx: ictx, cancel: cancel, stopParent: stopParent, req: req, host: host, limits: limits}
 	inv.fetchBudget.Store(limits.MaxFetchBytes)
 	inst.inv = inv
 	end := func(keep bool) bool {
@@ -135,24 +165,10 @@ func (inst *instance) invoke(ctx context.Context, req *function.Request, host *f
 		}
 	}()
 
-	w := wireRequest{Method: req.Method, URL: fullURL(req), Headers: req.Header, HasBody: req.Body != nil, Env: host.Env}
-	if w.Headers == nil {
-		w.Headers = map[string][]string{}
-	} else {
-		lower := make(map[string][]string, len(req.Header))
-		for k, v := range req.Header {
-			lower[lowerASCII(k)] = v
-		}
-		w.Headers = lower
-	}
-	wire, err := json.Marshal(w)
-	if err != nil {
-		return nil, true, nil, fmt.Errorf("js: encoding the request: %w", err)
-	}
 	if err := inst.arm(); err != nil {
 		return nil, false, nil, err
 	}
-	if _, err := inst.dispatch.Call(quickjs.UndefinedValue, string(wire)); err != nil {
+	if err := start(); err != nil {
 		return nil, false, nil, inst.failure(err.Error())
 	}
 	if err := inst.run(func() bool { return inv.settled }); err != nil {
@@ -161,7 +177,9 @@ func (inst *instance) invoke(ctx context.Context, req *function.Request, host *f
 	stopParent()
 
 	var r wireResult
-	if err := json.Unmarshal([]byte(inv.result), &r); err != nil {
+	if inv.result == "" {
+		r.Pass = true // unchanged: the request passes, the response head stays
+	} else if err := json.Unmarshal([]byte(inv.result), &r); err != nil {
 		return nil, false, nil, fmt.Errorf("js: decoding the result: %w", err)
 	}
 	if r.Error != nil {
@@ -177,7 +195,7 @@ func (inst *instance) invoke(ctx context.Context, req *function.Request, host *f
 		}
 		return nil, false, nil, fmt.Errorf("js: %s", msg)
 	}
-	res, err := inst.result(&r, req)
+	res, err := decode(&r)
 	if err != nil {
 		return nil, false, nil, err
 	}
@@ -201,6 +219,15 @@ func (inst *instance) invoke(ctx context.Context, req *function.Request, host *f
 	return res, true, nil, nil
 }
 
+// canonicalHeader makes the engine's lower-case header names canonical.
+func canonicalHeader(w map[string][]string) http.Header {
+	h := make(http.Header, len(w))
+	for k, v := range w {
+		h[textproto.CanonicalMIMEHeaderKey(k)] = v
+	}
+	return h
+}
+
 // result turns the settled wire result into a function.Result, applying a passing filter's
 // edits to req.
 func (inst *instance) result(r *wireResult, req *function.Request) (*function.Result, error) {
@@ -222,10 +249,7 @@ func (inst *instance) result(r *wireResult, req *function.Request) (*function.Re
 			req.URL = &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
 		}
 		if r.Headers != nil {
-			h := make(http.Header, len(r.Headers))
-			for k, v := range r.Headers {
-				h[textproto.CanonicalMIMEHeaderKey(k)] = v
-			}
+			h := canonicalHeader(r.Headers)
 			// A Host header the function set is the request's authority.
 			if host := h.Get("Host"); host != "" {
 				req.Host = host
@@ -246,11 +270,7 @@ func (inst *instance) result(r *wireResult, req *function.Request) (*function.Re
 	if int64(len(body)) > inst.f.limits.MaxBodyBytes {
 		return nil, fmt.Errorf("%w: the response body is %d bytes", function.ErrTooLarge, len(body))
 	}
-	h := make(http.Header, len(r.Headers))
-	for k, v := range r.Headers {
-		h[textproto.CanonicalMIMEHeaderKey(k)] = v
-	}
-	return &function.Result{Status: r.Status, Header: h, Body: body}, nil
+	return &function.Result{Status: r.Status, Header: canonicalHeader(r.Headers), Body: body}, nil
 }
 
 // run is the event loop: it drains the VM's jobs, then waits for a host call to finish and
@@ -320,20 +340,58 @@ func (inst *instance) failure(msg string) error {
 	return fmt.Errorf("js: %s", msg)
 }
 
-// lowerASCII lower-cases a header name.
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if c := b[j]; 'A' <= c && c <= 'Z' {
-					b[j] = c + 'a' - 'A'
-				}
-			}
-			return string(b)
+// wireHeaders is a request's header as __dispatch reads it: "name\x00value\x00…", names in
+// lower case, one pair per value. Cheaper than JSON both to make and to parse in the engine,
+// which parses it only when the function looks at a header.
+func wireHeaders(h http.Header) string {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 2
 		}
 	}
-	return s
+	var b strings.Builder
+	b.Grow(n)
+	for k, vs := range h {
+		for _, v := range vs {
+			if b.Len() > 0 {
+				b.WriteByte(0)
+			}
+			for i := 0; i < len(k); i++ {
+				c := k[i]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				b.WriteByte(c)
+			}
+			b.WriteByte(0)
+			// A NUL in a value would split it; HTTP forbids it, so drop it.
+			b.WriteString(strings.ReplaceAll(v, "\x00", ""))
+		}
+	}
+	return b.String()
+}
+
+// setEnv hands the engine the revision's environment when it is not the one it has.
+func (inst *instance) setEnv(env map[string]string) error {
+	if len(env) == 0 && len(inst.env) == 0 {
+		return nil
+	}
+	if len(env) > 0 && len(inst.env) > 0 && reflect.ValueOf(env).UnsafePointer() == reflect.ValueOf(inst.env).UnsafePointer() {
+		return nil
+	}
+	if env == nil {
+		env = map[string]string{}
+	}
+	w, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	if _, err := inst.setEnvFn.Call(quickjs.UndefinedValue, string(w)); err != nil {
+		return inst.failure(err.Error())
+	}
+	inst.env = env
+	return nil
 }
 
 // latin1Bytes decodes a string whose characters are bytes (U+0000-U+00FF), the way the

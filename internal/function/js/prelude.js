@@ -13,12 +13,23 @@
 
   class Headers {
     constructor(init) {
-      this._m = new Map();
+      this._h = new Map();
+      this._raw = null; // a request's headers as the host sent them, parsed on first use
       this._dirty = false;
       if (init == null) return;
-      if (init instanceof Headers) { for (const [k, v] of init._m) this._m.set(k, v.slice()); return; }
+      if (init instanceof Headers) { for (const [k, v] of init._m) this._h.set(k, v.slice()); return; }
       if (Array.isArray(init)) { for (const [k, v] of init) this.append(k, v); return; }
       for (const k of Object.keys(init)) this.append(k, init[k]);
+    }
+    get _m() {
+      const raw = this._raw;
+      if (raw !== null) {
+        // "name\0value\0name\0value", names lower-cased, one pair per value.
+        this._raw = null;
+        const p = raw.split("\0"), m = this._h;
+        for (let i = 0; i + 1 < p.length; i += 2) { const a = m.get(p[i]); if (a) a.push(p[i + 1]); else m.set(p[i], [p[i + 1]]); }
+      }
+      return this._h;
     }
     get(k) { const v = this._m.get(String(k).toLowerCase()); return v === undefined ? null : v.join(", "); }
     getSetCookie() { return (this._m.get("set-cookie") || []).slice(); }
@@ -330,7 +341,7 @@
 
   // __dispatch runs one request through the module's default export and reports the outcome
   // with host("settle", json), then the settling of ctx.waitUntil promises with host("settle", null).
-  let mod = null;
+  let mod = null, handler = null;
   g.__loadFailed = (e) => {
     let s = e instanceof Error ? e.name + ": " + e.message : "Uncaught " + String(e);
     if (e && e.lineNumber) s += " (" + e.fileName + ":" + e.lineNumber + ":" + e.columnNumber + ")";
@@ -343,33 +354,90 @@
       return;
     }
     mod = m;
-    host("loaded");
+    handler = typeof m.fetch === "function" ? m.fetch : m.request;
+    host("loaded", typeof m.response === "function" ? 1 : 0);
   };
-  g.__dispatch = (wire) => {
-    const w = JSON.parse(wire);
-    const req = new Request(w.url, { method: w.method });
-    req.headers._m = new Map(Object.entries(w.headers));
-    req._lazy = w.hasBody ? () => { const b = JSON.parse(host("body")); if (b.error) throw new Error(b.error); return b; } : null;
-    if (!w.hasBody) req._null = true;
-    const env = Object.assign({}, w.env || {});
-    env.KV = kv;
-    const waits = [];
-    const ctx = { waitUntil(p) { waits.push(Promise.resolve(p)); }, passThroughOnException() {} };
-    (async () => {
-      let r;
-      if (typeof mod.fetch === "function") r = await mod.fetch(req, env, ctx);
-      else r = await mod.request(req, env, ctx);
+  // The environment (spec.template.env) is the same for every request of a revision: the host
+  // sends it once per VM and again only when it changes.
+  let env = { KV: kv };
+  g.__setEnv = (w) => { env = Object.assign(JSON.parse(w), { KV: kv }); };
+  const bodyLazy = () => { const b = JSON.parse(host("body")); if (b.error) throw new Error(b.error); return b; };
+  // One invocation runs on a VM at a time: its state lives here rather than in closures
+  // made per request. A VM whose invocation did not settle is discarded, so a late callback
+  // of an earlier request never meets a later one's state.
+  let cur = null; // {req, url, method, waits} or, in a response phase, {res, status, waits}
+  let lastReq = null; // the request a response phase follows
+  const ctx = { waitUntil(p) { const c = cur; if (c) (c.waits || (c.waits = [])).push(Promise.resolve(p)); }, passThroughOnException() {} };
+  const settle = (c, s) => {
+    const waits = c.waits;
+    cur = null;
+    host("settle", s, waits ? waits.length : 0);
+    if (waits) Promise.allSettled(waits).then(() => host("settle", null, 0));
+  };
+  const fail = (e) => { const c = cur; if (c) settle(c, JSON.stringify(errWire(e))); };
+  const done = (r) => {
+    const c = cur;
+    if (!c) return;
+    let o;
+    try {
+      const req = c.req, h = req.headers;
       if (r === null || r === undefined) {
-        const o = { pass: true, method: req.method };
-        if (req.url !== w.url) o.url = req.url;
-        if (req.headers._dirty) o.headers = req.headers._wire();
-        return o;
+        // The common case, a filter passing the request unchanged, settles with "".
+        if (req.url === c.url && req.method === c.method && !h._dirty) { settle(c, ""); return; }
+        o = { pass: true, method: req.method };
+        if (req.url !== c.url) o.url = req.url;
+        if (h._dirty) o.headers = h._wire();
+      } else {
+        if (!(r instanceof Response)) throw new TypeError("the handler must return a Response, null or undefined, got " + (typeof r === "object" ? JSON.stringify(r) : typeof r));
+        o = { status: r.status, headers: r.headers._wire() };
+        bodyWire(o, r);
       }
-      if (!(r instanceof Response)) throw new TypeError("the handler must return a Response, null or undefined, got " + (typeof r === "object" ? JSON.stringify(r) : typeof r));
-      const o = { status: r.status, headers: r.headers._wire() };
-      bodyWire(o, r);
-      return o;
-    })().then((o) => host("settle", JSON.stringify(o), waits.length), (e) => host("settle", JSON.stringify(errWire(e)), waits.length))
-      .then(() => waits.length ? Promise.allSettled(waits).then(() => host("settle", null, 0)) : undefined);
+    } catch (e) { fail(e); return; }
+    settle(c, JSON.stringify(o));
+  };
+  // __dispatch(method, url, headers, hasBody) runs one request through the module's default
+  // export. It builds the Request without its constructor's checks (the host's values are
+  // valid) and settles in the call when the handler is synchronous, in one promise job when
+  // it is async.
+  g.__dispatch = (method, url, raw, hasBody) => {
+    const req = Object.create(Request.prototype);
+    const h = Object.create(Headers.prototype);
+    h._h = new Map(); h._raw = raw; h._dirty = false;
+    req.url = url; req.method = method; req.headers = h; req.redirect = "follow";
+    req._text = null; req._bin = null; req.bodyUsed = false;
+    if (hasBody) { req._lazy = bodyLazy; req._null = false; } else { req._lazy = null; req._text = ""; req._null = true; }
+    cur = { req, url, method, waits: null };
+    lastReq = req;
+    let p;
+    try { p = handler.call(mod, req, env, ctx); } catch (e) { fail(e); return; }
+    if (p !== null && typeof p === "object" && typeof p.then === "function") p.then(done, fail); else done(p);
+  };
+
+  // __respond(status, headers) runs the default export's response(response, request, env, ctx)
+  // on the upstream's response head, after the request passed: it may edit response.headers
+  // and response.status, or return a Response whose status and headers replace them. The
+  // body goes to the client as the upstream sends it, unseen.
+  const doneResponse = (r) => {
+    const c = cur;
+    if (!c) return;
+    let o;
+    try {
+      if (r === null || r === undefined) r = c.res;
+      else if (!(r instanceof Response)) throw new TypeError("response() must return a Response, null or undefined, got " + (typeof r === "object" ? JSON.stringify(r) : typeof r));
+      if (r === c.res && r.status === c.status && !r.headers._dirty) { settle(c, ""); return; }
+      o = { status: r.status | 0, headers: r.headers._wire() };
+    } catch (e) { fail(e); return; }
+    settle(c, JSON.stringify(o));
+  };
+  g.__respond = (status, raw) => {
+    const res = Object.create(Response.prototype);
+    const h = Object.create(Headers.prototype);
+    h._h = new Map(); h._raw = raw; h._dirty = false;
+    res.status = status; res.statusText = statusText[status] || ""; res.headers = h; res.url = ""; res.redirected = false;
+    res._text = ""; res._bin = null; res._lazy = null; res._null = true; res.bodyUsed = false;
+    cur = { res, status, waits: null };
+    let p;
+    try { p = mod.response(res, lastReq, env, ctx); } catch (e) { fail(e); return; }
+    if (p !== null && typeof p === "object" && typeof p.then === "function") p.then(doneResponse, fail); else doneResponse(p);
   };
 })(globalThis);

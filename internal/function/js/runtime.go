@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -85,18 +87,25 @@ type outcome struct {
 	err  error
 }
 
+// deadline is when an invocation that starts now must end.
+func (f *fn) deadline(ctx context.Context) time.Time {
+	deadline := time.Now().Add(f.limits.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return deadline
+}
+
 // Invoke runs one request on a pooled VM. A VM whose invocation failed is discarded. The
 // engine runs on a goroutine of its own so that the caller is answered by the deadline even
 // when the engine is slow to notice it (abandonAfter); it sees a copy of req, copied back
 // when it finishes in time, so an abandoned invocation never touches the caller's request.
+// When the module has a response handler, a passing filter's Result has Response, and the
+// VM stays checked out until it is called.
 func (f *fn) Invoke(ctx context.Context, req *function.Request, host *function.Host) (*function.Result, error) {
 	inst, err := f.pool.get(ctx)
 	if err != nil {
 		return nil, err
-	}
-	deadline := time.Now().Add(f.limits.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
 	}
 	own := *req
 	var body *guardedBody
@@ -104,16 +113,104 @@ func (f *fn) Invoke(ctx context.Context, req *function.Request, host *function.H
 		body = &guardedBody{r: req.Body}
 		own.Body = body
 	}
-	done := make(chan outcome, 1)
-	inst.submit(func() {
+	o, err := inst.call(f.deadline(ctx), body, host, func() outcome {
 		res, keep, rest, err := inst.invoke(ctx, &own, host)
-		done <- outcome{res, keep, rest, err}
+		return outcome{res, keep, rest, err}
 	})
-	timer := time.NewTimer(time.Until(deadline) + abandonAfter)
-	var o outcome
+	if err != nil {
+		return nil, err // abandoned at the deadline
+	}
+	res, err := o.res, o.err
+	req.Method, req.URL, req.Host, req.Header = own.Method, own.URL, own.Host, own.Header
+	if own.Body != io.Reader(body) {
+		req.Body = own.Body // what the function read, then the rest
+	}
+	if err == nil && res.Pass && inst.hasResponse && f.mode == function.ModeFilter {
+		keep := o.keep
+		if o.rest != nil {
+			// The request's ctx.waitUntil promises settle before the response phase, which
+			// has its own.
+			keep = o.rest()
+		}
+		if !keep {
+			f.pool.put(inst, false)
+			return res, nil
+		}
+		head := *req
+		var once sync.Once
+		res.Response = func(ctx context.Context, status *int, header http.Header, failed bool) error {
+			err := errors.New("js: Response called more than once")
+			once.Do(func() { err = f.respond(ctx, inst, &head, status, header, failed, host) })
+			return err
+		}
+		return res, nil
+	}
+	return res, f.finish(inst, o, host)
+}
+
+// finish ends an invocation that ran in time: it logs its error, and returns the VM to the
+// pool (after its ctx.waitUntil promises, on another goroutine, when there are some).
+func (f *fn) finish(inst *instance, o outcome, host *function.Host) error {
+	err := o.err
+	if f.pool.isClosed() && err != nil {
+		err = function.ErrClosed
+	}
+	if err != nil && host != nil && host.Log != nil {
+		// The runtime's own errors go to the function's log too, for `apoxy logs`.
+		host.Log(slog.LevelError, err.Error())
+	}
+	if o.rest != nil {
+		// ctx.waitUntil: answer now, keep the VM until its promises settle.
+		go func() { f.pool.put(inst, o.rest()) }()
+		return err
+	}
+	f.pool.put(inst, o.keep)
+	return err
+}
+
+// respond runs the response handler on the upstream's head (unless there is none, failed)
+// and applies what it returned to status and header.
+func (f *fn) respond(ctx context.Context, inst *instance, req *function.Request, status *int, header http.Header, failed bool, host *function.Host) error {
+	if failed || status == nil || header == nil {
+		f.pool.put(inst, true)
+		return nil
+	}
+	st := *status
+	o, err := inst.call(f.deadline(ctx), nil, host, func() outcome {
+		res, keep, rest, err := inst.respond(ctx, req, st, header, host)
+		return outcome{res, keep, rest, err}
+	})
+	if err != nil {
+		return err
+	}
+	if o.err == nil {
+		if o.res.Status != 0 {
+			*status = o.res.Status
+		}
+		if o.res.Header != nil {
+			clear(header)
+			maps.Copy(header, o.res.Header)
+		}
+	}
+	return f.finish(inst, o, host)
+}
+
+// call runs job on inst's goroutine and waits for it until deadline plus abandonAfter. Past
+// that, the invocation is abandoned: body (when not nil) fails the engine's later reads, the
+// VM is discarded whenever the engine stops, and the error is function.ErrTimeout.
+func (inst *instance) call(deadline time.Time, body *guardedBody, host *function.Host, job func() outcome) (outcome, error) {
+	if inst.done == nil {
+		inst.done = make(chan outcome, 1)
+		inst.timer = time.NewTimer(time.Until(deadline) + abandonAfter)
+	} else {
+		inst.timer.Reset(time.Until(deadline) + abandonAfter)
+	}
+	done, timer := inst.done, inst.timer
+	inst.submit(func() { done <- job() })
 	select {
-	case o = <-done:
+	case o := <-done:
 		timer.Stop()
+		return o, nil
 	case <-timer.C:
 		if body == nil || body.mu.TryLock() {
 			if body != nil {
@@ -122,37 +219,18 @@ func (f *fn) Invoke(ctx context.Context, req *function.Request, host *function.H
 			}
 			go func() {
 				<-done
-				f.pool.put(inst, false)
+				inst.f.pool.put(inst, false)
 			}()
 			err := fmt.Errorf("%w: the engine did not stop at the deadline; its VM is discarded", function.ErrTimeout)
 			if host != nil && host.Log != nil {
 				host.Log(slog.LevelError, err.Error())
 			}
-			return nil, err
+			return outcome{}, err
 		}
 		// The VM is reading the request body from the client: the read ends with the
 		// connection's own body timeout, then the invocation does.
-		o = <-done
+		return <-done, nil
 	}
-	res, keep, rest, err := o.res, o.keep, o.rest, o.err
-	req.Method, req.URL, req.Host, req.Header = own.Method, own.URL, own.Host, own.Header
-	if own.Body != io.Reader(body) {
-		req.Body = own.Body // what the function read, then the rest
-	}
-	if f.pool.isClosed() && err != nil {
-		err = function.ErrClosed
-	}
-	if err != nil && host != nil && host.Log != nil {
-		// The runtime's own errors go to the function's log too, for `apoxy logs`.
-		host.Log(slog.LevelError, err.Error())
-	}
-	if rest != nil {
-		// ctx.waitUntil: answer now, keep the VM until its promises settle.
-		go func() { f.pool.put(inst, rest()) }()
-		return res, err
-	}
-	f.pool.put(inst, keep)
-	return res, err
 }
 
 // guardedBody is the request body as an invocation's goroutine reads it: once Invoke has
@@ -180,19 +258,26 @@ func (f *fn) Close() error {
 }
 
 // instance is one VM with the prelude and the module loaded. It runs one invocation at a
-// time, on the goroutine of Invoke.
+// time, on a goroutine of its own (submit).
 type instance struct {
-	f        *fn
-	vm       *quickjs.VM
-	dispatch quickjs.Value
-	inv      *invocation // the invocation running, nil between them
-	loadErr  string      // why the module did not load
-	loaded   bool        // the prelude has the module's default export
-	mu       sync.Mutex  // guards closed against Interrupt from Close
-	closed   bool
+	f           *fn
+	vm          *quickjs.VM
+	dispatch    quickjs.Value
+	setEnvFn    quickjs.Value     // __setEnv
+	respondFn   quickjs.Value     // __respond
+	hasResponse bool              // the module's default export has a response method
+	env         map[string]string // the environment the engine has (setEnv)
+	inv         *invocation       // the invocation running, nil between them
+	loadErr     string            // why the module did not load
+	loaded      bool              // the prelude has the module's default export
+	mu          sync.Mutex        // guards closed against Interrupt from Close
+	closed      bool
 	// work feeds the instance's goroutine (submit); nil until the first invocation. Only
-	// the goroutine holding the instance (from the pool) touches it.
-	work chan func()
+	// the goroutine holding the instance (from the pool) touches it, and done and timer,
+	// which Invoke reuses from one invocation to the next (an abandoned VM is discarded).
+	work  chan func()
+	done  chan outcome
+	timer *time.Timer
 }
 
 // newInstance makes a VM: limits, host functions, prelude, module.
@@ -276,7 +361,19 @@ func (inst *instance) init(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	inst.dispatch, err = g.GetPropertyValue(atom)
+	if inst.dispatch, err = g.GetPropertyValue(atom); err != nil {
+		return err
+	}
+	if atom, err = vm.NewAtom("__setEnv"); err != nil {
+		return err
+	}
+	if inst.setEnvFn, err = g.GetPropertyValue(atom); err != nil {
+		return err
+	}
+	if atom, err = vm.NewAtom("__respond"); err != nil {
+		return err
+	}
+	inst.respondFn, err = g.GetPropertyValue(atom)
 	return err
 }
 
@@ -309,8 +406,10 @@ func (inst *instance) close() {
 		inst.inv.release()
 		inst.inv = nil
 	}
-	if inst.dispatch.VM() != nil {
-		inst.dispatch.Free()
+	for _, v := range []quickjs.Value{inst.dispatch, inst.setEnvFn, inst.respondFn} {
+		if v.VM() != nil {
+			v.Free()
+		}
 	}
 	inst.vm.Close()
 }

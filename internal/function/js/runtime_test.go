@@ -125,6 +125,33 @@ func TestWorkersBackend(t *testing.T) {
 	}
 }
 
+// TestRequestHeadersAndEnv: a request's headers arrive with every value (the engine parses
+// them on first use), a synchronous handler works as an async one does, and a VM that served
+// one Host's environment sees another's (the environment is sent once per VM and again when
+// it changes).
+func TestRequestHeadersAndEnv(t *testing.T) {
+	f := load(t, `export default {
+  fetch(req, env) {
+    return new Response([req.headers.get("x-multi"), req.headers.has("X-Empty"), req.headers.get("x-empty"),
+      [...req.headers.keys()].join(","), env.NAME, typeof env.KV].join("|"));
+  }
+}`, function.ModeBackend, function.Limits{MaxInstances: 1})
+	h := http.Header{"X-Multi": {"a", "b"}, "X-Empty": {""}, "Accept": {"*/*"}}
+	for i, env := range []map[string]string{{"NAME": "one"}, {"NAME": "one"}, {"NAME": "two"}, nil} {
+		res, err := f.Invoke(context.Background(), newReq("GET", "/", h), &function.Host{Env: env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "a, b|true||accept,x-empty,x-multi|" + env["NAME"] + "|object"
+		if env == nil {
+			want = "a, b|true||accept,x-empty,x-multi||object"
+		}
+		if string(res.Body) != want {
+			t.Fatalf("invocation %d: body %q, want %q", i, res.Body, want)
+		}
+	}
+}
+
 func TestBackendNullIsError(t *testing.T) {
 	f := load(t, seedAuth, function.ModeBackend, function.Limits{})
 	_, err := f.Invoke(context.Background(), newReq("GET", "/", http.Header{"Authorization": {"x"}}), nil)
@@ -687,4 +714,110 @@ export default { async fetch() { return new Response(early + "|" + typeof __host
 	if got := string(res.Body); got != "host calls are not available while the module loads|undefined" {
 		t.Fatalf("got %q", got)
 	}
+}
+
+// TestResponseHook: a filter whose default export has response() sees the upstream's head
+// and edits it; a throw there is the invocation's error; an upstream failure skips it; and a
+// filter without response() offers no hook.
+func TestResponseHook(t *testing.T) {
+	f := load(t, `let n = 0;
+export default {
+  async request(req) { req.headers.set("x-seen", "1"); return null; },
+  async response(res, req, env, ctx) {
+    n++;
+    if (req.headers.get("x-mode") === "throw") throw new Error("boom");
+    if (req.headers.get("x-mode") === "replace") return new Response(null, { status: 299, headers: { "x-only": "yes" } });
+    ctx.waitUntil(Promise.resolve(1));
+    res.headers.set("x-upstream-status", String(res.status));
+    res.headers.delete("server");
+    if (res.status === 500) res.status = 503;
+    res.headers.set("x-n", String(n));
+  }
+}`, function.ModeFilter, function.Limits{MaxInstances: 1})
+	for _, tc := range []struct {
+		mode   string
+		status int
+		want   int
+		check  func(h http.Header) bool
+		err    string
+	}{
+		{"", 200, 200, func(h http.Header) bool {
+			return h.Get("X-Upstream-Status") == "200" && h.Get("Server") == "" && h.Get("Content-Type") == "text/plain" && h.Get("X-N") == "1"
+		}, ""},
+		{"", 500, 503, func(h http.Header) bool { return h.Get("X-Upstream-Status") == "500" }, ""},
+		{"replace", 200, 299, func(h http.Header) bool { return h.Get("X-Only") == "yes" && h.Get("Content-Type") == "" }, ""},
+		{"throw", 200, 200, func(h http.Header) bool { return h.Get("Server") == "up" }, "boom"},
+	} {
+		req := newReq("GET", "/", http.Header{"X-Mode": {tc.mode}})
+		res, err := f.Invoke(context.Background(), req, nil)
+		if err != nil || !res.Pass || res.Response == nil || req.Header.Get("X-Seen") != "1" {
+			t.Fatalf("%s: %+v %v", tc.mode, res, err)
+		}
+		status, h := tc.status, http.Header{"Server": {"up"}, "Content-Type": {"text/plain"}}
+		err = res.Response(context.Background(), &status, h, false)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("%s: err %v, want %q", tc.mode, err, tc.err)
+			}
+		} else if err != nil {
+			t.Fatalf("%s: %v", tc.mode, err)
+		}
+		if status != tc.want || !tc.check(h) {
+			t.Fatalf("%s: %d %v", tc.mode, status, h)
+		}
+		if err := res.Response(context.Background(), &status, h, false); err == nil {
+			t.Fatalf("%s: a second Response call succeeded", tc.mode)
+		}
+	}
+	// No upstream answer: the hook is released without running (the one VM serves again).
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Response(context.Background(), nil, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, h := 200, http.Header{}
+	if err := res.Response(context.Background(), &status, h, false); err != nil || h.Get("X-N") == "" {
+		t.Fatalf("after a failed upstream: %v %v", err, h)
+	}
+
+	plain := load(t, seedAuth, function.ModeFilter, function.Limits{})
+	res, err = plain.Invoke(context.Background(), newReq("GET", "/", http.Header{"Authorization": {"x"}}), nil)
+	if err != nil || !res.Pass || res.Response != nil {
+		t.Fatalf("a filter without response(): %+v %v", res, err)
+	}
+}
+
+// BenchmarkInvokeSync is BenchmarkInvoke with a synchronous handler: the engine cost
+// without the async function and its promise job.
+func BenchmarkInvokeSync(b *testing.B) {
+	f := load(b, "export default { request(req) { return null; } }", function.ModeFilter, function.Limits{})
+	h := http.Header{"Authorization": {"Bearer t"}, "Accept": {"*/*"}, "User-Agent": {"bench"}}
+	for b.Loop() {
+		req := newReq("GET", "/x?y=1", h)
+		res, err := f.Invoke(context.Background(), req, nil)
+		if err != nil || !res.Pass {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkInvokeParallel: invocations from two goroutines at once, as under load.
+func BenchmarkInvokeParallel(b *testing.B) {
+	f := load(b, seedAuth, function.ModeFilter, function.Limits{})
+	h := http.Header{"Authorization": {"Bearer t"}, "Accept": {"*/*"}, "User-Agent": {"bench"}}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := newReq("GET", "/x?y=1", h)
+			res, err := f.Invoke(context.Background(), req, nil)
+			if err != nil || !res.Pass {
+				b.Fatal(err)
+			}
+		}
+	})
 }
