@@ -1947,7 +1947,7 @@ func schema_apoxy_api_core_v1alpha2_ProxySpec(ref common.ReferenceCallback) comm
 					},
 					"rateLimit": {
 						SchemaProps: spec.SchemaProps{
-							Description: "RateLimit names the store that Global rate-limit rules (TrafficPolicy spec.rateLimit.rules[].scope: Global) count in, shared by every data-plane instance that serves Gateways of this Proxy. Without it such rules are not accepted.",
+							Description: "RateLimit names the store that Global rate-limit rules (TrafficPolicy spec.rateLimit.rules[].scope: Global) count in, shared by every data-plane instance that serves Gateways of this Proxy. Without it such rules are not accepted. The project's EdgeFunctions keep their KV in it too, so every instance sees the same keys.",
 							Ref:         ref(v1alpha2.ProxyRateLimit{}.OpenAPIModelName()),
 						},
 					},

@@ -54,6 +54,10 @@ type Function struct {
 	// Fetch and KV are the capabilities the revision was given.
 	Fetch bool `json:"fetch,omitempty"`
 	KV    bool `json:"kv,omitempty"`
+	// KVStore names the Redis store (a key of Snapshot.RateLimitStores) that holds the
+	// function's KV: the one its project's Proxy names, shared by that Proxy's replicas. Empty:
+	// the data plane's own store (apoxy --redis, else the project's SQLite file).
+	KVStore string `json:"kvStore,omitempty"`
 	// Config is a Go function's plugin configuration (the revision's pluginConfig, or the
 	// function's dynamicPluginConfig when set).
 	Config string `json:"config,omitempty"`

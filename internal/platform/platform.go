@@ -198,9 +198,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 			observe.LogsPath: observe.LogsHandler(p.Proxy, project),
 			observe.TopPath:  observe.TopHandler(proxy.MetricsGatherer(), project),
 		}
-		if p.kvNamespace != nil {
-			hs[kv.Path] = kv.Handler(func(fn string) function.KV { return p.kvNamespace(project, fn) })
-		}
+		hs[kv.Path] = p.KVHandler(project)
 		return hs
 	}
 	apiOpts.LongRunningPaths = []string{observe.LogsPath}
@@ -245,6 +243,20 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	}
 	context.AfterFunc(ctx, p.Close)
 	return p, nil
+}
+
+// KVHandler serves a project's edge-function KV (`apoxy kv`) where the functions' invocations
+// find it: in the Redis the project's Proxy names, else in the process's store.
+func (p *Platform) KVHandler(project string) http.Handler {
+	return kv.Handler(func(fn string) function.KV {
+		if r, ok := p.Proxy.ProjectKVStore(project).(*ratelimit.Redis); ok {
+			return kv.NewRedis(r.Client(), project).Namespace(fn)
+		}
+		if p.kvNamespace == nil {
+			return nil
+		}
+		return p.kvNamespace(project, fn)
+	})
 }
 
 // Components lists the running components, in start order.

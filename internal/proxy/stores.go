@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,25 @@ func (r *rateLimitStores) get(name string) ratelimit.Store {
 		return nil
 	}
 	return st.store
+}
+
+// ProjectKVStore is the store that holds the KV of a project's edge functions when its Proxy
+// names a Redis: the first by name of the project's stores, as translation picks it
+// (ir.Function.KVStore). nil: the project has none.
+func (s *Server) ProjectKVStore(project string) ratelimit.Store {
+	r := s.stores
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var first string
+	for name := range r.byName {
+		if rest, ok := strings.CutPrefix(name, project+"/"); ok && rest != "" && (first == "" || name < first) {
+			first = name
+		}
+	}
+	if first == "" {
+		return nil
+	}
+	return r.byName[first].store
 }
 
 // StoreHealth is a global rate-limit store's state as this data plane sees it.

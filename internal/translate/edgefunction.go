@@ -1,7 +1,9 @@
 package translate
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -45,6 +47,11 @@ func (t *translator) edgeFunction(rc *routeCtx, name string, mode extv1a2.EdgeFu
 		Name: string(key), Revision: rev.Name, Scope: t.opts.Scope,
 		Digest: rev.Status.Artifact.Digest, Runtime: rev.Status.Artifact.Runtime, Mode: string(mode),
 		Fetch: true, KV: true,
+	}
+	if len(t.snap.RateLimitStores) > 0 {
+		// KV lives in the Redis the project's Proxy names (spec.rateLimit.redis), which
+		// every replica of that Proxy shares; with several such Proxies, the first by name.
+		f.KVStore = slices.Sorted(maps.Keys(t.snap.RateLimitStores))[0]
 	}
 	for _, e := range spec.Env {
 		if f.Env == nil {

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
+	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/edgetest"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 )
@@ -273,5 +275,95 @@ spec:
 		if code, b := send(t, e, "counter.example.com", "/"); code != 200 || b != want {
 			t.Fatalf("replica %d: %d %q, want %q (the replicas do not share KV)", i%2, code, b, want)
 		}
+	}
+}
+
+// Two replicas with no store of their own (each would keep KV in its own SQLite file) serve
+// a Gateway whose Proxy names a Redis (spec.rateLimit.redis): the function's KV is there,
+// shared, and `apoxy kv` (the project API's KV handler) reads the same keys.
+func TestEdgeFunctionKVInProxyRedis(t *testing.T) {
+	addr := edgetest.StartRedis(t)
+	var envs []*edgetest.Env
+	var ports []int
+	for range 2 {
+		e := edgetest.Start(t, edgetest.Options{})
+		port := freeTCPPort(t)
+		e.Apply(fmt.Sprintf(`
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Proxy
+metadata: {name: shared}
+spec:
+  rateLimit:
+    redis: {address: %q}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: Gateway
+metadata: {name: kv}
+spec:
+  gatewayClassName: apoxy
+  infrastructure: {parametersRef: {group: core.apoxy.dev, kind: Proxy, name: shared}}
+  listeners: [{name: http, protocol: HTTP, port: %d}]
+---
+apiVersion: extensions.apoxy.dev/v1alpha2
+kind: EdgeFunction
+metadata: {name: counter}
+spec:
+  template:
+    mode: backend
+    code:
+      jsSource:
+        assets:
+          files:
+          - path: index.js
+            content: |
+              export default {
+                async fetch(request, env) {
+                  const n = parseInt((await env.KV.get("visits")) || "0") + 1;
+                  await env.KV.put("visits", String(n));
+                  return new Response("visit " + n);
+                }
+              };
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: counter}
+spec:
+  parentRefs: [{name: kv}]
+  rules:
+  - backendRefs: [{group: extensions.apoxy.dev, kind: EdgeFunction, name: counter}]
+`, addr, port))
+		e.WaitFor("counter ready", functionReady(e, "counter"))
+		e.WaitFor("route accepted", e.RouteAccepted("counter"))
+		envs, ports = append(envs, e), append(ports, port)
+	}
+	get := func(i int) (int, string) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", ports[i]))
+		if err != nil {
+			return 0, err.Error()
+		}
+		return resp.StatusCode, body(t, resp)
+	}
+	for i := range envs {
+		envs[i].WaitFor("function serves", func() error {
+			if code, b := get(i); code != 200 {
+				return fmt.Errorf("status %d %s", code, b)
+			}
+			return nil
+		})
+	}
+	_, first := get(0)
+	var n int
+	fmt.Sscanf(first, "visit %d", &n)
+	for i, r := range []int{1, 0, 1} {
+		want := fmt.Sprintf("visit %d", n+i+1)
+		if code, b := get(r); code != 200 || b != want {
+			t.Fatalf("replica %d: %d %q, want %q (KV is not in the Proxy's Redis)", r, code, b, want)
+		}
+	}
+	// The project API's KV handler (what `apoxy kv get` calls) reads the Proxy's Redis too.
+	rec := httptest.NewRecorder()
+	envs[0].P.KVHandler(apiserver.DefaultProject).ServeHTTP(rec, httptest.NewRequest("GET", "/functions/kv?function=default/counter&key=visits", nil))
+	if want := fmt.Sprint(n + 3); rec.Code != 200 || rec.Body.String() != want {
+		t.Fatalf("kv get: %d %q, want %s", rec.Code, rec.Body.String(), want)
 	}
 }

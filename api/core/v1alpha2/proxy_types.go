@@ -44,7 +44,8 @@ type ProxySpec struct {
 	Telemetry *ProxyTelemetry `json:"telemetry,omitempty"`
 	// RateLimit names the store that Global rate-limit rules (TrafficPolicy
 	// spec.rateLimit.rules[].scope: Global) count in, shared by every data-plane instance that
-	// serves Gateways of this Proxy. Without it such rules are not accepted.
+	// serves Gateways of this Proxy. Without it such rules are not accepted. The project's
+	// EdgeFunctions keep their KV in it too, so every instance sees the same keys.
 	// +optional
 	RateLimit *ProxyRateLimit `json:"rateLimit,omitempty"`
 }

@@ -47,6 +47,10 @@ func Handler(ns func(function string) function.KV) http.Handler {
 			return
 		}
 		store := ns(fn)
+		if store == nil {
+			http.Error(w, "functions have no KV store in this process (give apoxy a --data-dir or --redis, or the project's Proxy spec.rateLimit.redis)", http.StatusServiceUnavailable)
+			return
+		}
 		key, hasKey := q.Get("key"), q.Has("key")
 		ctx := r.Context()
 		fail := func(err error) {

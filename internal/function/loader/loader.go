@@ -19,12 +19,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"apoxy.dev/apoxy/internal/accesslog"
 	"apoxy.dev/apoxy/internal/function"
 	"apoxy.dev/apoxy/internal/function/artifact"
 	"apoxy.dev/apoxy/internal/function/js"
+	"apoxy.dev/apoxy/internal/function/kv"
 	"apoxy.dev/apoxy/internal/function/wasm"
 	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 )
 
 // Loader loads and hosts edge functions for every project of the process.
@@ -82,8 +86,9 @@ func (l *Loader) Load(ctx context.Context, f *ir.Function) (function.Function, e
 	return nil, fmt.Errorf("unknown runtime %q", f.Runtime)
 }
 
-// Host returns what f's invocations may use.
-func (l *Loader) Host(f *ir.Function) *function.Host {
+// Host returns what f's invocations may use. KV is in store when it is a Redis (the one
+// the project's Proxy names), else in the process's store (Loader.KV).
+func (l *Loader) Host(f *ir.Function, store ratelimit.Store) *function.Host {
 	h := &function.Host{Env: f.Env, Log: l.logger(f)}
 	if f.Fetch {
 		c := l.client(f.Scope)
@@ -91,7 +96,9 @@ func (l *Loader) Host(f *ir.Function) *function.Host {
 			return c.Do(req.WithContext(ctx))
 		}
 	}
-	if f.KV && l.KV != nil {
+	if r, ok := store.(interface{ Client() *redis.Client }); ok && f.KV {
+		h.KV = kv.NewRedis(r.Client(), f.Scope).Namespace(f.Name)
+	} else if f.KV && l.KV != nil {
 		h.KV = l.KV(f.Scope, f.Name)
 	}
 	return h

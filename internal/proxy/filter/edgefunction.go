@@ -16,6 +16,7 @@ import (
 
 	"apoxy.dev/apoxy/internal/function"
 	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 	"apoxy.dev/apoxy/internal/telemetry/span"
 )
 
@@ -28,8 +29,9 @@ type Functions interface {
 	// configuration swaps while some route still runs it.
 	Load(ctx context.Context, f *ir.Function) (function.Function, error)
 	// Host returns what invocations of f may use: Fetch, KV and Log as its capabilities allow,
-	// and its environment.
-	Host(f *ir.Function) *function.Host
+	// and its environment. store is the Redis store f.KVStore names, nil when it names none
+	// (or one this data plane does not have): KV is then in the process's own store.
+	Host(f *ir.Function, store ratelimit.Store) *function.Host
 }
 
 // functionLoadTimeout bounds loading one revision while a configuration compiles (a Wasm
@@ -84,7 +86,11 @@ func newEdgeFunction(fl *ir.Filter, _ *ir.Route, env *Env) (Stage, error) {
 		s.loadErr = "edge functions are not enabled in this data plane"
 		return s, nil
 	}
-	s.host = env.Functions.Host(f)
+	var store ratelimit.Store
+	if f.KVStore != "" && env.Stores != nil {
+		store = env.Stores(f.KVStore)
+	}
+	s.host = env.Functions.Host(f, store)
 	key := "edgefunction|" + f.Scope + "|" + f.Digest + "|" + f.Runtime + "|" + f.Mode + "|" + strconv.FormatInt(int64(f.Timeout), 10) + "|" + f.Config
 	k, err := keep(env, key, func() (*keptFunction, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), functionLoadTimeout)

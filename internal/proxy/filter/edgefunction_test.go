@@ -12,6 +12,7 @@ import (
 
 	"apoxy.dev/apoxy/internal/function"
 	"apoxy.dev/apoxy/internal/ir"
+	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 )
 
 // goFunction is a function.Function written in Go: the stage's contract is the interface,
@@ -43,7 +44,9 @@ func (f *functions) Load(_ context.Context, fn *ir.Function) (function.Function,
 	}
 	return g, nil
 }
-func (f *functions) Host(fn *ir.Function) *function.Host { return &function.Host{Env: fn.Env} }
+func (f *functions) Host(fn *ir.Function, _ ratelimit.Store) *function.Host {
+	return &function.Host{Env: fn.Env}
+}
 
 func fnRoute(digest, mode string) *ir.Route {
 	return prefixRoute("/", ir.Filter{Type: ir.FilterEdgeFunction, Function: &ir.Function{Name: "default/f", Revision: "f-1", Digest: digest, Runtime: "js", Mode: mode}})
