@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,11 +174,18 @@ func TestEdgeFunctionSources(t *testing.T) {
 	}
 	ln := echoServer(t, "127.0.0.22:0", "app", nil)
 	filterMod, backendMod := goModule(t, goFilterSrc), goModule(t, goBackendSrc)
+	// The file server is down for the first two fetches of backend.wasm: the builder retries
+	// (FetchFailed, 2 s then 4 s later) and the function serves without a change.
+	var backendFetches atomic.Int32
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/filter.wasm":
 			w.Write(filterMod)
 		case "/backend.wasm":
+			if backendFetches.Add(1) <= 2 {
+				http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+				return
+			}
 			w.Write(backendMod)
 		default:
 			http.NotFound(w, r)
@@ -246,11 +254,14 @@ spec:
 			if err == nil {
 				break
 			}
-			if st, reason, msg, _ := functionStatus(e, name, "Built"); st == "False" || time.Now().After(deadline) {
+			if st, reason, msg, _ := functionStatus(e, name, "Built"); (st == "False" && reason != "FetchFailed") || time.Now().After(deadline) {
 				t.Fatalf("%s: %v (Built %s %s: %s)", name, err, st, reason, msg)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+	if n := backendFetches.Load(); n != 3 {
+		t.Fatalf("backend.wasm was fetched %d times, want 3 (two failures, retried)", n)
 	}
 	e.WaitFor("route accepted", e.RouteAccepted("fns"))
 	cases := []struct {

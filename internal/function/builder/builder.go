@@ -35,6 +35,7 @@ import (
 
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	"apoxy.dev/apoxy/internal/function/artifact"
+	"apoxy.dev/apoxy/internal/function/source"
 	"apoxy.dev/apoxy/internal/resource"
 	"apoxy.dev/apoxy/internal/status"
 )
@@ -62,6 +63,10 @@ func NewestFirst(a, b *extv1a2.EdgeFunctionRevision) int {
 	}
 	return strings.Compare(b.Name, a.Name)
 }
+
+// reasonFetchFailed is the Built condition's reason when a revision's source could not be
+// fetched for a reason that may pass; the builder tries again (retryDelay).
+const reasonFetchFailed = "FetchFailed"
 
 // DefaultRevisionHistoryLimit is how many revisions are kept besides the live and latest.
 const DefaultRevisionHistoryLimit = 10
@@ -115,6 +120,38 @@ type Builder struct {
 	pruned string
 	// secrets are the project's Secrets as of the last pass (credentialsRef).
 	secrets map[status.Key]map[string][]byte
+	// retries are the revisions whose source could not be fetched for a reason that may pass
+	// (a network failure, a server's 5xx or 429), with their next attempt.
+	retries map[status.Key]retry
+}
+
+// retry is a revision's schedule of fetch retries.
+type retry struct {
+	attempts int
+	at       time.Time
+}
+
+// Fetch retries back off from retryBase, doubling, to retryMax, and go on while the revision
+// is its function's latest: a registry or Git server that is down for an hour is used once it
+// is back, without a change to the function.
+const (
+	retryBase = 2 * time.Second
+	retryMax  = 5 * time.Minute
+)
+
+// retryDelay is the wait before attempt n+1 after n failed ones.
+func retryDelay(n int) time.Duration {
+	d := retryBase
+	for i := 1; i < n && d < retryMax; i++ {
+		d *= 2
+	}
+	return min(d, retryMax)
+}
+
+// transient reports whether a failed build may succeed unchanged later: its source was
+// unreachable, and not because it is at an address the fetcher may not reach.
+func transient(err error) bool {
+	return errors.Is(err, source.ErrUnreachable) && !errors.Is(err, errPrivateAddress)
 }
 
 // New makes a builder whose builds run until ctx ends.
@@ -134,7 +171,7 @@ func New(ctx context.Context, opts Options) *Builder {
 	if opts.Compile == nil {
 		opts.Compile = (&Compiler{}).Compile
 	}
-	return &Builder{opts: opts, log: opts.Logger.With("project", opts.Project, "component", "edgefunction-builder"), ctx: ctx, running: map[status.Key]bool{}, finished: map[status.Key]bool{}}
+	return &Builder{opts: opts, log: opts.Logger.With("project", opts.Project, "component", "edgefunction-builder"), ctx: ctx, running: map[status.Key]bool{}, finished: map[status.Key]bool{}, retries: map[status.Key]retry{}}
 }
 
 // RevisionName is the revision a template makes: the function's name and the first 10 hex
@@ -217,6 +254,9 @@ func (b *Builder) reconcileFunction(ctx context.Context, api dynamic.Interface, 
 			}
 		case extv1a2.RevisionFailed:
 			b.forgetFinished(r)
+			if c := findCondition(r.Status.Conditions, "Built"); r.Name == latest && c != nil && c.Reason == reasonFetchFailed && b.retryDue(r) {
+				b.start(api, r, kick)
+			}
 		}
 	}
 	next := b.functionStatus(ef, revs, latestRev)
@@ -277,7 +317,11 @@ func (b *Builder) functionStatus(ef *extv1a2.EdgeFunction, revs []*extv1a2.EdgeF
 		if c := findCondition(latest.Status.Conditions, "Built"); c != nil && c.Message != "" {
 			msg += ": " + c.Message
 		}
-		status.Set(&st.Conditions, status.Condition("Built", false, "BuildFailed", msg, ef.Generation, now))
+		reason := "BuildFailed"
+		if c := findCondition(latest.Status.Conditions, "Built"); c != nil && c.Reason == reasonFetchFailed {
+			reason = reasonFetchFailed
+		}
+		status.Set(&st.Conditions, status.Condition("Built", false, reason, msg, ef.Generation, now))
 	default:
 		c := status.Condition("Built", false, "Building", "revision "+latest.Name+" is building", ef.Generation, now)
 		c.Status = metav1.ConditionUnknown
@@ -333,6 +377,9 @@ func (b *Builder) delete(ctx context.Context, api dynamic.Interface, r *extv1a2.
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete revision %s: %w", r.Name, err)
 	}
+	b.mu.Lock()
+	delete(b.retries, status.KeyOf(r.Namespace, r.Name))
+	b.mu.Unlock()
 	return nil
 }
 
@@ -402,6 +449,15 @@ func (b *Builder) forgetFinished(r *extv1a2.EdgeFunctionRevision) {
 	b.mu.Unlock()
 }
 
+// retryDue reports whether a revision whose fetch failed transiently is due another attempt
+// (also when this process has no schedule for it: it restarted since).
+func (b *Builder) retryDue(r *extv1a2.EdgeFunctionRevision) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rt, ok := b.retries[status.KeyOf(r.Namespace, r.Name)]
+	return !ok || !b.opts.Now().Before(rt.at)
+}
+
 func (b *Builder) isRunning(r *extv1a2.EdgeFunctionRevision) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -425,7 +481,7 @@ func (b *Builder) start(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision, 
 			b.mu.Unlock()
 			kick()
 		}()
-		if b.run(api, r.DeepCopy()) {
+		if b.run(api, r.DeepCopy(), kick) {
 			b.mu.Lock()
 			b.finished[key] = true
 			b.mu.Unlock()
@@ -434,7 +490,7 @@ func (b *Builder) start(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision, 
 }
 
 // run builds one revision and records the outcome in its status; it reports whether it did.
-func (b *Builder) run(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision) bool {
+func (b *Builder) run(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision, kick func()) bool {
 	ctx := b.ctx
 	select {
 	case b.opts.Slots <- struct{}{}:
@@ -474,11 +530,28 @@ func (b *Builder) run(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision) bo
 				fmt.Sprintf("built %s (%d bytes) in %s", out.Runtime, len(out.Code), time.Since(began).Round(time.Millisecond)), r.Generation, now))
 		}
 	}
+	key := status.KeyOf(r.Namespace, r.Name)
 	if err != nil {
 		st.Phase = extv1a2.RevisionFailed
-		status.Set(&st.Conditions, status.Condition("Built", false, "BuildFailed", truncate(err.Error(), 4096), r.Generation, now))
-		b.log.Info("edge function build failed", "revision", r.Name, "err", err)
+		reason, msg := "BuildFailed", err.Error()
+		if transient(err) {
+			b.mu.Lock()
+			rt := b.retries[key]
+			rt.attempts++
+			delay := retryDelay(rt.attempts)
+			rt.at = now.Add(delay)
+			b.retries[key] = rt
+			b.mu.Unlock()
+			time.AfterFunc(delay, kick)
+			reason = reasonFetchFailed
+			msg = fmt.Sprintf("%s (attempt %d; retrying in %s)", truncate(msg, 3900), rt.attempts, delay)
+		}
+		status.Set(&st.Conditions, status.Condition("Built", false, reason, truncate(msg, 4096), r.Generation, now))
+		b.log.Info("edge function build failed", "revision", r.Name, "err", err, "retry", reason == reasonFetchFailed)
 	} else {
+		b.mu.Lock()
+		delete(b.retries, key)
+		b.mu.Unlock()
 		b.log.Info("edge function built", "revision", r.Name, "runtime", out.Runtime, "bytes", len(out.Code), "took", time.Since(began))
 	}
 	if err := writeStatus(ctx, api, revisionsGVR, "EdgeFunctionRevision", &r.ObjectMeta, st); err != nil {
