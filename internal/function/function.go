@@ -50,6 +50,10 @@ type Result struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// BodyStream, when set, is the body instead of Body: the function makes it as the client
+	// reads it (a JS ReadableStream). The caller reads it to the end, or closes it to stop the
+	// function (the client went away); a Read error means the function failed mid-body.
+	BodyStream io.ReadCloser
 	// Response, when set on a passing filter, lets the function see and edit the upstream's
 	// response head (status and headers) before it is sent. The caller calls it exactly
 	// once: with the response, or with failed true when there is none (an upstream error).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/edgetest"
@@ -366,4 +367,143 @@ spec:
 	if want := fmt.Sprint(n + 3); rec.Code != 200 || rec.Body.String() != want {
 		t.Fatalf("kv get: %d %q, want %s", rec.Code, rec.Body.String(), want)
 	}
+}
+
+// A backend function's streamed body reaches the client chunk by chunk, over HTTP/1.1
+// (chunked) and h2c; new Response(request.body) echoes each part of a request body before
+// the client sends the next (full duplex); a stream that fails midway breaks the client's
+// response off instead of ending it as if whole, and the access line says why.
+func TestEdgeFunctionStreaming(t *testing.T) {
+	var accessLog lockedBuffer
+	e := edgetest.Start(t, edgetest.Options{AccessLog: &accessLog})
+	e.Apply(`
+apiVersion: extensions.apoxy.dev/v1alpha2
+kind: EdgeFunction
+metadata: {name: stream}
+spec:
+  template:
+    mode: backend
+    code:
+      jsSource:
+        entrypoint: index.js
+        assets:
+          files:
+          - path: index.js
+            content: |
+              export default {
+                async fetch(req) {
+                  const path = new URL(req.url).pathname;
+                  if (req.method === "POST") return new Response(req.body);
+                  const { readable, writable } = new TransformStream();
+                  const w = writable.getWriter();
+                  (async () => {
+                    for (let i = 1; i <= 3; i++) {
+                      await w.write("tick " + i + "\n");
+                      await new Promise((r) => setTimeout(r, 150));
+                    }
+                    if (path === "/fail") await w.abort(new Error("the source went away"));
+                    else await w.close();
+                  })();
+                  return new Response(readable, { headers: { "content-type": "text/event-stream" } });
+                },
+              };
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: stream}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [stream.example.com]
+  rules:
+  - backendRefs: [{group: extensions.apoxy.dev, kind: EdgeFunction, name: stream}]
+`)
+	e.WaitFor("stream ready", functionReady(e, "stream"))
+	e.WaitFor("route accepted", e.RouteAccepted("stream"))
+	h1 := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	h2cT := &http.Transport{Protocols: new(http.Protocols), DisableCompression: true}
+	h2cT.Protocols.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: h2cT}
+	for name, c := range map[string]*http.Client{"HTTP/1.1": h1, "h2c": h2c} {
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://"+e.HTTPAddr+"/", nil)
+			req.Host = "stream.example.com"
+			start := time.Now()
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.ContentLength != -1 || resp.Header.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("head: length %d, %v", resp.ContentLength, resp.Header)
+			}
+			line := make([]byte, 7)
+			if _, err := io.ReadFull(resp.Body, line); err != nil || string(line) != "tick 1\n" {
+				t.Fatalf("first chunk %q %v", line, err)
+			}
+			if d := time.Since(start); d > 250*time.Millisecond {
+				t.Fatalf("first chunk after %s: the body was held back", d)
+			}
+			rest, err := io.ReadAll(resp.Body)
+			if err != nil || string(rest) != "tick 2\ntick 3\n" {
+				t.Fatalf("rest %q %v", rest, err)
+			}
+
+			// Full duplex: each part comes back before the next is sent.
+			pr, pw := io.Pipe()
+			req, _ = http.NewRequest("POST", "http://"+e.HTTPAddr+"/echo", pr)
+			req.Host = "stream.example.com"
+			type answer struct {
+				resp *http.Response
+				err  error
+			}
+			got := make(chan answer, 1)
+			go func() {
+				resp, err := c.Do(req)
+				got <- answer{resp, err}
+			}()
+			pw.Write([]byte("ping 1"))
+			var a answer
+			select {
+			case a = <-got:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no response head while the request body is open")
+			}
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			buf := make([]byte, 6)
+			for _, part := range []string{"ping 1", "ping 2"} {
+				if part != "ping 1" {
+					pw.Write([]byte(part))
+				}
+				if _, err := io.ReadFull(a.resp.Body, buf); err != nil || string(buf) != part {
+					t.Fatalf("echo of %q: %q %v", part, buf, err)
+				}
+			}
+			pw.Close()
+			if b, err := io.ReadAll(a.resp.Body); err != nil || len(b) != 0 {
+				t.Fatalf("echo end: %q %v", b, err)
+			}
+			a.resp.Body.Close()
+
+			// A stream that fails midway: the client sees its body broken off.
+			req, _ = http.NewRequest("GET", "http://"+e.HTTPAddr+"/fail", nil)
+			req.Host = "stream.example.com"
+			resp, err = c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil || string(b) != "tick 1\ntick 2\ntick 3\n" {
+				t.Fatalf("failed stream: %q, error %v; want the three ticks then an error", b, err)
+			}
+		})
+	}
+	e.WaitFor("the access line of the failed stream", func() error {
+		if !strings.Contains(accessLog.String(), "the source went away") {
+			return fmt.Errorf("no line says why:\n%s", accessLog.String())
+		}
+		return nil
+	})
 }

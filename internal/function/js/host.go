@@ -2,6 +2,7 @@ package js
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -78,12 +79,54 @@ func (inst *instance) host(op string, args ...any) quickjs.Value {
 		return inst.str(latin1String(h.Sum(nil)))
 	case "body":
 		return inst.str(inst.readBody())
+	case "bodyChunk":
+		b, err := inst.readBodyChunk()
+		switch {
+		case err == io.EOF:
+			return inst.vm.NewInt(0)
+		case err != nil:
+			inv.bodyErr = err
+			return inst.vm.NewInt(-1)
+		}
+		return inst.str(latin1String(b))
+	case "bodyOpen":
+		// The function reads the body as a stream, maybe after it answered (a streamed
+		// response that copies it): the body stays its own.
+		if inv != nil {
+			inv.bodyRead = true
+		}
+	case "bodyError":
+		if inv != nil && inv.bodyErr != nil {
+			return inst.str(inv.bodyErr.Error())
+		}
+		return inst.str("the request body could not be read")
+	case "chunk":
+		if inv == nil || inv.stream == nil || inv.stream.ended {
+			return inst.vm.NewInt(0)
+		}
+		if s, ok := arg(0).(string); ok {
+			if inv.stream.send(inv.ctx, latin1Bytes(s)) {
+				return inst.vm.NewInt(1)
+			}
+			return inst.vm.NewInt(0)
+		}
+		var err error
+		if msg := str(1); msg != "" {
+			err = errors.New("js: the response stream failed: " + msg)
+			if inv.host.Log != nil {
+				inv.host.Log(slog.LevelError, err.Error())
+			}
+		}
+		inv.stream.end(err)
 	case "settle":
 		if inv == nil {
 			break
 		}
 		if s, ok := arg(0).(string); ok {
 			inv.settled, inv.result, inv.waits = true, s, num(1) > 0
+			if num(2) > 0 {
+				inv.stream = newBodyStream(inv.cancel)
+			}
 		} else {
 			inv.waitsDone = true
 		}
@@ -152,6 +195,57 @@ func (inst *instance) readBody() string {
 		return mustJSON(map[string]any{"s": string(inv.body)})
 	}
 	return mustJSON(map[string]any{"s": latin1String(inv.body), "bin": true})
+}
+
+// readBodyChunk reads the next part (up to 64 KiB) of the request body for a body stream;
+// io.EOF at its end. A filter's reads are kept, as readBody's are, to send on, within
+// Limits.MaxBodyBytes; a backend's are not, so a backend may stream a body of any size.
+func (inst *instance) readBodyChunk() ([]byte, error) {
+	inv := inst.inv
+	if inv == nil || inv.req.Body == nil || inv.bodyDone {
+		return nil, io.EOF
+	}
+	inv.bodyRead = true
+	// The read runs on a goroutine of its own so that the invocation's deadline still ends
+	// a function waiting on a client that sends slowly or not at all.
+	type read struct {
+		b   []byte
+		err error
+	}
+	got := make(chan read, 1)
+	go func(body io.Reader) {
+		buf := make([]byte, 64<<10)
+		n, err := body.Read(buf)
+		for n == 0 && err == nil {
+			n, err = body.Read(buf)
+		}
+		got <- read{buf[:n], err}
+	}(inv.req.Body)
+	var r read
+	select {
+	case r = <-got:
+	case <-inv.ctx.Done():
+		return nil, context.Cause(inv.ctx)
+	}
+	buf, n, err := r.b, len(r.b), r.err
+	if err == io.EOF {
+		inv.bodyDone = true
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if inst.f.mode == function.ModeFilter {
+		// A filter passes the body on: what it read is kept, within the limit.
+		if int64(len(inv.body)+n) > inv.limits.MaxBodyBytes {
+			return nil, function.ErrTooLarge
+		}
+		inv.body = append(inv.body, buf...)
+	}
+	if n == 0 {
+		return nil, io.EOF
+	}
+	return buf, nil
 }
 
 func mustJSON(v any) string {

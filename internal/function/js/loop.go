@@ -45,6 +45,8 @@ type invocation struct {
 
 	body        []byte
 	bodyRead    bool
+	bodyDone    bool        // readBodyChunk met the body's end
+	stream      *bodyStream // a streamed response body, once the function answered with one
 	bodyErr     error
 	fetchCount  atomic.Int64
 	fetchBudget atomic.Int64 // response bytes the fetches may still read
@@ -55,6 +57,9 @@ type invocation struct {
 func (inv *invocation) release() {
 	inv.stopParent()
 	inv.cancel()
+	if inv.stream != nil {
+		inv.stream.end(errStreamCut) // no-op when it ended
+	}
 	for pc := range inv.pending {
 		pc.Resolve.Free()
 		pc.Reject.Free()
@@ -199,7 +204,10 @@ func (inst *instance) phase(ctx context.Context, req *function.Request, host *fu
 	if err != nil {
 		return nil, false, nil, err
 	}
-	if inv.waits {
+	if inv.stream != nil {
+		res.Body, res.BodyStream = nil, inv.stream
+	}
+	if inv.waits || inv.stream != nil {
 		// The caller now owns req: a body the function did not read stays unread.
 		frozen := *req
 		if !inv.bodyRead {
@@ -208,10 +216,17 @@ func (inst *instance) phase(ctx context.Context, req *function.Request, host *fu
 		inv.req = &frozen
 		ended = true
 		return res, true, func() bool {
-			err := inst.run(func() bool { return inv.waitsDone })
+			err := inst.run(func() bool {
+				return (!inv.waits || inv.waitsDone) && (inv.stream == nil || inv.stream.ended)
+			})
 			if err != nil && host.Log != nil {
-				// The answer stands; the VM that could not finish its waitUntil goes.
-				host.Log(slog.LevelWarn, "ctx.waitUntil: "+err.Error())
+				// The answer stands (a streamed one ends early); the VM that could not
+				// finish goes.
+				what := "ctx.waitUntil: "
+				if inv.stream != nil && !inv.stream.ended {
+					what = "the response stream: "
+				}
+				host.Log(slog.LevelWarn, what+err.Error())
 			}
 			return end(err == nil)
 		}, nil

@@ -45,25 +45,180 @@
     _wire() { const o = {}; for (const [k, v] of this._m) o[k] = v; return o; }
   }
 
-  // Body holds text (a JS string) or bin (a latin1 string of bytes) or a lazy host source.
+  // Streams: ReadableStream, WritableStream and TransformStream as far as functions use them to
+  // read a body in chunks, to answer with a body made as it goes (a ReadableStream, or the
+  // readable side of a TransformStream) and to pipe one into another. Queues hold chunks;
+  // backpressure is the host's (a streamed response waits for the client).
+  class ReadableStream {
+    constructor(src) {
+      src = src || {};
+      this._src = src; this._q = []; this._waiters = []; this._closed = false; this._errored = false; this._err = undefined;
+      this._pulling = false; this._started = false; this._locked = false; this._disturbed = false;
+      this._closedP = new Promise((res, rej) => { this._closeRes = res; this._closeRej = rej; });
+      this._closedP.catch(() => {});
+      const st = this;
+      this._c = {
+        enqueue(ch) { if (st._closed || st._errored) throw new TypeError("ReadableStream: enqueue after close"); const w = st._waiters.shift(); if (w) w.resolve({ value: ch, done: false }); else st._q.push(ch); },
+        close() { if (st._closed) return; st._closed = true; if (st._q.length === 0) st._flush(); },
+        error(e) { if (st._errored || st._closed) return; st._errored = true; st._err = e; st._q = []; for (const w of st._waiters.splice(0)) w.reject(e); st._closeRej(e); },
+        get desiredSize() { return 1 - st._q.length; },
+      };
+      let r;
+      try { r = src.start ? src.start(this._c) : undefined; } catch (e) { this._c.error(e); return; }
+      Promise.resolve(r).then(() => { this._started = true; this._pull(); }, (e) => this._c.error(e));
+    }
+    _flush() { for (const w of this._waiters.splice(0)) w.resolve({ value: undefined, done: true }); this._closeRes(); }
+    _pull() {
+      if (!this._started || this._pulling || this._closed || this._errored || !this._src.pull || this._waiters.length === 0) return;
+      this._pulling = true;
+      let r;
+      try { r = this._src.pull(this._c); } catch (e) { this._c.error(e); return; }
+      Promise.resolve(r).then(() => { this._pulling = false; this._pull(); }, (e) => this._c.error(e));
+    }
+    _read() {
+      this._disturbed = true;
+      if (this._q.length) { const value = this._q.shift(); if (this._closed && this._q.length === 0) this._flush(); return Promise.resolve({ value, done: false }); }
+      if (this._errored) return Promise.reject(this._err);
+      if (this._closed) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve, reject) => { this._waiters.push({ resolve, reject }); this._pull(); });
+    }
+    get locked() { return this._locked; }
+    getReader() {
+      if (this._locked) throw new TypeError("ReadableStream is locked to a reader");
+      this._locked = true;
+      const st = this;
+      let released = false;
+      return {
+        read() { return released ? Promise.reject(new TypeError("the reader was released")) : st._read(); },
+        releaseLock() { released = true; st._locked = false; },
+        cancel(reason) { return st.cancel(reason, true); },
+        get closed() { return st._closedP; },
+      };
+    }
+    cancel(reason, fromReader) {
+      if (this._locked && !fromReader) return Promise.reject(new TypeError("ReadableStream is locked to a reader"));
+      this._q = []; this._closed = true; this._flush();
+      return Promise.resolve(this._src.cancel ? this._src.cancel(reason) : undefined).then(() => undefined);
+    }
+    async *[Symbol.asyncIterator]() {
+      const r = this.getReader();
+      try { for (;;) { const { value, done } = await r.read(); if (done) return; yield value; } } finally { r.releaseLock(); }
+    }
+    values() { return this[Symbol.asyncIterator](); }
+    async pipeTo(dest) {
+      const r = this.getReader(), w = dest.getWriter();
+      try { for (;;) { const { value, done } = await r.read(); if (done) break; await w.write(value); } await w.close(); }
+      catch (e) { await w.abort(e); throw e; }
+      finally { r.releaseLock(); w.releaseLock(); }
+    }
+    pipeThrough(t) { this.pipeTo(t.writable).catch(() => {}); return t.readable; }
+    tee() {
+      const r = this.getReader(); let ca, cb;
+      const a = new ReadableStream({ start(c) { ca = c; } }), b = new ReadableStream({ start(c) { cb = c; } });
+      (async () => { try { for (;;) { const { value, done } = await r.read(); if (done) { ca.close(); cb.close(); return; } ca.enqueue(value); cb.enqueue(value); } } catch (e) { ca.error(e); cb.error(e); } })();
+      return [a, b];
+    }
+  }
+
+  class WritableStream {
+    constructor(sink) {
+      this._sink = sink || {}; this._locked = false; this._closed = false; this._chain = Promise.resolve();
+      this._c = { error: (e) => { this._err = e; } };
+      const r = this._sink.start ? this._sink.start(this._c) : undefined;
+      this._chain = Promise.resolve(r);
+    }
+    get locked() { return this._locked; }
+    _op(f) { const p = this._chain.then(() => { if (this._err !== undefined) throw this._err; return f(); }); this._chain = p.catch(() => {}); return p; }
+    getWriter() {
+      if (this._locked) throw new TypeError("WritableStream is locked to a writer");
+      this._locked = true;
+      const st = this;
+      return {
+        write(ch) { if (st._closed) return Promise.reject(new TypeError("WritableStream is closed")); return st._op(() => st._sink.write ? st._sink.write(ch, st._c) : undefined); },
+        close() { st._closed = true; return st._op(() => st._sink.close ? st._sink.close() : undefined); },
+        abort(reason) { st._closed = true; return Promise.resolve(st._sink.abort ? st._sink.abort(reason) : undefined); },
+        releaseLock() { st._locked = false; },
+        get ready() { return Promise.resolve(); },
+        get closed() { return st._chain; },
+        get desiredSize() { return 1; },
+      };
+    }
+  }
+
+  class TransformStream {
+    constructor(t) {
+      t = t || {};
+      let rc;
+      this.readable = new ReadableStream({ start(c) { rc = c; } });
+      const tc = { enqueue: (ch) => rc.enqueue(ch), error: (e) => rc.error(e), terminate: () => rc.close(), get desiredSize() { return rc.desiredSize; } };
+      if (t.start) t.start(tc);
+      this.writable = new WritableStream({
+        write: (ch) => t.transform ? t.transform(ch, tc) : rc.enqueue(ch),
+        close: async () => { if (t.flush) await t.flush(tc); rc.close(); },
+        abort: (e) => rc.error(e),
+      });
+    }
+  }
+
+  // readAllStream reads a stream's chunks (strings as UTF-8, BufferSources as bytes) into one
+  // latin1 string of bytes.
+  const readAllStream = async (st) => {
+    const r = st.getReader(); let out = "";
+    for (;;) {
+      const { value, done } = await r.read();
+      if (done) break;
+      if (typeof value === "string") out += enc(value);
+      else { const u = toU8(value); if (!u) throw new TypeError("a body stream's chunks must be strings or BufferSources"); out += u82bin(u); }
+    }
+    r.releaseLock();
+    return out;
+  };
+  // hostBodyStream is a request's body as the host reads it, 64 KiB at a time.
+  const hostBodyStream = () => new ReadableStream({
+    pull(c) {
+      const b = host("bodyChunk");
+      if (typeof b === "string") c.enqueue(bin2u8(b));
+      else if (b === 0) c.close();
+      else throw new Error(host("bodyError"));
+    },
+  });
+
+  // Body holds text (a JS string) or bin (a latin1 string of bytes) or a lazy host source, or a
+  // ReadableStream (_stream) once the body is read as one, or made from one.
   class Body {
     _initBody(b) {
-      this._text = null; this._bin = null; this._lazy = null; this.bodyUsed = false;
+      this._text = null; this._bin = null; this._lazy = null; this._stream = null; this.bodyUsed = false; this._null = false;
       if (b == null) { this._text = ""; this._null = true; return; }
       if (typeof b === "string") { this._text = b; return; }
+      if (b instanceof ReadableStream) { this._stream = b; return; }
       if (b instanceof URLSearchParams) { this._text = b.toString(); return; }
       const u = toU8(b);
       if (u) { this._bin = u82bin(u); return; }
       this._text = String(b);
     }
-    get body() { return this._null ? null : {}; }
+    get body() {
+      if (this._null) return null;
+      if (this._stream === null) {
+        if (this._lazy) { host("bodyOpen"); this._stream = hostBodyStream(); }
+        else { const b = this._bin !== null ? this._bin : enc(this._text || ""); this._stream = new ReadableStream({ start(c) { if (b.length) c.enqueue(bin2u8(b)); c.close(); } }); }
+        this._lazy = null; this._text = null; this._bin = null;
+      }
+      return this._stream;
+    }
     _take() {
       if (this._lazy) { const t = this._lazy(); this._lazy = null; if (t.bin) this._bin = t.s; else this._text = t.s; }
       this.bodyUsed = true;
     }
-    async text() { this._take(); return this._text !== null ? this._text : dec(this._bin); }
+    async _takeAll() {
+      if (this._stream !== null) {
+        if (this._stream._locked || this._stream._disturbed) throw new TypeError("the body has already been read");
+        this._bin = await readAllStream(this._stream); this._stream = null;
+      }
+      this._take();
+    }
+    async text() { await this._takeAll(); return this._text !== null ? this._text : dec(this._bin); }
     async json() { return JSON.parse(await this.text()); }
-    async arrayBuffer() { this._take(); const b = this._bin !== null ? this._bin : enc(this._text); return bin2u8(b).buffer; }
+    async arrayBuffer() { await this._takeAll(); const b = this._bin !== null ? this._bin : enc(this._text); return bin2u8(b).buffer; }
     async bytes() { return new Uint8Array(await this.arrayBuffer()); }
   }
 
@@ -73,9 +228,10 @@
       init = init || {};
       if (input instanceof Request) {
         this.url = input.url; this.method = input.method; this.headers = new Headers(input.headers);
-        this._text = input._text; this._bin = input._bin; this._lazy = input._lazy;
+        this._text = input._text; this._bin = input._bin; this._lazy = input._lazy; this._stream = input._stream; this._null = input._null; this.bodyUsed = false;
       } else {
-        this.url = String(input); this.method = "GET"; this.headers = new Headers(); this._text = "";
+        this.url = String(input); this.method = "GET"; this.headers = new Headers();
+        this._text = ""; this._bin = null; this._lazy = null; this._stream = null; this._null = true; this.bodyUsed = false;
       }
       if (init.method) this.method = String(init.method).toUpperCase();
       if (init.headers) this.headers = new Headers(init.headers);
@@ -100,7 +256,11 @@
       this.redirected = false;
     }
     get ok() { return this.status >= 200 && this.status < 300; }
-    clone() { const r = new Response(null, this); r._text = this._text; r._bin = this._bin; r._null = this._null; return r; }
+    clone() {
+      const r = new Response(null, this);
+      if (this._stream !== null) { const [a, b] = this._stream.tee(); this._stream = a; r._stream = b; }
+      r._text = this._text; r._bin = this._bin; r._null = this._null; return r;
+    }
     static json(data, init) {
       const r = new Response(JSON.stringify(data), init);
       r.headers.set("content-type", "application/json");
@@ -271,7 +431,7 @@
   };
   g.fetch = async (input, init) => {
     const req = new Request(input, init);
-    req._take();
+    await req._takeAll();
     const w = { method: req.method, url: String(req.url), headers: req.headers._wire() };
     if (req._bin !== null) { w.body = req._bin; w.bin = true; } else if (req._text) w.body = req._text;
     return respFromWire(await hostCall(host("fetch", JSON.stringify(w))));
@@ -325,6 +485,7 @@
   g.clearTimeout = g.clearInterval = (id) => { timers.delete(id); };
   g.queueMicrotask = (f) => { Promise.resolve().then(f); };
 
+  g.ReadableStream = ReadableStream; g.WritableStream = WritableStream; g.TransformStream = TransformStream;
   g.Headers = Headers; g.Request = Request; g.Response = Response; g.URL = URL; g.URLSearchParams = URLSearchParams;
   g.TextEncoder = TextEncoder; g.TextDecoder = TextDecoder;
 
@@ -368,10 +529,10 @@
   let cur = null; // {req, url, method, waits} or, in a response phase, {res, status, waits}
   let lastReq = null; // the request a response phase follows
   const ctx = { waitUntil(p) { const c = cur; if (c) (c.waits || (c.waits = [])).push(Promise.resolve(p)); }, passThroughOnException() {} };
-  const settle = (c, s) => {
+  const settle = (c, s, stream) => {
     const waits = c.waits;
     cur = null;
-    host("settle", s, waits ? waits.length : 0);
+    host("settle", s, waits ? waits.length : 0, stream ? 1 : 0);
     if (waits) Promise.allSettled(waits).then(() => host("settle", null, 0));
   };
   const fail = (e) => { const c = cur; if (c) settle(c, JSON.stringify(errWire(e))); };
@@ -390,10 +551,38 @@
       } else {
         if (!(r instanceof Response)) throw new TypeError("the handler must return a Response, null or undefined, got " + (typeof r === "object" ? JSON.stringify(r) : typeof r));
         o = { status: r.status, headers: r.headers._wire() };
+        if (r._stream !== null) {
+          // A streamed body: the head goes now, the chunks as the stream yields them.
+          const st = r._stream;
+          if (st._locked || st._disturbed) throw new TypeError("the response's body stream has already been read");
+          o.stream = true;
+          settle(c, JSON.stringify(o), true);
+          pump(st);
+          return;
+        }
         bodyWire(o, r);
       }
     } catch (e) { fail(e); return; }
     settle(c, JSON.stringify(o));
+  };
+  // pump hands a streamed response body to the host chunk by chunk, then its end (or error).
+  // It starts once the host has the head (the first await), as the host waits for the client.
+  const pump = async (st) => {
+    const r = st.getReader();
+    try {
+      await hostCall(host("sleep", 0));
+      for (;;) {
+        const { value, done } = await r.read();
+        if (done) break;
+        let b;
+        if (typeof value === "string") b = enc(value);
+        else { const u = toU8(value); if (!u) throw new TypeError("a response body stream's chunks must be strings or BufferSources, got " + typeof value); b = u82bin(u); }
+        if (b.length && !host("chunk", b)) { r.cancel(); return; } // the client went away
+      }
+      host("chunk", null);
+    } catch (e) {
+      host("chunk", null, errWire(e).error);
+    }
   };
   // __dispatch(method, url, headers, hasBody) runs one request through the module's default
   // export. It builds the Request without its constructor's checks (the host's values are
@@ -404,7 +593,7 @@
     const h = Object.create(Headers.prototype);
     h._h = new Map(); h._raw = raw; h._dirty = false;
     req.url = url; req.method = method; req.headers = h; req.redirect = "follow";
-    req._text = null; req._bin = null; req.bodyUsed = false;
+    req._text = null; req._bin = null; req._stream = null; req.bodyUsed = false;
     if (hasBody) { req._lazy = bodyLazy; req._null = false; } else { req._lazy = null; req._text = ""; req._null = true; }
     cur = { req, url, method, waits: null };
     lastReq = req;
@@ -434,7 +623,7 @@
     const h = Object.create(Headers.prototype);
     h._h = new Map(); h._raw = raw; h._dirty = false;
     res.status = status; res.statusText = statusText[status] || ""; res.headers = h; res.url = ""; res.redirected = false;
-    res._text = ""; res._bin = null; res._lazy = null; res._null = true; res.bodyUsed = false;
+    res._text = ""; res._bin = null; res._lazy = null; res._stream = null; res._null = true; res.bodyUsed = false;
     cur = { res, status, waits: null };
     let p;
     try { p = mod.response(res, lastReq, env, ctx); } catch (e) { fail(e); return; }

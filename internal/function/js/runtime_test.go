@@ -821,3 +821,174 @@ func BenchmarkInvokeParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestStreamedResponse: a backend answers with a body it makes as it goes; the reader gets
+// each chunk while the function still runs, and the end.
+func TestStreamedResponse(t *testing.T) {
+	f := load(t, `export default {
+  async fetch(req) {
+    const { readable, writable } = new TransformStream({
+      transform(chunk, c) { c.enqueue(chunk.toUpperCase()); },
+    });
+    const w = writable.getWriter();
+    (async () => {
+      for (const part of ["one ", "two ", "three"]) {
+        await w.write(part);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await w.close();
+    })();
+    return new Response(readable, { headers: { "content-type": "text/plain" } });
+  }
+}`, function.ModeBackend, function.Limits{MaxInstances: 1})
+	start := time.Now()
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BodyStream == nil || res.Body != nil || res.Header.Get("Content-Type") != "text/plain" {
+		t.Fatalf("result %+v", res)
+	}
+	buf := make([]byte, 64)
+	n, err := res.BodyStream.Read(buf)
+	if err != nil || string(buf[:n]) != "ONE " {
+		t.Fatalf("first chunk %q %v", buf[:n], err)
+	}
+	if d := time.Since(start); d > 150*time.Millisecond {
+		t.Fatalf("the first chunk came after %s: the body was not streamed", d)
+	}
+	rest, err := io.ReadAll(res.BodyStream)
+	if err != nil || string(rest) != "TWO THREE" {
+		t.Fatalf("rest %q %v", rest, err)
+	}
+	res.BodyStream.Close()
+	// The VM serves the next request.
+	res, err = f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(res.BodyStream); err != nil || string(b) != "ONE TWO THREE" {
+		t.Fatalf("second: %q %v", b, err)
+	}
+}
+
+// TestStreamedEcho: new Response(request.body) streams the request body back: a chunk the
+// client sends comes back before the client sends the next.
+func TestStreamedEcho(t *testing.T) {
+	f := load(t, `export default { fetch(req) { return new Response(req.body); } }`, function.ModeBackend, function.Limits{})
+	pr, pw := io.Pipe()
+	req := newReq("POST", "/", nil)
+	req.Body = pr
+	res, err := f.Invoke(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	for _, part := range []string{"ping 1", "ping 2"} {
+		go pw.Write([]byte(part))
+		n, err := res.BodyStream.Read(buf)
+		if err != nil || string(buf[:n]) != part {
+			t.Fatalf("echo of %q: %q %v", part, buf[:n], err)
+		}
+	}
+	pw.Close()
+	if b, err := io.ReadAll(res.BodyStream); err != nil || len(b) != 0 {
+		t.Fatalf("end: %q %v", b, err)
+	}
+}
+
+// TestStreamFailures: a stream that errors mid-body and one cut by the timeout end the body
+// with an error after what was sent; a reader that closes early stops the function; a
+// filter that reads the body as a stream still passes all of it on.
+func TestStreamFailures(t *testing.T) {
+	f := load(t, `export default {
+  async fetch(req) {
+    const mode = new URL(req.url).pathname;
+    const enc = new TextEncoder();
+    let i = 0;
+    return new Response(new ReadableStream({
+      async pull(c) {
+        i++;
+        if (mode === "/error" && i === 2) throw new Error("disk on fire");
+        if (mode === "/slow" && i === 2) await new Promise(() => {});
+        c.enqueue(enc.encode("chunk" + i + ";"));
+        if (mode !== "/endless" && i === 3) c.close();
+      },
+    }));
+  }
+}`, function.ModeBackend, function.Limits{Timeout: 500 * time.Millisecond, MaxInstances: 1})
+	for _, tc := range []struct{ path, body, err string }{
+		{"/error", "chunk1;", "disk on fire"},
+		{"/slow", "chunk1;", "ended early"},
+		{"/ok", "chunk1;chunk2;chunk3;", ""},
+	} {
+		res, err := f.Invoke(context.Background(), newReq("GET", tc.path, nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.BodyStream)
+		if string(b) != tc.body || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Fatalf("%s: %q %v, want %q and error %q", tc.path, b, err, tc.body, tc.err)
+		}
+	}
+	res, err := f.Invoke(context.Background(), newReq("GET", "/endless", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if _, err := res.BodyStream.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	res.BodyStream.Close()
+	// The endless stream's VM stops at once and a new one serves (MaxInstances 1 would wait
+	// for it otherwise).
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	res, err = f.Invoke(ctx, newReq("GET", "/ok", nil), nil)
+	if err != nil {
+		t.Fatalf("after closing an endless stream: %v", err)
+	}
+	io.Copy(io.Discard, res.BodyStream)
+
+	g := load(t, `export default {
+  async request(req) {
+    let n = 0;
+    for await (const chunk of req.body) n += chunk.length;
+    req.headers.set("x-len", String(n));
+    return null;
+  }
+}`, function.ModeFilter, function.Limits{})
+	payload := strings.Repeat("0123456789", 20000) // 200 kB: several chunks
+	req := newReq("POST", "/", nil)
+	req.Body = strings.NewReader(payload)
+	if res, err := g.Invoke(context.Background(), req, nil); err != nil || !res.Pass {
+		t.Fatalf("filter: %+v %v", res, err)
+	}
+	if got, _ := io.ReadAll(req.Body); req.Header.Get("X-Len") != "200000" || string(got) != payload {
+		t.Fatalf("filter passed x-len %q and %d bytes", req.Header.Get("X-Len"), len(got))
+	}
+}
+
+// TestStreamSurface: a Response made from a stream reads whole with text(); clone() tees it;
+// pipeThrough transforms it.
+func TestStreamSurface(t *testing.T) {
+	f := load(t, `export default {
+  async fetch() {
+    const src = () => new ReadableStream({ start(c) { c.enqueue("a"); c.enqueue(new TextEncoder().encode("b")); c.close(); } });
+    const r = new Response(src());
+    const c = r.clone();
+    const upper = new Response(src().pipeThrough(new TransformStream({ transform(ch, c) { c.enqueue(typeof ch === "string" ? ch.toUpperCase() : ch); } })));
+    let used = "";
+    const s = src(); s.getReader();
+    try { await new Response(s).text(); } catch (e) { used = e.message; }
+    return new Response([await r.text(), await c.text(), await upper.text(), used].join("|"));
+  }
+}`, function.ModeBackend, function.Limits{})
+	res, err := f.Invoke(context.Background(), newReq("GET", "/", nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Body); got != "ab|ab|Ab|the body has already been read" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -145,7 +145,7 @@ func (s *edgeFunction) Serve(x *Exchange) bool {
 		return true
 	}
 	if !res.Pass || s.backend {
-		k.end()
+		defer k.end() // after a streamed body: the revision's instance makes it
 		if res.Pass {
 			s.observe("error", start)
 			x.FunctionError = "a function in backend mode passed the request on instead of answering"
@@ -153,7 +153,12 @@ func (s *edgeFunction) Serve(x *Exchange) bool {
 			return true
 		}
 		s.observe("answer", start)
-		writeFunctionResponse(x.W, res)
+		if err := writeFunctionResponse(x.W, res); err != nil {
+			// The function's stream failed after its head went out: the client's
+			// response is broken off rather than ended as if it were whole.
+			x.FunctionError = err.Error()
+			panic(http.ErrAbortHandler)
+		}
 		return true
 	}
 	s.observe("pass", start)
@@ -179,8 +184,10 @@ func (s *edgeFunction) Serve(x *Exchange) bool {
 	return false
 }
 
-// writeFunctionResponse writes a function's answer.
-func writeFunctionResponse(w http.ResponseWriter, res *function.Result) {
+// writeFunctionResponse writes a function's answer. A streamed body goes out chunk by
+// chunk as the function makes it, each flushed, with no Content-Length; the error is the
+// stream's when it failed before its end (the client has the head by then).
+func writeFunctionResponse(w http.ResponseWriter, res *function.Result) error {
 	h := w.Header()
 	for k, v := range res.Header {
 		h[k] = v
@@ -189,12 +196,44 @@ func writeFunctionResponse(w http.ResponseWriter, res *function.Result) {
 	if code == 0 {
 		code = http.StatusOK
 	}
+	if res.BodyStream != nil {
+		defer res.BodyStream.Close()
+		h.Del("Content-Length") // the function's own is not to be trusted with a stream
+		w.WriteHeader(code)
+		return copyFlushing(w, res.BodyStream)
+	}
 	if h.Get("Content-Length") == "" && code != http.StatusNoContent && code != http.StatusNotModified {
 		h.Set("Content-Length", strconv.Itoa(len(res.Body)))
 	}
 	w.WriteHeader(code)
 	if len(res.Body) > 0 {
 		w.Write(res.Body)
+	}
+	return nil
+}
+
+// copyFlushing copies a streamed body to the client, flushing after each chunk so that
+// what the function made reaches the client at once. A client that went away ends the
+// copy without an error (its close stops the function).
+func copyFlushing(w http.ResponseWriter, body io.Reader) error {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil
+			}
+			if rc.Flush() != nil {
+				return nil
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 
