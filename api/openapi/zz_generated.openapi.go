@@ -11,6 +11,7 @@ package openapi
 
 import (
 	v1alpha2 "apoxy.dev/apoxy/api/core/v1alpha2"
+	v1alpha3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	extensionsv1alpha2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	v1alpha1 "apoxy.dev/apoxy/api/platform/v1alpha1"
 	policyv1alpha1 "apoxy.dev/apoxy/api/policy/v1alpha1"
@@ -66,6 +67,30 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha2.ThirdPartySinks{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha2_ThirdPartySinks(ref),
 		v1alpha2.Tracing{}.OpenAPIModelName():                                       schema_apoxy_api_core_v1alpha2_Tracing(ref),
 		v1alpha2.TracingTag{}.OpenAPIModelName():                                    schema_apoxy_api_core_v1alpha2_TracingTag(ref),
+		v1alpha3.CAARecord{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha3_CAARecord(ref),
+		v1alpha3.CertificateStatus{}.OpenAPIModelName():                             schema_apoxy_api_core_v1alpha3_CertificateStatus(ref),
+		v1alpha3.DKIMRecord{}.OpenAPIModelName():                                    schema_apoxy_api_core_v1alpha3_DKIMRecord(ref),
+		v1alpha3.DMARCRecord{}.OpenAPIModelName():                                   schema_apoxy_api_core_v1alpha3_DMARCRecord(ref),
+		v1alpha3.DNSKEYRecord{}.OpenAPIModelName():                                  schema_apoxy_api_core_v1alpha3_DNSKEYRecord(ref),
+		v1alpha3.DSRecord{}.OpenAPIModelName():                                      schema_apoxy_api_core_v1alpha3_DSRecord(ref),
+		v1alpha3.DomainRecord{}.OpenAPIModelName():                                  schema_apoxy_api_core_v1alpha3_DomainRecord(ref),
+		v1alpha3.DomainRecordList{}.OpenAPIModelName():                              schema_apoxy_api_core_v1alpha3_DomainRecordList(ref),
+		v1alpha3.DomainRecordSpec{}.OpenAPIModelName():                              schema_apoxy_api_core_v1alpha3_DomainRecordSpec(ref),
+		v1alpha3.DomainRecordStatus{}.OpenAPIModelName():                            schema_apoxy_api_core_v1alpha3_DomainRecordStatus(ref),
+		v1alpha3.DomainRecordTLS{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha3_DomainRecordTLS(ref),
+		v1alpha3.DomainRecordTarget{}.OpenAPIModelName():                            schema_apoxy_api_core_v1alpha3_DomainRecordTarget(ref),
+		v1alpha3.DomainTargetDNS{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha3_DomainTargetDNS(ref),
+		v1alpha3.DomainTargetRef{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha3_DomainTargetRef(ref),
+		v1alpha3.DomainZone{}.OpenAPIModelName():                                    schema_apoxy_api_core_v1alpha3_DomainZone(ref),
+		v1alpha3.DomainZoneList{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha3_DomainZoneList(ref),
+		v1alpha3.DomainZoneSpec{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha3_DomainZoneSpec(ref),
+		v1alpha3.DomainZoneStatus{}.OpenAPIModelName():                              schema_apoxy_api_core_v1alpha3_DomainZoneStatus(ref),
+		v1alpha3.MXRecord{}.OpenAPIModelName():                                      schema_apoxy_api_core_v1alpha3_MXRecord(ref),
+		v1alpha3.SPFRecord{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha3_SPFRecord(ref),
+		v1alpha3.SRVRecord{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha3_SRVRecord(ref),
+		v1alpha3.SecretRef{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha3_SecretRef(ref),
+		v1alpha3.ZoneSOA{}.OpenAPIModelName():                                       schema_apoxy_api_core_v1alpha3_ZoneSOA(ref),
+		v1alpha3.ZoneSecondary{}.OpenAPIModelName():                                 schema_apoxy_api_core_v1alpha3_ZoneSecondary(ref),
 		extensionsv1alpha2.Compressor{}.OpenAPIModelName():                          schema_apoxy_api_extensions_v1alpha2_Compressor(ref),
 		extensionsv1alpha2.DirectResponse{}.OpenAPIModelName():                      schema_apoxy_api_extensions_v1alpha2_DirectResponse(ref),
 		extensionsv1alpha2.DirectResponseBody{}.OpenAPIModelName():                  schema_apoxy_api_extensions_v1alpha2_DirectResponseBody(ref),
@@ -2407,6 +2432,1392 @@ func schema_apoxy_api_core_v1alpha2_TracingTag(ref common.ReferenceCallback) com
 				},
 			},
 		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_CAARecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CAARecord restricts issuance (RFC 8659).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"flags": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Flags: 0, or 128 for critical.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"tag": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Tag is issue, issuewild, iodef or issuemail.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"value": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Value is the tag's value (letsencrypt.org; mailto:security@example.com).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"tag", "value"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_CertificateStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "CertificateStatus describes an issued certificate.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"names": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Names are the certificate's DNS names.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"issuer": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Issuer is the issuing CA's name; CA its ACME directory.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"ca": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+					"serial": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Serial in hex.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"notAfter": {
+						SchemaProps: spec.SchemaProps{
+							Ref: ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"renewAfter": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RenewAfter is when renewal starts (from the CA's renewal info when it gives one).",
+							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"lastError": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LastError is the CA's own error of the last failed attempt, kept until one succeeds.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"names", "notAfter"},
+			},
+		},
+		Dependencies: []string{
+			metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DKIMRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DKIMRecord is one DKIM selector's public key.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"selector": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Selector is the s= of the signatures (the label before _domainkey).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"keyType": {
+						SchemaProps: spec.SchemaProps{
+							Description: "KeyType is rsa (default) or ed25519.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"publicKey": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PublicKey is the key in base64, without PEM armour.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"selector", "publicKey"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DMARCRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DMARCRecord is a DMARC policy (RFC 7489).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"policy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Policy is none, quarantine or reject.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"subdomainPolicy": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SubdomainPolicy (sp=) is none, quarantine or reject; empty: as policy.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"percent": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Percent (pct=) of failing mail the policy applies to, 0-100 (default 100).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"aggregateReports": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "AggregateReports (rua=) and ForensicReports (ruf=) are mailto: URIs.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"forensicReports": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"dkimAlignment": {
+						SchemaProps: spec.SchemaProps{
+							Description: "DKIMAlignment (adkim=) and SPFAlignment (aspf=) are relaxed (default) or strict.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"spfAlignment": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"string"},
+							Format: "",
+						},
+					},
+				},
+				Required: []string{"policy"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DNSKEYRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DNSKEYRecord is a zone key (RFC 4034).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"flags": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Flags: 256 (zone key) or 257 (key signing key).",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"protocol": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Protocol is always 3.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"algorithm": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+					"publicKey": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PublicKey in base64.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"flags", "algorithm", "publicKey"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DSRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DSRecord is a delegation signer (RFC 4034).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"keyTag": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+					"algorithm": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+					"digestType": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+					"digest": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Digest in hex.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"keyTag", "algorithm", "digestType", "digest"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainRecord is one DNS name's records: raw data (target.dns), or a reference to what serves the name (target.ref: a Gateway), answered with its addresses as they change and given a certificate from ACME. It is served by the DNS server when spec.zone names a DomainZone; without a zone the name lives in someone else's DNS and only its certificate is managed here.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1alpha3.DomainRecordSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1alpha3.DomainRecordStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.DomainRecordSpec{}.OpenAPIModelName(), v1alpha3.DomainRecordStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainRecordList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainRecordList is a list of DomainRecords.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha3.DomainRecord{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.DomainRecord{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainRecordSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainRecordSpec is a record's name, zone, TTL, data and certificate.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name is the record's fully qualified name (api.example.com; *.apps.example.com for a wildcard; the zone's own name for the apex). Immutable.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"zone": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Zone names the DomainZone object the record belongs to (its object name, which need not be its DNS name). Empty: a name in DNS hosted elsewhere. Immutable.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"ttl": {
+						SchemaProps: spec.SchemaProps{
+							Description: "TTL is the records' time to live in seconds (0-86400, default 300).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"target": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Target is the record's data: exactly one of ref and dns. Which one cannot change.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1alpha3.DomainRecordTarget{}.OpenAPIModelName()),
+						},
+					},
+					"tls": {
+						SchemaProps: spec.SchemaProps{
+							Description: "TLS is the certificate of a record whose target is a ref; on by default for a ref.",
+							Ref:         ref(v1alpha3.DomainRecordTLS{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"name", "target"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.DomainRecordTLS{}.OpenAPIModelName(), v1alpha3.DomainRecordTarget{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainRecordStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainRecordStatus is what the platform serves for a record.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"observedGeneration": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+					"type": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Type is the record type served: A, AAAA, CNAME, TXT, MX, SRV, CAA, NS, DS, DNSKEY (a ref target: A and/or AAAA).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"phase": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Phase is Pending, Issuing, Active or Detached.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"resolvedValues": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ResolvedValues are the record data served now, in zone-file form.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"certificate": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Certificate is the name's certificate, once issued.",
+							Ref:         ref(v1alpha3.CertificateStatus{}.OpenAPIModelName()),
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Conditions: Ready, ZoneReady, TargetReady, TLSReady.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(metav1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.CertificateStatus{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainRecordTLS(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainRecordTLS is a ref record's certificate.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"disabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Disabled turns the certificate off.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"certificateAuthority": {
+						SchemaProps: spec.SchemaProps{
+							Description: "CertificateAuthority is letsencrypt (default, or the server's --acme-ca), letsencrypt-staging, or an ACME directory URL.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"challenge": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Challenge is HTTP01 (the CA fetches a token through the Gateway on port 80) or DNS01 (a TXT record in the zone; needs spec.zone, and is the only one for a wildcard). Empty: DNS01 when the record is in a zone served here, else HTTP01.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainRecordTarget(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainRecordTarget is what a name answers with.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"ref": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Ref points the name at an object that serves it: a Gateway (group gateway.apoxy.dev), whose addresses the name answers with.",
+							Ref:         ref(v1alpha3.DomainTargetRef{}.OpenAPIModelName()),
+						},
+					},
+					"dns": {
+						SchemaProps: spec.SchemaProps{
+							Description: "DNS is raw record data: exactly one type.",
+							Ref:         ref(v1alpha3.DomainTargetDNS{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.DomainTargetDNS{}.OpenAPIModelName(), v1alpha3.DomainTargetRef{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainTargetDNS(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainTargetDNS is raw DNS data for a name: exactly one field is set. The helpers dkim, spf and dmarc write TXT records at the names those standards use.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"a": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "A is IPv4 addresses.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"aaaa": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "AAAA is IPv6 addresses.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"fqdn": {
+						SchemaProps: spec.SchemaProps{
+							Description: "FQDN makes the name a CNAME (an alias) of this name. Not at a zone's apex.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"txt": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "TXT is text records, each up to 4000 bytes (sent as 255-byte strings).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"mx": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "MX is mail exchangers.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha3.MXRecord{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"srv": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "SRV is service locations (the name is _service._proto.name).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha3.SRVRecord{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"caa": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "CAA says which certificate authorities may issue for the name.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha3.CAARecord{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"ns": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "NS delegates the name to other name servers (a subzone). Glue for names inside the zone is added from the zone's own A and AAAA records.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"ds": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "DS is delegation signer records of a signed subzone, published as given.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha3.DSRecord{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"dnskey": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "DNSKEY is public keys, published as given (the server does not sign).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha3.DNSKEYRecord{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"dkim": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "DKIM publishes DomainKeys (TXT \"v=DKIM1; k=…; p=…\" at <selector>._domainkey.<name>).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha3.DKIMRecord{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"spf": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SPF publishes the name's sender policy (TXT \"v=spf1 …\" at the name). One per name.",
+							Ref:         ref(v1alpha3.SPFRecord{}.OpenAPIModelName()),
+						},
+					},
+					"dmarc": {
+						SchemaProps: spec.SchemaProps{
+							Description: "DMARC publishes the name's DMARC policy (TXT \"v=DMARC1; …\" at _dmarc.<name>).",
+							Ref:         ref(v1alpha3.DMARCRecord{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.CAARecord{}.OpenAPIModelName(), v1alpha3.DKIMRecord{}.OpenAPIModelName(), v1alpha3.DMARCRecord{}.OpenAPIModelName(), v1alpha3.DNSKEYRecord{}.OpenAPIModelName(), v1alpha3.DSRecord{}.OpenAPIModelName(), v1alpha3.MXRecord{}.OpenAPIModelName(), v1alpha3.SPFRecord{}.OpenAPIModelName(), v1alpha3.SRVRecord{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainTargetRef(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainTargetRef names the object a record points at.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"group": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Group is gateway.apoxy.dev.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is Gateway.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name is the object's name.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Namespace of the Gateway (default \"default\").",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"group", "kind", "name"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainZone(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainZone is a DNS zone the platform answers for with authority once the registrar names its nameservers: the SOA and NS at the apex, and every DomainRecord whose zone names this object. Its DNS name is spec.domainName, or the object's name when that is empty.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1alpha3.DomainZoneSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1alpha3.DomainZoneStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.DomainZoneSpec{}.OpenAPIModelName(), v1alpha3.DomainZoneStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainZoneList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainZoneList is a list of DomainZones.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha3.DomainZone{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.DomainZone{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainZoneSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainZoneSpec is a zone's name, nameservers and zone transfers.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"domainName": {
+						SchemaProps: spec.SchemaProps{
+							Description: "DomainName is the zone's DNS name (example.com). Empty: the object's name. Immutable.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"nameservers": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Nameservers are the NS names published at the apex, the ones to give the registrar. Empty: the server's --dns-nameservers, else ns1.<zone> (which the zone then answers with the DNS server's own address).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"soa": {
+						SchemaProps: spec.SchemaProps{
+							Description: "SOA tunes the zone's start-of-authority record.",
+							Ref:         ref(v1alpha3.ZoneSOA{}.OpenAPIModelName()),
+						},
+					},
+					"secondaries": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Secondaries are the name servers that copy this zone: each is sent a NOTIFY on every change and may transfer it (AXFR, IXFR), signed with TSIG when a key is given.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha3.ZoneSecondary{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.ZoneSOA{}.OpenAPIModelName(), v1alpha3.ZoneSecondary{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_DomainZoneStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "DomainZoneStatus is what the platform serves for a zone.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"observedGeneration": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+					"phase": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Phase is Pending, Active or Error.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"domainName": {
+						SchemaProps: spec.SchemaProps{
+							Description: "DomainName is the zone's DNS name, fully qualified.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"nameservers": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Nameservers are the NS names the registrar must list for the zone to be delegated here.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"serial": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Serial is the SOA serial served now; it moves on every change of the zone's data.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"records": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Records is how many DomainRecords the zone serves.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Conditions: Ready (the zone is served, or why not).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(metav1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			metav1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_MXRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MXRecord is a mail exchanger.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"preference": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Preference: lower is tried first (0-65535).",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"exchange": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Exchange is the mail server's name.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"preference", "exchange"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_SPFRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SPFRecord is a sender policy (RFC 7208), written as \"v=spf1 a mx ip4:… include:… ~all\".",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"a": {
+						SchemaProps: spec.SchemaProps{
+							Description: "A and MX allow the name's own A/AAAA and MX hosts.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"mx": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"boolean"},
+							Format: "",
+						},
+					},
+					"ip4": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "IP4 and IP6 are allowed addresses or CIDR ranges.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"ip6": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"include": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Include names other domains whose policy allows too (_spf.google.com).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"all": {
+						SchemaProps: spec.SchemaProps{
+							Description: "All is what happens to other senders: fail (-all), softfail (~all, the default), neutral (?all) or pass (+all).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_SRVRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SRVRecord is a service location (RFC 2782).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"priority": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+					"weight": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+					"port": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+					"target": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Target is the host's name (\".\" for no service).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"priority", "weight", "port", "target"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_SecretRef(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SecretRef names a Secret.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Default: "",
+							Type:    []string{"string"},
+							Format:  "",
+						},
+					},
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Namespace defaults to \"default\".",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_ZoneSOA(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ZoneSOA holds the SOA fields a zone may set; the serial is the server's, moving on every change.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"email": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Email is the zone administrator's mailbox (hostmaster@example.com), published as the SOA's RNAME. Default hostmaster@<zone>.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"refresh": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Refresh, Retry and Expire are the secondaries' timers in seconds (default 3600, 600, 1209600).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"retry": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int32",
+						},
+					},
+					"expire": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int32",
+						},
+					},
+					"negativeTTL": {
+						SchemaProps: spec.SchemaProps{
+							Description: "NegativeTTL is how long resolvers cache NXDOMAIN and NODATA answers, in seconds (the SOA MINIMUM, RFC 2308; default 300; 0-86400).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha3_ZoneSecondary(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ZoneSecondary is a name server that copies the zone.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"address": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Address is the secondary's IP, with an optional port for NOTIFY (default 53): 192.0.2.53, [2001:db8::53]:5353. Transfers are allowed from this IP.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"tsigKeyRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "TSIGKeyRef names a Secret in namespace \"default\" (or the namespace given) holding the TSIG key: \"name\" (the key's DNS name), \"secret\" (base64) and optionally \"algorithm\" (hmac-sha256 by default; hmac-sha512, hmac-sha1). Transfers and NOTIFYs are then signed, and an unsigned transfer request from the secondary is refused.",
+							Ref:         ref(v1alpha3.SecretRef{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"address"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha3.SecretRef{}.OpenAPIModelName()},
 	}
 }
 

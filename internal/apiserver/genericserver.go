@@ -34,6 +34,7 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
+	apoxyresource "apoxy.dev/apoxy/internal/resource"
 	"apoxy.dev/apoxy/internal/version"
 )
 
@@ -356,11 +357,21 @@ type restOptionsGetter struct {
 }
 
 func (g *restOptionsGetter) GetRESTOptions(resource schema.GroupResource, _ runtime.Object) (generic.RESTOptions, error) {
-	versions := Scheme.PrioritizedVersionsForGroup(resource.Group)
-	if len(versions) == 0 {
-		return generic.RESTOptions{}, fmt.Errorf("apiserver: no version for group %q", resource.Group)
+	// A group may serve kinds at different versions (core.apoxy.dev: Backend at v1alpha2,
+	// DomainRecord at v1alpha3): each resource is stored at the version its kind is served at.
+	var gv schema.GroupVersion
+	for _, k := range apoxyresource.Kinds() {
+		if k.GroupResource() == resource {
+			gv = k.GVK.GroupVersion()
+		}
 	}
-	gv := versions[0]
+	if gv.Version == "" {
+		versions := Scheme.PrioritizedVersionsForGroup(resource.Group)
+		if len(versions) == 0 {
+			return generic.RESTOptions{}, fmt.Errorf("apiserver: no version for group %q", resource.Group)
+		}
+		gv = versions[0]
+	}
 	cfg := storagebackend.NewDefaultConfig(g.prefix, Codecs.LegacyCodec(gv))
 	cfg.EncodeVersioner = gv
 	cfg.CompactionInterval = 0 // kine compacts

@@ -39,6 +39,8 @@ var kindSamples = map[string]struct{ object, status string }{
 	"HTTPRouteFilter":            {"metadata: {name: kinds-test}\nspec: {compressor: {algorithms: [gzip]}}", "{observedGeneration: 1}"},
 	"EdgeFunction":               {"metadata: {name: kinds-test}\nspec: {template: {mode: filter, code: {jsSource: {assets: {files: [{path: index.js, content: 'export default {}'}]}}}}}", "{observedGeneration: 1, liveRevision: kinds-test-abc, conditions: [" + condition + "]}"},
 	"EdgeFunctionRevision":       {"metadata: {name: kinds-test}\nspec: {code: {wasmSource: {url: 'https://example.com/f.wasm'}}}", "{phase: Ready, artifact: {digest: 'sha256:00', runtime: wasm, size: 1}}"},
+	"DomainZone":                 {"metadata: {name: kinds-test.example}", "{observedGeneration: 1, phase: Active, domainName: kinds-test.example, serial: 7, conditions: [" + condition + "]}"},
+	"DomainRecord":               {"metadata: {name: kinds-test}\nspec: {zone: kinds-test.example, name: www.kinds-test.example, target: {dns: {a: [192.0.2.1]}}}", "{observedGeneration: 1, phase: Active, type: A, resolvedValues: [192.0.2.1], conditions: [" + condition + "]}"},
 
 	"GatewayClass":   {"metadata: {name: kinds-test}\nspec: {controllerName: example.com/kinds-test}", "{conditions: [" + condition + "]}"},
 	"Gateway":        {"metadata: {name: kinds-test}\nspec: {gatewayClassName: apoxy, listeners: [{name: http, protocol: HTTP, port: 9080}]}", "{conditions: [" + condition + "]}"},

@@ -59,12 +59,16 @@ type serverFlags struct {
 	telemetryPrivate bool
 	// functionSourcesPrivate lets edge-function builds fetch from private addresses and file://.
 	functionSourcesPrivate bool
+	// The authoritative DNS server: where, the default NS names, the per-source rate.
+	dnsAddr        string
+	dnsNameservers string
+	dnsRateLimit   int
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
 // defaults: high ports, a local data directory, credentials printed).
 func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bool) *cobra.Command {
-	f := &serverFlags{dataDir: "/var/lib/apoxy", apiAddr: ":6443", httpPort: 80, httpsPort: 443, adminAddr: "127.0.0.1:9901"}
+	f := &serverFlags{dataDir: "/var/lib/apoxy", apiAddr: ":6443", httpPort: 80, httpsPort: 443, adminAddr: "127.0.0.1:9901", dnsAddr: ":53", dnsRateLimit: 100}
 	use, short := "server", "Run the Apoxy server: API, controllers and data plane"
 	if dev {
 		home, _ := os.UserHomeDir()
@@ -73,6 +77,7 @@ func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bo
 		f.backendNetworks = "internal"
 		f.telemetryPrivate = true
 		f.functionSourcesPrivate = true
+		f.dnsAddr, f.dnsRateLimit = "127.0.0.1:8053", 0
 		use, short = "dev", "Run a local Apoxy server on high ports with a local data directory"
 	}
 	c := &cobra.Command{
@@ -105,6 +110,9 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.StringVar(&f.accessLogFormat, "access-log-format", "", `format of the server's access log: "" (each Gateway's, from its Proxy's spec.telemetry.accessLogs; JSON by default), json, or an Envoy command-operator format ("%START_TIME% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%")`)
 	fl.BoolVar(&f.functionSourcesPrivate, "function-sources-private", f.functionSourcesPrivate, "let EdgeFunction builds fetch code from loopback and private addresses and file:// Git repositories; off, only from public addresses")
 	fl.BoolVar(&f.telemetryPrivate, "telemetry-private-endpoints", f.telemetryPrivate, "let projects' telemetry sinks (collector exporters, CloudMonitoringIntegrations) reach loopback and private addresses; off, they reach only public ones")
+	fl.StringVar(&f.dnsAddr, "dns-addr", f.dnsAddr, `address of the authoritative DNS server for the projects' DomainZones (UDP and TCP); "" runs none`)
+	fl.StringVar(&f.dnsNameservers, "dns-nameservers", "", "NS names published for DomainZones that name none, comma-separated (the names registrars are given); empty: ns1.<zone>, answered with this server's addresses")
+	fl.IntVar(&f.dnsRateLimit, "dns-rate-limit", f.dnsRateLimit, "DNS responses per second to one source prefix (IPv4 /24, IPv6 /56) over UDP before they are dropped or sent truncated; 0: unlimited")
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
@@ -166,6 +174,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		AccessLogFormat:           f.accessLogFormat,
 		TelemetryPrivateEndpoints: f.telemetryPrivate,
 		FunctionSourcesPrivate:    f.functionSourcesPrivate,
+		DNS:                       platform.DNSOptions{Addr: f.dnsAddr, Nameservers: splitList(f.dnsNameservers), RateLimit: f.dnsRateLimit},
 		Logger:                    log,
 		OnProjectsChanged:         writeConfigs,
 	})
@@ -457,4 +466,15 @@ func (f *serverFlags) openAccessLog(ctx context.Context, stdout io.Writer, log *
 		}
 	}()
 	return file, nil
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

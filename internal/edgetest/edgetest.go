@@ -61,6 +61,10 @@ type Options struct {
 	// starts (as an operator copies the file to each replica): two Envs given the same
 	// secret honour each other's logins. Default: a fresh random secret.
 	SessionSecret []byte
+	// DNS runs the authoritative DNS server on a free loopback port (Env.DNSAddr).
+	DNS bool
+	// DNSNameservers: platform.DNSOptions.Nameservers.
+	DNSNameservers []string
 }
 
 // StartRedis runs a real redis-server on a free loopback port for the test (skipped when it
@@ -137,6 +141,8 @@ type Env struct {
 	HTTPAddr string // host:port of the default Gateway's HTTP listener
 	TLSAddr  string // host:port of its HTTPS listener
 	Hosts    *Resolver
+	// DNSAddr is the DNS server's host:port (with Options.DNS).
+	DNSAddr string
 }
 
 // Start boots the product; it stops when the test ends.
@@ -179,6 +185,7 @@ func Start(t testing.TB, opts Options) *Env {
 		Logger:          log,
 		// Tests serve function sources (Git, npm, OCI) on loopback.
 		FunctionSourcesPrivate: true,
+		DNS:                    dnsOptions(opts),
 	})
 	if err != nil {
 		cancel()
@@ -196,8 +203,18 @@ func Start(t testing.TB, opts Options) *Env {
 	e := &Env{t: t, P: p, Client: client, Hosts: res,
 		HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
 		TLSAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(httpsPort))}
+	if ap := p.DNSAddr(); ap.IsValid() {
+		e.DNSAddr = ap.String()
+	}
 	e.WaitFor("data plane ready", func() error { return p.Ready() })
 	return e
+}
+
+func dnsOptions(opts Options) platform.DNSOptions {
+	if !opts.DNS {
+		return platform.DNSOptions{}
+	}
+	return platform.DNSOptions{Addr: "127.0.0.1:0", Nameservers: opts.DNSNameservers}
 }
 
 func freePort(t testing.TB) int {

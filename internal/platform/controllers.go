@@ -16,6 +16,7 @@ import (
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
 	"apoxy.dev/apoxy/internal/controller"
+	"apoxy.dev/apoxy/internal/domain"
 	"apoxy.dev/apoxy/internal/function/builder"
 	"apoxy.dev/apoxy/internal/function/loader"
 	"apoxy.dev/apoxy/internal/proxy"
@@ -42,6 +43,9 @@ type controllers struct {
 	dataDir  string
 	builds   chan struct{}
 	compiler *builder.Compiler
+	// domains builds each project's DNS zones (domain.Reconciler) from these options (Project
+	// set per controller) and offers them to the process's DNS server.
+	domains domain.Options
 
 	mu sync.Mutex
 	// ctx is the parent of every controller's context, cancelled by Stop.
@@ -107,7 +111,7 @@ func (c *controllers) sync() {
 			Claims:    c.claims,
 			Reconcilers: []controller.Reconciler{builder.New(ctx, builder.Options{
 				Project: name, Store: loader.StoreAt(c.dataDir, name), Slots: c.builds, Logger: c.log, Compile: c.compiler.Compile,
-			})},
+			}), c.domainReconciler(name)},
 		})
 		if err != nil {
 			cancel()
@@ -152,6 +156,7 @@ func (c *controllers) stopProject(name string) {
 // release drops a stopped project's claims and its snapshot from the data plane.
 func (c *controllers) release(name string) {
 	c.claims.Release(name)
+	c.domains.Registry.Release(name)
 	if err := c.data.Remove(name); err != nil {
 		c.log.Error("remove project from data plane", "project", name, "err", err)
 	}
@@ -260,4 +265,11 @@ func (c *controllers) Stop(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// domainReconciler is a project's DomainZone and DomainRecord reconciler.
+func (c *controllers) domainReconciler(project string) controller.Reconciler {
+	o := c.domains
+	o.Project, o.Logger = project, c.log
+	return domain.NewReconciler(o)
 }

@@ -25,6 +25,8 @@ import (
 	"apoxy.dev/apoxy/internal/claims"
 	"apoxy.dev/apoxy/internal/component"
 	"apoxy.dev/apoxy/internal/controller"
+	"apoxy.dev/apoxy/internal/dns/authority"
+	"apoxy.dev/apoxy/internal/domain"
 	"apoxy.dev/apoxy/internal/function"
 	"apoxy.dev/apoxy/internal/function/build"
 	"apoxy.dev/apoxy/internal/function/builder"
@@ -86,6 +88,19 @@ type Options struct {
 	DrainAccept bool
 	// MaxConnections and MaxConnsPerListener: see proxy.Options (0: the defaults).
 	MaxConnections, MaxConnsPerListener int
+	// DNS is the authoritative DNS server for the projects' DomainZones.
+	DNS DNSOptions
+}
+
+// DNSOptions configure the authoritative DNS server.
+type DNSOptions struct {
+	// Addr is where it answers, UDP and TCP ("" runs none: zones stay Pending).
+	Addr string
+	// Nameservers are the NS names of zones that name none; empty: ns1.<zone>, answered
+	// with the server's public addresses.
+	Nameservers []string
+	// RateLimit is responses per second per source prefix over UDP (0: unlimited).
+	RateLimit int
 }
 
 // Platform is the running product.
@@ -98,6 +113,11 @@ type Platform struct {
 	Claims *claims.Registry
 	// Destinations decides which addresses Backends may reach.
 	Destinations *upstream.Destinations
+	// DNS is the authoritative DNS server (nil without DNSOptions.Addr); Domains decides
+	// which project's zones it serves.
+	DNS     *authority.Server
+	Domains *domain.Registry
+	dns     *dnsServer
 
 	components *component.Runner
 	// kv are the projects' edge-function KV stores (nil without a data directory).
@@ -165,6 +185,20 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	}
 	functions.KV = p.kvNamespace
 
+	if opts.DNS.Addr != "" {
+		p.DNS = authority.New(authority.Options{RateLimit: opts.DNS.RateLimit, Logger: opts.Logger})
+		proxy.MetricsRegisterer().MustRegister(p.DNS.Metrics())
+		p.Domains = domain.NewRegistry(p.DNS)
+	} else {
+		p.Domains = domain.NewRegistry(nil)
+	}
+	p.Domains.OnChange(func(projects []string) {
+		for _, name := range projects {
+			go ctrls.kick(name)
+		}
+	})
+	publicAddrs := parseAddrs(opts.StatusAddresses)
+
 	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, Pipelines: pipes, AccessLog: opts.AccessLog, AccessLogFormat: opts.AccessLogFormat, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
 		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener, RateLimitStore: opts.RateLimitStore, Functions: functions})
 	functions.Dial, functions.Logs = p.Proxy.Dial, p.Proxy.Logs
@@ -176,6 +210,8 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 			Go: build.GoOptions{CacheDir: goCache(opts.API.DataDir)}},
 		claims: p.Claims,
 		dest:   p.Destinations,
+		domains: domain.Options{Registry: p.Domains, Serving: p.DNS != nil, Nameservers: opts.DNS.Nameservers,
+			NSAddrs: nsAddrs(opts.DNS.Addr, publicAddrs), PublicAddrs: publicAddrs},
 		translate: translate.Options{
 			BindAddress:     opts.BindAddress,
 			StatusAddresses: opts.StatusAddresses,
@@ -232,8 +268,12 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	list = append(list,
 		&apiServer{srv: p.API, dest: p.Destinations},
 		&dataPlane{srv: p.Proxy},
-		ctrls,
 	)
+	if p.DNS != nil {
+		p.dns = &dnsServer{srv: p.DNS, addr: opts.DNS.Addr}
+		list = append(list, p.dns)
+	}
+	list = append(list, ctrls)
 	p.components = component.NewRunner(opts.Logger, list...)
 	if err := p.components.Start(ctx); err != nil {
 		if p.Admin != nil {

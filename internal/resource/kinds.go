@@ -10,6 +10,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
+	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	gatewayv1 "apoxy.dev/apoxy/api/gateway/v1"
 	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
@@ -170,6 +171,53 @@ var registry = []*Kind{
 				{Name: "Mode", Type: "string", JSONPath: ".spec.mode", Description: "filter or backend"},
 				{Name: "Phase", Type: "string", JSONPath: ".status.phase", Description: "Pending, Building, Ready or Failed"},
 				{Name: "Digest", Type: "string", JSONPath: ".status.artifact.digest", Description: "The built code's digest", Priority: 1},
+			},
+		},
+	},
+
+	// Domains: project-wide, like the zones and names they stand for.
+	{
+		GVK: corev1a3.SchemeGroupVersion.WithKind("DomainZone"), Plural: "domainzones", ShortNames: []string{"dz", "zone", "zones"},
+		Categories: apoxyCategories, Apply: ApplyClasses, Status: StatusByReconciler,
+		goTypes: typesOf[corev1a3.DomainZone, corev1a3.DomainZoneList](),
+		set:     inSet(func(s *Set) *[]*corev1a3.DomainZone { return &s.DomainZones }),
+		Serving: Serving{
+			Validate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
+				var o *corev1a3.DomainZone
+				if old != nil {
+					o = old.(*corev1a3.DomainZone)
+				}
+				return corev1a3.ValidateDomainZone(obj.(*corev1a3.DomainZone), o)
+			},
+			Columns: []Column{
+				{Name: "Domain", Type: "string", JSONPath: ".status.domainName", Description: "The zone's DNS name"},
+				{Name: "Phase", Type: "string", JSONPath: ".status.phase", Description: "Pending, Active or Error"},
+				{Name: "Records", Type: "integer", JSONPath: ".status.records", Description: "DomainRecords served"},
+				{Name: "Serial", Type: "integer", JSONPath: ".status.serial", Description: "The SOA serial served", Priority: 1},
+				{Name: "Nameservers", Type: "string", JSONPath: ".status.nameservers[*]", Description: "The NS names to give the registrar", Priority: 1},
+			},
+		},
+	},
+	{
+		GVK: corev1a3.SchemeGroupVersion.WithKind("DomainRecord"), Plural: "domainrecords", ShortNames: []string{"dr", "domain", "domains"},
+		Categories: apoxyCategories, Apply: ApplyBackends, Status: StatusByReconciler,
+		goTypes: typesOf[corev1a3.DomainRecord, corev1a3.DomainRecordList](),
+		set:     inSet(func(s *Set) *[]*corev1a3.DomainRecord { return &s.DomainRecords }),
+		Serving: Serving{
+			Validate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
+				var o *corev1a3.DomainRecord
+				if old != nil {
+					o = old.(*corev1a3.DomainRecord)
+				}
+				return corev1a3.ValidateDomainRecord(obj.(*corev1a3.DomainRecord), o)
+			},
+			Columns: []Column{
+				{Name: "FQDN", Type: "string", JSONPath: ".spec.name", Description: "The record's name"},
+				{Name: "Type", Type: "string", JSONPath: ".status.type", Description: "The record type served"},
+				{Name: "Phase", Type: "string", JSONPath: ".status.phase", Description: "Pending, Issuing, Active or Detached"},
+				{Name: "Zone", Type: "string", JSONPath: ".spec.zone", Description: "The DomainZone it belongs to", Priority: 1},
+				{Name: "Values", Type: "string", JSONPath: ".status.resolvedValues[*]", Description: "What is served", Priority: 1},
+				{Name: "Cert-Expiry", Type: "date", JSONPath: ".status.certificate.notAfter", Description: "When the certificate expires", Priority: 1},
 			},
 		},
 	},

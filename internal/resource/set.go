@@ -17,6 +17,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
+	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	policyv1a1 "apoxy.dev/apoxy/api/policy/v1alpha1"
 )
@@ -49,6 +50,10 @@ type Set struct {
 	EdgeFunctionRevisions []*extv1a2.EdgeFunctionRevision `json:"edgeFunctionRevisions,omitempty"`
 	TrafficPolicies       []*policyv1a1.TrafficPolicy     `json:"trafficPolicies,omitempty"`
 	AuthPolicies          []*policyv1a1.AuthPolicy        `json:"authPolicies,omitempty"`
+	// DomainZones and DomainRecords: what the DNS server answers, and the names given
+	// certificates.
+	DomainZones   []*corev1a3.DomainZone   `json:"domainZones,omitempty"`
+	DomainRecords []*corev1a3.DomainRecord `json:"domainRecords,omitempty"`
 }
 
 // Add puts an object into its kind's list. Kinds the registry does not know, or that the

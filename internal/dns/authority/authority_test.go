@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -124,6 +125,9 @@ func dig(t *testing.T, addr string, args ...string) string {
 // with the retry over TCP.
 func TestDig(t *testing.T) {
 	if _, err := exec.LookPath("dig"); err != nil {
+		if os.Getenv("APOXY_REQUIRE_DIG") != "" {
+			t.Fatal("dig is not installed and APOXY_REQUIRE_DIG is set (apt-get install dnsutils)")
+		}
 		t.Skip("dig is not installed (apt-get install dnsutils)")
 	}
 	_, addr := start(t, Options{})

@@ -30,7 +30,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
@@ -262,7 +261,7 @@ func (b *Builder) reconcileFunction(ctx context.Context, api dynamic.Interface, 
 	next := b.functionStatus(ef, revs, latestRev)
 	var err error
 	if !apiequality.Semantic.DeepEqual(&ef.Status, next) {
-		err = writeStatus(ctx, api, functionsGVR, "EdgeFunction", &ef.ObjectMeta, next)
+		err = status.Write(ctx, api, functionsGVR, "EdgeFunction", &ef.ObjectMeta, next, "apoxy-builder")
 	}
 	return errors.Join(err, b.prune(ctx, api, ef, revs, next.LiveRevision, latest))
 }
@@ -503,7 +502,7 @@ func (b *Builder) run(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision, ki
 	c := status.Condition("Built", false, "Building", "fetching and building the code", r.Generation, now)
 	c.Status = metav1.ConditionUnknown
 	status.Set(&st.Conditions, c)
-	if err := writeStatus(ctx, api, revisionsGVR, "EdgeFunctionRevision", &r.ObjectMeta, st); err != nil {
+	if err := status.Write(ctx, api, revisionsGVR, "EdgeFunctionRevision", &r.ObjectMeta, st, "apoxy-builder"); err != nil {
 		b.log.Warn("revision status", "revision", r.Name, "err", err)
 	}
 	began := time.Now()
@@ -554,7 +553,7 @@ func (b *Builder) run(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision, ki
 		b.mu.Unlock()
 		b.log.Info("edge function built", "revision", r.Name, "runtime", out.Runtime, "bytes", len(out.Code), "took", time.Since(began))
 	}
-	if err := writeStatus(ctx, api, revisionsGVR, "EdgeFunctionRevision", &r.ObjectMeta, st); err != nil {
+	if err := status.Write(ctx, api, revisionsGVR, "EdgeFunctionRevision", &r.ObjectMeta, st, "apoxy-builder"); err != nil {
 		b.log.Warn("revision status", "revision", r.Name, "err", err)
 		return false
 	}
@@ -566,34 +565,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// writeStatus replaces an object's status, retrying on conflicts with the stored version.
-func writeStatus(ctx context.Context, api dynamic.Interface, gvr schema.GroupVersionResource, kind string, m *metav1.ObjectMeta, st any) error {
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(st)
-	if err != nil {
-		return err
-	}
-	res := api.Resource(gvr).Namespace(m.Namespace)
-	rv := m.ResourceVersion
-	for attempt := 0; ; attempt++ {
-		u := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": gvr.GroupVersion().String(), "kind": kind,
-			"metadata": map[string]any{"name": m.Name, "namespace": m.Namespace, "resourceVersion": rv},
-			"status":   obj,
-		}}
-		_, err := res.UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: "apoxy-builder"})
-		switch {
-		case err == nil || apierrors.IsNotFound(err):
-			return nil
-		case apierrors.IsConflict(err) && attempt < 5:
-			cur, gerr := res.Get(ctx, m.Name, metav1.GetOptions{})
-			if gerr != nil {
-				return gerr
-			}
-			rv = cur.GetResourceVersion()
-		default:
-			return err
-		}
-	}
 }

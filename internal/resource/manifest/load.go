@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
+	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	gatewayv1 "apoxy.dev/apoxy/api/gateway/v1"
 	policyv1a1 "apoxy.dev/apoxy/api/policy/v1alpha1"
@@ -31,7 +32,7 @@ var (
 )
 
 func init() {
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, corev1a2.AddToScheme, extv1a2.AddToScheme, gatewayv1.AddToScheme, policyv1a1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, corev1a2.AddToScheme, corev1a3.AddToScheme, extv1a2.AddToScheme, gatewayv1.AddToScheme, policyv1a1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
