@@ -21,7 +21,7 @@ wait_ready() { until curl -sf "http://$admin/readyz" >/dev/null; do sleep 0.005;
 
 start_server() { # $1 data dir; sets pid and took (ms)
   local t0; t0=$(ms)
-  "$BIN" dev --data-dir "$1" --api-addr "$api" --admin-addr "$admin" --http-port 18080 --https-port 18443 >/dev/null 2>&1 &
+  "$BIN" dev --data-dir "$1" --api-addr "$api" --admin-addr "$admin" --http-port 18080 --https-port 18443 --dns-addr 127.0.0.1:0 >/dev/null 2>&1 &
   pid=$!
   wait_ready
   took=$(( $(ms) - t0 ))
