@@ -2,6 +2,8 @@
 # API server benchmarks (not tests): cold and warm start to /readyz, idle RSS with 1 and 20
 # projects, and write throughput (objects/s). Writes bench/results/apiserver-<time>.txt.
 set -euo pipefail
+# An older binary (a BASE) has no DNS server and no --dns-addr.
+dnsflag() { "$1" dev --help 2>&1 | grep -q -- --dns-addr && echo "--dns-addr 127.0.0.1:0"; }
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/apoxy}
 [ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
@@ -21,7 +23,7 @@ wait_ready() { until curl -sf "http://$admin/readyz" >/dev/null; do sleep 0.005;
 
 start_server() { # $1 data dir; sets pid and took (ms)
   local t0; t0=$(ms)
-  "$BIN" dev --data-dir "$1" --api-addr "$api" --admin-addr "$admin" --http-port 18080 --https-port 18443 --dns-addr 127.0.0.1:0 >/dev/null 2>&1 &
+  "$BIN" dev --data-dir "$1" --api-addr "$api" --admin-addr "$admin" --http-port 18080 --https-port 18443 $(dnsflag "$BIN") >/dev/null 2>&1 &
   pid=$!
   wait_ready
   took=$(( $(ms) - t0 ))

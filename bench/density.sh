@@ -5,13 +5,15 @@
 # over 30 idle seconds, in total and per project. Compare two binaries (BASE and HEAD) run one
 # after the other on a quiet machine.
 set -eu
+# An older binary (a BASE) has no DNS server and no --dns-addr.
+dnsflag() { "$1" dev --help 2>&1 | grep -q -- --dns-addr && echo "--dns-addr 127.0.0.1:0"; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-}
 N=${2:-20}
 if [ -z "$BIN" ]; then BIN=/tmp/apoxy-density; (cd "$ROOT" && go build -o "$BIN" ./cmd/apoxy); fi
 D=$(mktemp -d)
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$D"' EXIT
-"$BIN" dev --data-dir "$D" --api-addr 127.0.0.1:26443 --admin-addr 127.0.0.1:29901 --http-port 28080 --https-port 28443 --dns-addr 127.0.0.1:0 > "$D/log" 2>&1 &
+"$BIN" dev --data-dir "$D" --api-addr 127.0.0.1:26443 --admin-addr 127.0.0.1:29901 --http-port 28080 --https-port 28443 $(dnsflag "$BIN") > "$D/log" 2>&1 &
 PID=$!
 for i in $(seq 1 300); do curl -sf http://127.0.0.1:29901/readyz >/dev/null && break; sleep 0.2; done
 export APOXY_CONFIG=$D/config.yaml
