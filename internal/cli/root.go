@@ -64,6 +64,7 @@ Start a local server with 'apoxy dev', then point the CLI at it with --config DI
 		newExplainCommand(getter, f, streams),
 		newGatewayCommand(getter, streams),
 		newEdgeFunctionCommand(getter, streams),
+		newDomainCommand(getter, f, streams),
 		newKVCommand(getter, streams),
 		newTranslateCommand(streams),
 		newProjectCommand(getter, streams),

@@ -20,10 +20,10 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
+	"apoxy.dev/apoxy/internal/controller"
 	"apoxy.dev/apoxy/internal/dns/authority"
 	"apoxy.dev/apoxy/internal/dns/zone"
 	"apoxy.dev/apoxy/internal/resource"
-	"apoxy.dev/apoxy/internal/status"
 )
 
 var (
@@ -203,7 +203,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, set *resource.Set, api dynam
 			st.conds = append(st.conds, cond(CondZoneReady, r.opts.Serving, string(next.Phase), fmt.Sprintf("in zone %s", strings.TrimSuffix(origin, "."))))
 		}
 		if !equalZoneStatus(&b.obj.Status, &next) {
-			if err := status.Write(ctx, api, zonesGVR, "DomainZone", &b.obj.ObjectMeta, &next, "apoxy-domains"); err != nil {
+			if err := controller.WriteStatus(ctx, api, zonesGVR, "DomainZone", &b.obj.ObjectMeta, &next, "apoxy-domains"); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -231,7 +231,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, set *resource.Set, api dynam
 		rc.ObservedGeneration = st.rec.Generation
 		setCondition(&next.Conditions, rc, r.opts.Now())
 		if !equalRecordStatus(&st.rec.Status, &next) {
-			if err := status.Write(ctx, api, recordsGVR, "DomainRecord", &st.rec.ObjectMeta, &next, "apoxy-domains"); err != nil {
+			if err := controller.WriteStatus(ctx, api, recordsGVR, "DomainRecord", &st.rec.ObjectMeta, &next, "apoxy-domains"); err != nil {
 				errs = append(errs, err)
 			}
 		}

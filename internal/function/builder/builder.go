@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	"apoxy.dev/apoxy/internal/controller"
 	"apoxy.dev/apoxy/internal/function/artifact"
 	"apoxy.dev/apoxy/internal/function/source"
 	"apoxy.dev/apoxy/internal/resource"
@@ -261,7 +262,7 @@ func (b *Builder) reconcileFunction(ctx context.Context, api dynamic.Interface, 
 	next := b.functionStatus(ef, revs, latestRev)
 	var err error
 	if !apiequality.Semantic.DeepEqual(&ef.Status, next) {
-		err = status.Write(ctx, api, functionsGVR, "EdgeFunction", &ef.ObjectMeta, next, "apoxy-builder")
+		err = controller.WriteStatus(ctx, api, functionsGVR, "EdgeFunction", &ef.ObjectMeta, next, "apoxy-builder")
 	}
 	return errors.Join(err, b.prune(ctx, api, ef, revs, next.LiveRevision, latest))
 }
@@ -502,7 +503,7 @@ func (b *Builder) run(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision, ki
 	c := status.Condition("Built", false, "Building", "fetching and building the code", r.Generation, now)
 	c.Status = metav1.ConditionUnknown
 	status.Set(&st.Conditions, c)
-	if err := status.Write(ctx, api, revisionsGVR, "EdgeFunctionRevision", &r.ObjectMeta, st, "apoxy-builder"); err != nil {
+	if err := controller.WriteStatus(ctx, api, revisionsGVR, "EdgeFunctionRevision", &r.ObjectMeta, st, "apoxy-builder"); err != nil {
 		b.log.Warn("revision status", "revision", r.Name, "err", err)
 	}
 	began := time.Now()
@@ -553,7 +554,7 @@ func (b *Builder) run(api dynamic.Interface, r *extv1a2.EdgeFunctionRevision, ki
 		b.mu.Unlock()
 		b.log.Info("edge function built", "revision", r.Name, "runtime", out.Runtime, "bytes", len(out.Code), "took", time.Since(began))
 	}
-	if err := status.Write(ctx, api, revisionsGVR, "EdgeFunctionRevision", &r.ObjectMeta, st, "apoxy-builder"); err != nil {
+	if err := controller.WriteStatus(ctx, api, revisionsGVR, "EdgeFunctionRevision", &r.ObjectMeta, st, "apoxy-builder"); err != nil {
 		b.log.Warn("revision status", "revision", r.Name, "err", err)
 		return false
 	}

@@ -1,4 +1,4 @@
-package status
+package controller
 
 import (
 	"context"
@@ -11,11 +11,11 @@ import (
 	"k8s.io/client-go/dynamic"
 )
 
-// Write replaces an object's status through the project's API (the /status subresource),
+// WriteStatus replaces an object's status through the project's API (the /status subresource),
 // as fieldManager, retrying on conflicts with the stored version. An object deleted meanwhile
 // is no error. It is how the project controller's reconcilers (the EdgeFunction builder, the
 // domain reconciler) report, so that what they write is what any client reads.
-func Write(ctx context.Context, api dynamic.Interface, gvr schema.GroupVersionResource, kind string, m *metav1.ObjectMeta, st any, fieldManager string) error {
+func WriteStatus(ctx context.Context, api dynamic.Interface, gvr schema.GroupVersionResource, kind string, m *metav1.ObjectMeta, st any, fieldManager string) error {
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(st)
 	if err != nil {
 		return err
