@@ -4,7 +4,7 @@ BIN ?= bin/apoxy
 VERSION ?= dev
 LDFLAGS := -X apoxy.dev/apoxy/internal/version.Version=$(VERSION)
 
-.PHONY: build run test test-short generate lint bench bench-go bench-apiserver conformance
+.PHONY: build run test test-short generate lint bench bench-go bench-apiserver bench-dns conformance
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/apoxy
@@ -30,6 +30,10 @@ lint:
 # what to apt-get install if a tool is missing). Results: bench/results/proxy-*.txt.
 bench:
 	./bench/proxy.sh
+
+# Our authoritative DNS server against NSD and Knot on the same zone (bench/dns.sh; dnsperf).
+bench-dns:
+	./bench/dns.sh
 
 # Hot-path Go benchmarks: route matching, snapshot compile, handler chain, config propagation.
 bench-go:
