@@ -162,7 +162,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, set *resource.Set, api dynam
 		origin := b.z.Origin()
 		next := corev1a3.DomainZoneStatus{
 			ObservedGeneration: b.obj.Generation, DomainName: strings.TrimSuffix(origin, "."),
-			Nameservers: b.ns, Serial: b.z.Serial(), Records: int32(b.z.Records()),
+			Nameservers: b.ns, Serial: b.z.Serial(), Records: servedRecords(byZone[b.obj.Name], b.problems),
 			Conditions: slices.Clone(b.obj.Status.Conditions),
 		}
 		var c metav1.Condition
@@ -436,4 +436,16 @@ func equalZoneStatus(a, b *corev1a3.DomainZoneStatus) bool { return equality.Sem
 
 func equalRecordStatus(a, b *corev1a3.DomainRecordStatus) bool {
 	return equality.Semantic.DeepEqual(a, b)
+}
+
+// servedRecords counts a zone's DomainRecords that are served (ready targets without a
+// conflict); the zone's own SOA, NS and ns1 glue are not DomainRecords.
+func servedRecords(states []*recordState, problems map[string]string) int32 {
+	var n int32
+	for _, st := range states {
+		if st.phase == "" && problems[st.rec.Name] == "" {
+			n++
+		}
+	}
+	return n
 }

@@ -92,7 +92,7 @@ spec:
 	serial := func() uint32 { return ask(t, e, "example.com", dns.TypeSOA).Answer[0].(*dns.SOA).Serial }
 	s1 := serial()
 	_, _, _, zst := objectStatus(e, "DomainZone", "example-com")
-	if fmt.Sprint(zst["serial"]) != fmt.Sprint(s1) || fmt.Sprint(zst["nameservers"]) != "[ns1.example.com]" || zst["domainName"] != "example.com" {
+	if fmt.Sprint(zst["serial"]) != fmt.Sprint(s1) || fmt.Sprint(zst["nameservers"]) != "[ns1.example.com]" || zst["domainName"] != "example.com" || fmt.Sprint(zst["records"]) != "1" {
 		t.Fatalf("zone status %v (serial %d)", zst, s1)
 	}
 
