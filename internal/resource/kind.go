@@ -264,6 +264,18 @@ func validated[PT runtime.Object](validate func(PT) field.ErrorList) func(contex
 	}
 }
 
+// validatedUpdate adapts a typed validation that also checks an update against the stored
+// object (old is the zero value, nil, on create): immutable fields.
+func validatedUpdate[PT runtime.Object](validate func(obj, old PT) field.ErrorList) func(context.Context, runtime.Object, runtime.Object) field.ErrorList {
+	return func(_ context.Context, obj, old runtime.Object) field.ErrorList {
+		var o PT
+		if old != nil {
+			o = old.(PT)
+		}
+		return validate(obj.(PT), o)
+	}
+}
+
 var (
 	byType = map[reflect.Type]*Kind{}
 	byGVK  = map[schema.GroupVersionKind]*Kind{}

@@ -1,12 +1,9 @@
 package resource
 
 import (
-	"context"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
@@ -160,13 +157,7 @@ var registry = []*Kind{
 		goTypes: typesOf[extv1a2.EdgeFunctionRevision, extv1a2.EdgeFunctionRevisionList](),
 		set:     inSet(func(s *Set) *[]*extv1a2.EdgeFunctionRevision { return &s.EdgeFunctionRevisions }),
 		Serving: Serving{
-			Validate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-				var o *extv1a2.EdgeFunctionRevision
-				if old != nil {
-					o = old.(*extv1a2.EdgeFunctionRevision)
-				}
-				return extv1a2.ValidateEdgeFunctionRevision(obj.(*extv1a2.EdgeFunctionRevision), o)
-			},
+			Validate: validatedUpdate(extv1a2.ValidateEdgeFunctionRevision),
 			Columns: []Column{
 				{Name: "Mode", Type: "string", JSONPath: ".spec.mode", Description: "filter or backend"},
 				{Name: "Phase", Type: "string", JSONPath: ".status.phase", Description: "Pending, Building, Ready or Failed"},
@@ -182,13 +173,7 @@ var registry = []*Kind{
 		goTypes: typesOf[corev1a3.DomainZone, corev1a3.DomainZoneList](),
 		set:     inSet(func(s *Set) *[]*corev1a3.DomainZone { return &s.DomainZones }),
 		Serving: Serving{
-			Validate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-				var o *corev1a3.DomainZone
-				if old != nil {
-					o = old.(*corev1a3.DomainZone)
-				}
-				return corev1a3.ValidateDomainZone(obj.(*corev1a3.DomainZone), o)
-			},
+			Validate: validatedUpdate(corev1a3.ValidateDomainZone),
 			Columns: []Column{
 				{Name: "Domain", Type: "string", JSONPath: ".status.domainName", Description: "The zone's DNS name"},
 				{Name: "Phase", Type: "string", JSONPath: ".status.phase", Description: "Pending, Active or Error"},
@@ -204,13 +189,7 @@ var registry = []*Kind{
 		goTypes: typesOf[corev1a3.DomainRecord, corev1a3.DomainRecordList](),
 		set:     inSet(func(s *Set) *[]*corev1a3.DomainRecord { return &s.DomainRecords }),
 		Serving: Serving{
-			Validate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-				var o *corev1a3.DomainRecord
-				if old != nil {
-					o = old.(*corev1a3.DomainRecord)
-				}
-				return corev1a3.ValidateDomainRecord(obj.(*corev1a3.DomainRecord), o)
-			},
+			Validate: validatedUpdate(corev1a3.ValidateDomainRecord),
 			Columns: []Column{
 				{Name: "FQDN", Type: "string", JSONPath: ".spec.name", Description: "The record's name"},
 				{Name: "Type", Type: "string", JSONPath: ".status.type", Description: "The record type served"},
