@@ -140,9 +140,12 @@ start() { # start NAME ZONEFILE
 }
 stop_all() { for n in "${!PID[@]}"; do kill ${PID[$n]} 2>/dev/null; done; wait 2>/dev/null; PID=(); }
 trap stop_all EXIT
-# CPU seconds of a process and its children (NSD forks its server).
-cpu() { local t=0; for p in $1 $(pgrep -P $1); do t=$((t + $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null || echo 0))); done; echo $t; }
-rss() { local t=0; for p in $1 $(pgrep -P $1); do t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0))); done; echo $t; }
+# A process and all its descendants (NSD forks its server and xfrd processes).
+tree() { echo $1; for c in $(pgrep -P $1); do tree $c; done; }
+# CPU ticks of a process tree: utime+stime, read after the command name, which may hold spaces
+# ("nsd: server 1").
+cpu() { local t=0; for p in $(tree $1); do t=$((t + $(sed 's/.*) //' /proc/$p/stat 2>/dev/null | awk '{print $12+$13}' || echo 0))); done; echo $t; }
+rss() { local t=0; for p in $(tree $1); do t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status 2>/dev/null || echo 0))); done; echo $t; }
 
 for n in "${ORDER[@]}"; do start $n $B/example.com.zone; done
 echo "== warm-up"
@@ -175,6 +178,10 @@ for n in "${ORDER[@]}"; do
   kill ${PID[$n]}; wait ${PID[$n]} 2>/dev/null; unset "PID[$n]"
 done
 
+OUT=$ROOT/bench/results/dns-$(date -u +%Y%m%dT%H%M%SZ).txt
+{
+echo "make bench-dns: $(date -u), $(nproc) CPUs, ROUNDS=$ROUNDS DUR=${DUR}s RATE=$RATE, commit $(git -C $ROOT rev-parse --short HEAD)"
+echo "versions: $(nsd -v 2>&1 | head -1); $(knotd -V 2>&1 | head -1); $(dnsperf -h 2>&1 | grep -m1 Version)"
 python3 - "$RES" "$ROUNDS" <<'PY'
 import sys, statistics, glob, os
 res, rounds = sys.argv[1], int(sys.argv[2])
@@ -217,3 +224,5 @@ for l in open(f"{res}/rss.csv"):
     ok = open(f"{res}/{n}-big.txt").read().strip()
     print(f"- {n}: {int(kb)/1024:.0f} MiB (host99999.big.example.com -> {ok or 'NO ANSWER'})")
 PY
+} | tee "$OUT"
+echo "written: $OUT"

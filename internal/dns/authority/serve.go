@@ -24,6 +24,9 @@ const (
 // pc is closed.
 func (s *Server) serveUDP(pc net.PacketConn) {
 	uc, _ := pc.(*net.UDPConn)
+	if uc != nil {
+		growBuffers(uc)
+	}
 	var wg sync.WaitGroup
 	for range max(runtime.GOMAXPROCS(0), 1) {
 		wg.Add(1)
