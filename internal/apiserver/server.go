@@ -97,6 +97,11 @@ type Server struct {
 	url    string
 	ctx    context.Context
 
+	// openAPI is the OpenAPI handler every project server shares (sharedOpenAPI).
+	openAPIOnce sync.Once
+	openAPI     http.Handler
+	openAPIErr  error
+
 	mu       sync.RWMutex
 	projects map[string]*project
 	ready    atomic.Bool
@@ -443,14 +448,46 @@ func (s *Server) ensureProject(ctx context.Context, p *platformv1a1.Project) err
 
 func projectPath(name string) string { return "/projects/" + name }
 
+// sharedOpenAPI builds, once, a project server that is never served nor started, only so that
+// its OpenAPI handlers (installed by PrepareRun) describe what every project serves; project
+// servers hand /openapi/* to them behind their own authentication and authorization.
+func (s *Server) sharedOpenAPI(resources []*Resource) (http.Handler, error) {
+	s.openAPIOnce.Do(func() {
+		gs, err := newGenericServer(genericConfig{
+			name:            "apoxy-openapi",
+			storagePrefix:   "/openapi-template/registry",
+			storage:         s.client,
+			resources:       resources,
+			authn:           s.authn.requestAuthenticator(),
+			authz:           projectAuthorizer("openapi-template"),
+			admission:       admission.NewChainHandler(),
+			externalAddress: strings.TrimPrefix(s.url, "https://"),
+			loopback:        s.loopback("/openapi-template"),
+			maxInFlight:     1, maxMutatingInFlight: 1,
+		})
+		if err != nil {
+			s.openAPIErr = fmt.Errorf("apiserver: OpenAPI template: %w", err)
+			return
+		}
+		gs.PrepareRun()
+		s.openAPI = gs.Handler.NonGoRestfulMux
+	})
+	return s.openAPI, s.openAPIErr
+}
+
 func (s *Server) startProject(ctx context.Context, name string, key projectKey) (*project, error) {
 	resources, err := ProjectResources()
+	if err != nil {
+		return nil, err
+	}
+	openAPI, err := s.sharedOpenAPI(resources)
 	if err != nil {
 		return nil, err
 	}
 	lifecycle := &namespaceLifecycle{}
 	collectorCfgs := &collectorConfigs{validate: s.opts.ValidateCollectorConfig}
 	gs, err := newGenericServer(genericConfig{
+		openAPI:         openAPI,
 		name:            "apoxy-project-" + name,
 		storagePrefix:   projectPath(name) + "/registry",
 		storage:         s.client,
