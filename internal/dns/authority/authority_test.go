@@ -264,9 +264,13 @@ func TestRateLimit(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s.rrl.now = func() time.Time { return now }
 	src := netip.MustParseAddr("198.51.100.7")
-	var sent, slipped_, dropped int
+	var sent, slipped_, dropped, reports int
 	for range 15 {
-		switch s.rrl.allow(src) {
+		v, report := s.rrl.allow(src)
+		if report {
+			reports++
+		}
+		switch v {
 		case send:
 			sent++
 		case slip:
@@ -275,18 +279,34 @@ func TestRateLimit(t *testing.T) {
 			dropped++
 		}
 	}
-	if sent != 5 || slipped_ != 5 || dropped != 5 {
-		t.Fatalf("sent %d slipped %d dropped %d", sent, slipped_, dropped)
+	if sent != 5 || slipped_ != 5 || dropped != 5 || reports != 1 {
+		t.Fatalf("sent %d slipped %d dropped %d, %d log lines", sent, slipped_, dropped, reports)
 	}
-	if s.rrl.allow(netip.MustParseAddr("198.51.101.7")) != send {
+	if v, _ := s.rrl.allow(netip.MustParseAddr("198.51.101.7")); v != send {
 		t.Fatal("another /24 was limited")
 	}
-	if s.rrl.allow(netip.MustParseAddr("198.51.100.200")) == send {
+	if v, _ := s.rrl.allow(netip.MustParseAddr("198.51.100.200")); v == send {
 		t.Fatal("the same /24 was not limited")
 	}
 	now = now.Add(time.Second)
-	if s.rrl.allow(src) != send {
+	if v, _ := s.rrl.allow(src); v != send {
 		t.Fatal("no refill after a second")
+	}
+	// Limited again within the minute: no second log line; after it, one.
+	for range 10 {
+		if _, report := s.rrl.allow(src); report {
+			t.Fatal("a second log line within a minute")
+		}
+	}
+	now = now.Add(time.Minute)
+	reports = 0
+	for range 20 {
+		if _, report := s.rrl.allow(src); report {
+			reports++
+		}
+	}
+	if reports != 1 {
+		t.Fatalf("%d log lines after a minute, want 1", reports)
 	}
 	// The slipped form is the header and question with TC.
 	m := new(dns.Msg)

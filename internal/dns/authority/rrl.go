@@ -28,7 +28,11 @@ type bucket struct {
 	tokens  float64
 	last    int64 // unix nanoseconds of the last refill
 	limited int   // responses limited since the bucket emptied (for slip)
+	logged  int64 // unix nanoseconds of the last log line about this bucket
 }
+
+// logEvery bounds the log lines about one rate-limited prefix.
+const logEvery = int64(time.Minute)
 
 // Verdicts of the limiter.
 type verdict int
@@ -54,7 +58,9 @@ func prefix(a netip.Addr) netip.Prefix {
 	return p
 }
 
-func (l *limiter) allow(src netip.Addr) verdict {
+// allow decides a response to src; report is true when the operator should be told that the
+// prefix is being limited (its first limited response, then at most once a minute).
+func (l *limiter) allow(src netip.Addr) (v verdict, report bool) {
 	p := prefix(src).Addr().As16()
 	h := maphash.Bytes(l.seed, p[:])
 	sh := &l.shards[h%64]
@@ -71,13 +77,16 @@ func (l *limiter) allow(src netip.Addr) verdict {
 	if b.tokens >= 1 {
 		b.tokens--
 		b.limited = 0
-		return send
+		return send, false
 	}
 	b.limited++
-	if l.slip > 0 && b.limited%l.slip == 0 {
-		return slip
+	if b.limited == 1 && now-b.logged >= logEvery {
+		b.logged, report = now, true
 	}
-	return drop
+	if l.slip > 0 && b.limited%l.slip == 0 {
+		return slip, report
+	}
+	return drop, report
 }
 
 // slipped is the truncated, empty form of a response: header and question, TC set, so the

@@ -59,7 +59,12 @@ func (s *Server) serveUDP(pc net.PacketConn) {
 				}
 				out = resp // keeps a grown buffer
 				if s.rrl != nil {
-					switch s.rrl.allow(from.Addr()) {
+					v, report := s.rrl.allow(from.Addr())
+					if report {
+						s.log.Warn("dns: rate limiting responses to a source prefix (spoofed queries aimed at a victim, or a busy resolver)",
+							"prefix", prefix(from.Addr()).String(), "responses_per_second", s.opts.RateLimit)
+					}
+					switch v {
 					case drop:
 						s.metrics.limited[drop].Add(1)
 						continue
