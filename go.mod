@@ -80,6 +80,8 @@ require (
 	sigs.k8s.io/yaml v1.6.0
 )
 
+require github.com/mholt/acmez/v3 v3.1.7 // indirect
+
 require (
 	cel.dev/expr v0.25.3 // indirect
 	cloud.google.com/go/auth v0.23.2 // indirect

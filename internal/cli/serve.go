@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"apoxy.dev/apoxy/internal/accesslog"
+	"apoxy.dev/apoxy/internal/acme"
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/proxy"
@@ -63,12 +65,14 @@ type serverFlags struct {
 	dnsAddr        string
 	dnsNameservers string
 	dnsRateLimit   int
+	// Certificates: the ACME CAs, the account contact, a PEM file of extra roots for the CAs.
+	acmeCA, acmeEmail, acmeCARoot string
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
 // defaults: high ports, a local data directory, credentials printed).
 func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bool) *cobra.Command {
-	f := &serverFlags{dataDir: "/var/lib/apoxy", apiAddr: ":6443", httpPort: 80, httpsPort: 443, adminAddr: "127.0.0.1:9901", dnsAddr: ":53", dnsRateLimit: 100}
+	f := &serverFlags{dataDir: "/var/lib/apoxy", apiAddr: ":6443", httpPort: 80, httpsPort: 443, adminAddr: "127.0.0.1:9901", dnsAddr: ":53", dnsRateLimit: 100, acmeCA: "letsencrypt"}
 	use, short := "server", "Run the Apoxy server: API, controllers and data plane"
 	if dev {
 		home, _ := os.UserHomeDir()
@@ -78,6 +82,7 @@ func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bo
 		f.telemetryPrivate = true
 		f.functionSourcesPrivate = true
 		f.dnsAddr, f.dnsRateLimit = "127.0.0.1:8053", 0
+		f.acmeCA = "" // a laptop is not reachable by a public CA
 		use, short = "dev", "Run a local Apoxy server on high ports with a local data directory"
 	}
 	c := &cobra.Command{
@@ -113,6 +118,9 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.StringVar(&f.dnsAddr, "dns-addr", f.dnsAddr, `address of the authoritative DNS server for the projects' DomainZones (UDP and TCP); "" runs none`)
 	fl.StringVar(&f.dnsNameservers, "dns-nameservers", "", "NS names published for DomainZones that name none, comma-separated (the names registrars are given); empty: ns1.<zone>, answered with this server's addresses")
 	fl.IntVar(&f.dnsRateLimit, "dns-rate-limit", f.dnsRateLimit, "DNS responses per second to one source prefix (IPv4 /24, IPv6 /56) over UDP before they are dropped or sent truncated; 0: unlimited")
+	fl.StringVar(&f.acmeCA, "acme-ca", f.acmeCA, `ACME CAs that issue the certificates of DomainRecords targeting a Gateway, tried in order, comma-separated: letsencrypt, letsencrypt-staging or a directory URL (https://...); "" or off: none are issued`)
+	fl.StringVar(&f.acmeEmail, "acme-email", "", "contact address given to the ACME CAs for the projects' accounts (optional)")
+	fl.StringVar(&f.acmeCARoot, "acme-ca-root", "", "PEM file of root certificates to trust, besides the system's (SSL_CERT_FILE), for the ACME CAs' own HTTPS (a private CA such as Pebble)")
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
@@ -151,6 +159,10 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		}
 		store = ratelimit.NewRedis(ro)
 	}
+	acmeOpts, err := f.acme()
+	if err != nil {
+		return err
+	}
 	accessLog, err := f.openAccessLog(ctx, streams.Out, log)
 	if err != nil {
 		return err
@@ -175,6 +187,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		TelemetryPrivateEndpoints: f.telemetryPrivate,
 		FunctionSourcesPrivate:    f.functionSourcesPrivate,
 		DNS:                       platform.DNSOptions{Addr: f.dnsAddr, Nameservers: splitList(f.dnsNameservers), RateLimit: f.dnsRateLimit},
+		ACME:                      acmeOpts,
 		Logger:                    log,
 		OnProjectsChanged:         writeConfigs,
 	})
@@ -193,6 +206,30 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	p.Close()
 	log.Info("stopped")
 	return nil
+}
+
+// acme reads the certificate flags.
+func (f *serverFlags) acme() (platform.ACMEOptions, error) {
+	cas, err := acme.ParseCAs(f.acmeCA)
+	if err != nil {
+		return platform.ACMEOptions{}, fmt.Errorf("--acme-ca: %w", err)
+	}
+	opts := platform.ACMEOptions{CAs: cas, Email: f.acmeEmail}
+	if f.acmeCARoot != "" {
+		pemData, err := os.ReadFile(f.acmeCARoot)
+		if err != nil {
+			return opts, fmt.Errorf("--acme-ca-root: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pemData) {
+			return opts, fmt.Errorf("--acme-ca-root: %s holds no PEM certificate", f.acmeCARoot)
+		}
+		opts.Roots = pool
+	}
+	return opts, nil
 }
 
 // requestPolicy reads the request-hygiene and backend-network flags.

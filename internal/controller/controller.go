@@ -66,6 +66,15 @@ type Reconciler interface {
 	Reconcile(ctx context.Context, set *resource.Set, api dynamic.Interface, kick func()) error
 }
 
+// Amender is a Reconciler that also adds to the snapshot what is not in the objects: the
+// domain reconciler adds the certificates it obtained from ACME and the HTTP-01 answers a CA
+// is about to fetch. Amend runs after translation and before the claims registry settles
+// hostnames, so what it adds is arbitrated like any route; the controller re-versions and
+// validates the snapshot afterwards. scope is the translation's Options.Scope.
+type Amender interface {
+	Amend(set *resource.Set, snap *ir.Snapshot, report *status.Report, scope string)
+}
+
 // Options configure a project controller.
 type Options struct {
 	Project   string
@@ -331,6 +340,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	topts := c.opts.Translate
 	topts.Now = c.opts.Now()
 	snap, report := translate.Translate(set, topts)
+	c.amend(set, snap, report, topts.Scope)
 	var decision *claims.Decision
 	if c.opts.Claims != nil {
 		full := snap
@@ -366,6 +376,25 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	c.authRuntime = report.AuthRuntime
 	c.integrations = report.Integrations
 	return c.writeDataPlaneStatus(ctx)
+}
+
+// amend lets the Amenders among the reconcilers add to the snapshot. A snapshot they leave
+// invalid is a bug; it is logged and the data plane refuses it (the previous one serves).
+func (c *Controller) amend(set *resource.Set, snap *ir.Snapshot, report *status.Report, scope string) {
+	amended := false
+	for _, r := range c.opts.Reconcilers {
+		if a, ok := r.(Amender); ok {
+			a.Amend(set, snap, report, scope)
+			amended = true
+		}
+	}
+	if !amended {
+		return
+	}
+	snap.SetVersion()
+	if err := snap.Validate(); err != nil {
+		c.log.Error("a reconciler left the snapshot invalid", "err", err)
+	}
 }
 
 // writeDataPlaneStatus runs the status writer of every kind whose status comes from the data

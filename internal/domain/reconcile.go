@@ -20,10 +20,13 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
+	"apoxy.dev/apoxy/internal/acme"
 	"apoxy.dev/apoxy/internal/controller"
 	"apoxy.dev/apoxy/internal/dns/authority"
 	"apoxy.dev/apoxy/internal/dns/zone"
+	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/resource"
+	"apoxy.dev/apoxy/internal/status"
 )
 
 var (
@@ -45,8 +48,10 @@ type Options struct {
 	// PublicAddrs replace a Gateway address that is unspecified (0.0.0.0, ::): a Gateway
 	// bound to every interface is reached at the server's public addresses.
 	PublicAddrs []netip.Addr
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Certs obtains the certificates of records that target a Gateway (nil: none are).
+	Certs  *acme.Manager
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Reconciler builds one project's zones on every pass of its controller, offers them to the
@@ -57,6 +62,8 @@ type Reconciler struct {
 	// serials remembers each zone's data hash and serial, so the serial moves exactly when
 	// the data does.
 	serials map[string]serial
+	// certs are the project's certificates (nil without Options.Certs).
+	certs *acme.Project
 }
 
 type serial struct {
@@ -72,7 +79,19 @@ func NewReconciler(opts Options) *Reconciler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Reconciler{opts: opts, serials: map[string]serial{}}
+	r := &Reconciler{opts: opts, serials: map[string]serial{}}
+	if opts.Certs != nil {
+		r.certs = opts.Certs.Project(opts.Project)
+	}
+	return r
+}
+
+// Amend implements controller.Amender: the project's certificates and HTTP-01 answers join
+// its snapshot.
+func (r *Reconciler) Amend(set *resource.Set, snap *ir.Snapshot, report *status.Report, scope string) {
+	if r.certs != nil {
+		r.certs.Amend(set, snap, report.GatewayBinds, scope)
+	}
 }
 
 // Conditions and reasons of the domain kinds.
@@ -80,6 +99,7 @@ const (
 	CondReady       = "Ready"
 	CondZoneReady   = "ZoneReady"
 	CondTargetReady = "TargetReady"
+	CondTLSReady    = "TLSReady"
 )
 
 // recordState is what one pass decided about a record.
@@ -137,6 +157,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, set *resource.Set, api dynam
 		ns       []string
 		problems map[string]string
 	}
+	var txt map[string][]string
+	if r.certs != nil {
+		txt = r.certs.TXT()
+	}
 	var builtZones []built
 	var offers []Offer
 	names := make([]string, 0, len(zones))
@@ -147,6 +171,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, set *resource.Set, api dynam
 	for _, n := range names {
 		zobj := zones[n]
 		spec, ns := r.zoneSpec(zobj, byZone[n])
+		spec.Records = append(spec.Records, challengeRecords(spec.Origin, txt)...)
 		z, problems := r.build(spec)
 		builtZones = append(builtZones, built{zobj, z, ns, problems})
 		secs, err := secondaries(set, zobj)
@@ -208,26 +233,36 @@ func (r *Reconciler) Reconcile(ctx context.Context, set *resource.Set, api dynam
 			}
 		}
 	}
+	certs := r.syncCertificates(ctx, set, api, states, kick)
 	for _, st := range states {
 		next := corev1a3.DomainRecordStatus{
 			ObservedGeneration: st.rec.Generation, Phase: st.phase, ResolvedValues: st.values,
-			Certificate: st.rec.Status.Certificate, Conditions: slices.Clone(st.rec.Status.Conditions),
+			Conditions: slices.Clone(st.rec.Status.Conditions),
+		}
+		if res, ok := certs[st.rec.Name]; ok {
+			next.Certificate = res.Certificate
+			if res.Issuing && next.Phase == corev1a3.DomainRecordPhaseActive {
+				next.Phase = corev1a3.DomainRecordPhaseIssuing
+			}
+			st.conds = append(st.conds, cond(CondTLSReady, res.Ready, res.Reason, res.Message))
+		} else {
+			meta.RemoveStatusCondition(&next.Conditions, CondTLSReady)
 		}
 		if st.rec.Spec.Target.DNS != nil {
 			next.Type = st.rec.Spec.Target.DNS.Type()
 		} else {
 			next.Type = refType(st.rrs)
 		}
-		ready := st.phase == corev1a3.DomainRecordPhaseActive
+		ready := next.Phase == corev1a3.DomainRecordPhaseActive
 		msg := "served"
 		for _, c := range st.conds {
 			c.ObservedGeneration = st.rec.Generation
 			setCondition(&next.Conditions, c, r.opts.Now())
-			if c.Status != metav1.ConditionTrue {
+			if c.Status != metav1.ConditionTrue && !ready {
 				msg = c.Message
 			}
 		}
-		rc := cond(CondReady, ready, string(st.phase), msg)
+		rc := cond(CondReady, ready, string(next.Phase), msg)
 		rc.ObservedGeneration = st.rec.Generation
 		setCondition(&next.Conditions, rc, r.opts.Now())
 		if !equalRecordStatus(&st.rec.Status, &next) {

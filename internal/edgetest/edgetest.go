@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc/grpclog"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -34,6 +35,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	platformv1a1 "apoxy.dev/apoxy/api/platform/v1alpha1"
+	"apoxy.dev/apoxy/internal/acme"
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
@@ -65,6 +67,9 @@ type Options struct {
 	DNS bool
 	// DNSNameservers: platform.DNSOptions.Nameservers.
 	DNSNameservers []string
+	// ACME issues certificates (platform.Options.ACME); with Pebble set, from that Pebble.
+	ACME   platform.ACMEOptions
+	Pebble *Pebble
 }
 
 // StartRedis runs a real redis-server on a free loopback port for the test (skipped when it
@@ -186,6 +191,7 @@ func Start(t testing.TB, opts Options) *Env {
 		// Tests serve function sources (Git, npm, OCI) on loopback.
 		FunctionSourcesPrivate: true,
 		DNS:                    dnsOptions(opts),
+		ACME:                   acmeOptions(opts),
 	})
 	if err != nil {
 		cancel()
@@ -208,6 +214,15 @@ func Start(t testing.TB, opts Options) *Env {
 	}
 	e.WaitFor("data plane ready", func() error { return p.Ready() })
 	return e
+}
+
+func acmeOptions(opts Options) platform.ACMEOptions {
+	a := opts.ACME
+	if pb := opts.Pebble; pb != nil {
+		a.CAs = []acme.CA{{Name: "pebble", URL: pb.DirURL}}
+		a.Roots = pb.APIRoots
+	}
+	return a
 }
 
 func dnsOptions(opts Options) platform.DNSOptions {
@@ -327,10 +342,14 @@ func (e *Env) Delete(apiVersion, kind, name string) {
 	}
 }
 
-// Get reads an object of the default namespace (or a cluster-scoped one).
+// Get reads an object of the default namespace (or a cluster-scoped one); nil when there
+// is none.
 func (e *Env) Get(apiVersion, kind, name string) *unstructured.Unstructured {
 	e.t.Helper()
 	got, err := e.resource(apiVersion, kind).Get(context.Background(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
 	if err != nil {
 		e.t.Fatalf("get %s %s: %v", kind, name, err)
 	}

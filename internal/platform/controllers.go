@@ -157,6 +157,9 @@ func (c *controllers) stopProject(name string) {
 func (c *controllers) release(name string) {
 	c.claims.Release(name)
 	c.domains.Registry.Release(name)
+	if c.domains.Certs != nil {
+		c.domains.Certs.Release(name)
+	}
 	if err := c.data.Remove(name); err != nil {
 		c.log.Error("remove project from data plane", "project", name, "err", err)
 	}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"apoxy.dev/apoxy/internal/dns/authority"
+	"apoxy.dev/apoxy/internal/proxy"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // dnsServer is the authoritative DNS server as a component: it answers for the zones the
@@ -75,4 +78,30 @@ func (p *Platform) DNSAddr() netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return p.dns.Addr()
+}
+
+// dnsMetrics exposes the DNS server's metrics at /metrics. It is registered once per process
+// and follows the latest server started (tests start several platforms in one process; a
+// second registration of the same series would panic). It is an unchecked collector: it
+// describes nothing up front.
+var dnsMetrics = &latestCollector{}
+
+type latestCollector struct {
+	once sync.Once
+	cur  atomic.Pointer[authority.Metrics]
+}
+
+func (c *latestCollector) set(m *authority.Metrics) {
+	c.cur.Store(m)
+	c.once.Do(func() { proxy.MetricsRegisterer().MustRegister(c) })
+}
+
+// Describe implements prometheus.Collector (unchecked).
+func (c *latestCollector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (c *latestCollector) Collect(ch chan<- prometheus.Metric) {
+	if m := c.cur.Load(); m != nil {
+		m.Collect(ch)
+	}
 }

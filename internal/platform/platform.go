@@ -9,6 +9,7 @@ package platform
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"apoxy.dev/apoxy/internal/acme"
 	"apoxy.dev/apoxy/internal/admin"
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/claims"
@@ -90,6 +92,18 @@ type Options struct {
 	MaxConnections, MaxConnsPerListener int
 	// DNS is the authoritative DNS server for the projects' DomainZones.
 	DNS DNSOptions
+	// ACME issues the certificates of DomainRecords that target a Gateway.
+	ACME ACMEOptions
+}
+
+// ACMEOptions configure certificate issuance.
+type ACMEOptions struct {
+	// CAs are the ACME CAs tried in order (acme.ParseCAs); none: no certificates are issued.
+	CAs []acme.CA
+	// Email is the contact given to CAs (optional).
+	Email string
+	// Roots are trusted for the CAs' HTTPS (nil: the system pool).
+	Roots *x509.CertPool
 }
 
 // DNSOptions configure the authoritative DNS server.
@@ -187,7 +201,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 
 	if opts.DNS.Addr != "" {
 		p.DNS = authority.New(authority.Options{RateLimit: opts.DNS.RateLimit, Logger: opts.Logger})
-		proxy.MetricsRegisterer().MustRegister(p.DNS.Metrics())
+		dnsMetrics.set(p.DNS.Metrics())
 		p.Domains = domain.NewRegistry(p.DNS)
 	} else {
 		p.Domains = domain.NewRegistry(nil)
@@ -198,6 +212,14 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		}
 	})
 	publicAddrs := parseAddrs(opts.StatusAddresses)
+	certs := acme.New(acme.Options{CAs: opts.ACME.CAs, Email: opts.ACME.Email, Roots: opts.ACME.Roots, Logger: opts.Logger,
+		Resolver: func() string {
+			if a := p.DNSAddr(); a.IsValid() {
+				return a.String()
+			}
+			return ""
+		}})
+	acme.RegisterMetrics(proxy.MetricsRegisterer())
 
 	p.Proxy = proxy.New(proxy.Options{Logger: opts.Logger, Pipelines: pipes, AccessLog: opts.AccessLog, AccessLogFormat: opts.AccessLogFormat, Upstream: opts.Upstream, Requests: opts.Requests, DrainAccept: opts.DrainAccept,
 		MaxConnections: opts.MaxConnections, MaxConnectionsPerListener: opts.MaxConnsPerListener, RateLimitStore: opts.RateLimitStore, Functions: functions})
@@ -211,7 +233,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		claims: p.Claims,
 		dest:   p.Destinations,
 		domains: domain.Options{Registry: p.Domains, Serving: p.DNS != nil, Nameservers: opts.DNS.Nameservers,
-			NSAddrs: nsAddrs(opts.DNS.Addr, publicAddrs), PublicAddrs: publicAddrs},
+			NSAddrs: nsAddrs(opts.DNS.Addr, publicAddrs), PublicAddrs: publicAddrs, Certs: certs},
 		translate: translate.Options{
 			BindAddress:     opts.BindAddress,
 			StatusAddresses: opts.StatusAddresses,

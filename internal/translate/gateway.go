@@ -483,7 +483,18 @@ func insecureFrontendValidation(gw *gwapiv1.Gateway) bool {
 }
 
 func (t *translator) certName(ns, name string) string {
-	return "secret/" + t.scoped(ns+"/"+name)
+	return SecretCertificateName(t.opts.Scope, ns, name)
+}
+
+// SecretCertificateName is the snapshot's name of the certificate in Secret ns/name of the
+// project scope (Options.Scope): what adds a Secret's certificate to a snapshot after
+// translation (internal/acme) names it the same, so a listener that also refers to it shares
+// one entry.
+func SecretCertificateName(scope, ns, name string) string {
+	if scope == "" {
+		return "secret/" + ns + "/" + name
+	}
+	return "secret/" + scope + "/" + ns + "/" + name
 }
 
 // detectConflicts marks listeners of one Gateway (with its ListenerSets') that share a port

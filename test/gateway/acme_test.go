@@ -1,0 +1,262 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
+	"apoxy.dev/apoxy/internal/acme"
+	"apoxy.dev/apoxy/internal/edgetest"
+)
+
+// httpsGet makes one request through the gateway's HTTPS listener for host, verifying the
+// certificate against roots; it returns the status and the serial of the certificate
+// presented.
+func httpsGet(client *http.Client, addr, host string) (int, string, error) {
+	req, _ := http.NewRequest(http.MethodGet, "https://"+host+"/hello", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	serial := ""
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		serial = fmt.Sprintf("%x", resp.TLS.PeerCertificates[0].SerialNumber)
+	}
+	return resp.StatusCode, serial, nil
+}
+
+// httpsClient reaches addr whatever the URL's host, trusting roots only.
+func httpsClient(addr string, roots *x509.CertPool, keepAlive bool) *http.Client {
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
+		TLSClientConfig:   &tls.Config{RootCAs: roots},
+		DisableKeepAlives: !keepAlive,
+		ForceAttemptHTTP2: true,
+	}}
+}
+
+// certificateOf returns a record's status.certificate and TLSReady condition.
+func certificateOf(e *edgetest.Env, name string) (*corev1a3.DomainRecordStatus, error) {
+	u := e.Get("core.apoxy.dev/v1alpha3", "DomainRecord", name)
+	if u == nil {
+		return nil, fmt.Errorf("%s not found", name)
+	}
+	var rec corev1a3.DomainRecord
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &rec); err != nil {
+		return nil, err
+	}
+	return &rec.Status, nil
+}
+
+// A DomainRecord targeting the default Gateway gets a certificate from a real ACME server
+// (Debian's Pebble, its validator resolving through our DNS server and fetching through our
+// gateway): www.example.com by HTTP-01, *.apps.example.com by DNS-01. Both go Active with
+// status.certificate, the certificates are Secrets of the project, and `curl --cacert
+// <Pebble's root>` succeeds through the gateway by SNI. Then a forced renewal (apoxy domain
+// renew's annotation) swaps www's certificate while clients hammer it: not one request fails.
+func TestACMECertificates(t *testing.T) {
+	pb := edgetest.NewPebble(t)
+	e := edgetest.Start(t, edgetest.Options{DNS: true, Pebble: pb})
+	_, port, _ := net.SplitHostPort(e.HTTPAddr)
+	httpPort, _ := strconv.Atoi(port)
+	pb.Start(httpPort, e.DNSAddr)
+	roots, rootPEM := pb.IssuerRoots()
+
+	e.Apply(`
+apiVersion: core.apoxy.dev/v1alpha3
+kind: DomainZone
+metadata: {name: example-com}
+spec: {domainName: example.com}
+---
+apiVersion: core.apoxy.dev/v1alpha3
+kind: DomainRecord
+metadata: {name: www-example-com}
+spec:
+  zone: example-com
+  name: www.example.com
+  target: {ref: {group: gateway.apoxy.dev, kind: Gateway, name: default}}
+  tls: {challenge: HTTP01}
+---
+apiVersion: core.apoxy.dev/v1alpha3
+kind: DomainRecord
+metadata: {name: apps-example-com}
+spec:
+  zone: example-com
+  name: "*.apps.example.com"
+  target: {ref: {group: gateway.apoxy.dev, kind: Gateway, name: default}}
+---
+apiVersion: extensions.apoxy.dev/v1alpha2
+kind: DirectResponse
+metadata: {name: hello}
+spec: {statusCode: 200, contentType: text/plain, body: {inline: "hello"}}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: hello}
+spec:
+  parentRefs: [{name: default}]
+  rules:
+  - filters: [{type: ExtensionRef, extensionRef: {group: extensions.apoxy.dev, kind: DirectResponse, name: hello}}]
+`)
+	began := time.Now()
+	for _, name := range []string{"www-example-com", "apps-example-com"} {
+		e.WaitFor(name+" Active with a certificate", func() error {
+			st, err := certificateOf(e, name)
+			if err != nil {
+				return err
+			}
+			if st.Phase != corev1a3.DomainRecordPhaseActive || st.Certificate == nil {
+				return fmt.Errorf("phase %q, conditions %v", st.Phase, st.Conditions)
+			}
+			return nil
+		})
+	}
+	t.Logf("both certificates issued in %s", time.Since(began).Round(time.Millisecond))
+	st, _ := certificateOf(e, "www-example-com")
+	if c := st.Certificate; len(c.Names) != 1 || c.Names[0] != "www.example.com" || c.Issuer != "pebble" || c.CA != pb.DirURL || c.RenewAfter == nil || c.NotAfter.Before(&metav1.Time{Time: time.Now()}) {
+		t.Errorf("www certificate status = %+v", c)
+	}
+	if c := meta.FindStatusCondition(st.Conditions, "TLSReady"); c == nil || c.Status != metav1.ConditionTrue || c.Reason != "Issued" {
+		t.Errorf("TLSReady = %+v", c)
+	}
+	wst, _ := certificateOf(e, "apps-example-com")
+	if c := wst.Certificate; len(c.Names) != 1 || c.Names[0] != "*.apps.example.com" {
+		t.Errorf("wildcard certificate status = %+v", c)
+	}
+	sec := e.Get("v1", "Secret", acme.CertSecretName("www-example-com"))
+	if sec == nil || sec.Object["type"] != "kubernetes.io/tls" {
+		t.Fatalf("certificate Secret = %v", sec)
+	}
+
+	// Through the gateway, by SNI, verified against Pebble's root only.
+	for _, host := range []string{"www.example.com", "x.apps.example.com"} {
+		e.WaitFor(host+" served with its certificate", func() error {
+			code, _, err := httpsGet(httpsClient(e.TLSAddr, roots, false), e.TLSAddr, host)
+			if err != nil {
+				return err
+			}
+			if code != 200 {
+				return fmt.Errorf("status %d", code)
+			}
+			return nil
+		})
+	}
+	if curl, err := exec.LookPath("curl"); err == nil {
+		rootFile := filepath.Join(t.TempDir(), "pebble-root.pem")
+		os.WriteFile(rootFile, rootPEM, 0o600)
+		_, tlsPort, _ := net.SplitHostPort(e.TLSAddr)
+		out, err := exec.Command(curl, "-sS", "--cacert", rootFile, "--resolve", "www.example.com:"+tlsPort+":127.0.0.1",
+			"https://www.example.com:"+tlsPort+"/hello").CombinedOutput()
+		if err != nil || string(out) != "hello" {
+			t.Errorf("curl --cacert pebble-root.pem: %v: %s", err, out)
+		}
+	}
+	// A name the record does not cover still gets the listener's own (self-signed)
+	// certificate, which Pebble's root does not verify.
+	if _, _, err := httpsGet(httpsClient(e.TLSAddr, roots, false), e.TLSAddr, "other.example.org"); err == nil {
+		t.Error("a name without a record verified against Pebble's root")
+	}
+
+	// Forced renewal under load: new connections and kept-alive ones, both must all succeed.
+	_, oldSerial, err := httpsGet(httpsClient(e.TLSAddr, roots, false), e.TLSAddr, "www.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := httpsClient(e.TLSAddr, roots, i%2 == 0)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, _, err := httpsGet(client, e.TLSAddr, "www.example.com")
+				if err == nil && code != 200 {
+					err = fmt.Errorf("status %d", code)
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	u := e.Get("core.apoxy.dev/v1alpha3", "DomainRecord", "www-example-com")
+	anns := u.GetAnnotations()
+	if anns == nil {
+		anns = map[string]string{}
+	}
+	anns[acme.AnnRenew] = time.Now().UTC().Format(time.RFC3339Nano)
+	u.SetAnnotations(anns)
+	if _, err := e.Client.Resource(corev1a3.SchemeGroupVersion.WithResource("domainrecords")).Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	renewBegan := time.Now()
+	e.WaitFor("a new certificate served", func() error {
+		_, serial, err := httpsGet(httpsClient(e.TLSAddr, roots, false), e.TLSAddr, "www.example.com")
+		if err != nil {
+			return err
+		}
+		if serial == oldSerial {
+			return fmt.Errorf("still serial %s", serial)
+		}
+		return nil
+	})
+	renewTook := time.Since(renewBegan)
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("renewal served after %s; %d requests during it, %d failed", renewTook.Round(time.Millisecond), ok.Load(), failed.Load())
+	if failed.Load() > 0 || ok.Load() < 20 {
+		t.Errorf("under renewal: %d ok, %d failed (first: %v)", ok.Load(), failed.Load(), firstErr.Load())
+	}
+	e.WaitFor("status shows the new serial", func() error {
+		st, err := certificateOf(e, "www-example-com")
+		if err != nil {
+			return err
+		}
+		if st.Certificate == nil || st.Certificate.Serial == oldSerial {
+			return fmt.Errorf("status certificate %+v", st.Certificate)
+		}
+		return nil
+	})
+
+	// Deleting a record deletes its certificate.
+	e.Delete("core.apoxy.dev/v1alpha3", "DomainRecord", "apps-example-com")
+	e.WaitFor("the wildcard's Secret deleted", func() error {
+		if e.Get("v1", "Secret", acme.CertSecretName("apps-example-com")) != nil {
+			return fmt.Errorf("still there")
+		}
+		return nil
+	})
+}
