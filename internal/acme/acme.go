@@ -89,8 +89,9 @@ type Options struct {
 	Resolver func() string
 	// Concurrency bounds orders in flight across all projects (default 2).
 	Concurrency int
-	// RetryBase is the wait after a first failed order (default 1 minute), doubled after each
-	// failure up to RetryMax (default 1 hour).
+	// RetryBase is the wait after a first failed order (default 2 minutes: Let's Encrypt allows
+	// 5 failed validations per name per hour), doubled after each
+	// failure up to RetryMax (default 3 hours).
 	RetryBase, RetryMax time.Duration
 	// ChallengeWait bounds how long a challenge is checked to be served before the CA is
 	// asked to validate it (default 30 s).
@@ -116,10 +117,10 @@ func New(opts Options) *Manager {
 		opts.Concurrency = 2
 	}
 	if opts.RetryBase <= 0 {
-		opts.RetryBase = time.Minute
+		opts.RetryBase = 2 * time.Minute
 	}
 	if opts.RetryMax <= 0 {
-		opts.RetryMax = time.Hour
+		opts.RetryMax = 3 * time.Hour
 	}
 	if opts.ChallengeWait <= 0 {
 		opts.ChallengeWait = 30 * time.Second

@@ -2,19 +2,23 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/kubectl/pkg/cmd/get"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
+	"apoxy.dev/apoxy/internal/acme"
 )
 
 var (
@@ -174,5 +178,31 @@ func domainVerbs(getter *clientGetter, f cmdutil.Factory, streams genericiooptio
 			return nil
 		},
 	}
-	return []*cobra.Command{list, getCmd, del}
+	if !records {
+		return []*cobra.Command{list, getCmd, del}
+	}
+	renew := &cobra.Command{
+		Use: "renew NAME|FQDN", Short: "Replace a DomainRecord's certificate now (the current one serves until the new one is issued)", Args: cobra.ExactArgs(1),
+		Example: "  apoxy domain renew api.example.com\n  apoxy domain get api.example.com -o wide   # TLS and Cert-Expiry",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dc, err := getter.dynamicClient()
+			if err != nil {
+				return err
+			}
+			names, err := k.resolve(cmd.Context(), dc, args[0])
+			if err != nil {
+				return err
+			}
+			stamp := time.Now().UTC().Format(time.RFC3339Nano)
+			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{acme.AnnRenew: stamp}}})
+			for _, n := range names {
+				if _, err := dc.Resource(k.gvr).Patch(cmd.Context(), n, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+					return err
+				}
+				fmt.Fprintf(streams.Out, "domainrecord.%s %q: renewal requested\n", k.gvr.Group, n)
+			}
+			return nil
+		},
+	}
+	return []*cobra.Command{list, getCmd, del, renew}
 }

@@ -67,7 +67,8 @@ type Options struct {
 	DNS bool
 	// DNSNameservers: platform.DNSOptions.Nameservers.
 	DNSNameservers []string
-	// ACME issues certificates (platform.Options.ACME); with Pebble set, from that Pebble.
+	// ACME issues certificates (platform.Options.ACME); with Pebble set, that Pebble is the
+	// last of the CAs.
 	ACME   platform.ACMEOptions
 	Pebble *Pebble
 }
@@ -219,7 +220,7 @@ func Start(t testing.TB, opts Options) *Env {
 func acmeOptions(opts Options) platform.ACMEOptions {
 	a := opts.ACME
 	if pb := opts.Pebble; pb != nil {
-		a.CAs = []acme.CA{{Name: "pebble", URL: pb.DirURL}}
+		a.CAs = append(slices.Clone(a.CAs), acme.CA{Name: "pebble", URL: pb.DirURL})
 		a.Roots = pb.APIRoots
 	}
 	return a

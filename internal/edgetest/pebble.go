@@ -95,10 +95,7 @@ func (p *Pebble) Start(httpPort int, dnsAddr string) {
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	p.t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
-	})
+	p.t.Cleanup(p.Stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := p.get(p.DirURL); err == nil {
@@ -108,6 +105,15 @@ func (p *Pebble) Start(httpPort int, dnsAddr string) {
 			p.t.Fatalf("pebble on %s did not start", p.DirURL)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop kills Pebble (to watch orders fail).
+func (p *Pebble) Stop() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		p.cmd = nil
 	}
 }
 

@@ -12,18 +12,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	"apoxy.dev/apoxy/internal/acme"
 	"apoxy.dev/apoxy/internal/edgetest"
+	"apoxy.dev/apoxy/internal/platform"
 )
 
 // httpsGet makes one request through the gateway's HTTPS listener for host, verifying the
@@ -74,6 +76,7 @@ func certificateOf(e *edgetest.Env, name string) (*corev1a3.DomainRecordStatus, 
 // status.certificate, the certificates are Secrets of the project, and `curl --cacert
 // <Pebble's root>` succeeds through the gateway by SNI. Then a forced renewal (apoxy domain
 // renew's annotation) swaps www's certificate while clients hammer it: not one request fails.
+// A renewal the CA cannot do keeps the certificate serving and reports the error.
 func TestACMECertificates(t *testing.T) {
 	pb := edgetest.NewPebble(t)
 	e := edgetest.Start(t, edgetest.Options{DNS: true, Pebble: pb})
@@ -251,6 +254,35 @@ spec:
 		return nil
 	})
 
+	// A CA that fails a renewal leaves the certificate serving: status keeps it, with the
+	// error, and TLSReady stays True.
+	st, _ = certificateOf(e, "www-example-com")
+	served := st.Certificate.Serial
+	pb.Stop()
+	u = e.Get("core.apoxy.dev/v1alpha3", "DomainRecord", "www-example-com")
+	anns = u.GetAnnotations()
+	anns[acme.AnnRenew] = time.Now().UTC().Format(time.RFC3339Nano)
+	u.SetAnnotations(anns)
+	if _, err := e.Client.Resource(corev1a3.SchemeGroupVersion.WithResource("domainrecords")).Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitFor("the failed renewal reported", func() error {
+		st, err := certificateOf(e, "www-example-com")
+		if err != nil {
+			return err
+		}
+		if st.Certificate == nil || st.Certificate.LastError == "" {
+			return fmt.Errorf("certificate %+v", st.Certificate)
+		}
+		if c := meta.FindStatusCondition(st.Conditions, "TLSReady"); st.Phase != corev1a3.DomainRecordPhaseActive || c == nil || c.Status != metav1.ConditionTrue || st.Certificate.Serial != served {
+			return fmt.Errorf("phase %q TLSReady %+v serial %s", st.Phase, c, st.Certificate.Serial)
+		}
+		return nil
+	})
+	if _, serial, err := httpsGet(httpsClient(e.TLSAddr, roots, false), e.TLSAddr, "www.example.com"); err != nil || serial != served {
+		t.Errorf("after a failed renewal: serial %s (want %s), err %v", serial, served, err)
+	}
+
 	// Deleting a record deletes its certificate.
 	e.Delete("core.apoxy.dev/v1alpha3", "DomainRecord", "apps-example-com")
 	e.WaitFor("the wildcard's Secret deleted", func() error {
@@ -259,4 +291,78 @@ spec:
 		}
 		return nil
 	})
+}
+
+// Orders fall back to the next CA when one fails (the first here is not listening), and a
+// challenge the CA cannot validate is reported with the CA's own error and retried later:
+// fail.example.com targets a Gateway whose HTTP listener is not on the port Pebble fetches
+// from, so Pebble gets the default Gateway's 404 for the token.
+func TestACMEFallbackAndFailure(t *testing.T) {
+	pb := edgetest.NewPebble(t)
+	dead := fmt.Sprintf("https://127.0.0.1:%d/dir", freeTCPPort(t))
+	e := edgetest.Start(t, edgetest.Options{DNS: true, Pebble: pb, ACME: platform.ACMEOptions{CAs: []acme.CA{{Name: "dead", URL: dead}}}})
+	_, port, _ := net.SplitHostPort(e.HTTPAddr)
+	httpPort, _ := strconv.Atoi(port)
+	pb.Start(httpPort, e.DNSAddr)
+	e.Apply(fmt.Sprintf(`
+apiVersion: core.apoxy.dev/v1alpha3
+kind: DomainZone
+metadata: {name: example-com}
+spec: {domainName: example.com}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: Gateway
+metadata: {name: side}
+spec:
+  gatewayClassName: apoxy
+  listeners: [{name: http, protocol: HTTP, port: %d}]
+---
+apiVersion: core.apoxy.dev/v1alpha3
+kind: DomainRecord
+metadata: {name: ok-example-com}
+spec:
+  zone: example-com
+  name: ok.example.com
+  target: {ref: {group: gateway.apoxy.dev, kind: Gateway, name: default}}
+  tls: {challenge: HTTP01}
+---
+apiVersion: core.apoxy.dev/v1alpha3
+kind: DomainRecord
+metadata: {name: fail-example-com}
+spec:
+  zone: example-com
+  name: fail.example.com
+  target: {ref: {group: gateway.apoxy.dev, kind: Gateway, name: side}}
+  tls: {challenge: HTTP01}
+`, freeTCPPort(t)))
+	e.WaitFor("ok.example.com issued by the second CA", func() error {
+		st, err := certificateOf(e, "ok-example-com")
+		if err != nil {
+			return err
+		}
+		if st.Phase != corev1a3.DomainRecordPhaseActive || st.Certificate == nil || st.Certificate.Issuer != "pebble" {
+			return fmt.Errorf("phase %q certificate %+v conditions %v", st.Phase, st.Certificate, st.Conditions)
+		}
+		return nil
+	})
+	e.WaitFor("fail.example.com reports the CA's error", func() error {
+		st, err := certificateOf(e, "fail-example-com")
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(st.Conditions, "TLSReady")
+		if st.Phase != corev1a3.DomainRecordPhaseIssuing || c == nil || c.Reason != "IssueFailed" {
+			return fmt.Errorf("phase %q TLSReady %+v", st.Phase, c)
+		}
+		t.Logf("TLSReady: %s", c.Message)
+		for _, want := range []string{"dead: ", "pebble: ", "urn:ietf:params:acme:error:", "404", "next attempt at"} {
+			if !strings.Contains(c.Message, want) {
+				t.Errorf("TLSReady message lacks %q: %s", want, c.Message)
+			}
+		}
+		return nil
+	})
+	if e.Get("v1", "Secret", acme.CertSecretName("fail-example-com")) != nil {
+		t.Error("a failed order stored a certificate")
+	}
 }
