@@ -80,7 +80,7 @@ require (
 	sigs.k8s.io/yaml v1.6.0
 )
 
-require github.com/mholt/acmez/v3 v3.1.7 // indirect
+require github.com/mholt/acmez/v3 v3.1.7
 
 require (
 	cel.dev/expr v0.25.3 // indirect
