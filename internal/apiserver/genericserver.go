@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	apiopenapi "k8s.io/apiserver/pkg/endpoints/openapi"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -34,6 +36,7 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
+	"apoxy.dev/apoxy/internal/resource"
 	apoxyresource "apoxy.dev/apoxy/internal/resource"
 	"apoxy.dev/apoxy/internal/version"
 )
@@ -149,7 +152,7 @@ func newGenericServer(c genericConfig) (*genericServer, error) {
 	groups := map[string]*genericapiserver.APIGroupInfo{}
 	var order []string
 	for _, r := range c.resources {
-		store, status, err := newStores(r, getter)
+		store, status, err := newStores(r, getter, gs.peers)
 		if err != nil {
 			return nil, err
 		}
@@ -265,9 +268,22 @@ func definitionName(namer *apiopenapi.DefinitionNamer) func(string) (string, spe
 	}
 }
 
+// peers lists the stored objects of a kind in every namespace (resource.PeersFunc).
+func (g *genericServer) peers(ctx context.Context, gk schema.GroupKind) ([]runtime.Object, error) {
+	store, ok := g.kinds[gk]
+	if !ok {
+		return nil, fmt.Errorf("%s is not served", gk)
+	}
+	list, err := store.List(genericapirequest.WithNamespace(ctx, metav1.NamespaceAll), &metainternalversion.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return meta.ExtractList(list)
+}
+
 // newStores builds the registry store of a resource and, if it has one, its status REST.
-func newStores(r *Resource, getter generic.RESTOptionsGetter) (*genericregistry.Store, *statusREST, error) {
-	st := newStrategy(r)
+func newStores(r *Resource, getter generic.RESTOptionsGetter, peers resource.PeersFunc) (*genericregistry.Store, *statusREST, error) {
+	st := newStrategy(r, peers)
 	tc, err := newTableConvertor(r.Columns)
 	if err != nil {
 		return nil, nil, fmt.Errorf("apiserver: %s: %w", r.GVK.Kind, err)

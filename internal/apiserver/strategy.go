@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 
+	"apoxy.dev/apoxy/internal/resource"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -22,6 +23,8 @@ type strategy struct {
 	runtime.ObjectTyper
 	names.NameGenerator
 	r *Resource
+	// peers lists the project's objects for validation rules that span objects.
+	peers resource.PeersFunc
 }
 
 var (
@@ -30,8 +33,15 @@ var (
 	_ rest.RESTDeleteStrategy = strategy{}
 )
 
-func newStrategy(r *Resource) strategy {
-	return strategy{ObjectTyper: Scheme, NameGenerator: names.SimpleNameGenerator, r: r}
+func newStrategy(r *Resource, peers resource.PeersFunc) strategy {
+	return strategy{ObjectTyper: Scheme, NameGenerator: names.SimpleNameGenerator, r: r, peers: peers}
+}
+
+func (s strategy) validationContext(ctx context.Context) context.Context {
+	if s.peers == nil {
+		return ctx
+	}
+	return resource.WithPeers(ctx, s.peers)
 }
 
 func (s strategy) NamespaceScoped() bool { return s.r.Namespaced }
@@ -73,7 +83,7 @@ func (s strategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
 func (s strategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {
 	errs := s.validateName(obj)
 	if s.r.Validate != nil {
-		errs = append(errs, s.r.Validate(ctx, obj, nil)...)
+		errs = append(errs, s.r.Validate(s.validationContext(ctx), obj, nil)...)
 	}
 	return errs
 }
@@ -82,7 +92,7 @@ func (s strategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) f
 	if s.r.Validate == nil {
 		return nil
 	}
-	return s.r.Validate(ctx, obj, old)
+	return s.r.Validate(s.validationContext(ctx), obj, old)
 }
 
 // validateName applies the DNS-subdomain rule Kubernetes applies to CRD objects (DNS label for

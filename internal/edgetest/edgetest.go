@@ -304,6 +304,14 @@ func (e *Env) Project(name string) *Env {
 // order `apoxy apply` uses (each kind's apply rank: policies before the routes they target).
 func (e *Env) Apply(docs string) {
 	e.t.Helper()
+	if err := e.ApplyErr(docs); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// ApplyErr is Apply returning the API server's refusal instead of failing the test.
+func (e *Env) ApplyErr(docs string) error {
+	e.t.Helper()
 	yr := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(docs)))
 	var objs []*unstructured.Unstructured
 	for {
@@ -312,11 +320,11 @@ func (e *Env) Apply(docs string) {
 			break
 		}
 		if err != nil {
-			e.t.Fatal(err)
+			return err
 		}
 		u := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
-			e.t.Fatal(err)
+			return err
 		}
 		if len(u.Object) != 0 {
 			objs = append(objs, u)
@@ -330,9 +338,10 @@ func (e *Env) Apply(docs string) {
 			ns = "default"
 		}
 		if _, err := e.Client.Resource(k.GVR()).Namespace(ns).Apply(context.Background(), u.GetName(), u, metav1.ApplyOptions{FieldManager: "edgetest", Force: true}); err != nil {
-			e.t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
+			return fmt.Errorf("apply %s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 	}
+	return nil
 }
 
 // Delete removes an object.

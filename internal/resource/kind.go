@@ -402,3 +402,29 @@ func check(reg []*Kind) []error {
 	}
 	return errs
 }
+
+// validatedWithPeers is validatedUpdate followed, when the object is otherwise valid, by a
+// rule across the project's stored objects of the same kind (resource.Peers).
+func validatedWithPeers[PT runtime.Object](validate func(obj, old PT) field.ErrorList, peers func(obj PT, others []PT) field.ErrorList) func(context.Context, runtime.Object, runtime.Object) field.ErrorList {
+	single := validatedUpdate(validate)
+	return func(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+		if errs := single(ctx, obj, old); len(errs) > 0 {
+			return errs
+		}
+		k, ok := byType[reflect.TypeOf(obj)]
+		if !ok {
+			return nil
+		}
+		stored, err := Peers(ctx, k.GVK.GroupKind())
+		if err != nil {
+			return field.ErrorList{field.InternalError(nil, fmt.Errorf("listing %s: %w", k.Plural, err))}
+		}
+		others := make([]PT, 0, len(stored))
+		for _, o := range stored {
+			if p, ok := o.(PT); ok {
+				others = append(others, p)
+			}
+		}
+		return peers(obj.(PT), others)
+	}
+}

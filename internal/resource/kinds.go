@@ -189,7 +189,7 @@ var registry = []*Kind{
 		goTypes: typesOf[corev1a3.DomainRecord, corev1a3.DomainRecordList](),
 		set:     inSet(func(s *Set) *[]*corev1a3.DomainRecord { return &s.DomainRecords }),
 		Serving: Serving{
-			Validate: validatedUpdate(corev1a3.ValidateDomainRecord),
+			Validate: validatedWithPeers(corev1a3.ValidateDomainRecord, corev1a3.ValidateDomainRecordPeers),
 			Columns: []Column{
 				{Name: "FQDN", Type: "string", JSONPath: ".spec.name", Description: "The record's name"},
 				{Name: "Type", Type: "string", JSONPath: ".status.type", Description: "The record type served"},

@@ -26,6 +26,7 @@ import (
 	"apoxy.dev/apoxy/internal/acme"
 	"apoxy.dev/apoxy/internal/edgetest"
 	"apoxy.dev/apoxy/internal/platform"
+	"apoxy.dev/apoxy/internal/proxy"
 )
 
 // httpsGet makes one request through the gateway's HTTPS listener for host, verifying the
@@ -364,5 +365,32 @@ spec:
 	})
 	if e.Get("v1", "Secret", acme.CertSecretName("fail-example-com")) != nil {
 		t.Error("a failed order stored a certificate")
+	}
+	// The orders are counted by CA and result; the issued certificate's expiry and renewal
+	// time are exported per record.
+	families, err := proxy.MetricsGatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			key := f.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			seen[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for _, k := range []string{
+		"apoxy_acme_orders_total,ca=dead,result=failed",
+		"apoxy_acme_orders_total,ca=pebble,result=issued",
+		"apoxy_acme_orders_total,ca=pebble,result=failed",
+		"apoxy_acme_certificate_expiry_timestamp_seconds,project=default,record=ok-example-com",
+		"apoxy_acme_certificate_renewal_timestamp_seconds,project=default,record=ok-example-com",
+	} {
+		if seen[k] < 1 {
+			t.Errorf("metric %s = %v", k, seen[k])
+		}
 	}
 }

@@ -532,3 +532,54 @@ func checkLabel(l string) string {
 	}
 	return ""
 }
+
+// ValidateDomainRecordPeers checks a record against the other stored records of its project:
+// at one name of one zone, a CNAME stands alone (RFC 1034 §3.6.2), and each record type is
+// one DomainRecord (it holds every value). The zone index reports the same conflicts for
+// records stored before this check or written concurrently.
+func ValidateDomainRecordPeers(r *DomainRecord, others []*DomainRecord) field.ErrorList {
+	if r.Spec.Zone == "" {
+		return nil // hosted elsewhere: nothing is served here to clash
+	}
+	typ, atName := r.ownType()
+	if !atName {
+		return nil
+	}
+	name := strings.TrimSuffix(strings.ToLower(r.Spec.Name), ".")
+	var errs field.ErrorList
+	for _, o := range others {
+		if o.Name == r.Name || o.Spec.Zone != r.Spec.Zone || strings.TrimSuffix(strings.ToLower(o.Spec.Name), ".") != name {
+			continue
+		}
+		ot, oAt := o.ownType()
+		switch {
+		case !oAt:
+		case typ == "CNAME":
+			errs = append(errs, field.Invalid(field.NewPath("spec", "target", "dns", "fqdn"), *r.Spec.Target.DNS.FQDN,
+				fmt.Sprintf("a CNAME cannot share its name with other data (RFC 1034 §3.6.2): DomainRecord %q holds %s at %s; delete it, or give this name A/AAAA records instead", o.Name, ot, r.Spec.Name)))
+		case ot == "CNAME":
+			errs = append(errs, field.Invalid(field.NewPath("spec", "name"), r.Spec.Name,
+				fmt.Sprintf("DomainRecord %q is a CNAME at this name, and a name with a CNAME holds nothing else (RFC 1034 §3.6.2); delete it first", o.Name)))
+		case ot == typ:
+			errs = append(errs, field.Invalid(field.NewPath("spec", "target"), typ,
+				fmt.Sprintf("DomainRecord %q already holds the %s records of %s: put every value in that one record", o.Name, typ, r.Spec.Name)))
+		}
+	}
+	return errs
+}
+
+// ownType is the record type a record serves at its own name; atName is false for the
+// helpers served at a name below it (dkim at <selector>._domainkey, dmarc at _dmarc).
+func (r *DomainRecord) ownType() (typ string, atName bool) {
+	if r.Spec.Target.Ref != nil {
+		return "A", true // and/or AAAA: the Gateway's addresses
+	}
+	d := r.Spec.Target.DNS
+	if d == nil {
+		return "", false
+	}
+	if set := d.populated(); len(set) == 1 && (set[0] == "dkim" || set[0] == "dmarc") {
+		return "TXT", false
+	}
+	return d.Type(), true
+}

@@ -103,3 +103,45 @@ func TestValidateDomainZone(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestValidateDomainRecordPeers(t *testing.T) {
+	rec := func(name, fqdn, zone string, dnsT *DomainTargetDNS) *DomainRecord {
+		r := &DomainRecord{Spec: DomainRecordSpec{Name: fqdn, Zone: zone}}
+		r.Name = name
+		if dnsT == nil {
+			r.Spec.Target.Ref = &DomainTargetRef{Group: "gateway.apoxy.dev", Kind: "Gateway", Name: "default"}
+		} else {
+			r.Spec.Target.DNS = dnsT
+		}
+		return r
+	}
+	cname := rec("www", "www.example.com", "z", &DomainTargetDNS{FQDN: ptr("api.example.com")})
+	a := rec("www-a", "WWW.example.com.", "z", &DomainTargetDNS{A: []string{"192.0.2.1"}})
+	others := []*DomainRecord{
+		cname,
+		rec("mx", "mail.example.com", "z", &DomainTargetDNS{MX: []MXRecord{{Preference: 10, Exchange: "mx.example.com"}}}),
+		rec("dkim", "www.example.com", "z", &DomainTargetDNS{DKIM: []DKIMRecord{{Selector: "s1", KeyType: "rsa", PublicKey: "AAAA"}}}),
+		rec("elsewhere", "www.example.com", "other-zone", &DomainTargetDNS{A: []string{"192.0.2.2"}}),
+	}
+	for _, tc := range []struct {
+		r    *DomainRecord
+		want string
+	}{
+		{a, `spec.name: Invalid value: "WWW.example.com.": DomainRecord "www" is a CNAME`},
+		{rec("www-ref", "www.example.com", "z", nil), `DomainRecord "www" is a CNAME`},
+		{rec("mx2", "mail.example.com", "z", &DomainTargetDNS{MX: []MXRecord{{Preference: 20, Exchange: "mx2.example.com"}}}), `DomainRecord "mx" already holds the MX records`},
+		{rec("mail-cname", "mail.example.com", "z", &DomainTargetDNS{FQDN: ptr("x.example.com")}), `spec.target.dns.fqdn: Invalid value: "x.example.com": a CNAME cannot share its name with other data (RFC 1034 §3.6.2): DomainRecord "mx" holds MX`},
+		{rec("mail-a", "mail.example.com", "z", &DomainTargetDNS{A: []string{"192.0.2.3"}}), ""},
+		{cname, ""}, // itself, on update; the DKIM helper lives at s1._domainkey.www
+		{rec("ext", "www.example.com", "", &DomainTargetDNS{A: []string{"192.0.2.4"}}), ""},
+	} {
+		errs := ValidateDomainRecordPeers(tc.r, others)
+		got := errs.ToAggregate()
+		switch {
+		case tc.want == "" && got != nil:
+			t.Errorf("%s: unexpected %v", tc.r.Name, got)
+		case tc.want != "" && (got == nil || !strings.Contains(got.Error(), tc.want)):
+			t.Errorf("%s: got %v, want %q", tc.r.Name, got, tc.want)
+		}
+	}
+}
