@@ -100,7 +100,9 @@ XDG_DATA_HOME=$B/caddy XDG_CONFIG_HOME=$B/caddy start caddy caddy run --config $
 start goproxy $B/bin/goproxy -addr 127.0.0.1:18076 -tls-addr 127.0.0.1:18046 -cert $B/conf/cert.pem -key $B/conf/key.pem -upstream http://127.0.0.1:$BACKEND
 start redis redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no
 # The access log (stdout) goes to a file, as a deployment would keep it.
-start apoxy $B/bin/apoxy dev --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443 --redis redis://127.0.0.1:16379
+# An older binary (a BASE) may have no DNS server and no --dns-addr; both must not take 8053.
+dnsflag() { "$1" dev --help 2>&1 | grep -q -- --dns-addr && echo "--dns-addr 127.0.0.1:0"; }
+start apoxy $B/bin/apoxy dev $(dnsflag $B/bin/apoxy) --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443 --redis redis://127.0.0.1:16379
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:19901/readyz >/dev/null && break; sleep 0.2; done
 APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml -f $B/conf/apoxy-auth.yaml -f $B/conf/apoxy-telemetry.yaml -f $B/conf/apoxy-functions.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
 for p in 18077 18079 18080 18081; do
@@ -112,7 +114,7 @@ for f in fn-js fn-wasm; do
 done
 if [ -n "${BASE:-}" ]; then
   render $ROOT/bench/proxies/apoxy.yaml 0 0 0 | sed -e 's/18077/18078/g; s/18047/18048/g' > $B/conf/apoxy-base.yaml
-  start base $B/bin/apoxy-base dev --data-dir $B/apoxy-base --http-port 18078 --https-port 18048 --admin-addr 127.0.0.1:19902 --api-addr 127.0.0.1:16444
+  start base $B/bin/apoxy-base dev $(dnsflag $B/bin/apoxy-base) --data-dir $B/apoxy-base --http-port 18078 --https-port 18048 --admin-addr 127.0.0.1:19902 --api-addr 127.0.0.1:16444
   for i in $(seq 1 100); do curl -sf http://127.0.0.1:19902/readyz >/dev/null && break; sleep 0.2; done
   APOXY_CONFIG=$B/apoxy-base/config.yaml $B/bin/apoxy-base apply -f $B/conf/apoxy-base.yaml > $B/log/apply-base.out 2>&1 || { cat $B/log/apply-base.out; exit 1; }
   for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18078/)" = 200 ] && break; sleep 0.1; done
