@@ -74,8 +74,8 @@ func testSet(t *testing.T, certName string) (*resource.Set, *ir.Snapshot, map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: certName, Labels: map[string]string{LabelRecord: "www"},
-		Annotations: map[string]string{AnnCA: "https://ca.example/dir", AnnIssuer: "ca.example"}},
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: certName, Labels: map[string]string{LabelCertificate: "acme"},
+		Annotations: map[string]string{AnnRecord: "www", AnnCA: "https://ca.example/dir", AnnIssuer: "ca.example"}},
 		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
 	set := &resource.Set{Gateways: []*gwapiv1.Gateway{gw}, Secrets: []*corev1.Secret{sec}}
 	userRoute := &ir.Route{Name: "user", Match: ir.Match{PathType: ir.PathPrefix, Path: "/"}, DirectResponse: &ir.DirectResponse{StatusCode: 200}}
@@ -174,7 +174,7 @@ func TestSyncStatus(t *testing.T) {
 	}
 
 	// The same Secret without our label is the user's: served, never renewed.
-	delete(set.Secrets[0].Labels, LabelRecord)
+	delete(set.Secrets[0].Labels, LabelCertificate)
 	res = p.Sync(t.Context(), nil, set, []Want{w}, noop)
 	if r := res["www"]; !r.Ready || r.Reason != "UserCertificate" {
 		t.Errorf("user's Secret = %+v", r)

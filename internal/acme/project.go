@@ -163,7 +163,7 @@ func (p *Project) Sync(ctx context.Context, api dynamic.Interface, set *resource
 		}
 	}
 	for _, s := range secrets {
-		if rec, ok := s.Labels[LabelRecord]; ok && !seen[rec] && s.Name == CertSecretName(rec) {
+		if rec := s.Annotations[AnnRecord]; s.Labels[LabelCertificate] == "acme" && rec != "" && !seen[rec] && s.Name == CertSecretName(rec) {
 			name := s.Name
 			go func() {
 				if err := deleteSecret(p.ctx, api, name); err != nil && p.ctx.Err() == nil {
@@ -448,7 +448,7 @@ func (p *Project) obtain(ctx context.Context, ca CA, w Want, cur *issued, chal s
 	if err != nil {
 		return err
 	}
-	ann := map[string]string{AnnCA: ca.URL, AnnIssuer: ca.Name, AnnRenewAfter: renewAfter.UTC().Format(time.RFC3339)}
+	ann := map[string]string{AnnRecord: w.Record, AnnCA: ca.URL, AnnIssuer: ca.Name, AnnRenewAfter: renewAfter.UTC().Format(time.RFC3339)}
 	if !ariCheck.IsZero() {
 		ann[AnnARICheck] = ariCheck.UTC().Format(time.RFC3339)
 	}
@@ -456,7 +456,7 @@ func (p *Project) obtain(ctx context.Context, ca CA, w Want, cur *issued, chal s
 		ann[AnnRenewedFor] = w.Renew
 	}
 	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: CertSecretName(w.Record), Labels: map[string]string{LabelRecord: w.Record}, Annotations: ann},
+		ObjectMeta: metav1.ObjectMeta{Name: CertSecretName(w.Record), Labels: map[string]string{LabelCertificate: "acme"}, Annotations: ann},
 		Type:       corev1.SecretTypeTLS,
 		Data:       map[string][]byte{corev1.TLSCertKey: chain, corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})},
 	}
@@ -556,7 +556,7 @@ func (p *Project) account(ctx context.Context, client *acmez.Client, ca CA) (acm
 			return acme.Account{}, err
 		}
 		err = putSecret(ctx, p.api, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelAccount: ca.Name}, Annotations: map[string]string{AnnCA: ca.URL}},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelAccount: "true"}, Annotations: map[string]string{AnnCA: ca.URL, AnnIssuer: ca.Name}},
 			Type:       corev1.SecretTypeOpaque,
 			Data:       map[string][]byte{"key.pem": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})},
 		})

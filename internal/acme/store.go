@@ -21,9 +21,12 @@ import (
 const (
 	Namespace = "default"
 
-	// LabelRecord marks a certificate Secret this package manages, with its DomainRecord.
-	LabelRecord = "domains.apoxy.dev/record"
-	// LabelAccount marks an ACME account key Secret.
+	// LabelCertificate marks a certificate Secret this package manages (value "acme"); its
+	// DomainRecord is in AnnRecord (a record's name may be longer than a label value).
+	LabelCertificate = "domains.apoxy.dev/certificate"
+	// AnnRecord names the DomainRecord of a certificate Secret.
+	AnnRecord = "domains.apoxy.dev/record"
+	// LabelAccount marks an ACME account key Secret (value "true"; the CA is in AnnCA).
 	LabelAccount = "domains.apoxy.dev/acme-account"
 
 	// AnnCA is the directory URL that issued a certificate (or an account key is for).
@@ -80,7 +83,7 @@ func parseSecret(s *corev1.Secret) *issued {
 		return nil
 	}
 	c := &issued{certPEM: certPEM, keyPEM: keyPEM, leaf: leaf}
-	if _, ok := s.Labels[LabelRecord]; ok {
+	if s.Labels[LabelCertificate] == "acme" {
 		c.managed = true
 		c.ca, c.issuer, c.renewedFor = s.Annotations[AnnCA], s.Annotations[AnnIssuer], s.Annotations[AnnRenewedFor]
 		c.renewAfter, _ = time.Parse(time.RFC3339, s.Annotations[AnnRenewAfter])

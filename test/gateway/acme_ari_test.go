@@ -65,9 +65,12 @@ func TestACMERenewalInfo(t *testing.T) {
 	t.Cleanup(srv.Close)
 	apiRoots := x509.NewCertPool()
 	apiRoots.AddCert(srv.Certificate())
-	e := edgetest.Start(t, edgetest.Options{DNS: true, ACME: platform.ACMEOptions{
-		CAs: []acme.CA{{Name: "pebble", URL: srv.URL + wfe.DirectoryPath}}, Roots: apiRoots,
-	}})
+	// The CA named by its URL, as --acme-ca gives it ("127.0.0.1:port").
+	pebbleCA, err := acme.ResolveCA(srv.URL + wfe.DirectoryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := edgetest.Start(t, edgetest.Options{DNS: true, ACME: platform.ACMEOptions{CAs: []acme.CA{pebbleCA}, Roots: apiRoots}})
 
 	logs := &syncBuffer{}
 	logger := log.New(logs, "pebble ", log.LstdFlags)
@@ -108,11 +111,12 @@ spec:
 		return nil
 	})
 	sec := e.Get("v1", "Secret", acme.CertSecretName("www-example-com"))
+	var renewAfter time.Time
 	anns := sec.GetAnnotations()
 	if anns[acme.AnnARICheck] == "" {
 		t.Errorf("no renewal-info check stored: the CA's ARI was not read (annotations %v)", anns)
 	}
-	renewAfter, err := time.Parse(time.RFC3339, anns[acme.AnnRenewAfter])
+	renewAfter, err = time.Parse(time.RFC3339, anns[acme.AnnRenewAfter])
 	if err != nil || renewAfter.After(first.NotAfter.Time) {
 		t.Errorf("renew-after %q, certificate expires %s", anns[acme.AnnRenewAfter], first.NotAfter)
 	}
