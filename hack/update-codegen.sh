@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-.}
 header=hack/boilerplate.go.txt
-pkgs=(./api/core/v1alpha2 ./api/core/v1alpha3 ./api/extensions/v1alpha2 ./api/platform/v1alpha1 ./api/policy/v1alpha1)
+pkgs=(./api/core/v1alpha ./api/core/v1alpha2 ./api/core/v1alpha3 ./api/extensions/v1alpha2 ./api/platform/v1alpha1 ./api/policy/v1alpha1)
 
 go tool deepcopy-gen --go-header-file "$header" --output-file zz_generated.deepcopy.go "${pkgs[@]}"
 

@@ -10,6 +10,7 @@ Copyright The Apoxy Authors.
 package openapi
 
 import (
+	v1alpha "apoxy.dev/apoxy/api/core/v1alpha"
 	v1alpha2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	v1alpha3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	extensionsv1alpha2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
@@ -27,6 +28,13 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
+		v1alpha.AgentStatus{}.OpenAPIModelName():                                    schema_apoxy_api_core_v1alpha_AgentStatus(ref),
+		v1alpha.EgressGatewaySpec{}.OpenAPIModelName():                              schema_apoxy_api_core_v1alpha_EgressGatewaySpec(ref),
+		v1alpha.TunnelNode{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha_TunnelNode(ref),
+		v1alpha.TunnelNodeCredentials{}.OpenAPIModelName():                          schema_apoxy_api_core_v1alpha_TunnelNodeCredentials(ref),
+		v1alpha.TunnelNodeList{}.OpenAPIModelName():                                 schema_apoxy_api_core_v1alpha_TunnelNodeList(ref),
+		v1alpha.TunnelNodeSpec{}.OpenAPIModelName():                                 schema_apoxy_api_core_v1alpha_TunnelNodeSpec(ref),
+		v1alpha.TunnelNodeStatus{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha_TunnelNodeStatus(ref),
 		v1alpha2.APIKey{}.OpenAPIModelName():                                        schema_apoxy_api_core_v1alpha2_APIKey(ref),
 		v1alpha2.AccessLogFilter{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha2_AccessLogFilter(ref),
 		v1alpha2.AccessLogs{}.OpenAPIModelName():                                    schema_apoxy_api_core_v1alpha2_AccessLogs(ref),
@@ -608,6 +616,334 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		"sigs.k8s.io/gateway-api/apis/v1.UDPRouteRule":                              schema_sigsk8sio_gateway_api_apis_v1_UDPRouteRule(ref),
 		"sigs.k8s.io/gateway-api/apis/v1.UDPRouteSpec":                              schema_sigsk8sio_gateway_api_apis_v1_UDPRouteSpec(ref),
 		"sigs.k8s.io/gateway-api/apis/v1.UDPRouteStatus":                            schema_sigsk8sio_gateway_api_apis_v1_UDPRouteStatus(ref),
+	}
+}
+
+func schema_apoxy_api_core_v1alpha_AgentStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AgentStatus is one connected agent.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name is the agent's name (the machine's, or --name); an agent reconnecting under the same name gets the same prefix back.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"connectedAt": {
+						SchemaProps: spec.SchemaProps{
+							Ref: ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"privateAddress": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PrivateAddress is the agent's overlay address (the first of its /96).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"agentAddress": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AgentAddress is the agent's /96, which also maps IPv4 services behind it (4in6).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"agentAddresses": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "AgentAddresses are the addresses the agent connected from.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"labels": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Labels are the agent's --label values.",
+							Type:        []string{"object"},
+							AdditionalProperties: &spec.SchemaOrBool{
+								Allows: true,
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"name", "connectedAt"},
+			},
+		},
+		Dependencies: []string{
+			metav1.Time{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha_EgressGatewaySpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "EgressGatewaySpec turns the node's egress through the gateway on.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"enabled": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Enabled lets agent traffic to addresses outside the overlay leave through the gateway.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha_TunnelNode(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TunnelNode is a site connected to the gateway without open ports: `apoxy tunnel run NAME` dials the gateway's tunnel endpoint over QUIC (HTTP/3 CONNECT-IP) with the node's token, and each of its agents gets an IPv6 ULA prefix the gateway routes into. Services behind the agent are reached from routes through a Backend whose fqdn is in the tunnel domain (<service>.<node>.tun.<suffix>).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1alpha.TunnelNodeSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1alpha.TunnelNodeStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha.TunnelNodeSpec{}.OpenAPIModelName(), v1alpha.TunnelNodeStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha_TunnelNodeCredentials(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TunnelNodeCredentials hold the node's bearer token.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"token": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Token is a JWT the server signs (subject: the node's UID); `apoxy tunnel token rotate NAME` replaces it, and the old one is refused from then on.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha_TunnelNodeList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TunnelNodeList is a list of TunnelNodes.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(metav1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha.TunnelNode{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha.TunnelNode{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha_TunnelNodeSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TunnelNodeSpec is what the node may do.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"egressGateway": {
+						SchemaProps: spec.SchemaProps{
+							Description: "EgressGateway lets the agents' outbound traffic leave through the gateway, with the gateway's address as its source (off by default: agents reach only the overlay).",
+							Ref:         ref(v1alpha.EgressGatewaySpec{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha.EgressGatewaySpec{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha_TunnelNodeStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TunnelNodeStatus is how agents connect and who is connected.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"observedGeneration": {
+						SchemaProps: spec.SchemaProps{
+							Type:   []string{"integer"},
+							Format: "int64",
+						},
+					},
+					"addresses": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Addresses are where agents dial the tunnel endpoint (host:port, UDP).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"credentials": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Credentials are what an agent presents.",
+							Ref:         ref(v1alpha.TunnelNodeCredentials{}.OpenAPIModelName()),
+						},
+					},
+					"prefix": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Prefix is the node's ULA range; each agent gets a /96 inside it.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"agents": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Agents are the connected agents.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha.AgentStatus{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Conditions: Ready.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(metav1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha.AgentStatus{}.OpenAPIModelName(), v1alpha.TunnelNodeCredentials{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
 	}
 }
 

@@ -41,6 +41,7 @@ var kindSamples = map[string]struct{ object, status string }{
 	"EdgeFunctionRevision":       {"metadata: {name: kinds-test}\nspec: {code: {wasmSource: {url: 'https://example.com/f.wasm'}}}", "{phase: Ready, artifact: {digest: 'sha256:00', runtime: wasm, size: 1}}"},
 	"DomainZone":                 {"metadata: {name: kinds-test.example}", "{observedGeneration: 1, phase: Active, domainName: kinds-test.example, serial: 7, conditions: [" + condition + "]}"},
 	"DomainRecord":               {"metadata: {name: kinds-test}\nspec: {zone: kinds-test.example, name: www.kinds-test.example, target: {dns: {a: [192.0.2.1]}}}", "{observedGeneration: 1, phase: Active, type: A, resolvedValues: [192.0.2.1], conditions: [" + condition + "]}"},
+	"TunnelNode":                 {"metadata: {name: kinds-test}\nspec: {egressGateway: {enabled: true}}", "{observedGeneration: 1, addresses: [\"192.0.2.1:8443\"], credentials: {token: t}, prefix: \"fd00::/80\", agents: [{name: a, connectedAt: \"2026-01-01T00:00:00Z\"}], conditions: [" + condition + "]}"},
 
 	"GatewayClass":   {"metadata: {name: kinds-test}\nspec: {controllerName: example.com/kinds-test}", "{conditions: [" + condition + "]}"},
 	"Gateway":        {"metadata: {name: kinds-test}\nspec: {gatewayClassName: apoxy, listeners: [{name: http, protocol: HTTP, port: 9080}]}", "{conditions: [" + condition + "]}"},

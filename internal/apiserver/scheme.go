@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 
+	corev1a "apoxy.dev/apoxy/api/core/v1alpha"
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
@@ -33,13 +34,13 @@ var coreGV = schema.GroupVersion{Version: "v1"}
 
 func init() {
 	for _, add := range []func(*runtime.Scheme) error{
-		corev1a2.AddToScheme, corev1a3.AddToScheme, extv1a2.AddToScheme, gatewayv1.AddToScheme, platformv1a1.AddToScheme, policyv1a1.AddToScheme, addCoreTypes,
+		corev1a.AddToScheme, corev1a2.AddToScheme, corev1a3.AddToScheme, extv1a2.AddToScheme, gatewayv1.AddToScheme, platformv1a1.AddToScheme, policyv1a1.AddToScheme, addCoreTypes,
 	} {
 		if err := add(Scheme); err != nil {
 			panic(err)
 		}
 	}
-	for _, gv := range []schema.GroupVersion{corev1a2.SchemeGroupVersion, corev1a3.SchemeGroupVersion, extv1a2.SchemeGroupVersion, gatewayv1.SchemeGroupVersion, platformv1a1.SchemeGroupVersion, policyv1a1.SchemeGroupVersion, coreGV} {
+	for _, gv := range []schema.GroupVersion{corev1a2.SchemeGroupVersion, corev1a3.SchemeGroupVersion, corev1a.SchemeGroupVersion, extv1a2.SchemeGroupVersion, gatewayv1.SchemeGroupVersion, platformv1a1.SchemeGroupVersion, policyv1a1.SchemeGroupVersion, coreGV} {
 		internal := schema.GroupVersion{Group: gv.Group, Version: runtime.APIVersionInternal}
 		for kind, t := range Scheme.KnownTypes(gv) {
 			if _, isOption := Scheme.KnownTypes(metav1.SchemeGroupVersion)[kind]; isOption {

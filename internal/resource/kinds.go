@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	corev1a "apoxy.dev/apoxy/api/core/v1alpha"
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
@@ -198,6 +199,23 @@ var registry = []*Kind{
 				{Name: "Values", Type: "string", JSONPath: ".status.resolvedValues[*]", Description: "What is served", Priority: 1},
 				{Name: "TLS", Type: "string", JSONPath: `.status.conditions[?(@.type=="TLSReady")].reason`, Description: "The certificate: Issued, Issuing, IssueFailed...", Priority: 1},
 				{Name: "Cert-Expiry", Type: "string", JSONPath: ".status.certificate.notAfter", Description: "When the certificate expires", Priority: 1},
+			},
+		},
+	},
+
+	{
+		// core.apoxy.dev/v1alpha, as the seed's example and the original product have it.
+		GVK: corev1a.SchemeGroupVersion.WithKind("TunnelNode"), Plural: "tunnelnodes", ShortNames: []string{"tn", "tunnel", "tunnels"},
+		Categories: apoxyCategories, Apply: ApplyBackends, Status: StatusByReconciler,
+		goTypes: typesOf[corev1a.TunnelNode, corev1a.TunnelNodeList](),
+		set:     inSet(func(s *Set) *[]*corev1a.TunnelNode { return &s.TunnelNodes }),
+		Serving: Serving{
+			Validate: validatedUpdate(corev1a.ValidateTunnelNode),
+			Columns: []Column{
+				{Name: "Egress", Type: "boolean", JSONPath: ".spec.egressGateway.enabled", Description: "Agents' outbound traffic may leave through the gateway"},
+				{Name: "Agents", Type: "string", JSONPath: ".status.agents[*].name", Description: "Connected agents"},
+				{Name: "Prefix", Type: "string", JSONPath: ".status.prefix", Description: "The node's ULA range", Priority: 1},
+				{Name: "Addresses", Type: "string", JSONPath: ".status.addresses[*]", Description: "Where agents dial", Priority: 1},
 			},
 		},
 	},

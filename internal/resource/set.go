@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	corev1a "apoxy.dev/apoxy/api/core/v1alpha"
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
@@ -54,6 +55,7 @@ type Set struct {
 	// certificates.
 	DomainZones   []*corev1a3.DomainZone   `json:"domainZones,omitempty"`
 	DomainRecords []*corev1a3.DomainRecord `json:"domainRecords,omitempty"`
+	TunnelNodes   []*corev1a.TunnelNode    `json:"tunnelNodes,omitempty"`
 }
 
 // Add puts an object into its kind's list. Kinds the registry does not know, or that the

@@ -17,6 +17,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	corev1a "apoxy.dev/apoxy/api/core/v1alpha"
 	corev1a2 "apoxy.dev/apoxy/api/core/v1alpha2"
 	corev1a3 "apoxy.dev/apoxy/api/core/v1alpha3"
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
@@ -32,7 +33,7 @@ var (
 )
 
 func init() {
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, corev1a2.AddToScheme, corev1a3.AddToScheme, extv1a2.AddToScheme, gatewayv1.AddToScheme, policyv1a1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, corev1a.AddToScheme, corev1a2.AddToScheme, corev1a3.AddToScheme, extv1a2.AddToScheme, gatewayv1.AddToScheme, policyv1a1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
