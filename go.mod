@@ -80,7 +80,10 @@ require (
 	sigs.k8s.io/yaml v1.6.0
 )
 
-require github.com/mholt/acmez/v3 v3.1.7
+require (
+	github.com/mholt/acmez/v3 v3.1.7
+	gvisor.dev/gvisor v0.0.0-20260527191743-a81fd9dd382e
+)
 
 require (
 	github.com/letsencrypt/challtestsrv v1.4.2 // indirect

@@ -1,0 +1,355 @@
+// Package netstack is the user-space TCP/IP stack (gVisor's) both ends of a tunnel use: the
+// gateway holds one per project and dials into agents' prefixes through it without a TUN
+// device or privileges; an agent in user mode holds one that owns its prefix and forwards what
+// arrives to local services. A Stack carries any number of sessions, each a packet connection
+// (a CONNECT-IP conn, RFC 9484) attached as its own NIC with the prefixes routed into it;
+// above it everything is plain net.Conn.
+package netstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// MTU is the tunnel's IP MTU: the IPv6 minimum, which fits in a QUIC datagram from the first
+// packet when the QUIC initial packet size is at least 1320 bytes.
+const MTU = 1280
+
+// PacketConn carries whole IP packets: a CONNECT-IP conn. WritePacket may return an ICMP
+// packet for the sender (a packet it could not forward), which is given back to the stack.
+type PacketConn interface {
+	ReadPacket(b []byte) (int, error)
+	WritePacket(b []byte) (icmp []byte, err error)
+}
+
+// Options configure a Stack.
+type Options struct {
+	// Owner: the stack answers for every address of its sessions' prefixes, not only the ones
+	// added (an agent owns its whole /96). HandleLocal is then off: with it, every packet from
+	// an owned address would look like our own and be dropped.
+	Owner bool
+	// TCPBuffer caps TCP send and receive buffers (default 1 MiB): large buffers make bursts
+	// the tunnel's datagram queues drop, and retransmission storms follow.
+	TCPBuffer int
+	// TimeWait is how long closed TCP connections linger (default 2 s): a new connection
+	// whose 4-tuple is still in TIME_WAIT is otherwise not handed to the forwarder.
+	TimeWait time.Duration
+}
+
+// Stack is a user-space TCP/IP stack.
+type Stack struct {
+	s    *stack.Stack
+	opts Options
+
+	mu      sync.Mutex
+	nextNIC tcpip.NICID
+	routes  map[tcpip.NICID][]tcpip.Route
+	// local are addresses added on every session's NIC (the gateway's own), so that source
+	// address selection works whichever NIC a route picks.
+	local []netip.Prefix
+
+	stats Stats
+}
+
+// Stats count packets through a Stack's sessions.
+type Stats struct {
+	// PacketsIn and PacketsOut are IP packets received from and sent to sessions; Dropped
+	// are packets a session refused or that could not be parsed.
+	PacketsIn, PacketsOut, Dropped atomic.Uint64
+}
+
+// New makes a stack.
+func New(opts Options) (*Stack, error) {
+	if opts.TCPBuffer <= 0 {
+		opts.TCPBuffer = 1 << 20
+	}
+	if opts.TimeWait <= 0 {
+		opts.TimeWait = 2 * time.Second
+	}
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		HandleLocal:        !opts.Owner,
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	tw := tcpip.TCPTimeWaitTimeoutOption(opts.TimeWait)
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: min(opts.TCPBuffer, 256<<10), Max: opts.TCPBuffer}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: min(opts.TCPBuffer, 256<<10), Max: opts.TCPBuffer}
+	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &tw, &snd, &rcv} {
+		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
+			return nil, fmt.Errorf("netstack: %s", err)
+		}
+	}
+	return &Stack{s: s, opts: opts, nextNIC: 1, routes: map[tcpip.NICID][]tcpip.Route{}}, nil
+}
+
+// Close tears the stack down.
+func (s *Stack) Close() {
+	s.s.Close()
+	s.s.Wait()
+}
+
+// Stats returns the stack's packet counters.
+func (s *Stack) Stats() *Stats { return &s.stats }
+
+// AddLocal adds an address every session's NIC holds (the gateway's own overlay address).
+func (s *Stack) AddLocal(p netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.local = append(s.local, p)
+	for nic := range s.routes {
+		if err := s.addAddress(nic, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stack) addAddress(nic tcpip.NICID, p netip.Prefix) error {
+	pa := tcpip.ProtocolAddress{Protocol: protoOf(p.Addr()), AddressWithPrefix: tcpip.AddressWithPrefix{
+		Address: tcpip.AddrFromSlice(p.Addr().AsSlice()), PrefixLen: p.Bits(),
+	}}
+	if err := s.s.AddProtocolAddress(nic, pa, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("netstack: add %s: %s", p, err)
+	}
+	return nil
+}
+
+func protoOf(a netip.Addr) tcpip.NetworkProtocolNumber {
+	if a.Is4() {
+		return ipv4.ProtocolNumber
+	}
+	return ipv6.ProtocolNumber
+}
+
+// Session is one packet connection attached to a Stack.
+type Session struct {
+	s      *Stack
+	nic    tcpip.NICID
+	ep     *channel.Endpoint
+	conn   PacketConn
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+	err    error
+}
+
+// Attach adds a session: conn becomes a NIC holding addrs (with the stack's local addresses),
+// and routes (the prefixes behind it) lead to it. The session runs until conn fails or Close.
+func (s *Stack) Attach(conn PacketConn, addrs, routes []netip.Prefix) (*Session, error) {
+	s.mu.Lock()
+	nic := s.nextNIC
+	s.nextNIC++
+	ep := channel.New(512, MTU, "")
+	if err := s.s.CreateNIC(nic, ep); err != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("netstack: NIC: %s", err)
+	}
+	if s.opts.Owner {
+		s.s.SetPromiscuousMode(nic, true)
+		s.s.SetSpoofing(nic, true)
+	}
+	var err error
+	for _, p := range append(append([]netip.Prefix(nil), addrs...), s.local...) {
+		if err == nil {
+			err = s.addAddress(nic, p)
+		}
+	}
+	var rs []tcpip.Route
+	for _, p := range routes {
+		sub, serr := tcpip.NewSubnet(tcpip.AddrFromSlice(p.Masked().Addr().AsSlice()), tcpip.MaskFromBytes(net.CIDRMask(p.Bits(), p.Addr().BitLen())))
+		if serr != nil && err == nil {
+			err = fmt.Errorf("netstack: route %s: %v", p, serr)
+		}
+		rs = append(rs, tcpip.Route{Destination: sub, NIC: nic})
+	}
+	if err != nil {
+		s.s.RemoveNIC(nic)
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.routes[nic] = rs
+	s.s.SetRouteTable(s.allRoutesLocked())
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ss := &Session{s: s, nic: nic, ep: ep, conn: conn, cancel: cancel, done: make(chan struct{})}
+	go ss.outbound(ctx)
+	go ss.inbound()
+	return ss, nil
+}
+
+// allRoutesLocked is every session's routes, longest prefix first (gVisor takes the first
+// route that matches).
+func (s *Stack) allRoutesLocked() []tcpip.Route {
+	var all []tcpip.Route
+	for _, rs := range s.routes {
+		all = append(all, rs...)
+	}
+	for i := 1; i < len(all); i++ {
+		for j := i; j > 0 && all[j].Destination.Prefix() > all[j-1].Destination.Prefix(); j-- {
+			all[j], all[j-1] = all[j-1], all[j]
+		}
+	}
+	return all
+}
+
+// outbound sends what the stack routes to this NIC down the connection.
+func (ss *Session) outbound(ctx context.Context) {
+	buf := make([]byte, 0, MTU+64)
+	for {
+		pkt := ss.ep.ReadContext(ctx)
+		if pkt == nil {
+			return
+		}
+		buf = buf[:0]
+		for _, sl := range pkt.AsSlices() {
+			buf = append(buf, sl...)
+		}
+		pkt.DecRef()
+		icmpReply, err := ss.conn.WritePacket(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				ss.fail(err)
+				return
+			}
+			ss.s.stats.Dropped.Add(1)
+			continue
+		}
+		ss.s.stats.PacketsOut.Add(1)
+		if len(icmpReply) > 0 {
+			ss.inject(icmpReply)
+		}
+	}
+}
+
+// inbound reads packets from the connection in a tight loop (CONNECT-IP's datagram queue is
+// short: a reader that blocks loses packets) and hands them to the stack.
+func (ss *Session) inbound() {
+	buf := make([]byte, 65536)
+	for {
+		n, err := ss.conn.ReadPacket(buf)
+		if err != nil {
+			ss.fail(err)
+			return
+		}
+		ss.inject(buf[:n])
+	}
+}
+
+func (ss *Session) inject(b []byte) {
+	if len(b) == 0 {
+		ss.s.stats.Dropped.Add(1)
+		return
+	}
+	var proto tcpip.NetworkProtocolNumber
+	switch header.IPVersion(b) {
+	case header.IPv4Version:
+		proto = ipv4.ProtocolNumber
+	case header.IPv6Version:
+		proto = ipv6.ProtocolNumber
+	default:
+		ss.s.stats.Dropped.Add(1)
+		return
+	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(append([]byte(nil), b...))})
+	ss.ep.InjectInbound(proto, pkt)
+	pkt.DecRef()
+	ss.s.stats.PacketsIn.Add(1)
+}
+
+func (ss *Session) fail(err error) {
+	ss.once.Do(func() {
+		ss.err = err
+		ss.cancel()
+		ss.s.mu.Lock()
+		delete(ss.s.routes, ss.nic)
+		ss.s.s.SetRouteTable(ss.s.allRoutesLocked())
+		ss.s.mu.Unlock()
+		ss.s.s.RemoveNIC(ss.nic)
+		ss.ep.Close()
+		close(ss.done)
+	})
+}
+
+// Close detaches the session (its NIC and routes go; connections through it fail). The
+// PacketConn is the caller's to close.
+func (ss *Session) Close() { ss.fail(net.ErrClosed) }
+
+// Done is closed when the session ends; Err then says why.
+func (ss *Session) Done() <-chan struct{} { return ss.done }
+
+// Err is why the session ended.
+func (ss *Session) Err() error {
+	<-ss.done
+	return ss.err
+}
+
+// DialContext connects to address ("[ip]:port") through the stack: network tcp, tcp4, tcp6,
+// udp, udp4 or udp6. Names are not resolved here.
+func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("netstack: dial %s: want ip:port: %w", address, err)
+	}
+	fa := tcpip.FullAddress{Addr: tcpip.AddrFromSlice(ap.Addr().Unmap().AsSlice()), Port: ap.Port()}
+	proto := protoOf(ap.Addr().Unmap())
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		c, err := gonet.DialContextTCP(ctx, s.s, fa, proto)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+		}
+		return c, nil
+	case "udp", "udp4", "udp6":
+		return gonet.DialUDP(s.s, nil, &fa, proto)
+	}
+	return nil, fmt.Errorf("netstack: dial: network %q not supported", network)
+}
+
+// ListenTCP listens on a local address of the stack.
+func (s *Stack) ListenTCP(ap netip.AddrPort) (net.Listener, error) {
+	return gonet.ListenTCP(s.s, tcpip.FullAddress{Addr: tcpip.AddrFromSlice(ap.Addr().AsSlice()), Port: ap.Port()}, protoOf(ap.Addr()))
+}
+
+// ForwardTCP hands every TCP connection made to the stack (an Owner stack: to any address of
+// its prefixes, any port) to handle, with the address it was made to. Connections are
+// accepted before handle runs; handle owns the conn.
+func (s *Stack) ForwardTCP(handle func(c net.Conn, to netip.AddrPort)) {
+	fwd := tcp.NewForwarder(s.s, 0, 1024, func(r *tcp.ForwarderRequest) {
+		id := r.ID()
+		var wq waiter.Queue
+		ep, err := r.CreateEndpoint(&wq)
+		if err != nil {
+			r.Complete(true)
+			return
+		}
+		r.Complete(false)
+		to, _ := netip.AddrFromSlice(id.LocalAddress.AsSlice())
+		go handle(gonet.NewTCPConn(&wq, ep), netip.AddrPortFrom(to, id.LocalPort))
+	})
+	s.s.SetTransportProtocolHandler(tcp.ProtocolNumber, fwd.HandlePacket)
+}
+
+// HostPort formats an overlay address and port for DialContext.
+func HostPort(a netip.Addr, port int) string { return net.JoinHostPort(a.String(), strconv.Itoa(port)) }
