@@ -82,8 +82,12 @@ require (
 
 require (
 	github.com/mholt/acmez/v3 v3.1.7
+	github.com/quic-go/connect-ip-go v0.7.0
+	github.com/yosida95/uritemplate/v3 v3.0.2
 	gvisor.dev/gvisor v0.0.0-20260527191743-a81fd9dd382e
 )
+
+require github.com/dunglas/httpsfv v1.1.1 // indirect
 
 require (
 	github.com/letsencrypt/challtestsrv v1.4.2 // indirect
