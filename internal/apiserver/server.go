@@ -702,6 +702,15 @@ func (s *Server) ServingCertificate() *x509.Certificate {
 	return leaf
 }
 
+// ServingCert issues (or reuses, from the data directory) a certificate of the server's CA
+// for another listener of the process (the tunnel endpoint), for hosts. Valid after Start.
+func (s *Server) ServingCert(name string, hosts []string) (tls.Certificate, error) {
+	if s.ca == nil {
+		return tls.Certificate{}, fmt.Errorf("apiserver: not started")
+	}
+	return s.ca.ServingCert(filepath.Join(s.opts.DataDir, "pki"), name, hosts)
+}
+
 // CACertPEM is the CA that signed the serving certificate.
 func (s *Server) CACertPEM() []byte { return s.ca.CertPEM }
 

@@ -67,6 +67,8 @@ type serverFlags struct {
 	dnsRateLimit   int
 	// Certificates: the ACME CAs, the account contact, a PEM file of extra roots for the CAs.
 	acmeCA, acmeEmail, acmeCARoot string
+	// tunnelAddr is where TunnelNodes' agents dial (UDP).
+	tunnelAddr string
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
@@ -121,6 +123,7 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.StringVar(&f.acmeCA, "acme-ca", f.acmeCA, `ACME CAs that issue the certificates of DomainRecords targeting a Gateway, tried in order, comma-separated: letsencrypt, letsencrypt-staging or a directory URL (https://...); "" or off: none are issued`)
 	fl.StringVar(&f.acmeEmail, "acme-email", "", "contact address given to the ACME CAs for the projects' accounts (optional)")
 	fl.StringVar(&f.acmeCARoot, "acme-ca-root", "", "PEM file of root certificates to trust, besides the system's (SSL_CERT_FILE), for the ACME CAs' own HTTPS (a private CA such as Pebble)")
+	fl.StringVar(&f.tunnelAddr, "tunnel-addr", f.tunnelAddr, `UDP address of the tunnel endpoint TunnelNodes' agents dial (HTTP/3 CONNECT-IP); "" runs none`)
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
@@ -188,6 +191,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		FunctionSourcesPrivate:    f.functionSourcesPrivate,
 		DNS:                       platform.DNSOptions{Addr: f.dnsAddr, Nameservers: splitList(f.dnsNameservers), RateLimit: f.dnsRateLimit},
 		ACME:                      acmeOpts,
+		Tunnel:                    platform.TunnelOptions{Addr: f.tunnelAddr},
 		Logger:                    log,
 		OnProjectsChanged:         writeConfigs,
 	})

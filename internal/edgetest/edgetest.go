@@ -71,6 +71,8 @@ type Options struct {
 	// last of the CAs.
 	ACME   platform.ACMEOptions
 	Pebble *Pebble
+	// Tunnel runs the tunnel endpoint on a free loopback UDP port (Env.TunnelAddr).
+	Tunnel bool
 }
 
 // StartRedis runs a real redis-server on a free loopback port for the test (skipped when it
@@ -149,6 +151,8 @@ type Env struct {
 	Hosts    *Resolver
 	// DNSAddr is the DNS server's host:port (with Options.DNS).
 	DNSAddr string
+	// TunnelAddr is the tunnel endpoint's host:port (with Options.Tunnel).
+	TunnelAddr string
 }
 
 // Start boots the product; it stops when the test ends.
@@ -193,6 +197,7 @@ func Start(t testing.TB, opts Options) *Env {
 		FunctionSourcesPrivate: true,
 		DNS:                    dnsOptions(opts),
 		ACME:                   acmeOptions(opts),
+		Tunnel:                 tunnelOptions(opts),
 	})
 	if err != nil {
 		cancel()
@@ -213,8 +218,18 @@ func Start(t testing.TB, opts Options) *Env {
 	if ap := p.DNSAddr(); ap.IsValid() {
 		e.DNSAddr = ap.String()
 	}
+	if ap := p.TunnelAddr(); ap.IsValid() {
+		e.TunnelAddr = ap.String()
+	}
 	e.WaitFor("data plane ready", func() error { return p.Ready() })
 	return e
+}
+
+func tunnelOptions(opts Options) platform.TunnelOptions {
+	if !opts.Tunnel {
+		return platform.TunnelOptions{}
+	}
+	return platform.TunnelOptions{Addr: "127.0.0.1:0"}
 }
 
 func acmeOptions(opts Options) platform.ACMEOptions {

@@ -22,6 +22,7 @@ import (
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/translate"
+	"apoxy.dev/apoxy/internal/tunnel/node"
 )
 
 // controllerStopWait bounds how long stopping waits for a project's controller to end (its
@@ -46,6 +47,9 @@ type controllers struct {
 	// domains builds each project's DNS zones (domain.Reconciler) from these options (Project
 	// set per controller) and offers them to the process's DNS server.
 	domains domain.Options
+	// nodes runs each project's TunnelNodes (node.Reconciler) from these options (Project
+	// set per controller).
+	nodes node.Options
 
 	mu sync.Mutex
 	// ctx is the parent of every controller's context, cancelled by Stop.
@@ -111,7 +115,7 @@ func (c *controllers) sync() {
 			Claims:    c.claims,
 			Reconcilers: []controller.Reconciler{builder.New(ctx, builder.Options{
 				Project: name, Store: loader.StoreAt(c.dataDir, name), Slots: c.builds, Logger: c.log, Compile: c.compiler.Compile,
-			}), c.domainReconciler(name)},
+			}), c.domainReconciler(name), c.nodeReconciler(name)},
 		})
 		if err != nil {
 			cancel()
@@ -157,6 +161,9 @@ func (c *controllers) stopProject(name string) {
 func (c *controllers) release(name string) {
 	c.claims.Release(name)
 	c.domains.Registry.Release(name)
+	if c.nodes.Registry != nil {
+		c.nodes.Registry.Release(name)
+	}
 	if c.domains.Certs != nil {
 		c.domains.Certs.Release(name)
 	}
@@ -275,4 +282,11 @@ func (c *controllers) domainReconciler(project string) controller.Reconciler {
 	o := c.domains
 	o.Project, o.Logger = project, c.log
 	return domain.NewReconciler(o)
+}
+
+// nodeReconciler is a project's TunnelNode reconciler.
+func (c *controllers) nodeReconciler(project string) controller.Reconciler {
+	o := c.nodes
+	o.Project = project
+	return node.NewReconciler(o)
 }

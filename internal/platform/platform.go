@@ -42,6 +42,8 @@ import (
 	"apoxy.dev/apoxy/internal/telemetry/collector"
 	"apoxy.dev/apoxy/internal/telemetry/pipeline"
 	"apoxy.dev/apoxy/internal/translate"
+	"apoxy.dev/apoxy/internal/tunnel"
+	"apoxy.dev/apoxy/internal/tunnel/node"
 )
 
 // Options configure the platform.
@@ -94,6 +96,8 @@ type Options struct {
 	DNS DNSOptions
 	// ACME issues the certificates of DomainRecords that target a Gateway.
 	ACME ACMEOptions
+	// Tunnel is the endpoint TunnelNodes' agents dial.
+	Tunnel TunnelOptions
 }
 
 // ACMEOptions configure certificate issuance.
@@ -132,6 +136,9 @@ type Platform struct {
 	DNS     *authority.Server
 	Domains *domain.Registry
 	dns     *dnsServer
+	// Tunnels is the tunnel endpoint (nil without TunnelOptions.Addr).
+	Tunnels *tunnel.Server
+	tunnel  *tunnelEndpoint
 
 	components *component.Runner
 	// kv are the projects' edge-function KV stores (nil without a data directory).
@@ -212,6 +219,15 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		}
 	})
 	publicAddrs := parseAddrs(opts.StatusAddresses)
+	tunnelSecret, err := loadOrCreateSecret(opts.API.DataDir, "tunnel-token.key")
+	if err != nil {
+		return nil, err
+	}
+	nodes := node.NewRegistry(tunnel.NewSigner(tunnelSecret))
+	if opts.Tunnel.Addr != "" {
+		p.Tunnels = tunnel.NewServer(tunnel.ServerOptions{Authenticate: nodes.Authenticate, Logger: opts.Logger,
+			OnChange: func(project string) { go ctrls.kick(project) }})
+	}
 	certs := acme.New(acme.Options{CAs: opts.ACME.CAs, Email: opts.ACME.Email, Roots: opts.ACME.Roots, Logger: opts.Logger,
 		Resolver: func() string {
 			if a := p.DNSAddr(); a.IsValid() {
@@ -234,6 +250,12 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		dest:   p.Destinations,
 		domains: domain.Options{Registry: p.Domains, Serving: p.DNS != nil, Nameservers: opts.DNS.Nameservers,
 			NSAddrs: nsAddrs(opts.DNS.Addr, publicAddrs), PublicAddrs: publicAddrs, Certs: certs},
+		nodes: node.Options{Registry: nodes, Endpoint: p.Tunnels, Addresses: func() []string {
+			if a := p.TunnelAddr(); a.IsValid() {
+				return []string{a.String()}
+			}
+			return nil
+		}},
 		translate: translate.Options{
 			BindAddress:     opts.BindAddress,
 			StatusAddresses: opts.StatusAddresses,
@@ -294,6 +316,10 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	if p.DNS != nil {
 		p.dns = &dnsServer{srv: p.DNS, addr: opts.DNS.Addr}
 		list = append(list, p.dns)
+	}
+	if p.Tunnels != nil {
+		p.tunnel = &tunnelEndpoint{srv: p.Tunnels, api: p.API, addr: opts.Tunnel.Addr}
+		list = append(list, p.tunnel)
 	}
 	list = append(list, ctrls)
 	p.components = component.NewRunner(opts.Logger, list...)
