@@ -227,6 +227,11 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	if opts.Tunnel.Addr != "" {
 		p.Tunnels = tunnel.NewServer(tunnel.ServerOptions{Authenticate: nodes.Authenticate, Logger: opts.Logger,
 			OnChange: func(project string) { go ctrls.kick(project) }})
+		next := opts.Upstream.Dialer
+		if next == nil {
+			next = upstream.NetDialer{}
+		}
+		opts.Upstream.Dialer = overlayDialer{tunnels: p.Tunnels, next: next}
 	}
 	certs := acme.New(acme.Options{CAs: opts.ACME.CAs, Email: opts.ACME.Email, Roots: opts.ACME.Roots, Logger: opts.Logger,
 		Resolver: func() string {

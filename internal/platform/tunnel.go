@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"syscall"
 
 	"apoxy.dev/apoxy/internal/apiserver"
+	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/tunnel"
 )
 
@@ -80,4 +82,24 @@ func (p *Platform) TunnelAddr() netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return p.tunnel.Addr()
+}
+
+// overlayDialer is the data plane's Dialer with the tunnels plugged in: a dial to an address
+// of the dialing project's own overlay (its /48) goes through that project's tunnel stack;
+// every other dial goes to next. The destination policy's control is not applied to the
+// project's own overlay (its agents are the project's to reach), and another project's
+// overlay is an ordinary private address, which the policy refuses.
+type overlayDialer struct {
+	tunnels *tunnel.Server
+	next    upstream.Dialer
+}
+
+func (d overlayDialer) DialContext(ctx context.Context, scope, network, addr string, control func(string, string, syscall.RawConn) error) (net.Conn, error) {
+	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is6() && ap.Addr().As16()[0] == 0xfd {
+		project := upstream.ProjectOf(scope)
+		if tunnel.ProjectPrefix(project).Contains(ap.Addr()) {
+			return d.tunnels.DialContext(ctx, project, network, addr)
+		}
+	}
+	return d.next.DialContext(ctx, scope, network, addr, control)
 }

@@ -36,7 +36,8 @@ func tunnelNode(e *edgetest.Env, name string) (*corev1a.TunnelNode, error) {
 // The seed's TunnelNode, applied unchanged, gets a /64 of the project's overlay, a token and
 // the endpoint's address; an agent (user mode, over real QUIC) connecting with the token is
 // listed in status with its /96 and the node goes Ready; the gateway reaches a service on the
-// agent's loopback through the project's stack; a rotated token is refused (401) and the new
+// agent's loopback through the project's stack, and an HTTPRoute to a Backend at the agent's
+// overlay address serves it through the data plane; a rotated token is refused (401) and the new
 // one accepted; a deleted node's token is refused.
 func TestTunnelNodeAgent(t *testing.T) {
 	e := edgetest.Start(t, edgetest.Options{Tunnel: true})
@@ -103,6 +104,70 @@ func TestTunnelNodeAgent(t *testing.T) {
 	if string(body) != "office service" {
 		t.Errorf("body %q", body)
 	}
+
+	// Through the data plane: HTTPRoute -> Backend at the agent's overlay address -> tunnel.
+	e.Apply(fmt.Sprintf(`
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: office}
+spec: {endpoints: [{ip: "%s"}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: office}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [office.example.com]
+  rules: [{backendRefs: [{kind: Backend, name: office, port: %s}]}]
+`, tunnel.AgentAddr(a.Prefix), port))
+	e.WaitFor("the route through the tunnel", func() error {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+e.HTTPAddr+"/", nil)
+		req.Host = "office.example.com"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "office service" {
+			return fmt.Errorf("%d %q", resp.StatusCode, body)
+		}
+		return nil
+	})
+
+	// Another project's Backend at the same address does not reach this project's agent.
+	p2 := e.Project("p2")
+	p2.Apply(fmt.Sprintf(`
+apiVersion: core.apoxy.dev/v1alpha2
+kind: Backend
+metadata: {name: steal}
+spec: {endpoints: [{ip: "%s"}]}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: HTTPRoute
+metadata: {name: steal}
+spec:
+  parentRefs: [{name: default}]
+  hostnames: [steal.example.com]
+  rules: [{backendRefs: [{kind: Backend, name: steal, port: %s}]}]
+`, tunnel.AgentAddr(a.Prefix), port))
+	e.WaitFor("the other project's route answers, without the agent", func() error {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+e.HTTPAddr+"/", nil)
+		req.Host = "steal.example.com"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) == "office service" {
+			t.Fatal("project p2 reached project default's agent")
+		}
+		if resp.StatusCode == 404 {
+			return errors.New("route not programmed yet")
+		}
+		return nil
+	})
 
 	// Rotation: the old token is refused, the new one accepted.
 	old := n.Status.Credentials.Token

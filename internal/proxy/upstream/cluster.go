@@ -163,7 +163,7 @@ func (m *Manager) Dial(ctx context.Context, scope, network, addr string) (net.Co
 	}
 	var firstErr error
 	for _, ip := range ips {
-		c, err := dialer.DialContext(ctx, network, net.JoinHostPort(ip.Unmap().String(), port), m.opts.Destinations.control(scope))
+		c, err := dialer.DialContext(ctx, scope, network, net.JoinHostPort(ip.Unmap().String(), port), m.opts.Destinations.control(scope))
 		if err == nil {
 			return c, nil
 		}
@@ -262,7 +262,7 @@ func (c *Cluster) DialContext(ctx context.Context, network, addr string) (net.Co
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	return c.opts.Dialer.DialContext(ctx, network, addr, c.opts.Destinations.control(c.spec.Name))
+	return c.opts.Dialer.DialContext(ctx, c.spec.Name, network, addr, c.opts.Destinations.control(c.spec.Name))
 }
 
 // DialEndpoint opens a connection for a protocol the gateway itself speaks to the Backend

@@ -103,6 +103,9 @@ func (d *Destinations) SetProject(project string, allow []netip.Prefix) {
 }
 
 // projectOf is the project a backend name ("project/namespace/name") belongs to.
+// ProjectOf is the project of a scope or backend name ("project/namespace/name").
+func ProjectOf(backend string) string { return projectOf(backend) }
+
 func projectOf(backend string) string {
 	p, _, _ := strings.Cut(backend, "/")
 	return p

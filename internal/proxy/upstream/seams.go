@@ -10,17 +10,19 @@ import (
 // Dialer opens every outbound connection the data plane makes: HTTP clusters (through their
 // transports, TLS included), TCP, TLS and UDP relays, health checks and mirrors. The default is
 // the operating system's network; a tunnel's user-space network stack can be plugged in here.
-// control, when non-nil, must be applied to the address actually dialed (the destination
-// policy); a Dialer that does not go through the kernel applies it before connecting.
+// scope names who dials, in the "project/namespace/name" form (ProjectOf gives the project):
+// a tunnel's stack is a project's own, and only that project's dials may enter it. control,
+// when non-nil, must be applied to the address actually dialed (the destination policy); a
+// Dialer that does not go through the kernel applies it before connecting, or knows why not.
 type Dialer interface {
-	DialContext(ctx context.Context, network, addr string, control func(network, address string, c syscall.RawConn) error) (net.Conn, error)
+	DialContext(ctx context.Context, scope, network, addr string, control func(network, address string, c syscall.RawConn) error) (net.Conn, error)
 }
 
 // NetDialer is the default Dialer: net.Dialer with a 10 s connect timeout and TCP keep-alives.
 type NetDialer struct{}
 
 // DialContext dials with the kernel's network stack.
-func (NetDialer) DialContext(ctx context.Context, network, addr string, control func(string, string, syscall.RawConn) error) (net.Conn, error) {
+func (NetDialer) DialContext(ctx context.Context, _, network, addr string, control func(string, string, syscall.RawConn) error) (net.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}
 	return d.DialContext(ctx, network, addr)
 }

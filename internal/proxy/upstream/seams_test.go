@@ -22,11 +22,11 @@ type countingDialer struct {
 	dials []string
 }
 
-func (d *countingDialer) DialContext(ctx context.Context, network, addr string, control func(string, string, syscall.RawConn) error) (net.Conn, error) {
+func (d *countingDialer) DialContext(ctx context.Context, scope, network, addr string, control func(string, string, syscall.RawConn) error) (net.Conn, error) {
 	d.mu.Lock()
 	d.dials = append(d.dials, network+" "+addr)
 	d.mu.Unlock()
-	return NetDialer{}.DialContext(ctx, network, addr, control)
+	return NetDialer{}.DialContext(ctx, scope, network, addr, control)
 }
 
 func (d *countingDialer) count() int {
