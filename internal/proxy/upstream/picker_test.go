@@ -302,7 +302,10 @@ func TestSlowStartRamps(t *testing.T) {
 			if math.Abs(got-step.want) > 0.03 {
 				t.Errorf("%s: at %v the new endpoint got %.3f, want %.3f ± 0.03", name, step.at, got, step.want)
 			}
-			if got+0.01 < prev {
+			// While ramping the share grows by ≥ 0.05 a step, far above sampling noise
+			// (least request's two random choices make 20k picks vary by about ±0.01); at full
+			// weight it is flat, and only the absolute check above applies.
+			if step.at <= window && got+0.02 < prev {
 				t.Errorf("%s: share fell from %.3f to %.3f while ramping", name, prev, got)
 			}
 			prev = got
