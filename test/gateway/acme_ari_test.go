@@ -83,21 +83,7 @@ func TestACMERenewalInfo(t *testing.T) {
 	h := front.Handler()
 	handler.Store(&h)
 
-	e.Apply(`
-apiVersion: core.apoxy.dev/v1alpha3
-kind: DomainZone
-metadata: {name: example-com}
-spec: {domainName: example.com}
----
-apiVersion: core.apoxy.dev/v1alpha3
-kind: DomainRecord
-metadata: {name: www-example-com}
-spec:
-  zone: example-com
-  name: www.example.com
-  target: {ref: {group: gateway.apoxy.dev, kind: Gateway, name: default}}
-  tls: {challenge: HTTP01}
-`)
+	e.Apply(zoneAndWWW)
 	var first *corev1a3.CertificateStatus
 	e.WaitFor("issued", func() error {
 		st, err := certificateOf(e, "www-example-com")

@@ -58,6 +58,40 @@ func httpsClient(addr string, roots *x509.CertPool, keepAlive bool) *http.Client
 	}}
 }
 
+// zoneAndWWW is the zone example.com and www.example.com on the default Gateway, with its
+// certificate validated by HTTP-01.
+const zoneAndWWW = `
+apiVersion: core.apoxy.dev/v1alpha3
+kind: DomainZone
+metadata: {name: example-com}
+spec: {domainName: example.com}
+---
+apiVersion: core.apoxy.dev/v1alpha3
+kind: DomainRecord
+metadata: {name: www-example-com}
+spec:
+  zone: example-com
+  name: www.example.com
+  target: {ref: {group: gateway.apoxy.dev, kind: Gateway, name: default}}
+  tls: {challenge: HTTP01}
+`
+
+// requestRenewal asks for a record's certificate to be replaced now, as `apoxy domain renew`
+// does.
+func requestRenewal(t *testing.T, e *edgetest.Env, name string) {
+	t.Helper()
+	u := e.Get("core.apoxy.dev/v1alpha3", "DomainRecord", name)
+	anns := u.GetAnnotations()
+	if anns == nil {
+		anns = map[string]string{}
+	}
+	anns[acme.AnnRenew] = time.Now().UTC().Format(time.RFC3339Nano)
+	u.SetAnnotations(anns)
+	if _, err := e.Client.Resource(corev1a3.SchemeGroupVersion.WithResource("domainrecords")).Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // certificateOf returns a record's status.certificate and TLSReady condition.
 func certificateOf(e *edgetest.Env, name string) (*corev1a3.DomainRecordStatus, error) {
 	u := e.Get("core.apoxy.dev/v1alpha3", "DomainRecord", name)
@@ -86,21 +120,7 @@ func TestACMECertificates(t *testing.T) {
 	pb.Start(httpPort, e.DNSAddr)
 	roots, rootPEM := pb.IssuerRoots()
 
-	e.Apply(`
-apiVersion: core.apoxy.dev/v1alpha3
-kind: DomainZone
-metadata: {name: example-com}
-spec: {domainName: example.com}
----
-apiVersion: core.apoxy.dev/v1alpha3
-kind: DomainRecord
-metadata: {name: www-example-com}
-spec:
-  zone: example-com
-  name: www.example.com
-  target: {ref: {group: gateway.apoxy.dev, kind: Gateway, name: default}}
-  tls: {challenge: HTTP01}
----
+	e.Apply(zoneAndWWW + `---
 apiVersion: core.apoxy.dev/v1alpha3
 kind: DomainRecord
 metadata: {name: apps-example-com}
@@ -215,16 +235,7 @@ spec:
 		}()
 	}
 	time.Sleep(200 * time.Millisecond)
-	u := e.Get("core.apoxy.dev/v1alpha3", "DomainRecord", "www-example-com")
-	anns := u.GetAnnotations()
-	if anns == nil {
-		anns = map[string]string{}
-	}
-	anns[acme.AnnRenew] = time.Now().UTC().Format(time.RFC3339Nano)
-	u.SetAnnotations(anns)
-	if _, err := e.Client.Resource(corev1a3.SchemeGroupVersion.WithResource("domainrecords")).Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	requestRenewal(t, e, "www-example-com")
 	renewBegan := time.Now()
 	e.WaitFor("a new certificate served", func() error {
 		_, serial, err := httpsGet(httpsClient(e.TLSAddr, roots, false), e.TLSAddr, "www.example.com")
@@ -260,13 +271,7 @@ spec:
 	st, _ = certificateOf(e, "www-example-com")
 	served := st.Certificate.Serial
 	pb.Stop()
-	u = e.Get("core.apoxy.dev/v1alpha3", "DomainRecord", "www-example-com")
-	anns = u.GetAnnotations()
-	anns[acme.AnnRenew] = time.Now().UTC().Format(time.RFC3339Nano)
-	u.SetAnnotations(anns)
-	if _, err := e.Client.Resource(corev1a3.SchemeGroupVersion.WithResource("domainrecords")).Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	requestRenewal(t, e, "www-example-com")
 	e.WaitFor("the failed renewal reported", func() error {
 		st, err := certificateOf(e, "www-example-com")
 		if err != nil {
