@@ -81,6 +81,7 @@ require (
 )
 
 require (
+	github.com/armon/go-socks5 v0.0.0-20160902184237-e75332964ef5
 	github.com/mholt/acmez/v3 v3.1.7
 	github.com/quic-go/connect-ip-go v0.7.0
 	github.com/yosida95/uritemplate/v3 v3.0.2

@@ -3,7 +3,12 @@
 # projects, and write throughput (objects/s). Writes bench/results/apiserver-<time>.txt.
 set -euo pipefail
 # An older binary (a BASE) has no DNS server and no --dns-addr.
-dnsflag() { "$1" dev --help 2>&1 | grep -q -- --dns-addr && echo "--dns-addr 127.0.0.1:0"; }
+dnsflag() {
+	"$1" dev --help 2>&1 | grep -q -- --dns-addr && echo -n "--dns-addr 127.0.0.1:0 "
+	# Nor the tunnel endpoint's 9443 (on by default since issue 18).
+	"$1" dev --help 2>&1 | grep -q -- --tunnel-addr && echo -n "--tunnel-addr 127.0.0.1:0"
+	echo
+}
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/apoxy}
 [ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }

@@ -101,7 +101,12 @@ start goproxy $B/bin/goproxy -addr 127.0.0.1:18076 -tls-addr 127.0.0.1:18046 -ce
 start redis redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no
 # The access log (stdout) goes to a file, as a deployment would keep it.
 # An older binary (a BASE) may have no DNS server and no --dns-addr; both must not take 8053.
-dnsflag() { "$1" dev --help 2>&1 | grep -q -- --dns-addr && echo "--dns-addr 127.0.0.1:0"; }
+dnsflag() {
+	"$1" dev --help 2>&1 | grep -q -- --dns-addr && echo -n "--dns-addr 127.0.0.1:0 "
+	# Nor the tunnel endpoint's 9443 (on by default since issue 18).
+	"$1" dev --help 2>&1 | grep -q -- --tunnel-addr && echo -n "--tunnel-addr 127.0.0.1:0"
+	echo
+}
 start apoxy $B/bin/apoxy dev $(dnsflag $B/bin/apoxy) --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443 --redis redis://127.0.0.1:16379
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:19901/readyz >/dev/null && break; sleep 0.2; done
 APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml -f $B/conf/apoxy-auth.yaml -f $B/conf/apoxy-telemetry.yaml -f $B/conf/apoxy-functions.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }

@@ -65,6 +65,7 @@ Start a local server with 'apoxy dev', then point the CLI at it with --config DI
 		newGatewayCommand(getter, streams),
 		newEdgeFunctionCommand(getter, streams),
 		newDomainCommand(getter, f, streams),
+		newTunnelCommand(getter, f, streams),
 		newKVCommand(getter, streams),
 		newTranslateCommand(streams),
 		newProjectCommand(getter, streams),

@@ -34,6 +34,7 @@ import (
 	"apoxy.dev/apoxy/internal/proxy/pathnorm"
 	"apoxy.dev/apoxy/internal/proxy/ratelimit"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
+	"apoxy.dev/apoxy/internal/tunnel"
 	"apoxy.dev/apoxy/internal/version"
 )
 
@@ -67,14 +68,14 @@ type serverFlags struct {
 	dnsRateLimit   int
 	// Certificates: the ACME CAs, the account contact, a PEM file of extra roots for the CAs.
 	acmeCA, acmeEmail, acmeCARoot string
-	// tunnelAddr is where TunnelNodes' agents dial (UDP).
-	tunnelAddr string
+	// tunnelAddr is where TunnelNodes' agents dial (UDP); tunnelDomain names nodes.
+	tunnelAddr, tunnelDomain string
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
 // defaults: high ports, a local data directory, credentials printed).
 func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bool) *cobra.Command {
-	f := &serverFlags{dataDir: "/var/lib/apoxy", apiAddr: ":6443", httpPort: 80, httpsPort: 443, adminAddr: "127.0.0.1:9901", dnsAddr: ":53", dnsRateLimit: 100, acmeCA: "letsencrypt"}
+	f := &serverFlags{dataDir: "/var/lib/apoxy", apiAddr: ":6443", httpPort: 80, httpsPort: 443, adminAddr: "127.0.0.1:9901", dnsAddr: ":53", dnsRateLimit: 100, acmeCA: "letsencrypt", tunnelAddr: ":9443"}
 	use, short := "server", "Run the Apoxy server: API, controllers and data plane"
 	if dev {
 		home, _ := os.UserHomeDir()
@@ -85,6 +86,7 @@ func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bo
 		f.functionSourcesPrivate = true
 		f.dnsAddr, f.dnsRateLimit = "127.0.0.1:8053", 0
 		f.acmeCA = "" // a laptop is not reachable by a public CA
+		f.tunnelAddr = "127.0.0.1:9443"
 		use, short = "dev", "Run a local Apoxy server on high ports with a local data directory"
 	}
 	c := &cobra.Command{
@@ -124,6 +126,7 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.StringVar(&f.acmeEmail, "acme-email", "", "contact address given to the ACME CAs for the projects' accounts (optional)")
 	fl.StringVar(&f.acmeCARoot, "acme-ca-root", "", "PEM file of root certificates to trust, besides the system's (SSL_CERT_FILE), for the ACME CAs' own HTTPS (a private CA such as Pebble)")
 	fl.StringVar(&f.tunnelAddr, "tunnel-addr", f.tunnelAddr, `UDP address of the tunnel endpoint TunnelNodes' agents dial (HTTP/3 CONNECT-IP); "" runs none`)
+	fl.StringVar(&f.tunnelDomain, "tunnel-domain", tunnel.DefaultDomain, "domain of TunnelNodes' names: a Backend at <node>.DOMAIN or <service>.<node>.DOMAIN reaches the project's own agents (answered inside the gateway, never asked of public DNS)")
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
@@ -191,7 +194,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		FunctionSourcesPrivate:    f.functionSourcesPrivate,
 		DNS:                       platform.DNSOptions{Addr: f.dnsAddr, Nameservers: splitList(f.dnsNameservers), RateLimit: f.dnsRateLimit},
 		ACME:                      acmeOpts,
-		Tunnel:                    platform.TunnelOptions{Addr: f.tunnelAddr},
+		Tunnel:                    platform.TunnelOptions{Addr: f.tunnelAddr, Domain: f.tunnelDomain},
 		Logger:                    log,
 		OnProjectsChanged:         writeConfigs,
 	})

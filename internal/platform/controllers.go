@@ -22,6 +22,7 @@ import (
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/translate"
+	"apoxy.dev/apoxy/internal/tunnel"
 	"apoxy.dev/apoxy/internal/tunnel/node"
 )
 
@@ -185,6 +186,10 @@ func (c *controllers) applyProjectSpec(name string) {
 		if pfx, err := netip.ParsePrefix(s); err == nil {
 			nets = append(nets, pfx.Masked())
 		}
+	}
+	if c.nodes.Endpoint != nil {
+		// A project's own tunnel overlay is its to reach (another's stays refused).
+		nets = append(nets, tunnel.ProjectPrefix(name))
 	}
 	c.dest.SetProject(name, nets)
 }

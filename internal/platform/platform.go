@@ -223,15 +223,27 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes := node.NewRegistry(tunnel.NewSigner(tunnelSecret))
+	nodes := node.NewRegistry(tunnel.NewSigner(tunnelSecret), opts.Tunnel.Domain)
 	if opts.Tunnel.Addr != "" {
 		p.Tunnels = tunnel.NewServer(tunnel.ServerOptions{Authenticate: nodes.Authenticate, Logger: opts.Logger,
-			OnChange: func(project string) { go ctrls.kick(project) }})
+			OnChange: func(project string) { go ctrls.kick(project) },
+			Domain:   nodes.Domain(), Resolve: nodes.Resolve, Egress: nodes.Egress,
+			// Egress leaves as the project's own outbound connections do: through the data
+			// plane's Dialer, under the project's destination policy.
+			Dial: func(ctx context.Context, project, network, addr string) (net.Conn, error) {
+				return p.Proxy.Dial(ctx, project+"/-/tunnel-egress", network, addr)
+			}})
+		nodes.Services = p.Tunnels.Services
 		next := opts.Upstream.Dialer
 		if next == nil {
 			next = upstream.NetDialer{}
 		}
 		opts.Upstream.Dialer = overlayDialer{tunnels: p.Tunnels, next: next}
+		res := opts.Upstream.Resolver
+		if res == nil {
+			res = &upstream.DNSResolver{}
+		}
+		opts.Upstream.Resolver = overlayResolver{nodes: nodes, next: res}
 	}
 	certs := acme.New(acme.Options{CAs: opts.ACME.CAs, Email: opts.ACME.Email, Roots: opts.ACME.Roots, Logger: opts.Logger,
 		Resolver: func() string {

@@ -6,18 +6,24 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"apoxy.dev/apoxy/internal/apiserver"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 	"apoxy.dev/apoxy/internal/tunnel"
+	"apoxy.dev/apoxy/internal/tunnel/node"
 )
 
 // TunnelOptions configure the tunnel endpoint.
 type TunnelOptions struct {
 	// Addr is where agents dial it (UDP; "" runs none: TunnelNodes say so).
 	Addr string
+	// Domain is the tunnel domain, whose names the data plane resolves to a project's own
+	// nodes (default tunnel.DefaultDomain).
+	Domain string
 }
 
 // tunnelEndpoint is the tunnel endpoint as a component: HTTP/3 CONNECT-IP on a UDP socket,
@@ -42,6 +48,16 @@ func (t *tunnelEndpoint) Start(ctx context.Context) error {
 	if !ap.Addr().IsUnspecified() {
 		hosts = append(hosts, ap.Addr().String())
 	}
+	// Agents find the endpoint through the API server's address (an unspecified host in
+	// status.addresses): the certificate names what the API's does.
+	if api := t.api.ServingCertificate(); api != nil {
+		hosts = append(hosts, api.DNSNames...)
+		for _, ip := range api.IPAddresses {
+			hosts = append(hosts, ip.String())
+		}
+	}
+	slices.Sort(hosts)
+	hosts = slices.Compact(hosts)
 	cert, err := t.api.ServingCert("tunnel", hosts)
 	if err != nil {
 		pc.Close()
@@ -102,4 +118,28 @@ func (d overlayDialer) DialContext(ctx context.Context, scope, network, addr str
 		}
 	}
 	return d.next.DialContext(ctx, scope, network, addr, control)
+}
+
+// overlayResolver is the data plane's resolver with the tunnel domain plugged in: a name of
+// it (<node>.tun.apoxy.net) is answered from the asking project's own nodes, never from
+// DNS; every other name goes to next.
+type overlayResolver struct {
+	nodes *node.Registry
+	next  upstream.Resolver
+}
+
+// overlayTTL is how long a tunnel-domain answer is kept: the addresses are the nodes' own
+// and do not move while agents come and go; a node created after a Backend naming it is
+// found this soon.
+const overlayTTL = 2 * time.Second
+
+func (r overlayResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	return r.next.LookupNetIP(ctx, network, host)
+}
+
+func (r overlayResolver) LookupScoped(ctx context.Context, scope, host string) ([]netip.Addr, time.Duration, error) {
+	if addrs, ok, err := r.nodes.Resolve(upstream.ProjectOf(scope), host); ok {
+		return addrs, overlayTTL, err
+	}
+	return upstream.Lookup(ctx, r.next, scope, host)
 }

@@ -64,3 +64,49 @@ func Map4(p netip.Prefix, v4 netip.Addr) netip.Addr {
 	copy(a[12:], v4.AsSlice())
 	return netip.AddrFrom16(a)
 }
+
+// NodeAddr is a node's own address, the one its tunnel-domain name resolves to: the first of
+// slot 0 of its /64, which no agent holds. The endpoint sends a connection made to slot 0 to
+// one of the node's connected agents (the same low 32 bits in that agent's /96), so a Backend
+// at a node's name fails over between its agents, and survives an agent's reconnect, without
+// re-resolving.
+func NodeAddr(node netip.Prefix) netip.Addr { return AgentAddr(AgentPrefix(node, 0)) }
+
+// NodeMap4 is the node-level address of IPv4 address v4 behind any agent of a node.
+func NodeMap4(node netip.Prefix, v4 netip.Addr) netip.Addr { return Map4(AgentPrefix(node, 0), v4) }
+
+// nodeSlot splits an overlay address of a project into its node index and agent slot.
+func nodeSlot(project string, a netip.Addr) (index uint16, slot uint32, ok bool) {
+	if !a.Is6() || !ProjectPrefix(project).Contains(a) {
+		return 0, 0, false
+	}
+	b := a.As16()
+	return binary.BigEndian.Uint16(b[6:8]), binary.BigEndian.Uint32(b[8:12]), true
+}
+
+// inSlot is a with its agent slot replaced by slot's (the same node, the same low 32 bits).
+func inSlot(a netip.Addr, slot uint32) netip.Addr {
+	b := a.As16()
+	binary.BigEndian.PutUint32(b[8:12], slot)
+	return netip.AddrFrom16(b)
+}
+
+// agentSlotOf is the slot of an agent's /96.
+func agentSlotOf(p netip.Prefix) uint32 {
+	b := p.Addr().As16()
+	return binary.BigEndian.Uint32(b[8:12])
+}
+
+// nodeSlotOf is the node index and slot of an agent's /96.
+func nodeSlotOf(p netip.Prefix) (uint16, uint32) {
+	b := p.Addr().As16()
+	return binary.BigEndian.Uint16(b[6:8]), binary.BigEndian.Uint32(b[8:12])
+}
+
+// Egress4Prefix is a project's NAT64 prefix (RFC 6146 style, sent to agents in the
+// CONNECT-IP PREF64 capsule): an agent whose node has egress reaches IPv4 address v4 at
+// Map4(Egress4Prefix, v4), and the gateway connects to v4 for it. It is in the gateway's
+// own /64 (node 0).
+func Egress4Prefix(project string) netip.Prefix {
+	return AgentPrefix(NodePrefix(project, 0), 0x64)
+}

@@ -19,7 +19,7 @@ import (
 	"apoxy.dev/apoxy/internal/tunnel/netstack"
 )
 
-// AgentOptions configure one agent connection (user mode).
+// AgentOptions configure one agent connection.
 type AgentOptions struct {
 	// Endpoint is the tunnel endpoint's host:port (UDP).
 	Endpoint string
@@ -27,33 +27,43 @@ type AgentOptions struct {
 	Token string
 	// Name is the agent's name (default: the node's).
 	Name string
+	// Services are published to the gateway: <name>.<node>.<tunnel domain> reaches the IPv4
+	// address behind this agent.
+	Services map[string]netip.Addr
+	// Labels are shown in the node's status (agents[].labels).
+	Labels map[string]string
 	// TLS verifies the endpoint (NextProtos is set to h3).
 	TLS *tls.Config
 	// Forward says where a TCP connection made to the agent's overlay address goes (default
-	// 127.0.0.1 on the same port; an IPv4-mapped address goes to that IPv4 address).
-	Forward func(to netip.AddrPort) string
+	// LocalTarget).
+	Forward func(prefix netip.Prefix, to netip.AddrPort) string
 	Logger  *slog.Logger
 }
 
-// AgentConn is a connected agent: its own user-space stack holding its /96.
-type AgentConn struct {
-	// Stack is the agent's stack; Prefix its /96; Routes the ranges the gateway serves.
-	Stack  *netstack.Stack
+// Session is an agent's established CONNECT-IP session: the /96 the gateway assigned, the
+// routes it serves, and the DNS configuration it sent (its nameserver for the tunnel domain).
+type Session struct {
+	Conn   *connectip.Conn
 	Prefix netip.Prefix
 	Routes []netip.Prefix
-	conn   *connectip.Conn
-	sess   *netstack.Session
+	DNS    []connectip.DNSConfiguration
+	// PREF64 is the gateway's NAT64 prefix when the node has egress (IPv4 destinations).
+	PREF64   []netip.Prefix
+	Endpoint string
+	// Handshake is how long the QUIC and CONNECT-IP handshakes took (the endpoint's latency).
+	Handshake time.Duration
 }
+
+// Close ends the session (and its QUIC connection).
+func (s *Session) Close() error { return s.Conn.Close() }
 
 // ErrUnauthorized is the endpoint refusing the token.
 var ErrUnauthorized = errors.New("tunnel: the endpoint refused the token")
 
-// Connect dials the endpoint, opens the CONNECT-IP session, waits for the address and routes
-// the gateway gives, and starts forwarding. ctx bounds the whole session, not only the dial.
-func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+// Dial opens an agent's session: QUIC to the endpoint, CONNECT-IP with the node's token, then
+// the address and routes the gateway gives. ctx bounds the whole session, not only the dial.
+func Dial(ctx context.Context, opts AgentOptions) (*Session, error) {
+	started := time.Now()
 	tlsConf := &tls.Config{}
 	if opts.TLS != nil {
 		tlsConf = opts.TLS.Clone()
@@ -70,6 +80,12 @@ func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
 	req.Header().Set("Authorization", "Bearer "+opts.Token)
 	if opts.Name != "" {
 		req.Header().Set(AgentHeader, opts.Name)
+	}
+	if len(opts.Labels) > 0 {
+		req.Header().Set(LabelsHeader, FormatLabels(opts.Labels))
+	}
+	if len(opts.Services) > 0 {
+		req.Header().Set(ServicesHeader, FormatServices(opts.Services))
 	}
 	tr := &connectip.Transport{TLSClientConfig: tlsConf, QUICConfig: quicConfig()}
 	conn, rsp, err := tr.Dial(req)
@@ -91,47 +107,90 @@ func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("tunnel: no routes: %w", err)
 	}
-	a := &AgentConn{Prefix: assigned[0].IPPrefix, conn: conn}
+	s := &Session{Conn: conn, Prefix: assigned[0].IPPrefix, Endpoint: opts.Endpoint, Handshake: time.Since(started)}
 	for _, r := range ipRoutes {
-		a.Routes = append(a.Routes, r.Prefixes()...)
+		s.Routes = append(s.Routes, r.Prefixes()...)
 	}
-	if a.Stack, err = netstack.New(netstack.Options{Owner: true}); err != nil {
-		conn.Close()
+	// The endpoint sends its DNS configuration right after the routes; an older one sends none.
+	dnsWait, dnsCancel := context.WithTimeout(ctx, time.Second)
+	s.DNS, _ = conn.ReceiveDNSConfiguration(dnsWait)
+	dnsCancel()
+	if len(s.Routes) == 1 && s.Routes[0].Bits() == 0 { // egress: the NAT64 prefix follows
+		pWait, pCancel := context.WithTimeout(ctx, time.Second)
+		s.PREF64, _ = conn.ReceivePREF64Configuration(pWait)
+		pCancel()
+	}
+	return s, nil
+}
+
+// AgentConn is a connected agent in user mode: its own user-space stack holding its /96.
+type AgentConn struct {
+	*Session
+	Stack *netstack.Stack
+	sess  *netstack.Session
+}
+
+// Connect dials a session (Dial) and holds its /96 in a user-space stack of its own that
+// forwards every TCP connection made to it (AgentOptions.Forward). `apoxy tunnel run` keeps
+// several sessions on one stack (internal/tunnel/agent); this is the single-session form.
+func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
+	s, err := Dial(ctx, opts)
+	if err != nil {
 		return nil, err
 	}
-	if a.sess, err = a.Stack.Attach(conn, []netip.Prefix{netip.PrefixFrom(AgentAddr(a.Prefix), a.Prefix.Bits())}, a.Routes); err != nil {
+	a := &AgentConn{Session: s}
+	if a.Stack, err = netstack.New(netstack.Options{Owner: true}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if a.sess, err = a.Stack.Attach(s.Conn, []netip.Prefix{netip.PrefixFrom(AgentAddr(s.Prefix), s.Prefix.Bits())}, s.Routes); err != nil {
 		a.Stack.Close()
-		conn.Close()
+		s.Close()
 		return nil, err
 	}
 	forward := opts.Forward
 	if forward == nil {
-		forward = func(to netip.AddrPort) string {
-			host := "127.0.0.1"
-			if to.Addr().Is4In6() {
-				host = to.Addr().Unmap().String()
-			} else if a.Prefix.Contains(to.Addr()) && to.Addr() != AgentAddr(a.Prefix) && isMapped4(a.Prefix, to.Addr()) {
-				b := to.Addr().As16()
-				host = netip.AddrFrom4([4]byte(b[12:])).String()
-			}
-			return net.JoinHostPort(host, strconv.Itoa(int(to.Port())))
-		}
+		forward = LocalTarget
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
 	}
 	a.Stack.ForwardTCP(func(c net.Conn, to netip.AddrPort) {
 		defer c.Close()
-		local, err := (&net.Dialer{Timeout: 5 * time.Second}).Dial("tcp", forward(to))
+		local, err := (&net.Dialer{Timeout: 5 * time.Second}).Dial("tcp", forward(s.Prefix, to))
 		if err != nil {
-			opts.Logger.Debug("tunnel: forward", "to", to, "err", err)
+			logger.Debug("tunnel: forward", "to", to, "err", err)
 			return
 		}
 		defer local.Close()
-		done := make(chan struct{})
-		go func() { io.Copy(local, c); closeWrite(local); close(done) }()
-		io.Copy(c, local)
-		closeWrite(c)
-		<-done
+		Splice(c, local)
 	})
 	return a, nil
+}
+
+// LocalTarget is where an agent sends a connection made to to, an address of its /96:
+// an IPv4 address mapped into its low 32 bits goes to that IPv4 address, everything else to
+// 127.0.0.1, on the same port.
+func LocalTarget(prefix netip.Prefix, to netip.AddrPort) string {
+	host := "127.0.0.1"
+	if to.Addr().Is4In6() {
+		host = to.Addr().Unmap().String()
+	} else if prefix.Contains(to.Addr()) && isMapped4(prefix, to.Addr()) {
+		b := to.Addr().As16()
+		host = netip.AddrFrom4([4]byte(b[12:])).String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(to.Port())))
+}
+
+// Splice copies both ways between a and b until both directions end, half-closing each
+// side's write when the other's read ends.
+func Splice(a, b net.Conn) {
+	done := make(chan struct{})
+	go func() { io.Copy(b, a); closeWrite(b); close(done) }()
+	io.Copy(a, b)
+	closeWrite(a)
+	<-done
 }
 
 // isMapped4 reports whether a is an IPv4 address mapped into the /96 (low 32 bits, the
@@ -153,6 +212,6 @@ func (a *AgentConn) Done() <-chan struct{} { return a.sess.Done() }
 // Close ends the session.
 func (a *AgentConn) Close() {
 	a.sess.Close()
-	a.conn.Close()
+	a.Session.Close()
 	a.Stack.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	connectip "github.com/quic-go/connect-ip-go"
@@ -26,6 +27,13 @@ const Path = "/connect-ip"
 
 // AgentHeader names the agent on the CONNECT-IP request (default: the node's name).
 const AgentHeader = "Apoxy-Agent"
+
+// LabelsHeader carries an agent's labels ("k=v,k=v").
+const LabelsHeader = "Apoxy-Labels"
+
+// ServicesHeader lists the services an agent publishes ("name=ipv4,..."), reachable as
+// <name>.<node>.<tunnel domain>.
+const ServicesHeader = "Apoxy-Services"
 
 // Identity is who an agent's token says it is.
 type Identity struct {
@@ -43,7 +51,18 @@ type ServerOptions struct {
 	Authenticate Authenticator
 	// OnChange is told when a project's agents change (to write the TunnelNodes' status).
 	OnChange func(project string)
-	Logger   *slog.Logger
+	// Domain is the tunnel domain, and Resolve answers its names for a project (ok false:
+	// not one of its names). With both set, each project's overlay has a DNS server at the
+	// gateway's address, port 53, which agents are told of (their DNS proxy asks it).
+	Domain  string
+	Resolve func(project, host string) (addrs []netip.Addr, ok bool, err error)
+	// Egress reports whether a node's agents may reach beyond the overlay through the gateway
+	// (spec.egressGateway.enabled), and Dial opens those connections from the gateway (the
+	// data plane's Dialer, under the project's destination policy). Without Dial there is no
+	// egress.
+	Egress func(project, node string) bool
+	Dial   func(ctx context.Context, project, network, address string) (net.Conn, error)
+	Logger *slog.Logger
 }
 
 // Server is the gateway's tunnel endpoint: HTTP/3 CONNECT-IP on UDP, one user-space stack
@@ -54,6 +73,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	projects map[string]*project
+	// rr spreads dials to a node's address over its agents.
+	rr atomic.Uint32
 }
 
 // project is one project's overlay: its stack and its connected agents.
@@ -68,6 +89,12 @@ type Agent struct {
 	Prefix      netip.Prefix
 	ConnectedAt time.Time
 	RemoteAddr  string
+	// Services are the services the agent publishes (name → IPv4 behind it).
+	Services map[string]netip.Addr
+	// Labels are the agent's --label values.
+	Labels map[string]string
+	// suspectUntil (Unix ns): a dial through the agent timed out; others go first till then.
+	suspectUntil *atomic.Int64
 }
 
 // NewServer makes a tunnel endpoint; Serve runs it.
@@ -87,7 +114,7 @@ func NewServer(opts ServerOptions) *Server {
 }
 
 func quicConfig() *quic.Config {
-	return &quic.Config{EnableDatagrams: true, InitialPacketSize: 1350, KeepAlivePeriod: 10 * time.Second, MaxIdleTimeout: 30 * time.Second}
+	return &quic.Config{EnableDatagrams: true, InitialPacketSize: 1350, KeepAlivePeriod: 3 * time.Second, MaxIdleTimeout: 10 * time.Second}
 }
 
 // Serve answers on pc with the TLS certificate of cfg until Close.
@@ -115,7 +142,7 @@ func (s *Server) stackOf(name string) (*project, error) {
 	if p := s.projects[name]; p != nil {
 		return p, nil
 	}
-	st, err := netstack.New(netstack.Options{})
+	st, err := netstack.New(netstack.Options{AcceptAll: true})
 	if err != nil {
 		return nil, err
 	}
@@ -124,18 +151,118 @@ func (s *Server) stackOf(name string) (*project, error) {
 		return nil, err
 	}
 	p := &project{stack: st, agents: map[*Agent]struct{}{}}
+	st.ForwardTCPFrom(func(from, to netip.AddrPort) bool { return s.acceptFromAgent(name, p, from, to) },
+		func(c net.Conn, from, to netip.AddrPort) { s.relayFromAgent(name, p, c, from, to) })
+	if s.opts.Resolve != nil && s.opts.Domain != "" {
+		s.serveDNS(name, st)
+	}
 	s.projects[name] = p
 	return p, nil
 }
 
 // DialContext dials an overlay address of a project's agents ("[ip]:port") through the
 // project's stack. A project without a connected agent has no route: the dial fails at once.
+//
+// An address of a node's slot 0 (NodeAddr, NodeMap4: what tunnel-domain names resolve to)
+// goes to one of the node's connected agents, in turn: the same low 32 bits in that agent's
+// /96. A node without a connected agent fails the dial at once.
 func (s *Server) DialContext(ctx context.Context, projectName, network, address string) (net.Conn, error) {
 	p, err := s.stackOf(projectName)
 	if err != nil {
 		return nil, err
 	}
+	if ap, err := netip.ParseAddrPort(address); err == nil {
+		if index, slot, ok := nodeSlot(projectName, ap.Addr()); ok && index != 0 && slot == 0 {
+			return s.dialNode(ctx, p, index, network, ap)
+		}
+	}
 	return p.stack.DialContext(ctx, network, address)
+}
+
+// dialNode dials a node's address through its agents, in turn from the next one: an agent
+// that refuses (draining) or does not answer within attemptTimeout (gone without a word: its
+// session has not timed out yet) passes the dial to the next, and one that did not answer is
+// tried last for a while.
+func (s *Server) dialNode(ctx context.Context, p *project, index uint16, network string, ap netip.AddrPort) (net.Conn, error) {
+	cands := s.agentsOf(p, index)
+	if len(cands) == 0 {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(ap), Err: errNoAgent}
+	}
+	first := int(s.rr.Add(1))
+	order := make([]*Agent, 0, len(cands))
+	now := time.Now()
+	for i := range cands {
+		if a := cands[(first+i)%len(cands)]; !a.suspect(now) {
+			order = append(order, a)
+		}
+	}
+	for i := range cands {
+		if a := cands[(first+i)%len(cands)]; a.suspect(now) {
+			order = append(order, a)
+		}
+	}
+	var errs []error
+	for i, a := range order {
+		to := netip.AddrPortFrom(inSlot(ap.Addr(), agentSlotOf(a.Prefix)), ap.Port())
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if i < len(order)-1 {
+			actx, cancel = context.WithTimeout(ctx, attemptTimeout)
+		}
+		c, err := p.stack.DialContext(actx, network, to.String())
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return c, err
+		}
+		if actx.Err() != nil {
+			a.suspectUntil.Store(time.Now().Add(suspectFor).UnixNano())
+		}
+		errs = append(errs, fmt.Errorf("agent %s: %w", a.Name, err))
+	}
+	return nil, errors.Join(errs...)
+}
+
+// attemptTimeout bounds a dial through one agent when the node has others; an agent that
+// misses it is tried last for suspectFor.
+const (
+	attemptTimeout = 1500 * time.Millisecond
+	suspectFor     = 10 * time.Second
+)
+
+func (a *Agent) suspect(now time.Time) bool { return now.UnixNano() < a.suspectUntil.Load() }
+
+// errNoAgent is a dial to a node none of whose agents is connected.
+var errNoAgent = errors.New("no agent of this TunnelNode is connected")
+
+// agentsOf is the connected agents of node index, one per /96 (an agent's several
+// sessions share it), in a stable order.
+func (s *Server) agentsOf(p *project, index uint16) []*Agent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cands []*Agent
+	for a := range p.agents {
+		if i, _ := nodeSlotOf(a.Prefix); i == index && !slices.ContainsFunc(cands, func(b *Agent) bool { return b.Prefix == a.Prefix }) {
+			cands = append(cands, a)
+		}
+	}
+	slices.SortFunc(cands, func(a, b *Agent) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+	return cands
+}
+
+// Services returns the services a node's connected agents publish (name → IPv4 behind them;
+// the first agent to publish a name wins).
+func (s *Server) Services(projectName, node string) map[string]netip.Addr {
+	out := map[string]netip.Addr{}
+	for _, a := range s.Agents(projectName) {
+		if a.Node != node {
+			continue
+		}
+		for name, v4 := range a.Services {
+			if _, ok := out[name]; !ok {
+				out[name] = v4
+			}
+		}
+	}
+	return out
 }
 
 // Agents returns a project's connected agents.
@@ -199,13 +326,27 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = id.Node
 	}
+	if !isLabel(name) {
+		http.Error(w, fmt.Sprintf("agent name %q: want a DNS label (lower-case letters, digits, '-')", name), http.StatusBadRequest)
+		return
+	}
+	services, err := ParseServices(r.Header.Get(ServicesHeader))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	labels, err := ParseLabels(r.Header.Get(LabelsHeader))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	p, err := s.stackOf(id.Project)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	s.mu.Lock()
-	agent := &Agent{Node: id.Node, Name: name, ConnectedAt: time.Now(), RemoteAddr: r.RemoteAddr,
+	agent := &Agent{Node: id.Node, Name: name, ConnectedAt: time.Now(), RemoteAddr: r.RemoteAddr, Services: services, Labels: labels, suspectUntil: new(atomic.Int64),
 		Prefix: p.slotLocked(NodePrefix(id.Project, id.NodeIndex), id.Node, name)}
 	s.mu.Unlock()
 
@@ -219,8 +360,29 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if err := conn.AssignAddresses([]netip.Prefix{agent.Prefix}); err != nil {
 		return
 	}
-	if err := conn.AdvertiseRoute([]connectip.IPRoute{{StartIP: overlay.Addr(), EndIP: lastAddr(overlay)}}); err != nil {
+	// Without egress the overlay is all an agent reaches; with it, everything, IPv4 through
+	// the project's NAT64 prefix.
+	routes := []connectip.IPRoute{{StartIP: overlay.Addr(), EndIP: lastAddr(overlay)}}
+	egress := s.egress(id.Project, id.Node)
+	if egress {
+		routes = []connectip.IPRoute{{StartIP: netip.IPv6Unspecified(), EndIP: lastAddr(netip.MustParsePrefix("::/0"))}}
+	}
+	if err := conn.AdvertiseRoute(routes); err != nil {
 		return
+	}
+	if egress {
+		if err := conn.SendPREF64Configuration([]netip.Prefix{Egress4Prefix(id.Project)}); err != nil {
+			s.opts.Logger.Warn("tunnel: NAT64 prefix", "project", id.Project, "err", err)
+		}
+	}
+	if s.opts.Resolve != nil && s.opts.Domain != "" {
+		gw := GatewayAddr(id.Project)
+		if err := conn.SendDNSConfiguration([]connectip.DNSConfiguration{{
+			Nameservers:     []connectip.DNSNameserver{{ServicePriority: 1, IPv6Addresses: []netip.Addr{gw}}},
+			InternalDomains: []string{s.opts.Domain},
+		}}); err != nil {
+			s.opts.Logger.Warn("tunnel: DNS configuration", "project", id.Project, "err", err)
+		}
 	}
 	sess, err := p.stack.Attach(conn, nil, []netip.Prefix{agent.Prefix})
 	if err != nil {
@@ -242,6 +404,63 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.changed(id.Project)
 	s.opts.Logger.Info("tunnel: agent disconnected", "project", id.Project, "node", id.Node, "agent", name, "after", time.Since(agent.ConnectedAt).Round(time.Millisecond).String())
+}
+
+func (s *Server) egress(project, node string) bool {
+	return s.opts.Dial != nil && s.opts.Egress != nil && s.opts.Egress(project, node)
+}
+
+// agentAt is the connected agent whose /96 holds a.
+func (s *Server) agentAt(p *project, a netip.Addr) *Agent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ag := range p.agents {
+		if ag.Prefix.Contains(a) {
+			return ag
+		}
+	}
+	return nil
+}
+
+// acceptFromAgent decides a TCP connection an agent opens into the gateway's stack: to
+// another address of the overlay (another agent, a node) always; beyond it only when the
+// agent's node has egress. Anything else is reset at once.
+func (s *Server) acceptFromAgent(project string, p *project, from, to netip.AddrPort) bool {
+	src := s.agentAt(p, from.Addr())
+	if src == nil {
+		return false
+	}
+	dst := to.Addr()
+	if ProjectPrefix(project).Contains(dst) && !Egress4Prefix(project).Contains(dst) {
+		return dst != GatewayAddr(project) && s.agentAt(p, dst) != src
+	}
+	return s.egress(project, src.Node)
+}
+
+// relayFromAgent carries an accepted connection from an agent: into the overlay through the
+// stack, or out through the gateway's Dialer (IPv4 destinations arrive in the NAT64 prefix).
+func (s *Server) relayFromAgent(project string, p *project, c net.Conn, from, to netip.AddrPort) {
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	var up net.Conn
+	var err error
+	dst := to.Addr()
+	switch {
+	case Egress4Prefix(project).Contains(dst):
+		b := dst.As16()
+		up, err = s.opts.Dial(ctx, project, "tcp", netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[12:])), to.Port()).String())
+	case ProjectPrefix(project).Contains(dst):
+		up, err = s.DialContext(ctx, project, "tcp", to.String())
+	default:
+		up, err = s.opts.Dial(ctx, project, "tcp", to.String())
+	}
+	cancel()
+	if err != nil {
+		s.opts.Logger.Debug("tunnel: relay from agent", "project", project, "from", from, "to", to, "err", err)
+		return
+	}
+	defer up.Close()
+	Splice(c, up)
 }
 
 func (s *Server) changed(project string) {

@@ -87,7 +87,7 @@ func (d *devServer) start() {
 	_, httpPort, _ := net.SplitHostPort(d.httpAddr)
 	_, httpsPort, _ := net.SplitHostPort(freePort(d.t))
 	args := []string{"dev", "--data-dir", d.dataDir, "--api-addr", d.apiAddr, "--admin-addr", d.adminAddr,
-		"--http-port", httpPort, "--https-port", httpsPort, "--dns-addr", "127.0.0.1:0"}
+		"--http-port", httpPort, "--https-port", httpsPort, "--dns-addr", "127.0.0.1:0", "--tunnel-addr", "127.0.0.1:0"}
 	d.cmd = exec.Command(apoxyBin, args...)
 	if d.nofile > 0 {
 		lim := fmt.Sprintf("--nofile=%d:%d", d.nofile, d.nofile)

@@ -36,10 +36,9 @@ var ErrNoHealthyEndpoint = errors.New("upstream: no healthy endpoint")
 
 // Options tune the manager.
 type Options struct {
-	// Resolver looks up FQDN endpoints (default net.DefaultResolver).
-	Resolver interface {
-		LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-	}
+	// Resolver looks up FQDN endpoints (default DNSResolver). One that is also a
+	// TTLResolver or a ScopedResolver is asked through those.
+	Resolver Resolver
 	// ResolveInterval is how often FQDNs are re-resolved (default 30 s).
 	ResolveInterval time.Duration
 	// IdleConnTimeout closes pooled upstream connections idle this long (default 60 s).
@@ -147,13 +146,11 @@ func (m *Manager) Dial(ctx context.Context, scope, network, addr string) (net.Co
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ips = []netip.Addr{ip}
 	} else {
-		var res interface {
-			LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-		} = net.DefaultResolver
+		var res Resolver = net.DefaultResolver
 		if m.opts.Resolver != nil {
 			res = m.opts.Resolver
 		}
-		if ips, err = res.LookupNetIP(ctx, "ip", host); err != nil {
+		if ips, _, err = Lookup(ctx, res, scope, host); err != nil {
 			return nil, err
 		}
 	}
@@ -645,16 +642,9 @@ func (c *Cluster) resolveOnce(checkers map[netip.Addr]context.CancelFunc) time.D
 			continue
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-		var ips []netip.Addr
-		var err error
-		if tr, ok := c.opts.Resolver.(TTLResolver); ok {
-			var ttl time.Duration
-			ips, ttl, err = tr.LookupTTL(ctx, ep.FQDN)
-			if err == nil && ttl > 0 && (minTTL == 0 || ttl < minTTL) {
-				minTTL = ttl
-			}
-		} else {
-			ips, err = c.opts.Resolver.LookupNetIP(ctx, "ip", ep.FQDN)
+		ips, ttl, err := Lookup(ctx, c.opts.Resolver, c.spec.Name, ep.FQDN)
+		if err == nil && ttl > 0 && (minTTL == 0 || ttl < minTTL) {
+			minTTL = ttl
 		}
 		cancel()
 		if err != nil || len(ips) == 0 {

@@ -19,6 +19,31 @@ type TTLResolver interface {
 	LookupTTL(ctx context.Context, host string) ([]netip.Addr, time.Duration, error)
 }
 
+// Resolver looks names up: net.Resolver, DNSResolver.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// ScopedResolver is a resolver whose answers depend on who asks: a project's tunnel names
+// (<node>.tun.<domain>) are its own nodes' addresses, and mean nothing to another project.
+// scope is the asker's, in the Dialer's "project/namespace/name" form.
+type ScopedResolver interface {
+	LookupScoped(ctx context.Context, scope, host string) ([]netip.Addr, time.Duration, error)
+}
+
+// Lookup asks r for host's addresses and how long they may be cached (0: unknown), through
+// the richest interface r has.
+func Lookup(ctx context.Context, r Resolver, scope, host string) ([]netip.Addr, time.Duration, error) {
+	switch v := r.(type) {
+	case ScopedResolver:
+		return v.LookupScoped(ctx, scope, host)
+	case TTLResolver:
+		return v.LookupTTL(ctx, host)
+	}
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	return ips, 0, err
+}
+
 // MinTTL is the shortest re-resolution period, whatever the DNS TTL says.
 const MinTTL = time.Second
 

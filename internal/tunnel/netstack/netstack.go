@@ -48,6 +48,12 @@ type Options struct {
 	// added (an agent owns its whole /96). HandleLocal is then off: with it, every packet from
 	// an owned address would look like our own and be dropped.
 	Owner bool
+	// AcceptAll: sessions' packets to any address reach the stack's transports (the gateway's
+	// stack: an agent's connection to another agent, or out through the gateway, reaches its
+	// TCP forwarder), and replies may come from those addresses. HandleLocal is off then
+	// too: a promiscuous NIC makes every destination look local, and the stack's own dials
+	// would loop back to its forwarder.
+	AcceptAll bool
 	// TCPBuffer caps TCP send and receive buffers (default 1 MiB): large buffers make bursts
 	// the tunnel's datagram queues drop, and retransmission storms follow.
 	TCPBuffer int
@@ -89,7 +95,7 @@ func New(opts Options) (*Stack, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
-		HandleLocal:        !opts.Owner,
+		HandleLocal:        !opts.Owner && !opts.AcceptAll,
 	})
 	sack := tcpip.TCPSACKEnabled(true)
 	tw := tcpip.TCPTimeWaitTimeoutOption(opts.TimeWait)
@@ -152,7 +158,16 @@ type Session struct {
 	done   chan struct{}
 	once   sync.Once
 	err    error
+	stats  SessionStats
 }
+
+// SessionStats count one session's traffic.
+type SessionStats struct {
+	PacketsIn, PacketsOut, BytesIn, BytesOut, Dropped atomic.Uint64
+}
+
+// Stats returns the session's counters.
+func (ss *Session) Stats() *SessionStats { return &ss.stats }
 
 // Attach adds a session: conn becomes a NIC holding addrs (with the stack's local addresses),
 // and routes (the prefixes behind it) lead to it. The session runs until conn fails or Close.
@@ -165,7 +180,7 @@ func (s *Stack) Attach(conn PacketConn, addrs, routes []netip.Prefix) (*Session,
 		s.mu.Unlock()
 		return nil, fmt.Errorf("netstack: NIC: %s", err)
 	}
-	if s.opts.Owner {
+	if s.opts.Owner || s.opts.AcceptAll {
 		s.s.SetPromiscuousMode(nic, true)
 		s.s.SetSpoofing(nic, true)
 	}
@@ -234,9 +249,12 @@ func (ss *Session) outbound(ctx context.Context) {
 				return
 			}
 			ss.s.stats.Dropped.Add(1)
+			ss.stats.Dropped.Add(1)
 			continue
 		}
 		ss.s.stats.PacketsOut.Add(1)
+		ss.stats.PacketsOut.Add(1)
+		ss.stats.BytesOut.Add(uint64(len(buf)))
 		if len(icmpReply) > 0 {
 			ss.inject(icmpReply)
 		}
@@ -260,6 +278,7 @@ func (ss *Session) inbound() {
 func (ss *Session) inject(b []byte) {
 	if len(b) == 0 {
 		ss.s.stats.Dropped.Add(1)
+		ss.stats.Dropped.Add(1)
 		return
 	}
 	var proto tcpip.NetworkProtocolNumber
@@ -270,12 +289,15 @@ func (ss *Session) inject(b []byte) {
 		proto = ipv6.ProtocolNumber
 	default:
 		ss.s.stats.Dropped.Add(1)
+		ss.stats.Dropped.Add(1)
 		return
 	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(append([]byte(nil), b...))})
 	ss.ep.InjectInbound(proto, pkt)
 	pkt.DecRef()
 	ss.s.stats.PacketsIn.Add(1)
+	ss.stats.PacketsIn.Add(1)
+	ss.stats.BytesIn.Add(uint64(len(b)))
 }
 
 func (ss *Session) fail(err error) {
@@ -336,8 +358,22 @@ func (s *Stack) ListenTCP(ap netip.AddrPort) (net.Listener, error) {
 // its prefixes, any port) to handle, with the address it was made to. Connections are
 // accepted before handle runs; handle owns the conn.
 func (s *Stack) ForwardTCP(handle func(c net.Conn, to netip.AddrPort)) {
+	s.ForwardTCPFrom(nil, func(c net.Conn, _, to netip.AddrPort) { handle(c, to) })
+}
+
+// ForwardTCPFrom is ForwardTCP with the connection's source, and accept deciding first
+// (nil: every connection): a refused one is reset, so its dialer fails at once (and may try
+// elsewhere).
+func (s *Stack) ForwardTCPFrom(accept func(from, to netip.AddrPort) bool, handle func(c net.Conn, from, to netip.AddrPort)) {
 	fwd := tcp.NewForwarder(s.s, 0, 1024, func(r *tcp.ForwarderRequest) {
 		id := r.ID()
+		to, _ := netip.AddrFromSlice(id.LocalAddress.AsSlice())
+		from, _ := netip.AddrFromSlice(id.RemoteAddress.AsSlice())
+		toAP, fromAP := netip.AddrPortFrom(to, id.LocalPort), netip.AddrPortFrom(from, id.RemotePort)
+		if accept != nil && !accept(fromAP, toAP) {
+			r.Complete(true)
+			return
+		}
 		var wq waiter.Queue
 		ep, err := r.CreateEndpoint(&wq)
 		if err != nil {
@@ -345,10 +381,33 @@ func (s *Stack) ForwardTCP(handle func(c net.Conn, to netip.AddrPort)) {
 			return
 		}
 		r.Complete(false)
-		to, _ := netip.AddrFromSlice(id.LocalAddress.AsSlice())
-		go handle(gonet.NewTCPConn(&wq, ep), netip.AddrPortFrom(to, id.LocalPort))
+		go handle(gonet.NewTCPConn(&wq, ep), fromAP, toAP)
 	})
 	s.s.SetTransportProtocolHandler(tcp.ProtocolNumber, fwd.HandlePacket)
+}
+
+// ForwardUDP hands every UDP flow (a new source and destination pair) sent to the stack to
+// handle, as a connected net.Conn, if accept takes it (nil: every one); packets of a flow
+// refused, or not taken, are dropped. handle owns the conn: the flow's later datagrams reach
+// it until it is closed.
+func (s *Stack) ForwardUDP(accept func(from, to netip.AddrPort) bool, handle func(c net.Conn, from, to netip.AddrPort)) {
+	fwd := udp.NewForwarder(s.s, func(r *udp.ForwarderRequest) bool {
+		id := r.ID()
+		to, _ := netip.AddrFromSlice(id.LocalAddress.AsSlice())
+		from, _ := netip.AddrFromSlice(id.RemoteAddress.AsSlice())
+		toAP, fromAP := netip.AddrPortFrom(to, id.LocalPort), netip.AddrPortFrom(from, id.RemotePort)
+		if accept != nil && !accept(fromAP, toAP) {
+			return true
+		}
+		var wq waiter.Queue
+		ep, err := r.CreateEndpoint(&wq)
+		if err != nil {
+			return true
+		}
+		go handle(gonet.NewUDPConn(&wq, ep), fromAP, toAP)
+		return true
+	})
+	s.s.SetTransportProtocolHandler(udp.ProtocolNumber, fwd.HandlePacket)
 }
 
 // HostPort formats an overlay address and port for DialContext.

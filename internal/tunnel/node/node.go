@@ -38,18 +38,65 @@ var nodesGVR = corev1a.SchemeGroupVersion.WithResource("tunnelnodes")
 type Node struct {
 	UID, Rotation string
 	Index         uint16
+	// Egress is spec.egressGateway.enabled.
+	Egress bool
 }
 
-// Registry holds every project's nodes for the endpoint's authenticator.
+// Registry holds every project's nodes for the endpoint's authenticator and the data
+// plane's resolver.
 type Registry struct {
 	signer *tunnel.Signer
-	mu     sync.Mutex
-	nodes  map[string]map[string]Node
+	domain string
+	// Services, when set, are the services a node's connected agents publish.
+	Services func(project, node string) map[string]netip.Addr
+
+	mu    sync.Mutex
+	nodes map[string]map[string]Node
 }
 
-// NewRegistry makes a registry whose tokens signer checks.
-func NewRegistry(signer *tunnel.Signer) *Registry {
-	return &Registry{signer: signer, nodes: map[string]map[string]Node{}}
+// NewRegistry makes a registry whose tokens signer checks, naming nodes in domain (the
+// tunnel domain, tunnel.DefaultDomain when empty).
+func NewRegistry(signer *tunnel.Signer, domain string) *Registry {
+	if domain == "" {
+		domain = tunnel.DefaultDomain
+	}
+	return &Registry{signer: signer, domain: strings.ToLower(strings.TrimSuffix(domain, ".")), nodes: map[string]map[string]Node{}}
+}
+
+// Domain is the tunnel domain.
+func (r *Registry) Domain() string { return r.domain }
+
+// ErrNoSuchName is a tunnel-domain name no node or service of the project has.
+var ErrNoSuchName = errors.New("no such TunnelNode or service")
+
+// Resolve answers a name of the tunnel domain for a project: <node> is the node's address
+// (any of its agents), <service>.<node> a service behind it (published by an agent, or a
+// dashed IPv4 address). ok is false for names outside the domain. The addresses are the
+// node-level ones (tunnel.NodeAddr), so they stay right while agents come and go.
+func (r *Registry) Resolve(project, host string) (addrs []netip.Addr, ok bool, err error) {
+	name, ok, err := tunnel.ParseName(host, r.domain)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	r.mu.Lock()
+	n, found := r.nodes[project][name.Node]
+	r.mu.Unlock()
+	if !found {
+		return nil, true, fmt.Errorf("%s: %w (TunnelNode %q)", host, ErrNoSuchName, name.Node)
+	}
+	node := tunnel.NodePrefix(project, n.Index)
+	if name.Service == "" {
+		return []netip.Addr{tunnel.NodeAddr(node)}, true, nil
+	}
+	if v4, ok := tunnel.DashedIPv4(name.Service); ok {
+		return []netip.Addr{tunnel.NodeMap4(node, v4)}, true, nil
+	}
+	if r.Services != nil {
+		if v4, ok := r.Services(project, name.Node)[name.Service]; ok {
+			return []netip.Addr{tunnel.NodeMap4(node, v4)}, true, nil
+		}
+	}
+	return nil, true, fmt.Errorf("%s: %w (no connected agent of TunnelNode %q publishes service %q)", host, ErrNoSuchName, name.Node, name.Service)
 }
 
 // Signer is the registry's token signer.
@@ -66,6 +113,13 @@ func (r *Registry) Release(project string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.nodes, project)
+}
+
+// Egress reports whether a project's node has egress through the gateway.
+func (r *Registry) Egress(project, node string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nodes[project][node].Egress
 }
 
 // Authenticate is the endpoint's tunnel.Authenticator: a bearer token that verifies, for a
@@ -148,7 +202,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, set *resource.Set, api dynam
 	var errs []error
 	for _, n := range nodes {
 		rot := n.Annotations[AnnRotate]
-		reg[n.Name] = Node{UID: string(n.UID), Rotation: rot, Index: index[n.Name]}
+		reg[n.Name] = Node{UID: string(n.UID), Rotation: rot, Index: index[n.Name],
+			Egress: n.Spec.EgressGateway != nil && n.Spec.EgressGateway.Enabled}
 		next := corev1a.TunnelNodeStatus{
 			ObservedGeneration: n.Generation,
 			Addresses:          r.addresses(),
@@ -168,10 +223,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, set *resource.Set, api dynam
 			if a.Node != n.Name {
 				continue
 			}
+			// An agent's several sessions (--min-conns) are one agent: the earliest
+			// connection's time, every address it connected from.
+			if i := slices.IndexFunc(next.Agents, func(s corev1a.AgentStatus) bool { return s.Name == a.Name }); i >= 0 {
+				next.Agents[i].AgentAddresses = append(next.Agents[i].AgentAddresses, a.RemoteAddr)
+				continue
+			}
 			next.Agents = append(next.Agents, corev1a.AgentStatus{
 				Name: a.Name, ConnectedAt: metav1.NewTime(a.ConnectedAt.UTC().Truncate(time.Second)),
 				PrivateAddress: tunnel.AgentAddr(a.Prefix).String(), AgentAddress: a.Prefix.String(),
-				AgentAddresses: []string{a.RemoteAddr},
+				AgentAddresses: []string{a.RemoteAddr}, Labels: a.Labels,
 			})
 		}
 		c := metav1.Condition{Type: "Ready", ObservedGeneration: n.Generation, LastTransitionTime: metav1.NewTime(r.opts.Now().UTC().Truncate(time.Second))}

@@ -1,0 +1,399 @@
+// Package agent is `apoxy tunnel run` in user mode: it keeps a TunnelNode's agent connected
+// to the gateway's tunnel endpoint over several CONNECT-IP sessions (--min-conns) that share
+// one user-space stack holding the agent's /96, reconnects each with backoff and jitter,
+// chooses endpoints by measured latency, forwards what arrives to local services, and gives
+// the machine's programs a way in: a SOCKS5 proxy and a DNS proxy for the tunnel domain.
+// Kernel mode (a TUN device) plugs its own packet path into the same sessions.
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"apoxy.dev/apoxy/internal/tunnel"
+	"apoxy.dev/apoxy/internal/tunnel/netstack"
+)
+
+// Options configure an agent.
+type Options struct {
+	// Node is the TunnelNode's name; Name the agent's (its /96 follows the name).
+	Node, Name string
+	// Endpoints are where the gateway's tunnel endpoint listens (status.addresses).
+	Endpoints []string
+	// Token returns the node's current token; Refresh, if set, is called when the endpoint
+	// refuses it (the token was rotated) and returns the new one.
+	Token   func() string
+	Refresh func(ctx context.Context) (string, error)
+	TLS     *tls.Config
+	// MinConns is how many sessions to keep (default 1): more fail over faster.
+	MinConns int
+	// Selection is how endpoints are chosen: "latency" (default: lowest handshake time
+	// first, sessions spread over distinct endpoints) or "random".
+	Selection string
+	// Services are published to the gateway as <name>.<node>.<tunnel domain>.
+	Services map[string]netip.Addr
+	// Labels are shown in the node's status.
+	Labels map[string]string
+	// Forward says where a connection made to the agent's overlay address goes (default
+	// tunnel.LocalTarget).
+	Forward func(prefix netip.Prefix, to netip.AddrPort) string
+	// BackoffMin and BackoffMax bound reconnect delays (default 250 ms and 30 s), with full
+	// jitter; a session that lived a minute resets them.
+	BackoffMin, BackoffMax time.Duration
+	// DrainTimeout bounds how long Run waits, once ctx ends, for forwarded connections to
+	// finish (default 10 s); new ones are refused meanwhile, so the gateway sends them to
+	// the node's other agents.
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Agent is a running agent.
+type Agent struct {
+	opts  Options
+	stack *netstack.Stack
+
+	mu      sync.Mutex
+	conns   []*Conn
+	prefix  netip.Prefix
+	routes  []netip.Prefix
+	dnsAddr netip.AddrPort
+	domains []string
+	// pref64 is the gateway's NAT64 prefix (egress to IPv4; invalid without egress).
+	pref64 netip.Prefix
+	rtt    map[string]time.Duration
+	token  string
+
+	draining  atomic.Bool
+	active    sync.WaitGroup
+	metrics   *metrics
+	forwarded atomic.Int64
+}
+
+// Conn is one session slot's state, for the status view and metrics.
+type Conn struct {
+	Index    int
+	Endpoint string
+	// State is "connecting", "up" or "waiting" (backing off after a failure).
+	State     string
+	Since     time.Time
+	Handshake time.Duration
+	LastError string
+	Connects  int
+	sess      *netstack.Session
+}
+
+// Status is a snapshot of the agent.
+type Status struct {
+	Node, Name string
+	Prefix     netip.Prefix
+	Conns      []Conn
+	// BytesIn, BytesOut count tunnel traffic of the current sessions and the ended ones.
+	BytesIn, BytesOut uint64
+	// Forwarded is the number of forwarded connections open now.
+	Forwarded int64
+	Draining  bool
+}
+
+// New makes an agent; Run connects it.
+func New(opts Options) (*Agent, error) {
+	if len(opts.Endpoints) == 0 {
+		return nil, errors.New("agent: no endpoint to dial: the TunnelNode's status.addresses is empty (is the server's tunnel endpoint on?)")
+	}
+	if opts.MinConns <= 0 {
+		opts.MinConns = 1
+	}
+	if opts.BackoffMin <= 0 {
+		opts.BackoffMin = 250 * time.Millisecond
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 30 * time.Second
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 10 * time.Second
+	}
+	if opts.Forward == nil {
+		opts.Forward = tunnel.LocalTarget
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	st, err := netstack.New(netstack.Options{Owner: true})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{opts: opts, stack: st, rtt: map[string]time.Duration{}, metrics: newMetrics()}
+	if opts.Token != nil {
+		a.token = opts.Token()
+	}
+	for i := range opts.MinConns {
+		a.conns = append(a.conns, &Conn{Index: i, State: "connecting", Since: time.Now()})
+	}
+	st.ForwardTCPFrom(a.accept, a.forward)
+	return a, nil
+}
+
+// Stack is the agent's user-space stack (its overlay side).
+func (a *Agent) Stack() *netstack.Stack { return a.stack }
+
+// accept refuses new forwarded connections while draining: the gateway then dials the
+// node's other agents.
+func (a *Agent) accept(_, _ netip.AddrPort) bool { return !a.draining.Load() }
+
+// forward connects one connection made to the agent's prefix to its local target.
+func (a *Agent) forward(c net.Conn, _, to netip.AddrPort) {
+	a.active.Add(1)
+	a.forwarded.Add(1)
+	defer func() { a.forwarded.Add(-1); a.active.Done() }()
+	defer c.Close()
+	a.mu.Lock()
+	prefix := a.prefix
+	a.mu.Unlock()
+	target := a.opts.Forward(prefix, to)
+	local, err := (&net.Dialer{Timeout: 5 * time.Second}).Dial("tcp", target)
+	if err != nil {
+		a.metrics.forwards.WithLabelValues("refused").Inc()
+		a.opts.Logger.Debug("tunnel: forward", "to", target, "err", err)
+		return
+	}
+	a.metrics.forwards.WithLabelValues("ok").Inc()
+	defer local.Close()
+	tunnel.Splice(c, local)
+}
+
+// Run keeps MinConns sessions up until ctx ends, then drains: new forwarded connections
+// are refused and open ones get DrainTimeout to finish before the sessions close.
+func (a *Agent) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	connCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, c := range a.conns {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.loop(connCtx, c) }()
+	}
+	<-ctx.Done()
+	a.draining.Store(true)
+	done := make(chan struct{})
+	go func() { a.active.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(a.opts.DrainTimeout):
+		a.opts.Logger.Warn("tunnel: drain timed out; closing open connections", "open", a.forwarded.Load())
+	}
+	cancel()
+	wg.Wait()
+	a.stack.Close()
+	return nil
+}
+
+// loop keeps one session slot connected.
+func (a *Agent) loop(ctx context.Context, c *Conn) {
+	backoff := a.opts.BackoffMin
+	for ctx.Err() == nil {
+		ep := a.pickEndpoint(c.Index)
+		a.setState(c, "connecting", ep, "")
+		sess, err := tunnel.Dial(ctx, tunnel.AgentOptions{Endpoint: ep, Token: a.currentToken(), Name: a.opts.Name,
+			Services: a.opts.Services, Labels: a.opts.Labels, TLS: a.opts.TLS})
+		if err != nil && errors.Is(err, tunnel.ErrUnauthorized) && a.opts.Refresh != nil {
+			if tok, rerr := a.opts.Refresh(ctx); rerr == nil && tok != a.currentToken() {
+				a.mu.Lock()
+				a.token = tok
+				a.mu.Unlock()
+				a.opts.Logger.Info("tunnel: the token was rotated; using the new one")
+				continue
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.metrics.connects.WithLabelValues("error").Inc()
+			wait := rand.N(backoff) + a.opts.BackoffMin/2
+			a.opts.Logger.Warn("tunnel: connect failed", "conn", c.Index, "endpoint", ep, "err", err, "retry_in", wait.Round(time.Millisecond).String())
+			a.setState(c, "waiting", ep, err.Error())
+			a.noteRTT(ep, 10*time.Second) // a failing endpoint goes to the back
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			backoff = min(backoff*2, a.opts.BackoffMax)
+			continue
+		}
+		a.metrics.connects.WithLabelValues("ok").Inc()
+		a.noteRTT(ep, sess.Handshake)
+		started := time.Now()
+		if err := a.attach(c, sess); err != nil {
+			a.opts.Logger.Error("tunnel: attach", "err", err)
+			sess.Close()
+			continue
+		}
+		a.opts.Logger.Info("tunnel: connected", "conn", c.Index, "endpoint", ep, "prefix", sess.Prefix, "handshake", sess.Handshake.Round(time.Microsecond).String())
+		select {
+		case <-ctx.Done():
+		case <-c.sess.Done():
+		}
+		a.detach(c, sess)
+		if ctx.Err() != nil {
+			return
+		}
+		a.opts.Logger.Warn("tunnel: session ended; reconnecting", "conn", c.Index, "endpoint", ep, "after", time.Since(started).Round(time.Millisecond).String())
+		if time.Since(started) > time.Minute {
+			backoff = a.opts.BackoffMin
+		}
+		// Reconnect at once the first time; a session that keeps ending backs off.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(rand.N(backoff)):
+		}
+		backoff = min(backoff*2, a.opts.BackoffMax)
+	}
+}
+
+func (a *Agent) currentToken() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.token
+}
+
+// attach puts a session on the stack: it holds the agent's /96, and the gateway's routes
+// lead to it.
+func (a *Agent) attach(c *Conn, sess *tunnel.Session) error {
+	ns, err := a.stack.Attach(sess.Conn, []netip.Prefix{netip.PrefixFrom(tunnel.AgentAddr(sess.Prefix), sess.Prefix.Bits())}, sess.Routes)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.prefix.IsValid() && a.prefix != sess.Prefix {
+		a.opts.Logger.Warn("tunnel: the gateway assigned another prefix", "had", a.prefix, "now", sess.Prefix)
+	}
+	a.prefix, a.routes = sess.Prefix, sess.Routes
+	for _, d := range sess.DNS {
+		for _, ns := range d.Nameservers {
+			for _, ip := range ns.IPv6Addresses {
+				a.dnsAddr = netip.AddrPortFrom(ip, tunnel.DNSPort)
+			}
+		}
+		a.domains = d.InternalDomains
+	}
+	a.pref64 = netip.Prefix{}
+	if len(sess.PREF64) > 0 {
+		a.pref64 = sess.PREF64[0]
+	}
+	c.sess, c.State, c.Since, c.Handshake, c.LastError = ns, "up", time.Now(), sess.Handshake, ""
+	c.Connects++
+	a.metrics.up.Inc()
+	return nil
+}
+
+func (a *Agent) detach(c *Conn, sess *tunnel.Session) {
+	c.sess.Close()
+	sess.Close()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := c.sess.Stats()
+	a.metrics.bytes.WithLabelValues("in").Add(float64(st.BytesIn.Load()))
+	a.metrics.bytes.WithLabelValues("out").Add(float64(st.BytesOut.Load()))
+	a.metrics.up.Dec()
+	c.sess, c.State, c.Since = nil, "waiting", time.Now()
+}
+
+func (a *Agent) setState(c *Conn, state, ep, lastErr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c.State, c.Endpoint, c.Since = state, ep, time.Now()
+	if lastErr != "" {
+		c.LastError = lastErr
+	}
+}
+
+func (a *Agent) noteRTT(ep string, d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if old, ok := a.rtt[ep]; ok && d < 10*time.Second && old < 10*time.Second {
+		d = (old*3 + d) / 4
+	}
+	a.rtt[ep] = d
+}
+
+// pickEndpoint chooses slot i's endpoint: by latency, the fastest one no other live slot
+// uses (unmeasured endpoints count as fastest, so each is tried); or at random.
+func (a *Agent) pickEndpoint(i int) string {
+	eps := a.opts.Endpoints
+	if len(eps) == 1 {
+		return eps[0]
+	}
+	if a.opts.Selection == "random" {
+		return eps[rand.N(len(eps))]
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	sorted := slices.Clone(eps)
+	slices.SortStableFunc(sorted, func(x, y string) int { return int(a.rtt[x] - a.rtt[y]) })
+	used := map[string]bool{}
+	for _, c := range a.conns {
+		if c.Index != i && c.State == "up" {
+			used[c.Endpoint] = true
+		}
+	}
+	for _, ep := range sorted {
+		if !used[ep] {
+			return ep
+		}
+	}
+	return sorted[0]
+}
+
+// Ready reports whether at least one session is up.
+func (a *Agent) Ready() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range a.conns {
+		if c.State == "up" {
+			return nil
+		}
+	}
+	last := "connecting"
+	for _, c := range a.conns {
+		if c.LastError != "" {
+			last = c.LastError
+		}
+	}
+	return fmt.Errorf("no session is up: %s", last)
+}
+
+// Prefix is the agent's /96 (invalid until the first session).
+func (a *Agent) Prefix() netip.Prefix {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.prefix
+}
+
+// Status snapshots the agent.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := Status{Node: a.opts.Node, Name: a.opts.Name, Prefix: a.prefix, Forwarded: a.forwarded.Load(), Draining: a.draining.Load()}
+	for _, c := range a.conns {
+		s.Conns = append(s.Conns, *c)
+		if c.sess != nil {
+			st := c.sess.Stats()
+			s.BytesIn += st.BytesIn.Load()
+			s.BytesOut += st.BytesOut.Load()
+		}
+	}
+	s.BytesIn += uint64(counterValue(a.metrics.bytes.WithLabelValues("in")))
+	s.BytesOut += uint64(counterValue(a.metrics.bytes.WithLabelValues("out")))
+	return s
+}
