@@ -165,6 +165,9 @@ func (c *controllers) release(name string) {
 	if c.nodes.Registry != nil {
 		c.nodes.Registry.Release(name)
 	}
+	if c.nodes.Endpoint != nil {
+		c.nodes.Endpoint.Revoke(name, nil)
+	}
 	if c.domains.Certs != nil {
 		c.domains.Certs.Release(name)
 	}

@@ -40,6 +40,9 @@ type Identity struct {
 	Project, Node string
 	// NodeIndex numbers the node's /64 in the project's /48 (≥ 1).
 	NodeIndex uint16
+	// Credential names the token's generation (the node's UID and rotation): Revoke ends
+	// the sessions of one no longer valid.
+	Credential string
 }
 
 // Authenticator checks a CONNECT-IP request's credentials before anything else happens; an
@@ -95,6 +98,8 @@ type Agent struct {
 	Labels map[string]string
 	// suspectUntil (Unix ns): a dial through the agent timed out; others go first till then.
 	suspectUntil *atomic.Int64
+	credential   string
+	sess         *netstack.Session
 }
 
 // NewServer makes a tunnel endpoint; Serve runs it.
@@ -221,14 +226,27 @@ func (s *Server) dialNode(ctx context.Context, p *project, index uint16, network
 	return nil, errors.Join(errs...)
 }
 
-// attemptTimeout bounds a dial through one agent when the node has others; an agent that
-// misses it is tried last for suspectFor.
+// attemptTimeout bounds a dial through one agent when the node has others (a lost SYN is
+// sent again after 1 s, and may be); an agent that misses it is tried last for suspectFor.
 const (
-	attemptTimeout = 1500 * time.Millisecond
+	attemptTimeout = 2500 * time.Millisecond
 	suspectFor     = 10 * time.Second
 )
 
 func (a *Agent) suspect(now time.Time) bool { return now.UnixNano() < a.suspectUntil.Load() }
+
+// ended reports whether the agent's session has ended (it is about to leave the list).
+func (a *Agent) ended() bool {
+	if a.sess == nil {
+		return false
+	}
+	select {
+	case <-a.sess.Done():
+		return true
+	default:
+		return false
+	}
+}
 
 // errNoAgent is a dial to a node none of whose agents is connected.
 var errNoAgent = errors.New("no agent of this TunnelNode is connected")
@@ -240,6 +258,9 @@ func (s *Server) agentsOf(p *project, index uint16) []*Agent {
 	defer s.mu.Unlock()
 	var cands []*Agent
 	for a := range p.agents {
+		if a.ended() {
+			continue
+		}
 		if i, _ := nodeSlotOf(a.Prefix); i == index && !slices.ContainsFunc(cands, func(b *Agent) bool { return b.Prefix == a.Prefix }) {
 			cands = append(cands, a)
 		}
@@ -346,7 +367,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	agent := &Agent{Node: id.Node, Name: name, ConnectedAt: time.Now(), RemoteAddr: r.RemoteAddr, Services: services, Labels: labels, suspectUntil: new(atomic.Int64),
+	agent := &Agent{Node: id.Node, Name: name, ConnectedAt: time.Now(), RemoteAddr: r.RemoteAddr, Services: services, Labels: labels, suspectUntil: new(atomic.Int64), credential: id.Credential,
 		Prefix: p.slotLocked(NodePrefix(id.Project, id.NodeIndex), id.Node, name)}
 	s.mu.Unlock()
 
@@ -390,6 +411,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	agent.sess = sess
 	p.agents[agent] = struct{}{}
 	s.mu.Unlock()
 	s.changed(id.Project)
@@ -404,6 +426,26 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.changed(id.Project)
 	s.opts.Logger.Info("tunnel: agent disconnected", "project", id.Project, "node", id.Node, "agent", name, "after", time.Since(agent.ConnectedAt).Round(time.Millisecond).String())
+}
+
+// Revoke ends a project's sessions whose credential valid refuses (a rotated token, a
+// deleted node; nil: every session, the project is gone). Their agents reconnect, and the
+// endpoint checks them again.
+func (s *Server) Revoke(project string, valid func(node, credential string) bool) {
+	s.mu.Lock()
+	var stale []*Agent
+	if p := s.projects[project]; p != nil {
+		for a := range p.agents {
+			if valid == nil || !valid(a.Node, a.credential) {
+				stale = append(stale, a)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, a := range stale {
+		s.opts.Logger.Info("tunnel: session revoked", "project", project, "node", a.Node, "agent", a.Name)
+		a.sess.Close()
+	}
 }
 
 func (s *Server) egress(project, node string) bool {
@@ -440,6 +482,9 @@ func (s *Server) acceptFromAgent(project string, p *project, from, to netip.Addr
 // relayFromAgent carries an accepted connection from an agent: into the overlay through the
 // stack, or out through the gateway's Dialer (IPv4 destinations arrive in the NAT64 prefix).
 func (s *Server) relayFromAgent(project string, p *project, c net.Conn, from, to netip.AddrPort) {
+	if c == nil {
+		return
+	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	var up net.Conn

@@ -73,8 +73,10 @@ type Agent struct {
 	rtt    map[string]time.Duration
 	token  string
 
+	// drainMu orders accept's count against the drain's start: once draining is set, no
+	// connection is taken, and every one taken before is counted in forwarded.
+	drainMu   sync.Mutex
 	draining  atomic.Bool
-	active    sync.WaitGroup
 	metrics   *metrics
 	forwarded atomic.Int64
 }
@@ -145,15 +147,24 @@ func New(opts Options) (*Agent, error) {
 // Stack is the agent's user-space stack (its overlay side).
 func (a *Agent) Stack() *netstack.Stack { return a.stack }
 
-// accept refuses new forwarded connections while draining: the gateway then dials the
-// node's other agents.
-func (a *Agent) accept(_, _ netip.AddrPort) bool { return !a.draining.Load() }
+// accept refuses new forwarded connections while draining (the gateway then dials the
+// node's other agents), and counts the ones it takes, so the drain waits for them.
+func (a *Agent) accept(_, _ netip.AddrPort) bool {
+	a.drainMu.Lock()
+	defer a.drainMu.Unlock()
+	if a.draining.Load() {
+		return false
+	}
+	a.forwarded.Add(1)
+	return true
+}
 
 // forward connects one connection made to the agent's prefix to its local target.
 func (a *Agent) forward(c net.Conn, _, to netip.AddrPort) {
-	a.active.Add(1)
-	a.forwarded.Add(1)
-	defer func() { a.forwarded.Add(-1); a.active.Done() }()
+	defer a.forwarded.Add(-1)
+	if c == nil {
+		return
+	}
 	defer c.Close()
 	a.mu.Lock()
 	prefix := a.prefix
@@ -181,13 +192,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); a.loop(connCtx, c) }()
 	}
 	<-ctx.Done()
+	a.drainMu.Lock()
 	a.draining.Store(true)
-	done := make(chan struct{})
-	go func() { a.active.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(a.opts.DrainTimeout):
-		a.opts.Logger.Warn("tunnel: drain timed out; closing open connections", "open", a.forwarded.Load())
+	a.drainMu.Unlock()
+	deadline := time.Now().Add(a.opts.DrainTimeout)
+	for a.forwarded.Load() > 0 {
+		if time.Now().After(deadline) {
+			a.opts.Logger.Warn("tunnel: drain timed out; closing open connections", "open", a.forwarded.Load())
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
 	wg.Wait()

@@ -57,10 +57,19 @@ type Options struct {
 	// TCPBuffer caps TCP send and receive buffers (default 1 MiB): large buffers make bursts
 	// the tunnel's datagram queues drop, and retransmission storms follow.
 	TCPBuffer int
-	// TimeWait is how long closed TCP connections linger (default 2 s): a new connection
-	// whose 4-tuple is still in TIME_WAIT is otherwise not handed to the forwarder.
+	// TimeWait is how long closed TCP connections linger (default 2 s, ownerTimeWait for an
+	// Owner stack). A SYN whose 4-tuple is still in TIME_WAIT is not handed to the forwarder
+	// (gVisor gives it only to a listener): it is lost, and the dialer's retry a second
+	// later too while TIME_WAIT lasts.
 	TimeWait time.Duration
 }
+
+// ownerTimeWait is an agent's TIME_WAIT. An agent closes first whenever its local service
+// does, so its closed connections are in TIME_WAIT while the gateway, which cannot see that,
+// picks source ports: it reused one within 2 s when a node's other agent left
+// (TestAgentsShareANodeAndDrain lost 4 of ~800 SYNs). Inside a tunnel old duplicates do not
+// wander for long; 100 ms is far shorter than any port reuse.
+const ownerTimeWait = 100 * time.Millisecond
 
 // Stack is a user-space TCP/IP stack.
 type Stack struct {
@@ -91,6 +100,9 @@ func New(opts Options) (*Stack, error) {
 	}
 	if opts.TimeWait <= 0 {
 		opts.TimeWait = 2 * time.Second
+		if opts.Owner {
+			opts.TimeWait = ownerTimeWait
+		}
 	}
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
@@ -363,7 +375,8 @@ func (s *Stack) ForwardTCP(handle func(c net.Conn, to netip.AddrPort)) {
 
 // ForwardTCPFrom is ForwardTCP with the connection's source, and accept deciding first
 // (nil: every connection): a refused one is reset, so its dialer fails at once (and may try
-// elsewhere).
+// elsewhere). handle is called exactly once for each connection accept took, with a nil conn
+// when the connection could not be made after all.
 func (s *Stack) ForwardTCPFrom(accept func(from, to netip.AddrPort) bool, handle func(c net.Conn, from, to netip.AddrPort)) {
 	fwd := tcp.NewForwarder(s.s, 0, 1024, func(r *tcp.ForwarderRequest) {
 		id := r.ID()
@@ -378,6 +391,9 @@ func (s *Stack) ForwardTCPFrom(accept func(from, to netip.AddrPort) bool, handle
 		ep, err := r.CreateEndpoint(&wq)
 		if err != nil {
 			r.Complete(true)
+			if accept != nil {
+				go handle(nil, fromAP, toAP)
+			}
 			return
 		}
 		r.Complete(false)

@@ -115,6 +115,9 @@ func (r *Registry) Release(project string) {
 	delete(r.nodes, project)
 }
 
+// credential names the node's current token generation.
+func (n Node) credential() string { return n.UID + "/" + n.Rotation }
+
 // Egress reports whether a project's node has egress through the gateway.
 func (r *Registry) Egress(project, node string) bool {
 	r.mu.Lock()
@@ -142,7 +145,7 @@ func (r *Registry) Authenticate(req *http.Request) (tunnel.Identity, error) {
 	case n.Rotation != c.Rotation:
 		return tunnel.Identity{}, fmt.Errorf("the token of TunnelNode %q was rotated: use its current status.credentials.token", c.Node)
 	}
-	return tunnel.Identity{Project: c.Project, Node: c.Node, NodeIndex: n.Index}, nil
+	return tunnel.Identity{Project: c.Project, Node: c.Node, NodeIndex: n.Index, Credential: n.credential()}, nil
 }
 
 // Options configure a project's Reconciler.
@@ -255,6 +258,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, set *resource.Set, api dynam
 		}
 	}
 	r.opts.Registry.set(r.opts.Project, reg)
+	if r.opts.Endpoint != nil {
+		// A rotated token or a deleted node ends the sessions it opened.
+		r.opts.Endpoint.Revoke(r.opts.Project, func(node, cred string) bool {
+			n, ok := reg[node]
+			return ok && n.credential() == cred
+		})
+	}
 	return errors.Join(errs...)
 }
 
