@@ -32,6 +32,8 @@ type AgentOptions struct {
 	Services map[string]netip.Addr
 	// Labels are shown in the node's status (agents[].labels).
 	Labels map[string]string
+	// Instance identifies this run of the agent (InstanceHeader).
+	Instance string
 	// TLS verifies the endpoint (NextProtos is set to h3).
 	TLS *tls.Config
 	// Forward says where a TCP connection made to the agent's overlay address goes (default
@@ -80,6 +82,9 @@ func Dial(ctx context.Context, opts AgentOptions) (*Session, error) {
 	req.Header().Set("Authorization", "Bearer "+opts.Token)
 	if opts.Name != "" {
 		req.Header().Set(AgentHeader, opts.Name)
+	}
+	if opts.Instance != "" {
+		req.Header().Set(InstanceHeader, opts.Instance)
 	}
 	if len(opts.Labels) > 0 {
 		req.Header().Set(LabelsHeader, FormatLabels(opts.Labels))

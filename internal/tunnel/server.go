@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -27,6 +28,11 @@ const Path = "/connect-ip"
 
 // AgentHeader names the agent on the CONNECT-IP request (default: the node's name).
 const AgentHeader = "Apoxy-Agent"
+
+// InstanceHeader identifies one run of an agent (random per process): a session from a new
+// instance of an agent replaces the old instance's, which may not have ended yet (a killed
+// agent's session lasts until its QUIC idle timeout).
+const InstanceHeader = "Apoxy-Agent-Instance"
 
 // LabelsHeader carries an agent's labels ("k=v,k=v").
 const LabelsHeader = "Apoxy-Labels"
@@ -99,6 +105,7 @@ type Agent struct {
 	// suspectUntil (Unix ns): a dial through the agent timed out; others go first till then.
 	suspectUntil *atomic.Int64
 	credential   string
+	instance     string
 	sess         *netstack.Session
 }
 
@@ -118,8 +125,12 @@ func NewServer(opts ServerOptions) *Server {
 	return s
 }
 
+// quicConfig is both ends' QUIC configuration: datagrams for the packets, an initial size
+// that fits a 1280-byte IP packet from the first datagram, and keep-alives every 2 s with a
+// 6 s idle timeout, so a killed peer's session ends (and its connections are reset) within
+// 6 s.
 func quicConfig() *quic.Config {
-	return &quic.Config{EnableDatagrams: true, InitialPacketSize: 1350, KeepAlivePeriod: 3 * time.Second, MaxIdleTimeout: 10 * time.Second}
+	return &quic.Config{EnableDatagrams: true, InitialPacketSize: 1350, KeepAlivePeriod: 2 * time.Second, MaxIdleTimeout: 6 * time.Second}
 }
 
 // Serve answers on pc with the TLS certificate of cfg until Close.
@@ -367,7 +378,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	agent := &Agent{Node: id.Node, Name: name, ConnectedAt: time.Now(), RemoteAddr: r.RemoteAddr, Services: services, Labels: labels, suspectUntil: new(atomic.Int64), credential: id.Credential,
+	agent := &Agent{Node: id.Node, Name: name, ConnectedAt: time.Now(), RemoteAddr: r.RemoteAddr, Services: services, Labels: labels, suspectUntil: new(atomic.Int64), credential: id.Credential, instance: r.Header.Get(InstanceHeader),
 		Prefix: p.slotLocked(NodePrefix(id.Project, id.NodeIndex), id.Node, name)}
 	s.mu.Unlock()
 
@@ -413,7 +424,17 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	agent.sess = sess
 	p.agents[agent] = struct{}{}
+	var replaced []*Agent
+	for a := range p.agents {
+		if a.Node == agent.Node && a.Name == agent.Name && agent.instance != "" && a.instance != agent.instance {
+			replaced = append(replaced, a)
+		}
+	}
 	s.mu.Unlock()
+	for _, a := range replaced {
+		s.opts.Logger.Info("tunnel: a new instance of the agent replaces the old one's session", "project", id.Project, "node", id.Node, "agent", name, "from", a.RemoteAddr)
+		a.sess.Close()
+	}
 	s.changed(id.Project)
 	s.opts.Logger.Info("tunnel: agent connected", "project", id.Project, "node", id.Node, "agent", name, "prefix", agent.Prefix, "from", r.RemoteAddr)
 	select {
@@ -423,7 +444,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	delete(p.agents, agent)
+	last := !slices.ContainsFunc(slices.Collect(maps.Keys(p.agents)), func(a *Agent) bool { return a.Prefix == agent.Prefix && !a.ended() })
 	s.mu.Unlock()
+	if last {
+		// Connections through the agent would wait for retransmission timeouts: reset them,
+		// so a pooled one fails at once and its request is retried through another agent.
+		if n := p.stack.AbortTo(agent.Prefix); n > 0 {
+			s.opts.Logger.Info("tunnel: reset the connections through a gone agent", "project", id.Project, "node", id.Node, "agent", name, "connections", n)
+		}
+	}
 	s.changed(id.Project)
 	s.opts.Logger.Info("tunnel: agent disconnected", "project", id.Project, "node", id.Node, "agent", name, "after", time.Since(agent.ConnectedAt).Round(time.Millisecond).String())
 }

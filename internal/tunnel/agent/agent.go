@@ -72,6 +72,8 @@ type Agent struct {
 	pref64 netip.Prefix
 	rtt    map[string]time.Duration
 	token  string
+	// instance identifies this run (a reconnect after a restart replaces the old sessions).
+	instance string
 
 	// drainMu orders accept's count against the drain's start: once draining is set, no
 	// connection is taken, and every one taken before is counted in forwarded.
@@ -133,7 +135,7 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opts: opts, stack: st, rtt: map[string]time.Duration{}, metrics: newMetrics()}
+	a := &Agent{opts: opts, stack: st, rtt: map[string]time.Duration{}, metrics: newMetrics(), instance: fmt.Sprintf("%016x", rand.Uint64())}
 	if opts.Token != nil {
 		a.token = opts.Token()
 	}
@@ -216,7 +218,7 @@ func (a *Agent) loop(ctx context.Context, c *Conn) {
 		ep := a.pickEndpoint(c.Index)
 		a.setState(c, "connecting", ep, "")
 		sess, err := tunnel.Dial(ctx, tunnel.AgentOptions{Endpoint: ep, Token: a.currentToken(), Name: a.opts.Name,
-			Services: a.opts.Services, Labels: a.opts.Labels, TLS: a.opts.TLS})
+			Services: a.opts.Services, Labels: a.opts.Labels, TLS: a.opts.TLS, Instance: a.instance})
 		if err != nil && errors.Is(err, tunnel.ErrUnauthorized) && a.opts.Refresh != nil {
 			if tok, rerr := a.opts.Refresh(ctx); rerr == nil && tok != a.currentToken() {
 				a.mu.Lock()

@@ -426,5 +426,27 @@ func (s *Stack) ForwardUDP(accept func(from, to netip.AddrPort) bool, handle fun
 	s.s.SetTransportProtocolHandler(udp.ProtocolNumber, fwd.HandlePacket)
 }
 
+// AbortTo resets every connection of the stack whose remote address is in p (the prefix of
+// an agent that is gone: its connections would otherwise wait for retransmission timeouts),
+// and returns how many.
+func (s *Stack) AbortTo(p netip.Prefix) int {
+	n := 0
+	for _, ep := range s.s.RegisteredEndpoints() {
+		withInfo, ok := ep.(interface{ Info() tcpip.EndpointInfo })
+		if !ok {
+			continue
+		}
+		info, ok := withInfo.Info().(*stack.TransportEndpointInfo)
+		if !ok {
+			continue
+		}
+		if remote, ok := netip.AddrFromSlice(info.ID.RemoteAddress.AsSlice()); ok && p.Contains(remote) {
+			ep.Abort()
+			n++
+		}
+	}
+	return n
+}
+
 // HostPort formats an overlay address and port for DialContext.
 func HostPort(a netip.Addr, port int) string { return net.JoinHostPort(a.String(), strconv.Itoa(port)) }
