@@ -84,6 +84,8 @@ require (
 	github.com/armon/go-socks5 v0.0.0-20160902184237-e75332964ef5
 	github.com/mholt/acmez/v3 v3.1.7
 	github.com/quic-go/connect-ip-go v0.7.0
+	github.com/vishvananda/netlink v1.3.1
+	github.com/vishvananda/netns v0.0.5
 	github.com/yosida95/uritemplate/v3 v3.0.2
 	gvisor.dev/gvisor v0.0.0-20260527191743-a81fd9dd382e
 )

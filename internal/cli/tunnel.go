@@ -115,6 +115,7 @@ type tunnelRunFlags struct {
 	insecure, noTUI     bool
 	labels, services    []string
 	drain               time.Duration
+	token, tunName      string
 	// explicit are the flags given on the command line: a default listener address that is
 	// taken (apoxy dev's DNS server on 8053, say) is skipped with a warning, a given one fails.
 	explicit func(name string) bool
@@ -178,15 +179,18 @@ gateway. Kernel mode makes a TUN device instead (Linux, CAP_NET_ADMIN).`,
 	fl.BoolVar(&f.noTUI, "no-tui", false, "plain log lines instead of the live view (the default when stdout is not a terminal)")
 	fl.StringArrayVar(&f.labels, "label", nil, "label k=v shown in the node's status.agents (repeatable)")
 	fl.StringArrayVar(&f.services, "service", nil, "publish a service behind this machine: name=IPv4, reached as NAME.<node>.tun.apoxy.net (repeatable)")
-	fl.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on shutdown, how long open forwarded connections get to finish")
+	fl.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on shutdown, how long open forwarded connections get to finish (user mode)")
+	fl.StringVar(&f.token, "token", os.Getenv("APOXY_TUNNEL_TOKEN"), "the node's token (status.credentials.token; default $APOXY_TUNNEL_TOKEN): with --endpoint, the agent runs without reaching the API (a rotated token then needs a restart)")
+	fl.StringVar(&f.tunName, "tun-name", "apoxy0", "kernel mode: the TUN device's name")
 	return c
 }
 
 func runTunnel(ctx context.Context, getter *clientGetter, streams genericiooptions.IOStreams, f *tunnelRunFlags, name string) error {
 	switch f.mode {
 	case "user", "userspace":
+		f.mode = "user"
 	case "kernel":
-		return runKernelTunnel(ctx, getter, streams, f, name)
+		f.socksAddr = "" // the machine's own sockets reach the overlay
 	default:
 		return fmt.Errorf("--mode %q: want user or kernel", f.mode)
 	}
@@ -286,17 +290,19 @@ func serveAgentHTTP(f *tunnelRunFlags, a *agent.Agent, closers *[]io.Closer) err
 // tunnelAgentOptions reads the TunnelNode (creating it with --auto), waits for its token and
 // endpoint addresses, and builds the agent's options.
 func tunnelAgentOptions(ctx context.Context, getter *clientGetter, streams genericiooptions.IOStreams, f *tunnelRunFlags, name string) (agent.Options, error) {
-	dc, err := getter.dynamicClient()
-	if err != nil {
-		return agent.Options{}, err
-	}
 	cfg, err := getter.load()
 	if err != nil {
 		return agent.Options{}, err
 	}
-	tn, err := waitForTunnelNode(ctx, dc, streams, name, f.auto)
-	if err != nil {
-		return agent.Options{}, err
+	var dc dynamic.Interface
+	tn := &corev1a.TunnelNode{}
+	if f.token == "" || len(f.endpoints) == 0 {
+		if dc, err = getter.dynamicClient(); err != nil {
+			return agent.Options{}, err
+		}
+		if tn, err = waitForTunnelNode(ctx, dc, streams, name, f.auto); err != nil {
+			return agent.Options{}, err
+		}
 	}
 	agentName := f.name
 	if agentName == "" {
@@ -329,11 +335,13 @@ func tunnelAgentOptions(ctx context.Context, getter *clientGetter, streams gener
 		// The endpoint's certificate names the API server's host too.
 		tlsConf.ServerName = u.Hostname()
 	}
-	tok := tn.Status.Credentials.Token
-	return agent.Options{
-		Node: name, Name: agentName, Endpoints: endpoints, TLS: tlsConf,
-		Token: func() string { return tok },
-		Refresh: func(ctx context.Context) (string, error) {
+	tok := f.token
+	if tok == "" {
+		tok = tn.Status.Credentials.Token
+	}
+	var refresh func(ctx context.Context) (string, error)
+	if dc != nil {
+		refresh = func(ctx context.Context) (string, error) {
 			tn, err := getTunnelNode(ctx, dc, name)
 			if err != nil {
 				return "", err
@@ -342,7 +350,12 @@ func tunnelAgentOptions(ctx context.Context, getter *clientGetter, streams gener
 				return "", errors.New("the TunnelNode has no token yet")
 			}
 			return tn.Status.Credentials.Token, nil
-		},
+		}
+	}
+	return agent.Options{
+		Node: name, Name: agentName, Endpoints: endpoints, TLS: tlsConf,
+		Token:   func() string { return tok },
+		Refresh: refresh, Mode: f.mode, TUNName: f.tunName,
 		MinConns: f.minConns, Selection: f.selection, Services: services, Labels: labels,
 		DrainTimeout: f.drain,
 		Logger:       slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo})),

@@ -48,6 +48,8 @@ type devServer struct {
 	log       *syncBuffer
 	// nofile, when set, runs the server under that open-file limit (prlimit).
 	nofile int
+	// tunnelAddr is the tunnel endpoint's address (default 127.0.0.1:0).
+	tunnelAddr string
 	exited chan error
 }
 
@@ -70,13 +72,19 @@ func startDev(t testing.TB, dataDir string) *devServer {
 // startDevLimited is startDev under an open-file limit (0: none).
 func startDevLimited(t testing.TB, dataDir string, nofile int) *devServer {
 	t.Helper()
-	if dataDir == "" {
-		dataDir = t.TempDir()
-	}
-	d := &devServer{t: t, dataDir: dataDir, apiAddr: freePort(t), adminAddr: freePort(t), log: &syncBuffer{}, exited: make(chan error, 1), nofile: nofile}
+	d := newDevServer(t, dataDir)
+	d.nofile = nofile
 	d.start()
 	t.Cleanup(d.stop)
 	return d
+}
+
+// newDevServer is a devServer on free ports, not started.
+func newDevServer(t testing.TB, dataDir string) *devServer {
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	return &devServer{t: t, dataDir: dataDir, apiAddr: freePort(t), adminAddr: freePort(t), log: &syncBuffer{}, exited: make(chan error, 1)}
 }
 
 func (d *devServer) start() {
@@ -86,8 +94,11 @@ func (d *devServer) start() {
 	}
 	_, httpPort, _ := net.SplitHostPort(d.httpAddr)
 	_, httpsPort, _ := net.SplitHostPort(freePort(d.t))
+	if d.tunnelAddr == "" {
+		d.tunnelAddr = "127.0.0.1:0"
+	}
 	args := []string{"dev", "--data-dir", d.dataDir, "--api-addr", d.apiAddr, "--admin-addr", d.adminAddr,
-		"--http-port", httpPort, "--https-port", httpsPort, "--dns-addr", "127.0.0.1:0", "--tunnel-addr", "127.0.0.1:0"}
+		"--http-port", httpPort, "--https-port", httpsPort, "--dns-addr", "127.0.0.1:0", "--tunnel-addr", d.tunnelAddr}
 	d.cmd = exec.Command(apoxyBin, args...)
 	if d.nofile > 0 {
 		lim := fmt.Sprintf("--nofile=%d:%d", d.nofile, d.nofile)

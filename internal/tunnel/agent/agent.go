@@ -50,6 +50,11 @@ type Options struct {
 	// BackoffMin and BackoffMax bound reconnect delays (default 250 ms and 30 s), with full
 	// jitter; a session that lived a minute resets them.
 	BackoffMin, BackoffMax time.Duration
+	// Mode is "user" (default: a user-space stack, no privileges) or "kernel" (a TUN device
+	// named TUNName, default apoxy0, with MTU, default 1420; Linux, CAP_NET_ADMIN).
+	Mode    string
+	TUNName string
+	MTU     int
 	// DrainTimeout bounds how long Run waits, once ctx ends, for forwarded connections to
 	// finish (default 10 s); new ones are refused meanwhile, so the gateway sends them to
 	// the node's other agents.
@@ -60,7 +65,7 @@ type Options struct {
 // Agent is a running agent.
 type Agent struct {
 	opts  Options
-	stack *netstack.Stack
+	plane plane
 
 	mu      sync.Mutex
 	conns   []*Conn
@@ -93,7 +98,7 @@ type Conn struct {
 	Handshake time.Duration
 	LastError string
 	Connects  int
-	sess      *netstack.Session
+	sess      planeSession
 }
 
 // Status is a snapshot of the agent.
@@ -131,23 +136,62 @@ func New(opts Options) (*Agent, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	st, err := netstack.New(netstack.Options{Owner: true})
-	if err != nil {
-		return nil, err
-	}
-	a := &Agent{opts: opts, stack: st, rtt: map[string]time.Duration{}, metrics: newMetrics(), instance: fmt.Sprintf("%016x", rand.Uint64())}
+	a := &Agent{opts: opts, rtt: map[string]time.Duration{}, metrics: newMetrics(), instance: fmt.Sprintf("%016x", rand.Uint64())}
 	if opts.Token != nil {
 		a.token = opts.Token()
 	}
 	for i := range opts.MinConns {
 		a.conns = append(a.conns, &Conn{Index: i, State: "connecting", Since: time.Now()})
 	}
-	st.ForwardTCPFrom(a.accept, a.forward)
+	switch opts.Mode {
+	case "", "user":
+		st, err := netstack.New(netstack.Options{Owner: true})
+		if err != nil {
+			return nil, err
+		}
+		st.ForwardTCPFrom(a.accept, a.forward)
+		a.plane = userPlane{st}
+	case "kernel":
+		p, err := newTUNPlane(opts.TUNName, opts.MTU, opts.Logger)
+		if err != nil {
+			return nil, err
+		}
+		a.plane = p
+	default:
+		return nil, fmt.Errorf("agent: mode %q: want user or kernel", opts.Mode)
+	}
 	return a, nil
 }
 
-// Stack is the agent's user-space stack (its overlay side).
-func (a *Agent) Stack() *netstack.Stack { return a.stack }
+// plane is where an agent's sessions deliver packets: its user-space stack (user mode) or a
+// TUN device (kernel mode).
+type plane interface {
+	// attach joins a session; its packets flow until it ends or is closed.
+	attach(sess *tunnel.Session) (planeSession, error)
+	// dial connects into the overlay from this machine.
+	dial(ctx context.Context, network, addr string) (net.Conn, error)
+	close()
+}
+
+// planeSession is one attached session.
+type planeSession interface {
+	Done() <-chan struct{}
+	Close()
+	Stats() *netstack.SessionStats
+}
+
+// userPlane is user mode: a gVisor stack that owns the agent's /96 and forwards what arrives.
+type userPlane struct{ st *netstack.Stack }
+
+func (u userPlane) attach(sess *tunnel.Session) (planeSession, error) {
+	return u.st.Attach(sess.Conn, []netip.Prefix{netip.PrefixFrom(tunnel.AgentAddr(sess.Prefix), sess.Prefix.Bits())}, sess.Routes)
+}
+
+func (u userPlane) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	return u.st.DialContext(ctx, network, addr)
+}
+
+func (u userPlane) close() { u.st.Close() }
 
 // accept refuses new forwarded connections while draining (the gateway then dials the
 // node's other agents), and counts the ones it takes, so the drain waits for them.
@@ -207,7 +251,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
-	a.stack.Close()
+	a.plane.close()
 	return nil
 }
 
@@ -285,7 +329,7 @@ func (a *Agent) currentToken() string {
 // attach puts a session on the stack: it holds the agent's /96, and the gateway's routes
 // lead to it.
 func (a *Agent) attach(c *Conn, sess *tunnel.Session) error {
-	ns, err := a.stack.Attach(sess.Conn, []netip.Prefix{netip.PrefixFrom(tunnel.AgentAddr(sess.Prefix), sess.Prefix.Bits())}, sess.Routes)
+	ns, err := a.plane.attach(sess)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func (a *Agent) DialContext(ctx context.Context, network, address string) (net.C
 	if err != nil {
 		return nil, err
 	}
-	return a.stack.DialContext(ctx, network, net.JoinHostPort(to.String(), port))
+	return a.plane.dial(ctx, network, net.JoinHostPort(to.String(), port))
 }
 
 // overlayAddr is where ip is reached in the overlay: itself if a route leads there, an IPv4
@@ -112,7 +112,7 @@ func (a *Agent) ExchangeOverlay(ctx context.Context, q *dns.Msg) (*dns.Msg, erro
 	defer cancel()
 	var lastErr error
 	for range 3 { // UDP through the tunnel: retry a lost datagram
-		c, err := a.stack.DialContext(ctx, "udp", server.String())
+		c, err := a.plane.dial(ctx, "udp", server.String())
 		if err != nil {
 			return nil, err
 		}
