@@ -4,7 +4,7 @@ BIN ?= bin/apoxy
 VERSION ?= dev
 LDFLAGS := -X apoxy.dev/apoxy/internal/version.Version=$(VERSION)
 
-.PHONY: build run test test-short generate lint bench bench-go bench-apiserver bench-dns conformance
+.PHONY: build run test test-short generate lint bench bench-go bench-apiserver bench-dns bench-tunnel conformance
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/apoxy
@@ -38,6 +38,11 @@ bench-dns:
 # Hot-path Go benchmarks: route matching, snapshot compile, handler chain, config propagation.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/proxy/... ./test/gateway/
+
+# Tunnels: throughput and kept-alive latency through a user-mode and a kernel-mode agent
+# against the same gateway without a tunnel (bench/tunnel.sh; the kernel rows need root).
+bench-tunnel:
+	./bench/tunnel.sh
 
 bench-apiserver: build
 	./bench/apiserver.sh

@@ -21,7 +21,7 @@ BACKEND=19000
 declare -A H1=([direct]=$BACKEND [nginx]=18071 [haproxy]=18073 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A H2C=([direct]=$BACKEND [nginx]=18061 [haproxy]=18063 [caddy]=18075 [goproxy]=18076 [apoxy]=18077)
 declare -A TLS=([nginx]=18041 [haproxy]=18043 [caddy]=18045 [goproxy]=18046 [apoxy]=18047)
-ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr apoxy-to apoxy-jwt apoxy-basic apoxy-quiet apoxy-trace1 apoxy-trace100 apoxy-fnjs apoxy-fnwasm)
+ORDER=(direct nginx haproxy caddy goproxy apoxy apoxy-filters apoxy-rl apoxy-global apoxy-rr apoxy-to apoxy-jwt apoxy-basic apoxy-quiet apoxy-trace1 apoxy-trace100 apoxy-fnjs apoxy-fnwasm apoxy-tunnel)
 # apoxy-filters: the same gateway on a route with filters (request and response header
 # modifiers, CORS), so the filter chain's cost is a row of its own.
 H1[apoxy-filters]=18077; H2C[apoxy-filters]=18077; TLS[apoxy-filters]=18047
@@ -48,6 +48,9 @@ H1[apoxy-trace100]=18081; H2C[apoxy-trace100]=18081; PROC[apoxy-trace100]=apoxy
 # compiled to WebAssembly (bench/proxies/apoxy-functions.yaml).
 H1[apoxy-fnjs]=18077; H2C[apoxy-fnjs]=18077; TLS[apoxy-fnjs]=18047; PATHS[apoxy-fnjs]=/fn-js; PROC[apoxy-fnjs]=apoxy
 H1[apoxy-fnwasm]=18077; H2C[apoxy-fnwasm]=18077; TLS[apoxy-fnwasm]=18047; PATHS[apoxy-fnwasm]=/fn-wasm; PROC[apoxy-fnwasm]=apoxy
+# Tunnel row (issue 18): the backend behind a user-mode tunnel agent on this machine
+# (bench/proxies/apoxy-tunnel.yaml); its CPU column is the gateway's and the agent's.
+H1[apoxy-tunnel]=18077; H2C[apoxy-tunnel]=18077; TLS[apoxy-tunnel]=18047; PATHS[apoxy-tunnel]=/tunnel; PROC[apoxy-tunnel]=apoxy
 # BASE=<commit>: also run the gateway built from that commit ("base") for a paired A/B.
 if [ -n "${BASE:-}" ]; then
   H1[base]=18078; H2C[base]=18078; TLS[base]=18048; ORDER+=(base)
@@ -55,6 +58,8 @@ if [ -n "${BASE:-}" ]; then
   PATHS[base-filters]=/filters; PROC[base-filters]=base
 fi
 pid() { echo "${PID[${PROC[$1]:-$1}]}"; }
+# The tunnel row's CPU is the gateway's and the agent's together.
+cpuof() { if [ "$1" = apoxy-tunnel ]; then echo $(( $(cpu ${PID[apoxy]}) + $(cpu ${PID[agent]}) )); else cpu $(pid $1); fi; }
 path() { echo "${PATHS[$1]:-/}"; }
 for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 18079 18080 18081 19901 16443 16379; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "bench: port $p is in use" >&2; exit 2; fi
@@ -87,6 +92,7 @@ render $ROOT/bench/proxies/apoxy.yaml 0 0 0 > $B/conf/apoxy.yaml
 render $ROOT/bench/proxies/apoxy-policies.yaml 0 0 0 > $B/conf/apoxy-policies.yaml
 render $ROOT/bench/proxies/apoxy-telemetry.yaml 0 0 0 > $B/conf/apoxy-telemetry.yaml
 render $ROOT/bench/proxies/apoxy-functions.yaml 0 0 0 > $B/conf/apoxy-functions.yaml
+render $ROOT/bench/proxies/apoxy-tunnel.yaml 0 0 0 > $B/conf/apoxy-tunnel.yaml
 { read -r HDR[apoxy-jwt]; read -r HDR[apoxy-basic]; } < <($B/bin/authgen -template $ROOT/bench/proxies/apoxy-auth.yaml -backend $BACKEND -out $B/conf/apoxy-auth.yaml)
 
 declare -A PID
@@ -109,7 +115,9 @@ dnsflag() {
 }
 start apoxy $B/bin/apoxy dev $(dnsflag $B/bin/apoxy) --data-dir $B/apoxy --http-port 18077 --https-port 18047 --admin-addr 127.0.0.1:19901 --api-addr 127.0.0.1:16443 --redis redis://127.0.0.1:16379
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:19901/readyz >/dev/null && break; sleep 0.2; done
-APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml -f $B/conf/apoxy-auth.yaml -f $B/conf/apoxy-telemetry.yaml -f $B/conf/apoxy-functions.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
+APOXY_CONFIG=$B/apoxy/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy.yaml -f $B/conf/apoxy-policies.yaml -f $B/conf/apoxy-auth.yaml -f $B/conf/apoxy-telemetry.yaml -f $B/conf/apoxy-functions.yaml -f $B/conf/apoxy-tunnel.yaml > $B/log/apply.out 2>&1 || { cat $B/log/apply.out; exit 1; }
+APOXY_CONFIG=$B/apoxy/config.yaml start agent $B/bin/apoxy tunnel run bench-node --name bench --no-tui --socks-addr "" --dns-addr "" --health-addr 127.0.0.1:19903
+for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18077/tunnel)" = 200 ] && break; sleep 0.1; done
 for p in 18077 18079 18080 18081; do
   for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:$p/)" = 200 ] && break; sleep 0.1; done
 done
@@ -151,9 +159,9 @@ echo "== wrk HTTP/1.1 keep-alive: -t1 -c64 -d$DUR, $ROUNDS interleaved rounds"
 for r in $(seq 1 $ROUNDS); do
   for t in "${ORDER[@]}"; do
     f=$RES/wrk-$t-$r.txt
-    c0=$(cpu $(pid $t))
+    c0=$(cpuof $t)
     wrk -t1 -c64 -d$DUR --latency ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} http://127.0.0.1:${H1[$t]}$(path $t) > $f 2>&1
-    c1=$(cpu $(pid $t))
+    c1=$(cpuof $t)
     err=$(awk '/Socket errors/{gsub(",","");s=$4+$6+$8+$10} /Non-2xx/{n=$NF} END{print s+n}' $f)
     echo "$r,$t,$(awk '/Requests\/sec/{print $2}' $f),$(ms $(awk '$1=="50%"{print $2}' $f)),$(ms $(awk '$1=="99%"{print $2}' $f)),$err,$(usper $((c1-c0)) $(awk '/requests in/{print $1}' $f))" | tee -a $RES/wrk.csv
   done
@@ -165,9 +173,9 @@ for proto in h2c h2; do
     for t in "${ORDER[@]}"; do
       if [ $proto = h2c ]; then url=http://127.0.0.1:${H2C[$t]}$(path $t); else [ -n "${TLS[$t]:-}" ] || continue; url=https://127.0.0.1:${TLS[$t]}$(path $t); fi
       f=$RES/h2load-$proto-$t-$r.txt
-      c0=$(cpu $(pid $t))
+      c0=$(cpuof $t)
       h2load -t1 -c16 -m10 -n$H2N ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} $url > $f 2>&1
-      c1=$(cpu $(pid $t))
+      c1=$(cpuof $t)
       err=$(awk -v n=$H2N '/^requests:/{print n-$8}' $f)
       echo "$proto,$r,$t,$(awk '/^finished in/{print $4}' $f),$(ms $(awk '/^time for request:/{print $6}' $f)),${err:-$H2N},$(usper $((c1-c0)) $H2N)" | tee -a $RES/h2load.csv
     done

@@ -166,7 +166,7 @@ func (c *controllers) release(name string) {
 		c.nodes.Registry.Release(name)
 	}
 	if c.nodes.Endpoint != nil {
-		c.nodes.Endpoint.Revoke(name, nil)
+		c.nodes.Endpoint.Release(name)
 	}
 	if c.domains.Certs != nil {
 		c.domains.Certs.Release(name)

@@ -88,10 +88,10 @@ var dnsMetrics = &latestCollector{}
 
 type latestCollector struct {
 	once sync.Once
-	cur  atomic.Pointer[authority.Metrics]
+	cur  atomic.Value // prometheus.Collector, of one type per collector
 }
 
-func (c *latestCollector) set(m *authority.Metrics) {
+func (c *latestCollector) set(m prometheus.Collector) {
 	c.cur.Store(m)
 	c.once.Do(func() { proxy.MetricsRegisterer().MustRegister(c) })
 }
@@ -101,7 +101,7 @@ func (c *latestCollector) Describe(chan<- *prometheus.Desc) {}
 
 // Collect implements prometheus.Collector.
 func (c *latestCollector) Collect(ch chan<- prometheus.Metric) {
-	if m := c.cur.Load(); m != nil {
+	if m, ok := c.cur.Load().(prometheus.Collector); ok {
 		m.Collect(ch)
 	}
 }

@@ -234,6 +234,7 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 				return p.Proxy.Dial(ctx, project+"/-/tunnel-egress", network, addr)
 			}})
 		nodes.Services = p.Tunnels.Services
+		tunnelMetrics.set(p.Tunnels)
 		next := opts.Upstream.Dialer
 		if next == nil {
 			next = upstream.NetDialer{}

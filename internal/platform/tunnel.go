@@ -92,6 +92,10 @@ func (t *tunnelEndpoint) Addr() netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// tunnelMetrics exposes the tunnel endpoint's metrics at /metrics (registered once per
+// process, as dnsMetrics).
+var tunnelMetrics = &latestCollector{}
+
 // TunnelAddr is where the tunnel endpoint listens (invalid when none runs).
 func (p *Platform) TunnelAddr() netip.AddrPort {
 	if p.tunnel == nil {

@@ -477,6 +477,18 @@ func (s *Server) Revoke(project string, valid func(node, credential string) bool
 	}
 }
 
+// Release ends a project's sessions and drops its overlay (the project is gone).
+func (s *Server) Release(project string) {
+	s.Revoke(project, nil)
+	s.mu.Lock()
+	p := s.projects[project]
+	delete(s.projects, project)
+	s.mu.Unlock()
+	if p != nil {
+		p.stack.Close()
+	}
+}
+
 func (s *Server) egress(project, node string) bool {
 	return s.opts.Dial != nil && s.opts.Egress != nil && s.opts.Egress(project, node)
 }

@@ -193,6 +193,8 @@ func (u userPlane) dial(ctx context.Context, network, addr string) (net.Conn, er
 
 func (u userPlane) close() { u.st.Close() }
 
+func (u userPlane) retransmits() uint64 { return u.st.TCPRetransmits() }
+
 // accept refuses new forwarded connections while draining (the gateway then dials the
 // node's other agents), and counts the ones it takes, so the drain waits for them.
 func (a *Agent) accept(_, _ netip.AddrPort) bool {

@@ -51,6 +51,10 @@ func (a *Agent) MetricsHandler() http.Handler {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "apoxy_tunnel_agent_open_forwarded_connections", Help: "Forwarded connections open now."},
 			func() float64 { return float64(a.forwarded.Load()) }),
 	)
+	if u, ok := a.plane.(userPlane); ok {
+		a.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "apoxy_tunnel_agent_tcp_retransmits_total",
+			Help: "TCP segments the agent's user-space stack sent again (loss in the tunnel)."}, func() float64 { return float64(u.retransmits()) }))
+	}
 	return promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{})
 }
 

@@ -130,6 +130,9 @@ func (s *Stack) Close() {
 // Stats returns the stack's packet counters.
 func (s *Stack) Stats() *Stats { return &s.stats }
 
+// TCPRetransmits is how many TCP segments the stack has sent again: loss in the tunnel.
+func (s *Stack) TCPRetransmits() uint64 { return s.s.Stats().TCP.Retransmits.Value() }
+
 // AddLocal adds an address every session's NIC holds (the gateway's own overlay address).
 func (s *Stack) AddLocal(p netip.Prefix) error {
 	s.mu.Lock()
