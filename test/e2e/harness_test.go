@@ -50,7 +50,7 @@ type devServer struct {
 	nofile int
 	// tunnelAddr is the tunnel endpoint's address (default 127.0.0.1:0).
 	tunnelAddr string
-	exited chan error
+	exited     chan error
 }
 
 func freePort(t testing.TB) string {
