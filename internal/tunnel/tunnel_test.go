@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +21,7 @@ import (
 
 // endpoint runs a tunnel endpoint on loopback UDP with a self-signed certificate; the token
 // "good" is node "office" (index 1) of project "p1".
-func endpoint(t *testing.T) (*Server, string, *tls.Config) {
+func endpoint(t testing.TB) (*Server, string, *tls.Config) {
 	t.Helper()
 	certPEM, keyPEM, err := pki.SelfSigned("tunnel", []string{"127.0.0.1"})
 	if err != nil {
@@ -41,6 +42,7 @@ func endpoint(t *testing.T) (*Server, string, *tls.Config) {
 			return Identity{Project: "p1", Node: "office", NodeIndex: 1}, nil
 		},
 		OnChange: func(string) { changes.Add(1) },
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
