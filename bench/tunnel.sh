@@ -98,7 +98,7 @@ if [ $KERNEL = 1 ]; then
   # The backend in the namespace listens on [::] (the agent's overlay address reaches it).
   start backend-ns ip netns exec $NS $B/bin/backend -addr "[::]:$BACKEND"
   start agent-kernel ip netns exec $NS $B/bin/apoxy tunnel run kernel-node --mode kernel --name bench --no-tui \
-    --token "$tok" --endpoint 10.232.0.1:$TUNNEL --health-addr 127.0.0.1:19912 --dns-addr ""
+    --token "$tok" --endpoint 10.232.0.1:$TUNNEL --health-addr 127.0.0.1:19912 --dns-addr "" ${KMTU:+--mtu $KMTU}
   ORDER+=(kernel)
 fi
 for t in "${ORDER[@]}"; do

@@ -116,6 +116,7 @@ type tunnelRunFlags struct {
 	labels, services    []string
 	drain               time.Duration
 	token, tunName      string
+	mtu                 int
 	// explicit are the flags given on the command line: a default listener address that is
 	// taken (apoxy dev's DNS server on 8053, say) is skipped with a warning, a given one fails.
 	explicit func(name string) bool
@@ -182,6 +183,7 @@ gateway. Kernel mode makes a TUN device instead (Linux, CAP_NET_ADMIN).`,
 	fl.DurationVar(&f.drain, "drain-timeout", 10*time.Second, "on shutdown, how long open forwarded connections get to finish (user mode)")
 	fl.StringVar(&f.token, "token", os.Getenv("APOXY_TUNNEL_TOKEN"), "the node's token (status.credentials.token; default $APOXY_TUNNEL_TOKEN): with --endpoint, the agent runs without reaching the API (a rotated token then needs a restart)")
 	fl.StringVar(&f.tunName, "tun-name", "apoxy0", "kernel mode: the TUN device's name")
+	fl.IntVar(&f.mtu, "mtu", 1420, "kernel mode: the TUN device's MTU (a packet larger than a QUIC datagram can carry is answered with Packet Too Big, and the kernel lowers the path MTU)")
 	return c
 }
 
@@ -355,7 +357,7 @@ func tunnelAgentOptions(ctx context.Context, getter *clientGetter, streams gener
 	return agent.Options{
 		Node: name, Name: agentName, Endpoints: endpoints, TLS: tlsConf,
 		Token:   func() string { return tok },
-		Refresh: refresh, Mode: f.mode, TUNName: f.tunName,
+		Refresh: refresh, Mode: f.mode, TUNName: f.tunName, MTU: f.mtu,
 		MinConns: f.minConns, Selection: f.selection, Services: services, Labels: labels,
 		DrainTimeout: f.drain,
 		Logger:       slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelInfo})),

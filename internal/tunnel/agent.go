@@ -148,11 +148,6 @@ func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
 		s.Close()
 		return nil, err
 	}
-	if a.sess, err = a.Stack.Attach(s.Conn, []netip.Prefix{netip.PrefixFrom(AgentAddr(s.Prefix), s.Prefix.Bits())}, s.Routes); err != nil {
-		a.Stack.Close()
-		s.Close()
-		return nil, err
-	}
 	forward := opts.Forward
 	if forward == nil {
 		forward = LocalTarget
@@ -171,6 +166,12 @@ func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
 		defer local.Close()
 		Splice(c, local)
 	})
+	// The forwarder is in place before the first packet can arrive.
+	if a.sess, err = a.Stack.Attach(s.Conn, []netip.Prefix{netip.PrefixFrom(AgentAddr(s.Prefix), s.Prefix.Bits())}, s.Routes); err != nil {
+		a.Stack.Close()
+		s.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
