@@ -34,6 +34,8 @@ type AgentOptions struct {
 	Labels map[string]string
 	// Instance identifies this run of the agent (InstanceHeader).
 	Instance string
+	// Mode is how the agent holds its prefix (ModeHeader): "user" or "kernel".
+	Mode string
 	// TLS verifies the endpoint (NextProtos is set to h3).
 	TLS *tls.Config
 	// Forward says where a TCP connection made to the agent's overlay address goes (default
@@ -82,6 +84,9 @@ func Dial(ctx context.Context, opts AgentOptions) (*Session, error) {
 	req.Header().Set("Authorization", "Bearer "+opts.Token)
 	if opts.Name != "" {
 		req.Header().Set(AgentHeader, opts.Name)
+	}
+	if opts.Mode != "" {
+		req.Header().Set(ModeHeader, opts.Mode)
 	}
 	if opts.Instance != "" {
 		req.Header().Set(InstanceHeader, opts.Instance)
@@ -139,6 +144,7 @@ type AgentConn struct {
 // forwards every TCP connection made to it (AgentOptions.Forward). `apoxy tunnel run` keeps
 // several sessions on one stack (internal/tunnel/agent); this is the single-session form.
 func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
+	opts.Mode = "user"
 	s, err := Dial(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -167,7 +173,7 @@ func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
 		Splice(c, local)
 	})
 	// The forwarder is in place before the first packet can arrive.
-	if a.sess, err = a.Stack.Attach(s.Conn, []netip.Prefix{netip.PrefixFrom(AgentAddr(s.Prefix), s.Prefix.Bits())}, s.Routes); err != nil {
+	if a.sess, err = a.Stack.AttachWith(s.Conn, []netip.Prefix{netip.PrefixFrom(AgentAddr(s.Prefix), s.Prefix.Bits())}, s.Routes, netstack.AttachOptions{SkipTXChecksums: true}); err != nil {
 		a.Stack.Close()
 		s.Close()
 		return nil, err

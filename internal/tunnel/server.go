@@ -34,6 +34,10 @@ const AgentHeader = "Apoxy-Agent"
 // agent's session lasts until its QUIC idle timeout).
 const InstanceHeader = "Apoxy-Agent-Instance"
 
+// ModeHeader says how an agent holds its prefix: "user" (a user-space stack, which trusts
+// the tunnel and verifies no TCP/UDP checksum: the gateway then computes none) or "kernel".
+const ModeHeader = "Apoxy-Agent-Mode"
+
 // LabelsHeader carries an agent's labels ("k=v,k=v").
 const LabelsHeader = "Apoxy-Labels"
 
@@ -416,7 +420,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			s.opts.Logger.Warn("tunnel: DNS configuration", "project", id.Project, "err", err)
 		}
 	}
-	sess, err := p.stack.Attach(conn, nil, []netip.Prefix{agent.Prefix})
+	sess, err := p.stack.AttachWith(conn, nil, []netip.Prefix{agent.Prefix}, netstack.AttachOptions{SkipTXChecksums: r.Header.Get(ModeHeader) == "user"})
 	if err != nil {
 		s.opts.Logger.Error("tunnel: attach", "project", id.Project, "node", id.Node, "err", err)
 		return

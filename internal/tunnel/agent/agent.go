@@ -184,7 +184,8 @@ type planeSession interface {
 type userPlane struct{ st *netstack.Stack }
 
 func (u userPlane) attach(sess *tunnel.Session) (planeSession, error) {
-	return u.st.Attach(sess.Conn, []netip.Prefix{netip.PrefixFrom(tunnel.AgentAddr(sess.Prefix), sess.Prefix.Bits())}, sess.Routes)
+	// The gateway's stack verifies no checksum (the tunnel is authenticated): none are made.
+	return u.st.AttachWith(sess.Conn, []netip.Prefix{netip.PrefixFrom(tunnel.AgentAddr(sess.Prefix), sess.Prefix.Bits())}, sess.Routes, netstack.AttachOptions{SkipTXChecksums: true})
 }
 
 func (u userPlane) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -264,7 +265,7 @@ func (a *Agent) loop(ctx context.Context, c *Conn) {
 		ep := a.pickEndpoint(c.Index)
 		a.setState(c, "connecting", ep, "")
 		sess, err := tunnel.Dial(ctx, tunnel.AgentOptions{Endpoint: ep, Token: a.currentToken(), Name: a.opts.Name,
-			Services: a.opts.Services, Labels: a.opts.Labels, TLS: a.opts.TLS, Instance: a.instance})
+			Services: a.opts.Services, Labels: a.opts.Labels, TLS: a.opts.TLS, Instance: a.instance, Mode: a.mode()})
 		if err != nil && errors.Is(err, tunnel.ErrUnauthorized) && a.opts.Refresh != nil {
 			if tok, rerr := a.opts.Refresh(ctx); rerr == nil && tok != a.currentToken() {
 				a.mu.Lock()
@@ -415,6 +416,13 @@ func (a *Agent) pickEndpoint(i int) string {
 		}
 	}
 	return sorted[0]
+}
+
+func (a *Agent) mode() string {
+	if _, ok := a.plane.(userPlane); ok {
+		return "user"
+	}
+	return "kernel"
 }
 
 // Ready reports whether at least one session is up.
