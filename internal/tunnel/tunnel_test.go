@@ -3,7 +3,6 @@ package tunnel
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -16,23 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"apoxy.dev/apoxy/internal/pki"
+	"apoxy.dev/apoxy/internal/tunnel/tunneltest"
 )
 
 // endpoint runs a tunnel endpoint on loopback UDP with a self-signed certificate; the token
 // "good" is node "office" (index 1) of project "p1".
 func endpoint(t testing.TB) (*Server, string, *tls.Config) {
 	t.Helper()
-	certPEM, keyPEM, err := pki.SelfSigned("tunnel", []string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(certPEM)
+	serverTLS, clientTLS := tunneltest.TLS(t)
 	var changes atomic.Int32
 	s := NewServer(ServerOptions{
 		Authenticate: func(r *http.Request) (Identity, error) {
@@ -48,9 +38,9 @@ func endpoint(t testing.TB) (*Server, string, *tls.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Serve(pc, &tls.Config{Certificates: []tls.Certificate{cert}})
+	go s.Serve(pc, serverTLS)
 	t.Cleanup(func() { s.Close(); pc.Close() })
-	return s, pc.LocalAddr().String(), &tls.Config{RootCAs: roots}
+	return s, pc.LocalAddr().String(), clientTLS
 }
 
 // An agent connects over real QUIC (HTTP/3 CONNECT-IP) and the gateway side reaches a local
@@ -78,7 +68,7 @@ func TestAgentReachedThroughEndpoint(t *testing.T) {
 	if !NodePrefix("p1", 1).Contains(a.Prefix.Addr()) || a.Prefix.Bits() != 96 {
 		t.Errorf("agent prefix %s, node %s", a.Prefix, NodePrefix("p1", 1))
 	}
-	waitFor(t, func() bool { return len(s.Agents("p1")) == 1 })
+	tunneltest.WaitFor(t, func() bool { return len(s.Agents("p1")) == 1 })
 	if got := s.Agents("p1")[0]; got.Name != "laptop" || got.Node != "office" || got.Prefix != a.Prefix {
 		t.Errorf("agent %+v", got)
 	}
@@ -107,7 +97,7 @@ func TestAgentReachedThroughEndpoint(t *testing.T) {
 	first := a.Prefix
 	a.Close()
 	cancel()
-	waitFor(t, func() bool { return len(s.Agents("p1")) == 0 })
+	tunneltest.WaitFor(t, func() bool { return len(s.Agents("p1")) == 0 })
 	dctx, dcancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer dcancel()
 	if c, err := s.DialContext(dctx, "p1", "tcp", target); err == nil {
@@ -127,17 +117,6 @@ func TestAgentReachedThroughEndpoint(t *testing.T) {
 		t.Fatalf("after reconnecting: %v", err)
 	}
 	resp.Body.Close()
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestAddressPlan(t *testing.T) {

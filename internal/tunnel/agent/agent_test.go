@@ -35,7 +35,8 @@ func newGateway(t *testing.T) *gateway {
 	g := &gateway{}
 	g.egressOn.Store(true)
 	node := tunnel.NodePrefix("p1", 1)
-	srv, addr, clientTLS := tunneltest.Endpoint(t, tunnel.ServerOptions{
+	serverTLS, clientTLS := tunneltest.TLS(t)
+	srv := tunnel.NewServer(tunnel.ServerOptions{
 		Authenticate: func(r *http.Request) (tunnel.Identity, error) {
 			if r.Header.Get("Authorization") != "Bearer new" {
 				return tunnel.Identity{}, errors.New("the token of TunnelNode \"office\" was rotated")
@@ -59,6 +60,13 @@ func newGateway(t *testing.T) *gateway {
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(pc, serverTLS)
+	t.Cleanup(func() { srv.Close(); pc.Close() })
+	addr := pc.LocalAddr().String()
 	g.srv, g.addr = srv, addr
 	g.opts = Options{Node: "office", Endpoints: []string{addr}, TLS: clientTLS, Token: func() string { return "new" },
 		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, DrainTimeout: 3 * time.Second,
@@ -87,7 +95,7 @@ func (g *gateway) run(t *testing.T, name string, minConns int) (*Agent, func()) 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
-	waitFor(t, func() bool { return a.Ready() == nil })
+	tunneltest.WaitFor(t, func() bool { return a.Ready() == nil })
 	stop := sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stop)
 	return a, stop
@@ -122,7 +130,7 @@ func TestAgentsShareANodeAndDrain(t *testing.T) {
 	g := newGateway(t)
 	a1, stop1 := g.run(t, "a1", 2)
 	a2, _ := g.run(t, "a2", 2)
-	waitFor(t, func() bool { return len(g.srv.Agents("p1")) == 4 })
+	tunneltest.WaitFor(t, func() bool { return len(g.srv.Agents("p1")) == 4 })
 	if a1.Prefix() == a2.Prefix() || !tunnel.NodePrefix("p1", 1).Contains(a1.Prefix().Addr()) {
 		t.Fatalf("prefixes %s and %s", a1.Prefix(), a2.Prefix())
 	}
@@ -275,16 +283,5 @@ func TestAgentWithoutEgress(t *testing.T) {
 	}
 	if _, err := a.DialContext(t.Context(), "tcp", "[2001:db8::1]:80"); !errors.Is(err, ErrNoEgress) {
 		t.Fatalf("IPv6 beyond the overlay without egress: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -1,20 +1,19 @@
-// Package tunneltest runs a tunnel endpoint on loopback for tests: real QUIC and HTTP/3
-// CONNECT-IP, a self-signed certificate the returned client TLS config trusts.
+// Package tunneltest holds what the tunnel packages' tests share: a certificate pair for an
+// endpoint on loopback, and polling.
 package tunneltest
 
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"testing"
+	"time"
 
 	"apoxy.dev/apoxy/internal/pki"
-	"apoxy.dev/apoxy/internal/tunnel"
 )
 
-// Endpoint serves a tunnel endpoint with opts on 127.0.0.1 until the test ends; it returns
-// the server, its address and a TLS config that verifies it.
-func Endpoint(t testing.TB, opts tunnel.ServerOptions) (*tunnel.Server, string, *tls.Config) {
+// TLS returns a tunnel endpoint's TLS config (a self-signed certificate for 127.0.0.1) and a
+// client config that verifies it.
+func TLS(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
 	certPEM, keyPEM, err := pki.SelfSigned("tunnel", []string{"127.0.0.1"})
 	if err != nil {
@@ -26,12 +25,17 @@ func Endpoint(t testing.TB, opts tunnel.ServerOptions) (*tunnel.Server, string, 
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(certPEM)
-	s := tunnel.NewServer(opts)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: roots}
+}
+
+// WaitFor polls cond for up to 10 s.
+func WaitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	go s.Serve(pc, &tls.Config{Certificates: []tls.Certificate{cert}})
-	t.Cleanup(func() { s.Close(); pc.Close() })
-	return s, pc.LocalAddr().String(), &tls.Config{RootCAs: roots}
 }
