@@ -460,7 +460,7 @@ func (p *Project) obtain(ctx context.Context, ca CA, w Want, cur *issued, chal s
 		Type:       corev1.SecretTypeTLS,
 		Data:       map[string][]byte{corev1.TLSCertKey: chain, corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})},
 	}
-	if err := putSecret(ctx, p.api, sec); err != nil {
+	if err := putSecret(ctx, p.apiClient(), sec); err != nil {
 		return err
 	}
 	p.m.opts.Logger.Info("acme: certificate issued", "project", p.name, "record", w.Record, "names", leaf.DNSNames, "ca", ca.Name, "challenge", chal,
@@ -507,11 +507,11 @@ func (p *Project) startRenewalInfo(w Want, cur *issued) {
 		ca, _ := ResolveCA(cur.ca)
 		ca.URL = cur.ca
 		renewAfter, check := p.renewalInfo(ctx, p.client(ca, nil), cur.leaf, cur.renewAfter)
-		sec, err := getSecret(ctx, p.api, CertSecretName(w.Record))
+		sec, err := getSecret(ctx, p.apiClient(), CertSecretName(w.Record))
 		if err == nil && sec != nil {
 			sec.Annotations[AnnRenewAfter] = renewAfter.UTC().Format(time.RFC3339)
 			sec.Annotations[AnnARICheck] = check.UTC().Format(time.RFC3339)
-			err = putSecret(ctx, p.api, sec)
+			err = putSecret(ctx, p.apiClient(), sec)
 		}
 		if err != nil && ctx.Err() == nil {
 			p.m.opts.Logger.Warn("acme: store renewal info", "project", p.name, "record", w.Record, "err", err)
@@ -536,7 +536,7 @@ func (p *Project) account(ctx context.Context, client *acmez.Client, ca CA) (acm
 		return acct, nil
 	}
 	name := accountSecretName(ca.URL)
-	sec, err := getSecret(ctx, p.api, name)
+	sec, err := getSecret(ctx, p.apiClient(), name)
 	if err != nil {
 		return acme.Account{}, err
 	}
@@ -555,7 +555,7 @@ func (p *Project) account(ctx context.Context, client *acmez.Client, ca CA) (acm
 		if err != nil {
 			return acme.Account{}, err
 		}
-		err = putSecret(ctx, p.api, &corev1.Secret{
+		err = putSecret(ctx, p.apiClient(), &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelAccount: "true"}, Annotations: map[string]string{AnnCA: ca.URL, AnnIssuer: ca.Name}},
 			Type:       corev1.SecretTypeOpaque,
 			Data:       map[string][]byte{"key.pem": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})},
@@ -588,4 +588,11 @@ func (p *Project) TXT() map[string][]string {
 		out[k] = slices.Clone(v)
 	}
 	return out
+}
+
+// apiClient is the project's API client as the last Sync gave it (orders run beside Syncs).
+func (p *Project) apiClient() dynamic.Interface {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.api
 }

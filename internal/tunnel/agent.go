@@ -13,6 +13,7 @@ import (
 	"time"
 
 	connectip "github.com/quic-go/connect-ip-go"
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"github.com/yosida95/uritemplate/v3"
 
@@ -56,10 +57,15 @@ type Session struct {
 	Endpoint string
 	// Handshake is how long the QUIC and CONNECT-IP handshakes took (the endpoint's latency).
 	Handshake time.Duration
+	quic      *quic.Conn
 }
 
-// Close ends the session (and its QUIC connection).
-func (s *Session) Close() error { return s.Conn.Close() }
+// Close ends the session and its QUIC connection.
+func (s *Session) Close() error {
+	err := s.Conn.Close()
+	s.quic.CloseWithError(0, "")
+	return err
+}
 
 // ErrUnauthorized is the endpoint refusing the token.
 var ErrUnauthorized = errors.New("tunnel: the endpoint refused the token")
@@ -97,9 +103,16 @@ func Dial(ctx context.Context, opts AgentOptions) (*Session, error) {
 	if len(opts.Services) > 0 {
 		req.Header().Set(ServicesHeader, FormatServices(opts.Services))
 	}
-	tr := &connectip.Transport{TLSClientConfig: tlsConf, QUICConfig: quicConfig()}
-	conn, rsp, err := tr.Dial(req)
+	qc, err := quic.DialAddr(ctx, opts.Endpoint, tlsConf, quicConfig())
 	if err != nil {
+		return nil, fmt.Errorf("tunnel: connect to %s: %w", opts.Endpoint, err)
+	}
+	// HTTP/3 datagrams are sent but not announced: the endpoint then reads them from QUIC
+	// itself, past HTTP/3's 32-entry queue (datagrams.go).
+	cc := (&http3.Transport{EnableDatagrams: false}).NewClientConn(qc)
+	conn, rsp, err := connectip.NewClientConn(cc).Dial(req)
+	if err != nil {
+		qc.CloseWithError(0, "")
 		if rsp != nil && rsp.StatusCode == 401 {
 			return nil, fmt.Errorf("%w (401 from %s)", ErrUnauthorized, opts.Endpoint)
 		}
@@ -110,14 +123,16 @@ func Dial(ctx context.Context, opts AgentOptions) (*Session, error) {
 	assigned, err := conn.ReceiveAddressAssignment(wait)
 	if err != nil || len(assigned) == 0 {
 		conn.Close()
+		qc.CloseWithError(0, "")
 		return nil, fmt.Errorf("tunnel: no address assigned: %v", err)
 	}
 	ipRoutes, err := conn.Routes(wait)
 	if err != nil {
 		conn.Close()
+		qc.CloseWithError(0, "")
 		return nil, fmt.Errorf("tunnel: no routes: %w", err)
 	}
-	s := &Session{Conn: conn, Prefix: assigned[0].IPPrefix, Endpoint: opts.Endpoint, Handshake: time.Since(started)}
+	s := &Session{Conn: conn, quic: qc, Prefix: assigned[0].IPPrefix, Endpoint: opts.Endpoint, Handshake: time.Since(started)}
 	for _, r := range ipRoutes {
 		s.Routes = append(s.Routes, r.Prefixes()...)
 	}

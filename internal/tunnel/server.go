@@ -125,6 +125,10 @@ func NewServer(opts ServerOptions) *Server {
 		Handler:         mux,
 		EnableDatagrams: true,
 		QUICConfig:      quicConfig(),
+		// The handler reads an agent's datagrams from its QUIC connection itself (datagrams.go).
+		ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
+			return context.WithValue(ctx, quicConnKey{}, c)
+		},
 	}
 	return s
 }
@@ -425,6 +429,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.opts.Logger.Error("tunnel: attach", "project", id.Project, "node", id.Node, "err", err)
 		return
 	}
+	s.receiveDirect(w, r, sess, agent.Prefix)
 	s.mu.Lock()
 	agent.sess = sess
 	p.agents[agent] = struct{}{}

@@ -321,7 +321,14 @@ func (ss *Session) inbound() {
 	}
 }
 
-func (ss *Session) inject(b []byte) {
+// Deliver hands the stack a packet that reached this session by a path of the caller's (the
+// endpoint reads QUIC datagrams itself); b becomes the stack's.
+func (ss *Session) Deliver(b []byte) { ss.injectOwned(b) }
+
+func (ss *Session) inject(b []byte) { ss.injectOwned(append([]byte(nil), b...)) }
+
+// injectOwned hands the stack a packet it may keep.
+func (ss *Session) injectOwned(b []byte) {
 	if len(b) == 0 {
 		ss.s.stats.Dropped.Add(1)
 		ss.stats.Dropped.Add(1)
@@ -338,7 +345,7 @@ func (ss *Session) inject(b []byte) {
 		ss.stats.Dropped.Add(1)
 		return
 	}
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(append([]byte(nil), b...))})
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	ss.ep.InjectInbound(proto, pkt)
 	pkt.DecRef()
 	ss.s.stats.PacketsIn.Add(1)
