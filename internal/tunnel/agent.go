@@ -193,6 +193,7 @@ func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
 		s.Close()
 		return nil, err
 	}
+	a.ReceiveDirect(a.sess.Done(), a.sess.Deliver, func() { a.sess.Stats().Dropped.Add(1) })
 	return a, nil
 }
 

@@ -81,10 +81,23 @@ func (s *Server) receiveDirect(w http.ResponseWriter, r *http.Request, sess *net
 	}()
 }
 
-// agentPacket takes the IP packet out of an HTTP datagram of a CONNECT-IP session (quarter
-// stream ID, context ID 0, the packet) and checks what the library would: an IPv6 packet whose
-// source is in the agent's prefix (no agent may speak for another's addresses).
+// agentPacket takes the IP packet out of an HTTP datagram of a CONNECT-IP session and checks
+// what the library would: an IPv6 packet whose source is in the agent's prefix (no agent may
+// speak for another's addresses).
 func agentPacket(b []byte, prefix netip.Prefix) ([]byte, bool) {
+	pkt, ok := datagramPacket(b)
+	return pkt, ok && prefix.Contains(netip.AddrFrom16([16]byte(pkt[8:24])))
+}
+
+// gatewayPacket is agentPacket on the agent's side: an IPv6 packet to the agent's prefix.
+func gatewayPacket(b []byte, prefix netip.Prefix) ([]byte, bool) {
+	pkt, ok := datagramPacket(b)
+	return pkt, ok && prefix.Contains(netip.AddrFrom16([16]byte(pkt[24:40])))
+}
+
+// datagramPacket takes the IPv6 packet out of an HTTP datagram of a CONNECT-IP session:
+// quarter stream ID, context ID 0, the packet.
+func datagramPacket(b []byte) ([]byte, bool) {
 	_, n, err := quicvarint.Parse(b)
 	if err != nil {
 		return nil, false
@@ -94,9 +107,43 @@ func agentPacket(b []byte, prefix netip.Prefix) ([]byte, bool) {
 		return nil, false
 	}
 	pkt := b[n+m:]
-	if len(pkt) < 40 || pkt[0]>>4 != 6 {
-		return nil, false
-	}
-	src := netip.AddrFrom16([16]byte(pkt[8:24]))
-	return pkt, prefix.Contains(src)
+	return pkt, len(pkt) >= 40 && pkt[0]>>4 == 6
+}
+
+// ReceiveDirect reads the session's datagrams from its QUIC connection beside HTTP/3's own
+// reader, handing each packet for the agent's prefix to deliver, until the session ends. The
+// agent cannot stop its HTTP/3 layer from reading them (the gateway must announce datagrams:
+// connect-ip-go checks), but a reader of ours that always waits takes most of them before they
+// reach the 32-entry queue; the rest still arrive through the session's ReadPacket. deliver
+// owns the packet.
+func (s *Session) ReceiveDirect(done <-chan struct{}, deliver func([]byte), dropped func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-done
+		cancel()
+	}()
+	q := make(chan []byte, directQueue)
+	go func() {
+		for b := range q {
+			if pkt, ok := gatewayPacket(b, s.Prefix); ok {
+				deliver(pkt)
+			} else {
+				dropped()
+			}
+		}
+	}()
+	go func() {
+		defer close(q)
+		for {
+			b, err := s.quic.ReceiveDatagram(ctx)
+			if err != nil {
+				return
+			}
+			select {
+			case q <- b:
+			default:
+				dropped()
+			}
+		}
+	}()
 }

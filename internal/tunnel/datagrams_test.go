@@ -53,3 +53,19 @@ func FuzzAgentPacket(f *testing.F) {
 		}
 	})
 }
+
+// On the agent's side a packet is taken only when it is addressed to the agent's prefix.
+func TestGatewayPacket(t *testing.T) {
+	prefix := AgentPrefix(NodePrefix("p1", 1), 7)
+	pkt := ipv6Packet(GatewayAddr("p1"))
+	to := AgentAddr(prefix).As16()
+	copy(pkt[24:40], to[:])
+	if _, ok := gatewayPacket(append([]byte{0, 0}, pkt...), prefix); !ok {
+		t.Error("a packet to the agent was refused")
+	}
+	other := AgentAddr(AgentPrefix(NodePrefix("p1", 1), 8)).As16()
+	copy(pkt[24:40], other[:])
+	if _, ok := gatewayPacket(append([]byte{0, 0}, pkt...), prefix); ok {
+		t.Error("a packet to another agent was taken")
+	}
+}

@@ -185,7 +185,12 @@ type userPlane struct{ st *netstack.Stack }
 
 func (u userPlane) attach(sess *tunnel.Session) (planeSession, error) {
 	// The gateway's stack verifies no checksum (the tunnel is authenticated): none are made.
-	return u.st.AttachWith(sess.Conn, []netip.Prefix{netip.PrefixFrom(tunnel.AgentAddr(sess.Prefix), sess.Prefix.Bits())}, sess.Routes, netstack.AttachOptions{SkipTXChecksums: true})
+	ns, err := u.st.AttachWith(sess.Conn, []netip.Prefix{netip.PrefixFrom(tunnel.AgentAddr(sess.Prefix), sess.Prefix.Bits())}, sess.Routes, netstack.AttachOptions{SkipTXChecksums: true})
+	if err != nil {
+		return nil, err
+	}
+	sess.ReceiveDirect(ns.Done(), ns.Deliver, func() { ns.Stats().Dropped.Add(1) })
+	return ns, nil
 }
 
 func (u userPlane) dial(ctx context.Context, network, addr string) (net.Conn, error) {

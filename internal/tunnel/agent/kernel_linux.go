@@ -108,6 +108,14 @@ func (p *tunPlane) attach(sess *tunnel.Session) (planeSession, error) {
 	p.sessions = append(p.sessions, ts)
 	p.mu.Unlock()
 	go p.inbound(ts)
+	sess.ReceiveDirect(ts.done, func(b []byte) {
+		if _, err := p.file.Write(b); err != nil {
+			ts.stats.Dropped.Add(1)
+			return
+		}
+		ts.stats.PacketsIn.Add(1)
+		ts.stats.BytesIn.Add(uint64(len(b)))
+	}, func() { ts.stats.Dropped.Add(1) })
 	return ts, nil
 }
 
