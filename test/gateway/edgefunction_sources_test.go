@@ -263,7 +263,18 @@ spec:
 	if n := backendFetches.Load(); n != 3 {
 		t.Fatalf("backend.wasm was fetched %d times, want 3 (two failures, retried)", n)
 	}
-	e.WaitFor("route accepted", e.RouteAccepted("fns"))
+	// The route's status follows the functions' live revisions on a later controller pass;
+	// under CI's -race load with eight builds behind it that pass has taken over 20 s.
+	accepted := e.RouteAccepted("fns")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		err := accepted()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for route accepted: %v", err)
+		}
+	}
 	cases := []struct {
 		path string
 		code int
