@@ -42,6 +42,9 @@ type AgentOptions struct {
 	// Forward says where a TCP connection made to the agent's overlay address goes (default
 	// LocalTarget).
 	Forward func(prefix netip.Prefix, to netip.AddrPort) string
+	// Streams asks the gateway to send its TCP connections as QUIC streams (StreamsHeader);
+	// the agent then serves them with Session.ServeStreams.
+	Streams bool
 	Logger  *slog.Logger
 }
 
@@ -102,6 +105,9 @@ func Dial(ctx context.Context, opts AgentOptions) (*Session, error) {
 	}
 	if len(opts.Services) > 0 {
 		req.Header().Set(ServicesHeader, FormatServices(opts.Services))
+	}
+	if opts.Streams {
+		req.Header().Set(StreamsHeader, "1")
 	}
 	qc, err := quic.DialAddr(ctx, opts.Endpoint, tlsConf, quicConfig())
 	if err != nil {
@@ -194,6 +200,12 @@ func Connect(ctx context.Context, opts AgentOptions) (*AgentConn, error) {
 		return nil, err
 	}
 	a.ReceiveDirect(a.sess.Done(), a.sess.Deliver, func() { a.sess.Stats().Dropped.Add(1) })
+	if opts.Streams {
+		st := a.sess.Stats()
+		a.ServeStreams(func(to netip.AddrPort) (net.Conn, error) {
+			return (&net.Dialer{Timeout: 5 * time.Second}).Dial("tcp", forward(s.Prefix, to))
+		}, &st.BytesIn, &st.BytesOut)
+	}
 	return a, nil
 }
 

@@ -111,6 +111,10 @@ type Agent struct {
 	credential   string
 	instance     string
 	sess         *netstack.Session
+	// qc is the session's QUIC connection; streams says the agent takes TCP connections as
+	// streams on it (streams.go).
+	qc      *quic.Conn
+	streams bool
 }
 
 // NewServer makes a tunnel endpoint; Serve runs it.
@@ -138,7 +142,10 @@ func NewServer(opts ServerOptions) *Server {
 // 6 s idle timeout, so a killed peer's session ends (and its connections are reset) within
 // 6 s.
 func quicConfig() *quic.Config {
-	return &quic.Config{EnableDatagrams: true, InitialPacketSize: 1350, KeepAlivePeriod: 2 * time.Second, MaxIdleTimeout: 6 * time.Second}
+	return &quic.Config{EnableDatagrams: true, InitialPacketSize: 1350, KeepAlivePeriod: 2 * time.Second, MaxIdleTimeout: 6 * time.Second,
+		// An agent takes the gateway's connections as streams (streams.go): as many at once
+		// as a busy upstream pool holds.
+		MaxIncomingStreams: maxStreams}
 }
 
 // Serve answers on pc with the TLS certificate of cfg until Close.
@@ -197,17 +204,34 @@ func (s *Server) DialContext(ctx context.Context, projectName, network, address 
 	}
 	if ap, err := netip.ParseAddrPort(address); err == nil {
 		if index, slot, ok := nodeSlot(projectName, ap.Addr()); ok && index != 0 && slot == 0 {
-			return s.dialNode(ctx, p, index, network, ap)
+			return s.dialNode(ctx, projectName, p, index, network, ap)
+		}
+		if a := s.agentAt(p, ap.Addr()); a != nil && a.streams && isTCP(network) {
+			return s.dialAgent(ctx, projectName, p, a, network, ap)
 		}
 	}
 	return p.stack.DialContext(ctx, network, address)
+}
+
+func isTCP(network string) bool { return network == "tcp" || network == "tcp6" }
+
+// dialAgent dials to through agent a: a QUIC stream if it takes them, else the overlay.
+func (s *Server) dialAgent(ctx context.Context, projectName string, p *project, a *Agent, network string, to netip.AddrPort) (net.Conn, error) {
+	if a.streams && isTCP(network) {
+		c, err := dialStream(ctx, a.qc, netip.AddrPortFrom(GatewayAddr(projectName), 0), to)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(to), Err: err}
+		}
+		return c, nil
+	}
+	return p.stack.DialContext(ctx, network, to.String())
 }
 
 // dialNode dials a node's address through its agents, in turn from the next one: an agent
 // that refuses (draining) or does not answer within attemptTimeout (gone without a word: its
 // session has not timed out yet) passes the dial to the next, and one that did not answer is
 // tried last for a while.
-func (s *Server) dialNode(ctx context.Context, p *project, index uint16, network string, ap netip.AddrPort) (net.Conn, error) {
+func (s *Server) dialNode(ctx context.Context, projectName string, p *project, index uint16, network string, ap netip.AddrPort) (net.Conn, error) {
 	cands := s.agentsOf(p, index)
 	if len(cands) == 0 {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(ap), Err: errNoAgent}
@@ -232,7 +256,7 @@ func (s *Server) dialNode(ctx context.Context, p *project, index uint16, network
 		if i < len(order)-1 {
 			actx, cancel = context.WithTimeout(ctx, attemptTimeout)
 		}
-		c, err := p.stack.DialContext(actx, network, to.String())
+		c, err := s.dialAgent(actx, projectName, p, a, network, to)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return c, err
@@ -430,8 +454,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.receiveDirect(w, r, sess, agent.Prefix)
+	qc, _ := r.Context().Value(quicConnKey{}).(*quic.Conn)
+	if qc != nil {
+		// The session is the connection's purpose: when it ends, so does the connection,
+		// and with it every stream through the agent.
+		defer qc.CloseWithError(0, "session ended")
+	}
 	s.mu.Lock()
-	agent.sess = sess
+	agent.sess, agent.qc = sess, qc
+	agent.streams = qc != nil && r.Header.Get(StreamsHeader) == "1"
 	p.agents[agent] = struct{}{}
 	var replaced []*Agent
 	for a := range p.agents {
@@ -507,7 +538,7 @@ func (s *Server) agentAt(p *project, a netip.Addr) *Agent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ag := range p.agents {
-		if ag.Prefix.Contains(a) {
+		if ag.Prefix.Contains(a) && !ag.ended() {
 			return ag
 		}
 	}

@@ -47,7 +47,14 @@ func endpoint(t testing.TB) (*Server, string, *tls.Config) {
 // HTTP service of the agent's through the project's stack, at the agent's overlay address;
 // the agent is listed with its /96; a wrong token gets 401 and no session; when the agent
 // goes, dials fail at once; when it comes back under the same name it gets the same /96.
+// Both paths: QUIC streams and IP packets through the stacks.
 func TestAgentReachedThroughEndpoint(t *testing.T) {
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) { testAgentReached(t, p.streams) })
+	}
+}
+
+func testAgentReached(t *testing.T, streams bool) {
 	s, addr, clientTLS := endpoint(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "behind the tunnel") }))
 	defer srv.Close()
@@ -61,7 +68,7 @@ func TestAgentReachedThroughEndpoint(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
-	a, err := Connect(ctx, AgentOptions{Endpoint: addr, Token: "good", Name: "laptop", TLS: clientTLS})
+	a, err := Connect(ctx, AgentOptions{Endpoint: addr, Token: "good", Name: "laptop", TLS: clientTLS, Streams: streams})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +111,7 @@ func TestAgentReachedThroughEndpoint(t *testing.T) {
 		c.Close()
 		t.Error("dialed a gone agent")
 	}
-	b, err := Connect(t.Context(), AgentOptions{Endpoint: addr, Token: "good", Name: "laptop", TLS: clientTLS})
+	b, err := Connect(t.Context(), AgentOptions{Endpoint: addr, Token: "good", Name: "laptop", TLS: clientTLS, Streams: streams})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -88,8 +89,15 @@ func (n *netnsPeer) listen(t *testing.T, addr string) net.Listener {
 
 // Kernel mode, for real: `apoxy tunnel run --mode kernel` inside a network namespace (its own
 // TUN device, address and route; the gateway reached over a veth link) and a service there
-// listening on [::]; an HTTPRoute → Backend(fqdn office-link.tun.apoxy.net) reaches it.
+// listening on [::]; an HTTPRoute → Backend(fqdn office-link.tun.apoxy.net) reaches it, as
+// QUIC streams (the default) and as packets through the TUN device (--packets).
 func TestTunnelKernelMode(t *testing.T) {
+	for _, packets := range []bool{false, true} {
+		t.Run(map[bool]string{false: "streams", true: "packets"}[packets], func(t *testing.T) { testKernelMode(t, packets) })
+	}
+}
+
+func testKernelMode(t *testing.T, packets bool) {
 	n := newNetns(t)
 	d := newDevServer(t, "")
 	_, tport, _ := net.SplitHostPort(freePort(t))
@@ -113,7 +121,7 @@ func TestTunnelKernelMode(t *testing.T) {
 	agentLog := &syncBuffer{}
 	cmd := exec.Command("ip", "netns", "exec", n.name, apoxyBin, "--config", d.config(), "tunnel", "run", "office-link",
 		"--mode", "kernel", "--name", "k1", "--token", token, "--endpoint", d.tunnelAddr, "--no-tui",
-		"--health-addr", "127.0.0.1:9180", "--dns-addr", "127.0.0.1:8053")
+		"--health-addr", "127.0.0.1:9180", "--dns-addr", "127.0.0.1:8053", fmt.Sprintf("--packets=%v", packets))
 	cmd.Stdout, cmd.Stderr = agentLog, agentLog
 	cmd.Env = append(os.Environ(), "HOME="+d.dataDir)
 	if err := cmd.Start(); err != nil {
@@ -147,10 +155,28 @@ func TestTunnelKernelMode(t *testing.T) {
 	if !strings.Contains(string(out), "inet6 fd") || !strings.Contains(string(out), "/96") {
 		t.Errorf("apoxy0 in the namespace:\n%s", out)
 	}
+	rx0 := tunRXPackets(t, n.name)
 	for range 50 {
 		if body := get(); !strings.HasPrefix(body, "kernel mode") {
 			t.Fatalf("through the kernel-mode agent: %q", body)
 		}
 	}
+	// Packets cross the TUN device (several per request); streams do not.
+	if rx := tunRXPackets(t, n.name) - rx0; packets != (rx >= 50) {
+		t.Errorf("--packets=%v: apoxy0 received %d packets during 50 requests", packets, rx)
+	}
 	t.Logf("%s; agent log:\n%s", get(), agentLog)
+}
+
+// tunRXPackets is how many packets apoxy0 in namespace ns has received.
+func tunRXPackets(t *testing.T, ns string) int {
+	out, err := exec.Command("ip", "netns", "exec", ns, "cat", "/sys/class/net/apoxy0/statistics/rx_packets").Output()
+	if err != nil {
+		t.Fatalf("apoxy0 statistics: %v", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

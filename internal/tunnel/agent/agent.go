@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,8 +46,12 @@ type Options struct {
 	// Labels are shown in the node's status.
 	Labels map[string]string
 	// Forward says where a connection made to the agent's overlay address goes (default
-	// tunnel.LocalTarget).
+	// tunnel.LocalTarget in user mode, KernelTarget in kernel mode).
 	Forward func(prefix netip.Prefix, to netip.AddrPort) string
+	// Packets keeps the gateway's TCP connections as IP packets through the overlay (the
+	// user-space stack or the TUN device) instead of QUIC streams, the default and several
+	// times faster (internal/tunnel/streams.go).
+	Packets bool
 	// BackoffMin and BackoffMax bound reconnect delays (default 250 ms and 30 s), with full
 	// jitter; a session that lived a minute resets them.
 	BackoffMin, BackoffMax time.Duration
@@ -130,11 +135,14 @@ func New(opts Options) (*Agent, error) {
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 10 * time.Second
 	}
-	if opts.Forward == nil {
-		opts.Forward = tunnel.LocalTarget
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Forward == nil {
+		opts.Forward = tunnel.LocalTarget
+		if opts.Mode == "kernel" {
+			opts.Forward = KernelTarget
+		}
 	}
 	a := &Agent{opts: opts, rtt: map[string]time.Duration{}, metrics: newMetrics(), instance: fmt.Sprintf("%016x", rand.Uint64())}
 	if opts.Token != nil {
@@ -213,26 +221,91 @@ func (a *Agent) accept(_, _ netip.AddrPort) bool {
 	return true
 }
 
-// forward connects one connection made to the agent's prefix to its local target.
+// forward connects one connection made to the agent's prefix (through the overlay) to its
+// local target.
 func (a *Agent) forward(c net.Conn, _, to netip.AddrPort) {
 	defer a.forwarded.Add(-1)
 	if c == nil {
 		return
 	}
 	defer c.Close()
+	local, err := a.connectLocal(to)
+	if err != nil {
+		return
+	}
+	defer local.Close()
+	tunnel.Splice(c, local)
+}
+
+// connectLocal dials the local target of a connection made to to.
+func (a *Agent) connectLocal(to netip.AddrPort) (net.Conn, error) {
 	a.mu.Lock()
 	prefix := a.prefix
 	a.mu.Unlock()
 	target := a.opts.Forward(prefix, to)
+	if target == "" {
+		a.metrics.forwards.WithLabelValues("refused").Inc()
+		return nil, fmt.Errorf("agent: nothing to forward %s to", to)
+	}
 	local, err := (&net.Dialer{Timeout: 5 * time.Second}).Dial("tcp", target)
 	if err != nil {
 		a.metrics.forwards.WithLabelValues("refused").Inc()
 		a.opts.Logger.Debug("tunnel: forward", "to", target, "err", err)
-		return
+		return nil, err
 	}
 	a.metrics.forwards.WithLabelValues("ok").Inc()
-	defer local.Close()
-	tunnel.Splice(c, local)
+	return local, nil
+}
+
+// dialStream is a connection the gateway sends as a QUIC stream: taken (and counted, for the
+// drain) like one through the overlay, its local side closes the count.
+func (a *Agent) dialStream(to netip.AddrPort) (net.Conn, error) {
+	if !a.accept(netip.AddrPort{}, to) {
+		return nil, tunnel.ErrRefused
+	}
+	local, err := a.connectLocal(to)
+	if err != nil {
+		a.forwarded.Add(-1)
+		return nil, err
+	}
+	return &countedConn{Conn: local, done: func() { a.forwarded.Add(-1) }}, nil
+}
+
+// countedConn calls done once, at its first Close.
+type countedConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.done)
+	return err
+}
+
+// CloseWrite half-closes the local connection (tunnel.Splice uses it).
+func (c *countedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// KernelTarget is where a kernel-mode agent sends a connection the gateway makes to to (as a
+// QUIC stream): the agent's own overlay address is dialed as it is (the TUN device holds it,
+// so services listening on it or on [::] answer), an IPv4 address mapped into the /96 goes
+// to that IPv4 address; anything else has no target.
+func KernelTarget(prefix netip.Prefix, to netip.AddrPort) string {
+	switch {
+	case to.Addr() == tunnel.AgentAddr(prefix):
+		return to.String()
+	case prefix.Contains(to.Addr()):
+		if t := tunnel.LocalTarget(prefix, to); !strings.HasPrefix(t, "127.0.0.1:") {
+			return t
+		}
+	}
+	return ""
 }
 
 // Run keeps MinConns sessions up until ctx ends, then drains: new forwarded connections
@@ -270,7 +343,7 @@ func (a *Agent) loop(ctx context.Context, c *Conn) {
 		ep := a.pickEndpoint(c.Index)
 		a.setState(c, "connecting", ep, "")
 		sess, err := tunnel.Dial(ctx, tunnel.AgentOptions{Endpoint: ep, Token: a.currentToken(), Name: a.opts.Name,
-			Services: a.opts.Services, Labels: a.opts.Labels, TLS: a.opts.TLS, Instance: a.instance, Mode: a.mode()})
+			Services: a.opts.Services, Labels: a.opts.Labels, TLS: a.opts.TLS, Instance: a.instance, Mode: a.mode(), Streams: !a.opts.Packets})
 		if err != nil && errors.Is(err, tunnel.ErrUnauthorized) && a.opts.Refresh != nil {
 			if tok, rerr := a.opts.Refresh(ctx); rerr == nil && tok != a.currentToken() {
 				a.mu.Lock()
@@ -362,6 +435,10 @@ func (a *Agent) attach(c *Conn, sess *tunnel.Session) error {
 	c.sess, c.State, c.Since, c.Handshake, c.LastError = ns, "up", time.Now(), sess.Handshake, ""
 	c.Connects++
 	a.metrics.up.Inc()
+	if !a.opts.Packets {
+		st := ns.Stats()
+		sess.ServeStreams(a.dialStream, &st.BytesIn, &st.BytesOut)
+	}
 	return nil
 }
 

@@ -125,9 +125,19 @@ func get(c *http.Client, url string) (string, error) {
 
 // Two agents of one node, two sessions each: the node's address reaches both in turn, every
 // session is listed once per agent name's /96; when one agent drains, a request it is
-// serving finishes, new ones go to the other, and none fails.
+// serving finishes, new ones go to the other, and none fails. Connections as QUIC streams
+// (the default) and as packets through the stacks.
 func TestAgentsShareANodeAndDrain(t *testing.T) {
-	g := newGateway(t)
+	for _, packets := range []bool{false, true} {
+		t.Run(map[bool]string{false: "streams", true: "packets"}[packets], func(t *testing.T) {
+			g := newGateway(t)
+			g.opts.Packets = packets
+			testShareAndDrain(t, g)
+		})
+	}
+}
+
+func testShareAndDrain(t *testing.T, g *gateway) {
 	a1, stop1 := g.run(t, "a1", 2)
 	a2, _ := g.run(t, "a2", 2)
 	tunneltest.WaitFor(t, func() bool { return len(g.srv.Agents("p1")) == 4 })
