@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	connectip "github.com/quic-go/connect-ip-go"
@@ -230,6 +231,37 @@ func Splice(a, b net.Conn) {
 	go func() { io.Copy(b, a); closeWrite(b); close(done) }()
 	io.Copy(a, b)
 	closeWrite(a)
+	<-done
+}
+
+// RelayUDP copies datagrams both ways between two connected UDP conns until neither has
+// sent one for idle (or one fails), then closes both.
+func RelayUDP(a, b net.Conn, idle time.Duration) {
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	copyDatagrams := func(dst, src net.Conn) {
+		defer a.Close()
+		defer b.Close()
+		buf := make([]byte, 65535)
+		for {
+			src.SetReadDeadline(time.Now().Add(idle))
+			n, err := src.Read(buf)
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, last.Load())) < idle {
+					continue // the other direction is alive
+				}
+				return
+			}
+			last.Store(time.Now().UnixNano())
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
+	done := make(chan struct{})
+	go func() { copyDatagrams(b, a); close(done) }()
+	copyDatagrams(a, b)
 	<-done
 }
 

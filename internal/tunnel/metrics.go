@@ -5,9 +5,10 @@ import (
 )
 
 var (
-	descAgents = prometheus.NewDesc("apoxy_tunnel_sessions", "CONNECT-IP sessions connected now, by project.", []string{"project"}, nil)
-	descPkts   = prometheus.NewDesc("apoxy_tunnel_packets_total", "IP packets through the project's tunnel sessions, by direction (in: from agents; out: to them; dropped).", []string{"project", "direction"}, nil)
-	descRetx   = prometheus.NewDesc("apoxy_tunnel_tcp_retransmits_total", "TCP segments the gateway's side of a project's overlay sent again (loss in the tunnels).", []string{"project"}, nil)
+	descAgents  = prometheus.NewDesc("apoxy_tunnel_sessions", "CONNECT-IP sessions connected now, by project.", []string{"project"}, nil)
+	descPkts    = prometheus.NewDesc("apoxy_tunnel_packets_total", "IP packets through the project's tunnel sessions, by direction (in: from agents; out: to them; dropped).", []string{"project", "direction"}, nil)
+	descStreams = prometheus.NewDesc("apoxy_tunnel_streams_total", "TCP connections the gateway opened to agents as QUIC streams, by result (ok; refused: the agent drained or nothing listened; error: the agent did not answer).", []string{"result"}, nil)
+	descRetx    = prometheus.NewDesc("apoxy_tunnel_tcp_retransmits_total", "TCP segments the gateway's side of a project's overlay sent again (loss in the tunnels).", []string{"project"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -15,10 +16,14 @@ func (s *Server) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descAgents
 	ch <- descPkts
 	ch <- descRetx
+	ch <- descStreams
 }
 
 // Collect implements prometheus.Collector: each project with an overlay.
 func (s *Server) Collect(ch chan<- prometheus.Metric) {
+	for i, result := range []string{"ok", "refused", "error"} {
+		ch <- prometheus.MustNewConstMetric(descStreams, prometheus.CounterValue, float64(s.streams[i].Load()), result)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, p := range s.projects {

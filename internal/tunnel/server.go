@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	connectip "github.com/quic-go/connect-ip-go"
@@ -88,6 +89,8 @@ type Server struct {
 	projects map[string]*project
 	// rr spreads dials to a node's address over its agents.
 	rr atomic.Uint32
+	// streams counts stream dials: ok, refused, error (metrics.go).
+	streams [3]atomic.Uint64
 }
 
 // project is one project's overlay: its stack and its connected agents.
@@ -220,8 +223,14 @@ func (s *Server) dialAgent(ctx context.Context, projectName string, p *project, 
 	if a.streams && isTCP(network) {
 		c, err := dialStream(ctx, a.qc, netip.AddrPortFrom(GatewayAddr(projectName), 0), to)
 		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				s.streams[1].Add(1)
+			} else {
+				s.streams[2].Add(1)
+			}
 			return nil, &net.OpError{Op: "dial", Net: network, Addr: net.TCPAddrFromAddrPort(to), Err: err}
 		}
+		s.streams[0].Add(1)
 		return c, nil
 	}
 	return p.stack.DialContext(ctx, network, to.String())

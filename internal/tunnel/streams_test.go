@@ -116,6 +116,9 @@ func TestStreams(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("dial to a closed port: %v, want ECONNREFUSED", err)
 	}
+	if ok, refused := s.streams[0].Load(), s.streams[1].Load(); ok != 1 || refused != 1 {
+		t.Errorf("apoxy_tunnel_streams_total: ok %d, refused %d; want 1 and 1", ok, refused)
+	}
 
 	open, err := s.DialContext(t.Context(), "p1", "tcp", to.String())
 	if err != nil {
@@ -156,5 +159,57 @@ func TestStreamRefused(t *testing.T) {
 	_, err = dialStream(ctx, qc, netip.AddrPort{}, netip.MustParseAddrPort("[fd00::1]:80"))
 	if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("a target outside the agent's prefix: %v", err)
+	}
+}
+
+// RelayUDP keeps a flow while either direction sends, and ends it once both are idle.
+func TestRelayUDP(t *testing.T) {
+	pair := func() (net.Conn, net.Conn) {
+		l, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.DialUDP("udp", nil, l.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("hi"))
+		buf := make([]byte, 8)
+		_, from, err := l.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		s, err := net.DialUDP("udp", l.LocalAddr().(*net.UDPAddr), from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, s
+	}
+	outer, a := pair()
+	b, inner := pair()
+	defer outer.Close()
+	defer inner.Close()
+	done := make(chan struct{})
+	go func() { RelayUDP(a, b, 300*time.Millisecond); close(done) }()
+	buf := make([]byte, 64)
+	// Only outer -> inner for a while: longer than idle, and the flow stays.
+	for i := range 8 {
+		outer.Write([]byte{byte(i)})
+		inner.SetReadDeadline(time.Now().Add(time.Second))
+		if n, err := inner.Read(buf); err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case <-done:
+		t.Fatal("the relay ended while one direction was sending")
+	default:
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("an idle relay did not end")
 	}
 }

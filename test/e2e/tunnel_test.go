@@ -174,6 +174,7 @@ func TestTunnelAgents(t *testing.T) {
 		return string(b), nil
 	}
 	waitFor(t, func() bool { body, _ := getRoute(); return body == "behind the tunnel" })
+	checkTunnelUDP(t, d, dir)
 	out := must(t, d.apoxy(t, "", "tunnel", "list", "-o", "wide")).stdout
 	if !strings.Contains(out, "a1") {
 		t.Errorf("tunnel list does not show the agent:\n%s", out)
@@ -238,4 +239,58 @@ func TestTunnelAgents(t *testing.T) {
 	if !strings.Contains(d.log.String(), "agent disconnected") {
 		t.Errorf("the server did not log the agent leaving")
 	}
+}
+
+// checkTunnelUDP: a UDPRoute → Backend(fqdn office-link.tun.apoxy.net) reaches a UDP service
+// on the agent's 127.0.0.1, and its answers come back to the client.
+func checkTunnelUDP(t *testing.T, d *devServer, dir string) {
+	t.Helper()
+	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteTo(append([]byte("udp behind the tunnel: "), buf[:n]...), from)
+		}
+	}()
+	probe, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwPort := probe.LocalAddr().(*net.UDPAddr).Port
+	probe.Close()
+	must(t, d.apoxy(t, "", "apply", "-f", writeFile(t, dir, "udp.yaml", fmt.Sprintf(`apiVersion: gateway.apoxy.dev/v1
+kind: Gateway
+metadata: {name: udp}
+spec:
+  gatewayClassName: apoxy
+  listeners:
+  - {name: udp, protocol: UDP, port: %d}
+---
+apiVersion: gateway.apoxy.dev/v1
+kind: UDPRoute
+metadata: {name: office-udp}
+spec:
+  parentRefs: [{name: udp, sectionName: udp}]
+  rules: [{backendRefs: [{kind: Backend, name: office, port: %d}]}]
+`, gwPort, echo.LocalAddr().(*net.UDPAddr).Port))))
+	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", gwPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 2048)
+	waitFor(t, func() bool {
+		c.Write([]byte("ping"))
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := c.Read(buf)
+		return err == nil && string(buf[:n]) == "udp behind the tunnel: ping"
+	})
 }

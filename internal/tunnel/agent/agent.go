@@ -158,6 +158,7 @@ func New(opts Options) (*Agent, error) {
 			return nil, err
 		}
 		st.ForwardTCPFrom(a.accept, a.forward)
+		st.ForwardUDP(nil, a.forwardUDP)
 		a.plane = userPlane{st}
 	case "kernel":
 		p, err := newTUNPlane(opts.TUNName, opts.MTU, opts.Logger)
@@ -235,6 +236,31 @@ func (a *Agent) forward(c net.Conn, _, to netip.AddrPort) {
 	}
 	defer local.Close()
 	tunnel.Splice(c, local)
+}
+
+// udpIdle ends a UDP flow neither side has sent on for this long (as conntrack does for an
+// unanswered flow; DNS and QUIC flows are either short or keep themselves alive).
+const udpIdle = 60 * time.Second
+
+// forwardUDP relays one UDP flow sent to the agent's prefix (through the overlay) to its
+// local target, until it is idle.
+func (a *Agent) forwardUDP(c net.Conn, _, to netip.AddrPort) {
+	defer c.Close()
+	a.mu.Lock()
+	prefix := a.prefix
+	a.mu.Unlock()
+	target := a.opts.Forward(prefix, to)
+	if target == "" {
+		return
+	}
+	local, err := net.Dial("udp", target)
+	if err != nil {
+		a.metrics.forwards.WithLabelValues("refused").Inc()
+		return
+	}
+	a.metrics.forwards.WithLabelValues("ok").Inc()
+	defer local.Close()
+	tunnel.RelayUDP(c, local, udpIdle)
 }
 
 // connectLocal dials the local target of a connection made to to.

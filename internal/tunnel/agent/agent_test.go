@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -293,5 +294,52 @@ func TestAgentWithoutEgress(t *testing.T) {
 	}
 	if _, err := a.DialContext(t.Context(), "tcp", "[2001:db8::1]:80"); !errors.Is(err, ErrNoEgress) {
 		t.Fatalf("IPv6 beyond the overlay without egress: %v", err)
+	}
+}
+
+// UDP through the tunnel (user mode): the gateway's datagrams to the agent's address, and to
+// the node's, reach a local UDP service, and its answers come back.
+func TestAgentForwardsUDP(t *testing.T) {
+	g := newGateway(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(append([]byte("echo "), buf[:n]...), from)
+		}
+	}()
+	g.opts.Forward = func(netip.Prefix, netip.AddrPort) string { return pc.LocalAddr().String() }
+	a, err := New(g.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go a.Run(ctx)
+	tunneltest.WaitFor(t, func() bool { return a.Ready() == nil })
+	for _, to := range []netip.Addr{tunnel.AgentAddr(a.Prefix()), tunnel.NodeAddr(tunnel.NodePrefix("p1", 1))} {
+		c, err := g.srv.DialContext(t.Context(), "p1", "udp", netip.AddrPortFrom(to, 5353).String())
+		if err != nil {
+			t.Fatalf("%s: %v", to, err)
+		}
+		defer c.Close()
+		buf := make([]byte, 2048)
+		for i := range 3 {
+			msg := fmt.Sprintf("datagram %d", i)
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			c.Write([]byte(msg))
+			n, err := c.Read(buf)
+			if err != nil || string(buf[:n]) != "echo "+msg {
+				t.Fatalf("%s: %q %v", to, buf[:n], err)
+			}
+		}
 	}
 }
