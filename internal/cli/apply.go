@@ -51,6 +51,15 @@ func newApplyCommand(f cmdutil.Factory, streams genericiooptions.IOStreams) *cob
 		if len(docs) == 0 {
 			return errors.New("no objects to apply: the input has no YAML or JSON documents with a kind")
 		}
+		// Kinds are checked against the server first (an unreachable server is left to
+		// kubectl's own error).
+		if dc, err := f.ToDiscoveryClient(); err == nil {
+			if served, err := loadServedKinds(dc); err == nil {
+				if err := checkManifests(docs, served, streams.ErrOut); err != nil {
+					return err
+				}
+			}
+		}
 		sortByDependency(docs)
 		// kubectl's builder reads files in order (stdin only from os.Stdin), so hand it one
 		// temporary file holding the sorted documents.

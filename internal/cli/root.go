@@ -57,6 +57,7 @@ Start a local server with 'apoxy dev', then point the CLI at it with --config DI
 		newServerCommand(g, streams, true),
 		newApplyCommand(f, streams),
 		newGetCommand(f, streams),
+		newAPIResourcesCommand(f, streams),
 		newDescribeCommand(f, streams),
 		newEditCommand(f, streams),
 		newDeleteCommand(f, streams),
