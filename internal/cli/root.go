@@ -39,7 +39,8 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 Kubernetes-style object you apply with 'apoxy apply -f'.
 
 Start a local server with 'apoxy dev', then point the CLI at it with --config DIR/config.yaml
-(or APOXY_CONFIG), or kubectl at DIR/kubeconfig.`,
+(or APOXY_CONFIG), or kubectl at DIR/kubeconfig. 'apoxy status' then shows the server, the
+project, its Gateways and whatever needs attention; 'apoxy api-resources' every kind.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -55,6 +56,7 @@ Start a local server with 'apoxy dev', then point the CLI at it with --config DI
 	root.AddCommand(
 		newServerCommand(g, streams, false),
 		newServerCommand(g, streams, true),
+		newStatusCommand(getter, streams),
 		newApplyCommand(f, streams),
 		newGetCommand(f, streams),
 		newAPIResourcesCommand(f, streams),

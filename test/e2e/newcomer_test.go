@@ -40,6 +40,20 @@ func TestNewcomerErrors(t *testing.T) {
 	}
 	must(t, d.apoxy(t, "", "get", "httproute", "foo-route"))
 
+	// The first command to run: the server, the project, the default Gateway Programmed, and
+	// the route whose Service does not exist, with the reason.
+	var status string
+	waitFor(t, func() bool {
+		status = must(t, d.apoxy(t, "", "status")).stdout
+		return strings.Contains(status, "HTTPRoute default/foo-route (parent default): ResolvedRefs=False")
+	})
+	for _, want := range []string{"Server:", "Project:  default", "GATEWAYS", "default  Programmed", "NEEDS ATTENTION"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("apoxy status lacks %q:\n%s", want, status)
+		}
+	}
+	t.Logf("apoxy status:\n%s", status)
+
 	typo := strings.Replace(upstreamRoute, "kind: HTTPRoute", "kind: HTTPRoot", 1)
 	typo = strings.Replace(typo, "name: foo-route", "name: typo-route", 1)
 	both := "apiVersion: core.apoxy.dev/v1alpha2\nkind: Backend\nmetadata: {name: first}\nspec: {endpoints: [{ip: 127.0.0.1}]}\n---\n" + typo
