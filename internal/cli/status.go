@@ -62,7 +62,7 @@ func printStatus(ctx context.Context, getter *clientGetter, out io.Writer) error
 
 	var counts []string
 	var gateways []unstructured.Unstructured
-	var problems []string
+	var problems, pending []string
 	for _, kind := range resource.Kinds() {
 		if kind.Root || kind.GVK.Group == "" {
 			continue // projects themselves; core kinds (Secrets, Namespaces) carry no conditions
@@ -81,6 +81,9 @@ func printStatus(ctx context.Context, getter *clientGetter, out io.Writer) error
 				gateways = append(gateways, obj)
 			}
 			problems = append(problems, objectProblems(kind.GVK.Kind, &obj)...)
+			if kind.Status != resource.NoStatus && kind.Status != resource.StatusByServer && !reported(&obj) {
+				pending = append(pending, kind.GVK.Kind+" "+qualified(&obj))
+			}
 		}
 	}
 	fmt.Fprintf(w, "Objects:\t%s\n", orNone(strings.Join(counts, ", ")))
@@ -110,8 +113,17 @@ func printStatus(ctx context.Context, getter *clientGetter, out io.Writer) error
 	}
 	w.Flush()
 
+	if len(pending) > 0 {
+		sort.Strings(pending)
+		fmt.Fprintf(out, "\nNO STATUS YET (%d: just applied? run 'apoxy status' again)\n", len(pending))
+		for _, p := range pending {
+			fmt.Fprintf(out, "  %s\n", p)
+		}
+	}
 	if len(problems) == 0 {
-		fmt.Fprintln(out, "\nEverything is Accepted and Programmed.")
+		if len(pending) == 0 {
+			fmt.Fprintln(out, "\nEverything is Accepted and Programmed.")
+		}
 		return nil
 	}
 	sort.Strings(problems)
@@ -161,6 +173,36 @@ func badCondition(m map[string]any) bool {
 		return m["status"] == "True"
 	}
 	return m["status"] != "True"
+}
+
+// reported says whether a controller has written obj's status for its current spec: some
+// conditions (own, parents' or ancestors'), and an observedGeneration, where given, not behind.
+func reported(obj *unstructured.Unstructured) bool {
+	found := false
+	for _, path := range [][]string{{"status", "conditions"}, {"status", "parents"}, {"status", "ancestors"}} {
+		if l, _, _ := unstructured.NestedSlice(obj.Object, path...); len(l) > 0 {
+			found = true
+		}
+	}
+	og, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "status", "observedGeneration")
+	gen, _, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "generation")
+	if og != nil && number(og) < number(gen) {
+		return false
+	}
+	return found
+}
+
+// number reads a JSON number however it was decoded (int64 from the API, float64 from YAML).
+func number(v any) float64 {
+	switch n := v.(type) {
+	case int64:
+		return float64(n)
+	case float64:
+		return n
+	case int:
+		return float64(n)
+	}
+	return 0
 }
 
 // objectProblems lists the conditions of obj that need attention, wherever its status keeps

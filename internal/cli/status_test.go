@@ -42,3 +42,20 @@ status:
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestReported(t *testing.T) {
+	for doc, want := range map[string]bool{
+		`metadata: {name: a, generation: 1}`: false,
+		`{metadata: {name: a, generation: 1}, status: {conditions: [{type: Ready, status: "True"}]}}`:                        true,
+		`{metadata: {name: a, generation: 2}, status: {observedGeneration: 1, conditions: [{type: Ready, status: "True"}]}}`: false,
+		`{metadata: {name: a, generation: 2}, status: {parents: [{parentRef: {name: d}, conditions: []}]}}`:                  true,
+	} {
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatal(err)
+		}
+		if got := reported(&unstructured.Unstructured{Object: obj}); got != want {
+			t.Errorf("%s: %v, want %v", doc, got, want)
+		}
+	}
+}
