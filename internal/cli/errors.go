@@ -26,7 +26,7 @@ const celSkipped = `<nil>: Invalid value: null: some validation rules were not c
 func readableErrors(msg string) string {
 	var out []string
 	for _, line := range strings.Split(strings.TrimRight(msg, "\n"), "\n") {
-		line = strings.TrimRight(sourceClause.ReplaceAllString(line, ""), " ")
+		line = suggestFields(strings.TrimRight(sourceClause.ReplaceAllString(line, ""), " "))
 		if strings.HasPrefix(line, "* ") { // kubectl's own list for a single invalid object
 			line = "  " + line
 		}

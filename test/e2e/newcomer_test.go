@@ -66,6 +66,12 @@ func TestNewcomerErrors(t *testing.T) {
 		t.Errorf("the other document of a refused apply was applied: %s", r)
 	}
 
+	// An unknown field names the field meant.
+	r = d.apoxy(t, "", "apply", "-f", writeFile(t, dir, "field.yaml", "apiVersion: core.apoxy.dev/v1alpha2\nkind: Backend\nmetadata: {name: field}\nspec: {endpointz: [{ip: 127.0.0.1}]}\n"))
+	if r.err == nil || !strings.Contains(r.stderr, `unknown field "spec.endpointz" (did you mean "spec.endpoints"?)`) {
+		t.Errorf("an unknown field: %s", r)
+	}
+
 	r = d.apoxy(t, "", "get")
 	if r.err == nil || !strings.Contains(r.stderr, "apoxy api-resources") {
 		t.Errorf("get without a kind: %s", r)
