@@ -539,7 +539,7 @@ func (s *Server) startProject(ctx context.Context, name string, key projectKey) 
 		gs.Destroy()
 		return nil, fmt.Errorf("apiserver: project %s: %w", name, err)
 	}
-	return &project{name: name, key: key, server: gs, handler: http.StripPrefix(projectPath(name), gs.Handler), cancel: cancel}, nil
+	return &project{name: name, key: key, server: gs, handler: http.StripPrefix(projectPath(name), upstreamAlias(gs.Handler)), cancel: cancel}, nil
 }
 
 // removeProject stops serving a project and deletes its data, unless a newer object with the

@@ -25,7 +25,7 @@ spec:
       port: 8080
 `
 
-// A newcomer's first minutes, as issue 19 found them: an upstream Gateway API manifest
+// A newcomer's first minutes, as issue 19 found them: an upstream Gateway API manifest (with apoxy and with kubectl)
 // applies (as gateway.apoxy.dev, with a one-line notice); a typo in kind names the kind meant
 // and applies nothing; `apoxy get` without a kind points at `apoxy api-resources`, which
 // exists and lists our kinds.
@@ -39,6 +39,29 @@ func TestNewcomerErrors(t *testing.T) {
 		t.Errorf("upstream manifest: %s", r)
 	}
 	must(t, d.apoxy(t, "", "get", "httproute", "foo-route"))
+
+	// kubectl users get the same: the server serves the upstream group as ours. The route
+	// applied above is the same object under both groups.
+	kubeRoute := strings.Replace(upstreamRoute, "name: foo-route", "name: kubectl-route", 1)
+	r = must(t, d.kubectl(t, kubeRoute, "apply", "-f", "-"))
+	if !strings.Contains(r.stdout, "httproute.gateway.networking.k8s.io/kubectl-route created") {
+		t.Errorf("kubectl apply of the upstream manifest: %s", r)
+	}
+	r = must(t, d.kubectl(t, "", "get", "httproutes.gateway.networking.k8s.io", "foo-route", "-o", "jsonpath={.apiVersion}"))
+	if r.stdout != "gateway.networking.k8s.io/v1" {
+		t.Errorf("kubectl get through the upstream group: apiVersion %q", r.stdout)
+	}
+	must(t, d.apoxy(t, "", "get", "httproute", "kubectl-route"))
+	r = must(t, d.kubectl(t, "", "explain", "httproutes.gateway.networking.k8s.io.spec.hostnames"))
+	if !strings.Contains(r.stdout, "GROUP:      gateway.networking.k8s.io") {
+		t.Errorf("kubectl explain through the upstream group: %s", r)
+	}
+	// A typo in a field is named by kubectl's strict validation, through the alias too.
+	r = d.kubectl(t, strings.Replace(kubeRoute, "hostnames:", "hostnamez:", 1), "apply", "-f", "-")
+	if r.err == nil || !strings.Contains(r.stderr, `unknown field "spec.hostnamez"`) {
+		t.Errorf("kubectl apply with a misspelt field: %s", r)
+	}
+	must(t, d.kubectl(t, "", "delete", "httproutes.gateway.networking.k8s.io", "kubectl-route"))
 
 	// The first command to run: the server, the project, the default Gateway Programmed, and
 	// the route whose Service does not exist, with the reason.
