@@ -1,4 +1,4 @@
-package cli
+package explain
 
 import (
 	"net/url"
@@ -97,7 +97,7 @@ func explainFor(t *testing.T, docs, rawURL string) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	if err := explainRequest(&b, snap, u, "GET", nil); err != nil {
+	if err := Request(&b, snap, u, "GET", nil); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()

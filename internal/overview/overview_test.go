@@ -1,4 +1,4 @@
-package cli
+package overview
 
 import (
 	"strings"
@@ -32,7 +32,7 @@ status:
 `), &obj); err != nil {
 		t.Fatal(err)
 	}
-	got := objectProblems("HTTPRoute", &unstructured.Unstructured{Object: obj})
+	got := Problems("HTTPRoute", &unstructured.Unstructured{Object: obj})
 	want := []string{
 		`HTTPRoute default/web (parent default): ResolvedRefs=False (BackendNotFound): Service "foo-svc" not found`,
 		`HTTPRoute default/web (ancestor edge): Accepted=Unknown (Pending): not yet`,
@@ -54,7 +54,7 @@ func TestReported(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
 			t.Fatal(err)
 		}
-		if got := reported(&unstructured.Unstructured{Object: obj}); got != want {
+		if got := Reported(&unstructured.Unstructured{Object: obj}); got != want {
 			t.Errorf("%s: %v, want %v", doc, got, want)
 		}
 	}
