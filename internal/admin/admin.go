@@ -37,7 +37,10 @@ type Options struct {
 	Readiness func() []component.Status
 	// Gatherers are served on /metrics besides the API server's registry (the data plane's).
 	Gatherers []prometheus.Gatherer
-	Logger    *slog.Logger
+	// Pages are served below their prefixes (e.g. "/console/": the web console, which signs
+	// its users in itself).
+	Pages  map[string]http.Handler
+	Logger *slog.Logger
 }
 
 // Server is the admin listener. It implements component.Component.
@@ -76,6 +79,9 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for prefix, h := range opts.Pages {
+		mux.Handle(prefix, h)
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }

@@ -76,6 +76,17 @@ func (k *Keyring) ProjectToken(name, uid string, revision int32) string {
 	return projectTokenPrefix + name + "_" + rev + "_" + k.mac("project", name, uid, rev)
 }
 
+// ProjectOfToken says which project a project key is for (from its form alone: whether the
+// key is valid is the API's to say).
+func ProjectOfToken(token string) (string, bool) {
+	rest, ok := strings.CutPrefix(token, projectTokenPrefix)
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, "_")
+	return name, ok && name != ""
+}
+
 // projectKey is what the authenticator needs to know about a live project.
 type projectKey struct {
 	uid      string

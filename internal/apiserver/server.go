@@ -70,6 +70,9 @@ type Options struct {
 	// log. LongRunningPaths are those that stream.
 	ProjectHandlers  func(project string) map[string]http.Handler
 	LongRunningPaths []string
+	// Pages, if set, are served on the API's listener beside the API at paths below prefixes
+	// (e.g. "/console/": the web console), with their own authentication.
+	Pages map[string]http.Handler
 	// OnObjectCreated, if set, is told (synchronously: keep it quick) each time an object of a
 	// resource is created in a project, after it is stored: a controller then watches kinds
 	// only once they have objects.
@@ -640,6 +643,12 @@ func (s *Server) lookupProject(name string) (projectKey, bool) {
 // ServeHTTP routes /projects/<name>/... to that project's server and everything else to the
 // root server.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for prefix, h := range s.opts.Pages {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/projects/")
 	if !ok {
 		s.root.Handler.ServeHTTP(w, r)

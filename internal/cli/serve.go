@@ -197,6 +197,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		Tunnel:                    platform.TunnelOptions{Addr: f.tunnelAddr, Domain: f.tunnelDomain},
 		Logger:                    log,
 		OnProjectsChanged:         writeConfigs,
+		ConsoleDevSignIn:          dev,
 	})
 	if err != nil {
 		return err
@@ -204,7 +205,7 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	srv = p.API
 	writeConfigs()
 	if dev {
-		printDevBanner(streams.Out, srv, dataDir, p.Admin.Addr(), f)
+		printDevBanner(streams.Out, srv, dataDir, p.Admin.Addr(), "http://"+p.Admin.Addr()+p.Console.SignInPath(), f)
 	}
 	log.Info("apoxy ready", "api", srv.URL(), "admin", p.Admin.Addr())
 	go trimWhenIdle(ctx, p.Ready)
@@ -369,7 +370,7 @@ func writeClientConfigs(srv *apiserver.Server, dataDir string) error {
 	return cfg.WriteKubeconfig(filepath.Join(dataDir, "kubeconfig"))
 }
 
-func printDevBanner(w io.Writer, srv *apiserver.Server, dataDir, adminAddr string, f *serverFlags) {
+func printDevBanner(w io.Writer, srv *apiserver.Server, dataDir, adminAddr, consoleURL string, f *serverFlags) {
 	token, _ := srv.ProjectToken(apiserver.DefaultProject)
 	fmt.Fprintf(w, `
 Apoxy dev server is ready.
@@ -377,6 +378,7 @@ Apoxy dev server is ready.
   API (project default)  %s/projects/default
   HTTP / HTTPS ports     %s / %s (default Gateway)
   Admin                  http://%s/readyz
+  Console                %s
   Data directory         %s
   Project key (default)  %s
 
@@ -384,7 +386,7 @@ Apoxy dev server is ready.
   export KUBECONFIG=%s
   apoxy get gateways
 
-`, srv.URL(), strconv.Itoa(int(f.httpPort)), strconv.Itoa(int(f.httpsPort)), adminAddr, dataDir, token,
+`, srv.URL(), strconv.Itoa(int(f.httpPort)), strconv.Itoa(int(f.httpsPort)), adminAddr, consoleURL, dataDir, token,
 		filepath.Join(dataDir, "config.yaml"), filepath.Join(dataDir, "kubeconfig"))
 }
 

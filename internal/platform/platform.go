@@ -19,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"apoxy.dev/apoxy/internal/console"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"apoxy.dev/apoxy/internal/acme"
@@ -49,6 +51,9 @@ import (
 // Options configure the platform.
 type Options struct {
 	API apiserver.Options
+	// ConsoleDevSignIn lets the web console sign a browser in with the admin key through the
+	// link Platform.Console.SignInPath gives (`apoxy dev` prints it). Off under `apoxy server`.
+	ConsoleDevSignIn bool
 	// BindAddress is where Gateways without spec.addresses listen ("" = all interfaces).
 	BindAddress string
 	// StatusAddresses are reported for such Gateways (default: the bind address, or every
@@ -138,6 +143,9 @@ type Platform struct {
 	dns     *dnsServer
 	// Tunnels is the tunnel endpoint (nil without TunnelOptions.Addr).
 	Tunnels *tunnel.Server
+	// Console is the web console, served at /console/ on the API's listener and the admin
+	// listener.
+	Console *console.Console
 	tunnel  *tunnelEndpoint
 
 	components *component.Runner
@@ -300,6 +308,15 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		return hs
 	}
 	apiOpts.LongRunningPaths = []string{observe.LogsPath}
+	consoleOpts := console.Options{Logger: opts.Logger, ProjectOfKey: apiserver.ProjectOfToken,
+		API: func() (string, []byte) { return p.API.URL(), p.API.CACertPEM() }}
+	if opts.ConsoleDevSignIn {
+		consoleOpts.DevSignIn = func() string { return p.API.AdminToken() }
+	}
+	if p.Console, err = console.New(consoleOpts); err != nil {
+		return nil, err
+	}
+	apiOpts.Pages = map[string]http.Handler{console.Prefix: p.Console}
 	userHook := opts.OnProjectsChanged
 	apiOpts.OnProjectsChanged = func() {
 		ctrls.sync()
@@ -319,7 +336,8 @@ func Start(ctx context.Context, opts Options) (*Platform, error) {
 		// The admin listener comes first, so /readyz answers (503) while the rest starts
 		// and while it stops.
 		if p.Admin, err = admin.New(admin.Options{Addr: opts.AdminAddr, Readiness: p.Status,
-			Gatherers: []prometheus.Gatherer{proxy.MetricsGatherer(), controller.MetricsGatherer()}, Logger: opts.Logger}); err != nil {
+			Gatherers: []prometheus.Gatherer{proxy.MetricsGatherer(), controller.MetricsGatherer()}, Logger: opts.Logger,
+			Pages: map[string]http.Handler{console.Prefix: p.Console}}); err != nil {
 			return nil, err
 		}
 		if ap, err := netip.ParseAddrPort(p.Admin.Addr()); err == nil {

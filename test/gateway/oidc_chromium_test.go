@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"apoxy.dev/apoxy/internal/browsertest"
 	"github.com/chromedp/chromedp"
 )
 
@@ -20,36 +19,8 @@ import (
 // APOXY_REQUIRE_CHROMIUM=1 (as CI sets), which makes that a failure.
 func headlessChromium(t *testing.T, idpIP string) context.Context {
 	t.Helper()
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("APOXY_REQUIRE_CHROMIUM") == "1" {
-			t.Fatal("APOXY_REQUIRE_CHROMIUM=1 but chromium is not installed (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed (apt-get install chromium)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // tests may run as root
-		chromedp.Flag("disable-gpu", true),
-		// The gateway's and the provider's certificates come from the test's CA, which this
-		// browser's trust store does not hold.
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP accounts.google.com %s, MAP *.example.com 127.0.0.1", idpIP)),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
+	return browsertest.Chromium(t, 2*time.Minute,
+		chromedp.Flag("host-resolver-rules", fmt.Sprintf("MAP accounts.google.com %s, MAP *.example.com 127.0.0.1", idpIP)))
 }
 
 // pageWait evaluates the JavaScript expression expr in the page until it is true, for up to

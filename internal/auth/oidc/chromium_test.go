@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -15,36 +13,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"apoxy.dev/apoxy/internal/auth/oidc/oidctest"
+	"apoxy.dev/apoxy/internal/browsertest"
 )
 
-// chromium returns a browser context for the test, skipping it when no Chromium is installed
-// (unless APOXY_REQUIRE_CHROMIUM=1, which makes a missing browser a failure).
+// chromium returns a browser context for the test (see browsertest.Chromium).
 func chromium(t *testing.T) context.Context {
 	t.Helper()
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("APOXY_REQUIRE_CHROMIUM") == "1" {
-			t.Fatal("APOXY_REQUIRE_CHROMIUM=1 but no chromium is installed")
-		}
-		t.Skip("no chromium installed (apt-get install chromium)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // tests run as root
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.Flag("disable-gpu", true),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
+	return browsertest.Chromium(t, 90*time.Second)
 }
 
 // browserApp is a tiny app behind the RP for a real browser, on https://localhost:port (a
