@@ -2,26 +2,23 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/dynamic"
 
 	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
 	"apoxy.dev/apoxy/internal/function/builder"
+	"apoxy.dev/apoxy/internal/function/revisions"
 )
 
 var (
 	edgeFunctionsGVR = extv1a2.SchemeGroupVersion.WithResource("edgefunctions")
-	revisionsGVR     = extv1a2.SchemeGroupVersion.WithResource("edgefunctionrevisions")
 )
 
 // newEdgeFunctionCommand is `apoxy edgefunction`: a function's revisions, and rollback.
@@ -60,7 +57,7 @@ applied and built; --unpin serves the newest built revision again.`,
 			if err != nil {
 				return err
 			}
-			msg, err := rollback(cmd.Context(), dc, ns(), args[0], to, unpin)
+			msg, err := revisions.Rollback(cmd.Context(), dc, ns(), args[0], to, unpin)
 			if err != nil {
 				return err
 			}
@@ -74,25 +71,6 @@ applied and built; --unpin serves the newest built revision again.`,
 	return c
 }
 
-// revisionsOf lists a function's revisions, newest first.
-func revisionsOf(ctx context.Context, dc dynamic.Interface, ns, name string) ([]*extv1a2.EdgeFunctionRevision, error) {
-	l, err := dc.Resource(revisionsGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: builder.LabelFunction + "=" + name})
-	if err != nil {
-		return nil, err
-	}
-	var out []*extv1a2.EdgeFunctionRevision
-	for _, u := range l.Items {
-		r := &extv1a2.EdgeFunctionRevision{}
-		b, _ := json.Marshal(u.Object)
-		if err := json.Unmarshal(b, r); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	slices.SortFunc(out, builder.NewestFirst)
-	return out, nil
-}
-
 func printRevisions(ctx context.Context, out io.Writer, dc dynamic.Interface, ns, name string) error {
 	ef, err := dc.Resource(edgeFunctionsGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -100,7 +78,7 @@ func printRevisions(ctx context.Context, out io.Writer, dc dynamic.Interface, ns
 	}
 	live, _, _ := unstructured.NestedString(ef.Object, "status", "liveRevision")
 	pin, _, _ := unstructured.NestedString(ef.Object, "spec", "liveRevision")
-	revs, err := revisionsOf(ctx, dc, ns, name)
+	revs, err := revisions.List(ctx, dc, ns, name)
 	if err != nil {
 		return err
 	}
@@ -124,67 +102,4 @@ func printRevisions(ctx context.Context, out io.Writer, dc dynamic.Interface, ns
 		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Name, builder.Number(r), r.Status.Phase, runtime, digest, r.CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"), mark)
 	}
 	return w.Flush()
-}
-
-// rollback pins (or unpins) a function's live revision and says what it did.
-func rollback(ctx context.Context, dc dynamic.Interface, ns, name, to string, unpin bool) (string, error) {
-	efs := dc.Resource(edgeFunctionsGVR).Namespace(ns)
-	ef, err := efs.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return "", err
-	}
-	if unpin {
-		if _, err := efs.Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"liveRevision":null}}`), metav1.PatchOptions{}); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("edgefunction/%s unpinned: the newest built revision serves", name), nil
-	}
-	live, _, _ := unstructured.NestedString(ef.Object, "status", "liveRevision")
-	revs, err := revisionsOf(ctx, dc, ns, name)
-	if err != nil {
-		return "", err
-	}
-	ready := func(r *extv1a2.EdgeFunctionRevision) bool {
-		return r.Status.Phase == extv1a2.RevisionReady && r.Status.Artifact != nil
-	}
-	var target *extv1a2.EdgeFunctionRevision
-	if to != "" {
-		for _, r := range revs {
-			if r.Name == to || r.Name == name+"-"+to {
-				target = r
-			}
-		}
-		if target == nil {
-			return "", fmt.Errorf("edgefunction %s has no revision %q (see `apoxy edgefunction revisions %s`)", name, to, name)
-		}
-		if !ready(target) {
-			return "", fmt.Errorf("revision %s is %s, not built: only a built revision can serve", target.Name, or(string(target.Status.Phase), "Pending"))
-		}
-	} else {
-		i := slices.IndexFunc(revs, func(r *extv1a2.EdgeFunctionRevision) bool { return r.Name == live })
-		if live == "" || i < 0 {
-			return "", fmt.Errorf("edgefunction %s has no live revision to roll back from; name one with --to", name)
-		}
-		for _, r := range revs[i+1:] {
-			if ready(r) {
-				target = r
-				break
-			}
-		}
-		if target == nil {
-			return "", fmt.Errorf("edgefunction %s has no built revision older than %s (revisionHistoryLimit may have pruned them)", name, live)
-		}
-	}
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"liveRevision": target.Name}})
-	if _, err := efs.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("edgefunction/%s rolled back to %s (pinned: `apoxy edgefunction rollback %s --unpin` serves the newest build again)", name, target.Name, name), nil
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

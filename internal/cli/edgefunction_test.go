@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"apoxy.dev/apoxy/internal/edgetest"
+	"apoxy.dev/apoxy/internal/function/revisions"
 )
 
 func versionFunction(v string) string {
@@ -127,7 +128,7 @@ spec:
 	}
 	for _, s := range steps {
 		time.Sleep(300 * time.Millisecond) // load on the revision before the switch
-		msg, err := rollback(ctx, e.Client, "default", "ver", s.to, s.unpin)
+		msg, err := revisions.Rollback(ctx, e.Client, "default", "ver", s.to, s.unpin)
 		if err != nil || !strings.Contains(msg, s.msg) {
 			t.Fatalf("rollback --to %q --unpin=%v: %q %v", s.to, s.unpin, msg, err)
 		}
@@ -147,7 +148,7 @@ spec:
 	if !strings.Contains(out.String(), v2) || !strings.Contains(out.String(), v1) || !strings.Contains(out.String(), "live") {
 		t.Errorf("revisions:\n%s", out.String())
 	}
-	if _, err := rollback(ctx, e.Client, "default", "ver", "nope", false); err == nil || !strings.Contains(err.Error(), `no revision "nope"`) {
+	if _, err := revisions.Rollback(ctx, e.Client, "default", "ver", "nope", false); err == nil || !strings.Contains(err.Error(), `no revision "nope"`) {
 		t.Errorf("unknown revision: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"apoxy.dev/apoxy/internal/resource"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/yaml"
@@ -89,7 +90,7 @@ func (s *servedKinds) check(apiVersion, kind string) error {
 	for _, kinds := range s.byGV {
 		all = append(all, kinds...)
 	}
-	if near := nearest(kind, all); near != "" {
+	if near := resource.Nearest(kind, all); near != "" {
 		return fmt.Errorf("no kind %q is served: did you mean %s (%s)?%s", kind, near, strings.Join(s.versionsOf(near), ", "), hint)
 	}
 	if _, ok := s.byGV[apiVersion]; !ok {
@@ -97,46 +98,12 @@ func (s *servedKinds) check(apiVersion, kind string) error {
 		for gv := range s.byGV {
 			gvs = append(gvs, gv)
 		}
-		if near := nearest(apiVersion, gvs); near != "" {
+		if near := resource.Nearest(apiVersion, gvs); near != "" {
 			return fmt.Errorf("no API %q is served: did you mean %s?%s", apiVersion, near, hint)
 		}
 		return fmt.Errorf("no API %q is served%s", apiVersion, hint)
 	}
 	return fmt.Errorf("%s serves no kind %q%s", apiVersion, kind, hint)
-}
-
-// nearest is the candidate closest to s (case-insensitive edit distance at most a third of
-// its length, at least 2), or "".
-func nearest(s string, candidates []string) string {
-	best, bestD := "", max(2, len(s)/3)+1
-	ls := strings.ToLower(s)
-	for _, c := range candidates {
-		if d := editDistance(ls, strings.ToLower(c)); d < bestD || (d == bestD && best != "" && c < best) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is Levenshtein's distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // checkManifests checks every manifest's apiVersion and kind against what the server serves

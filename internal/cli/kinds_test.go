@@ -74,14 +74,3 @@ func TestCheckManifestsTranslatesUpstream(t *testing.T) {
 		t.Errorf("bad manifests: %v", err)
 	}
 }
-
-func TestEditDistance(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		d    int
-	}{{"", "", 0}, {"a", "", 1}, {"httproot", "httproute", 2}, {"kitten", "sitting", 3}} {
-		if got := editDistance(tc.a, tc.b); got != tc.d {
-			t.Errorf("%q %q: %d, want %d", tc.a, tc.b, got, tc.d)
-		}
-	}
-}

@@ -109,7 +109,7 @@ var (
 
 // fieldErrors turns the server's refusal into errors at fields of text: each cause of an
 // Invalid error, and the unknown fields strict validation names.
-func fieldErrors(text string, err error) []fieldError {
+func fieldErrors(text string, k *resource.Kind, err error) []fieldError {
 	var out []fieldError
 	var root *yamlv3.Node
 	var doc yamlv3.Node
@@ -118,6 +118,15 @@ func fieldErrors(text string, err error) []fieldError {
 	}
 	add := func(field, msg string) {
 		out = append(out, fieldError{Field: field, Message: msg, Line: lineOf(root, field)})
+	}
+	unknown := func(field string) {
+		msg := "unknown field: the kind has no such field"
+		if near := ""; k != nil {
+			if near = k.NearestField(field); near != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", near)
+			}
+		}
+		add(field, msg)
 	}
 	var se *apierrors.StatusError
 	if errors.As(err, &se) {
@@ -128,7 +137,7 @@ func fieldErrors(text string, err error) []fieldError {
 					continue
 				}
 				if m := notDeclaredRE.FindStringSubmatch(c.Message); m != nil {
-					add(m[1], "unknown field: the kind has no such field (check its spelling)")
+					unknown(m[1])
 					continue
 				}
 				add("", c.Message)
@@ -139,11 +148,11 @@ func fieldErrors(text string, err error) []fieldError {
 	msg := err.Error()
 	matched := false
 	for _, m := range unknownFieldRE.FindAllStringSubmatch(msg, -1) {
-		add(m[1], "unknown field: the kind has no such field (check its spelling)")
+		unknown(m[1])
 		matched = true
 	}
 	for _, m := range notDeclaredRE.FindAllStringSubmatch(msg, -1) {
-		add(m[1], "unknown field: the kind has no such field (check its spelling)")
+		unknown(m[1])
 		matched = true
 	}
 	if !matched {

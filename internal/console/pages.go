@@ -3,13 +3,19 @@ package console
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	extv1a2 "apoxy.dev/apoxy/api/extensions/v1alpha2"
+	"apoxy.dev/apoxy/internal/function/builder"
+	"apoxy.dev/apoxy/internal/function/revisions"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -275,6 +281,19 @@ func (p *pageCtx) object(plural, ns, name string) {
 	data := map[string]any{"Title": k.GVK.Kind + " " + name, "Kind": k, "Namespace": ns, "Name": name,
 		"ReadOnly": k.GVK.Kind == "Secret", "PathNS": pathNS(ns)}
 	if p.r.Method == http.MethodPost {
+		if act := p.r.PostFormValue("action"); act == "rollback" || act == "unpin" {
+			if k.GVK.Kind != "EdgeFunction" {
+				p.fail(http.StatusBadRequest, "Only EdgeFunctions roll back.")
+				return
+			}
+			msg, err := revisions.Rollback(p.ctx(), dc, ns, name, p.r.PostFormValue("to"), act == "unpin")
+			if err != nil {
+				p.fail(http.StatusUnprocessableEntity, err.Error())
+				return
+			}
+			http.Redirect(p.w, p.r, p.r.URL.Path+"?done="+url.QueryEscape(msg), http.StatusSeeOther)
+			return
+		}
 		if p.r.PostFormValue("action") == "delete" {
 			var err error
 			if k.Namespaced {
@@ -304,7 +323,119 @@ func (p *pageCtx) object(plural, ns, name string) {
 	data["Status"] = statusYAML(obj)
 	data["Problems"] = overview.Problems(k.GVK.Kind, obj)
 	data["Conditions"] = conditionsOf(obj)
+	data["Tables"] = statusTables(obj)
+	data["Done"] = p.r.URL.Query().Get("done")
+	if p.r.URL.Query().Has("applied") {
+		data["Done"] = "Applied."
+	}
+	if k.GVK.Kind == "EdgeFunction" {
+		revs, err := revisions.List(p.ctx(), dc, ns, name)
+		if err != nil {
+			data["RevisionsError"] = err.Error()
+		}
+		live, _, _ := unstructured.NestedString(obj.Object, "status", "liveRevision")
+		pin, _, _ := unstructured.NestedString(obj.Object, "spec", "liveRevision")
+		var rows []revisionRow
+		for _, r := range revs {
+			rr := revisionRow{Name: r.Name, Number: builder.Number(r), Phase: string(r.Status.Phase), Created: r.CreationTimestamp.UTC().Format(time.RFC3339),
+				Live: r.Name == live, Ready: r.Status.Phase == extv1a2.RevisionReady && r.Status.Artifact != nil}
+			if a := r.Status.Artifact; a != nil {
+				rr.Runtime = a.Runtime
+			}
+			rows = append(rows, rr)
+		}
+		data["Revisions"], data["Pinned"] = rows, pin
+	}
+	if hosts, _, _ := unstructured.NestedStringSlice(obj.Object, "spec", "hostnames"); len(hosts) > 0 && strings.HasSuffix(k.GVK.Kind, "Route") {
+		data["ExplainURL"] = "http://" + strings.Replace(hosts[0], "*", "www", 1) + "/"
+	}
 	p.render("object", data)
+}
+
+// revisionRow is an EdgeFunction revision as the function's page lists it.
+type revisionRow struct {
+	Name, Phase, Runtime, Created string
+	Number                        int
+	Live, Ready                   bool
+}
+
+// statusTable is a list in an object's status (a Backend's endpoints, a TunnelNode's agents)
+// drawn as a table.
+type statusTable struct {
+	Title   string
+	Columns []string
+	Rows    [][]string
+}
+
+// statusTables draws every list of objects in obj's status as a table, except the condition
+// lists the Conditions table shows.
+func statusTables(obj *unstructured.Unstructured) []statusTable {
+	st, _ := obj.Object["status"].(map[string]any)
+	var names []string
+	for k := range st {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out []statusTable
+	for _, name := range names {
+		if slices.Contains([]string{"conditions", "parents", "ancestors", "listeners"}, name) {
+			continue
+		}
+		items, ok := st[name].([]any)
+		if !ok || len(items) == 0 {
+			continue
+		}
+		cols := map[string]bool{}
+		for _, it := range items {
+			m, ok := it.(map[string]any)
+			if !ok {
+				cols = nil
+				break
+			}
+			for k := range m {
+				cols[k] = true
+			}
+		}
+		if len(cols) == 0 {
+			continue
+		}
+		t := statusTable{Title: name}
+		for c := range cols {
+			t.Columns = append(t.Columns, c)
+		}
+		sort.Slice(t.Columns, func(i, j int) bool {
+			return columnRank(t.Columns[i]) < columnRank(t.Columns[j]) || (columnRank(t.Columns[i]) == columnRank(t.Columns[j]) && t.Columns[i] < t.Columns[j])
+		})
+		for _, it := range items {
+			m := it.(map[string]any)
+			var row []string
+			for _, c := range t.Columns {
+				switch v := m[c].(type) {
+				case nil:
+					row = append(row, "")
+				case string, bool, int64, float64:
+					row = append(row, fmt.Sprint(v))
+				default:
+					b, _ := json.Marshal(v)
+					row = append(row, string(b))
+				}
+			}
+			t.Rows = append(t.Rows, row)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// columnRank puts identifying columns first.
+func columnRank(c string) int {
+	switch c {
+	case "name", "address", "hostname":
+		return 0
+	case "healthy", "ready", "phase", "state":
+		return 1
+	}
+	return 2
 }
 
 func pathNS(ns string) string {
@@ -353,7 +484,7 @@ func (p *pageCtx) apply(data map[string]any, page string) {
 		err = p.serverApply(k, obj)
 	}
 	if err != nil {
-		data["Errors"] = fieldErrors(text, err)
+		data["Errors"] = fieldErrors(text, k, err)
 		data["Listing"] = listing(text, data["Errors"].([]fieldError))
 		p.renderCode(http.StatusUnprocessableEntity, page, data)
 		return

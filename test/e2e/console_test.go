@@ -213,10 +213,11 @@ spec:
 	}()
 	b.waitJS("a chart row for the route", `!!document.querySelector('tr[data-route*="console-route"]')`)
 	b.waitJS("a request rate above zero", `parseFloat(document.querySelector('tr[data-route*="console-route"] [data-field=rps]').textContent) > 0`)
-	b.waitJS("the rate chart drawn with 3 points or more", `parseInt(document.querySelector('tr[data-route*="console-route"] svg').dataset.points || "0") >= 3 && document.querySelector('tr[data-route*="console-route"] polyline').getAttribute("points").split(" ").length >= 3`)
+	b.waitJS("the rate chart drawn with 5 points or more", `parseInt(document.querySelector('tr[data-route*="console-route"] svg').dataset.points || "0") >= 5 && document.querySelector('tr[data-route*="console-route"] polyline').getAttribute("points").split(" ").length >= 5`)
 	b.run(b.shot("traffic"))
 	b.run(chromedp.Navigate(p + "/"))
 	b.waitJS("the overview's request rate above zero", `parseFloat(document.querySelector("[data-top=total] [data-field=rps]").textContent) > 0`)
+	b.waitJS("the overview's chart with 5 points", `parseInt(document.querySelector("svg[data-chart=total-rps]").dataset.points || "0") >= 5`)
 	b.run(b.shot("overview-traffic"))
 	load.Store(false)
 	<-done

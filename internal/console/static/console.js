@@ -15,7 +15,7 @@
   });
 
   // drawLines draws series (arrays of numbers, -1 = no value) into an SVG as polylines.
-  function drawLines(svg, series, classes) {
+  function drawLines(svg, series, classes, label) {
     const vb = svg.viewBox.baseVal;
     const w = vb && vb.width ? vb.width : 160, h = vb && vb.height ? vb.height : 36;
     if (!svg.getAttribute("viewBox")) svg.setAttribute("viewBox", "0 0 " + w + " " + h);
@@ -28,7 +28,7 @@
       const n = s.length;
       s.forEach(function (v, j) {
         if (v < 0) return;
-        const x = n > 1 ? (j / (HISTORY - 1)) * w : 0;
+        const x = w - ((n - 1 - j) / (HISTORY - 1)) * w; // newest at the right edge
         pts.push(x.toFixed(1) + "," + (h - 2 - (v / max) * (h - 4)).toFixed(1));
       });
       const pl = document.createElementNS(SVG, "polyline");
@@ -36,6 +36,14 @@
       pl.setAttribute("class", classes[i]);
       svg.appendChild(pl);
     });
+    if (label && h >= 60) {
+      const t = document.createElementNS(SVG, "text");
+      t.setAttribute("x", "6");
+      t.setAttribute("y", "14");
+      t.setAttribute("class", "chart-label");
+      t.textContent = label + " " + (max >= 10 ? max.toFixed(0) : max.toFixed(2));
+      svg.appendChild(t);
+    }
     svg.dataset.points = String(series[0].length);
     svg.dataset.max = String(max);
   }
@@ -66,7 +74,7 @@
             totalsEl.querySelector("[data-field=err]").textContent = rps > 0 ? (100 * errs / rps).toFixed(1) + " %" : "0 %";
             totalsEl.querySelector("[data-field=p99]").textContent = fmt(p99, 2);
           }
-          if (totalChart) drawLines(totalChart, [totalRPS], ["s-rps"]);
+          if (totalChart) drawLines(totalChart, [totalRPS], ["s-rps"], "requests/s, max");
           if (routesEl) updateRoutes(d.routes);
         })
         .catch(function () { /* the next poll retries */ });
