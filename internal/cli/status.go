@@ -9,6 +9,7 @@ import (
 
 	"apoxy.dev/apoxy/internal/overview"
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
@@ -54,6 +55,9 @@ func printStatus(ctx context.Context, getter *clientGetter, out io.Writer) error
 	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(w, "Server:\t%s (API %s)\n", rc.Host, info.GitVersion)
 	fmt.Fprintf(w, "Project:\t%s\n", project)
+	if projects := projectSummary(ctx, getter); projects != "" {
+		fmt.Fprintf(w, "Projects:\t%s\n", projects)
+	}
 
 	ov := overview.Collect(ctx, dc)
 	var counts []string
@@ -102,4 +106,30 @@ func orNone(s string) string {
 		return "none yet"
 	}
 	return s
+}
+
+// projectSummary lists every project with its readiness ("default Ready, staging Ready=False"),
+// when the CLI holds the admin key; "" otherwise (a project key sees its own project only).
+func projectSummary(ctx context.Context, getter *clientGetter) string {
+	if cfg, err := getter.load(); err != nil || cfg.AdminToken == "" {
+		return ""
+	}
+	client, err := adminClient(getter)
+	if err != nil {
+		return ""
+	}
+	list, err := client.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "cannot list: " + err.Error()
+	}
+	var out []string
+	for i := range list.Items {
+		p := &list.Items[i]
+		if r := readyStatus(p); r == "True" {
+			out = append(out, p.GetName()+" Ready")
+		} else {
+			out = append(out, p.GetName()+" Ready="+r)
+		}
+	}
+	return strings.Join(out, ", ")
 }

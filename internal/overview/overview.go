@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -53,16 +54,36 @@ type Listener struct {
 // Collect lists every kind of the project dc reads (admin or project key alike: it is an API
 // client) and summarises them. A kind that cannot be listed is a problem, not an error.
 func Collect(ctx context.Context, dc dynamic.Interface) *Overview {
-	o := &Overview{}
+	// The kinds are listed concurrently (a page waits for the slowest list, not their sum),
+	// then summarised in registry order.
+	var kinds []*resource.Kind
 	for _, kind := range resource.Kinds() {
 		if kind.Root || kind.GVK.Group == "" {
 			continue // projects themselves; core kinds (Secrets, Namespaces) carry no conditions
 		}
-		list, err := dc.Resource(kind.GVR()).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			o.Problems = append(o.Problems, fmt.Sprintf("%s: cannot list: %v", kind.GVK.Kind, err))
+		kinds = append(kinds, kind)
+	}
+	lists := make([]*unstructured.UnstructuredList, len(kinds))
+	errs := make([]error, len(kinds))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, kind := range kinds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			lists[i], errs[i] = dc.Resource(kind.GVR()).List(ctx, metav1.ListOptions{})
+		}()
+	}
+	wg.Wait()
+	o := &Overview{}
+	for i, kind := range kinds {
+		if errs[i] != nil {
+			o.Problems = append(o.Problems, fmt.Sprintf("%s: cannot list: %v", kind.GVK.Kind, errs[i]))
 			continue
 		}
+		list := lists[i]
 		if len(list.Items) == 0 {
 			continue
 		}

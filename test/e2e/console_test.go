@@ -89,11 +89,24 @@ func (b *consoleBrowser) waitJS(what, expr string) {
 	}
 }
 
+// waitForLong polls cond for up to 60 s (function builds).
+func waitForLong(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 60s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // TestConsole drives the web console in headless Chromium against a real `apoxy dev`: sign in
 // with the link dev prints, see the default Gateway Programmed, apply a Backend and a route
 // through the YAML editor and see the route served, see validation errors at their field's
-// line, see the charts move under load, explain a URL, tail the access log, and sign in with a
-// project key that keeps to its project. Every page is screenshotted.
+// line, see the charts move under load, explain a URL, tail the access log, roll an
+// EdgeFunction back to its older revision, reach every field by keyboard with a label, and sign
+// in with a project key that keeps to its project. Every page is screenshotted.
 func TestConsole(t *testing.T) {
 	d := startDev(t, "")
 	m := consoleLinkRE.FindStringSubmatch(d.log.String())
@@ -236,6 +249,58 @@ spec:
 	b.run(chromedp.Navigate(p + "/logs"))
 	b.waitJS("access-log lines of the route", `document.querySelector("[data-logs]").textContent.includes("console-route")`)
 	b.run(b.shot("logs"))
+
+	// An EdgeFunction's revisions, and a rollback from the console.
+	fn := func(v string) string {
+		return "apiVersion: extensions.apoxy.dev/v1alpha2\nkind: EdgeFunction\nmetadata: {name: hello}\nspec:\n  template:\n    mode: backend\n" +
+			"    code:\n      jsSource:\n        assets:\n          files:\n          - path: index.js\n            content: |\n" +
+			"              export default { async fetch() { return new Response(\"" + v + "\"); } };\n"
+	}
+	readyRevisions := func(n int) func() bool {
+		return func() bool {
+			out := d.apoxy(t, "", "edgefunction", "revisions", "hello").stdout
+			return strings.Count(out, "Ready") >= n && strings.Contains(out, "live")
+		}
+	}
+	must(t, d.apoxy(t, fn("v1"), "apply", "-f", "-"))
+	waitForLong(t, readyRevisions(1))
+	must(t, d.apoxy(t, fn("v2"), "apply", "-f", "-"))
+	waitForLong(t, readyRevisions(2))
+	b.run(chromedp.Navigate(p+"/k/edgefunctions/default/hello"), chromedp.WaitVisible(`table.revisions`))
+	b.waitJS("two revisions, the newest live", `document.querySelectorAll("table.revisions tbody tr").length === 2 && document.querySelector("table.revisions tbody tr").classList.contains("live")`)
+	older := value(b, chromedp.Evaluate[string](`document.querySelector("table.revisions tbody tr:nth-child(2) td").textContent`))
+	b.run(b.shot("function"))
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.confirm = () => true, true`)); err != nil {
+		t.Fatal(err)
+	}
+	b.run(chromedp.Click(`table.revisions tbody tr:nth-child(2) button`), chromedp.WaitVisible(`.done`))
+	if done := value(b, chromedp.Text(`.done`)); !strings.Contains(done, "rolled back to "+older) {
+		t.Errorf("rollback notice %q, want rolled back to %s", done, older)
+	}
+	waitForLong(t, func() bool {
+		out := d.apoxy(t, "", "edgefunction", "revisions", "hello").stdout
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, older) {
+				return strings.Contains(l, "live (pinned)")
+			}
+		}
+		return false
+	})
+
+	// Keyboard and labels: the first Tab reaches the skip link; every field has a label.
+	b.run(chromedp.Navigate(p+"/explain"), chromedp.WaitVisible(`#url`))
+	if err := chromedp.Do(b.ctx, chromedp.KeyEvent("\t")); err != nil {
+		t.Fatal(err)
+	}
+	if f := value(b, chromedp.Evaluate[string](`document.activeElement.className`)); f != "skip" {
+		t.Errorf("the first Tab focuses %q, want the skip link", f)
+	}
+	for _, page := range []string{"/explain", "/new", "/logs", "/k/httproutes/default/console-route"} {
+		b.run(chromedp.Navigate(p+page), chromedp.WaitVisible(`main h1`))
+		if n := value(b, chromedp.Evaluate[int](`[...document.querySelectorAll("input:not([type=hidden]), textarea, select")].filter(e => e.labels.length === 0).length`)); n != 0 {
+			t.Errorf("%s: %d form fields without a label", page, n)
+		}
+	}
 
 	b.run(chromedp.Navigate(p+"/k/httproutes"), chromedp.WaitVisible(`table.objects`), b.shot("routes"),
 		chromedp.Navigate(p+"/k/backends"), chromedp.WaitVisible(`table.objects`), b.shot("backends"))

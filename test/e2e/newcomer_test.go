@@ -70,7 +70,7 @@ func TestNewcomerErrors(t *testing.T) {
 		status = must(t, d.apoxy(t, "", "status")).stdout
 		return strings.Contains(status, "HTTPRoute default/foo-route (parent default): ResolvedRefs=False")
 	})
-	for _, want := range []string{"Server:", "Project:  default", "GATEWAYS", "default  Programmed", "NEEDS ATTENTION"} {
+	for _, want := range []string{"Server:", "Project:   default", "Projects:  default Ready", "GATEWAYS", "default  Programmed", "NEEDS ATTENTION"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("apoxy status lacks %q:\n%s", want, status)
 		}
