@@ -322,7 +322,7 @@ func (p *pageCtx) object(plural, ns, name string) {
 	data["YAML"] = editableYAML(obj, k.GVK.Kind == "Secret")
 	data["Status"] = statusYAML(obj)
 	data["Problems"] = overview.Problems(k.GVK.Kind, obj)
-	data["Conditions"] = conditionsOf(obj)
+	data["Conditions"] = overview.Conditions(obj)
 	data["Tables"] = statusTables(obj)
 	data["Done"] = p.r.URL.Query().Get("done")
 	if p.r.URL.Query().Has("applied") {
@@ -490,44 +490,6 @@ func (p *pageCtx) apply(data map[string]any, page string) {
 		return
 	}
 	http.Redirect(p.w, p.r, Prefix+"p/"+p.project+"/k/"+k.Plural+"/"+pathNS(obj.GetNamespace())+"/"+obj.GetName()+"?applied=1", http.StatusSeeOther)
-}
-
-// conditionRow is one condition, with where in the status it is.
-type conditionRow struct {
-	Where, Type, Status, Reason, Message string
-	Bad                                  bool
-}
-
-func conditionsOf(obj *unstructured.Unstructured) []conditionRow {
-	var out []conditionRow
-	add := func(where string, conds []any) {
-		for _, c := range conds {
-			m, _ := c.(map[string]any)
-			if m == nil {
-				continue
-			}
-			out = append(out, conditionRow{Where: where, Type: fmt.Sprint(m["type"]), Status: fmt.Sprint(m["status"]),
-				Reason: fmt.Sprint(m["reason"]), Message: fmt.Sprint(m["message"]), Bad: overview.BadCondition(m)})
-		}
-	}
-	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	add("", conds)
-	for _, f := range []struct{ list, ref string }{{"parents", "parentRef"}, {"ancestors", "ancestorRef"}} {
-		items, _, _ := unstructured.NestedSlice(obj.Object, "status", f.list)
-		for _, it := range items {
-			m, _ := it.(map[string]any)
-			ref, _ := m[f.ref].(map[string]any)
-			cs, _ := m["conditions"].([]any)
-			add(fmt.Sprintf("%s %v", strings.TrimSuffix(f.list, "s"), ref["name"]), cs)
-		}
-	}
-	listeners, _, _ := unstructured.NestedSlice(obj.Object, "status", "listeners")
-	for _, l := range listeners {
-		m, _ := l.(map[string]any)
-		cs, _ := m["conditions"].([]any)
-		add(fmt.Sprintf("listener %v", m["name"]), cs)
-	}
-	return out
 }
 
 // editableYAML is an object as one edits it: what the user wrote (no status, no server-kept

@@ -186,23 +186,25 @@ func number(v any) float64 {
 	return 0
 }
 
-// Problems lists the conditions of obj that need attention, wherever its status keeps
-// them: its own conditions, each parent's (routes), each ancestor's (policies), each
-// listener's (Gateways).
-func Problems(kind string, obj *unstructured.Unstructured) []string {
-	var out []string
-	name := kind + " " + Qualified(obj)
+// Condition is one condition of an object, with where in its status it is.
+type Condition struct {
+	// Where is "" for the object's own conditions, else "parent NAME", "ancestor NAME" or
+	// "listener NAME".
+	Where, Type, Status, Reason, Message string
+	// Bad is BadCondition's verdict.
+	Bad bool
+}
+
+// Conditions lists every condition of obj, wherever its status keeps them: its own, each
+// parent's (routes), each ancestor's (policies), each listener's (Gateways).
+func Conditions(obj *unstructured.Unstructured) []Condition {
+	var out []Condition
 	add := func(where string, conds []any) {
 		for _, c := range conds {
-			m, _ := c.(map[string]any)
-			if m == nil || !BadCondition(m) {
-				continue
+			if m, _ := c.(map[string]any); m != nil {
+				out = append(out, Condition{Where: where, Type: fmt.Sprint(m["type"]), Status: fmt.Sprint(m["status"]),
+					Reason: fmt.Sprint(m["reason"]), Message: fmt.Sprint(m["message"]), Bad: BadCondition(m)})
 			}
-			msg := fmt.Sprint(m["message"])
-			if len(msg) > 160 {
-				msg = msg[:157] + "..."
-			}
-			out = append(out, fmt.Sprintf("%s%s: %v=%v (%v): %s", name, where, m["type"], m["status"], m["reason"], msg))
 		}
 	}
 	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
@@ -210,23 +212,40 @@ func Problems(kind string, obj *unstructured.Unstructured) []string {
 	for _, field := range []struct{ list, ref string }{{"parents", "parentRef"}, {"ancestors", "ancestorRef"}} {
 		items, _, _ := unstructured.NestedSlice(obj.Object, "status", field.list)
 		for _, it := range items {
-			m, _ := it.(map[string]any)
-			if m == nil {
-				continue
+			if m, _ := it.(map[string]any); m != nil {
+				ref, _ := m[field.ref].(map[string]any)
+				cs, _ := m["conditions"].([]any)
+				add(fmt.Sprintf("%s %v", strings.TrimSuffix(field.list, "s"), ref["name"]), cs)
 			}
-			ref, _ := m[field.ref].(map[string]any)
-			cs, _ := m["conditions"].([]any)
-			add(fmt.Sprintf(" (%s %v)", strings.TrimSuffix(field.list, "s"), ref["name"]), cs)
 		}
 	}
 	listeners, _, _ := unstructured.NestedSlice(obj.Object, "status", "listeners")
 	for _, l := range listeners {
-		m, _ := l.(map[string]any)
-		if m == nil {
+		if m, _ := l.(map[string]any); m != nil {
+			cs, _ := m["conditions"].([]any)
+			add(fmt.Sprintf("listener %v", m["name"]), cs)
+		}
+	}
+	return out
+}
+
+// Problems lists the conditions of obj that need attention, one line each ("HTTPRoute
+// default/web (parent default): ResolvedRefs=False (BackendNotFound): ...").
+func Problems(kind string, obj *unstructured.Unstructured) []string {
+	var out []string
+	name := kind + " " + Qualified(obj)
+	for _, c := range Conditions(obj) {
+		if !c.Bad {
 			continue
 		}
-		cs, _ := m["conditions"].([]any)
-		add(fmt.Sprintf(" (listener %v)", m["name"]), cs)
+		where, msg := "", c.Message
+		if c.Where != "" {
+			where = " (" + c.Where + ")"
+		}
+		if len(msg) > 160 {
+			msg = msg[:157] + "..."
+		}
+		out = append(out, fmt.Sprintf("%s%s: %s=%s (%s): %s", name, where, c.Type, c.Status, c.Reason, msg))
 	}
 	return out
 }
