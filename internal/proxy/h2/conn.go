@@ -1,0 +1,629 @@
+package h2
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+const (
+	maxWindow = 1<<31 - 1
+	// bufSize is the connection's read and write buffer size.
+	bufSize = 16 << 10
+)
+
+var (
+	errClientPreface = errors.New("h2: bad client preface")
+	errStreamClosed  = errors.New("h2: stream closed")
+	errConnClosed    = errors.New("h2: connection closed")
+)
+
+// conn is one HTTP/2 connection.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	tls *tls.ConnectionState
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	fr  *http2.Framer
+	ctx context.Context
+	// cancel ends every request's context (the connection is gone).
+	cancel context.CancelFunc
+	remote string
+
+	// mu guards everything below, and every write (the Framer, bw, the encoder).
+	mu   sync.Mutex
+	cond *sync.Cond // broadcast when send windows grow, streams end, or the conn closes
+	// writers counts stream goroutines waiting to write: the last one flushes for all.
+	writers atomic.Int32
+	enc     *hpack.Encoder
+	hbuf    bytes.Buffer
+	closed  bool // the socket failed or the connection is over: writes fail
+
+	sendWin  int32  // connection send window
+	recvWin  int32  // connection receive window left (what the peer may still send)
+	recvAck  int32  // consumed bytes not yet given back (connection WINDOW_UPDATE)
+	peerWin  int32  // peer's SETTINGS_INITIAL_WINDOW_SIZE
+	peerMax  uint32 // peer's SETTINGS_MAX_FRAME_SIZE
+	streams  map[uint32]*stream
+	lastID   uint32 // highest stream id the peer opened
+	running  int    // handlers running
+	queue    []*stream
+	goingAway bool  // GOAWAY sent: no new stream is taken
+	goAwayID  uint32
+	errCount  int       // stream errors caused by the peer in the current second
+	errSecond time.Time // that second
+	idleTimer *time.Timer
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, streams: map[uint32]*stream{}, sendWin: 65535, recvWin: s.connWindow(),
+		peerWin: 65535, peerMax: 16384, remote: nc.RemoteAddr().String()}
+	c.cond = sync.NewCond(&c.mu)
+	parent := context.Background()
+	if s.BaseContext != nil {
+		parent = s.BaseContext(nc)
+	}
+	c.ctx, c.cancel = context.WithCancel(parent)
+	return c
+}
+
+func (c *conn) serve() error {
+	defer func() {
+		c.mu.Lock()
+		c.closed = true
+		if c.idleTimer != nil {
+			c.idleTimer.Stop()
+		}
+		for _, st := range c.streams {
+			st.abort(errConnClosed)
+		}
+		c.cond.Broadcast()
+		c.mu.Unlock()
+		c.cancel()
+		c.nc.Close()
+	}()
+	c.br = bufio.NewReaderSize(c.nc, bufSize)
+	c.bw = bufio.NewWriterSize(c.nc, bufSize)
+	_ = c.nc.SetReadDeadline(time.Now().Add(orDuration(c.s.HandshakeTimeout, DefaultHandshakeTimeout)))
+	var pre [len(http2.ClientPreface)]byte
+	if _, err := io.ReadFull(c.br, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
+		return errClientPreface
+	}
+	c.fr = http2.NewFramer(c.bw, c.br)
+	c.fr.SetReuseFrames()
+	c.fr.SetMaxReadFrameSize(c.s.maxFrame())
+	c.fr.MaxHeaderListSize = c.s.maxHeaderList()
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.fr.ReadMetaHeaders.SetMaxStringLength(int(c.s.maxHeaderList()))
+	c.enc = hpack.NewEncoder(&c.hbuf)
+	settings := []http2.Setting{
+		{ID: http2.SettingMaxConcurrentStreams, Val: c.s.maxStreams()},
+		{ID: http2.SettingInitialWindowSize, Val: uint32(c.s.streamWindow())},
+		{ID: http2.SettingMaxHeaderListSize, Val: c.s.maxHeaderList()},
+	}
+	if c.s.maxFrame() != 16384 {
+		settings = append(settings, http2.Setting{ID: http2.SettingMaxFrameSize, Val: c.s.maxFrame()})
+	}
+	c.mu.Lock()
+	err := c.fr.WriteSettings(settings...)
+	if err == nil && c.recvWin > 65535 {
+		err = c.fr.WriteWindowUpdate(0, uint32(c.recvWin-65535))
+	}
+	if err == nil {
+		err = c.flushLocked()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// The first frame must be SETTINGS (RFC 9113 §3.4), within the handshake timeout.
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		return c.fail(err)
+	}
+	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+		return c.fail(http2.ConnectionError(http2.ErrCodeProtocol))
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
+	c.mu.Lock()
+	err = c.handle(f)
+	c.resetIdleLocked()
+	c.mu.Unlock()
+	for err == nil {
+		if f, err = c.fr.ReadFrame(); err != nil {
+			break
+		}
+		c.mu.Lock()
+		err = c.handle(f)
+		if err == nil && c.br.Buffered() == 0 {
+			// The end of a read burst: whatever was answered goes out in one write.
+			err = c.flushLocked()
+		}
+		done := c.goingAway && len(c.streams) == 0 && c.running == 0
+		c.mu.Unlock()
+		if done {
+			return nil
+		}
+	}
+	return c.fail(err)
+}
+
+// fail ends the connection after err: a connection error is reported to the peer with GOAWAY.
+func (c *conn) fail(err error) error {
+	if errors.Is(err, http2.ErrFrameTooLarge) {
+		err = http2.ConnectionError(http2.ErrCodeFrameSize)
+	}
+	var ce http2.ConnectionError
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if errors.As(err, &ce) && !c.closed {
+		_ = c.fr.WriteGoAway(c.lastID, http2.ErrCode(ce), nil)
+		_ = c.flushLocked()
+		// Give the peer a moment to read the GOAWAY before the close (a reset could
+		// discard it): stop reading, then close after the write drained.
+		if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			_ = tc.CloseWrite()
+			_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+			_, _ = io.Copy(io.Discard, io.LimitReader(c.br, 1<<20))
+		}
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, errConnClosed) || c.closed {
+		return nil
+	}
+	return err
+}
+
+// flushLocked sends the buffered frames, under the write deadline.
+func (c *conn) flushLocked() error {
+	if c.bw.Buffered() == 0 {
+		return nil
+	}
+	if c.closed {
+		return errConnClosed
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(orDuration(c.s.WriteTimeout, DefaultWriteTimeout)))
+	if err := c.bw.Flush(); err != nil {
+		c.closed = true
+		c.cond.Broadcast()
+		c.nc.Close()
+		return err
+	}
+	return nil
+}
+
+// handle acts on one frame, under c.mu. A stream error is answered with RST_STREAM here; the
+// error returned ends the connection.
+func (c *conn) handle(f http2.Frame) error {
+	err := c.handleFrame(f)
+	var se http2.StreamError
+	if errors.As(err, &se) {
+		return c.resetStream(se.StreamID, se.Code, true)
+	}
+	return err
+}
+
+// resetStream sends RST_STREAM and forgets the stream; byPeer counts it against the peer's
+// stream-error budget.
+func (c *conn) resetStream(id uint32, code http2.ErrCode, byPeer bool) error {
+	if st := c.streams[id]; st != nil {
+		st.abort(fmt.Errorf("h2: stream reset by the server (%v)", code))
+		c.closeStream(st)
+	}
+	if byPeer {
+		now := time.Now().Truncate(time.Second)
+		if !now.Equal(c.errSecond) {
+			c.errSecond, c.errCount = now, 0
+		}
+		if c.errCount++; c.errCount > c.s.maxStreamErrors() {
+			return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+		}
+	}
+	return c.fr.WriteRSTStream(id, code)
+}
+
+func (c *conn) handleFrame(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		return c.onHeaders(f)
+	case *http2.DataFrame:
+		return c.onData(f)
+	case *http2.SettingsFrame:
+		if f.IsAck() {
+			return nil
+		}
+		if err := f.ForeachSetting(c.applySetting); err != nil {
+			return err
+		}
+		c.cond.Broadcast()
+		return c.fr.WriteSettingsAck()
+	case *http2.PingFrame:
+		if f.IsAck() {
+			return nil
+		}
+		return c.fr.WritePing(true, f.Data)
+	case *http2.WindowUpdateFrame:
+		return c.onWindowUpdate(f)
+	case *http2.RSTStreamFrame:
+		if f.StreamID > c.lastID {
+			return http2.ConnectionError(http2.ErrCodeProtocol) // RST_STREAM on an idle stream
+		}
+		if st := c.streams[f.StreamID]; st != nil {
+			st.abort(fmt.Errorf("h2: stream reset by the client (%v)", f.ErrCode))
+			c.closeStream(st)
+		}
+		return nil
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
+		}
+		return nil // priorities are ignored (RFC 9113 §5.3.2)
+	case *http2.PushPromiseFrame:
+		return http2.ConnectionError(http2.ErrCodeProtocol) // clients cannot push
+	case *http2.GoAwayFrame:
+		return nil // the peer opens no new stream; ours finish
+	case *http2.ContinuationFrame:
+		return http2.ConnectionError(http2.ErrCodeProtocol) // the Framer joins valid ones
+	}
+	return nil // unknown frame types are ignored
+}
+
+func (c *conn) applySetting(s http2.Setting) error {
+	if err := s.Valid(); err != nil {
+		return err
+	}
+	switch s.ID {
+	case http2.SettingInitialWindowSize:
+		delta := int32(s.Val) - c.peerWin
+		c.peerWin = int32(s.Val)
+		for _, st := range c.streams {
+			if delta > 0 && st.sendWin > maxWindow-delta {
+				return http2.ConnectionError(http2.ErrCodeFlowControl)
+			}
+			st.sendWin += delta
+		}
+	case http2.SettingMaxFrameSize:
+		c.peerMax = s.Val
+	case http2.SettingHeaderTableSize:
+		c.enc.SetMaxDynamicTableSizeLimit(s.Val)
+	}
+	return nil
+}
+
+func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	inc := int32(f.Increment)
+	if f.StreamID == 0 {
+		if c.sendWin > maxWindow-inc {
+			return http2.ConnectionError(http2.ErrCodeFlowControl)
+		}
+		c.sendWin += inc
+		c.cond.Broadcast()
+		return nil
+	}
+	st := c.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > c.lastID {
+			return http2.ConnectionError(http2.ErrCodeProtocol) // idle stream
+		}
+		return nil
+	}
+	if st.sendWin > maxWindow-inc {
+		return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeFlowControl}
+	}
+	st.sendWin += inc
+	c.cond.Broadcast()
+	return nil
+}
+
+func (c *conn) onData(f *http2.DataFrame) error {
+	id := f.StreamID
+	n := int32(f.Length) // padding counts
+	if n > c.recvWin {
+		return http2.ConnectionError(http2.ErrCodeFlowControl)
+	}
+	c.recvWin -= n
+	st := c.streams[id]
+	if st == nil || st.recvDone {
+		// Not ours to read: give the connection window back at once.
+		if err := c.consumedLocked(nil, n); err != nil {
+			return err
+		}
+		if id > c.lastID {
+			return http2.ConnectionError(http2.ErrCodeProtocol) // DATA on an idle stream
+		}
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+	}
+	if n > st.recvWin {
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeFlowControl}
+	}
+	st.recvWin -= n
+	data := f.Data()
+	st.received += int64(len(data))
+	if st.declared >= 0 && st.received > st.declared {
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol} // more than content-length
+	}
+	if pad := n - int32(len(data)); pad > 0 {
+		if err := c.consumedLocked(st, pad); err != nil {
+			return err
+		}
+	}
+	if st.body != nil && !st.body.discard {
+		st.body.buf.Write(data)
+		st.body.cond.Broadcast()
+	} else if err := c.consumedLocked(st, int32(len(data))); err != nil {
+		return err
+	}
+	if f.StreamEnded() {
+		return c.endRequest(st)
+	}
+	return nil
+}
+
+// endRequest marks the request side of st complete (END_STREAM).
+func (c *conn) endRequest(st *stream) error {
+	if st.declared >= 0 && st.received != st.declared {
+		return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeProtocol} // less than content-length
+	}
+	st.recvDone = true
+	if st.body != nil {
+		st.body.eof = true
+		st.body.cond.Broadcast()
+	}
+	if st.sendDone {
+		c.closeStream(st)
+	}
+	return nil
+}
+
+// consumedLocked gives n bytes of receive window back, on the connection and (when st is
+// still reading) on st, batching WINDOW_UPDATEs: one goes out once half a window is owed.
+func (c *conn) consumedLocked(st *stream, n int32) error {
+	if n <= 0 {
+		return nil
+	}
+	c.recvAck += n
+	if c.recvAck >= c.s.connWindow()/2 {
+		if err := c.fr.WriteWindowUpdate(0, uint32(c.recvAck)); err != nil {
+			return err
+		}
+		c.recvWin += c.recvAck
+		c.recvAck = 0
+	}
+	if st == nil || st.recvDone {
+		return nil
+	}
+	st.recvAck += n
+	if st.recvAck >= c.s.streamWindow()/2 {
+		if err := c.fr.WriteWindowUpdate(st.id, uint32(st.recvAck)); err != nil {
+			return err
+		}
+		st.recvWin += st.recvAck
+		st.recvAck = 0
+	}
+	return nil
+}
+
+// closeStream forgets a stream whose both sides are done (or that was reset).
+func (c *conn) closeStream(st *stream) {
+	if c.streams[st.id] != st {
+		return
+	}
+	delete(c.streams, st.id)
+	if st.body != nil && !st.body.eof {
+		// Data still in flight for it is not ours to read: return what was buffered.
+		st.body.discard = true
+		if b := int32(st.body.buf.Len()); b > 0 {
+			st.body.buf.Reset()
+			_ = c.consumedLocked(nil, b)
+		}
+	}
+	c.cond.Broadcast()
+	c.resetIdleLocked()
+}
+
+// resetIdleLocked arms the idle timer when the connection has no stream left.
+func (c *conn) resetIdleLocked() {
+	if len(c.streams) > 0 || c.running > 0 || c.closed {
+		if c.idleTimer != nil {
+			c.idleTimer.Stop()
+		}
+		return
+	}
+	d := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+	if d < 0 {
+		return
+	}
+	if c.idleTimer == nil {
+		c.idleTimer = time.AfterFunc(d, c.goAway)
+	} else {
+		c.idleTimer.Reset(d)
+	}
+}
+
+// goAway tells the peer no new stream will be taken (GOAWAY with the last stream started);
+// the connection closes once the started streams end.
+func (c *conn) goAway() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.goingAway {
+		return
+	}
+	c.goingAway, c.goAwayID = true, c.lastID
+	_ = c.fr.WriteGoAway(c.lastID, http2.ErrCodeNo, nil)
+	_ = c.flushLocked()
+	if len(c.streams) == 0 && c.running == 0 {
+		// Nothing to finish: the reader ends when the peer closes; close first.
+		c.closed = true
+		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	}
+}
+
+func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
+	id := f.StreamID
+	if id%2 == 0 {
+		return http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	if f.HasPriority() && f.Priority.StreamDep == id {
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+	}
+	if st := c.streams[id]; st != nil { // trailers
+		if st.recvDone {
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+		}
+		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+		}
+		if st.req != nil {
+			for _, hf := range f.RegularFields() {
+				k := http.CanonicalHeaderKey(hf.Name)
+				if st.req.Trailer != nil {
+					if _, declared := st.req.Trailer[k]; declared {
+						st.req.Trailer[k] = append(st.req.Trailer[k][:0:0], hf.Value)
+					}
+				}
+			}
+		}
+		return c.endRequest(st)
+	}
+	if id <= c.lastID {
+		return http2.ConnectionError(http2.ErrCodeStreamClosed) // a closed stream, or ids not increasing
+	}
+	c.lastID = id
+	if c.goingAway || len(c.streams) >= int(c.s.maxStreams()) {
+		// Draining, or over the advertised SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §5.1.2):
+		// refused, so the client may retry it.
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
+	}
+	if f.Truncated {
+		// The header list is over MaxHeaderListSize: answered 431 without the handler.
+		st := c.newStream(id, f)
+		st.recvDone = f.StreamEnded()
+		c.streams[id] = st
+		return c.answerLocked(st, http.StatusRequestHeaderFieldsTooLarge)
+	}
+	st := c.newStream(id, f)
+	req, code := c.newRequest(st, f)
+	if code != 0 {
+		return http2.StreamError{StreamID: id, Code: code}
+	}
+	st.req = req
+	c.streams[id] = st
+	if f.StreamEnded() {
+		st.recvDone = true
+	}
+	c.resetIdleLocked()
+	return c.dispatch(st)
+}
+
+func (c *conn) newStream(id uint32, f *http2.MetaHeadersFrame) *stream {
+	return &stream{c: c, id: id, sendWin: c.peerWin, recvWin: c.s.streamWindow(), declared: -1}
+}
+
+// dispatch runs st's handler, or queues it behind the running ones; a peer that opens more
+// streams than the queue holds is told ENHANCE_YOUR_CALM.
+func (c *conn) dispatch(st *stream) error {
+	if c.running < int(c.s.maxStreams()) {
+		c.running++
+		go c.runHandler(st)
+		return nil
+	}
+	if len(c.queue) >= c.s.maxQueued() {
+		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
+	}
+	c.queue = append(c.queue, st)
+	return nil
+}
+
+// handlerDone starts the next queued stream that is still open.
+func (c *conn) handlerDone() {
+	c.running--
+	for len(c.queue) > 0 && c.running < int(c.s.maxStreams()) {
+		st := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if c.streams[st.id] != st {
+			continue // reset while queued
+		}
+		c.running++
+		go c.runHandler(st)
+	}
+	c.resetIdleLocked()
+	if c.goingAway && c.running == 0 && len(c.streams) == 0 {
+		c.closed = true
+		_ = c.nc.SetReadDeadline(time.Now()) // wake the reader: the drain is over
+	}
+}
+
+func (c *conn) runHandler(st *stream) {
+	w := &responseWriter{st: st, header: make(http.Header)}
+	st.w = w
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.s.logger().Error("h2: panic serving request", "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(buf))
+			w.abort()
+		} else if p == http.ErrAbortHandler {
+			w.abort()
+		} else {
+			w.finish()
+		}
+		st.cancel()
+		c.mu.Lock()
+		c.handlerDone()
+		c.mu.Unlock()
+	}()
+	c.s.Handler.ServeHTTP(w, st.req)
+}
+
+// answerLocked answers st with a bare status, without the handler (431 for headers over the
+// limit).
+func (c *conn) answerLocked(st *stream, code int) error {
+	c.hbuf.Reset()
+	_ = c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(code)})
+	_ = c.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: "0"})
+	st.sendDone = true
+	if err := c.writeHeaderBlock(st.id, c.hbuf.Bytes(), true); err != nil {
+		return err
+	}
+	if st.recvDone {
+		c.closeStream(st)
+		return nil
+	}
+	// The request is still being sent: the answer is final, so stop it.
+	c.closeStream(st)
+	return c.fr.WriteRSTStream(st.id, http2.ErrCodeNo)
+}
+
+// writeHeaderBlock writes a header block as HEADERS and CONTINUATION frames within the peer's
+// frame size.
+func (c *conn) writeHeaderBlock(id uint32, blk []byte, end bool) error {
+	first := true
+	for first || len(blk) > 0 {
+		n := min(len(blk), int(c.peerMax))
+		var err error
+		if first {
+			err = c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: blk[:n], EndStream: end, EndHeaders: n == len(blk)})
+		} else {
+			err = c.fr.WriteContinuation(id, n == len(blk), blk[:n])
+		}
+		if err != nil {
+			return err
+		}
+		blk, first = blk[n:], false
+	}
+	return nil
+}
