@@ -90,7 +90,12 @@ require (
 	gvisor.dev/gvisor v0.0.0-20260527191743-a81fd9dd382e
 )
 
-require github.com/dunglas/httpsfv v1.1.1 // indirect
+require (
+	github.com/dunglas/httpsfv v1.1.1 // indirect
+	github.com/fatih/color v1.19.0 // indirect
+	github.com/mattn/go-colorable v0.1.15 // indirect
+	github.com/summerwind/h2spec v2.2.1+incompatible // indirect
+)
 
 require (
 	github.com/letsencrypt/challtestsrv v1.4.2 // indirect
@@ -392,6 +397,7 @@ require (
 )
 
 tool (
+	github.com/summerwind/h2spec/cmd/h2spec
 	k8s.io/code-generator/cmd/deepcopy-gen
 	k8s.io/kube-openapi/cmd/openapi-gen
 )

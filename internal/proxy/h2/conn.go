@@ -53,16 +53,16 @@ type conn struct {
 	hbuf    bytes.Buffer
 	closed  bool // the socket failed or the connection is over: writes fail
 
-	sendWin  int32  // connection send window
-	recvWin  int32  // connection receive window left (what the peer may still send)
-	recvAck  int32  // consumed bytes not yet given back (connection WINDOW_UPDATE)
-	peerWin  int32  // peer's SETTINGS_INITIAL_WINDOW_SIZE
-	peerMax  uint32 // peer's SETTINGS_MAX_FRAME_SIZE
-	streams  map[uint32]*stream
-	lastID   uint32 // highest stream id the peer opened
-	running  int    // handlers running
-	queue    []*stream
-	goingAway bool  // GOAWAY sent: no new stream is taken
+	sendWin   int32  // connection send window
+	recvWin   int32  // connection receive window left (what the peer may still send)
+	recvAck   int32  // consumed bytes not yet given back (connection WINDOW_UPDATE)
+	peerWin   int32  // peer's SETTINGS_INITIAL_WINDOW_SIZE
+	peerMax   uint32 // peer's SETTINGS_MAX_FRAME_SIZE
+	streams   map[uint32]*stream
+	lastID    uint32 // highest stream id the peer opened
+	running   int    // handlers running
+	queue     []*stream
+	goingAway bool // GOAWAY sent: no new stream is taken
 	goAwayID  uint32
 	errCount  int       // stream errors caused by the peer in the current second
 	errSecond time.Time // that second

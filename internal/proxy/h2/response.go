@@ -317,7 +317,9 @@ func isDeclared(declared []string, k string) bool {
 	return false
 }
 
-func hpackField(name, value string) hpack.HeaderField { return hpack.HeaderField{Name: name, Value: value} }
+func hpackField(name, value string) hpack.HeaderField {
+	return hpack.HeaderField{Name: name, Value: value}
+}
 
 // commonLower maps the canonical names of common response headers to their wire form without
 // an allocation.
