@@ -16,6 +16,7 @@ import (
 
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/h1"
+	"apoxy.dev/apoxy/internal/proxy/h2"
 )
 
 // httpSocket serves an HTTP or HTTPS listener: HTTP/1.1 by our own server, HTTP/2 by
@@ -85,6 +86,7 @@ func listenHTTP(s *Server, l *ir.Listener) (socket, error) {
 		Handler:           sk,
 		TLSConfig:         tlsConfig,
 		H2:                sk.srv,
+		H2Conns:           sk.h2Server(s),
 		ReadHeaderTimeout: sk.srv.ReadHeaderTimeout,
 		IdleTimeout:       sk.srv.IdleTimeout,
 		Log:               s.log,
@@ -97,6 +99,18 @@ func listenHTTP(s *Server, l *ir.Listener) (socket, error) {
 }
 
 func (sk *httpSocket) addr() string { return sk.ln.Addr().String() }
+
+// h2Server is our HTTP/2 server for the socket (nil under APOXY_HTTP2=std: net/http's then).
+func (sk *httpSocket) h2Server(s *Server) h1.ConnServer {
+	if stdHTTP2 {
+		return nil
+	}
+	return &h2.Server{Handler: sk, IdleTimeout: sk.srv.IdleTimeout, Log: s.log}
+}
+
+// stdHTTP2 (APOXY_HTTP2=std) serves HTTP/2 with net/http's server instead of ours
+// (internal/proxy/h2): kept for one release, for A/B comparisons and as a way back.
+var stdHTTP2 = os.Getenv("APOXY_HTTP2") == "std"
 
 // rejected logs and counts what the HTTP/1.1 server refused before a handler saw it
 // (malformed or oversized requests, timeouts, connections over the cap), like any request.

@@ -53,6 +53,15 @@ const (
 // stalled.
 var ErrBodyReadTimeout = errors.New("h1: the client stopped sending the request body (body read timeout)")
 
+// ConnServer serves whole connections of another protocol (HTTP/2) handed over by Server.
+type ConnServer interface {
+	// ServeConn serves nc until it ends, and closes it.
+	ServeConn(nc net.Conn) error
+	// Shutdown drains the connections it serves; Close closes them at once.
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
 // Server serves HTTP/1.1 (and hands HTTP/2 to H2) on listeners given to Serve.
 type Server struct {
 	// Handler answers every HTTP/1.1 request.
@@ -65,6 +74,10 @@ type Server struct {
 	// Its Handler and protocol settings are the caller's; it is fed through an in-memory
 	// listener, and shut down with this server.
 	H2 *http.Server
+	// H2Conns, when set, serves the HTTP/2 connections instead of H2: each is handed to its
+	// ServeConn directly (no in-memory listener), and it is shut down and closed with this
+	// server.
+	H2Conns ConnServer
 	// ReadHeaderTimeout bounds reading a request's head once its first byte arrived (and the
 	// TLS handshake). IdleTimeout bounds the wait for the next request on a kept-alive
 	// connection. Both are enforced to about a second.
@@ -157,7 +170,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.own = NewConnLimiter(s.MaxConns)
 	}
 	limited := s.limited()
-	if s.H2 != nil && s.h2ln == nil {
+	if s.H2 != nil && s.H2Conns == nil && s.h2ln == nil {
 		s.h2ln = newHandoffListener(ln.Addr())
 		go func() { _ = s.H2.Serve(s.h2ln) }()
 	}
@@ -313,11 +326,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !accepting {
 		s.stopListeners()
 	}
-	h2, h2ln := s.H2, s.h2ln
+	h2, h2ln, h2c := s.H2, s.h2ln, s.H2Conns
 	s.mu.Unlock()
 	defer s.stopSweeper()
 	var h2err chan error
-	if h2 != nil && h2ln != nil {
+	switch {
+	case h2c != nil:
+		h2err = make(chan error, 1)
+		go func() { h2err <- h2c.Shutdown(ctx) }()
+	case h2 != nil && h2ln != nil:
 		h2ln.Close()
 		h2err = make(chan error, 1)
 		go func() { h2err <- h2.Shutdown(ctx) }()
@@ -418,9 +435,12 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		c.raw.Close()
 	}
-	h2, h2ln := s.H2, s.h2ln
+	h2, h2ln, h2c := s.H2, s.h2ln, s.H2Conns
 	s.mu.Unlock()
 	s.stopSweeper()
+	if h2c != nil {
+		return h2c.Close()
+	}
 	if h2 != nil && h2ln != nil {
 		h2ln.Close()
 		return h2.Close()
@@ -467,6 +487,13 @@ func withoutH2(protos []string) []string {
 
 // handoff gives a connection to the HTTP/2 server.
 func (s *Server) handoff(nc net.Conn) bool {
+	if s.H2Conns != nil {
+		if s.shutdown.Load() {
+			return false
+		}
+		go func() { _ = s.H2Conns.ServeConn(nc) }()
+		return true
+	}
 	if s.h2ln == nil {
 		return false
 	}

@@ -103,7 +103,9 @@ func (c *conn) serve() error {
 	if _, err := io.ReadFull(c.br, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
 		return errClientPreface
 	}
+	c.mu.Lock()
 	c.fr = http2.NewFramer(c.bw, c.br)
+	c.mu.Unlock()
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(c.s.maxFrame())
 	c.fr.MaxHeaderListSize = c.s.maxHeaderList()
@@ -459,6 +461,12 @@ func (c *conn) goAway() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || c.goingAway {
+		return
+	}
+	if c.fr == nil {
+		// Still in the handshake: nothing started, nothing to tell.
+		c.closed = true
+		c.nc.Close()
 		return
 	}
 	c.goingAway, c.goAwayID = true, c.lastID
