@@ -128,7 +128,9 @@ func (c *conn) serve() {
 			}
 			if perr.code != 0 {
 				c.srv.reject(c.remoteAddr, perr.code, perr.reason)
-				c.writeError(perr)
+				if !perr.silent {
+					c.writeError(perr)
+				}
 			} else if st, _ := c.loadState(); st == stateClosed {
 				// Only the sweeper closes a connection reading a head: it took too long.
 				c.srv.reject(c.remoteAddr, http.StatusRequestTimeout, RejectHeaderTimeout)
@@ -243,6 +245,10 @@ type requestError struct {
 	msg    string
 	reason string // for OnReject
 	h2     bool
+	// silent: the bytes are not HTTP at all (no HTTP/ version): the connection is closed
+	// without an answer, which such a peer could not read anyway (h2spec 3.5: a bad HTTP/2
+	// preface on a cleartext port must see the connection closed).
+	silent bool
 }
 
 func badRequest(msg string) *requestError {

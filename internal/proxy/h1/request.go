@@ -50,7 +50,9 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 	}
 	major, minor, ok := parseVersion(proto)
 	if !ok {
-		return nil, badRequest("malformed HTTP version " + strconv.Quote(proto))
+		e := badRequest("malformed HTTP version " + strconv.Quote(proto))
+		e.silent = !strings.Contains(line, "HTTP/")
+		return nil, e
 	}
 	if major != 1 {
 		return nil, &requestError{code: http.StatusHTTPVersionNotSupported, msg: "unsupported protocol version " + strconv.Quote(proto), reason: RejectVersion}

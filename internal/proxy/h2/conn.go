@@ -64,6 +64,9 @@ type conn struct {
 	queue     []*stream
 	goingAway bool // GOAWAY sent: no new stream is taken
 	goAwayID  uint32
+	// wake: windows grew during this read burst; stream writers waiting for window are woken
+	// once the burst is handled (so a burst's WINDOW_UPDATEs are judged together).
+	wake      bool
 	errCount  int       // stream errors caused by the peer in the current second
 	errSecond time.Time // that second
 	idleTimer *time.Timer
@@ -152,8 +155,13 @@ func (c *conn) serve() error {
 		c.mu.Lock()
 		err = c.handle(f)
 		if err == nil && c.br.Buffered() == 0 {
-			// The end of a read burst: whatever was answered goes out in one write.
+			// The end of a read burst: whatever was answered goes out in one write, and
+			// writers that waited for window go on.
 			err = c.flushLocked()
+			if c.wake {
+				c.wake = false
+				c.cond.Broadcast()
+			}
 		}
 		done := c.goingAway && len(c.streams) == 0 && c.running == 0
 		c.mu.Unlock()
@@ -250,7 +258,7 @@ func (c *conn) handleFrame(f http2.Frame) error {
 		if err := f.ForeachSetting(c.applySetting); err != nil {
 			return err
 		}
-		c.cond.Broadcast()
+		c.wake = true
 		return c.fr.WriteSettingsAck()
 	case *http2.PingFrame:
 		if f.IsAck() {
@@ -312,7 +320,7 @@ func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 			return http2.ConnectionError(http2.ErrCodeFlowControl)
 		}
 		c.sendWin += inc
-		c.cond.Broadcast()
+		c.wake = true
 		return nil
 	}
 	st := c.streams[f.StreamID]
@@ -326,7 +334,7 @@ func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeFlowControl}
 	}
 	st.sendWin += inc
-	c.cond.Broadcast()
+	c.wake = true
 	return nil
 }
 
