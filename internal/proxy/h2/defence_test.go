@@ -1,0 +1,335 @@
+package h2
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// rawClient speaks HTTP/2 frame by frame, as a hostile peer would.
+type rawClient struct {
+	t      *testing.T
+	nc     net.Conn
+	fr     *http2.Framer
+	frames chan http2.Frame
+	closed chan struct{}
+	enc    *hpack.Encoder
+	hbuf   bytes.Buffer
+}
+
+func dialRaw(t *testing.T, addr string, read bool) *rawClient {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &rawClient{t: t, nc: nc, fr: http2.NewFramer(nc, nc), frames: make(chan http2.Frame, 1024), closed: make(chan struct{})}
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.enc = hpack.NewEncoder(&c.hbuf)
+	if _, err := io.WriteString(nc, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	if read {
+		go func() {
+			defer close(c.closed)
+			for {
+				f, err := c.fr.ReadFrame()
+				if err != nil {
+					return
+				}
+				switch f := f.(type) {
+				case *http2.GoAwayFrame:
+					g := *f
+					c.frames <- &g
+				case *http2.RSTStreamFrame:
+					r := *f
+					c.frames <- &r
+				case *http2.MetaHeadersFrame:
+					c.frames <- f
+				}
+			}
+		}()
+	}
+	return c
+}
+
+// headers encodes a request header block.
+func (c *rawClient) headers(path string, extra ...string) []byte {
+	c.hbuf.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "a.test"}, {":path", path}} {
+		_ = c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		_ = c.enc.WriteField(hpack.HeaderField{Name: extra[i], Value: extra[i+1]})
+	}
+	return append([]byte(nil), c.hbuf.Bytes()...)
+}
+
+func (c *rawClient) request(id uint32, end bool, extra ...string) {
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headers("/", extra...), EndStream: end, EndHeaders: true}); err != nil {
+		c.t.Fatalf("write HEADERS: %v", err)
+	}
+}
+
+// waitGoAway waits for GOAWAY with code, or fails.
+func (c *rawClient) waitGoAway(code http2.ErrCode, within time.Duration) {
+	c.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case f := <-c.frames:
+			if g, ok := f.(*http2.GoAwayFrame); ok {
+				if g.ErrCode != code {
+					c.t.Fatalf("GOAWAY %v, want %v", g.ErrCode, code)
+				}
+				return
+			}
+		case <-c.closed:
+			// Frames read before the close may still be queued.
+			for {
+				select {
+				case f := <-c.frames:
+					if g, ok := f.(*http2.GoAwayFrame); ok {
+						if g.ErrCode != code {
+							c.t.Fatalf("GOAWAY %v, want %v", g.ErrCode, code)
+						}
+						return
+					}
+					continue
+				default:
+				}
+				break
+			}
+			c.t.Fatalf("connection closed without GOAWAY %v", code)
+		case <-deadline:
+			c.t.Fatalf("no GOAWAY %v within %v", code, within)
+		}
+	}
+}
+
+// TestRapidReset (CVE-2023-44487): a peer that opens streams and resets them at once, while
+// their handlers still run, fills the handler queue and is told ENHANCE_YOUR_CALM; the
+// handlers started stay within MaxConcurrentStreams.
+func TestRapidReset(t *testing.T) {
+	var started atomic.Int32
+	release := make(chan struct{})
+	defer close(release)
+	s := &Server{MaxConcurrentStreams: 4, MaxQueuedStreams: 2, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		<-release // a handler that does not notice the reset (an upstream call, say)
+	})}
+	c := dialRaw(t, serve(t, s), true)
+	for id := uint32(1); id < 200; id += 2 {
+		c.request(id, true)
+		if err := c.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+			break // the server closed the connection
+		}
+	}
+	c.waitGoAway(http2.ErrCodeEnhanceYourCalm, 5*time.Second)
+	if n := started.Load(); n > 4 {
+		t.Errorf("%d handlers started, want at most MaxConcurrentStreams (4)", n)
+	}
+}
+
+// TestContinuationFlood (CVE-2024-27316 class): endless CONTINUATION frames past the header
+// list limit end the connection; the server does not keep reading them.
+func TestContinuationFlood(t *testing.T) {
+	var called atomic.Bool
+	s := &Server{MaxHeaderListSize: 16 << 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called.Store(true) })}
+	c := dialRaw(t, serve(t, s), true)
+	blk := c.headers("/")
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk, EndHeaders: false}); err != nil {
+		t.Fatal(err)
+	}
+	junk := bytes.Repeat([]byte{0x40, 0x01, 'x', 0x7f, 0x7f}, 3000) // literal fields, never ending
+	var sent int
+	var err error
+	for sent = 0; sent < 64<<20; sent += len(junk) {
+		if err = c.fr.WriteContinuation(1, false, junk); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		t.Fatalf("the server read %d MiB of CONTINUATION without closing", sent>>20)
+	}
+	if called.Load() {
+		t.Error("the handler ran for a header block past the limit")
+	}
+	t.Logf("connection closed after %d KiB of CONTINUATION", sent>>10)
+}
+
+// TestSlowReader: a peer that sends PINGs (or requests) but never reads loses its connection
+// at the write timeout instead of pinning it (the control-frame flood of x/net's server).
+func TestSlowReader(t *testing.T) {
+	s := &Server{WriteTimeout: 300 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	c := dialRaw(t, serve(t, s), false)
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 10)
+	}
+	start := time.Now()
+	var err error
+	for time.Since(start) < 20*time.Second {
+		if err = c.fr.WritePing(false, [8]byte{1}); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		t.Fatal("the connection of a peer that never reads is still open after 20 s")
+	}
+	t.Logf("closed after %v (%v)", time.Since(start).Round(time.Millisecond), err)
+}
+
+// TestHPACKBomb: a small header block that decodes to more than MaxHeaderListSize (one large
+// dynamic-table entry referenced over and over) is answered 431 without the handler.
+func TestHPACKBomb(t *testing.T) {
+	var called atomic.Bool
+	s := &Server{MaxHeaderListSize: 32 << 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called.Store(true) })}
+	c := dialRaw(t, serve(t, s), true)
+	c.hbuf.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "a.test"}, {":path", "/"}} {
+		_ = c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	_ = c.enc.WriteField(hpack.HeaderField{Name: "x-bomb", Value: strings.Repeat("b", 3000)}) // enters the dynamic table
+	blk := append([]byte(nil), c.hbuf.Bytes()...)
+	for range 200 {
+		blk = append(blk, 0x80|62) // indexed: the newest dynamic entry (x-bomb), 3 KB each time
+	}
+	if len(blk) > 16<<10 {
+		t.Fatalf("block %d bytes", len(blk))
+	}
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk, EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-c.frames:
+		h, ok := f.(*http2.MetaHeadersFrame)
+		if !ok || h.PseudoValue("status") != "431" {
+			t.Fatalf("answer %v, want 431", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer")
+	}
+	if called.Load() {
+		t.Error("the handler ran")
+	}
+}
+
+// TestMaxConcurrentStreams: a stream past the advertised limit is refused (REFUSED_STREAM, so
+// the client may retry it), the others are served.
+func TestMaxConcurrentStreams(t *testing.T) {
+	release := make(chan struct{})
+	s := &Server{MaxConcurrentStreams: 2, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release })}
+	c := dialRaw(t, serve(t, s), true)
+	for _, id := range []uint32{1, 3, 5} {
+		c.request(id, true)
+	}
+	select {
+	case f := <-c.frames:
+		r, ok := f.(*http2.RSTStreamFrame)
+		if !ok || r.StreamID != 5 || r.ErrCode != http2.ErrCodeRefusedStream {
+			t.Fatalf("got %v, want RST_STREAM 5 REFUSED_STREAM", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the third stream was not refused")
+	}
+	close(release)
+	for n := 0; n < 2; {
+		select {
+		case f := <-c.frames:
+			if _, ok := f.(*http2.MetaHeadersFrame); ok {
+				n++
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the two streams were not answered")
+		}
+	}
+}
+
+// TestStreamErrorBudget ("MadeYouReset", 2025): a peer that keeps provoking stream errors
+// (malformed requests) is told ENHANCE_YOUR_CALM.
+func TestStreamErrorBudget(t *testing.T) {
+	s := &Server{MaxStreamErrors: 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	c := dialRaw(t, serve(t, s), true)
+	for id := uint32(1); id < 100; id += 2 {
+		c.request(id, true, "connection", "keep-alive") // malformed in HTTP/2
+	}
+	c.waitGoAway(http2.ErrCodeEnhanceYourCalm, 5*time.Second)
+}
+
+// TestIdleTimeout: a connection without streams is sent GOAWAY and closed.
+func TestIdleTimeout(t *testing.T) {
+	s := &Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	c := dialRaw(t, serve(t, s), true)
+	c.request(1, true)
+	c.waitGoAway(http2.ErrCodeNo, 5*time.Second)
+	select {
+	case <-c.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle connection stayed open after GOAWAY")
+	}
+}
+
+// TestShutdownDrains: Shutdown sends GOAWAY, lets the running request finish, refuses new
+// streams and returns once the connection is gone.
+func TestShutdownDrains(t *testing.T) {
+	release := make(chan struct{})
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "finished")
+	})}
+	addr := serve(t, s)
+	client := h2cClient()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := client.Get("http://" + addr + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) while a request ran", err)
+	default:
+	}
+	close(release)
+	if b := <-got; b != "finished" {
+		t.Errorf("the running request got %q", b)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return after the last request")
+	}
+	if err := s.ServeConn(nopConn{}); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("ServeConn after Shutdown: %v", err)
+	}
+}
+
+type nopConn struct{ net.Conn }
+
+func (nopConn) Close() error { return nil }
