@@ -44,6 +44,7 @@ type devServer struct {
 	apiAddr   string
 	adminAddr string
 	httpAddr  string
+	httpsAddr string
 	cmd       *exec.Cmd
 	log       *syncBuffer
 	// nofile, when set, runs the server under that open-file limit (prlimit).
@@ -93,7 +94,10 @@ func (d *devServer) start() {
 		d.httpAddr = freePort(d.t)
 	}
 	_, httpPort, _ := net.SplitHostPort(d.httpAddr)
-	_, httpsPort, _ := net.SplitHostPort(freePort(d.t))
+	if d.httpsAddr == "" {
+		d.httpsAddr = freePort(d.t)
+	}
+	_, httpsPort, _ := net.SplitHostPort(d.httpsAddr)
 	if d.tunnelAddr == "" {
 		d.tunnelAddr = "127.0.0.1:0"
 	}
