@@ -137,6 +137,10 @@ func (c *conn) serve() error {
 	}
 	// The first frame must be SETTINGS (RFC 9113 §3.4), within the handshake timeout.
 	f, err := c.fr.ReadFrame()
+	var se http2.StreamError
+	if errors.As(err, &se) {
+		err = http2.ConnectionError(http2.ErrCodeProtocol) // not SETTINGS, then
+	}
 	if err != nil {
 		return c.fail(err)
 	}
@@ -149,11 +153,19 @@ func (c *conn) serve() error {
 	c.resetIdleLocked()
 	c.mu.Unlock()
 	for err == nil {
-		if f, err = c.fr.ReadFrame(); err != nil {
-			break
-		}
+		f, err = c.fr.ReadFrame()
 		c.mu.Lock()
-		err = c.handle(f)
+		switch {
+		case err == nil:
+			err = c.handle(f)
+		case errors.As(err, &se):
+			// A frame the Framer refused for one stream (a bad header field, a zero
+			// WINDOW_UPDATE): that stream is reset, the connection goes on.
+			err = c.resetStream(se.StreamID, se.Code, true)
+		default:
+			c.mu.Unlock()
+			return c.fail(err)
+		}
 		if err == nil && c.br.Buffered() == 0 {
 			// The end of a read burst: whatever was answered goes out in one write, and
 			// writers that waited for window go on.
