@@ -1,9 +1,7 @@
 package h1
 
 import (
-	"apoxy.dev/apoxy/internal/netpeek"
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -12,8 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"apoxy.dev/apoxy/internal/netpeek"
 )
 
 // conn is one client connection and everything reused across its requests.
@@ -32,6 +33,10 @@ type conn struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	state      atomic.Uint64
+	// parked is set while the idle connection waits in netpeek's Parker, without a goroutine;
+	// parkMu orders parking against closeRaw.
+	parkMu sync.Mutex
+	parked *netpeek.Parked
 
 	// bodyReads counts body reads' starts and ends: odd while one is blocked (see sweepBody).
 	bodyReads atomic.Uint64
@@ -57,20 +62,6 @@ type conn struct {
 const h2PrefaceLine = "PRI * HTTP/2.0"
 
 func (c *conn) serve() {
-	hijacked := false
-	defer func() {
-		if p := recover(); p != nil && p != http.ErrAbortHandler {
-			buf := make([]byte, 16<<10)
-			buf = buf[:runtime.Stack(buf, false)]
-			c.srv.logf("panic serving request", "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(buf))
-		}
-		c.cancel()
-		c.srv.forget(c)
-		if !hijacked {
-			c.rwc.Close()
-			c.release()
-		}
-	}()
 	if c.srv.TLSConfig != nil {
 		tc := tls.Server(c.rwc, c.srv.tlsConfig())
 		c.rwc = tc
@@ -78,15 +69,14 @@ func (c *conn) serve() {
 			tc.SetDeadline(time.Now().Add(d))
 		}
 		if err := tc.HandshakeContext(c.ctx); err != nil {
+			c.end(false)
 			return
 		}
 		tc.SetDeadline(time.Time{})
 		st := tc.ConnectionState()
 		c.tls = &st
 		if st.NegotiatedProtocol == "h2" {
-			if c.srv.handoff(tc) {
-				hijacked = true
-			}
+			c.end(c.srv.handoff(tc))
 			return
 		}
 	}
@@ -94,13 +84,43 @@ func (c *conn) serve() {
 	c.header, c.resHeader = make(http.Header), make(http.Header)
 	c.req = *new(http.Request).WithContext(c.ctx)
 	c.resp.c = c
+	c.loop()
+}
+
+// end lets go of the connection: closed (unless hijacked), forgotten, its buffers pooled.
+func (c *conn) end(hijacked bool) {
+	c.cancel()
+	c.srv.forget(c)
+	if !hijacked {
+		c.rwc.Close()
+		c.release()
+	}
+}
+
+// loop serves the connection's requests until it ends, or parks it while it is idle.
+func (c *conn) loop() {
+	hijacked, parked := false, false
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.srv.logf("panic serving request", "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(buf))
+		} else if parked {
+			return // c.resume goes on with it
+		}
+		c.end(hijacked)
+	}()
 	for {
 		// Wait for the first byte of the next request, then read its head. With many
 		// connections open, an idle one gives its read buffer back while it waits (costing a
-		// peek per request): 10k idle keep-alive clients then hold no buffers at all.
+		// peek per request) and, where it can, its goroutine too: parked, 10k idle keep-alive
+		// clients hold neither buffers nor stacks.
 		if c.br.Buffered() == 0 && c.tls == nil && c.srv.crowded() {
 			bufioReaders.Put(c.br)
 			c.br = nil
+			if parked = c.park(); parked {
+				return
+			}
 			if netpeek.Wait(c.rwc) != nil {
 				return
 			}
@@ -115,12 +135,13 @@ func (c *conn) serve() {
 		req, perr := c.readRequest()
 		if perr != nil {
 			if perr.h2 && c.srv.TLSConfig == nil {
-				// Prior-knowledge h2c: the HTTP/2 server reads the preface again.
-				nc := &prefixConn{Conn: c.rwc, r: io.MultiReader(bytes.NewReader(append([]byte(nil), c.head...)), c.br)}
+				// Prior-knowledge h2c: the HTTP/2 server reads the preface again, and
+				// whatever followed it; this connection's buffers go back to their pools.
+				rest, _ := c.br.Peek(c.br.Buffered())
+				nc := &prefixConn{Conn: c.rwc, prefix: append(append(make([]byte, 0, len(c.head)+len(rest)), c.head...), rest...)}
+				c.release()
 				if c.srv.handoff(nc) {
 					hijacked = true
-					c.bw = nil // its buffers went with the connection
-					c.br = nil
 				} else {
 					c.srv.reject(c.remoteAddr, perr.code, perr.reason)
 				}
@@ -165,6 +186,56 @@ func (c *conn) serve() {
 	}
 }
 
+// park hands the idle connection to netpeek's Parker: the goroutine ends, and c.resume starts
+// a new one when the next request's first bytes arrive. False when it cannot be parked (the
+// caller waits on its own goroutine) or was closed meanwhile.
+func (c *conn) park() bool {
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
+	if st, _ := c.loadState(); st == stateClosed || c.srv.noPark {
+		return false
+	}
+	c.rest()
+	c.parked = netpeek.DefaultParker.Park(c.rwc, c.resume)
+	if c.parked == nil {
+		c.restore()
+		return false
+	}
+	return true
+}
+
+// resume carries a parked connection on: bytes arrived, or (err) closeRaw unparked it to
+// close it.
+func (c *conn) resume(err error) {
+	c.parkMu.Lock()
+	c.parked = nil
+	c.parkMu.Unlock()
+	if err != nil {
+		c.end(false)
+		return
+	}
+	c.restore()
+	c.br = newReader(c.rwc)
+	if _, err := c.br.Peek(1); err != nil {
+		c.end(false)
+		return
+	}
+	c.loop()
+}
+
+// closeRaw closes the connection from outside its goroutine (the sweeper, Shutdown, Close). A
+// parked connection is unparked first, so that its socket leaves the Parker's set before the
+// close and a goroutine comes back to let go of it.
+func (c *conn) closeRaw() {
+	c.parkMu.Lock()
+	if c.parked != nil {
+		c.parked.Cancel()
+		c.parked = nil
+	}
+	c.raw.Close()
+	c.parkMu.Unlock()
+}
+
 // crowdedAt is the number of open connections past which idle ones wait without a read buffer.
 const crowdedAt = 1024
 
@@ -187,13 +258,30 @@ const (
 // shrink lets go of the last request's head buffer, of its head string (every string of the
 // request is cut from it) and of the grown header maps.
 func (c *conn) shrink() {
+	c.rest()
+	c.restore()
+}
+
+// rest drops everything the last request left on the connection, for a long wait: its head,
+// header maps and held-back body buffer.
+func (c *conn) rest() {
 	c.head = nil
-	c.header = make(http.Header)
-	c.resHeader = make(http.Header)
+	c.header, c.resHeader = nil, nil
 	c.url = url.URL{}
 	r := &c.req
 	r.Method, r.Proto, r.RequestURI, r.Host = "", "", "", ""
 	r.Header, r.URL, r.Body, r.TransferEncoding = nil, nil, nil, nil
+	if c.pending != nil {
+		putPending(c.pending)
+		c.pending = nil
+	}
+}
+
+// restore makes what rest dropped, before the next request.
+func (c *conn) restore() {
+	if c.header == nil {
+		c.header, c.resHeader = make(http.Header), make(http.Header)
+	}
 }
 
 // release returns the buffers to their pools.

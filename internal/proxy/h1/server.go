@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -143,6 +144,7 @@ type Server struct {
 	own       *ConnLimiter // MaxConns
 	drainTLS  *tls.Config  // TLSConfig without "h2", for connections accepted while draining
 	leanIdle  bool         // tests: idle connections always give their buffers back
+	noPark    bool         // tests: idle connections keep their goroutine (netpeek.Wait)
 	sweeping  bool
 	// sweepEvery is the sweeper's period (a second if 0; tests shorten it).
 	sweepEvery time.Duration
@@ -276,13 +278,13 @@ func (s *Server) sweep() {
 			switch st {
 			case stateIdle, stateNew:
 				if s.IdleTimeout > 0 && age > s.IdleTimeout && c.state.CompareAndSwap(packState(st, since), packState(stateClosed, since)) {
-					c.raw.Close()
+					c.closeRaw()
 				}
 			case stateHeader:
 				// The connection reads "closed" after this, which is how it knows to report
 				// the timeout.
 				if s.ReadHeaderTimeout > 0 && age > s.ReadHeaderTimeout && c.state.CompareAndSwap(packState(stateHeader, since), packState(stateClosed, since)) {
-					c.raw.Close()
+					c.closeRaw()
 				}
 			case stateActive:
 				if bodyTimeout > 0 {
@@ -415,7 +417,7 @@ func (s *Server) closeIdle(spareNew time.Duration) (busy bool) {
 		switch {
 		case st == stateIdle || st == stateNew && spareNew <= 0:
 			if c.state.CompareAndSwap(packState(st, since), packState(stateClosed, since)) {
-				c.raw.Close()
+				c.closeRaw()
 			}
 			busy = true // until its goroutine has let go of it
 		case st == stateNew:
@@ -433,7 +435,7 @@ func (s *Server) Close() error {
 	s.shutdown.Store(true)
 	s.stopListeners()
 	for c := range s.conns {
-		c.raw.Close()
+		c.closeRaw()
 	}
 	h2, h2ln, h2c := s.H2, s.h2ln, s.H2Conns
 	s.mu.Unlock()
@@ -540,10 +542,31 @@ func (l *handoffListener) Addr() net.Addr { return l.addr }
 // prefixConn replays bytes already read from a connection before reading the rest.
 type prefixConn struct {
 	net.Conn
-	r io.Reader
+	prefix []byte
 }
 
-func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		if c.prefix = c.prefix[n:]; len(c.prefix) == 0 {
+			c.prefix = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// Buffered is how many replayed bytes are left to read: with none, the socket itself may be
+// waited on (an idle HTTP/2 connection parks it, see netpeek.Parker).
+func (c *prefixConn) Buffered() int { return len(c.prefix) }
+
+// SyscallConn is the socket's, for netpeek.
+func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
 
 // Connection states, packed with the time they were entered into one atomic word.
 const (

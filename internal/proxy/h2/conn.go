@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"apoxy.dev/apoxy/internal/netpeek"
 )
 
 const (
@@ -39,9 +41,11 @@ type conn struct {
 	br  *bufio.Reader
 	bw  *bufio.Writer
 	fr  *http2.Framer
-	ctx context.Context
-	// cancel ends every request's context (the connection is gone).
-	cancel context.CancelFunc
+	// base is the parent of every request's context. A request's context is cancelled with
+	// its stream (which the connection's end resets): deriving it from a per-connection
+	// context instead would leave that context's map of children allocated on every idle
+	// connection.
+	base context.Context
 	remote string
 
 	// mu guards everything below, and every write (the Framer, bw, the encoder).
@@ -70,51 +74,130 @@ type conn struct {
 	errCount  int       // stream errors caused by the peer in the current second
 	errSecond time.Time // that second
 	idleTimer *time.Timer
+	// dec decodes request header blocks; it outlives the Framer, which a parked connection
+	// lets go of.
+	dec *hpack.Decoder
+	// parked is set while the idle connection rests in netpeek's Parker: no goroutine, no
+	// buffers, no Framer.
+	parked *netpeek.Parked
+	// restWake: the connection went idle and its reader was woken (a read deadline now) to
+	// rest; the timeout it reads is not an error.
+	restWake bool
+	// peerTable is the peer's SETTINGS_HEADER_TABLE_SIZE; encReset says the encoder was
+	// dropped during a rest (see acquireLocked).
+	peerTable uint32
+	encReset  bool
+	// ended: the reader is gone for good (end); the buffers go when no handler is left.
+	ended bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, streams: map[uint32]*stream{}, sendWin: 65535, recvWin: s.connWindow(),
-		peerWin: 65535, peerMax: 16384, remote: nc.RemoteAddr().String()}
+		peerWin: 65535, peerMax: 16384, peerTable: 4096, remote: nc.RemoteAddr().String()}
 	c.cond = sync.NewCond(&c.mu)
 	parent := context.Background()
 	if s.BaseContext != nil {
 		parent = s.BaseContext(nc)
 	}
-	c.ctx, c.cancel = context.WithCancel(parent)
+	c.base = parent
 	return c
 }
 
-func (c *conn) serve() error {
-	defer func() {
-		c.mu.Lock()
-		c.closed = true
-		if c.idleTimer != nil {
-			c.idleTimer.Stop()
-		}
-		for _, st := range c.streams {
-			st.abort(errConnClosed)
-		}
-		c.cond.Broadcast()
-		c.mu.Unlock()
-		c.cancel()
-		c.nc.Close()
-	}()
-	c.br = bufio.NewReaderSize(c.nc, bufSize)
-	c.bw = bufio.NewWriterSize(c.nc, bufSize)
-	_ = c.nc.SetReadDeadline(time.Now().Add(orDuration(c.s.HandshakeTimeout, DefaultHandshakeTimeout)))
-	var pre [len(http2.ClientPreface)]byte
-	if _, err := io.ReadFull(c.br, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
-		return errClientPreface
-	}
+// end lets go of the connection: its streams fail, its buffers go back to their pools.
+func (c *conn) end() {
 	c.mu.Lock()
-	c.fr = http2.NewFramer(c.bw, c.br)
+	c.closed, c.ended = true, true
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+	}
+	for _, st := range c.streams {
+		st.abort(errConnClosed)
+	}
+	c.cond.Broadcast()
+	if c.running == 0 {
+		c.releaseLocked() // else the last handler does (see handlerDone)
+	}
 	c.mu.Unlock()
+	c.nc.Close()
+	c.s.forget(c)
+}
+
+var readers, writers sync.Pool
+
+// acquireLocked gives the connection its buffers and Framer (again, after a rest).
+func (c *conn) acquireLocked() {
+	if c.br != nil {
+		// already reading
+	} else if br, ok := readers.Get().(*bufio.Reader); ok {
+		br.Reset(c.nc)
+		c.br = br
+	} else {
+		c.br = bufio.NewReaderSize(c.nc, bufSize)
+	}
+	if c.bw != nil {
+		// already writing
+	} else if bw, ok := writers.Get().(*bufio.Writer); ok {
+		bw.Reset(c.nc)
+		c.bw = bw
+	} else {
+		c.bw = bufio.NewWriterSize(c.nc, bufSize)
+	}
+	if c.streams == nil {
+		c.streams = map[uint32]*stream{}
+	}
+	if c.dec == nil {
+		return // before the preface: the Framer comes after it
+	}
+	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(c.s.maxFrame())
 	c.fr.MaxHeaderListSize = c.s.maxHeaderList()
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.ReadMetaHeaders.SetMaxStringLength(int(c.s.maxHeaderList()))
-	c.enc = hpack.NewEncoder(&c.hbuf)
+	c.fr.ReadMetaHeaders = c.dec
+	if c.enc == nil {
+		c.enc = hpack.NewEncoder(&c.hbuf)
+		c.enc.SetMaxDynamicTableSizeLimit(c.peerTable)
+		if c.encReset {
+			// A new encoder after a rest: the peer's decoder still holds the old one's
+			// entries, so the next header block starts with table size updates to 0 (which
+			// empties it) and back.
+			c.encReset = false
+			c.enc.SetMaxDynamicTableSize(0)
+			c.enc.SetMaxDynamicTableSize(c.peerTable)
+		}
+	}
+}
+
+// releaseLocked gives the buffers back to their pools and drops the Framer (whose read and
+// write buffers grow to the largest frame seen); the write buffer must be flushed.
+func (c *conn) releaseLocked() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readers.Put(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		writers.Put(c.bw)
+		c.bw = nil
+	}
+	c.fr = nil
+}
+
+func (c *conn) serve() error {
+	c.mu.Lock()
+	c.acquireLocked()
+	c.mu.Unlock()
+	_ = c.nc.SetReadDeadline(time.Now().Add(orDuration(c.s.HandshakeTimeout, DefaultHandshakeTimeout)))
+	var pre [len(http2.ClientPreface)]byte
+	if _, err := io.ReadFull(c.br, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
+		c.end()
+		return errClientPreface
+	}
+	c.mu.Lock()
+	c.dec = hpack.NewDecoder(4096, nil)
+	c.dec.SetMaxStringLength(int(c.s.maxHeaderList()))
+	c.acquireLocked()
+	c.mu.Unlock()
 	settings := []http2.Setting{
 		{ID: http2.SettingMaxConcurrentStreams, Val: c.s.maxStreams()},
 		{ID: http2.SettingInitialWindowSize, Val: uint32(c.s.streamWindow())},
@@ -133,6 +216,7 @@ func (c *conn) serve() error {
 	}
 	c.mu.Unlock()
 	if err != nil {
+		c.end()
 		return err
 	}
 	// The first frame must be SETTINGS (RFC 9113 §3.4), within the handshake timeout.
@@ -141,18 +225,58 @@ func (c *conn) serve() error {
 	if errors.As(err, &se) {
 		err = http2.ConnectionError(http2.ErrCodeProtocol) // not SETTINGS, then
 	}
-	if err != nil {
-		return c.fail(err)
+	if err == nil {
+		if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+			err = http2.ConnectionError(http2.ErrCodeProtocol)
+		}
 	}
-	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-		return c.fail(http2.ConnectionError(http2.ErrCodeProtocol))
+	if err != nil {
+		err = c.fail(err)
+		c.end()
+		return err
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	c.mu.Lock()
 	err = c.handle(f)
 	c.resetIdleLocked()
 	c.mu.Unlock()
+	return c.loop(err)
+}
+
+// loop reads and handles frames until the connection ends, or rests in netpeek's Parker
+// between requests (c.resume takes it up again).
+func (c *conn) loop(err error) error {
+	parked := false
+	defer func() {
+		if !parked {
+			c.end()
+		}
+	}()
+	var f http2.Frame
+	var se http2.StreamError
 	for err == nil {
+		if c.br.Buffered() == 0 && c.tls == nil && c.s.crowded() {
+			// Between frames with nothing buffered: wait for the next byte without taking
+			// it, so that the wake-up a finished handler sends (restWake) finds the reader
+			// at a frame boundary, free to rest.
+			if _, perr := c.br.Peek(1); perr != nil {
+				c.mu.Lock()
+				woken := c.restWake && isTimeout(perr) && !c.goingAway && !c.closed
+				c.restWake = false
+				if woken {
+					_ = c.nc.SetReadDeadline(time.Time{})
+					parked = c.restful() && c.parkLocked()
+				}
+				c.mu.Unlock()
+				if parked {
+					return nil
+				}
+				if !woken {
+					err = perr
+				}
+				continue
+			}
+		}
 		f, err = c.fr.ReadFrame()
 		c.mu.Lock()
 		switch {
@@ -176,12 +300,68 @@ func (c *conn) serve() error {
 			}
 		}
 		done := c.goingAway && len(c.streams) == 0 && c.running == 0
+		if err == nil && !done && c.restful() {
+			parked = c.parkLocked()
+		}
 		c.mu.Unlock()
-		if done {
+		if done || parked {
 			return nil
 		}
 	}
 	return c.fail(err)
+}
+
+// restful says whether the connection may rest without a goroutine: nothing is running or
+// buffered (in our reader, or replayed by the HTTP/1.1 server's hand-over), it is not
+// encrypted (a TLS connection may hold decrypted bytes of its own), and the server is crowded.
+func (c *conn) restful() bool {
+	if len(c.streams) > 0 || c.running > 0 || c.goingAway || c.closed || c.tls != nil || c.br.Buffered() > 0 || c.bw.Buffered() > 0 {
+		return false
+	}
+	if b, ok := c.nc.(interface{ Buffered() int }); ok && b.Buffered() > 0 {
+		return false
+	}
+	return c.s.crowded()
+}
+
+// parkLocked lets go of the reader goroutine, the buffers and the Framer while the connection
+// is idle; false if it cannot be parked (it goes on reading).
+func (c *conn) parkLocked() bool {
+	c.releaseLocked()
+	c.streams, c.queue = nil, nil
+	// The encoder's dynamic table (and its maps) go too; see acquireLocked.
+	c.enc, c.encReset = nil, true
+	c.hbuf = bytes.Buffer{}
+	c.parked = netpeek.DefaultParker.Park(c.nc, c.resume)
+	if c.parked == nil {
+		c.acquireLocked()
+		return false
+	}
+	return true
+}
+
+// resume takes a parked connection up again: bytes arrived, or (err) it was unparked to be
+// sent GOAWAY (the idle timeout, Shutdown) or closed.
+func (c *conn) resume(err error) {
+	c.mu.Lock()
+	c.parked = nil
+	c.acquireLocked()
+	c.mu.Unlock()
+	if err != nil {
+		c.goAway()
+	}
+	_ = c.loop(nil)
+}
+
+// unparkLocked wakes a parked connection to be written to or closed; its goroutine comes back
+// (with ErrCancelled: it sends GOAWAY, see resume).
+func (c *conn) unparkLocked() bool {
+	if c.parked == nil {
+		return false
+	}
+	c.parked.Cancel()
+	c.parked = nil
+	return true
 }
 
 // fail ends the connection after err: a connection error is reported to the peer with GOAWAY.
@@ -211,13 +391,24 @@ func (c *conn) fail(err error) error {
 
 // flushLocked sends the buffered frames, under the write deadline.
 func (c *conn) flushLocked() error {
+	if c.bw == nil { // resting: nothing written
+		return nil
+	}
 	if c.bw.Buffered() == 0 {
+		// Nothing buffered, but a large write that went past the buffer straight to the
+		// socket may have failed: the writer keeps that error, and the connection is over.
+		if _, err := c.bw.Write(nil); err != nil && !c.closed {
+			c.closed = true
+			c.cond.Broadcast()
+			c.nc.Close()
+			return err
+		}
 		return nil
 	}
 	if c.closed {
 		return errConnClosed
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(orDuration(c.s.WriteTimeout, DefaultWriteTimeout)))
+	c.armWriteLocked()
 	if err := c.bw.Flush(); err != nil {
 		c.closed = true
 		c.cond.Broadcast()
@@ -225,6 +416,12 @@ func (c *conn) flushLocked() error {
 		return err
 	}
 	return nil
+}
+
+// armWriteLocked sets the write deadline for what is written next: a socket write that
+// waits longer than the write timeout fails, and the connection with it.
+func (c *conn) armWriteLocked() {
+	_ = c.nc.SetWriteDeadline(time.Now().Add(orDuration(c.s.WriteTimeout, DefaultWriteTimeout)))
 }
 
 // handle acts on one frame, under c.mu. A stream error is answered with RST_STREAM here; the
@@ -320,6 +517,7 @@ func (c *conn) applySetting(s http2.Setting) error {
 	case http2.SettingMaxFrameSize:
 		c.peerMax = s.Val
 	case http2.SettingHeaderTableSize:
+		c.peerTable = s.Val
 		c.enc.SetMaxDynamicTableSizeLimit(s.Val)
 	}
 	return nil
@@ -413,7 +611,7 @@ func (c *conn) endRequest(st *stream) error {
 // consumedLocked gives n bytes of receive window back, on the connection and (when st is
 // still reading) on st, batching WINDOW_UPDATEs: one goes out once half a window is owed.
 func (c *conn) consumedLocked(st *stream, n int32) error {
-	if n <= 0 {
+	if n <= 0 || c.fr == nil { // nil: resting, every stream is over
 		return nil
 	}
 	c.recvAck += n
@@ -464,6 +662,11 @@ func (c *conn) resetIdleLocked() {
 		}
 		return
 	}
+	if !c.restWake && c.parked == nil && c.tls == nil && c.fr != nil && c.s.crowded() {
+		// The reader may be blocked for the next frame: wake it to rest (see loop).
+		c.restWake = true
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
 	d := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
 	if d < 0 {
 		return
@@ -480,8 +683,8 @@ func (c *conn) resetIdleLocked() {
 func (c *conn) goAway() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.goingAway {
-		return
+	if c.closed || c.goingAway || c.unparkLocked() {
+		return // a parked connection says GOAWAY when it comes back (resume)
 	}
 	if c.fr == nil {
 		// Still in the handshake: nothing started, nothing to tell.
@@ -578,6 +781,10 @@ func (c *conn) dispatch(st *stream) error {
 // handlerDone starts the next queued stream that is still open.
 func (c *conn) handlerDone() {
 	c.running--
+	if c.ended && c.running == 0 {
+		// The connection ended while handlers ran: the last one lets go of its buffers.
+		defer c.releaseLocked()
+	}
 	for len(c.queue) > 0 && c.running < int(c.s.maxStreams()) {
 		st := c.queue[0]
 		c.queue[0] = nil
@@ -654,4 +861,9 @@ func (c *conn) writeHeaderBlock(id uint32, blk []byte, end bool) error {
 		blk, first = blk[n:], false
 	}
 	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -172,25 +172,47 @@ func TestContinuationFlood(t *testing.T) {
 	t.Logf("connection closed after %d KiB of CONTINUATION", sent>>10)
 }
 
-// TestSlowReader: a peer that sends PINGs (or requests) but never reads loses its connection
-// at the write timeout instead of pinning it (the control-frame flood of x/net's server).
+// TestSlowReader: a peer that never reads loses its connection at the write timeout instead of
+// pinning it and the handler writing to it. Control frames (PING and SETTINGS acknowledgements,
+// RST_STREAM) go through the same fixed 16 KiB buffer under the same deadline, so a flood of
+// them cannot queue memory the way x/net's server has to bound (maxQueuedControlFrames).
+// (A PING flood that never reads stalls in loopback TCP itself, the client's writes blocking
+// while the server waits to read, so the handler's writes are what this test drives.)
 func TestSlowReader(t *testing.T) {
-	s := &Server{WriteTimeout: 300 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	failed := make(chan time.Duration, 1)
+	s := &Server{WriteTimeout: 300 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for {
+			start := time.Now()
+			if _, err := w.Write(chunk); err != nil {
+				failed <- time.Since(start)
+				return
+			}
+		}
+	})}
 	c := dialRaw(t, serve(t, s), false)
 	if tc, ok := c.nc.(*net.TCPConn); ok {
 		_ = tc.SetReadBuffer(4 << 10)
 	}
-	start := time.Now()
-	var err error
-	for time.Since(start) < 20*time.Second {
-		if err = c.fr.WritePing(false, [8]byte{1}); err != nil {
-			break
+	// Flow control lets the server send all it wants: only the socket holds it back.
+	if err := c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fr.WriteWindowUpdate(0, 1<<31-1-65535); err != nil {
+		t.Fatal(err)
+	}
+	c.request(1, true)
+	select {
+	case d := <-failed:
+		// The write that failed waited about WriteTimeout, not for ever.
+		if d > 5*time.Second {
+			t.Fatalf("the blocked write failed after %v, want about the 300 ms write timeout", d)
 		}
+		t.Logf("the handler's write failed after %v", d.Round(time.Millisecond))
+	case <-time.After(20 * time.Second):
+		t.Fatal("the response to a peer that never reads is still being written after 20 s")
 	}
-	if err == nil {
-		t.Fatal("the connection of a peer that never reads is still open after 20 s")
-	}
-	t.Logf("closed after %v (%v)", time.Since(start).Round(time.Millisecond), err)
+	waitFor(t, "the connection of a peer that never reads is still open", func() bool { return s.nconns.Load() == 0 })
 }
 
 // TestHPACKBomb: a small header block that decodes to more than MaxHeaderListSize (one large

@@ -208,6 +208,10 @@ func (w *responseWriter) sendLocked(end bool) error {
 		return errConnClosed
 	}
 	trailers := end && w.hasTrailers()
+	if len(w.buf) > int(bufSize) {
+		// Frames past the connection's buffer reach the socket from here.
+		c.armWriteLocked()
+	}
 	if !w.sentHeader {
 		w.sentHeader = true
 		c.hbuf.Reset()
@@ -239,6 +243,7 @@ func (w *responseWriter) sendLocked(end bool) error {
 			c.writers.Add(-1)
 			c.cond.Wait()
 			c.writers.Add(1)
+			c.armWriteLocked() // the wait for window may have outlasted the deadline
 			if st.err != nil {
 				return st.err
 			}

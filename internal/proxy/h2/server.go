@@ -76,6 +76,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
+	nconns   atomic.Int64
+	leanIdle bool // tests: idle connections always rest (see crowdedAt)
 	shutdown atomic.Bool
 	idle     chan struct{} // closed when the last connection ends during Shutdown
 }
@@ -164,17 +166,33 @@ func (s *Server) ServeConn(nc net.Conn) error {
 		s.conns = map[*conn]struct{}{}
 	}
 	s.conns[c] = struct{}{}
+	s.nconns.Add(1)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		if len(s.conns) == 0 && s.idle != nil {
-			close(s.idle)
-			s.idle = nil
-		}
-		s.mu.Unlock()
-	}()
 	return c.serve()
+}
+
+// forget removes an ended connection from the server's set.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; !ok {
+		return
+	}
+	delete(s.conns, c)
+	s.nconns.Add(-1)
+	if len(s.conns) == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+// crowdedAt is the number of open connections past which idle ones rest without a goroutine
+// or buffers (netpeek.Parker): below it, the few microseconds a rest costs per idle period are
+// not worth the memory.
+const crowdedAt = 1024
+
+func (s *Server) crowded() bool {
+	return s.leanIdle || s.nconns.Load() > crowdedAt
 }
 
 // Shutdown stops taking connections and drains the open ones: each is sent GOAWAY, finishes
@@ -204,7 +222,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			c.close()
 		}
 		s.mu.Unlock()
 		return ctx.Err()
@@ -217,7 +235,17 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		c.nc.Close()
+		c.close()
 	}
 	return nil
+}
+
+// close closes the connection from outside its goroutine; a parked one is unparked first, so
+// its socket leaves the Parker's set before the close and a goroutine comes back to end it.
+func (c *conn) close() {
+	c.mu.Lock()
+	c.unparkLocked()
+	c.closed = true
+	c.mu.Unlock()
+	c.nc.Close()
 }
