@@ -183,16 +183,20 @@ for proto in h2c h2; do
 done
 for t in "${ORDER[@]}"; do echo "$t $(hwm $(pid $t))"; done > $RES/vmhwm.txt
 
-echo "== idle keep-alive connections: ${IDLE:-10000} clients held open against apoxy and nginx"
+echo "== idle keep-alive connections: ${IDLE:-10000} clients held open against apoxy and nginx, HTTP/1.1 and h2c"
 rsstree() { for q in $1 $(pgrep -P $1); do awk '/VmRSS/{print $2}' /proc/$q/status; done | awk '{s+=$1} END{print s}'; }
 for t in apoxy nginx; do
-  before=$(rsstree ${PID[$t]})
-  coproc IC { $B/bin/idleconns -addr 127.0.0.1:${H1[$t]} -n ${IDLE:-10000}; }
-  read -r line <&"${IC[0]}"
-  sleep 1
-  after=$(rsstree ${PID[$t]})
-  echo "$t: ${line:-FAILED}; VmRSS $((before/1024)) MiB -> $((after/1024)) MiB (+$(((after-before)/1024)) MiB)" | tee -a $RES/idle.txt
-  eval "exec ${IC[1]}>&-"; wait $IC_PID 2>/dev/null
+  for proto in h1 h2c; do
+    before=$(rsstree ${PID[$t]})
+    if [ $proto = h1 ]; then port=${H1[$t]}; else port=${H2C[$t]}; fi
+    coproc IC { $B/bin/idleconns -addr 127.0.0.1:$port -n ${IDLE:-10000} -h2=$([ $proto = h2c ] && echo true || echo false); }
+    read -r line <&"${IC[0]}"
+    sleep 1
+    after=$(rsstree ${PID[$t]})
+    echo "$t $proto: ${line:-FAILED}; VmRSS $((before/1024)) MiB -> $((after/1024)) MiB (+$(((after-before)/1024)) MiB)" | tee -a $RES/idle.txt
+    eval "exec ${IC[1]}>&-"; wait $IC_PID 2>/dev/null
+    sleep 2
+  done
 done
 out=$ROOT/bench/results/proxy-$(date -u +%Y%m%dT%H%M%SZ).txt
 { echo "make bench: $(date -u), $(nproc) CPUs, ROUNDS=$ROUNDS DUR=$DUR H2ROUNDS=$H2ROUNDS H2N=$H2N, go $(go env GOVERSION), commit $(cd $ROOT && git rev-parse --short HEAD)"

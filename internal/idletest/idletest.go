@@ -53,17 +53,19 @@ func client(t testing.TB) string {
 	return binary
 }
 
-// inUse is the heap and stack memory the process holds, after a collection.
+// inUse is the memory the process's live objects and goroutine stacks hold, after a
+// collection. (HeapAlloc, not HeapInuse: the spans that pools and freed stacks leave behind
+// are the allocator's, and vary by ±0.5 MiB from run to run.)
 func inUse() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse
+	return ms.HeapAlloc + ms.StackInuse
 }
 
 // PerConn holds n idle clients against addr (HTTP/2 prior knowledge with h2) and returns the
-// bytes of Go heap and stack the server's process grew by per connection. settled, if not nil,
+// bytes of live Go heap and stack the server's process grew by per connection. settled, if not nil,
 // is polled until it is true (the server has put every connection to rest) before the
 // measurement, for up to 10 s.
 func PerConn(t testing.TB, addr string, n int, h2 bool, settled func() bool) float64 {

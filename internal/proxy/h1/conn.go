@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -37,6 +38,8 @@ type conn struct {
 	// parkMu orders parking against closeRaw.
 	parkMu sync.Mutex
 	parked *netpeek.Parked
+	// waking: the sweeper set a read deadline to wake the idle connection to rest.
+	waking bool
 
 	// bodyReads counts body reads' starts and ends: odd while one is blocked (see sweepBody).
 	bodyReads atomic.Uint64
@@ -111,25 +114,37 @@ func (c *conn) loop() {
 		c.end(hijacked)
 	}()
 	for {
-		// Wait for the first byte of the next request, then read its head. With many
-		// connections open, an idle one gives its read buffer back while it waits (costing a
-		// peek per request) and, where it can, its goroutine too: parked, 10k idle keep-alive
-		// clients hold neither buffers nor stacks.
-		if c.br.Buffered() == 0 && c.tls == nil && c.srv.crowded() {
-			bufioReaders.Put(c.br)
-			c.br = nil
-			if parked = c.park(); parked {
+		// Wait for the first byte of the next request, then read its head. A connection
+		// idle for IdleRest is woken here by the sweeper (a read deadline, see wake) to rest:
+		// it gives its read buffer back and, where it can, its goroutine too. 10k idle
+		// keep-alive clients then hold neither buffers nor stacks.
+		if c.br.Buffered() == 0 && c.tls == nil && c.srv.leanIdle {
+			if parked = c.waitIdle(); parked {
 				return
 			}
-			if netpeek.Wait(c.rwc) != nil {
+			if c.br == nil {
 				return
 			}
-			c.br = newReader(c.rwc)
 		}
-		if _, err := c.br.Peek(1); err != nil {
-			return
+		_, err := c.br.Peek(1)
+		c.parkMu.Lock()
+		woken := c.waking
+		c.waking = false
+		if woken {
+			c.rwc.SetReadDeadline(time.Time{})
 		}
-		if !c.setState(stateHeader) {
+		live := err == nil && c.setState(stateHeader)
+		c.parkMu.Unlock()
+		if woken && err != nil && isTimeout(err) && c.br.Buffered() == 0 {
+			if parked = c.waitIdle(); parked {
+				return
+			}
+			if c.br == nil {
+				return
+			}
+			continue
+		}
+		if !live {
 			return
 		}
 		req, perr := c.readRequest()
@@ -186,6 +201,36 @@ func (c *conn) loop() {
 	}
 }
 
+// waitIdle waits for the next request without the read buffer, and parked (true) without the
+// goroutine either; c.br is nil after it when the connection ended.
+func (c *conn) waitIdle() bool {
+	bufioReaders.Put(c.br)
+	c.br = nil
+	if c.park() {
+		return true
+	}
+	if netpeek.Wait(c.rwc) == nil {
+		c.br = newReader(c.rwc)
+	}
+	return false
+}
+
+// wake is the sweeper's: a connection idle for IdleRest, waiting for the next request's first
+// byte, is woken (a read deadline now) to rest.
+func (c *conn) wake() {
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
+	if st, _ := c.loadState(); st == stateIdle && !c.waking && c.parked == nil {
+		c.waking = true
+		c.raw.SetReadDeadline(time.Now())
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // park hands the idle connection to netpeek's Parker: the goroutine ends, and c.resume starts
 // a new one when the next request's first bytes arrive. False when it cannot be parked (the
 // caller waits on its own goroutine) or was closed meanwhile.
@@ -234,16 +279,6 @@ func (c *conn) closeRaw() {
 	}
 	c.raw.Close()
 	c.parkMu.Unlock()
-}
-
-// crowdedAt is the number of open connections past which idle ones wait without a read buffer.
-const crowdedAt = 1024
-
-func (s *Server) crowded() bool {
-	if s.leanIdle {
-		return true
-	}
-	return s.nconns.Load() > crowdedAt
 }
 
 // A connection whose request head outgrew smallHead bytes, or whose request or response had

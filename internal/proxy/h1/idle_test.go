@@ -11,20 +11,24 @@ import (
 
 	"apoxy.dev/apoxy/internal/idletest"
 	"apoxy.dev/apoxy/internal/netpeek"
+	"apoxy.dev/apoxy/internal/proxy/h2"
 )
 
 // TestIdleConnMemory: an idle keep-alive connection costs at most 2 KiB of heap and stack once
-// the server is crowded (10k idle clients: +20 MiB): its read and write buffers are pooled and
-// its goroutine ends, parked in netpeek's Parker.
+// it rests (10k idle clients: +20 MiB): its read and write buffers are pooled and its goroutine
+// ends, parked in netpeek's Parker.
 func TestIdleConnMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 2000 connections")
 	}
-	s, addr := start(t, http.HandlerFunc(idletest.Handler), func(s *Server) { s.leanIdle = true })
+	_, addr := start(t, http.HandlerFunc(idletest.Handler), func(s *Server) {
+		s.IdleRest = 50 * time.Millisecond
+		s.sweepEvery = 20 * time.Millisecond
+	})
 	const n = 2000
 	base := netpeek.DefaultParker.Len()
 	per := idletest.PerConn(t, addr, n, false, func() bool { return netpeek.DefaultParker.Len()-base >= n })
-	t.Logf("idle HTTP/1.1 connection: %.0f bytes of heap and stack (%d parked, %d open)", per, netpeek.DefaultParker.Len()-base, s.nconns.Load())
+	t.Logf("idle HTTP/1.1 connection: %.0f bytes of heap and stack", per)
 	if per > 2048 {
 		t.Errorf("an idle connection costs %.0f bytes, want at most 2048", per)
 	}
@@ -34,7 +38,7 @@ func TestIdleConnMemory(t *testing.T) {
 // Close still reach it (its goroutine comes back to let go of it: the server forgets it).
 func TestParkedConnections(t *testing.T) {
 	s, addr := start(t, http.HandlerFunc(idletest.Handler), func(s *Server) {
-		s.leanIdle = true
+		s.IdleRest = 50 * time.Millisecond
 		s.IdleTimeout = 300 * time.Millisecond
 		s.sweepEvery = 50 * time.Millisecond
 	})
@@ -90,5 +94,25 @@ func TestParkedConnections(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connections still counted after the idle timeout", s.nconns.Load())
 		}
+	}
+}
+
+// TestIdleConnMemoryHandoff: h2c connections this server hands to the HTTP/2 server (prior
+// knowledge) rest as well (the replayed preface is used up, the HTTP/1.1 buffers went back to
+// their pools): ≤ 2 KiB each.
+func TestIdleConnMemoryHandoff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 2000 connections")
+	}
+	_, addr := start(t, http.HandlerFunc(idletest.Handler), func(s *Server) {
+		s.H2 = nil
+		s.H2Conns = &h2.Server{Handler: http.HandlerFunc(idletest.Handler), IdleRest: 50 * time.Millisecond}
+	})
+	const n = 2000
+	base := netpeek.DefaultParker.Len()
+	per := idletest.PerConn(t, addr, n, true, func() bool { return netpeek.DefaultParker.Len()-base >= n })
+	t.Logf("idle h2c connection (handed over): %.0f bytes of heap and stack", per)
+	if per > 2048 {
+		t.Errorf("an idle connection costs %.0f bytes, want at most 2048", per)
 	}
 }

@@ -43,6 +43,8 @@ const (
 	// (nginx's client_body_timeout): a client that declares a body and stops sending it would
 	// otherwise hold its connection, and the upstream one it is forwarded on, forever.
 	DefaultBodyReadTimeout = 60 * time.Second
+	// DefaultIdleRest: see Server.IdleRest.
+	DefaultIdleRest = time.Second
 	// DefaultDrainQuiet is how long a Shutdown with DrainAccept waits with no connection busy
 	// before it stops accepting.
 	DefaultDrainQuiet = time.Second
@@ -83,6 +85,12 @@ type Server struct {
 	// TLS handshake). IdleTimeout bounds the wait for the next request on a kept-alive
 	// connection. Both are enforced to about a second.
 	ReadHeaderTimeout, IdleTimeout time.Duration
+	// IdleRest is how long a cleartext keep-alive connection waits for its next request
+	// before it rests: its read buffer goes back to the pool and its goroutine ends, the
+	// socket waiting in netpeek's Parker (≈1.5 KiB in all) until bytes arrive. The sweeper
+	// wakes it, so the rest comes within a sweep period after IdleRest. DefaultIdleRest if 0;
+	// negative: never.
+	IdleRest time.Duration
 	// MaxHeaderBytes bounds the request line and headers, line endings included
 	// (DefaultMaxHeaderBytes if 0). A longer head is answered 431 (414 when the request line
 	// alone does not fit) and the connection closed.
@@ -256,6 +264,10 @@ func (s *Server) sweep() {
 	if bodyTimeout == 0 {
 		bodyTimeout = DefaultBodyReadTimeout
 	}
+	rest := s.IdleRest
+	if rest == 0 {
+		rest = DefaultIdleRest
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var batch []*conn
@@ -279,6 +291,8 @@ func (s *Server) sweep() {
 			case stateIdle, stateNew:
 				if s.IdleTimeout > 0 && age > s.IdleTimeout && c.state.CompareAndSwap(packState(st, since), packState(stateClosed, since)) {
 					c.closeRaw()
+				} else if st == stateIdle && rest >= 0 && age > rest && c.tls == nil && !s.noPark {
+					c.wake()
 				}
 			case stateHeader:
 				// The connection reads "closed" after this, which is how it knows to report

@@ -45,12 +45,12 @@ type conn struct {
 	// its stream (which the connection's end resets): deriving it from a per-connection
 	// context instead would leave that context's map of children allocated on every idle
 	// connection.
-	base context.Context
+	base   context.Context
 	remote string
 
 	// mu guards everything below, and every write (the Framer, bw, the encoder).
 	mu   sync.Mutex
-	cond *sync.Cond // broadcast when send windows grow, streams end, or the conn closes
+	cond sync.Cond // broadcast when send windows grow, streams end, or the conn closes
 	// writers counts stream goroutines waiting to write: the last one flushes for all.
 	writers atomic.Int32
 	enc     *hpack.Encoder
@@ -80,9 +80,13 @@ type conn struct {
 	// parked is set while the idle connection rests in netpeek's Parker: no goroutine, no
 	// buffers, no Framer.
 	parked *netpeek.Parked
-	// restWake: the connection went idle and its reader was woken (a read deadline now) to
-	// rest; the timeout it reads is not an error.
-	restWake bool
+	// restWake: the connection has been idle for IdleRest and its reader, waiting for the
+	// next frame (peeking), was woken (a read deadline now) to rest; the timeout it reads is
+	// not an error.
+	restWake, peeking bool
+	// idleAt is when the connection last went idle (no stream, no handler); idleTimer fires
+	// at IdleRest after it (wakeToRest) and at IdleTimeout (goAway).
+	idleAt time.Time
 	// peerTable is the peer's SETTINGS_HEADER_TABLE_SIZE; encReset says the encoder was
 	// dropped during a rest (see acquireLocked).
 	peerTable uint32
@@ -94,7 +98,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, streams: map[uint32]*stream{}, sendWin: 65535, recvWin: s.connWindow(),
 		peerWin: 65535, peerMax: 16384, peerTable: 4096, remote: nc.RemoteAddr().String()}
-	c.cond = sync.NewCond(&c.mu)
+	c.cond.L = &c.mu
 	parent := context.Background()
 	if s.BaseContext != nil {
 		parent = s.BaseContext(nc)
@@ -255,25 +259,32 @@ func (c *conn) loop(err error) error {
 	var f http2.Frame
 	var se http2.StreamError
 	for err == nil {
-		if c.br.Buffered() == 0 && c.tls == nil && c.s.crowded() {
-			// Between frames with nothing buffered: wait for the next byte without taking
-			// it, so that the wake-up a finished handler sends (restWake) finds the reader
-			// at a frame boundary, free to rest.
-			if _, perr := c.br.Peek(1); perr != nil {
-				c.mu.Lock()
-				woken := c.restWake && isTimeout(perr) && !c.goingAway && !c.closed
-				c.restWake = false
-				if woken {
-					_ = c.nc.SetReadDeadline(time.Time{})
+		if c.br.Buffered() == 0 && c.tls == nil {
+			// At a frame boundary with nothing buffered: wait for the next byte without
+			// taking it. A connection idle for IdleRest is woken here (a read deadline, see
+			// wakeToRest) to rest without a goroutine.
+			c.mu.Lock()
+			c.peeking = true
+			c.mu.Unlock()
+			_, perr := c.br.Peek(1)
+			c.mu.Lock()
+			c.peeking = false
+			woken, live := c.restWake, !c.goingAway && !c.closed
+			c.restWake = false
+			if woken && live {
+				_ = c.nc.SetReadDeadline(time.Time{})
+				if perr != nil && isTimeout(perr) {
 					parked = c.restful() && c.parkLocked()
+					c.mu.Unlock()
+					if parked {
+						return nil
+					}
+					continue
 				}
-				c.mu.Unlock()
-				if parked {
-					return nil
-				}
-				if !woken {
-					err = perr
-				}
+			}
+			c.mu.Unlock()
+			if perr != nil {
+				err = perr
 				continue
 			}
 		}
@@ -300,11 +311,8 @@ func (c *conn) loop(err error) error {
 			}
 		}
 		done := c.goingAway && len(c.streams) == 0 && c.running == 0
-		if err == nil && !done && c.restful() {
-			parked = c.parkLocked()
-		}
 		c.mu.Unlock()
-		if done || parked {
+		if done {
 			return nil
 		}
 	}
@@ -313,16 +321,51 @@ func (c *conn) loop(err error) error {
 
 // restful says whether the connection may rest without a goroutine: nothing is running or
 // buffered (in our reader, or replayed by the HTTP/1.1 server's hand-over), it is not
-// encrypted (a TLS connection may hold decrypted bytes of its own), and the server is crowded.
+// encrypted (a TLS connection may hold decrypted bytes of its own).
 func (c *conn) restful() bool {
 	if len(c.streams) > 0 || c.running > 0 || c.goingAway || c.closed || c.tls != nil || c.br.Buffered() > 0 || c.bw.Buffered() > 0 {
 		return false
 	}
-	if b, ok := c.nc.(interface{ Buffered() int }); ok && b.Buffered() > 0 {
-		return false
-	}
-	return c.s.crowded()
+	b, ok := c.nc.(interface{ Buffered() int })
+	return !ok || b.Buffered() == 0
 }
+
+// onIdle runs on the idle timer: at IdleTimeout after the connection went idle it is sent
+// GOAWAY; before that, at IdleRest, a reader waiting for the next frame is woken to rest (see
+// loop), and one busy with a frame is tried again later.
+func (c *conn) onIdle() {
+	c.mu.Lock()
+	if c.closed || c.goingAway || len(c.streams) > 0 || c.running > 0 {
+		c.mu.Unlock()
+		return
+	}
+	idle := time.Since(c.idleAt)
+	timeout := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+	if timeout >= 0 && idle >= timeout {
+		c.mu.Unlock()
+		c.goAway()
+		return
+	}
+	next := timeout - idle
+	if timeout < 0 {
+		next = -1
+	}
+	if c.parked == nil && !c.restWake && c.canRest() {
+		if c.peeking {
+			c.restWake = true
+			_ = c.nc.SetReadDeadline(time.Now())
+		} else if r := c.s.idleRest(); next < 0 || r < next {
+			next = r // busy with a frame: again later
+		}
+	}
+	if next >= 0 {
+		c.idleTimer.Reset(next)
+	}
+	c.mu.Unlock()
+}
+
+// canRest: connections that may rest at all (cleartext, IdleRest not negative).
+func (c *conn) canRest() bool { return c.tls == nil && c.s.idleRest() >= 0 }
 
 // parkLocked lets go of the reader goroutine, the buffers and the Framer while the connection
 // is idle; false if it cannot be parked (it goes on reading).
@@ -654,7 +697,8 @@ func (c *conn) closeStream(st *stream) {
 	c.resetIdleLocked()
 }
 
-// resetIdleLocked arms the idle timer when the connection has no stream left.
+// resetIdleLocked arms the idle timer when the connection has no stream left (see onIdle), and
+// stops it when it has.
 func (c *conn) resetIdleLocked() {
 	if len(c.streams) > 0 || c.running > 0 || c.closed {
 		if c.idleTimer != nil {
@@ -662,17 +706,16 @@ func (c *conn) resetIdleLocked() {
 		}
 		return
 	}
-	if !c.restWake && c.parked == nil && c.tls == nil && c.fr != nil && c.s.crowded() {
-		// The reader may be blocked for the next frame: wake it to rest (see loop).
-		c.restWake = true
-		_ = c.nc.SetReadDeadline(time.Now())
-	}
+	c.idleAt = time.Now()
 	d := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+	if c.canRest() && (d < 0 || c.s.idleRest() < d) {
+		d = c.s.idleRest()
+	}
 	if d < 0 {
 		return
 	}
 	if c.idleTimer == nil {
-		c.idleTimer = time.AfterFunc(d, c.goAway)
+		c.idleTimer = time.AfterFunc(d, c.onIdle)
 	} else {
 		c.idleTimer.Reset(d)
 	}

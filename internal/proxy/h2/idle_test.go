@@ -11,14 +11,14 @@ import (
 	"apoxy.dev/apoxy/internal/netpeek"
 )
 
-// TestIdleConnMemory: an idle HTTP/2 connection costs at most 2 KiB of heap and stack once the
-// server is crowded (10k idle clients: +20 MiB): it rests in netpeek's Parker without its
-// reader goroutine, buffers or Framer.
+// TestIdleConnMemory: an idle HTTP/2 connection costs at most 2 KiB of heap and stack once it
+// rests (10k idle clients: +20 MiB): in netpeek's Parker, without its reader goroutine,
+// buffers, Framer or encoder.
 func TestIdleConnMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 2000 connections")
 	}
-	s := &Server{Handler: http.HandlerFunc(idletest.Handler), leanIdle: true}
+	s := &Server{Handler: http.HandlerFunc(idletest.Handler), IdleRest: time.Millisecond}
 	addr := serve(t, s)
 	const n = 2000
 	base := netpeek.DefaultParker.Len()
@@ -56,7 +56,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestParkedConnections(t *testing.T) {
 	for _, end := range []string{"idle timeout", "shutdown", "close"} {
 		t.Run(end, func(t *testing.T) {
-			s := &Server{Handler: http.HandlerFunc(idletest.Handler), leanIdle: true, IdleTimeout: time.Hour}
+			s := &Server{Handler: http.HandlerFunc(idletest.Handler), IdleRest: time.Millisecond, IdleTimeout: time.Hour}
 			if end == "idle timeout" {
 				s.IdleTimeout = 300 * time.Millisecond
 			}

@@ -37,6 +37,7 @@ const (
 	DefaultIdleTimeout          = 120 * time.Second
 	DefaultHandshakeTimeout     = 10 * time.Second
 	DefaultWriteTimeout         = 30 * time.Second
+	DefaultIdleRest             = time.Second
 	// DefaultMaxQueuedStreams is how many streams may wait for a handler slot, as a multiple of
 	// MaxConcurrentStreams: a peer that resets streams as fast as it opens them (rapid reset)
 	// fills the queue while the handlers of its reset streams still run, and is told
@@ -69,6 +70,11 @@ type Server struct {
 	WriteTimeout time.Duration
 	// MaxQueuedStreams and MaxStreamErrors: see DefaultMaxQueuedStreams, DefaultMaxStreamErrors.
 	MaxQueuedStreams, MaxStreamErrors int
+	// IdleRest is how long a cleartext connection without streams stays awake before it
+	// rests: its reader goroutine ends, its buffers, Framer and HPACK encoder go, and its
+	// socket waits in netpeek's Parker (≈1.5 KiB in all) until the next frame arrives. Waking
+	// costs a few microseconds, so connections in use never rest. Negative: never.
+	IdleRest time.Duration
 	// BaseContext, if set, is the parent context of every request of a connection.
 	BaseContext func(net.Conn) context.Context
 	// Log receives handler panics and protocol errors worth a look (debug level).
@@ -77,7 +83,6 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	nconns   atomic.Int64
-	leanIdle bool // tests: idle connections always rest (see crowdedAt)
 	shutdown atomic.Bool
 	idle     chan struct{} // closed when the last connection ends during Shutdown
 }
@@ -186,13 +191,11 @@ func (s *Server) forget(c *conn) {
 	}
 }
 
-// crowdedAt is the number of open connections past which idle ones rest without a goroutine
-// or buffers (netpeek.Parker): below it, the few microseconds a rest costs per idle period are
-// not worth the memory.
-const crowdedAt = 1024
-
-func (s *Server) crowded() bool {
-	return s.leanIdle || s.nconns.Load() > crowdedAt
+func (s *Server) idleRest() time.Duration {
+	if s.IdleRest == 0 {
+		return DefaultIdleRest
+	}
+	return s.IdleRest
 }
 
 // Shutdown stops taking connections and drains the open ones: each is sent GOAWAY, finishes
