@@ -185,15 +185,24 @@ for t in "${ORDER[@]}"; do echo "$t $(hwm $(pid $t))"; done > $RES/vmhwm.txt
 
 echo "== idle keep-alive connections: ${IDLE:-10000} clients held open against apoxy and nginx, HTTP/1.1 and h2c"
 rsstree() { for q in $1 $(pgrep -P $1); do awk '/VmRSS/{print $2}' /proc/$q/status; done | awk '{s+=$1} END{print s}'; }
+# apoxy's own view (admin endpoint): live heap after a collection, stacks, goroutines.
+heapof() { curl -s "http://127.0.0.1:19901/debug/pprof/heap?gc=1&debug=1" | awk '/^# (HeapAlloc|StackInuse) =/{s+=$4} END{print s+0}'; }
+gorof() { curl -s "http://127.0.0.1:19901/debug/pprof/goroutine?debug=1" | awk 'NR==1{print $4}'; }
 for t in apoxy nginx; do
   for proto in h1 h2c; do
     before=$(rsstree ${PID[$t]})
+    [ $t = apoxy ] && { h0=$(heapof); g0=$(gorof); }
     if [ $proto = h1 ]; then port=${H1[$t]}; else port=${H2C[$t]}; fi
     coproc IC { $B/bin/idleconns -addr 127.0.0.1:$port -n ${IDLE:-10000} -h2=$([ $proto = h2c ] && echo true || echo false); }
     read -r line <&"${IC[0]}"
     sleep 1
     after=$(rsstree ${PID[$t]})
-    echo "$t $proto: ${line:-FAILED}; VmRSS $((before/1024)) MiB -> $((after/1024)) MiB (+$(((after-before)/1024)) MiB)" | tee -a $RES/idle.txt
+    # Idle connections rest after a second or two (IdleRest); RSS again once they have.
+    sleep 5
+    settled=$(rsstree ${PID[$t]})
+    extra=""
+    [ $t = apoxy ] && { h1=$(heapof); g1=$(gorof); extra="; live heap+stacks +$(((h1-h0)/1024/1024)) MiB ($(((h1-h0)/${IDLE:-10000})) B/conn), goroutines $g0 -> $g1"; }
+    echo "$t $proto: ${line:-FAILED}; VmRSS $((before/1024)) MiB -> $((after/1024)) MiB after 1 s (+$(((after-before)/1024)) MiB), $((settled/1024)) MiB after 6 s (+$(((settled-before)/1024)) MiB)$extra" | tee -a $RES/idle.txt
     eval "exec ${IC[1]}>&-"; wait $IC_PID 2>/dev/null
     sleep 2
   done
