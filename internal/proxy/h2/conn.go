@@ -811,7 +811,7 @@ func (c *conn) newStream(id uint32, f *http2.MetaHeadersFrame) *stream {
 func (c *conn) dispatch(st *stream) error {
 	if c.running < int(c.s.maxStreams()) {
 		c.running++
-		go c.runHandler(st)
+		workers.run(st)
 		return nil
 	}
 	if len(c.queue) >= c.s.maxQueued() {
@@ -836,7 +836,7 @@ func (c *conn) handlerDone() {
 			continue // reset while queued
 		}
 		c.running++
-		go c.runHandler(st)
+		workers.run(st)
 	}
 	c.resetIdleLocked()
 	if c.goingAway && c.running == 0 && len(c.streams) == 0 {

@@ -2,6 +2,7 @@ package h2
 
 import (
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -135,7 +136,7 @@ func (w *responseWriter) finish() {
 			w.header["Content-Length"] = []string{strconv.Itoa(len(w.buf))}
 		}
 	}
-	_ = w.send(true, true)
+	_ = w.send(true, false)
 	w.finished = true
 	st, c := w.st, w.st.c
 	c.mu.Lock()
@@ -183,16 +184,25 @@ func (w *responseWriter) send(end, flush bool) error {
 	c.writers.Add(1)
 	c.mu.Lock()
 	err := w.sendLocked(end)
-	if c.writers.Add(-1) == 0 || (flush && err == nil) {
-		// Group commit: the last writer flushes for everyone before it.
-		if ferr := c.flushLocked(); err == nil {
-			err = ferr
-		}
-	}
 	if end && err == nil {
 		st.sendDone = true
 		if st.recvDone {
 			c.closeStream(st)
+		}
+	}
+	last := c.writers.Add(-1) == 0
+	if last && !flush && c.bw != nil && c.bw.Buffered() < bufSize/2 {
+		// Group commit: the last writer flushes for everyone before it. It first gives
+		// other goroutines a turn: streams whose upstreams answered in the same moment
+		// write theirs, and one write carries them all (the last of them flushes then).
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+		last = c.writers.Load() == 0
+	}
+	if last || flush {
+		if ferr := c.flushLocked(); err == nil {
+			err = ferr
 		}
 	}
 	c.mu.Unlock()
