@@ -87,7 +87,7 @@ func (c *conn) serve() {
 	c.header, c.resHeader = make(http.Header), make(http.Header)
 	c.req = *new(http.Request).WithContext(c.ctx)
 	c.resp.c = c
-	c.loop()
+	c.loop(false)
 }
 
 // end lets go of the connection: closed (unless hijacked), forgotten, its buffers pooled.
@@ -101,7 +101,7 @@ func (c *conn) end(hijacked bool) {
 }
 
 // loop serves the connection's requests until it ends, or parks it while it is idle.
-func (c *conn) loop() {
+func (c *conn) loop(resumed bool) {
 	hijacked, parked := false, false
 	defer func() {
 		if p := recover(); p != nil && p != http.ErrAbortHandler {
@@ -118,7 +118,7 @@ func (c *conn) loop() {
 		// idle for IdleRest is woken here by the sweeper (a read deadline, see wake) to rest:
 		// it gives its read buffer back and, where it can, its goroutine too. 10k idle
 		// keep-alive clients then hold neither buffers nor stacks.
-		if c.br.Buffered() == 0 && c.tls == nil && c.srv.leanIdle {
+		if c.br.Buffered() == 0 && c.tls == nil && c.srv.leanIdle && !resumed {
 			if parked = c.waitIdle(); parked {
 				return
 			}
@@ -126,6 +126,7 @@ func (c *conn) loop() {
 				return
 			}
 		}
+		resumed = false
 		_, err := c.br.Peek(1)
 		c.parkMu.Lock()
 		woken := c.waking
@@ -261,11 +262,9 @@ func (c *conn) resume(err error) {
 	}
 	c.restore()
 	c.br = newReader(c.rwc)
-	if _, err := c.br.Peek(1); err != nil {
-		c.end(false)
-		return
-	}
-	c.loop()
+	// The loop's first wait takes the bytes that woke it (and, if the sweeper woke it again
+	// meanwhile, rests again: a read past a deadline fails even with bytes waiting).
+	c.loop(true)
 }
 
 // closeRaw closes the connection from outside its goroutine (the sweeper, Shutdown, Close). A
