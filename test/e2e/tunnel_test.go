@@ -43,6 +43,24 @@ func (d *devServer) runAgent(t testing.TB, node, name string, extra ...string) *
 
 func (a *agentProc) start() {
 	a.t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := a.try()
+		if err == nil {
+			return
+		}
+		// freePort's ports are free when chosen, not reserved: another test's process may
+		// take one first. The agent then exits at once; it gets other ports.
+		if attempt < 3 && strings.Contains(a.log.String(), "address already in use") {
+			a.t.Logf("agent %s: a port was taken meanwhile, trying others", a.name)
+			a.socks, a.dns, a.health = freePort(a.t), freePort(a.t), freePort(a.t)
+			continue
+		}
+		a.t.Fatalf("%v\n%s", err, a.log)
+	}
+}
+
+// try starts the agent and waits for it to be ready.
+func (a *agentProc) try() error {
 	args := append([]string{"--config", a.d.config(), "tunnel", "run", a.node, "--name", a.name, "--no-tui",
 		"--socks-addr", a.socks, "--dns-addr", a.dns, "--health-addr", a.health}, a.extra...)
 	a.cmd = exec.Command(apoxyBin, args...)
@@ -50,7 +68,7 @@ func (a *agentProc) start() {
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	a.cmd.Env = append(os.Environ(), "HOME="+a.d.dataDir)
 	if err := a.cmd.Start(); err != nil {
-		a.t.Fatal(err)
+		return err
 	}
 	a.exited = make(chan error, 1)
 	go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(a.cmd, a.exited)
@@ -60,16 +78,16 @@ func (a *agentProc) start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		select {
 		case err := <-a.exited:
-			a.t.Fatalf("agent %s exited: %v\n%s", a.name, err, a.log)
+			return fmt.Errorf("agent %s exited: %v", a.name, err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			a.t.Fatalf("agent %s not ready within 30s\n%s", a.name, a.log)
+			return fmt.Errorf("agent %s not ready within 30s", a.name)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
