@@ -60,6 +60,8 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha2.OTLPIntegration{}.OpenAPIModelName():                               schema_apoxy_api_core_v1alpha2_OTLPIntegration(ref),
 		v1alpha2.OpenTelemetrySink{}.OpenAPIModelName():                             schema_apoxy_api_core_v1alpha2_OpenTelemetrySink(ref),
 		v1alpha2.Proxy{}.OpenAPIModelName():                                         schema_apoxy_api_core_v1alpha2_Proxy(ref),
+		v1alpha2.ProxyHTTP{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha2_ProxyHTTP(ref),
+		v1alpha2.ProxyHTTP2{}.OpenAPIModelName():                                    schema_apoxy_api_core_v1alpha2_ProxyHTTP2(ref),
 		v1alpha2.ProxyList{}.OpenAPIModelName():                                     schema_apoxy_api_core_v1alpha2_ProxyList(ref),
 		v1alpha2.ProxyRateLimit{}.OpenAPIModelName():                                schema_apoxy_api_core_v1alpha2_ProxyRateLimit(ref),
 		v1alpha2.ProxyReplicaStatus{}.OpenAPIModelName():                            schema_apoxy_api_core_v1alpha2_ProxyReplicaStatus(ref),
@@ -2160,6 +2162,101 @@ func schema_apoxy_api_core_v1alpha2_Proxy(ref common.ReferenceCallback) common.O
 	}
 }
 
+func schema_apoxy_api_core_v1alpha2_ProxyHTTP(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ProxyHTTP are the client-side limits of HTTP listeners (HTTP/1.1 and HTTP/2).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"idleTimeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IdleTimeout closes a client connection with no request in flight for this long: an HTTP/1.1 keep-alive connection between requests, an HTTP/2 connection without open streams (after GOAWAY). Default 120s; at least 1s.",
+							Ref:         ref(metav1.Duration{}.OpenAPIModelName()),
+						},
+					},
+					"requestHeaderTimeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RequestHeaderTimeout bounds the TLS handshake and, once a request's first byte arrived, reading its HTTP/1.1 head; a slower client is disconnected (408 logged). Default 30s; at least 1s.",
+							Ref:         ref(metav1.Duration{}.OpenAPIModelName()),
+						},
+					},
+					"requestBodyTimeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "RequestBodyTimeout ends a request whose client sends nothing of its body for this long while the gateway waits for it: the client is answered 408, the upstream request is cut. It bounds each wait, not the whole upload, so a slow but steady upload is not cut. Default 60s; at least 1s.",
+							Ref:         ref(metav1.Duration{}.OpenAPIModelName()),
+						},
+					},
+					"maxRequestHeaderBytes": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxRequestHeaderBytes bounds a request's headers: the HTTP/1.1 request line and header block as sent, the HTTP/2 header list as decoded (RFC 9113 §6.5.2 size). More is answered 431. Default 61440 (HTTP/1.1) and 65536 (HTTP/2); 1024..1048576.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"maxRequestHeaders": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxRequestHeaders bounds the number of header fields of an HTTP/1.1 request (431 past it). Default 100; 1..1000.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"http2": {
+						SchemaProps: spec.SchemaProps{
+							Description: "HTTP2 sets HTTP/2's own limits.",
+							Ref:         ref(v1alpha2.ProxyHTTP2{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1alpha2.ProxyHTTP2{}.OpenAPIModelName(), metav1.Duration{}.OpenAPIModelName()},
+	}
+}
+
+func schema_apoxy_api_core_v1alpha2_ProxyHTTP2(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ProxyHTTP2 are HTTP/2 settings advertised to clients and enforced on them.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"maxConcurrentStreams": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxConcurrentStreams is how many requests a client may have open on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused (REFUSED_STREAM, safe to retry). Default 250; 1..10000.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"initialStreamWindowSize": {
+						SchemaProps: spec.SchemaProps{
+							Description: "InitialStreamWindowSize is how many request-body bytes a client may send on one stream before the gateway has read them (SETTINGS_INITIAL_WINDOW_SIZE). Larger helps fast uploads over long round trips, smaller bounds the memory a connection can make the gateway hold. Default 1048576 (1 MiB); 65535..2147483647.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"initialConnectionWindowSize": {
+						SchemaProps: spec.SchemaProps{
+							Description: "InitialConnectionWindowSize is the same for all streams of a connection together. Default 4194304 (4 MiB); 65535..2147483647, and not below initialStreamWindowSize.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"writeTimeout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "WriteTimeout bounds each write to a client's socket: a client that stops reading its responses loses its connection instead of pinning it. Default 30s; at least 1s.",
+							Ref:         ref(metav1.Duration{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			metav1.Duration{}.OpenAPIModelName()},
+	}
+}
+
 func schema_apoxy_api_core_v1alpha2_ProxyList(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2312,11 +2409,17 @@ func schema_apoxy_api_core_v1alpha2_ProxySpec(ref common.ReferenceCallback) comm
 							Ref:         ref(v1alpha2.ProxyRateLimit{}.OpenAPIModelName()),
 						},
 					},
+					"http": {
+						SchemaProps: spec.SchemaProps{
+							Description: "HTTP sets what the HTTP and HTTPS listeners of this Proxy's Gateways hold clients to: timeouts, header sizes and HTTP/2 streams and windows. Unset fields keep the defaults. A change reaches connections opened afterwards; open ones keep the limits they began with. When Gateways of several Proxies share a port, the oldest Gateway's Proxy decides.",
+							Ref:         ref(v1alpha2.ProxyHTTP{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1alpha2.ProxyRateLimit{}.OpenAPIModelName(), v1alpha2.ProxyTelemetry{}.OpenAPIModelName(), v1alpha2.ShutdownConfig{}.OpenAPIModelName()},
+			v1alpha2.ProxyHTTP{}.OpenAPIModelName(), v1alpha2.ProxyRateLimit{}.OpenAPIModelName(), v1alpha2.ProxyTelemetry{}.OpenAPIModelName(), v1alpha2.ShutdownConfig{}.OpenAPIModelName()},
 	}
 }
 

@@ -132,6 +132,29 @@ type Listener struct {
 	SNIRoutes []*SNIRoute `json:"sniRoutes,omitempty"`
 	// NoHTTP3: an HTTPS listener does not serve HTTP/3 (another project holds the UDP port).
 	NoHTTP3 bool `json:"noHTTP3,omitempty"`
+	// HTTP are the limits an HTTP or HTTPS listener holds its clients to (the Proxy's
+	// spec.http); nil: the data plane's defaults.
+	HTTP *HTTPLimits `json:"http,omitempty"`
+}
+
+// HTTPLimits are client-side limits of an HTTP listener; a zero field keeps the data plane's
+// default. They change without rebinding: connections opened afterwards take them.
+type HTTPLimits struct {
+	// IdleTimeout closes a connection with no request in flight for this long.
+	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	// RequestHeaderTimeout bounds receiving a request's head (and the TLS handshake).
+	RequestHeaderTimeout Duration `json:"requestHeaderTimeout,omitempty"`
+	// RequestBodyTimeout bounds a wait for the next byte of a request body (408 past it).
+	RequestBodyTimeout Duration `json:"requestBodyTimeout,omitempty"`
+	// MaxRequestHeaderBytes bounds a request's head (HTTP/1.1) or header list (HTTP/2).
+	MaxRequestHeaderBytes int32 `json:"maxRequestHeaderBytes,omitempty"`
+	// MaxRequestHeaders bounds the number of header fields of an HTTP/1.1 request.
+	MaxRequestHeaders int32 `json:"maxRequestHeaders,omitempty"`
+	// HTTP/2: streams per connection, receive windows and the socket write timeout.
+	MaxConcurrentStreams        int32    `json:"maxConcurrentStreams,omitempty"`
+	InitialStreamWindowSize     int32    `json:"initialStreamWindowSize,omitempty"`
+	InitialConnectionWindowSize int32    `json:"initialConnectionWindowSize,omitempty"`
+	WriteTimeout                Duration `json:"writeTimeout,omitempty"`
 }
 
 // ListenerTLS chooses a certificate per SNI.

@@ -11,6 +11,7 @@ import (
 
 	"apoxy.dev/apoxy/internal/proxy/filter"
 	"apoxy.dev/apoxy/internal/proxy/h1"
+	"apoxy.dev/apoxy/internal/proxy/h2"
 	"apoxy.dev/apoxy/internal/proxy/upstream"
 )
 
@@ -27,7 +28,7 @@ func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 		a.rec.Error = err.Error()
 	}
 	switch {
-	case a != nil && a.body.err != nil && errors.Is(a.body.err, h1.ErrBodyReadTimeout):
+	case a != nil && a.body.err != nil && (errors.Is(a.body.err, h1.ErrBodyReadTimeout) || errors.Is(a.body.err, h2.ErrBodyReadTimeout)):
 		a.rec.Error = a.body.err.Error()
 		httpError(w, "the request body did not arrive in time", http.StatusRequestTimeout)
 	case a != nil && a.body.err != nil && a.ctx.Context != nil && a.ctx.Context.Err() != nil:

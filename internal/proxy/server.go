@@ -260,9 +260,14 @@ func merge(snaps map[string]*ir.Snapshot, current map[string]ir.Protocol) (*ir.S
 			}
 			m, ok := listeners[l.Name]
 			if !ok {
-				m = &ir.Listener{Name: l.Name, Address: l.Address, Port: l.Port, Protocol: l.Protocol, NoHTTP3: l.NoHTTP3}
+				m = &ir.Listener{Name: l.Name, Address: l.Address, Port: l.Port, Protocol: l.Protocol, NoHTTP3: l.NoHTTP3, HTTP: l.HTTP}
 				listeners[l.Name] = m
 				out.Listeners = append(out.Listeners, m)
+			} else {
+				// A socket shared by projects serves them all before it knows which one a
+				// request is for: one project's limits must not hold the others' clients, so
+				// the data plane's defaults apply.
+				m.HTTP = nil
 			}
 			m.NoHTTP3 = m.NoHTTP3 || l.NoHTTP3
 			if m.L4 == nil {
@@ -432,6 +437,11 @@ func (s *Server) serve(snap *ir.Snapshot) error {
 	for name, sk := range s.sockets {
 		if g, ok := graphs[name]; ok {
 			sk.base().graph.Store(g)
+		}
+	}
+	for _, l := range snap.Listeners {
+		if sk, ok := s.sockets[l.Name]; ok {
+			sk.configure(l)
 		}
 	}
 	for _, sk := range opened {

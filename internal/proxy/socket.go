@@ -22,6 +22,9 @@ type socket interface {
 	drain(ctx context.Context, final bool)
 	// addr is the bound address.
 	addr() string
+	// configure applies the listener's settings that change without rebinding (it is called
+	// on every configuration, after the socket's graph is stored).
+	configure(l *ir.Listener)
 }
 
 // socketBase is embedded by every socket type.
@@ -33,6 +36,9 @@ type socketBase struct {
 }
 
 func (b *socketBase) base() *socketBase { return b }
+
+// configure does nothing: a socket type with settings of its own overrides it.
+func (b *socketBase) configure(*ir.Listener) {}
 
 // socketTypes opens a socket for a listener, by protocol.
 var socketTypes = map[ir.Protocol]func(s *Server, l *ir.Listener) (socket, error){

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -27,6 +28,7 @@ type httpSocket struct {
 	ln  net.Listener
 	srv *http.Server // HTTP/2 (and HTTP/1.1 when APOXY_HTTP1=std)
 	h1  *h1.Server   // HTTP/1.1
+	h2  *h2.Server   // HTTP/2 handed over by h1 (nil under APOXY_HTTP2=std: srv serves it)
 	// h3 serves HTTP/3 on the UDP port of the same number (HTTPS listeners), advertised to
 	// TCP clients by altSvc.
 	h3     *http3.Server
@@ -83,30 +85,61 @@ func listenHTTP(s *Server, l *ir.Listener) (socket, error) {
 	// HTTP/1.1 is served by our own server; net/http serves the HTTP/2 connections it hands over
 	// (already past TLS, so without a TLS config of its own).
 	sk.h1 = &h1.Server{
-		Handler:           sk,
-		TLSConfig:         tlsConfig,
-		H2:                sk.srv,
-		H2Conns:           sk.h2Server(s),
-		ReadHeaderTimeout: sk.srv.ReadHeaderTimeout,
-		IdleTimeout:       sk.srv.IdleTimeout,
-		Log:               s.log,
-		Limiter:           s.conns,
-		BodyReadTimeout:   s.opts.BodyReadTimeout,
-		MaxConns:          s.opts.MaxConnectionsPerListener,
-		OnReject:          s.rejected,
+		Handler:   sk,
+		TLSConfig: tlsConfig,
+		H2:        sk.srv,
+		Log:       s.log,
+		Limiter:   s.conns,
+		MaxConns:  s.opts.MaxConnectionsPerListener,
+		OnReject:  s.rejected,
 	}
+	if !stdHTTP2 {
+		sk.h2 = &h2.Server{Handler: sk, Log: s.log}
+		sk.h1.H2Conns = sk.h2
+	}
+	sk.configure(l)
 	return sk, nil
 }
 
-func (sk *httpSocket) addr() string { return sk.ln.Addr().String() }
+// Defaults of an HTTP listener's limits where the Proxy's spec.http leaves them unset (the
+// servers' own defaults cover the rest).
+const (
+	defaultIdleTimeout          = 120 * time.Second
+	defaultRequestHeaderTimeout = 30 * time.Second
+)
 
-// h2Server is our HTTP/2 server for the socket (nil under APOXY_HTTP2=std: net/http's then).
-func (sk *httpSocket) h2Server(s *Server) h1.ConnServer {
-	if stdHTTP2 {
-		return nil
+// configure applies the listener's client limits (the Proxy's spec.http) to the HTTP/1.1 and
+// HTTP/2 servers: connections accepted from now on take them, open ones keep theirs.
+func (sk *httpSocket) configure(l *ir.Listener) {
+	var lim ir.HTTPLimits
+	if l.HTTP != nil {
+		lim = *l.HTTP
 	}
-	return &h2.Server{Handler: sk, IdleTimeout: sk.srv.IdleTimeout, Log: s.log}
+	idle := cmp.Or(time.Duration(lim.IdleTimeout), defaultIdleTimeout)
+	body := cmp.Or(time.Duration(lim.RequestBodyTimeout), sk.owner.opts.BodyReadTimeout)
+	if sk.h1 != nil {
+		sk.h1.SetLimits(h1.Limits{
+			ReadHeaderTimeout: cmp.Or(time.Duration(lim.RequestHeaderTimeout), defaultRequestHeaderTimeout),
+			IdleTimeout:       idle,
+			BodyReadTimeout:   body,
+			MaxHeaderBytes:    int(lim.MaxRequestHeaderBytes),
+			MaxHeaders:        int(lim.MaxRequestHeaders),
+		})
+	}
+	if sk.h2 != nil {
+		sk.h2.SetLimits(h2.Limits{
+			IdleTimeout:          idle,
+			BodyReadTimeout:      body,
+			MaxHeaderListSize:    uint32(lim.MaxRequestHeaderBytes),
+			MaxConcurrentStreams: uint32(lim.MaxConcurrentStreams),
+			InitialWindowSize:    lim.InitialStreamWindowSize,
+			ConnWindowSize:       lim.InitialConnectionWindowSize,
+			WriteTimeout:         time.Duration(lim.WriteTimeout),
+		})
+	}
 }
+
+func (sk *httpSocket) addr() string { return sk.ln.Addr().String() }
 
 // stdHTTP2 (APOXY_HTTP2=std) serves HTTP/2 with net/http's server instead of ours
 // (internal/proxy/h2): kept for one release, for A/B comparisons and as a way back.

@@ -54,6 +54,8 @@ type gatewayCtx struct {
 	// telemetry names the Gateway's telemetry settings in the snapshot (its Proxy's, or the
 	// project's defaults).
 	telemetry string
+	// httpLimits are the client limits of its Proxy's spec.http (nil: defaults).
+	httpLimits *ir.HTTPLimits
 }
 
 type listenerCtx struct {
@@ -205,7 +207,41 @@ func (t *translator) proxySettings(g *gatewayCtx) {
 		if rl := p.Spec.RateLimit; rl != nil && rl.Redis != nil {
 			t.proxyRateLimitStore(g, p.Namespace, p.Name, rl.Redis)
 		}
+		g.httpLimits = httpLimits(p.Spec.HTTP)
 	}
+}
+
+// httpLimits translates a Proxy's spec.http (validated on write) for its listeners.
+func httpLimits(h *corev1a2.ProxyHTTP) *ir.HTTPLimits {
+	if h == nil {
+		return nil
+	}
+	dur := func(d *metav1.Duration) ir.Duration {
+		if d == nil {
+			return 0
+		}
+		return ir.Duration(d.Duration)
+	}
+	num := func(v *int32) int32 {
+		if v == nil {
+			return 0
+		}
+		return *v
+	}
+	l := &ir.HTTPLimits{
+		IdleTimeout:           dur(h.IdleTimeout),
+		RequestHeaderTimeout:  dur(h.RequestHeaderTimeout),
+		RequestBodyTimeout:    dur(h.RequestBodyTimeout),
+		MaxRequestHeaderBytes: num(h.MaxRequestHeaderBytes),
+		MaxRequestHeaders:     num(h.MaxRequestHeaders),
+	}
+	if h2 := h.HTTP2; h2 != nil {
+		l.MaxConcurrentStreams = num(h2.MaxConcurrentStreams)
+		l.InitialStreamWindowSize = num(h2.InitialStreamWindowSize)
+		l.InitialConnectionWindowSize = num(h2.InitialConnectionWindowSize)
+		l.WriteTimeout = dur(h2.WriteTimeout)
+	}
+	return l
 }
 
 // proxyRateLimitStore resolves a Proxy's Redis store (its password from a Secret in the
@@ -577,6 +613,11 @@ func (t *translator) program(l *listenerCtx) {
 			return
 		}
 		t.hostClaims[claim] = l.gw.key
+		if _, set := t.limitsBy[s.Name]; !set && (proto == ir.ProtocolHTTP || proto == ir.ProtocolHTTPS) {
+			// Gateways sharing a socket share its connections: the oldest one's Proxy decides.
+			t.limitsBy[s.Name] = l.gw.key
+			s.HTTP = l.gw.httpLimits
+		}
 		l.sockets = append(l.sockets, s)
 	}
 	for _, s := range l.sockets {

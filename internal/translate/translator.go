@@ -41,6 +41,8 @@ type translator struct {
 	sockets      map[string]*ir.Listener
 	// hostClaims maps "socket|listener hostname" to the Gateway serving it.
 	hostClaims map[string]status.Key
+	// limitsBy maps an HTTP socket to the Gateway whose Proxy set its client limits.
+	limitsBy map[string]status.Key
 	// listenerSets are the ListenerSets whose parent is one of our Gateways.
 	listenerSets map[status.Key]*listenerSetCtx
 	certs        map[string]*ir.Certificate
@@ -91,6 +93,7 @@ func (t *translator) index() {
 	t.gateways = map[status.Key]*gatewayCtx{}
 	t.sockets = map[string]*ir.Listener{}
 	t.hostClaims = map[string]status.Key{}
+	t.limitsBy = map[string]status.Key{}
 	t.listenerSets = map[status.Key]*listenerSetCtx{}
 	t.certs = map[string]*ir.Certificate{}
 	t.usedBackends = map[string]*ir.Backend{}

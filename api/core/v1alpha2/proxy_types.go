@@ -48,6 +48,67 @@ type ProxySpec struct {
 	// EdgeFunctions keep their KV in it too, so every instance sees the same keys.
 	// +optional
 	RateLimit *ProxyRateLimit `json:"rateLimit,omitempty"`
+	// HTTP sets what the HTTP and HTTPS listeners of this Proxy's Gateways hold clients to:
+	// timeouts, header sizes and HTTP/2 streams and windows. Unset fields keep the defaults.
+	// A change reaches connections opened afterwards; open ones keep the limits they began
+	// with. When Gateways of several Proxies share a port, the oldest Gateway's Proxy decides.
+	// +optional
+	HTTP *ProxyHTTP `json:"http,omitempty"`
+}
+
+// ProxyHTTP are the client-side limits of HTTP listeners (HTTP/1.1 and HTTP/2).
+type ProxyHTTP struct {
+	// IdleTimeout closes a client connection with no request in flight for this long: an
+	// HTTP/1.1 keep-alive connection between requests, an HTTP/2 connection without open
+	// streams (after GOAWAY). Default 120s; at least 1s.
+	// +optional
+	IdleTimeout *metav1.Duration `json:"idleTimeout,omitempty"`
+	// RequestHeaderTimeout bounds the TLS handshake and, once a request's first byte arrived,
+	// reading its HTTP/1.1 head; a slower client is disconnected (408 logged). Default 30s;
+	// at least 1s.
+	// +optional
+	RequestHeaderTimeout *metav1.Duration `json:"requestHeaderTimeout,omitempty"`
+	// RequestBodyTimeout ends a request whose client sends nothing of its body for this long
+	// while the gateway waits for it: the client is answered 408, the upstream request is
+	// cut. It bounds each wait, not the whole upload, so a slow but steady upload is not
+	// cut. Default 60s; at least 1s.
+	// +optional
+	RequestBodyTimeout *metav1.Duration `json:"requestBodyTimeout,omitempty"`
+	// MaxRequestHeaderBytes bounds a request's headers: the HTTP/1.1 request line and header
+	// block as sent, the HTTP/2 header list as decoded (RFC 9113 §6.5.2 size). More is
+	// answered 431. Default 61440 (HTTP/1.1) and 65536 (HTTP/2); 1024..1048576.
+	// +optional
+	MaxRequestHeaderBytes *int32 `json:"maxRequestHeaderBytes,omitempty"`
+	// MaxRequestHeaders bounds the number of header fields of an HTTP/1.1 request (431 past
+	// it). Default 100; 1..1000.
+	// +optional
+	MaxRequestHeaders *int32 `json:"maxRequestHeaders,omitempty"`
+	// HTTP2 sets HTTP/2's own limits.
+	// +optional
+	HTTP2 *ProxyHTTP2 `json:"http2,omitempty"`
+}
+
+// ProxyHTTP2 are HTTP/2 settings advertised to clients and enforced on them.
+type ProxyHTTP2 struct {
+	// MaxConcurrentStreams is how many requests a client may have open on one connection
+	// (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused (REFUSED_STREAM, safe to retry).
+	// Default 250; 1..10000.
+	// +optional
+	MaxConcurrentStreams *int32 `json:"maxConcurrentStreams,omitempty"`
+	// InitialStreamWindowSize is how many request-body bytes a client may send on one stream
+	// before the gateway has read them (SETTINGS_INITIAL_WINDOW_SIZE). Larger helps fast
+	// uploads over long round trips, smaller bounds the memory a connection can make the
+	// gateway hold. Default 1048576 (1 MiB); 65535..2147483647.
+	// +optional
+	InitialStreamWindowSize *int32 `json:"initialStreamWindowSize,omitempty"`
+	// InitialConnectionWindowSize is the same for all streams of a connection together.
+	// Default 4194304 (4 MiB); 65535..2147483647, and not below initialStreamWindowSize.
+	// +optional
+	InitialConnectionWindowSize *int32 `json:"initialConnectionWindowSize,omitempty"`
+	// WriteTimeout bounds each write to a client's socket: a client that stops reading its
+	// responses loses its connection instead of pinning it. Default 30s; at least 1s.
+	// +optional
+	WriteTimeout *metav1.Duration `json:"writeTimeout,omitempty"`
 }
 
 // ProxyRateLimit configures the global rate-limit store.

@@ -133,7 +133,47 @@ func ValidateProxy(px *Proxy) field.ErrorList {
 	if t := px.Spec.Telemetry; t != nil {
 		errs = append(errs, validateTelemetry(spec.Child("telemetry"), t)...)
 	}
+	if h := px.Spec.HTTP; h != nil {
+		errs = append(errs, validateProxyHTTP(spec.Child("http"), h)...)
+	}
 	return errs
+}
+
+// Bounds of ProxyHTTP's sizes.
+const (
+	MinRequestHeaderBytes = 1 << 10
+	MaxRequestHeaderBytes = 1 << 20
+	MaxRequestHeaders     = 1000
+	MaxHTTP2Streams       = 10000
+	MinHTTP2Window        = 65535
+)
+
+func validateProxyHTTP(p *field.Path, h *ProxyHTTP) field.ErrorList {
+	var errs field.ErrorList
+	errs = append(errs, minDuration(p.Child("idleTimeout"), h.IdleTimeout, time.Second)...)
+	errs = append(errs, minDuration(p.Child("requestHeaderTimeout"), h.RequestHeaderTimeout, time.Second)...)
+	errs = append(errs, minDuration(p.Child("requestBodyTimeout"), h.RequestBodyTimeout, time.Second)...)
+	errs = append(errs, int32Range(p.Child("maxRequestHeaderBytes"), h.MaxRequestHeaderBytes, MinRequestHeaderBytes, MaxRequestHeaderBytes)...)
+	errs = append(errs, int32Range(p.Child("maxRequestHeaders"), h.MaxRequestHeaders, 1, MaxRequestHeaders)...)
+	if h2 := h.HTTP2; h2 != nil {
+		p := p.Child("http2")
+		errs = append(errs, int32Range(p.Child("maxConcurrentStreams"), h2.MaxConcurrentStreams, 1, MaxHTTP2Streams)...)
+		errs = append(errs, int32Range(p.Child("initialStreamWindowSize"), h2.InitialStreamWindowSize, MinHTTP2Window, 1<<31-1)...)
+		errs = append(errs, int32Range(p.Child("initialConnectionWindowSize"), h2.InitialConnectionWindowSize, MinHTTP2Window, 1<<31-1)...)
+		if s, c := h2.InitialStreamWindowSize, h2.InitialConnectionWindowSize; s != nil && c != nil && *c >= MinHTTP2Window && *c < *s {
+			errs = append(errs, field.Invalid(p.Child("initialConnectionWindowSize"), *c,
+				fmt.Sprintf("must not be smaller than initialStreamWindowSize (%d): one stream could not use its window", *s)))
+		}
+		errs = append(errs, minDuration(p.Child("writeTimeout"), h2.WriteTimeout, time.Second)...)
+	}
+	return errs
+}
+
+func int32Range(p *field.Path, v *int32, lowest, highest int32) field.ErrorList {
+	if v == nil || *v >= lowest && *v <= highest {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(p, *v, fmt.Sprintf("must be between %d and %d", lowest, highest))}
 }
 
 // MaxRedisDatabase is the highest Redis database number (Redis has 16 by default).

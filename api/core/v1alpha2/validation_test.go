@@ -85,6 +85,16 @@ func TestValidateProxy(t *testing.T) {
 		{"redis secret without name", "rateLimit: {redis: {address: 'redis:6379', passwordSecretRef: {key: pw}}}", []string{"spec.rateLimit.redis.passwordSecretRef.name"}},
 		{"redis secret bad key", "rateLimit: {redis: {address: 'redis:6379', passwordSecretRef: {name: s, key: 'a b'}}}", []string{"spec.rateLimit.redis.passwordSecretRef.key"}},
 		{"unknown provider", "provider: aws", []string{"spec.provider"}},
+		{"http limits", "http: {idleTimeout: 30s, requestHeaderTimeout: 5s, requestBodyTimeout: 10s, maxRequestHeaderBytes: 8192, maxRequestHeaders: 50, " +
+			"http2: {maxConcurrentStreams: 100, initialStreamWindowSize: 65535, initialConnectionWindowSize: 1048576, writeTimeout: 10s}}", nil},
+		{"http timeouts below a second", "http: {idleTimeout: 10ms, requestHeaderTimeout: 0s, requestBodyTimeout: 500ms, http2: {writeTimeout: 1ms}}",
+			[]string{"spec.http.idleTimeout", "spec.http.requestHeaderTimeout", "spec.http.requestBodyTimeout", "spec.http.http2.writeTimeout"}},
+		{"http header sizes out of range", "http: {maxRequestHeaderBytes: 100, maxRequestHeaders: 0}",
+			[]string{"spec.http.maxRequestHeaderBytes", "spec.http.maxRequestHeaders"}},
+		{"http2 out of range", "http: {http2: {maxConcurrentStreams: 0, initialStreamWindowSize: 1000, initialConnectionWindowSize: -1}}",
+			[]string{"spec.http.http2.maxConcurrentStreams", "spec.http.http2.initialStreamWindowSize", "spec.http.http2.initialConnectionWindowSize"}},
+		{"http2 connection window below stream window", "http: {http2: {initialStreamWindowSize: 1048576, initialConnectionWindowSize: 65535}}",
+			[]string{"spec.http.http2.initialConnectionWindowSize"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

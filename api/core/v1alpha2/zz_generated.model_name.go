@@ -135,6 +135,16 @@ func (in Proxy) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ProxyHTTP) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.ProxyHTTP"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ProxyHTTP2) OpenAPIModelName() string {
+	return "dev.apoxy.core.v1alpha2.ProxyHTTP2"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ProxyList) OpenAPIModelName() string {
 	return "dev.apoxy.core.v1alpha2.ProxyList"
 }

@@ -21,6 +21,7 @@ import (
 // conn is one client connection and everything reused across its requests.
 type conn struct {
 	srv *Server
+	lim *Limits // taken when the connection was accepted
 	// rwc is the connection requests are read from and answered on (the TLS one over raw).
 	rwc net.Conn
 	// raw is the accepted connection, set once: what the sweeper and Shutdown close or set a
@@ -68,7 +69,7 @@ func (c *conn) serve() {
 	if c.srv.TLSConfig != nil {
 		tc := tls.Server(c.rwc, c.srv.tlsConfig())
 		c.rwc = tc
-		if d := c.srv.ReadHeaderTimeout; d > 0 {
+		if d := c.lim.ReadHeaderTimeout; d > 0 {
 			tc.SetDeadline(time.Now().Add(d))
 		}
 		if err := tc.HandshakeContext(c.ctx); err != nil {

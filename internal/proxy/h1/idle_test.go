@@ -106,7 +106,7 @@ func TestIdleConnMemoryHandoff(t *testing.T) {
 	}
 	_, addr := start(t, http.HandlerFunc(idletest.Handler), func(s *Server) {
 		s.H2 = nil
-		s.H2Conns = &h2.Server{Handler: http.HandlerFunc(idletest.Handler), IdleRest: 50 * time.Millisecond}
+		s.H2Conns = &h2.Server{Handler: http.HandlerFunc(idletest.Handler), Limits: h2.Limits{IdleRest: 50 * time.Millisecond}}
 	})
 	const n = 2000
 	base := netpeek.DefaultParker.Len()

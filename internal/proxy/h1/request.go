@@ -14,10 +14,7 @@ import (
 
 // readHead reads the request line and header block into c.head.
 func (c *conn) readHead() *requestError {
-	limit := c.srv.MaxHeaderBytes
-	if limit <= 0 {
-		limit = DefaultMaxHeaderBytes
-	}
+	limit := c.lim.MaxHeaderBytes
 	var err error
 	c.head, err = wire.ReadHead(c.br, c.head[:0], limit)
 	switch {
@@ -60,19 +57,13 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 	if !validMethod(method) {
 		return nil, badRequest("invalid method " + strconv.Quote(method))
 	}
-	maxURL := c.srv.MaxURLBytes
-	if maxURL <= 0 {
-		maxURL = DefaultMaxURLBytes
-	}
+	maxURL := c.lim.MaxURLBytes
 	if len(target) > maxURL {
 		return nil, &requestError{code: http.StatusRequestURITooLong, msg: "the request target is longer than " + strconv.Itoa(maxURL) + " bytes", reason: RejectURITooLong}
 	}
 	// Every field is one line; the block ends with an empty one.
 	lines := strings.Count(rest, "\n")
-	maxHeaders := c.srv.MaxHeaders
-	if maxHeaders <= 0 {
-		maxHeaders = DefaultMaxHeaders
-	}
+	maxHeaders := c.lim.MaxHeaders
 	if lines-1 > maxHeaders {
 		return nil, &requestError{code: http.StatusRequestHeaderFieldsTooLarge, msg: "more than " + strconv.Itoa(maxHeaders) + " header fields", reason: RejectTooManyHeaders}
 	}

@@ -65,25 +65,13 @@ type ConnServer interface {
 	Close() error
 }
 
-// Server serves HTTP/1.1 (and hands HTTP/2 to H2) on listeners given to Serve.
-type Server struct {
-	// Handler answers every HTTP/1.1 request.
-	Handler http.Handler
-	// TLSConfig, when set, makes every accepted connection TLS. NextProtos should offer "h2"
-	// and "http/1.1".
-	TLSConfig *tls.Config
-	// H2 serves connections that speak HTTP/2: TLS connections that negotiated "h2" and
-	// cleartext ones that open with the HTTP/2 preface. nil answers them 505 / closes them.
-	// Its Handler and protocol settings are the caller's; it is fed through an in-memory
-	// listener, and shut down with this server.
-	H2 *http.Server
-	// H2Conns, when set, serves the HTTP/2 connections instead of H2: each is handed to its
-	// ServeConn directly (no in-memory listener), and it is shut down and closed with this
-	// server.
-	H2Conns ConnServer
+// Limits are what a connection is allowed. A connection takes the limits in force when it
+// is accepted and keeps them; Server.SetLimits changes them for connections accepted
+// afterwards.
+type Limits struct {
 	// ReadHeaderTimeout bounds reading a request's head once its first byte arrived (and the
 	// TLS handshake). IdleTimeout bounds the wait for the next request on a kept-alive
-	// connection. Both are enforced to about a second.
+	// connection. Both are enforced to about a second; 0 is no bound.
 	ReadHeaderTimeout, IdleTimeout time.Duration
 	// IdleRest is how long a cleartext keep-alive connection waits for its next request
 	// before it rests: its read buffer goes back to the pool and its goroutine ends, the
@@ -107,6 +95,60 @@ type Server struct {
 	// A stalled read returns ErrBodyReadTimeout and the connection is closed after the
 	// handler. Enforced by the sweeper, to about a second.
 	BodyReadTimeout time.Duration
+}
+
+// resolved returns l with every default filled in: what a connection reads.
+func (l Limits) resolved() *Limits {
+	if l.IdleRest == 0 {
+		l.IdleRest = DefaultIdleRest
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.MaxHeaders <= 0 {
+		l.MaxHeaders = DefaultMaxHeaders
+	}
+	if l.MaxURLBytes <= 0 {
+		l.MaxURLBytes = DefaultMaxURLBytes
+	}
+	if l.BodyReadTimeout == 0 {
+		l.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	return &l
+}
+
+// SetLimits changes the limits of connections accepted from now on; open ones keep theirs.
+// It is how a configuration change reaches a running listener without dropping a connection.
+func (s *Server) SetLimits(l Limits) { s.lim.Store(l.resolved()) }
+
+// limits are the resolved limits a new connection takes.
+func (s *Server) limits() *Limits {
+	if l := s.lim.Load(); l != nil {
+		return l
+	}
+	s.lim.CompareAndSwap(nil, s.Limits.resolved())
+	return s.lim.Load()
+}
+
+// Server serves HTTP/1.1 (and hands HTTP/2 to H2) on listeners given to Serve.
+type Server struct {
+	// Handler answers every HTTP/1.1 request.
+	Handler http.Handler
+	// TLSConfig, when set, makes every accepted connection TLS. NextProtos should offer "h2"
+	// and "http/1.1".
+	TLSConfig *tls.Config
+	// H2 serves connections that speak HTTP/2: TLS connections that negotiated "h2" and
+	// cleartext ones that open with the HTTP/2 preface. nil answers them 505 / closes them.
+	// Its Handler and protocol settings are the caller's; it is fed through an in-memory
+	// listener, and shut down with this server.
+	H2 *http.Server
+	// H2Conns, when set, serves the HTTP/2 connections instead of H2: each is handed to its
+	// ServeConn directly (no in-memory listener), and it is shut down and closed with this
+	// server.
+	H2Conns ConnServer
+	// Limits are the connections' limits until SetLimits replaces them; set them before the
+	// first Serve.
+	Limits
 	// MaxConns bounds this server's open client connections, over all its listeners (0: no
 	// limit). Connections handed to H2 or hijacked count until they are closed. A connection
 	// past the limit is accepted and closed at once (cleartext ones get a bare 503 first), so
@@ -142,6 +184,7 @@ type Server struct {
 	// Log receives handler panics and accept errors.
 	Log *slog.Logger
 
+	lim       atomic.Pointer[Limits] // resolved; what new connections take
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
@@ -230,7 +273,7 @@ func (s *Server) logf(msg string, args ...any) {
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	ra := nc.RemoteAddr()
-	c := &conn{srv: s, rwc: nc, raw: nc, remoteAddr: ra, remote: ra.String()}
+	c := &conn{srv: s, lim: s.limits(), rwc: nc, raw: nc, remoteAddr: ra, remote: ra.String()}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.setState(stateNew)
 	s.mu.Lock()
@@ -260,14 +303,6 @@ func (s *Server) sweep() {
 	if every <= 0 {
 		every = time.Second
 	}
-	bodyTimeout := s.BodyReadTimeout
-	if bodyTimeout == 0 {
-		bodyTimeout = DefaultBodyReadTimeout
-	}
-	rest := s.IdleRest
-	if rest == 0 {
-		rest = DefaultIdleRest
-	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var batch []*conn
@@ -286,23 +321,23 @@ func (s *Server) sweep() {
 		s.mu.Unlock()
 		for _, c := range batch {
 			st, since := c.loadState()
-			age := time.Duration(now - since)
+			age, lim := time.Duration(now-since), c.lim
 			switch st {
 			case stateIdle, stateNew:
-				if s.IdleTimeout > 0 && age > s.IdleTimeout && c.state.CompareAndSwap(packState(st, since), packState(stateClosed, since)) {
+				if lim.IdleTimeout > 0 && age > lim.IdleTimeout && c.state.CompareAndSwap(packState(st, since), packState(stateClosed, since)) {
 					c.closeRaw()
-				} else if st == stateIdle && rest >= 0 && age > rest && c.tls == nil && !s.noPark {
+				} else if st == stateIdle && lim.IdleRest >= 0 && age > lim.IdleRest && c.tls == nil && !s.noPark {
 					c.wake()
 				}
 			case stateHeader:
 				// The connection reads "closed" after this, which is how it knows to report
 				// the timeout.
-				if s.ReadHeaderTimeout > 0 && age > s.ReadHeaderTimeout && c.state.CompareAndSwap(packState(stateHeader, since), packState(stateClosed, since)) {
+				if lim.ReadHeaderTimeout > 0 && age > lim.ReadHeaderTimeout && c.state.CompareAndSwap(packState(stateHeader, since), packState(stateClosed, since)) {
 					c.closeRaw()
 				}
 			case stateActive:
-				if bodyTimeout > 0 {
-					c.sweepBody(now, bodyTimeout)
+				if lim.BodyReadTimeout > 0 {
+					c.sweepBody(now, lim.BodyReadTimeout)
 				}
 				if age > every && c.ctx.Err() == nil && peerClosed(c.raw) {
 					c.cancel()

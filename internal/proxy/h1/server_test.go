@@ -27,7 +27,7 @@ func start(t *testing.T, h http.Handler, tune func(*Server)) (*Server, string) {
 	h2 := &http.Server{Handler: h, Protocols: new(http.Protocols)}
 	h2.Protocols.SetHTTP2(true)
 	h2.Protocols.SetUnencryptedHTTP2(true)
-	s := &Server{Handler: h, H2: h2, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	s := &Server{Handler: h, H2: h2, Limits: Limits{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}}
 	if tune != nil {
 		tune(s)
 	}

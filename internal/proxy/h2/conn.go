@@ -36,6 +36,7 @@ var (
 // conn is one HTTP/2 connection.
 type conn struct {
 	s   *Server
+	lim *Limits // taken when the connection opened
 	nc  net.Conn
 	tls *tls.ConnectionState
 	br  *bufio.Reader
@@ -96,7 +97,8 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, streams: map[uint32]*stream{}, sendWin: 65535, recvWin: s.connWindow(),
+	lim := s.limits()
+	c := &conn{s: s, nc: nc, streams: map[uint32]*stream{}, sendWin: 65535, recvWin: lim.ConnWindowSize, lim: lim,
 		peerWin: 65535, peerMax: 16384, peerTable: 4096, remote: nc.RemoteAddr().String()}
 	c.cond.L = &c.mu
 	parent := context.Background()
@@ -154,8 +156,8 @@ func (c *conn) acquireLocked() {
 	}
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetReuseFrames()
-	c.fr.SetMaxReadFrameSize(c.s.maxFrame())
-	c.fr.MaxHeaderListSize = c.s.maxHeaderList()
+	c.fr.SetMaxReadFrameSize(c.lim.MaxReadFrameSize)
+	c.fr.MaxHeaderListSize = c.lim.MaxHeaderListSize
 	c.fr.ReadMetaHeaders = c.dec
 	if c.enc == nil {
 		c.enc = hpack.NewEncoder(&c.hbuf)
@@ -191,7 +193,7 @@ func (c *conn) serve() error {
 	c.mu.Lock()
 	c.acquireLocked()
 	c.mu.Unlock()
-	_ = c.nc.SetReadDeadline(time.Now().Add(orDuration(c.s.HandshakeTimeout, DefaultHandshakeTimeout)))
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.lim.HandshakeTimeout))
 	var pre [len(http2.ClientPreface)]byte
 	if _, err := io.ReadFull(c.br, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
 		c.end()
@@ -199,16 +201,16 @@ func (c *conn) serve() error {
 	}
 	c.mu.Lock()
 	c.dec = hpack.NewDecoder(4096, nil)
-	c.dec.SetMaxStringLength(int(c.s.maxHeaderList()))
+	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderListSize))
 	c.acquireLocked()
 	c.mu.Unlock()
 	settings := []http2.Setting{
-		{ID: http2.SettingMaxConcurrentStreams, Val: c.s.maxStreams()},
-		{ID: http2.SettingInitialWindowSize, Val: uint32(c.s.streamWindow())},
-		{ID: http2.SettingMaxHeaderListSize, Val: c.s.maxHeaderList()},
+		{ID: http2.SettingMaxConcurrentStreams, Val: c.lim.MaxConcurrentStreams},
+		{ID: http2.SettingInitialWindowSize, Val: uint32(c.lim.InitialWindowSize)},
+		{ID: http2.SettingMaxHeaderListSize, Val: c.lim.MaxHeaderListSize},
 	}
-	if c.s.maxFrame() != 16384 {
-		settings = append(settings, http2.Setting{ID: http2.SettingMaxFrameSize, Val: c.s.maxFrame()})
+	if c.lim.MaxReadFrameSize != 16384 {
+		settings = append(settings, http2.Setting{ID: http2.SettingMaxFrameSize, Val: c.lim.MaxReadFrameSize})
 	}
 	c.mu.Lock()
 	err := c.fr.WriteSettings(settings...)
@@ -340,7 +342,7 @@ func (c *conn) onIdle() {
 		return
 	}
 	idle := time.Since(c.idleAt)
-	timeout := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
+	timeout := c.lim.IdleTimeout
 	if timeout >= 0 && idle >= timeout {
 		c.mu.Unlock()
 		c.goAway()
@@ -354,7 +356,7 @@ func (c *conn) onIdle() {
 		if c.peeking {
 			c.restWake = true
 			_ = c.nc.SetReadDeadline(time.Now())
-		} else if r := c.s.idleRest(); next < 0 || r < next {
+		} else if r := c.lim.IdleRest; next < 0 || r < next {
 			next = r // busy with a frame: again later
 		}
 	}
@@ -365,7 +367,7 @@ func (c *conn) onIdle() {
 }
 
 // canRest: connections that may rest at all (cleartext, IdleRest not negative).
-func (c *conn) canRest() bool { return c.tls == nil && c.s.idleRest() >= 0 }
+func (c *conn) canRest() bool { return c.tls == nil && c.lim.IdleRest >= 0 }
 
 // parkLocked lets go of the reader goroutine, the buffers and the Framer while the connection
 // is idle; false if it cannot be parked (it goes on reading).
@@ -464,7 +466,7 @@ func (c *conn) flushLocked() error {
 // armWriteLocked sets the write deadline for what is written next: a socket write that
 // waits longer than the write timeout fails, and the connection with it.
 func (c *conn) armWriteLocked() {
-	_ = c.nc.SetWriteDeadline(time.Now().Add(orDuration(c.s.WriteTimeout, DefaultWriteTimeout)))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.lim.WriteTimeout))
 }
 
 // handle acts on one frame, under c.mu. A stream error is answered with RST_STREAM here; the
@@ -490,7 +492,7 @@ func (c *conn) resetStream(id uint32, code http2.ErrCode, byPeer bool) error {
 		if !now.Equal(c.errSecond) {
 			c.errSecond, c.errCount = now, 0
 		}
-		if c.errCount++; c.errCount > c.s.maxStreamErrors() {
+		if c.errCount++; c.errCount > c.lim.MaxStreamErrors {
 			return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
 		}
 	}
@@ -658,7 +660,7 @@ func (c *conn) consumedLocked(st *stream, n int32) error {
 		return nil
 	}
 	c.recvAck += n
-	if c.recvAck >= c.s.connWindow()/2 {
+	if c.recvAck >= c.lim.ConnWindowSize/2 {
 		if err := c.fr.WriteWindowUpdate(0, uint32(c.recvAck)); err != nil {
 			return err
 		}
@@ -669,7 +671,7 @@ func (c *conn) consumedLocked(st *stream, n int32) error {
 		return nil
 	}
 	st.recvAck += n
-	if st.recvAck >= c.s.streamWindow()/2 {
+	if st.recvAck >= c.lim.InitialWindowSize/2 {
 		if err := c.fr.WriteWindowUpdate(st.id, uint32(st.recvAck)); err != nil {
 			return err
 		}
@@ -707,9 +709,9 @@ func (c *conn) resetIdleLocked() {
 		return
 	}
 	c.idleAt = time.Now()
-	d := orDuration(c.s.IdleTimeout, DefaultIdleTimeout)
-	if c.canRest() && (d < 0 || c.s.idleRest() < d) {
-		d = c.s.idleRest()
+	d := c.lim.IdleTimeout
+	if c.canRest() && (d < 0 || c.lim.IdleRest < d) {
+		d = c.lim.IdleRest
 	}
 	if d < 0 {
 		return
@@ -776,7 +778,7 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.ConnectionError(http2.ErrCodeStreamClosed) // a closed stream, or ids not increasing
 	}
 	c.lastID = id
-	if c.goingAway || len(c.streams) >= int(c.s.maxStreams()) {
+	if c.goingAway || len(c.streams) >= int(c.lim.MaxConcurrentStreams) {
 		// Draining, or over the advertised SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §5.1.2):
 		// refused, so the client may retry it.
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
@@ -803,18 +805,18 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 }
 
 func (c *conn) newStream(id uint32, f *http2.MetaHeadersFrame) *stream {
-	return &stream{c: c, id: id, sendWin: c.peerWin, recvWin: c.s.streamWindow(), declared: -1}
+	return &stream{c: c, id: id, sendWin: c.peerWin, recvWin: c.lim.InitialWindowSize, declared: -1}
 }
 
 // dispatch runs st's handler, or queues it behind the running ones; a peer that opens more
 // streams than the queue holds is told ENHANCE_YOUR_CALM.
 func (c *conn) dispatch(st *stream) error {
-	if c.running < int(c.s.maxStreams()) {
+	if c.running < int(c.lim.MaxConcurrentStreams) {
 		c.running++
 		workers.run(st)
 		return nil
 	}
-	if len(c.queue) >= c.s.maxQueued() {
+	if len(c.queue) >= c.lim.MaxQueuedStreams {
 		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
 	}
 	c.queue = append(c.queue, st)
@@ -828,7 +830,7 @@ func (c *conn) handlerDone() {
 		// The connection ended while handlers ran: the last one lets go of its buffers.
 		defer c.releaseLocked()
 	}
-	for len(c.queue) > 0 && c.running < int(c.s.maxStreams()) {
+	for len(c.queue) > 0 && c.running < int(c.lim.MaxConcurrentStreams) {
 		st := c.queue[0]
 		c.queue[0] = nil
 		c.queue = c.queue[1:]

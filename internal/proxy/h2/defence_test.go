@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,11 +71,17 @@ func dialRaw(t *testing.T, addr string, read bool) *rawClient {
 // headers encodes a request header block.
 func (c *rawClient) headers(path string, extra ...string) []byte {
 	c.hbuf.Reset()
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "a.test"}, {":path", path}} {
-		_ = c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
+	pseudo := [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "a.test"}, {":path", path}}
+	var fields [][2]string
 	for i := 0; i+1 < len(extra); i += 2 {
-		_ = c.enc.WriteField(hpack.HeaderField{Name: extra[i], Value: extra[i+1]})
+		if j := slices.IndexFunc(pseudo, func(f [2]string) bool { return f[0] == extra[i] }); j >= 0 {
+			pseudo[j][1] = extra[i+1] // a pseudo-header in extra replaces the default
+			continue
+		}
+		fields = append(fields, [2]string{extra[i], extra[i+1]})
+	}
+	for _, f := range append(pseudo, fields...) {
+		_ = c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	return append([]byte(nil), c.hbuf.Bytes()...)
 }
@@ -128,10 +135,10 @@ func TestRapidReset(t *testing.T) {
 	var started atomic.Int32
 	release := make(chan struct{})
 	defer close(release)
-	s := &Server{MaxConcurrentStreams: 4, MaxQueuedStreams: 2, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		started.Add(1)
 		<-release // a handler that does not notice the reset (an upstream call, say)
-	})}
+	}), Limits: Limits{MaxConcurrentStreams: 4, MaxQueuedStreams: 2}}
 	c := dialRaw(t, serve(t, s), true)
 	for id := uint32(1); id < 200; id += 2 {
 		c.request(id, true)
@@ -149,7 +156,7 @@ func TestRapidReset(t *testing.T) {
 // list limit end the connection; the server does not keep reading them.
 func TestContinuationFlood(t *testing.T) {
 	var called atomic.Bool
-	s := &Server{MaxHeaderListSize: 16 << 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called.Store(true) })}
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called.Store(true) }), Limits: Limits{MaxHeaderListSize: 16 << 10}}
 	c := dialRaw(t, serve(t, s), true)
 	blk := c.headers("/")
 	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk, EndHeaders: false}); err != nil {
@@ -180,7 +187,7 @@ func TestContinuationFlood(t *testing.T) {
 // while the server waits to read, so the handler's writes are what this test drives.)
 func TestSlowReader(t *testing.T) {
 	failed := make(chan time.Duration, 1)
-	s := &Server{WriteTimeout: 300 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		chunk := make([]byte, 64<<10)
 		for {
 			start := time.Now()
@@ -189,7 +196,7 @@ func TestSlowReader(t *testing.T) {
 				return
 			}
 		}
-	})}
+	}), Limits: Limits{WriteTimeout: 300 * time.Millisecond}}
 	c := dialRaw(t, serve(t, s), false)
 	if tc, ok := c.nc.(*net.TCPConn); ok {
 		_ = tc.SetReadBuffer(4 << 10)
@@ -219,7 +226,7 @@ func TestSlowReader(t *testing.T) {
 // dynamic-table entry referenced over and over) is answered 431 without the handler.
 func TestHPACKBomb(t *testing.T) {
 	var called atomic.Bool
-	s := &Server{MaxHeaderListSize: 32 << 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called.Store(true) })}
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called.Store(true) }), Limits: Limits{MaxHeaderListSize: 32 << 10}}
 	c := dialRaw(t, serve(t, s), true)
 	c.hbuf.Reset()
 	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "a.test"}, {":path", "/"}} {
@@ -254,7 +261,7 @@ func TestHPACKBomb(t *testing.T) {
 // the client may retry it), the others are served.
 func TestMaxConcurrentStreams(t *testing.T) {
 	release := make(chan struct{})
-	s := &Server{MaxConcurrentStreams: 2, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release })}
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }), Limits: Limits{MaxConcurrentStreams: 2}}
 	c := dialRaw(t, serve(t, s), true)
 	for _, id := range []uint32{1, 3, 5} {
 		c.request(id, true)
@@ -284,7 +291,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 // TestStreamErrorBudget ("MadeYouReset", 2025): a peer that keeps provoking stream errors
 // (malformed requests) is told ENHANCE_YOUR_CALM.
 func TestStreamErrorBudget(t *testing.T) {
-	s := &Server{MaxStreamErrors: 10, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Limits: Limits{MaxStreamErrors: 10}}
 	c := dialRaw(t, serve(t, s), true)
 	for id := uint32(1); id < 100; id += 2 {
 		c.request(id, true, "connection", "keep-alive") // malformed in HTTP/2
@@ -294,7 +301,7 @@ func TestStreamErrorBudget(t *testing.T) {
 
 // TestIdleTimeout: a connection without streams is sent GOAWAY and closed.
 func TestIdleTimeout(t *testing.T) {
-	s := &Server{IdleTimeout: 200 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Limits: Limits{IdleTimeout: 200 * time.Millisecond}}
 	c := dialRaw(t, serve(t, s), true)
 	c.request(1, true)
 	c.waitGoAway(http2.ErrCodeNo, 5*time.Second)
@@ -355,3 +362,111 @@ func TestShutdownDrains(t *testing.T) {
 type nopConn struct{ net.Conn }
 
 func (nopConn) Close() error { return nil }
+
+// TestBodyReadTimeout: a client that opens a request body and stops sending it makes the
+// handler's read fail with ErrBodyReadTimeout after BodyReadTimeout; the handler's answer
+// reaches the client and the rest of the request is refused (RST_STREAM). A client that keeps
+// sending, slower than the timeout in total but not between frames, is not cut.
+func TestBodyReadTimeout(t *testing.T) {
+	readErr := make(chan error, 2)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(io.Discard, r.Body)
+		readErr <- err
+		if errors.Is(err, ErrBodyReadTimeout) {
+			w.WriteHeader(http.StatusRequestTimeout)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}), Limits: Limits{BodyReadTimeout: 300 * time.Millisecond}}
+	c := dialRaw(t, serve(t, s), true)
+
+	// Slow but steady: a DATA frame every 150 ms for 900 ms in all.
+	c.request(1, false, ":method", "POST")
+	for i := 0; i < 6; i++ {
+		time.Sleep(150 * time.Millisecond)
+		if err := c.fr.WriteData(1, i == 5, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-readErr; err != nil {
+		t.Fatalf("steady body: read error %v, want none", err)
+	}
+
+	// Stalled: one frame, then nothing.
+	start := time.Now()
+	c.request(3, false, ":method", "POST")
+	if err := c.fr.WriteData(3, false, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, ErrBodyReadTimeout) {
+			t.Fatalf("stalled body: read error %v, want ErrBodyReadTimeout", err)
+		}
+		if d := time.Since(start); d < 250*time.Millisecond {
+			t.Fatalf("timed out after %v, before BodyReadTimeout (300ms)", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a stalled body read was not cut")
+	}
+	var status string
+	var reset bool
+	for deadline := time.After(5 * time.Second); status == "" || !reset; {
+		select {
+		case f := <-c.frames:
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				if f.StreamID == 3 {
+					status = f.PseudoValue("status")
+				}
+			case *http2.RSTStreamFrame:
+				reset = reset || f.StreamID == 3
+			}
+		case <-deadline:
+			t.Fatalf("stream 3: status %q, reset %v; want 408 and RST_STREAM", status, reset)
+		}
+	}
+	if status != "408" {
+		t.Fatalf("stream 3 answered %s, want 408", status)
+	}
+}
+
+// TestSetLimits: limits changed on a running server reach connections opened afterwards (in
+// their SETTINGS), while an open connection keeps the ones it was told.
+func TestSetLimits(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Limits: Limits{MaxConcurrentStreams: 7}}
+	addr := serve(t, s)
+	settings := func(nc net.Conn) map[http2.SettingID]uint32 {
+		t.Helper()
+		fr := http2.NewFramer(nc, nc)
+		io.WriteString(nc, http2.ClientPreface)
+		fr.WriteSettings()
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf, ok := f.(*http2.SettingsFrame)
+		if !ok {
+			t.Fatalf("first frame %v, want SETTINGS", f)
+		}
+		got := map[http2.SettingID]uint32{}
+		sf.ForeachSetting(func(s http2.Setting) error { got[s.ID] = s.Val; return nil })
+		return got
+	}
+	dial := func() net.Conn {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return nc
+	}
+	if got := settings(dial())[http2.SettingMaxConcurrentStreams]; got != 7 {
+		t.Fatalf("MAX_CONCURRENT_STREAMS %d, want 7", got)
+	}
+	s.SetLimits(Limits{MaxConcurrentStreams: 3, InitialWindowSize: 1 << 16, MaxHeaderListSize: 8 << 10})
+	got := settings(dial())
+	if got[http2.SettingMaxConcurrentStreams] != 3 || got[http2.SettingInitialWindowSize] != 1<<16 || got[http2.SettingMaxHeaderListSize] != 8<<10 {
+		t.Fatalf("after SetLimits: SETTINGS %v, want streams 3, window 65536, header list 8192", got)
+	}
+}

@@ -128,8 +128,7 @@ func FuzzFrameLoop(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		input := append([]byte(http2.ClientPreface), in...)
 		ours := newFuzzConn(input)
-		s := &Server{Handler: fuzzHandler, MaxConcurrentStreams: 250, InitialWindowSize: 1 << 20, ConnWindowSize: 1 << 20,
-			MaxReadFrameSize: 16 << 10, MaxHeaderListSize: 64 << 10, IdleTimeout: -1}
+		s := &Server{Handler: fuzzHandler, Limits: Limits{MaxConcurrentStreams: 250, InitialWindowSize: 1 << 20, ConnWindowSize: 1 << 20, MaxReadFrameSize: 16 << 10, MaxHeaderListSize: 64 << 10, IdleTimeout: -1}}
 		done := make(chan struct{})
 		go func() { _ = s.ServeConn(ours); close(done) }()
 		select {

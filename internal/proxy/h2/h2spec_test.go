@@ -19,7 +19,7 @@ func TestH2Spec(t *testing.T) {
 			s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
 				io.WriteString(w, "hello from h2spec's server")
-			}), IdleRest: map[bool]time.Duration{false: -1, true: time.Millisecond}[resting]}
+			}), Limits: Limits{IdleRest: map[bool]time.Duration{false: -1, true: time.Millisecond}[resting]}}
 			host, port, _ := net.SplitHostPort(serve(t, s))
 			t.Log(h2spectest.Run(t, host, port))
 		})

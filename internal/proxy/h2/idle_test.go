@@ -18,7 +18,7 @@ func TestIdleConnMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 2000 connections")
 	}
-	s := &Server{Handler: http.HandlerFunc(idletest.Handler), IdleRest: time.Millisecond}
+	s := &Server{Handler: http.HandlerFunc(idletest.Handler), Limits: Limits{IdleRest: time.Millisecond}}
 	addr := serve(t, s)
 	const n = 2000
 	base := netpeek.DefaultParker.Len()
@@ -56,7 +56,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestParkedConnections(t *testing.T) {
 	for _, end := range []string{"idle timeout", "shutdown", "close"} {
 		t.Run(end, func(t *testing.T) {
-			s := &Server{Handler: http.HandlerFunc(idletest.Handler), IdleRest: time.Millisecond, IdleTimeout: time.Hour}
+			s := &Server{Handler: http.HandlerFunc(idletest.Handler), Limits: Limits{IdleRest: time.Millisecond, IdleTimeout: time.Hour}}
 			if end == "idle timeout" {
 				s.IdleTimeout = 300 * time.Millisecond
 			}

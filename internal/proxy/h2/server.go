@@ -38,6 +38,9 @@ const (
 	DefaultHandshakeTimeout     = 10 * time.Second
 	DefaultWriteTimeout         = 30 * time.Second
 	DefaultIdleRest             = time.Second
+	// DefaultBodyReadTimeout is how long a request body read may wait for the client's next
+	// DATA frame (as HTTP/1.1's, nginx's client_body_timeout).
+	DefaultBodyReadTimeout = 60 * time.Second
 	// DefaultMaxQueuedStreams is how many streams may wait for a handler slot, as a multiple of
 	// MaxConcurrentStreams: a peer that resets streams as fast as it opens them (rapid reset)
 	// fills the queue while the handlers of its reset streams still run, and is told
@@ -48,26 +51,35 @@ const (
 	DefaultMaxStreamErrors = 200
 )
 
-// Server serves HTTP/2 connections handed to ServeConn.
-type Server struct {
-	// Handler answers every request.
-	Handler http.Handler
+// Limits are what a connection is allowed: the SETTINGS the server advertises and the
+// timeouts it enforces. Zero fields take the Default* values. A connection takes the limits
+// in force when it opens and keeps them for its life (its peer was told them in SETTINGS);
+// Server.SetLimits changes them for connections opened afterwards.
+type Limits struct {
 	// MaxConcurrentStreams is the SETTINGS_MAX_CONCURRENT_STREAMS advertised and the number of
 	// handlers that run at once per connection.
 	MaxConcurrentStreams uint32
-	// InitialWindowSize is each stream's receive window; ConnWindowSize the connection's.
+	// InitialWindowSize is each stream's receive window; ConnWindowSize the connection's
+	// (at least 65535).
 	InitialWindowSize, ConnWindowSize int32
 	// MaxHeaderListSize bounds a request's header block (decoded); more is answered 431.
 	MaxHeaderListSize uint32
-	// MaxReadFrameSize is the largest frame accepted (SETTINGS_MAX_FRAME_SIZE).
+	// MaxReadFrameSize is the largest frame accepted (SETTINGS_MAX_FRAME_SIZE, 16 KiB..16 MiB).
 	MaxReadFrameSize uint32
-	// IdleTimeout closes a connection without open streams for this long (GOAWAY first).
+	// IdleTimeout closes a connection without open streams for this long (GOAWAY first);
+	// negative: never.
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds the wait for the client's preface and first SETTINGS.
 	HandshakeTimeout time.Duration
 	// WriteTimeout bounds each write to the socket: a peer that stops reading loses its
 	// connection instead of pinning it.
 	WriteTimeout time.Duration
+	// BodyReadTimeout bounds how long a handler's read of the request body waits for the
+	// client's next DATA (negative: no bound). A stalled read returns ErrBodyReadTimeout and
+	// the stream is reset (CANCEL): a client that declares a body and stops sending it would
+	// otherwise hold a stream slot, and the upstream request it feeds, for as long as the
+	// connection lives.
+	BodyReadTimeout time.Duration
 	// MaxQueuedStreams and MaxStreamErrors: see DefaultMaxQueuedStreams, DefaultMaxStreamErrors.
 	MaxQueuedStreams, MaxStreamErrors int
 	// IdleRest is how long a cleartext connection without streams stays awake before it
@@ -75,11 +87,55 @@ type Server struct {
 	// socket waits in netpeek's Parker (≈1.5 KiB in all) until the next frame arrives. Waking
 	// costs a few microseconds, so connections in use never rest. Negative: never.
 	IdleRest time.Duration
+}
+
+// resolved returns l with every default filled in and every value in range: what a
+// connection reads (MaxQueuedStreams becomes a number of streams, not a multiple).
+func (l Limits) resolved() *Limits {
+	if l.MaxConcurrentStreams == 0 {
+		l.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if l.InitialWindowSize <= 0 {
+		l.InitialWindowSize = DefaultInitialWindowSize
+	}
+	if l.ConnWindowSize <= 0 {
+		l.ConnWindowSize = DefaultConnWindowSize
+	}
+	l.ConnWindowSize = max(l.ConnWindowSize, 65535)
+	if l.MaxHeaderListSize == 0 {
+		l.MaxHeaderListSize = DefaultMaxHeaderListSize
+	}
+	if l.MaxReadFrameSize < 16384 || l.MaxReadFrameSize > 1<<24-1 {
+		l.MaxReadFrameSize = DefaultMaxReadFrameSize
+	}
+	l.IdleTimeout = orDuration(l.IdleTimeout, DefaultIdleTimeout)
+	l.HandshakeTimeout = orDuration(l.HandshakeTimeout, DefaultHandshakeTimeout)
+	l.WriteTimeout = orDuration(l.WriteTimeout, DefaultWriteTimeout)
+	l.BodyReadTimeout = orDuration(l.BodyReadTimeout, DefaultBodyReadTimeout)
+	l.IdleRest = orDuration(l.IdleRest, DefaultIdleRest)
+	if l.MaxQueuedStreams <= 0 {
+		l.MaxQueuedStreams = DefaultMaxQueuedStreams
+	}
+	l.MaxQueuedStreams *= int(l.MaxConcurrentStreams)
+	if l.MaxStreamErrors <= 0 {
+		l.MaxStreamErrors = DefaultMaxStreamErrors
+	}
+	return &l
+}
+
+// Server serves HTTP/2 connections handed to ServeConn.
+type Server struct {
+	// Handler answers every request.
+	Handler http.Handler
+	// Limits are the connections' limits until SetLimits replaces them; set them before the
+	// first ServeConn.
+	Limits
 	// BaseContext, if set, is the parent context of every request of a connection.
 	BaseContext func(net.Conn) context.Context
 	// Log receives handler panics and protocol errors worth a look (debug level).
 	Log *slog.Logger
 
+	lim      atomic.Pointer[Limits] // resolved; what new connections take
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	nconns   atomic.Int64
@@ -87,39 +143,17 @@ type Server struct {
 	idle     chan struct{} // closed when the last connection ends during Shutdown
 }
 
-func (s *Server) maxStreams() uint32 {
-	if s.MaxConcurrentStreams == 0 {
-		return DefaultMaxConcurrentStreams
-	}
-	return s.MaxConcurrentStreams
-}
+// SetLimits changes the limits of connections opened from now on; open ones keep theirs. It
+// is how a configuration change reaches a running listener without dropping a connection.
+func (s *Server) SetLimits(l Limits) { s.lim.Store(l.resolved()) }
 
-func (s *Server) streamWindow() int32 {
-	if s.InitialWindowSize <= 0 {
-		return DefaultInitialWindowSize
+// limits are the resolved limits a new connection takes.
+func (s *Server) limits() *Limits {
+	if l := s.lim.Load(); l != nil {
+		return l
 	}
-	return s.InitialWindowSize
-}
-
-func (s *Server) connWindow() int32 {
-	if s.ConnWindowSize <= 0 {
-		return DefaultConnWindowSize
-	}
-	return max(s.ConnWindowSize, 65535)
-}
-
-func (s *Server) maxHeaderList() uint32 {
-	if s.MaxHeaderListSize == 0 {
-		return DefaultMaxHeaderListSize
-	}
-	return s.MaxHeaderListSize
-}
-
-func (s *Server) maxFrame() uint32 {
-	if s.MaxReadFrameSize < 16384 || s.MaxReadFrameSize > 1<<24-1 {
-		return DefaultMaxReadFrameSize
-	}
-	return s.MaxReadFrameSize
+	s.lim.CompareAndSwap(nil, s.Limits.resolved())
+	return s.lim.Load()
 }
 
 func orDuration(d, def time.Duration) time.Duration {
@@ -127,20 +161,6 @@ func orDuration(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-func (s *Server) maxQueued() int {
-	if s.MaxQueuedStreams <= 0 {
-		return DefaultMaxQueuedStreams * int(s.maxStreams())
-	}
-	return s.MaxQueuedStreams * int(s.maxStreams())
-}
-
-func (s *Server) maxStreamErrors() int {
-	if s.MaxStreamErrors <= 0 {
-		return DefaultMaxStreamErrors
-	}
-	return s.MaxStreamErrors
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -189,13 +209,6 @@ func (s *Server) forget(c *conn) {
 		close(s.idle)
 		s.idle = nil
 	}
-}
-
-func (s *Server) idleRest() time.Duration {
-	if s.IdleRest == 0 {
-		return DefaultIdleRest
-	}
-	return s.IdleRest
 }
 
 // Shutdown stops taking connections and drains the open ones: each is sent GOAWAY, finishes

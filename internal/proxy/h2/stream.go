@@ -3,12 +3,14 @@ package h2
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -161,6 +163,49 @@ type requestBody struct {
 	discard        bool
 	closed         bool
 	expectContinue bool
+	// A blocked Read waits until deadline (Limits.BodyReadTimeout); timer wakes it. timedOut
+	// sticks: the body is cut, every later Read fails too.
+	waiting, timedOut bool
+	deadline          time.Time
+	timer             *time.Timer
+}
+
+// ErrBodyReadTimeout is what a request body's Read returns when the client sent no DATA for
+// Limits.BodyReadTimeout while the handler waited for it. When the handler's response ends,
+// the rest of the request is refused (RST_STREAM).
+var ErrBodyReadTimeout = errors.New("h2: the client stopped sending the request body (body read timeout)")
+
+// wait blocks until DATA, the end of the body or a stream error arrives, or until the body
+// read timeout passes (then timedOut). Under c.mu.
+func (b *requestBody) wait(c *conn) {
+	d := c.lim.BodyReadTimeout
+	if d > 0 {
+		b.deadline = time.Now().Add(d)
+		if b.timer == nil {
+			b.timer = time.AfterFunc(d, b.expire)
+		} else {
+			b.timer.Reset(d)
+		}
+	}
+	b.waiting = true
+	for b.buf.Len() == 0 && !b.eof && b.st.err == nil && !c.closed && !b.timedOut {
+		b.cond.Wait()
+	}
+	b.waiting = false
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+}
+
+// expire is the body read timer: a Read still waiting past its deadline times out.
+func (b *requestBody) expire() {
+	c := b.st.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b.waiting && !time.Now().Before(b.deadline) {
+		b.timedOut = true
+		b.cond.Broadcast()
+	}
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
@@ -181,8 +226,8 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			}
 		}
 	}
-	for b.buf.Len() == 0 && !b.eof && b.st.err == nil && !c.closed {
-		b.cond.Wait()
+	if b.buf.Len() == 0 && !b.eof && b.st.err == nil && !c.closed && !b.timedOut {
+		b.wait(c)
 	}
 	if b.buf.Len() > 0 {
 		n, _ := b.buf.Read(p)
@@ -194,6 +239,9 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	}
 	if b.eof {
 		return 0, io.EOF // request trailers, if any, are in the request's Trailer by now
+	}
+	if b.timedOut {
+		return 0, ErrBodyReadTimeout
 	}
 	if b.st.err != nil {
 		return 0, b.st.err
