@@ -51,6 +51,9 @@ H1[apoxy-fnwasm]=18077; H2C[apoxy-fnwasm]=18077; TLS[apoxy-fnwasm]=18047; PATHS[
 # Tunnel row (issue 18): the backend behind a user-mode tunnel agent on this machine
 # (bench/proxies/apoxy-tunnel.yaml); its CPU column is the gateway's and the agent's.
 H1[apoxy-tunnel]=18077; H2C[apoxy-tunnel]=18077; TLS[apoxy-tunnel]=18047; PATHS[apoxy-tunnel]=/tunnel; PROC[apoxy-tunnel]=apoxy
+# HTTP/2 A/B (issue 20): the same binary with APOXY_HTTP2=std serves HTTP/2 with net/http's
+# server; its own `apoxy dev` on ports of its own.
+H1[apoxy-stdh2]=18082; H2C[apoxy-stdh2]=18082; TLS[apoxy-stdh2]=18052; ORDER+=(apoxy-stdh2)
 # BASE=<commit>: also run the gateway built from that commit ("base") for a paired A/B.
 if [ -n "${BASE:-}" ]; then
   H1[base]=18078; H2C[base]=18078; TLS[base]=18048; ORDER+=(base)
@@ -61,7 +64,7 @@ pid() { echo "${PID[${PROC[$1]:-$1}]}"; }
 # The tunnel row's CPU is the gateway's and the agent's together.
 cpuof() { if [ "$1" = apoxy-tunnel ]; then echo $(( $(cpu ${PID[apoxy]}) + $(cpu ${PID[agent]}) )); else cpu $(pid $1); fi; }
 path() { echo "${PATHS[$1]:-/}"; }
-for p in $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 18079 18080 18081 19901 16443 16379; do
+for p in 18082 18052 19904 16445 $BACKEND 18071 18061 18041 18073 18063 18043 18075 18045 18076 18046 18077 18047 18079 18080 18081 19901 16443 16379; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "bench: port $p is in use" >&2; exit 2; fi
 done
 
@@ -125,6 +128,11 @@ done
 for f in fn-js fn-wasm; do
   for i in $(seq 1 1800); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18077/$f)" = 200 ] && break; sleep 0.1; done
 done
+render $ROOT/bench/proxies/apoxy.yaml 0 0 0 | sed -e 's/18077/18082/g; s/18047/18052/g' > $B/conf/apoxy-stdh2.yaml
+APOXY_HTTP2=std start apoxy-stdh2 $B/bin/apoxy dev $(dnsflag $B/bin/apoxy) --data-dir $B/apoxy-stdh2 --http-port 18082 --https-port 18052 --admin-addr 127.0.0.1:19904 --api-addr 127.0.0.1:16445
+for i in $(seq 1 100); do curl -sf http://127.0.0.1:19904/readyz >/dev/null && break; sleep 0.2; done
+APOXY_CONFIG=$B/apoxy-stdh2/config.yaml $B/bin/apoxy apply -f $B/conf/apoxy-stdh2.yaml > $B/log/apply-stdh2.out 2>&1 || { cat $B/log/apply-stdh2.out; exit 1; }
+for i in $(seq 1 100); do [ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:18082/)" = 200 ] && break; sleep 0.1; done
 if [ -n "${BASE:-}" ]; then
   render $ROOT/bench/proxies/apoxy.yaml 0 0 0 | sed -e 's/18077/18078/g; s/18047/18048/g' > $B/conf/apoxy-base.yaml
   start base $B/bin/apoxy-base dev $(dnsflag $B/bin/apoxy-base) --data-dir $B/apoxy-base --http-port 18078 --https-port 18048 --admin-addr 127.0.0.1:19902 --api-addr 127.0.0.1:16444

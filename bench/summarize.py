@@ -81,6 +81,19 @@ if os.path.exists(p):
             print(f"| {t} | {st.median(rps):,.0f} [{min(rps):,.0f}-{max(rps):,.0f}] | {st.median(float(r['mean_ms'] or 0) for r in rs):.2f} | "
                   f"{errs}{' ERRORS' if errs else ''} | " + " | ".join(paired(rows, "round", t, ref) for ref in REFS) + f" | {cpu(rs)} |")
 
+# Issue 20's A/B: our HTTP/2 server against net/http's (the same binary with APOXY_HTTP2=std),
+# paired in each round.
+p = os.path.join(d, "h2load.csv")
+if os.path.exists(p) and any(r["target"] == "apoxy-stdh2" for r in csv.DictReader(open(p))):
+    allrows = list(csv.DictReader(open(p)))
+    print("\n### HTTP/2 server A/B: apoxy (internal/proxy/h2) x apoxy-stdh2 (APOXY_HTTP2=std, net/http's), paired\n")
+    print("| proto | apoxy x apoxy-stdh2 | CPU us/req apoxy | CPU us/req apoxy-stdh2 |")
+    print("|---|---:|---:|---:|")
+    for proto in ("h2c", "h2"):
+        rows = [r for r in allrows if r["proto"] == proto]
+        print(f"| {proto} | {paired(rows, 'round', 'apoxy', 'apoxy-stdh2')} | {cpu([r for r in rows if r['target'] == 'apoxy'])} | "
+              f"{cpu([r for r in rows if r['target'] == 'apoxy-stdh2'])} |")
+
 # Issue 15's target: access log + metrics + 1 % tracing against no telemetry line, paired in
 # each round (>= 0.90), and 100 % tracing for the record. Rows relative to apoxy-quiet.
 wrk_rows = list(csv.DictReader(open(os.path.join(d, "wrk.csv"))))

@@ -75,9 +75,10 @@ type conn struct {
 	errCount  int       // stream errors caused by the peer in the current second
 	errSecond time.Time // that second
 	idleTimer *time.Timer
-	// dec decodes request header blocks; it outlives the Framer, which a parked connection
-	// lets go of.
+	// dec decodes request header blocks (through hb); it outlives the Framer, which a
+	// parked connection lets go of.
 	dec *hpack.Decoder
+	hb  *headerBlock
 	// parked is set while the idle connection rests in netpeek's Parker: no goroutine, no
 	// buffers, no Framer.
 	parked *netpeek.Parked
@@ -154,11 +155,13 @@ func (c *conn) acquireLocked() {
 	if c.dec == nil {
 		return // before the preface: the Framer comes after it
 	}
+	if c.hb == nil {
+		c.hb = newHeaderBlock(c.dec)
+	}
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(c.lim.MaxReadFrameSize)
 	c.fr.MaxHeaderListSize = c.lim.MaxHeaderListSize
-	c.fr.ReadMetaHeaders = c.dec
 	if c.enc == nil {
 		c.enc = hpack.NewEncoder(&c.hbuf)
 		c.enc.SetMaxDynamicTableSizeLimit(c.peerTable)
@@ -291,6 +294,9 @@ func (c *conn) loop(err error) error {
 			}
 		}
 		f, err = c.fr.ReadFrame()
+		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+			f, err = c.hb.read(c.fr, hf, c.lim.MaxHeaderListSize)
+		}
 		c.mu.Lock()
 		switch {
 		case err == nil:
@@ -377,6 +383,8 @@ func (c *conn) parkLocked() bool {
 	// The encoder's dynamic table (and its maps) go too; see acquireLocked.
 	c.enc, c.encReset = nil, true
 	c.hbuf = bytes.Buffer{}
+	c.hb.release()
+	c.hb = nil
 	c.parked = netpeek.DefaultParker.Park(c.nc, c.resume)
 	if c.parked == nil {
 		c.acquireLocked()

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,8 +26,29 @@ type responseWriter struct {
 	sentHeader  bool // HEADERS went out
 	isHead      bool
 	buf         []byte
-	written     int64
-	finished    bool
+	// pooled is buf's backing array when it came from bodyBufs: given back when the
+	// response ends (what the handler wrote was copied into frames by then).
+	pooled   *[]byte
+	written  int64
+	finished bool
+}
+
+// bodyBufs hold small response bodies until they are framed: most answers (and the bodies
+// proxied in one read) fit, and a buffer per response was a tenth of the bytes a proxied
+// request allocated.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, pooledBody); return &b }}
+
+const pooledBody = 2 << 10
+
+// release gives the pooled body buffer back. The response is over: nothing frames w.buf
+// after this.
+func (w *responseWriter) release() {
+	if w.pooled != nil {
+		*w.pooled = (*w.pooled)[:0]
+		bodyBufs.Put(w.pooled)
+		w.pooled = nil
+	}
+	w.buf = nil
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -94,7 +116,14 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if w.buf == nil {
-		w.buf = make([]byte, 0, min(chunkSize, max(len(p), 512)))
+		if len(p) <= pooledBody {
+			if w.pooled == nil {
+				w.pooled = bodyBufs.Get().(*[]byte)
+			}
+			w.buf = (*w.pooled)[:0]
+		} else {
+			w.buf = make([]byte, 0, min(chunkSize, len(p)))
+		}
 	}
 	w.buf = append(w.buf, p...)
 	return len(p), nil
@@ -138,6 +167,7 @@ func (w *responseWriter) finish() {
 	}
 	_ = w.send(true, false)
 	w.finished = true
+	w.release()
 	st, c := w.st, w.st.c
 	c.mu.Lock()
 	if st.body != nil {
@@ -156,6 +186,7 @@ func (w *responseWriter) finish() {
 // abort resets the stream after a handler panic (or http.ErrAbortHandler).
 func (w *responseWriter) abort() {
 	w.finished = true
+	w.release()
 	st, c := w.st, w.st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
