@@ -856,7 +856,8 @@ func (c *conn) handlerDone() {
 }
 
 func (c *conn) runHandler(st *stream) {
-	w := &responseWriter{st: st, header: make(http.Header)}
+	st.rw = responseWriter{st: st, header: make(http.Header)}
+	w := &st.rw
 	st.w = w
 	defer func() {
 		if p := recover(); p != nil && p != http.ErrAbortHandler {

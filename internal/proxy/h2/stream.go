@@ -31,7 +31,8 @@ type stream struct {
 
 	body   *requestBody
 	req    *http.Request
-	w      *responseWriter
+	w      *responseWriter // &rw once the handler runs
+	rw     responseWriter
 	cancel context.CancelFunc
 }
 
@@ -80,9 +81,13 @@ func (c *conn) newRequest(st *stream, f *http2.MetaHeadersFrame) (*http.Request,
 	} else if method == "" || path == "" || scheme == "" {
 		return nil, http2.ErrCodeProtocol
 	}
-	header := make(http.Header, len(f.Fields))
+	regular := f.RegularFields()
+	header := make(http.Header, len(regular))
+	// One array holds the first value of every field (as net/http's readers do): a slice
+	// per field was an allocation per header of every request.
+	vals := make([]string, len(regular))
 	var cookies []string
-	for _, hf := range f.RegularFields() {
+	for _, hf := range regular {
 		switch hf.Name {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 			return nil, http2.ErrCodeProtocol // connection-specific (RFC 9113 §8.2.2)
@@ -101,7 +106,12 @@ func (c *conn) newRequest(st *stream, f *http2.MetaHeadersFrame) (*http.Request,
 			st.declared = n
 		}
 		k := http.CanonicalHeaderKey(hf.Name)
-		header[k] = append(header[k], hf.Value)
+		if vv, ok := header[k]; ok {
+			header[k] = append(vv, hf.Value)
+		} else {
+			vals[0] = hf.Value
+			header[k], vals = vals[:1:1], vals[1:]
+		}
 	}
 	if len(cookies) > 0 {
 		header["Cookie"] = []string{strings.Join(cookies, "; ")}
