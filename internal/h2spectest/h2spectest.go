@@ -4,12 +4,17 @@
 package h2spectest
 
 import (
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // Binary returns the h2spec binary: $APOXY_H2SPEC, or built from the pinned module.
@@ -37,4 +42,34 @@ func Run(t testing.TB, host, port string, args ...string) string {
 		t.Errorf("h2spec %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return summary
+}
+
+// Settings opens a cleartext HTTP/2 connection to addr (prior knowledge) and returns the
+// server's first SETTINGS: what limits it advertises to a new client.
+func Settings(t testing.TB, addr string) map[http2.SettingID]uint32 {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(nc, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(nc, nc)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := fr.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, ok := f.(*http2.SettingsFrame)
+	if !ok {
+		t.Fatalf("first frame %v, want SETTINGS", f)
+	}
+	got := map[http2.SettingID]uint32{}
+	_ = sf.ForeachSetting(func(s http2.Setting) error { got[s.ID] = s.Val; return nil })
+	return got
 }

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"apoxy.dev/apoxy/internal/h2spectest"
 	"apoxy.dev/apoxy/internal/ir"
 )
 
@@ -159,36 +160,13 @@ func TestListenerHTTPLimits(t *testing.T) {
 	head := func(pad int) string {
 		return "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + strings.Repeat("p", pad) + "\r\nConnection: close\r\n\r\n"
 	}
-	h2Settings := func() map[http2.SettingID]uint32 {
-		t.Helper()
-		nc, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(nc, http2.ClientPreface)
-		fr := http2.NewFramer(nc, nc)
-		fr.WriteSettings()
-		f, err := fr.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sf, ok := f.(*http2.SettingsFrame)
-		if !ok {
-			t.Fatalf("first frame %v, want SETTINGS", f)
-		}
-		got := map[http2.SettingID]uint32{}
-		sf.ForeachSetting(func(s http2.Setting) error { got[s.ID] = s.Val; return nil })
-		return got
-	}
 	if code, _ := exchange(t, addr, head(1000), 0); code != 200 {
 		t.Fatalf("a 1 KiB head under a 2 KiB limit: %d, want 200", code)
 	}
 	if code, _ := exchange(t, addr, head(3000), 0); code != 431 {
 		t.Fatalf("a 3 KiB head over a 2 KiB limit: %d, want 431", code)
 	}
-	if got := h2Settings(); got[http2.SettingMaxConcurrentStreams] != 5 || got[http2.SettingMaxHeaderListSize] != 2048 || got[http2.SettingInitialWindowSize] != 1<<17 {
+	if got := h2spectest.Settings(t, addr); got[http2.SettingMaxConcurrentStreams] != 5 || got[http2.SettingMaxHeaderListSize] != 2048 || got[http2.SettingInitialWindowSize] != 1<<17 {
 		t.Fatalf("h2c SETTINGS %v, want 5 streams, header list 2048, window 131072", got)
 	}
 
@@ -201,7 +179,7 @@ func TestListenerHTTPLimits(t *testing.T) {
 	if code, _ := exchange(t, addr, head(3000), 0); code != 200 {
 		t.Fatalf("a 3 KiB head under the new 8 KiB limit: %d, want 200", code)
 	}
-	if got := h2Settings(); got[http2.SettingMaxConcurrentStreams] != 9 || got[http2.SettingMaxHeaderListSize] != 8192 || got[http2.SettingInitialWindowSize] != 1<<20 {
+	if got := h2spectest.Settings(t, addr); got[http2.SettingMaxConcurrentStreams] != 9 || got[http2.SettingMaxHeaderListSize] != 8192 || got[http2.SettingInitialWindowSize] != 1<<20 {
 		t.Fatalf("h2c SETTINGS after the change %v, want 9 streams, header list 8192, the default window", got)
 	}
 
@@ -211,7 +189,7 @@ func TestListenerHTTPLimits(t *testing.T) {
 	if err := s.Apply("q", other); err != nil {
 		t.Fatal(err)
 	}
-	if got := h2Settings(); got[http2.SettingMaxConcurrentStreams] != 250 || got[http2.SettingMaxHeaderListSize] != 64<<10 {
+	if got := h2spectest.Settings(t, addr); got[http2.SettingMaxConcurrentStreams] != 250 || got[http2.SettingMaxHeaderListSize] != 64<<10 {
 		t.Fatalf("h2c SETTINGS on a socket two projects share %v, want the defaults (250 streams, header list 65536)", got)
 	}
 }

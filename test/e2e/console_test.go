@@ -89,6 +89,24 @@ func (b *consoleBrowser) waitJS(what, expr string) {
 	}
 }
 
+// reloadUntil reloads the page until expr holds, for up to 30 s: for what the page shows as it
+// was when loaded (an object's status), not what scripts update.
+func (b *consoleBrowser) reloadUntil(what, expr string) {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.run(chromedp.Reload(), chromedp.WaitReady(`body`))
+		if ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			html, _ := chromedp.Run(b.ctx, chromedp.OuterHTML("main"))
+			b.t.Fatalf("%s: not within 30s of reloads; the page's main:\n%s", what, html)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // waitForLong polls cond for up to 60 s (function builds).
 func waitForLong(t *testing.T, cond func() bool) {
 	t.Helper()
@@ -175,7 +193,9 @@ spec:
 		return resp.StatusCode == 200 && string(body) == "console ok"
 	}
 	waitFor(t, served)
-	b.run(chromedp.Reload(), chromedp.WaitVisible(`table.conditions`))
+	// The route's status is written by the controller after the data plane took the route;
+	// on a loaded machine that can come after the first reload.
+	b.reloadUntil("the route's status conditions", `document.querySelector("table.conditions") !== null`)
 	b.waitJS("the route's Accepted condition", `[...document.querySelectorAll("table.conditions tr.ok td")].some(td => td.textContent === "Accepted")`)
 	b.run(b.shot("route"))
 

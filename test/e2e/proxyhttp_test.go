@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"apoxy.dev/apoxy/internal/h2spectest"
 )
 
 // TestProxyHTTPLimits: a user tunes the default Proxy's client limits with `apoxy apply`
@@ -18,26 +20,7 @@ import (
 // Proxy with an out-of-range limit is refused naming the field, and the limits in force stay.
 func TestProxyHTTPLimits(t *testing.T) {
 	d := startDev(t, "")
-	settings := func() map[http2.SettingID]uint32 {
-		nc, err := net.Dial("tcp", d.httpAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(nc, http2.ClientPreface)
-		fr := http2.NewFramer(nc, nc)
-		fr.WriteSettings()
-		f, err := fr.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[http2.SettingID]uint32{}
-		if sf, ok := f.(*http2.SettingsFrame); ok {
-			sf.ForeachSetting(func(s http2.Setting) error { got[s.ID] = s.Val; return nil })
-		}
-		return got
-	}
+	settings := func() map[http2.SettingID]uint32 { return h2spectest.Settings(t, d.httpAddr) }
 	headStatus := func(pad int) int {
 		nc, err := net.Dial("tcp", d.httpAddr)
 		if err != nil {

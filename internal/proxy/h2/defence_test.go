@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"apoxy.dev/apoxy/internal/h2spectest"
 )
 
 // rawClient speaks HTTP/2 frame by frame, as a hostile peer would.
@@ -436,36 +438,11 @@ func TestBodyReadTimeout(t *testing.T) {
 func TestSetLimits(t *testing.T) {
 	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Limits: Limits{MaxConcurrentStreams: 7}}
 	addr := serve(t, s)
-	settings := func(nc net.Conn) map[http2.SettingID]uint32 {
-		t.Helper()
-		fr := http2.NewFramer(nc, nc)
-		io.WriteString(nc, http2.ClientPreface)
-		fr.WriteSettings()
-		f, err := fr.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sf, ok := f.(*http2.SettingsFrame)
-		if !ok {
-			t.Fatalf("first frame %v, want SETTINGS", f)
-		}
-		got := map[http2.SettingID]uint32{}
-		sf.ForeachSetting(func(s http2.Setting) error { got[s.ID] = s.Val; return nil })
-		return got
-	}
-	dial := func() net.Conn {
-		nc, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { nc.Close() })
-		return nc
-	}
-	if got := settings(dial())[http2.SettingMaxConcurrentStreams]; got != 7 {
+	if got := h2spectest.Settings(t, addr)[http2.SettingMaxConcurrentStreams]; got != 7 {
 		t.Fatalf("MAX_CONCURRENT_STREAMS %d, want 7", got)
 	}
 	s.SetLimits(Limits{MaxConcurrentStreams: 3, InitialWindowSize: 1 << 16, MaxHeaderListSize: 8 << 10})
-	got := settings(dial())
+	got := h2spectest.Settings(t, addr)
 	if got[http2.SettingMaxConcurrentStreams] != 3 || got[http2.SettingInitialWindowSize] != 1<<16 || got[http2.SettingMaxHeaderListSize] != 8<<10 {
 		t.Fatalf("after SetLimits: SETTINGS %v, want streams 3, window 65536, header list 8192", got)
 	}
