@@ -280,6 +280,13 @@ func (c *conn) loop(err error) error {
 				_ = c.nc.SetReadDeadline(time.Time{})
 				if perr != nil && isTimeout(perr) {
 					parked = c.restful() && c.parkLocked()
+				}
+				if !parked && len(c.streams) == 0 && c.running == 0 && c.idleTimer != nil {
+					// Not rested (a frame came in as it was woken, or a write was still
+					// buffered): try again after IdleRest, not at the idle timeout.
+					c.idleTimer.Reset(c.lim.IdleRest)
+				}
+				if perr != nil && isTimeout(perr) {
 					c.mu.Unlock()
 					if parked {
 						return nil
@@ -399,6 +406,12 @@ func (c *conn) resume(err error) {
 	c.mu.Lock()
 	c.parked = nil
 	c.acquireLocked()
+	if err == nil && len(c.streams) == 0 && c.running == 0 && c.idleTimer != nil {
+		// Woken by a frame that may open no stream (a PING, a WINDOW_UPDATE, a SETTINGS
+		// ACK): without this the idle timer, last set for the idle timeout, would keep the
+		// connection awake until then. The idle time still counts from idleAt.
+		c.idleTimer.Reset(c.lim.IdleRest)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		c.goAway()
