@@ -483,6 +483,12 @@ func (p *Project) renewalInfo(ctx context.Context, client *acmez.Client, leaf *x
 	if !known.IsZero() && !known.Before(ri.SuggestedWindow.Start) && !known.After(ri.SuggestedWindow.End) {
 		renewAfter = known
 	}
+	// RFC 9773 lets a CA's window end at expiry (Pebble's does for short certificates), and a
+	// time selected at its very end leaves no room for the order itself: the certificate
+	// would lapse while it is renewed. The last tenth of the lifetime is kept for that.
+	if latest := latestRenewal(leaf); renewAfter.After(latest) {
+		renewAfter = latest
+	}
 	checkAgain = now.Add(6 * time.Hour)
 	if ri.RetryAfter != nil && ri.RetryAfter.After(now) {
 		checkAgain = *ri.RetryAfter

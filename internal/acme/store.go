@@ -101,6 +101,12 @@ func defaultRenewAfter(leaf *x509.Certificate) time.Time {
 	return leaf.NotBefore.Add(life * 2 / 3)
 }
 
+// latestRenewal is the latest a renewal starts, whatever the CA suggests: a tenth of the
+// lifetime before expiry, time for the order, its retries and a lapse-free swap.
+func latestRenewal(leaf *x509.Certificate) time.Time {
+	return leaf.NotAfter.Add(-leaf.NotAfter.Sub(leaf.NotBefore) / 10)
+}
+
 // covers reports whether the certificate is for name.
 func (c *issued) covers(name string) bool {
 	for _, n := range c.leaf.DNSNames {
