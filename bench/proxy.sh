@@ -74,7 +74,7 @@ ulimit -n 30000 2>/dev/null || ulimit -n $(ulimit -Hn)
 RES=$B/res
 echo "== build"
 (cd $ROOT && go build -trimpath -o $B/bin/backend ./bench/backend && go build -trimpath -o $B/bin/goproxy ./bench/goproxy &&
-  go build -trimpath -o $B/bin/idleconns ./bench/idleconns &&
+  go build -trimpath -o $B/bin/idleconns ./bench/idleconns && go build -trimpath -o $B/bin/openloop ./bench/openloop &&
   go build -trimpath -o $B/bin/apoxy ./cmd/apoxy && go build -trimpath -o $B/bin/authgen ./bench/authgen) || exit 1
 if [ -n "${BASE:-}" ]; then
   mkdir -p $B/base-src && git -C $ROOT archive "$BASE" | tar -x -C $B/base-src &&
@@ -174,7 +174,10 @@ for r in $(seq 1 $ROUNDS); do
     echo "$r,$t,$(awk '/Requests\/sec/{print $2}' $f),$(ms $(awk '$1=="50%"{print $2}' $f)),$(ms $(awk '$1=="99%"{print $2}' $f)),$err,$(usper $((c1-c0)) $(awk '/requests in/{print $1}' $f))" | tee -a $RES/wrk.csv
   done
 done
-echo "proto,round,target,rps,mean_ms,errors,cpu_us" > $RES/h2load.csv
+echo "proto,round,target,rps,mean_ms,errors,cpu_us,p50_ms,p99_ms" > $RES/h2load.csv
+# p50 and p99 of one h2load run from its per-request log (third column: microseconds from the
+# request's start to the end of its response; failed streams, status -1, left out).
+pct() { awk -F'\t' '$2 > 0 {print $3}' $1 | sort -n | awk 'function at(q) { i = int(NR*q); return v[i < 1 ? 1 : i]/1000 } {v[NR]=$1} END{ if (NR) printf "%.2f,%.2f", at(0.50), at(0.99); else printf "," }'; }
 for proto in h2c h2; do
   echo "== h2load $proto: -t1 -c16 -m10 -n$H2N, $H2ROUNDS interleaved rounds"
   for r in $(seq 1 $H2ROUNDS); do
@@ -182,10 +185,23 @@ for proto in h2c h2; do
       if [ $proto = h2c ]; then url=http://127.0.0.1:${H2C[$t]}$(path $t); else [ -n "${TLS[$t]:-}" ] || continue; url=https://127.0.0.1:${TLS[$t]}$(path $t); fi
       f=$RES/h2load-$proto-$t-$r.txt
       c0=$(cpuof $t)
-      h2load -t1 -c16 -m10 -n$H2N ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} $url > $f 2>&1
+      h2load -t1 -c16 -m10 -n$H2N --log-file=$f.log ${HDR[$t]:+-H} ${HDR[$t]:+"${HDR[$t]}"} $url > $f 2>&1
       c1=$(cpuof $t)
       err=$(awk -v n=$H2N '/^requests:/{print n-$8}' $f)
-      echo "$proto,$r,$t,$(awk '/^finished in/{print $4}' $f),$(ms $(awk '/^time for request:/{print $6}' $f)),${err:-$H2N},$(usper $((c1-c0)) $H2N)" | tee -a $RES/h2load.csv
+      echo "$proto,$r,$t,$(awk '/^finished in/{print $4}' $f),$(ms $(awk '/^time for request:/{print $6}' $f)),${err:-$H2N},$(usper $((c1-c0)) $H2N),$(pct $f.log)" | tee -a $RES/h2load.csv
+      rm -f $f.log
+    done
+  done
+done
+# Tail latency at fixed request rates (open loop: latency from when a request was due, so a
+# stall shows in the tail; wrk's closed loop makes p99 follow throughput).
+echo "rate,round,target,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,errors" > $RES/openloop.csv
+echo "== openloop HTTP/1.1: rates ${OLRATES:-2000 5000}/s, -c64 -d${OLDUR:-5s}, 2 interleaved rounds"
+for rate in ${OLRATES:-2000 5000}; do
+  for r in 1 2; do
+    for t in nginx haproxy apoxy $([ -n "${BASE:-}" ] && echo base); do
+      line=$($B/bin/openloop -url http://127.0.0.1:${H1[$t]}$(path $t) -rate $rate -d ${OLDUR:-5s} -warmup 1s -c 64)
+      echo "$rate,$r,$t,$(echo "$line" | awk '{for (i = 1; i < NF; i++) v[$i] = $(i+1); print v["p50"] "," v["p90"] "," v["p99"] "," v["p99.9"] "," v["max"] "," v["errors"]}')" | tee -a $RES/openloop.csv
     done
   done
 done

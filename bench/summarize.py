@@ -48,6 +48,12 @@ def cpu(rs):
     return f"{st.median(v):.1f}" if v else "-"
 
 
+def pctl(rs, key):
+    """Median over rounds of a latency percentile column ("-" where the run did not record it)."""
+    v = [float(r[key]) for r in rs if r.get(key)]
+    return f"{st.median(v):.2f}" if v else "-"
+
+
 rows = list(csv.DictReader(open(os.path.join(d, "wrk.csv"))))
 print("HTTP/1.1 keep-alive (wrk -t1 -c64), per target over rounds")
 print(f"| target | req/s median [min-max] | p50 ms | p99 ms | errors | {REF_HEAD} | CPU us/req | peak RSS MiB |")
@@ -72,14 +78,40 @@ if os.path.exists(p):
         if not rows:
             continue
         print(f"\n{title} (h2load -t1 -c16 -m10)")
-        print(f"| target | req/s median [min-max] | mean ms | errors | {REF_HEAD} | CPU us/req |")
-        print(f"|---|---:|---:|---:|{REF_RULE}---:|")
+        print(f"| target | req/s median [min-max] | mean ms | p50 ms | p99 ms | errors | {REF_HEAD} | CPU us/req |")
+        print(f"|---|---:|---:|---:|---:|---:|{REF_RULE}---:|")
         for t in order(rows):
             rs = [r for r in rows if r["target"] == t]
             rps = [float(r["rps"] or 0) for r in rs]
             errs = sum(int(float(r["errors"] or 0)) for r in rs)
             print(f"| {t} | {st.median(rps):,.0f} [{min(rps):,.0f}-{max(rps):,.0f}] | {st.median(float(r['mean_ms'] or 0) for r in rs):.2f} | "
+                  f"{pctl(rs, 'p50_ms')} | {pctl(rs, 'p99_ms')} | "
                   f"{errs}{' ERRORS' if errs else ''} | " + " | ".join(paired(rows, "round", t, ref) for ref in REFS) + f" | {cpu(rs)} |")
+        q = {t: [float(r["p99_ms"]) for r in rows if r["target"] == t and r.get("p99_ms")] for t in ("apoxy", "nginx")}
+        if q["apoxy"] and q["nginx"]:
+            print(f"\np99 apoxy / p99 nginx, {proto} (medians over rounds): {st.median(q['apoxy']) / st.median(q['nginx']):.2f}")
+
+# Tail latency at fixed rates (bench/openloop): percentiles are medians over rounds; p99 ratio to
+# nginx's in the same round, median [min-max].
+p = os.path.join(d, "openloop.csv")
+if os.path.exists(p):
+    olrows = list(csv.DictReader(open(p)))
+    print("\nHTTP/1.1 at a fixed rate (bench/openloop -c64, open loop: latency from when each request was due)")
+    print("| rate/s | target | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | p99 x nginx (paired) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for rate in sorted({int(r["rate"]) for r in olrows}):
+        rs = [r for r in olrows if int(r["rate"]) == rate]
+        for t in order(rs):
+            mine = [r for r in rs if r["target"] == t]
+            ratios = []
+            for r in mine:
+                ref = [x for x in rs if x["target"] == "nginx" and x["round"] == r["round"]]
+                if ref and float(ref[0]["p99_ms"]) > 0:
+                    ratios.append(float(r["p99_ms"]) / float(ref[0]["p99_ms"]))
+            errs = sum(int(r["errors"] or 0) for r in mine)
+            ratio = f"{st.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]" if ratios else "-"
+            print(f"| {rate:,} | {t} | " + " | ".join(pctl(mine, k) for k in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"))
+                  + f" | {errs}{' ERRORS' if errs else ''} | {ratio} |")
 
 # Issue 20's A/B: our HTTP/2 server against net/http's (the same binary with APOXY_HTTP2=std),
 # paired in each round.
