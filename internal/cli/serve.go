@@ -22,6 +22,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/grpclog"
+	"k8s.io/apimachinery/pkg/api/resource"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
@@ -29,6 +30,7 @@ import (
 	"apoxy.dev/apoxy/internal/accesslog"
 	"apoxy.dev/apoxy/internal/acme"
 	"apoxy.dev/apoxy/internal/apiserver"
+	"apoxy.dev/apoxy/internal/gcrunway"
 	"apoxy.dev/apoxy/internal/platform"
 	"apoxy.dev/apoxy/internal/proxy"
 	"apoxy.dev/apoxy/internal/proxy/pathnorm"
@@ -70,12 +72,14 @@ type serverFlags struct {
 	acmeCA, acmeEmail, acmeCARoot string
 	// tunnelAddr is where TunnelNodes' agents dial (UDP); tunnelDomain names nodes.
 	tunnelAddr, tunnelDomain string
+	// gcRunway is the least heap growth allowed between collections (see internal/gcrunway).
+	gcRunway string
 }
 
 // newServerCommand builds `apoxy server` (production defaults) or `apoxy dev` (laptop
 // defaults: high ports, a local data directory, credentials printed).
 func newServerCommand(g *globalFlags, streams genericiooptions.IOStreams, dev bool) *cobra.Command {
-	f := &serverFlags{dataDir: "/var/lib/apoxy", apiAddr: ":6443", httpPort: 80, httpsPort: 443, adminAddr: "127.0.0.1:9901", dnsAddr: ":53", dnsRateLimit: 100, acmeCA: "letsencrypt", tunnelAddr: ":9443"}
+	f := &serverFlags{dataDir: "/var/lib/apoxy", apiAddr: ":6443", httpPort: 80, httpsPort: 443, adminAddr: "127.0.0.1:9901", dnsAddr: ":53", dnsRateLimit: 100, acmeCA: "letsencrypt", tunnelAddr: ":9443", gcRunway: "128Mi"}
 	use, short := "server", "Run the Apoxy server: API, controllers and data plane"
 	if dev {
 		home, _ := os.UserHomeDir()
@@ -127,6 +131,7 @@ everything is up) and /metrics. SIGINT or SIGTERM shuts down cleanly.`,
 	fl.StringVar(&f.acmeCARoot, "acme-ca-root", "", "PEM file of root certificates to trust, besides the system's (SSL_CERT_FILE), for the ACME CAs' own HTTPS (a private CA such as Pebble)")
 	fl.StringVar(&f.tunnelAddr, "tunnel-addr", f.tunnelAddr, `UDP address of the tunnel endpoint TunnelNodes' agents dial (HTTP/3 CONNECT-IP); "" runs none`)
 	fl.StringVar(&f.tunnelDomain, "tunnel-domain", tunnel.DefaultDomain, "domain of TunnelNodes' names: a Backend at <node>.DOMAIN or <service>.<node>.DOMAIN reaches the project's own agents (answered inside the gateway, never asked of public DNS)")
+	fl.StringVar(&f.gcRunway, "gc-runway", f.gcRunway, "least heap growth between garbage collections (a quantity: 128Mi), so that traffic does not make the collector mark the whole heap every few seconds (p99); 0: the runtime's GOGC alone. GOGC or GOMEMLIMIT in the environment take precedence")
 	fl.StringVar(&f.pool, "gateway-address-pool", "", "addresses to give Gateways without spec.addresses, one each: a CIDR (127.0.1.0/28), a range (10.0.0.10-10.0.0.20) or a comma list; empty: all share every interface")
 	return c
 }
@@ -148,6 +153,10 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 		if err := writeClientConfigs(srv, dataDir); err != nil {
 			log.Error("write client configs", "err", err)
 		}
+	}
+	runway, err := resource.ParseQuantity(f.gcRunway)
+	if err != nil || runway.Sign() < 0 {
+		return fmt.Errorf("--gc-runway %q: want a size such as 128Mi, or 0", f.gcRunway)
 	}
 	pool, err := parseAddressPool(f.pool)
 	if err != nil {
@@ -209,6 +218,8 @@ func runServer(ctx context.Context, g *globalFlags, f *serverFlags, streams gene
 	}
 	log.Info("apoxy ready", "api", srv.URL(), "admin", p.Admin.Addr())
 	go trimWhenIdle(ctx, p.Ready)
+	gcrunway.LimitFromCgroup(log)
+	go gcrunway.Keep(ctx, uint64(runway.Value()), time.Second, log)
 	<-ctx.Done()
 	log.Info("shutting down")
 	p.Close()
