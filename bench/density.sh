@@ -33,3 +33,6 @@ hz=$(getconf CLK_TCK)
 awk -v n="$N" -v rss="$rss" -v g="$gor" -v t=$((t1 - t0)) -v hz="$hz" -v bin="$BIN" 'BEGIN{
   printf "%s: %d projects idle: RSS %.0f MiB (%.1f MiB/project), %d goroutines (%.0f/project), CPU %.1f%% of a core\n",
     bin, n, rss/1024, rss/1024/n, g, g/n, t/hz/30*100 }'
+# The collector's setting and live heap: the GC runway floor (--gc-runway) must not raise GOGC
+# once the live heap is larger than the runway.
+curl -s http://127.0.0.1:29901/metrics | awk '/^go_gc_gogc_percent /{g=$2} /^go_memstats_heap_inuse_bytes /{h=$2} END{ if (g != "") printf "GOGC %s, heap in use %.0f MiB\n", g, h/1048576 }'
