@@ -287,3 +287,48 @@ func FuzzInboundPath(f *testing.F) {
 		}
 	})
 }
+
+// A request whose body the gateway does not read (the route answers at the gateway: a direct
+// response, a redirect) must not leave that body on a keep-alive connection to be parsed as
+// the next request: the next response the client reads is its own next request's, or the
+// connection is closed. (A body left behind desynchronises the client's responses, and lets
+// a body smuggle a request past what the first one was judged by.)
+func TestUnreadBodyOfALocalAnswer(t *testing.T) {
+	addr := hygieneServer(t, Options{})
+	for _, c := range []struct{ name, head, body string }{
+		{"content-length", "POST /admin HTTP/1.1\r\nHost: files.test\r\nContent-Length: 38\r\n\r\n", "GET /smuggled HTTP/1.1\r\nHost: x.test\r\n\r\n"},
+		{"chunked", "POST /redir HTTP/1.1\r\nHost: files.test\r\nTransfer-Encoding: chunked\r\n\r\n", "26\r\nGET /smuggled HTTP/1.1\r\nHost: x.test\r\n\r\n\r\n0\r\n\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			next := "GET /public/next HTTP/1.1\r\nHost: files.test\r\n\r\n"
+			if _, err := io.WriteString(conn, c.head+c.body+next); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			first, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, first.Body)
+			if first.StatusCode != 403 && first.StatusCode != 302 {
+				t.Fatalf("first response %d, want the local answer", first.StatusCode)
+			}
+			second, err := http.ReadResponse(br, nil)
+			if err != nil {
+				return // closed after the first answer: nothing was misread
+			}
+			b, _ := io.ReadAll(second.Body)
+			var s seen
+			_ = json.Unmarshal(b, &s)
+			if second.StatusCode != 200 || s.Target != "/public/next" {
+				t.Fatalf("second response %d (backend saw %q), want the next request's 200 from /public/next: the unread body was parsed as a request", second.StatusCode, s.Target)
+			}
+		})
+	}
+}
