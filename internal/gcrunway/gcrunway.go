@@ -58,8 +58,9 @@ func Keep(ctx context.Context, runway uint64, interval time.Duration, log *slog.
 	for {
 		metrics.Read(sample)
 		if sample[0].Value.Kind() == metrics.KindUint64 {
-			// Moves of under a tenth are not worth a change (the live heap breathes).
-			if p := Percent(sample[0].Value.Uint64(), runway, base); p*10 < cur*9 || p*10 > cur*11 || (p == base) != (cur == base) {
+			// Moves of under a tenth are not worth a change (the live heap breathes), except
+			// back to the base once the live heap outgrew the runway.
+			if p := Percent(sample[0].Value.Uint64(), runway, base); p != cur && (p == base || 10*abs(p-cur) > cur) {
 				debug.SetGCPercent(p)
 				log.Debug("gc runway", "live", sample[0].Value.Uint64(), "GOGC", p)
 				cur = p
@@ -72,6 +73,8 @@ func Keep(ctx context.Context, runway uint64, interval time.Duration, log *slog.
 		}
 	}
 }
+
+func abs(n int) int { return max(n, -n) }
 
 // LimitFromCgroup sets the runtime's memory limit to 90 % of the cgroup's (v2 memory.max, or
 // v1 memory.limit_in_bytes) when GOMEMLIMIT is not set, and returns the limit it set (0: none).

@@ -220,13 +220,6 @@ func (h *routeHandler) serve(g *graph, st *requestState, r *http.Request, start 
 	if !upgrade && r.Body != nil && r.Body != http.NoBody {
 		a.body = clientBody{ReadCloser: r.Body}
 		r.Body = &a.body
-		// The server's own body goes back on the request when the exchange ends: the server
-		// drains what was left unread (or closes the connection) only when it finds it
-		// there. Otherwise a body the gateway answered without reading (a direct response,
-		// a redirect, a refused authentication) stayed on a keep-alive connection and was
-		// parsed as the next request: a request smuggled past the route that judged the
-		// first one (TestUnreadBodyOfALocalAnswer).
-		defer func() { r.Body = a.body.ReadCloser }()
 	}
 	if a.guard = newStreamGuard(&h.stream, start); a.guard != nil {
 		a.body.guard = a.guard

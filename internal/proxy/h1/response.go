@@ -23,6 +23,11 @@ const bufferBeforeCommit = 4096
 type response struct {
 	c   *conn
 	req *http.Request
+	// body is the request's body as the server framed it (nil: none), kept apart from
+	// req.Body, which a handler may wrap or replace: what was left unread is drained (or
+	// the connection closed) from this one, so a body the handler never read cannot be
+	// parsed as the next request.
+	body *body
 
 	status        int
 	wroteHeader   bool  // a final status was chosen
@@ -38,6 +43,7 @@ type response struct {
 func (w *response) reset(req *http.Request) {
 	clear(w.c.resHeader)
 	*w = response{c: w.c, req: req, contentLength: -1, closeAfter: req.Close}
+	w.body, _ = req.Body.(*body)
 	w.c.pending = w.c.pending[:0]
 }
 
@@ -161,7 +167,7 @@ func (w *response) commit(first []byte) {
 	if c := h["Connection"]; len(c) > 0 && wire.HasToken(strings.Join(c, ","), "close") {
 		w.closeAfter = true
 	}
-	if b, ok := w.req.Body.(*body); ok && b.awaitingContinue() || w.c.srv.shutdown.Load() {
+	if w.body != nil && w.body.awaitingContinue() || w.c.srv.shutdown.Load() {
 		// The client holds its body back until told to send it, or the server is going away:
 		// this is the connection's last response.
 		w.closeAfter = true
@@ -226,7 +232,7 @@ func (w *response) finish() {
 	if w.contentLength >= 0 && w.written != w.contentLength && w.req.Method != http.MethodHead && w.bodyAllowed() {
 		w.closeAfter = true // the client is waiting for bytes that will not come
 	}
-	if b, ok := w.req.Body.(*body); ok && !b.drain() {
+	if w.body != nil && !w.body.drain() {
 		w.closeAfter = true
 	}
 	if w.c.pending != nil {

@@ -288,6 +288,19 @@ func TestUnreadBodyIsDrainedOrConnectionClosed(t *testing.T) {
 	}
 }
 
+// The server drains the body it framed even when the handler replaced r.Body with a wrapper
+// (as the proxy does to count bytes) and read none of it.
+func TestUnreadWrappedBodyIsDrained(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = io.NopCloser(r.Body)
+	}), nil)
+	req := "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 35\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n" +
+		"GET /b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	if got := exchange(t, addr, req); strings.Count(got, "HTTP/1.1 200") != 2 {
+		t.Errorf("the wrapped, unread body must be drained, not served as a request (want 2 responses):\n%s", got)
+	}
+}
+
 func TestExpectContinue(t *testing.T) {
 	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/reject" {
