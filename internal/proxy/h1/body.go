@@ -13,15 +13,21 @@ import (
 // outlives its request (a transport's writer goroutine) cannot read the next request's bytes:
 // it gets http.ErrBodyReadAfterClose once the request is over.
 type body struct {
-	mu             sync.Mutex
-	c              *conn
-	remaining      int64 // Content-Length bytes left
-	chunked        bool
-	cr             wire.ChunkedReader // request trailers are read and dropped
-	expectContinue bool
-	sawEOF         bool
-	closed         bool
-	err            error
+	mu        sync.Mutex
+	c         *conn
+	remaining int64 // Content-Length bytes left
+	chunked   bool
+	cr        wire.ChunkedReader // request trailers are read and dropped
+	sawEOF    bool
+	closed    bool
+	err       error
+
+	// cont guards the "100 Continue" decision apart from mu, which a reader holds while it
+	// waits for the client: a handler that answers while another goroutine reads the body
+	// (full duplex) must not wait for that read to write its head.
+	cont           sync.Mutex
+	expectContinue bool // the client waits for "100 Continue" before it sends the body
+	headSent       bool // the final response head is on its way: no "100 Continue" after it
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -36,15 +42,9 @@ func (b *body) Read(p []byte) (int, error) {
 	if b.sawEOF {
 		return 0, io.EOF
 	}
-	if b.expectContinue {
-		b.expectContinue = false
-		if !b.c.resp.committed {
-			b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-			if err := b.c.bw.Flush(); err != nil {
-				b.err = err
-				return 0, err
-			}
-		}
+	if err := b.sendContinue(); err != nil {
+		b.err = err
+		return 0, err
 	}
 	n, err := b.read(p)
 	if err != nil && err != io.EOF {
@@ -98,10 +98,37 @@ func (b *body) readFramed(p []byte) (int, error) {
 	return n, nil
 }
 
+// sendContinue tells a client that waits for "100 Continue" to send its body, at the first
+// read, unless the final response head went first.
+func (b *body) sendContinue() error {
+	b.cont.Lock()
+	defer b.cont.Unlock()
+	if !b.expectContinue {
+		return nil
+	}
+	b.expectContinue = false
+	if b.headSent {
+		return nil
+	}
+	b.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	return b.c.bw.Flush()
+}
+
+// commitHead is called before the final response head is written: from then on no "100
+// Continue" is sent. It reports whether the client still waits for one (then it never sends
+// its body, and the connection cannot carry another request). It does not wait for a read in
+// progress.
+func (b *body) commitHead() (awaitingContinue bool) {
+	b.cont.Lock()
+	defer b.cont.Unlock()
+	b.headSent = true
+	return b.expectContinue
+}
+
 // awaitingContinue reports whether the client still waits for "100 Continue".
 func (b *body) awaitingContinue() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.cont.Lock()
+	defer b.cont.Unlock()
 	return b.expectContinue
 }
 
@@ -122,7 +149,7 @@ func (b *body) drain() bool {
 	if b.sawEOF {
 		return true
 	}
-	if b.err != nil || b.expectContinue {
+	if b.err != nil || b.awaitingContinue() {
 		return false
 	}
 	var buf [4096]byte

@@ -149,6 +149,11 @@ func (w *response) writeBody(p []byte) {
 // about to be written (for content sniffing when no Content-Type was set).
 func (w *response) commit(first []byte) {
 	w.committed = true
+	if w.body != nil && w.body.commitHead() {
+		// The client holds its body back until told to send it: this is the connection's
+		// last response.
+		w.closeAfter = true
+	}
 	h := w.c.resHeader
 	if w.bodyAllowed() {
 		if _, ok := h["Content-Type"]; !ok && w.status != http.StatusSwitchingProtocols {
@@ -167,10 +172,8 @@ func (w *response) commit(first []byte) {
 	if c := h["Connection"]; len(c) > 0 && wire.HasToken(strings.Join(c, ","), "close") {
 		w.closeAfter = true
 	}
-	if w.body != nil && w.body.awaitingContinue() || w.c.srv.shutdown.Load() {
-		// The client holds its body back until told to send it, or the server is going away:
-		// this is the connection's last response.
-		w.closeAfter = true
+	if w.c.srv.shutdown.Load() {
+		w.closeAfter = true // the server is going away: this is the connection's last response
 	}
 	writeHeaderFields(bw, h)
 	if _, ok := h["Date"]; !ok {

@@ -301,6 +301,45 @@ func TestUnreadWrappedBodyIsDrained(t *testing.T) {
 	}
 }
 
+// Full duplex: a handler that answers while another goroutine waits for more of the body (an
+// edge function echoing a stream) gets its head to the client; the read blocked on the client
+// must not hold the head back (it did: both took the body's lock, a deadlock until the body
+// timed out).
+func TestHeadWhileABodyReadWaits(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := make(chan []byte)
+		go func() {
+			b, _ := io.ReadAll(r.Body)
+			got <- b
+		}()
+		time.Sleep(50 * time.Millisecond) // the reader is now blocked on the client
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		w.Write(<-got)
+	}), nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nping\r\n")
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	br := bufio.NewReader(c)
+	status, err := br.ReadString('\n')
+	if err != nil || status != "HTTP/1.1 200 OK\r\n" {
+		t.Fatalf("no response head while the request body is open: %q %v", status, err)
+	}
+	io.WriteString(c, "0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(io.MultiReader(strings.NewReader(status), br)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "ping" {
+		t.Fatalf("echo %q %v", b, err)
+	}
+}
+
 func TestExpectContinue(t *testing.T) {
 	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/reject" {
