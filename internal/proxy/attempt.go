@@ -35,8 +35,11 @@ type attempt struct {
 	trailers bool
 	// body wraps the client's request body: what was read and how reading it failed.
 	body clientBody
-	// ctx is the request context given to the cluster's HTTP/1.1 client.
-	ctx deadlineCtx
+	// ctx is the request context given to the cluster's HTTP/1.1 client (nil on the full
+	// transport's path). It is allocated apart from the request's state, which is reused: a
+	// dial or a per-try timeout may outlive the request holding it (a timer's cancel reads
+	// its parent).
+	ctx *deadlineCtx
 	// cancel cancels the context of the full transport's exchange (nil on the HTTP/1.1
 	// client's path, whose bodies abort themselves).
 	cancel context.CancelFunc
@@ -64,7 +67,7 @@ func (a *attempt) requestTimedOut() bool {
 	if a == nil {
 		return false
 	}
-	return a.timedOut.Load() || (!a.ctx.deadline.IsZero() && !time.Now().Before(a.ctx.deadline))
+	return a.timedOut.Load() || (a.ctx != nil && !a.ctx.deadline.IsZero() && !time.Now().Before(a.ctx.deadline))
 }
 
 // deadlineCtx is a client's request context with the route's request deadline on top,

@@ -31,7 +31,7 @@ func upstreamError(w http.ResponseWriter, a *attempt, err error) {
 	case a != nil && a.body.err != nil && (errors.Is(a.body.err, h1.ErrBodyReadTimeout) || errors.Is(a.body.err, h2.ErrBodyReadTimeout)):
 		a.rec.Error = a.body.err.Error()
 		httpError(w, "the request body did not arrive in time", http.StatusRequestTimeout)
-	case a != nil && a.body.err != nil && a.ctx.Context != nil && a.ctx.Context.Err() != nil:
+	case a != nil && a.body.err != nil && a.ctx != nil && a.ctx.Context.Err() != nil:
 		a.rec.Error = a.body.err.Error()
 		w.WriteHeader(499) // the client went away while sending its body
 	case a != nil && a.body.err != nil:

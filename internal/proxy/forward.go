@@ -80,7 +80,7 @@ func (h *routeHandler) forward(w http.ResponseWriter, out *http.Request, a *atte
 	// A stream may idle for long: when the client goes away, stop waiting on the upstream at
 	// once rather than at its next write. (The HTTP/1.1 client watches the client only until
 	// the response starts; the full transport watches its context itself.)
-	if ab, ok := resp.Body.(interface{ Abort() }); ok && stream && a.ctx.Context != nil {
+	if ab, ok := resp.Body.(interface{ Abort() }); ok && stream && a.ctx != nil {
 		stop := context.AfterFunc(a.ctx.Context, ab.Abort)
 		defer stop()
 	}

@@ -99,6 +99,9 @@ func authChallenge(a *ir.Auth) []string {
 	return out
 }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*authorization) Contained() {}
+
 func (s *authorization) Serve(x *Exchange) bool {
 	wantedIdentity := false
 	for i := range s.rules {

@@ -68,6 +68,9 @@ func quoteRealm(r string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "").Replace(r)
 }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*basicAuth) Contained() {}
+
 func (s *basicAuth) Serve(x *Exchange) bool {
 	h := x.Req.Header
 	if s.forward != "" {

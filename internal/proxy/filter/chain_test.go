@@ -91,3 +91,28 @@ func TestEveryFilterTypeHasAStage(t *testing.T) {
 		t.Error("an unknown filter type compiled")
 	}
 }
+
+// A chain lets the proxy reuse a request's state only when every stage keeps nothing of the
+// request: a mirror (whose goroutine reads the request after the exchange) must not.
+func TestContainedChains(t *testing.T) {
+	headers := ir.Filter{Type: ir.FilterRequestHeaders, RequestHeaders: &ir.HeaderModifier{Set: []ir.HeaderPair{{Name: "X-A", Value: "1"}}}}
+	cors := ir.Filter{Type: ir.FilterCORS, CORS: &ir.CORS{AllowOrigins: []string{"https://a.example"}}}
+	mirror := ir.Filter{Type: ir.FilterRequestMirror, Mirror: &ir.Mirror{Backend: "shadow", Port: 80, Percent: 100}}
+	for _, tc := range []struct {
+		name    string
+		filters []ir.Filter
+		want    bool
+	}{
+		{"none", nil, true},
+		{"headers and CORS", []ir.Filter{headers, cors}, true},
+		{"a mirror among them", []ir.Filter{headers, mirror, cors}, false},
+	} {
+		c, err := Compile(prefixRoute("/", tc.filters...), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Contained(); got != tc.want {
+			t.Errorf("%s: Contained() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -36,6 +36,9 @@ func newCompression(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	return &compression{f.Compression}, nil
 }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*compression) Contained() {}
+
 func (s *compression) Serve(x *Exchange) bool {
 	if cw, ok := x.W.(*compressWriter); ok && cw.x == x {
 		cw.cfg, cw.encoding = s.cfg, ""

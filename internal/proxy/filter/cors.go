@@ -77,6 +77,9 @@ func compileCORS(c *ir.CORS) (*cors, error) {
 	return s, nil
 }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*cors) Contained() {}
+
 func (s *cors) Serve(x *Exchange) bool {
 	r := x.Req
 	origin := r.Header.Get("Origin")

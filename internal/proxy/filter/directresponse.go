@@ -26,6 +26,9 @@ func newDirectResponseFilter(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	return &directResponse{f.DirectResponse}, nil
 }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*directResponse) Contained() {}
+
 func (s *directResponse) Serve(x *Exchange) bool {
 	d, h := s.d, x.W.Header()
 	for _, hp := range d.Headers {

@@ -39,6 +39,9 @@ func newFault(r *ir.Route, env *Env) (Stage, error) {
 
 func sampled(percent float64) bool { return percent >= 100 || rand.Float64()*100 < percent }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*fault) Contained() {}
+
 func (s *fault) Serve(x *Exchange) bool {
 	f := s.f
 	if !s.match.matches(x) {

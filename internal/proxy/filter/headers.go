@@ -17,6 +17,9 @@ func newRequestHeaders(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	return &requestHeaders{compileEdit(f.RequestHeaders)}, nil
 }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*requestHeaders) Contained() {}
+
 func (s *requestHeaders) Serve(x *Exchange) bool {
 	s.e.apply(x.Req.Header)
 	return false
@@ -32,6 +35,9 @@ func newResponseHeaders(f *ir.Filter, _ *ir.Route, _ *Env) (Stage, error) {
 	}
 	return &responseHeaders{compileEdit(f.ResponseHeaders)}, nil
 }
+
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*responseHeaders) Contained() {}
 
 func (s *responseHeaders) Serve(x *Exchange) bool {
 	x.OnResponse(s)

@@ -134,6 +134,9 @@ func jwtKeys(p *ir.JWTProvider, env *Env) (authjwt.KeySource, error) {
 	return authjwt.ParseJWKS([]byte(p.LocalJWKS))
 }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*jwtAuth) Contained() {}
+
 func (s *jwtAuth) Serve(x *Exchange) bool {
 	h := x.Req.Header
 	for _, k := range s.strip {

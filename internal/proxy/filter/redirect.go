@@ -24,6 +24,9 @@ func newRedirect(r *ir.Route, _ *Env) (Stage, error) {
 	return &redirect{rd: r.Redirect, match: &r.Match}, nil
 }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*redirect) Contained() {}
+
 func (s *redirect) Serve(x *Exchange) bool {
 	r, rd := x.Req, s.rd
 	scheme := x.Scheme

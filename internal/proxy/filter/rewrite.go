@@ -20,6 +20,9 @@ func newURLRewrite(f *ir.Filter, r *ir.Route, _ *Env) (Stage, error) {
 	return &urlRewrite{rw: f.URLRewrite, match: &r.Match}, nil
 }
 
+// Contained: Serve works on the request's goroutine and keeps nothing of it.
+func (*urlRewrite) Contained() {}
+
 func (s *urlRewrite) Serve(x *Exchange) bool {
 	if s.rw.Hostname != "" {
 		x.Req.Host = s.rw.Hostname
