@@ -51,6 +51,18 @@ type conn struct {
 	sweptReads uint64
 	sweptAt    int64
 
+	// x is what requests use, reused from one to the next; nil while the connection rests
+	// (parked), so that an idle client costs little more than its socket.
+	x       *requestScratch
+	pending []byte // body bytes held back until the response is committed
+}
+
+// requestScratch is the part of a connection its requests use: the head buffer, the request, its
+// URL and header map, the response writer and its header map. A connection keeps it from one
+// request to the next, and lets go of it when it rests; the next request after a rest gets a
+// new one (never another connection's: a handler that broke the rule and kept r would
+// otherwise see a stranger's request).
+type requestScratch struct {
 	head   []byte // the request head as read (reused)
 	req    http.Request
 	url    url.URL
@@ -58,7 +70,14 @@ type conn struct {
 	resp   response
 	// resHeader is the response header map, cleared per request.
 	resHeader http.Header
-	pending   []byte // body bytes held back until the response is committed
+}
+
+// newScratch readies what c's requests need.
+func newScratch(c *conn) *requestScratch {
+	x := &requestScratch{header: make(http.Header), resHeader: make(http.Header)}
+	x.req = *new(http.Request).WithContext(c.ctx)
+	x.resp.c = c
+	return x
 }
 
 // h2Preface is how a prior-knowledge HTTP/2 client opens a cleartext connection: it reads as
@@ -85,9 +104,7 @@ func (c *conn) serve() {
 		}
 	}
 	c.br = newReader(c.rwc)
-	c.header, c.resHeader = make(http.Header), make(http.Header)
-	c.req = *new(http.Request).WithContext(c.ctx)
-	c.resp.c = c
+	c.x = newScratch(c)
 	c.loop(false)
 }
 
@@ -155,7 +172,7 @@ func (c *conn) loop(resumed bool) {
 				// Prior-knowledge h2c: the HTTP/2 server reads the preface again, and
 				// whatever followed it; this connection's buffers go back to their pools.
 				rest, _ := c.br.Peek(c.br.Buffered())
-				nc := &prefixConn{Conn: c.rwc, prefix: append(append(make([]byte, 0, len(c.head)+len(rest)), c.head...), rest...)}
+				nc := &prefixConn{Conn: c.rwc, prefix: append(append(make([]byte, 0, len(c.x.head)+len(rest)), c.x.head...), rest...)}
 				c.release()
 				if c.srv.handoff(nc) {
 					hijacked = true
@@ -179,7 +196,7 @@ func (c *conn) loop(resumed bool) {
 		if c.bw == nil {
 			c.bw = newWriter(c.rwc)
 		}
-		w := &c.resp
+		w := &c.x.resp
 		w.reset(req)
 		c.srv.Handler.ServeHTTP(w, req)
 		if w.hijacked {
@@ -194,7 +211,7 @@ func (c *conn) loop(resumed bool) {
 		c.bw.Reset(nil)
 		bufioWriters.Put(c.bw)
 		c.bw = nil
-		if cap(c.head) > smallHead || len(c.header) > smallHeader || len(c.resHeader) > smallHeader {
+		if x := c.x; cap(x.head) > smallHead || len(x.header) > smallHeader || len(x.resHeader) > smallHeader {
 			c.shrink()
 		}
 		if !c.setState(stateIdle) {
@@ -297,15 +314,10 @@ func (c *conn) shrink() {
 	c.restore()
 }
 
-// rest drops everything the last request left on the connection, for a long wait: its head,
-// header maps and held-back body buffer.
+// rest drops everything the last request left on the connection, for a long wait: its
+// exchange (head, request, header maps) and held-back body buffer.
 func (c *conn) rest() {
-	c.head = nil
-	c.header, c.resHeader = nil, nil
-	c.url = url.URL{}
-	r := &c.req
-	r.Method, r.Proto, r.RequestURI, r.Host = "", "", "", ""
-	r.Header, r.URL, r.Body, r.TransferEncoding = nil, nil, nil, nil
+	c.x = nil
 	if c.pending != nil {
 		putPending(c.pending)
 		c.pending = nil
@@ -314,8 +326,8 @@ func (c *conn) rest() {
 
 // restore makes what rest dropped, before the next request.
 func (c *conn) restore() {
-	if c.header == nil {
-		c.header, c.resHeader = make(http.Header), make(http.Header)
+	if c.x == nil {
+		c.x = newScratch(c)
 	}
 }
 

@@ -28,9 +28,9 @@ func FuzzReadRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := &conn{srv: &Server{}, lim: Limits{MaxHeaderBytes: 4096}.resolved(), br: bufio.NewReader(bytes.NewReader(data)), header: http.Header{}}
+		c := &conn{srv: &Server{}, lim: Limits{MaxHeaderBytes: 4096}.resolved(), br: bufio.NewReader(bytes.NewReader(data))}
 		c.ctx, c.cancel = context.WithCancel(context.Background())
-		c.req = *new(http.Request).WithContext(c.ctx)
+		c.x = newScratch(c)
 		r, perr := c.readRequest()
 		if perr != nil {
 			return

@@ -148,11 +148,11 @@ func TestIdleConnDropsGrownBuffers(t *testing.T) {
 			t.Fatal("the connection never went idle")
 		}
 	}
-	if n := cap(c.head); n > smallHead {
+	if n := cap(c.x.head); n > smallHead {
 		t.Errorf("an idle connection holds a %d-byte head buffer, want at most %d", n, smallHead)
 	}
-	if c.req.RequestURI != "" || c.req.Header != nil || c.url.Path != "" || len(c.header) != 0 {
-		t.Errorf("an idle connection still refers to the last head: target %q, %d header fields, path %q", c.req.RequestURI, len(c.req.Header), c.url.Path)
+	if x := c.x; x.req.RequestURI != "" || x.req.Header != nil || x.url.Path != "" || len(x.header) != 0 {
+		t.Errorf("an idle connection still refers to the last head: target %q, %d header fields, path %q", x.req.RequestURI, len(x.req.Header), x.url.Path)
 	}
 	roundTrip("GET /next HTTP/1.1\r\nHost: a\r\nFoo: 1\r\n\r\n")
 }

@@ -12,14 +12,14 @@ import (
 	"apoxy.dev/apoxy/internal/proxy/wire"
 )
 
-// readHead reads the request line and header block into c.head.
+// readHead reads the request line and header block into c.x.head.
 func (c *conn) readHead() *requestError {
 	limit := c.lim.MaxHeaderBytes
 	var err error
-	c.head, err = wire.ReadHead(c.br, c.head[:0], limit)
+	c.x.head, err = wire.ReadHead(c.br, c.x.head[:0], limit)
 	switch {
 	case err == wire.ErrHeadTooLarge:
-		if bytes.IndexByte(c.head, '\n') < 0 {
+		if bytes.IndexByte(c.x.head, '\n') < 0 {
 			// The request line alone is too long: its target is.
 			return &requestError{code: http.StatusRequestURITooLong, msg: "the request line is longer than " + strconv.Itoa(limit) + " bytes", reason: RejectURITooLong}
 		}
@@ -30,12 +30,12 @@ func (c *conn) readHead() *requestError {
 	return nil
 }
 
-// readRequest reads and checks the next request head and prepares c.req for it.
+// readRequest reads and checks the next request head and prepares c.x.req for it.
 func (c *conn) readRequest() (*http.Request, *requestError) {
 	if err := c.readHead(); err != nil {
 		return nil, err
 	}
-	head := string(c.head) // every string of the request is cut from this one allocation
+	head := string(c.x.head) // every string of the request is cut from this one allocation
 	line, rest := wire.StartLine(head)
 	method, target, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(target, " ")
@@ -68,7 +68,7 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		return nil, &requestError{code: http.StatusRequestHeaderFieldsTooLarge, msg: "more than " + strconv.Itoa(maxHeaders) + " header fields", reason: RejectTooManyHeaders}
 	}
 
-	h := c.header
+	h := c.x.header
 	clear(h)
 	var (
 		hosts, contentLength, transferEncoding, connection, expect string
@@ -107,7 +107,7 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		values.Add(h, key, value)
 	}
 
-	r := &c.req
+	r := &c.x.req
 	r.Method = method
 	r.Proto = proto
 	r.ProtoMajor, r.ProtoMinor = major, minor
@@ -120,7 +120,7 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 	if err := c.parseTarget(method, target); err != nil {
 		return nil, err
 	}
-	r.URL = &c.url
+	r.URL = &c.x.url
 
 	// Host: required once on HTTP/1.1; the absolute form's authority wins.
 	if nHost > 1 {
@@ -133,8 +133,8 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 		return nil, badRequest("malformed Host header")
 	}
 	r.Host = hosts
-	if c.url.Host != "" {
-		r.Host = c.url.Host
+	if c.x.url.Host != "" {
+		r.Host = c.x.url.Host
 	}
 
 	// Persistence.
@@ -187,7 +187,7 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 	return r, nil
 }
 
-// parseTarget fills c.url from the request target: origin form without escapes without a
+// parseTarget fills c.x.url from the request target: origin form without escapes without a
 // copy, anything else through url.ParseRequestURI (as net/http).
 func (c *conn) parseTarget(method, target string) *requestError {
 	if target == "" {
@@ -195,7 +195,7 @@ func (c *conn) parseTarget(method, target string) *requestError {
 	}
 	if target[0] == '/' && simpleTarget(target) {
 		path, query, hasQuery := strings.Cut(target, "?")
-		c.url = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+		c.x.url = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
 		return nil
 	}
 	raw := target
@@ -209,7 +209,7 @@ func (c *conn) parseTarget(method, target string) *requestError {
 	if raw != target {
 		u.Scheme = ""
 	}
-	c.url = *u
+	c.x.url = *u
 	return nil
 }
 

@@ -41,14 +41,14 @@ type response struct {
 }
 
 func (w *response) reset(req *http.Request) {
-	clear(w.c.resHeader)
+	clear(w.c.x.resHeader)
 	*w = response{c: w.c, req: req, contentLength: -1, closeAfter: req.Close}
 	w.body, _ = req.Body.(*body)
 	w.c.pending = w.c.pending[:0]
 }
 
 // Header returns the response header map (reused per connection).
-func (w *response) Header() http.Header { return w.c.resHeader }
+func (w *response) Header() http.Header { return w.c.x.resHeader }
 
 // WriteHeader sends an informational status at once, or picks the final one.
 func (w *response) WriteHeader(code int) {
@@ -63,7 +63,7 @@ func (w *response) WriteHeader(code int) {
 		if w.err == nil {
 			bw := w.c.bw
 			writeStatusLine(bw, code)
-			writeHeaderFields(bw, w.c.resHeader)
+			writeHeaderFields(bw, w.c.x.resHeader)
 			bw.WriteString("\r\n")
 			w.err = bw.Flush()
 		}
@@ -71,11 +71,11 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	if cl := w.c.resHeader["Content-Length"]; len(cl) > 0 {
+	if cl := w.c.x.resHeader["Content-Length"]; len(cl) > 0 {
 		if n, ok := wire.ParseContentLength(strings.TrimSpace(cl[0])); ok {
 			w.contentLength = n
 		} else {
-			delete(w.c.resHeader, "Content-Length")
+			delete(w.c.x.resHeader, "Content-Length")
 		}
 	}
 }
@@ -154,7 +154,7 @@ func (w *response) commit(first []byte) {
 		// last response.
 		w.closeAfter = true
 	}
-	h := w.c.resHeader
+	h := w.c.x.resHeader
 	if w.bodyAllowed() {
 		if _, ok := h["Content-Type"]; !ok && w.status != http.StatusSwitchingProtocols {
 			data := first
@@ -214,7 +214,7 @@ func (w *response) finish() {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	h := w.c.resHeader
+	h := w.c.x.resHeader
 	if !w.committed {
 		_, trailers := h["Trailer"]
 		if w.contentLength < 0 && w.bodyAllowed() && !trailers && (w.req.Method != http.MethodHead || len(w.c.pending) > 0) {
