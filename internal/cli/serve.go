@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
@@ -321,7 +322,7 @@ func trimWhenIdle(ctx context.Context, ready func() error) {
 		}
 	}
 	trim := func() {
-		debug.FreeOSMemory()
+		freeMemory()
 		releaseStartupCode()
 	}
 	trim()
@@ -349,6 +350,14 @@ func trimWhenIdle(ctx context.Context, ready func() error) {
 			last, trimmed = allocs(), true
 		}
 	}
+}
+
+// freeMemory collects twice and returns free pages to the OS. Twice: what sync.Pools hold (the
+// read buffer of every connection that went to rest: 4 KiB each, 40 MiB for 10k idle clients)
+// survives the first collection in the pools' victim caches, and only the second frees it.
+func freeMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // writeClientConfigs writes DATA_DIR/config.yaml (admin) and DATA_DIR/kubeconfig with a context
