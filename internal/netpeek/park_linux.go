@@ -23,15 +23,28 @@ type Parker struct {
 
 	mu     sync.Mutex
 	nextID uint64
-	parked map[uint64]*Parked
+	// parked holds the parked sockets by value: 10k idle clients are one map, not 10k small
+	// objects scattered among requests' garbage.
+	parked map[uint64]parked
 }
 
-// Parked is one parked connection.
+// parked is a parked socket and who takes it up.
+type parked struct {
+	fd int
+	r  Resumer
+}
+
+// Resumer is what a parked connection is given back to.
+type Resumer interface {
+	// Resume runs on a new goroutine: err is nil when the connection has bytes to read (or
+	// its peer closed it), ErrCancelled after Cancel.
+	Resume(err error)
+}
+
+// Parked is the ticket of one parked connection; the zero Parked is none.
 type Parked struct {
 	p  *Parker
 	id uint64
-	fd int
-	fn func(error)
 }
 
 // DefaultParker is the process's Parker, started on first use.
@@ -45,7 +58,7 @@ func (p *Parker) start() {
 	if p.err != nil {
 		return
 	}
-	p.parked = map[uint64]*Parked{}
+	p.parked = map[uint64]parked{}
 	// The epoll fd is itself pollable: waiting on it through the runtime's poller (not in a
 	// blocking EpollWait) wakes the watcher as fast as any socket read.
 	if p.err = syscall.SetNonblock(p.epfd, true); p.err != nil {
@@ -73,43 +86,41 @@ func (p *Parker) run(rc syscall.RawConn) {
 		}
 		for i := range events[:max(n, 0)] {
 			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
-			if e := p.take(id); e != nil {
-				go e.fn(nil)
+			if r := p.take(id); r != nil {
+				go r.Resume(nil)
 			}
 		}
 	}
 }
 
-// take removes a parked connection from the set, once: whoever takes it runs its callback.
-// The socket leaves the epoll set before the lock is released, so a caller that closes the
-// connection after Cancel never closes an fd still registered (whose number a new connection
-// could then reuse).
-func (p *Parker) take(id uint64) *Parked {
+// take removes id from the set and its socket from the epoll set, and returns who resumes it
+// (nil if it was taken already).
+func (p *Parker) take(id uint64) Resumer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.parked[id]
-	if e == nil {
+	e, ok := p.parked[id]
+	if !ok {
 		return nil
 	}
 	delete(p.parked, id)
 	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, e.fd, nil)
-	return e
+	return e.r
 }
 
-// Park registers nc and returns at once; fn(nil) runs on a new goroutine when nc has bytes to
-// read or its peer closed it, fn(ErrCancelled) after Cancel. It returns nil (and fn never
-// runs) when nc cannot be parked: not a socket, or no epoll here. The caller must not read
-// nc, nor close it without Cancel first, while it is parked.
-func (p *Parker) Park(nc net.Conn, fn func(error)) *Parked {
+// Park registers nc and returns at once; r.Resume(nil) runs on a new goroutine when nc has
+// bytes to read or its peer closed it, r.Resume(ErrCancelled) after Cancel. It returns the
+// zero Parked (and r is never called) when nc cannot be parked: not a socket, or no epoll
+// here. The caller must not read nc, nor close it without Cancel first, while it is parked.
+func (p *Parker) Park(nc net.Conn, r Resumer) Parked {
 	p.once.Do(p.start)
 	if p.err != nil {
-		return nil
+		return Parked{}
 	}
 	rc, err := rawConn(nc)
 	if rc == nil || err != nil {
-		return nil
+		return Parked{}
 	}
-	var e *Parked
+	var e Parked
 	cerr := rc.Control(func(fd uintptr) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -120,23 +131,30 @@ func (p *Parker) Park(nc net.Conn, fn func(error)) *Parked {
 		if syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) != nil {
 			return
 		}
-		e = &Parked{p: p, id: id, fd: int(fd), fn: fn}
-		p.parked[id] = e
+		e = Parked{p: p, id: id}
+		p.parked[id] = parked{fd: int(fd), r: r}
 	})
 	if cerr != nil {
-		return nil
+		return Parked{}
 	}
 	return e
 }
 
-// Cancel unparks e: its callback runs with ErrCancelled on a new goroutine, unless it already
+// Valid says whether e is a parked connection's ticket (Park succeeded), not the zero Parked.
+func (e Parked) Valid() bool { return e.p != nil }
+
+// Cancel unparks e: its Resumer runs with ErrCancelled on a new goroutine, unless it already
 // ran (or is about to) because the connection became readable; Cancel reports which. After
 // Cancel returns, the connection may be closed.
-func (e *Parked) Cancel() bool {
-	if e.p.take(e.id) == nil {
+func (e Parked) Cancel() bool {
+	if e.p == nil {
 		return false
 	}
-	go e.fn(ErrCancelled)
+	r := e.p.take(e.id)
+	if r == nil {
+		return false
+	}
+	go r.Resume(ErrCancelled)
 	return true
 }
 

@@ -27,12 +27,12 @@ func pair(t *testing.T) (client, server net.Conn) {
 	return client, server
 }
 
-func parkAndWait(t *testing.T, p *Parker, server net.Conn, act func(*Parked)) error {
+func parkAndWait(t *testing.T, p *Parker, server net.Conn, act func(Parked)) error {
 	t.Helper()
 	got := make(chan error, 2)
-	e := p.Park(server, func(err error) { got <- err })
-	if e == nil {
-		t.Fatal("Park returned nil for a TCP connection")
+	e := p.Park(server, resumeFunc(func(err error) { got <- err }))
+	if !e.Valid() {
+		t.Fatal("Park could not park a TCP connection")
 	}
 	select {
 	case err := <-got:
@@ -57,7 +57,7 @@ func parkAndWait(t *testing.T, p *Parker, server net.Conn, act func(*Parked)) er
 func TestParkResumesOnData(t *testing.T) {
 	p := &Parker{}
 	client, server := pair(t)
-	err := parkAndWait(t, p, server, func(*Parked) { client.Write([]byte("GET")) })
+	err := parkAndWait(t, p, server, func(Parked) { client.Write([]byte("GET")) })
 	if err != nil {
 		t.Fatalf("resumed with %v, want nil", err)
 	}
@@ -74,7 +74,7 @@ func TestParkResumesOnData(t *testing.T) {
 func TestParkResumesOnHangup(t *testing.T) {
 	p := &Parker{}
 	client, server := pair(t)
-	if err := parkAndWait(t, p, server, func(*Parked) { client.Close() }); err != nil {
+	if err := parkAndWait(t, p, server, func(Parked) { client.Close() }); err != nil {
 		t.Fatalf("resumed with %v, want nil", err)
 	}
 }
@@ -85,8 +85,8 @@ func TestParkDataAlreadyWaiting(t *testing.T) {
 	client.Write([]byte("x"))
 	time.Sleep(20 * time.Millisecond)
 	got := make(chan error, 1)
-	if p.Park(server, func(err error) { got <- err }) == nil {
-		t.Fatal("Park returned nil")
+	if e := p.Park(server, resumeFunc(func(err error) { got <- err })); !e.Valid() {
+		t.Fatal("Park could not park a TCP connection")
 	}
 	select {
 	case err := <-got:
@@ -102,7 +102,7 @@ func TestParkCancel(t *testing.T) {
 	p := &Parker{}
 	_, server := pair(t)
 	var cancelled bool
-	err := parkAndWait(t, p, server, func(e *Parked) { cancelled = e.Cancel() })
+	err := parkAndWait(t, p, server, func(e Parked) { cancelled = e.Cancel() })
 	if !cancelled || !errors.Is(err, ErrCancelled) {
 		t.Fatalf("Cancel = %v, callback error %v; want true, ErrCancelled", cancelled, err)
 	}
@@ -116,7 +116,7 @@ func TestParkNotASocket(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if (&Parker{}).Park(a, func(error) {}) != nil {
+	if (&Parker{}).Park(a, resumeFunc(func(error) {})).Valid() {
 		t.Fatal("a net.Pipe was parked")
 	}
 }
@@ -134,7 +134,7 @@ func BenchmarkParkResume(b *testing.B) {
 	done := make(chan error)
 	buf := make([]byte, 1)
 	for b.Loop() {
-		p.Park(server, func(err error) { done <- err })
+		p.Park(server, resumeFunc(func(err error) { done <- err }))
 		client.Write(buf)
 		<-done
 		server.Read(buf)
@@ -158,3 +158,8 @@ func BenchmarkWaitResume(b *testing.B) {
 		server.Read(buf)
 	}
 }
+
+// resumeFunc makes a func a Resumer.
+type resumeFunc func(error)
+
+func (f resumeFunc) Resume(err error) { f(err) }

@@ -28,17 +28,14 @@ type conn struct {
 	// deadline on, while serve may still be replacing rwc with its TLS layer.
 	raw        net.Conn
 	remoteAddr net.Addr
-	remote     string
 	tls        *tls.ConnectionState
 	br         *bufio.Reader
 	bw         *bufio.Writer
-	ctx        context.Context
-	cancel     context.CancelFunc
 	state      atomic.Uint64
 	// parked is set while the idle connection waits in netpeek's Parker, without a goroutine;
 	// parkMu orders parking against closeRaw.
 	parkMu sync.Mutex
-	parked *netpeek.Parked
+	parked netpeek.Parked
 	// waking: the sweeper set a read deadline to wake the idle connection to rest.
 	waking bool
 
@@ -52,7 +49,8 @@ type conn struct {
 	sweptAt    int64
 
 	// x is what requests use, reused from one to the next; nil while the connection rests
-	// (parked), so that an idle client costs little more than its socket.
+	// (parked), so that an idle client costs little more than its socket. It is written
+	// under parkMu (the sweeper reads an active connection's).
 	x       *requestScratch
 	pending []byte // body bytes held back until the response is committed
 }
@@ -63,6 +61,13 @@ type conn struct {
 // new one (never another connection's: a handler that broke the rule and kept r would
 // otherwise see a stranger's request).
 type requestScratch struct {
+	// ctx is the requests' context, cancelled when the connection ends or the sweeper finds
+	// the client gone while a request is served. A resting connection has none: it costs
+	// ~100 B, and keeping the connection struct small keeps it in a size class that
+	// requests' garbage does not share (10k idle clients: their conns packed in dense spans).
+	ctx    context.Context
+	cancel context.CancelFunc
+	remote string // the client's address, the requests' RemoteAddr
 	head   []byte // the request head as read (reused)
 	req    http.Request
 	url    url.URL
@@ -75,7 +80,11 @@ type requestScratch struct {
 // newScratch readies what c's requests need.
 func newScratch(c *conn) *requestScratch {
 	x := &requestScratch{header: make(http.Header), resHeader: make(http.Header)}
-	x.req = *new(http.Request).WithContext(c.ctx)
+	x.ctx, x.cancel = context.WithCancel(context.Background())
+	if c.remoteAddr != nil {
+		x.remote = c.remoteAddr.String()
+	}
+	x.req = *new(http.Request).WithContext(x.ctx)
 	x.resp.c = c
 	return x
 }
@@ -91,7 +100,8 @@ func (c *conn) serve() {
 		if d := c.lim.ReadHeaderTimeout; d > 0 {
 			tc.SetDeadline(time.Now().Add(d))
 		}
-		if err := tc.HandshakeContext(c.ctx); err != nil {
+		// The handshake's deadline is set; Shutdown and Close close the socket under it.
+		if err := tc.HandshakeContext(context.Background()); err != nil {
 			c.end(false)
 			return
 		}
@@ -104,13 +114,17 @@ func (c *conn) serve() {
 		}
 	}
 	c.br = newReader(c.rwc)
-	c.x = newScratch(c)
+	c.parkMu.Lock()
+	c.restore()
+	c.parkMu.Unlock()
 	c.loop(false)
 }
 
 // end lets go of the connection: closed (unless hijacked), forgotten, its buffers pooled.
 func (c *conn) end(hijacked bool) {
-	c.cancel()
+	if c.x != nil {
+		c.x.cancel()
+	}
 	c.srv.forget(c)
 	if !hijacked {
 		c.rwc.Close()
@@ -125,9 +139,9 @@ func (c *conn) loop(resumed bool) {
 		if p := recover(); p != nil && p != http.ErrAbortHandler {
 			buf := make([]byte, 16<<10)
 			buf = buf[:runtime.Stack(buf, false)]
-			c.srv.logf("panic serving request", "remote", c.remote, "panic", fmt.Sprint(p), "stack", string(buf))
+			c.srv.logf("panic serving request", "remote", c.remoteAddr, "panic", fmt.Sprint(p), "stack", string(buf))
 		} else if parked {
-			return // c.resume goes on with it
+			return // c.Resume goes on with it
 		}
 		c.end(hijacked)
 	}()
@@ -136,7 +150,8 @@ func (c *conn) loop(resumed bool) {
 		// idle for IdleRest is woken here by the sweeper (a read deadline, see wake) to rest:
 		// it gives its read buffer back and, where it can, its goroutine too. 10k idle
 		// keep-alive clients then hold neither buffers nor stacks.
-		if c.br.Buffered() == 0 && c.tls == nil && c.srv.leanIdle && !resumed {
+		// When many connections wait already (crowded), it rests at once.
+		if c.br.Buffered() == 0 && c.tls == nil && !resumed && (c.srv.leanIdle || c.lim.IdleRest >= 0 && c.srv.crowded()) {
 			if parked = c.waitIdle(); parked {
 				return
 			}
@@ -145,7 +160,9 @@ func (c *conn) loop(resumed bool) {
 			}
 		}
 		resumed = false
+		c.srv.waiting.Add(1)
 		_, err := c.br.Peek(1)
+		c.srv.waiting.Add(-1)
 		c.parkMu.Lock()
 		woken := c.waking
 		c.waking = false
@@ -220,6 +237,27 @@ func (c *conn) loop(resumed bool) {
 	}
 }
 
+// cancelIfGone is the sweeper's: it cancels the context of the request an active connection
+// serves when its client has closed the connection.
+func (c *conn) cancelIfGone() {
+	c.parkMu.Lock()
+	x := c.x
+	c.parkMu.Unlock()
+	if x != nil && x.ctx.Err() == nil && peerClosed(c.raw) {
+		x.cancel()
+	}
+}
+
+// crowded says whether so many connections wait for a request on their goroutine that the
+// next one to wait rests at once (see Server.waiting).
+func (s *Server) crowded() bool {
+	crowd := s.crowd
+	if crowd == 0 {
+		crowd = DefaultCrowd
+	}
+	return !s.noPark && s.waiting.Load() >= crowd
+}
+
 // waitIdle waits for the next request without the read buffer, and parked (true) without the
 // goroutine either; c.br is nil after it when the connection ended.
 func (c *conn) waitIdle() bool {
@@ -239,7 +277,7 @@ func (c *conn) waitIdle() bool {
 func (c *conn) wake() {
 	c.parkMu.Lock()
 	defer c.parkMu.Unlock()
-	if st, _ := c.loadState(); st == stateIdle && !c.waking && c.parked == nil {
+	if st, _ := c.loadState(); st == stateIdle && !c.waking && !c.parked.Valid() {
 		c.waking = true
 		c.raw.SetReadDeadline(time.Now())
 	}
@@ -250,7 +288,7 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// park hands the idle connection to netpeek's Parker: the goroutine ends, and c.resume starts
+// park hands the idle connection to netpeek's Parker: the goroutine ends, and c.Resume starts
 // a new one when the next request's first bytes arrive. False when it cannot be parked (the
 // caller waits on its own goroutine) or was closed meanwhile.
 func (c *conn) park() bool {
@@ -260,25 +298,27 @@ func (c *conn) park() bool {
 		return false
 	}
 	c.rest()
-	c.parked = netpeek.DefaultParker.Park(c.rwc, c.resume)
-	if c.parked == nil {
+	c.parked = netpeek.DefaultParker.Park(c.rwc, c)
+	if !c.parked.Valid() {
 		c.restore()
 		return false
 	}
 	return true
 }
 
-// resume carries a parked connection on: bytes arrived, or (err) closeRaw unparked it to
+// Resume (netpeek.Resumer) carries a parked connection on: bytes arrived, or (err) closeRaw unparked it to
 // close it.
-func (c *conn) resume(err error) {
+func (c *conn) Resume(err error) {
 	c.parkMu.Lock()
-	c.parked = nil
+	c.parked = netpeek.Parked{}
+	if err == nil {
+		c.restore()
+	}
 	c.parkMu.Unlock()
 	if err != nil {
 		c.end(false)
 		return
 	}
-	c.restore()
 	c.br = newReader(c.rwc)
 	// The loop's first wait takes the bytes that woke it (and, if the sweeper woke it again
 	// meanwhile, rests again: a read past a deadline fails even with bytes waiting).
@@ -290,9 +330,9 @@ func (c *conn) resume(err error) {
 // close and a goroutine comes back to let go of it.
 func (c *conn) closeRaw() {
 	c.parkMu.Lock()
-	if c.parked != nil {
+	if c.parked.Valid() {
 		c.parked.Cancel()
-		c.parked = nil
+		c.parked = netpeek.Parked{}
 	}
 	c.raw.Close()
 	c.parkMu.Unlock()
@@ -310,12 +350,15 @@ const (
 // shrink lets go of the last request's head buffer, of its head string (every string of the
 // request is cut from it) and of the grown header maps.
 func (c *conn) shrink() {
+	c.parkMu.Lock()
 	c.rest()
 	c.restore()
+	c.parkMu.Unlock()
 }
 
 // rest drops everything the last request left on the connection, for a long wait: its
-// exchange (head, request, header maps) and held-back body buffer.
+// exchange (head, request, header maps, context) and held-back body buffer. The caller holds
+// parkMu.
 func (c *conn) rest() {
 	c.x = nil
 	if c.pending != nil {
@@ -324,7 +367,7 @@ func (c *conn) rest() {
 	}
 }
 
-// restore makes what rest dropped, before the next request.
+// restore makes what rest dropped, before the next request. The caller holds parkMu.
 func (c *conn) restore() {
 	if c.x == nil {
 		c.x = newScratch(c)

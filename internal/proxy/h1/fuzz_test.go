@@ -3,7 +3,6 @@ package h1
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"testing"
@@ -29,7 +28,6 @@ func FuzzReadRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &conn{srv: &Server{}, lim: Limits{MaxHeaderBytes: 4096}.resolved(), br: bufio.NewReader(bytes.NewReader(data))}
-		c.ctx, c.cancel = context.WithCancel(context.Background())
 		c.x = newScratch(c)
 		r, perr := c.readRequest()
 		if perr != nil {

@@ -17,7 +17,7 @@ import (
 // TestIdleConnMemory: an idle keep-alive connection costs at most 1 KiB of heap and stack once
 // it rests (10k idle clients: +10 MiB): its read and write buffers are pooled, what its
 // requests used (head, request, header maps: requestScratch) is let go of, and its goroutine
-// ends, parked in netpeek's Parker. (~830 B, of which ~400 are the net package's socket.)
+// ends, parked in netpeek's Parker. (~700 B, of which ~400 are the net package's socket.)
 func TestIdleConnMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 2000 connections")
@@ -68,7 +68,7 @@ func TestParkedConnections(t *testing.T) {
 			var parked bool
 			for sc := range s.conns {
 				sc.parkMu.Lock()
-				parked = sc.parked != nil
+				parked = sc.parked.Valid()
 				sc.parkMu.Unlock()
 			}
 			s.mu.Unlock()
@@ -95,6 +95,51 @@ func TestParkedConnections(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connections still counted after the idle timeout", s.nconns.Load())
 		}
+	}
+}
+
+// TestCrowdedConnectionsRest: past crowd connections waiting on their goroutine, the others
+// rest as soon as they are idle, long before IdleRest (an hour here), and still serve their
+// next request.
+func TestCrowdedConnectionsRest(t *testing.T) {
+	const crowd, n = 8, 40
+	s, addr := start(t, http.HandlerFunc(idletest.Handler), func(s *Server) {
+		s.IdleRest = time.Hour
+		s.crowd = crowd
+	})
+	base := netpeek.DefaultParker.Len()
+	conns := make([]net.Conn, n)
+	readers := make([]*bufio.Reader, n)
+	get := func(i int) {
+		t.Helper()
+		fmt.Fprintf(conns[i], "GET /%d HTTP/1.1\r\nHost: a\r\n\r\n", i)
+		resp, err := http.ReadResponse(readers[i], nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if b, _ := io.ReadAll(resp.Body); string(b) != "ok" {
+			t.Fatalf("connection %d: %q", i, b)
+		}
+	}
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i], readers[i] = c, bufio.NewReader(c)
+		get(i)
+	}
+	for deadline := time.Now().Add(2 * time.Second); netpeek.DefaultParker.Len()-base < n-crowd; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d idle connections rested, want at least %d", netpeek.DefaultParker.Len()-base, n, n-crowd)
+		}
+	}
+	if w := s.waiting.Load(); w > crowd {
+		t.Errorf("%d connections wait on their goroutine, want at most %d", w, crowd)
+	}
+	for i := range conns {
+		get(i)
 	}
 }
 

@@ -113,7 +113,7 @@ func (c *conn) readRequest() (*http.Request, *requestError) {
 	r.ProtoMajor, r.ProtoMinor = major, minor
 	r.Header = h
 	r.RequestURI = target
-	r.RemoteAddr = c.remote
+	r.RemoteAddr = c.x.remote
 	r.TLS = c.tls
 	r.Trailer, r.TransferEncoding, r.Form, r.PostForm, r.MultipartForm, r.GetBody = nil, nil, nil, nil, nil, nil
 	r.Pattern, r.Response, r.Cancel = "", nil, nil

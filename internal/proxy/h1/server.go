@@ -45,6 +45,11 @@ const (
 	DefaultBodyReadTimeout = 60 * time.Second
 	// DefaultIdleRest: see Server.IdleRest.
 	DefaultIdleRest = time.Second
+	// DefaultCrowd is how many cleartext connections may wait for their next request on a
+	// goroutine of their own before the others rest at once instead of after IdleRest (see
+	// Server.crowd). Past it a busy keep-alive client pays a Parker round trip per request;
+	// below it, none.
+	DefaultCrowd = 512
 	// DefaultDrainQuiet is how long a Shutdown with DrainAccept waits with no connection busy
 	// before it stops accepting.
 	DefaultDrainQuiet = time.Second
@@ -197,6 +202,13 @@ type Server struct {
 	leanIdle  bool         // tests: idle connections always give their buffers back
 	noPark    bool         // tests: idle connections keep their goroutine (netpeek.Wait)
 	sweeping  bool
+	// waiting counts the connections waiting for a request's first byte on their goroutine.
+	// When crowd (DefaultCrowd if 0) of them wait, the next to wait rests at once: 10k
+	// clients connecting within IdleRest would otherwise hold 10k goroutines until the
+	// sweeper rests them, their stacks (8 KiB each) while they wait and their g structs
+	// (~450 B each, which the Go runtime never frees) for the life of the process.
+	waiting atomic.Int64
+	crowd   int64
 	// sweepEvery is the sweeper's period (a second if 0; tests shorten it).
 	sweepEvery time.Duration
 	done       chan struct{}
@@ -273,8 +285,7 @@ func (s *Server) logf(msg string, args ...any) {
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	ra := nc.RemoteAddr()
-	c := &conn{srv: s, lim: s.limits(), rwc: nc, raw: nc, remoteAddr: ra, remote: ra.String()}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c := &conn{srv: s, lim: s.limits(), rwc: nc, raw: nc, remoteAddr: ra}
 	c.setState(stateNew)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -339,8 +350,8 @@ func (s *Server) sweep() {
 				if lim.BodyReadTimeout > 0 {
 					c.sweepBody(now, lim.BodyReadTimeout)
 				}
-				if age > every && c.ctx.Err() == nil && peerClosed(c.raw) {
-					c.cancel()
+				if age > every {
+					c.cancelIfGone()
 				}
 			}
 		}

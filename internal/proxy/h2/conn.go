@@ -81,7 +81,7 @@ type conn struct {
 	hb  *headerBlock
 	// parked is set while the idle connection rests in netpeek's Parker: no goroutine, no
 	// buffers, no Framer.
-	parked *netpeek.Parked
+	parked netpeek.Parked
 	// restWake: the connection has been idle for IdleRest and its reader, waiting for the
 	// next frame (peeking), was woken (a read deadline now) to rest; the timeout it reads is
 	// not an error.
@@ -253,7 +253,7 @@ func (c *conn) serve() error {
 }
 
 // loop reads and handles frames until the connection ends, or rests in netpeek's Parker
-// between requests (c.resume takes it up again).
+// between requests (c.Resume takes it up again).
 func (c *conn) loop(err error) error {
 	parked := false
 	defer func() {
@@ -365,7 +365,7 @@ func (c *conn) onIdle() {
 	if timeout < 0 {
 		next = -1
 	}
-	if c.parked == nil && !c.restWake && c.canRest() {
+	if !c.parked.Valid() && !c.restWake && c.canRest() {
 		if c.peeking {
 			c.restWake = true
 			_ = c.nc.SetReadDeadline(time.Now())
@@ -392,19 +392,19 @@ func (c *conn) parkLocked() bool {
 	c.hbuf = bytes.Buffer{}
 	c.hb.release()
 	c.hb = nil
-	c.parked = netpeek.DefaultParker.Park(c.nc, c.resume)
-	if c.parked == nil {
+	c.parked = netpeek.DefaultParker.Park(c.nc, c)
+	if !c.parked.Valid() {
 		c.acquireLocked()
 		return false
 	}
 	return true
 }
 
-// resume takes a parked connection up again: bytes arrived, or (err) it was unparked to be
+// Resume (netpeek.Resumer) takes a parked connection up again: bytes arrived, or (err) it was unparked to be
 // sent GOAWAY (the idle timeout, Shutdown) or closed.
-func (c *conn) resume(err error) {
+func (c *conn) Resume(err error) {
 	c.mu.Lock()
-	c.parked = nil
+	c.parked = netpeek.Parked{}
 	c.acquireLocked()
 	if err == nil && len(c.streams) == 0 && c.running == 0 && c.idleTimer != nil {
 		// Woken by a frame that may open no stream (a PING, a WINDOW_UPDATE, a SETTINGS
@@ -422,11 +422,11 @@ func (c *conn) resume(err error) {
 // unparkLocked wakes a parked connection to be written to or closed; its goroutine comes back
 // (with ErrCancelled: it sends GOAWAY, see resume).
 func (c *conn) unparkLocked() bool {
-	if c.parked == nil {
+	if !c.parked.Valid() {
 		return false
 	}
 	c.parked.Cancel()
-	c.parked = nil
+	c.parked = netpeek.Parked{}
 	return true
 }
 

@@ -34,7 +34,7 @@ func (s *Server) parkedConns() (parked, open int) {
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		c.mu.Lock()
-		if c.parked != nil {
+		if c.parked.Valid() {
 			parked++
 		}
 		c.mu.Unlock()
