@@ -3,12 +3,14 @@
 // after a request), prints "ready" and holds them until stdin closes. `make bench` reads the
 // gateway's RSS before and after to report what idle clients cost; internal/idletest runs it
 // against a server in a test process. With -h2 each connection speaks HTTP/2 with prior
-// knowledge (h2c): preface, SETTINGS, one GET on stream 1.
+// knowledge (h2c): preface, SETTINGS, one GET on stream 1. With -tls each connection is TLS
+// first (ALPN h2 with -h2, else http/1.1; the server's certificate is not verified).
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +28,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:18077", "server host:port")
 	n := flag.Int("n", 10000, "connections")
 	h2 := flag.Bool("h2", false, "speak HTTP/2 (h2c, prior knowledge)")
+	useTLS := flag.Bool("tls", false, "TLS first (ALPN h2 with -h2, else http/1.1)")
 	flag.Parse()
 	conns := make([]net.Conn, 0, *n)
 	for i := 0; i < *n; i++ {
@@ -34,8 +37,20 @@ func main() {
 			log.Fatalf("connection %d: %v", i, err)
 		}
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		scheme := "http"
+		if *useTLS {
+			proto := "http/1.1"
+			if *h2 {
+				proto = "h2"
+			}
+			tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{proto}})
+			if err := tc.Handshake(); err != nil {
+				log.Fatalf("connection %d: %v", i, err)
+			}
+			c, scheme = tc, "https"
+		}
 		if *h2 {
-			err = getH2(c, *addr)
+			err = getH2(c, *addr, scheme)
 		} else {
 			err = getH1(c, *addr)
 		}
@@ -63,14 +78,14 @@ func getH1(c net.Conn, addr string) error {
 	return nil
 }
 
-func getH2(c net.Conn, addr string) error {
+func getH2(c net.Conn, addr, scheme string) error {
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		return err
 	}
 	fr := http2.NewFramer(c, c)
 	var hb bytes.Buffer
 	enc := hpack.NewEncoder(&hb)
-	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", addr}, {":path", "/"}} {
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", scheme}, {":authority", addr}, {":path", "/"}} {
 		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	if err := fr.WriteSettings(); err != nil {

@@ -69,9 +69,18 @@ func inUse() uint64 {
 // is polled until it is true (the server has put every connection to rest) before the
 // measurement, for up to 10 s.
 func PerConn(t testing.TB, addr string, n int, h2 bool, settled func() bool) float64 {
+	return perConn(t, addr, n, settled, "-h2="+strconv.FormatBool(h2))
+}
+
+// PerConnTLS is PerConn over TLS (ALPN h2 with h2, else http/1.1).
+func PerConnTLS(t testing.TB, addr string, n int, h2 bool, settled func() bool) float64 {
+	return perConn(t, addr, n, settled, "-h2="+strconv.FormatBool(h2), "-tls")
+}
+
+func perConn(t testing.TB, addr string, n int, settled func() bool, args ...string) float64 {
 	bin := client(t)
 	before := inUse()
-	cmd := exec.Command(bin, "-addr", addr, "-n", strconv.Itoa(n), "-h2="+strconv.FormatBool(h2))
+	cmd := exec.Command(bin, append([]string{"-addr", addr, "-n", strconv.Itoa(n)}, args...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -150,13 +150,19 @@ func (c *conn) loop(resumed bool) {
 		// idle for IdleRest is woken here by the sweeper (a read deadline, see wake) to rest:
 		// it gives its read buffer back and, where it can, its goroutine too. 10k idle
 		// keep-alive clients then hold neither buffers nor stacks.
-		// When many connections wait already (crowded), it rests at once.
-		if c.br.Buffered() == 0 && c.tls == nil && !resumed && (c.srv.leanIdle || c.lim.IdleRest >= 0 && c.srv.crowded()) {
-			if parked = c.waitIdle(); parked {
-				return
-			}
-			if c.br == nil {
-				return
+		// When many connections wait already (crowded), it rests at once. A TLS connection
+		// may hold decrypted bytes our reader has not seen: it is woken as the sweeper would
+		// (the read below returns them, or times out and the connection rests).
+		if c.br.Buffered() == 0 && !resumed && (c.srv.leanIdle || c.lim.IdleRest >= 0 && c.srv.crowded()) {
+			if c.tls != nil {
+				c.wake()
+			} else {
+				if parked = c.waitIdle(); parked {
+					return
+				}
+				if c.br == nil {
+					return
+				}
 			}
 		}
 		resumed = false

@@ -78,11 +78,12 @@ type Limits struct {
 	// TLS handshake). IdleTimeout bounds the wait for the next request on a kept-alive
 	// connection. Both are enforced to about a second; 0 is no bound.
 	ReadHeaderTimeout, IdleTimeout time.Duration
-	// IdleRest is how long a cleartext keep-alive connection waits for its next request
-	// before it rests: its read buffer goes back to the pool and its goroutine ends, the
-	// socket waiting in netpeek's Parker (≈1.5 KiB in all) until bytes arrive. The sweeper
-	// wakes it, so the rest comes within a sweep period after IdleRest. DefaultIdleRest if 0;
-	// negative: never.
+	// IdleRest is how long a keep-alive connection waits for its next request before it
+	// rests: its read buffer goes back to the pool and its goroutine ends, the socket waiting
+	// in netpeek's Parker (~0.7 KiB in all in cleartext; TLS keeps its tls.Conn and buffers)
+	// until bytes arrive. The sweeper wakes it with a read deadline, so the rest comes within
+	// a sweep period after IdleRest (under TLS the read past the deadline is what proves the
+	// TLS layer holds no decrypted bytes). DefaultIdleRest if 0; negative: never.
 	IdleRest time.Duration
 	// MaxHeaderBytes bounds the request line and headers, line endings included
 	// (DefaultMaxHeaderBytes if 0). A longer head is answered 431 (414 when the request line
@@ -337,7 +338,7 @@ func (s *Server) sweep() {
 			case stateIdle, stateNew:
 				if lim.IdleTimeout > 0 && age > lim.IdleTimeout && c.state.CompareAndSwap(packState(st, since), packState(stateClosed, since)) {
 					c.closeRaw()
-				} else if st == stateIdle && lim.IdleRest >= 0 && age > lim.IdleRest && c.tls == nil && !s.noPark {
+				} else if st == stateIdle && lim.IdleRest >= 0 && age > lim.IdleRest && !s.noPark {
 					c.wake()
 				}
 			case stateHeader:

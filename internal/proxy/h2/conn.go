@@ -264,7 +264,7 @@ func (c *conn) loop(err error) error {
 	var f http2.Frame
 	var se http2.StreamError
 	for err == nil {
-		if c.br.Buffered() == 0 && c.tls == nil {
+		if c.br.Buffered() == 0 {
 			// At a frame boundary with nothing buffered: wait for the next byte without
 			// taking it. A connection idle for IdleRest is woken here (a read deadline, see
 			// wakeToRest) to rest without a goroutine.
@@ -335,10 +335,11 @@ func (c *conn) loop(err error) error {
 }
 
 // restful says whether the connection may rest without a goroutine: nothing is running or
-// buffered (in our reader, or replayed by the HTTP/1.1 server's hand-over), it is not
-// encrypted (a TLS connection may hold decrypted bytes of its own).
+// buffered (in our reader, or replayed by the HTTP/1.1 server's hand-over). Under TLS, the
+// read past the wake's deadline that timed out proves the TLS layer holds no decrypted bytes
+// either (it returns those before it reads the socket; a timeout is not sticky in crypto/tls).
 func (c *conn) restful() bool {
-	if len(c.streams) > 0 || c.running > 0 || c.goingAway || c.closed || c.tls != nil || c.br.Buffered() > 0 || c.bw.Buffered() > 0 {
+	if len(c.streams) > 0 || c.running > 0 || c.goingAway || c.closed || c.br.Buffered() > 0 || c.bw.Buffered() > 0 {
 		return false
 	}
 	b, ok := c.nc.(interface{ Buffered() int })
@@ -379,8 +380,8 @@ func (c *conn) onIdle() {
 	c.mu.Unlock()
 }
 
-// canRest: connections that may rest at all (cleartext, IdleRest not negative).
-func (c *conn) canRest() bool { return c.tls == nil && c.lim.IdleRest >= 0 }
+// canRest: connections that may rest at all (IdleRest not negative).
+func (c *conn) canRest() bool { return c.lim.IdleRest >= 0 }
 
 // parkLocked lets go of the reader goroutine, the buffers and the Framer while the connection
 // is idle; false if it cannot be parked (it goes on reading).

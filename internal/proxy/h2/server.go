@@ -82,9 +82,10 @@ type Limits struct {
 	BodyReadTimeout time.Duration
 	// MaxQueuedStreams and MaxStreamErrors: see DefaultMaxQueuedStreams, DefaultMaxStreamErrors.
 	MaxQueuedStreams, MaxStreamErrors int
-	// IdleRest is how long a cleartext connection without streams stays awake before it
-	// rests: its reader goroutine ends, its buffers, Framer and HPACK encoder go, and its
-	// socket waits in netpeek's Parker (≈1.5 KiB in all) until the next frame arrives. Waking
+	// IdleRest is how long a connection without streams stays awake before it rests: its
+	// reader goroutine ends, its buffers, Framer and HPACK encoder go, and its socket waits in
+	// netpeek's Parker (≈1.5 KiB in all in cleartext; TLS keeps its tls.Conn and buffers)
+	// until the next frame arrives. Waking
 	// costs a few microseconds, so connections in use never rest. Negative: never.
 	IdleRest time.Duration
 }
