@@ -207,17 +207,17 @@ for rate in ${OLRATES:-2000 5000}; do
 done
 for t in "${ORDER[@]}"; do echo "$t $(hwm $(pid $t))"; done > $RES/vmhwm.txt
 
-echo "== idle keep-alive connections: ${IDLE:-10000} clients held open against apoxy and nginx, HTTP/1.1 and h2c"
+echo "== idle keep-alive connections: ${IDLE:-10000} clients held open against apoxy and nginx, HTTP/1.1, h2c and h2 over TLS"
 rsstree() { for q in $1 $(pgrep -P $1); do awk '/VmRSS/{print $2}' /proc/$q/status; done | awk '{s+=$1} END{print s}'; }
 # apoxy's own view (admin endpoint): live heap after a collection, stacks, goroutines.
 heapof() { curl -s "http://127.0.0.1:19901/debug/pprof/heap?gc=1&debug=1" | awk '/^# (HeapAlloc|StackInuse) =/{s+=$4} END{print s+0}'; }
 gorof() { curl -s "http://127.0.0.1:19901/debug/pprof/goroutine?debug=1" | awk 'NR==1{print $4}'; }
 for t in apoxy nginx; do
-  for proto in h1 h2c; do
+  for proto in h1 h2c h2; do
     before=$(rsstree ${PID[$t]})
     [ $t = apoxy ] && { h0=$(heapof); g0=$(gorof); }
-    if [ $proto = h1 ]; then port=${H1[$t]}; else port=${H2C[$t]}; fi
-    coproc IC { $B/bin/idleconns -addr 127.0.0.1:$port -n ${IDLE:-10000} -h2=$([ $proto = h2c ] && echo true || echo false); }
+    case $proto in h1) port=${H1[$t]} ;; h2c) port=${H2C[$t]} ;; h2) port=${TLS[$t]} ;; esac
+    coproc IC { $B/bin/idleconns -addr 127.0.0.1:$port -n ${IDLE:-10000} -h2=$([ $proto = h1 ] && echo false || echo true) -tls=$([ $proto = h2 ] && echo true || echo false); }
     read -r line <&"${IC[0]}"
     sleep 1
     after=$(rsstree ${PID[$t]})
