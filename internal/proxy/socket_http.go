@@ -12,9 +12,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/http3"
-
 	"apoxy.dev/apoxy/internal/ir"
 	"apoxy.dev/apoxy/internal/proxy/h1"
 	"apoxy.dev/apoxy/internal/proxy/h2"
@@ -31,7 +28,7 @@ type httpSocket struct {
 	h2  *h2.Server   // HTTP/2 handed over by h1 (nil under APOXY_HTTP2=std: srv serves it)
 	// h3 serves HTTP/3 on the UDP port of the same number (HTTPS listeners), advertised to
 	// TCP clients by altSvc.
-	h3     *http3.Server
+	h3     *h3Server
 	udp    net.PacketConn
 	altSvc []string
 }
@@ -108,8 +105,8 @@ const (
 	defaultRequestHeaderTimeout = 30 * time.Second
 )
 
-// configure applies the listener's client limits (the Proxy's spec.http) to the HTTP/1.1 and
-// HTTP/2 servers: connections accepted from now on take them, open ones keep theirs.
+// configure applies the listener's client limits (the Proxy's spec.http) to the HTTP/1.1,
+// HTTP/2 and HTTP/3 servers: connections accepted from now on take them, open ones keep theirs.
 func (sk *httpSocket) configure(l *ir.Listener) {
 	var lim ir.HTTPLimits
 	if l.HTTP != nil {
@@ -135,6 +132,15 @@ func (sk *httpSocket) configure(l *ir.Listener) {
 			InitialWindowSize:    lim.InitialStreamWindowSize,
 			ConnWindowSize:       lim.InitialConnectionWindowSize,
 			WriteTimeout:         time.Duration(lim.WriteTimeout),
+		})
+	}
+	if sk.h3 != nil {
+		sk.h3.setLimits(h3Limits{
+			IdleTimeout:          idle,
+			MaxHeaderBytes:       int(lim.MaxRequestHeaderBytes),
+			MaxConcurrentStreams: int64(lim.MaxConcurrentStreams),
+			StreamWindow:         uint64(lim.InitialStreamWindowSize),
+			ConnWindow:           uint64(lim.InitialConnectionWindowSize),
 		})
 	}
 }
@@ -169,16 +175,13 @@ func (sk *httpSocket) listenHTTP3(s *Server, tlsConfig *tls.Config) {
 		s.log.Warn("HTTP/3 not served: UDP port unavailable", "listener", sk.name, "err", err)
 		return
 	}
-	sk.udp = pc
-	sk.h3 = &http3.Server{
-		Handler:   sk,
-		TLSConfig: tlsConfig,
-		// No 0-RTT: early data can be replayed, and the routes do not say which requests
-		// would be safe to take from it.
-		QUICConfig:  &quic.Config{Allow0RTT: false, MaxIdleTimeout: 120 * time.Second},
-		IdleTimeout: 120 * time.Second,
-		Logger:      s.log,
+	h3, err := newH3Server(pc, tlsConfig, sk, s.log)
+	if err != nil {
+		pc.Close()
+		s.log.Warn("HTTP/3 not served", "listener", sk.name, "err", err)
+		return
 	}
+	sk.udp, sk.h3 = pc, h3
 	sk.altSvc = []string{fmt.Sprintf(`h3=":%d"; ma=86400`, addr.Port)}
 }
 
@@ -190,7 +193,7 @@ func (sk *httpSocket) serve() {
 	s := sk.owner
 	if sk.h3 != nil {
 		go func() {
-			if err := sk.h3.Serve(sk.udp); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, quic.ErrServerClosed) {
+			if err := sk.h3.serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("HTTP/3 listener stopped", "listener", sk.name, "err", err)
 			}
 		}()
@@ -216,7 +219,7 @@ func (sk *httpSocket) drain(ctx context.Context, final bool) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_ = sk.h3.Shutdown(ctx)
+			sk.h3.shutdown(ctx)
 			sk.udp.Close()
 		}()
 		defer func() { <-done }()
