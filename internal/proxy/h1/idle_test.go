@@ -178,15 +178,7 @@ func TestIdleConnMemoryTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 2000 connections")
 	}
-	cert := httptest.NewTLSServer(http.NotFoundHandler())
-	cert.Close()
-	_, addr := start(t, http.HandlerFunc(idletest.Handler), func(s *Server) {
-		s.TLSConfig = &tls.Config{Certificates: cert.TLS.Certificates, NextProtos: []string{"h2", "http/1.1"}}
-		s.IdleRest = 50 * time.Millisecond
-		s.sweepEvery = 20 * time.Millisecond
-		s.H2 = nil
-		s.H2Conns = &h2.Server{Handler: http.HandlerFunc(idletest.Handler), Limits: h2.Limits{IdleRest: 50 * time.Millisecond}}
-	})
+	addr := startRestingTLS(t, 50*time.Millisecond)
 	for _, h2 := range []bool{false, true} {
 		name := "HTTP/1.1"
 		if h2 {
@@ -194,12 +186,7 @@ func TestIdleConnMemoryTLS(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			const n = 1000
-			// The last subtest's clients are gone, their connections leave the Parker as they
-			// find out: count from none.
-			for deadline := time.Now().Add(5 * time.Second); netpeek.DefaultParker.Len() > 0 && time.Now().Before(deadline); {
-				time.Sleep(10 * time.Millisecond)
-			}
-			base := netpeek.DefaultParker.Len()
+			base := parkerDrained()
 			per := idletest.PerConnTLS(t, addr, n, h2, func() bool { return netpeek.DefaultParker.Len()-base >= n })
 			t.Logf("idle %s connection over TLS: %.0f bytes of heap and stack", name, per)
 			if per > 12<<10 {
@@ -210,17 +197,9 @@ func TestIdleConnMemoryTLS(t *testing.T) {
 }
 
 // TestParkedTLSConnections: a TLS connection that rested serves its next requests on the same
-// connection, HTTP/1.1 and h2, including bytes that arrive while it is waking.
+// connection, HTTP/1.1 and h2.
 func TestParkedTLSConnections(t *testing.T) {
-	cert := httptest.NewTLSServer(http.NotFoundHandler())
-	cert.Close()
-	_, addr := start(t, http.HandlerFunc(idletest.Handler), func(s *Server) {
-		s.TLSConfig = &tls.Config{Certificates: cert.TLS.Certificates, NextProtos: []string{"h2", "http/1.1"}}
-		s.IdleRest = 30 * time.Millisecond
-		s.sweepEvery = 10 * time.Millisecond
-		s.H2 = nil
-		s.H2Conns = &h2.Server{Handler: http.HandlerFunc(idletest.Handler), Limits: h2.Limits{IdleRest: 30 * time.Millisecond}}
-	})
+	addr := startRestingTLS(t, 30*time.Millisecond)
 	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
 		t.Run(proto, func(t *testing.T) {
 			tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: proto == "HTTP/2.0"}
@@ -232,10 +211,7 @@ func TestParkedTLSConnections(t *testing.T) {
 					conns++
 				}
 			}}
-			for deadline := time.Now().Add(5 * time.Second); netpeek.DefaultParker.Len() > 0 && time.Now().Before(deadline); {
-				time.Sleep(10 * time.Millisecond)
-			}
-			base := netpeek.DefaultParker.Len()
+			base := parkerDrained()
 			for i := range 4 {
 				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "https://"+addr+"/", nil)
 				resp, err := client.Do(req)
@@ -261,4 +237,28 @@ func TestParkedTLSConnections(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startRestingTLS starts a TLS server (ALPN h2 handed to our HTTP/2 server) whose idle
+// connections rest after rest.
+func startRestingTLS(t *testing.T, rest time.Duration) string {
+	cert := httptest.NewTLSServer(http.NotFoundHandler())
+	cert.Close()
+	_, addr := start(t, http.HandlerFunc(idletest.Handler), func(s *Server) {
+		s.TLSConfig = &tls.Config{Certificates: cert.TLS.Certificates, NextProtos: []string{"h2", "http/1.1"}}
+		s.IdleRest = rest
+		s.sweepEvery = rest / 3
+		s.H2 = nil
+		s.H2Conns = &h2.Server{Handler: http.HandlerFunc(idletest.Handler), Limits: h2.Limits{IdleRest: rest}}
+	})
+	return addr
+}
+
+// parkerDrained returns how many connections the Parker holds once the last test's have left
+// (their clients are gone; they leave as they find out), waiting up to 5 s for none.
+func parkerDrained() int {
+	for deadline := time.Now().Add(5 * time.Second); netpeek.DefaultParker.Len() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return netpeek.DefaultParker.Len()
 }
