@@ -544,7 +544,7 @@ func (c *conn) handleFrame(f http2.Frame) error {
 	case *http2.WindowUpdateFrame:
 		return c.onWindowUpdate(f)
 	case *http2.RSTStreamFrame:
-		if f.StreamID > c.lastID {
+		if c.idle(f.StreamID) {
 			return http2.ConnectionError(http2.ErrCodeProtocol) // RST_STREAM on an idle stream
 		}
 		if st := c.streams[f.StreamID]; st != nil {
@@ -602,7 +602,7 @@ func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	st := c.streams[f.StreamID]
 	if st == nil {
-		if f.StreamID > c.lastID {
+		if c.idle(f.StreamID) {
 			return http2.ConnectionError(http2.ErrCodeProtocol) // idle stream
 		}
 		return nil
@@ -628,7 +628,7 @@ func (c *conn) onData(f *http2.DataFrame) error {
 		if err := c.consumedLocked(nil, n); err != nil {
 			return err
 		}
-		if id > c.lastID {
+		if c.idle(id) {
 			return http2.ConnectionError(http2.ErrCodeProtocol) // DATA on an idle stream
 		}
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
@@ -768,6 +768,11 @@ func (c *conn) goAway() {
 		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
 	}
 }
+
+// idle says whether stream id is idle (RFC 9113 §5.1): a client's (odd) above the last one it
+// opened, or any even one (those are the server's, and this server pushes none). Only HEADERS
+// and PRIORITY may come on an idle stream; anything else is a connection error.
+func (c *conn) idle(id uint32) bool { return id > c.lastID || id%2 == 0 }
 
 func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	id := f.StreamID

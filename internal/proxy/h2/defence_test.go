@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -299,6 +300,31 @@ func TestStreamErrorBudget(t *testing.T) {
 		c.request(id, true, "connection", "keep-alive") // malformed in HTTP/2
 	}
 	c.waitGoAway(http2.ErrCodeEnhanceYourCalm, 5*time.Second)
+}
+
+// TestFramesOnIdleStreams: DATA, WINDOW_UPDATE or RST_STREAM on a stream that was never opened
+// is a connection error (RFC 9113 §5.1), even stream IDs below the client's last one included
+// (those are the server's, and it opens none). FuzzFrameLoop found the even case, against
+// x/net's server.
+func TestFramesOnIdleStreams(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	addr := serve(t, s)
+	for name, send := range map[string]func(fr *http2.Framer, id uint32) error{
+		"DATA":          func(fr *http2.Framer, id uint32) error { return fr.WriteData(id, true, []byte("x")) },
+		"WINDOW_UPDATE": func(fr *http2.Framer, id uint32) error { return fr.WriteWindowUpdate(id, 1) },
+		"RST_STREAM":    func(fr *http2.Framer, id uint32) error { return fr.WriteRSTStream(id, http2.ErrCodeCancel) },
+	} {
+		for _, id := range []uint32{4, 9} {
+			t.Run(fmt.Sprintf("%s on %d", name, id), func(t *testing.T) {
+				c := dialRaw(t, addr, true)
+				c.request(7, true) // the client's last stream: 9 is above it, 4 below
+				if err := send(c.fr, id); err != nil {
+					t.Fatal(err)
+				}
+				c.waitGoAway(http2.ErrCodeProtocol, 5*time.Second)
+			})
+		}
+	}
 }
 
 // TestIdleTimeout: a connection without streams is sent GOAWAY and closed.
