@@ -531,6 +531,12 @@ func (c *conn) handleFrame(f http2.Frame) error {
 		if f.IsAck() {
 			return nil
 		}
+		if f.NumSettings() > maxSettings {
+			// x/net's defence: a frame that large is a peer wasting our time. (x/net refuses
+			// a setting repeated in one frame as well; RFC 9113 lets the last value win, and
+			// h2spec 6.5.3/1 checks that it does.)
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
 		if err := f.ForeachSetting(c.applySetting); err != nil {
 			return err
 		}
@@ -768,6 +774,9 @@ func (c *conn) goAway() {
 		_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
 	}
 }
+
+// maxSettings is the most entries a SETTINGS frame may carry (eight settings are defined).
+const maxSettings = 100
 
 // idle says whether stream id is idle (RFC 9113 §5.1): a client's (odd) above the last one it
 // opened, or any even one (those are the server's, and this server pushes none). Only HEADERS

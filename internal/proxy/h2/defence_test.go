@@ -327,6 +327,37 @@ func TestFramesOnIdleStreams(t *testing.T) {
 	}
 }
 
+// TestSettingsFlood: a SETTINGS frame that carries more than 100 settings is a connection
+// error, as x/net's server has it; one that repeats a setting is not (RFC 9113: the last value
+// wins; x/net refuses it, h2spec 6.5.3/1 does not).
+func TestSettingsFlood(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	addr := serve(t, s)
+	many := make([]http2.Setting, 101)
+	for i := range many {
+		many[i] = http2.Setting{ID: http2.SettingID(0x100 + i), Val: 1}
+	}
+	c := dialRaw(t, addr, true)
+	if err := c.fr.WriteSettings(many...); err != nil {
+		t.Fatal(err)
+	}
+	c.waitGoAway(http2.ErrCodeProtocol, 5*time.Second)
+
+	c = dialRaw(t, addr, true)
+	if err := c.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 15}, http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 16}); err != nil {
+		t.Fatal(err)
+	}
+	c.request(1, true)
+	select {
+	case f := <-c.frames:
+		if _, ok := f.(*http2.MetaHeadersFrame); !ok {
+			t.Fatalf("after a SETTINGS frame with a repeated setting: %v, want the response", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no response after a SETTINGS frame with a repeated setting")
+	}
+}
+
 // TestIdleTimeout: a connection without streams is sent GOAWAY and closed.
 func TestIdleTimeout(t *testing.T) {
 	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Limits: Limits{IdleTimeout: 200 * time.Millisecond}}
